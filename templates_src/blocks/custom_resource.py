@@ -1,0 +1,116 @@
+"""Lambda-backed custom resources, wired the same way everywhere.
+
+A function gets its own least-privilege role (logging only to its own log group), an explicit log group
+with the configured retention, the configured runtime, and code that is either inlined or packaged (see
+``templates_src.functions``).  The custom resource depends on the log group so the first invocation's logs
+are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs.aws import Statement
+from troposphere import AWSHelperFn, GetAtt, If, Sub, Template
+from troposphere import awslambda, cloudformation, iam, logs
+
+from templates_src import functions
+from templates_src.references import LocalPath
+from templates_src.blocks import iam as iam_blocks
+from templates_src.context import BuildContext
+from templates_src.naming import Name
+
+
+@dataclass
+class LambdaFunction:
+    function: awslambda.Function
+    role: iam.Role
+    log_group: logs.LogGroup
+
+    @property
+    def arn(self) -> GetAtt:
+        return GetAtt(self.function, "Arn")
+
+
+def code(module: str) -> awslambda.Code | LocalPath:
+    if functions.fits_inline(module):
+        return awslambda.Code(ZipFile=functions.inline_source(module))
+    # A local path, like nested stack templates: `build` writes the zip, packaging uploads it.
+    return LocalPath(functions.asset_path(module))
+
+
+def lambda_function(
+    ctx: BuildContext,
+    template: Template,
+    title: str,
+    *,
+    module: str,
+    description: str,
+    name: Name,
+    statements: list[Statement],
+    timeout: int = 60,
+    memory: int = 128,
+    condition: str | None = None,
+    role_condition: str | None = None,
+    fallback_role_arn: AWSHelperFn | None = None,
+) -> LambdaFunction:
+    """Function + log group + its own least-privilege role.
+
+    With ``role_condition`` the role exists only under that condition (for deployments that must not
+    create IAM roles); otherwise the function runs as ``fallback_role_arn``.
+    """
+    if condition and role_condition:
+        raise ValueError("a function under a condition cannot have a role under another condition")
+    log_group_name = Sub(f"/aws/lambda/{name.pattern}")
+    log_group = logs.LogGroup(
+        f"{title}LogGroup",
+        LogGroupName=log_group_name,
+        RetentionInDays=ctx.config.log_retention_days,
+        DeletionPolicy="Delete",
+        UpdateReplacePolicy="Delete",
+    )
+    log_arn = ctx.arn("logs", f"log-group:/aws/lambda/{name.pattern}:*", region="${AWS::Region}")
+    fn_role = iam_blocks.role(
+        ctx,
+        f"{title}Role",
+        description=f"Runs the {title} function",
+        # No source-account condition: Lambda cannot be handed a role of another account (PassRole
+        # does not cross accounts), so the Lambda service principal alone is not a confused deputy.
+        assume=iam_blocks.service_trust("lambda"),
+        policies=[iam_blocks.inline(
+            "function",
+            iam_blocks.allow(iam_blocks.actions("logs", "CreateLogStream", "PutLogEvents"), log_arn,
+                             sid="OwnLogGroupOnly"),
+            *statements,
+        )],
+    )
+    role_arn = GetAtt(fn_role, "Arn")
+    if role_condition:
+        fn_role.Condition = role_condition
+        role_arn = If(role_condition, role_arn, fallback_role_arn)
+    function = awslambda.Function(
+        title,
+        FunctionName=name.sub(),
+        Description=description,
+        Runtime=ctx.config.lambda_runtime,
+        Handler="index.lambda_handler",
+        Code=code(module),
+        Role=role_arn,
+        Timeout=timeout,
+        MemorySize=memory,
+    )
+    for resource in (function, log_group, fn_role):
+        if condition:
+            resource.Condition = condition
+    template.add_resource([fn_role, log_group, function])
+    return LambdaFunction(function, fn_role, log_group)
+
+
+def custom_resource(template: Template, title: str, resource_type: str, fn: LambdaFunction,
+                    condition: str | None = None, **properties) -> cloudformation.CustomResource:
+    kind = type(resource_type.replace("::", ""), (cloudformation.CustomResource,), {"resource_type": resource_type})
+    resource = kind(title, ServiceToken=fn.arn, **properties)
+    resource.DependsOn = [fn.log_group.title]
+    if condition:
+        resource.Condition = condition
+    return template.add_resource(resource)

@@ -1,0 +1,260 @@
+"""core-iam-sc-sm-projects-roles: the two roles SageMaker projects use, for accounts that lack them.
+
+SageMaker looks these roles up by their fixed names under /service-role/ (the console creates them when
+projects are enabled).  core-main creates only the ones missing in the account and keeps them on delete,
+because other core stacks and running projects in the account may use them.
+"""
+
+from __future__ import annotations
+
+from awacs.aws import (ArnLikeIfExists, Condition, ForAnyValueStringLike, Principal, StringEquals,
+                       StringLike)
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
+
+from templates_src import naming
+from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import parameters as params
+from templates_src.context import BuildContext
+
+NAME = "core-iam-sc-sm-projects-roles"
+DESCRIPTION = "Creates the IAM roles for SageMaker projects (AmazonSageMakerServiceCatalogProducts*) when missing"
+
+SERVICE_ROLE_PATH = "/service-role/"  # required by SageMaker for these two roles
+LAUNCH_ROLE = "AmazonSageMakerServiceCatalogProductsLaunchRole"
+USE_ROLE = "AmazonSageMakerServiceCatalogProductsUseRole"
+
+
+def _name_param(role: str, what: str) -> params.ParamSpec:
+    return params.ParamSpec(
+        f"{role}Name",
+        f"{what} Leave empty when the role already exists in the account",
+        f"{role} name",
+        default=role,
+        allowed_values=(role, ""),
+        constraint=f"must be {role} (SageMaker uses that exact name) or empty",
+    )
+
+
+LAUNCH_ROLE_NAME = _name_param(LAUNCH_ROLE, "Creates the Service Catalog launch role of SageMaker projects.")
+USE_ROLE_NAME = _name_param(USE_ROLE, "Creates the role the resources of SageMaker projects run as.")
+LAUNCH_CONDITION = f"{LAUNCH_ROLE}Condition"
+USE_CONDITION = f"{USE_ROLE}Condition"
+
+
+def _arn(ctx, service, resource, account="${AWS::AccountId}", region="*"):
+    return ctx.arn(service, resource, region=region, account=account)
+
+
+def _bucket(name, suffix=""):
+    return Sub(f"arn:${{AWS::Partition}}:s3:::{name}{suffix}")
+
+
+def launch_role_statements(ctx: BuildContext) -> list:
+    a, allow = iam_blocks.actions, iam_blocks.allow
+    tagged = Condition(StringLike({"aws:ResourceTag/sagemaker:launch-source": "*"}))
+    tagging = Condition(ForAnyValueStringLike({"aws:TagKeys": ["sagemaker:launch-source"]}))
+    own_buckets = ("sagemaker-*", "sm-mlops-cp-*")
+    env_config_fn = _arn(ctx, "lambda", f"function:{ctx.config.prefix}*-{naming.GET_ENVIRONMENT_CONFIGURATION}")
+    return [
+        # API Gateway, Cognito: only resources the SageMaker project templates tag as theirs.
+        allow(a("apigateway", "GET", "POST", "PUT", "PATCH", "DELETE"), Sub("arn:${AWS::Partition}:apigateway:*::/*"),
+              sid="ApiGatewayTagged", condition=tagged),
+        allow(a("apigateway", "POST"), Sub("arn:${AWS::Partition}:apigateway:*::/*"), sid="ApiGatewayCreateTagged",
+              condition=tagging),
+        allow(a("apigateway", "PATCH"), Sub("arn:${AWS::Partition}:apigateway:*::/account"), sid="ApiGatewayAccount"),
+        allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack"),
+              _arn(ctx, "cloudformation", "stack/SC-*"), sid="ProvisionedStacks",
+              condition=Condition(ArnLikeIfExists({"cloudformation:RoleArn": Sub(
+                  "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/AmazonSageMakerServiceCatalog*")}))),
+        allow(a("cloudformation", "DescribeStackEvents", "DescribeStacks"), _arn(ctx, "cloudformation", "stack/SC-*"),
+              sid="DescribeProvisionedStacks"),
+        # No resource-level permissions for these two.
+        allow(a("cloudformation", "GetTemplateSummary", "ValidateTemplate"), "*", sid="ReadTemplates"),
+        allow(a("codebuild", "CreateProject", "DeleteProject", "UpdateProject"),
+              _arn(ctx, "codebuild", "project/sagemaker-*"), sid="CodeBuild"),
+        allow(a("codecommit", "CreateCommit", "CreateRepository", "DeleteRepository", "GetRepository",
+                "TagResource"), _arn(ctx, "codecommit", "sagemaker-*"), sid="CodeCommit"),
+        allow(a("codecommit", "ListRepositories"), "*", sid="ListRepositories"),
+        allow(a("codepipeline", "CreatePipeline", "DeletePipeline", "GetPipeline", "GetPipelineState",
+                "StartPipelineExecution", "TagResource", "UpdatePipeline"), _arn(ctx, "codepipeline", "sagemaker-*"),
+              sid="CodePipeline"),
+        allow(a("cognito-idp", "CreateUserPool"), "*", sid="CognitoCreateTagged", condition=tagging),
+        allow(a("cognito-idp", "CreateGroup", "CreateUserPoolDomain", "CreateUserPoolClient", "DeleteGroup",
+                "DeleteUserPool", "DeleteUserPoolClient", "DeleteUserPoolDomain", "DescribeUserPool",
+                "DescribeUserPoolClient", "UpdateUserPool", "UpdateUserPoolClient"),
+              _arn(ctx, "cognito-idp", "userpool/*"), sid="CognitoTagged", condition=tagged),
+        allow(a("ecr", "CreateRepository", "DeleteRepository"), _arn(ctx, "ecr", "repository/sagemaker-*"), sid="Ecr"),
+        allow(a("events", "DescribeRule", "DeleteRule", "DisableRule", "EnableRule", "PutRule", "PutTargets",
+                "RemoveTargets"), _arn(ctx, "events", "rule/sagemaker-*"), sid="Events"),
+        allow(a("firehose", "CreateDeliveryStream", "DeleteDeliveryStream", "DescribeDeliveryStream",
+                "StartDeliveryStreamEncryption", "StopDeliveryStreamEncryption", "UpdateDestination"),
+              _arn(ctx, "firehose", "deliverystream/sagemaker-*"), sid="Firehose"),
+        allow(a("glue", "CreateDatabase", "DeleteDatabase"),
+              [_arn(ctx, "glue", "catalog"), _arn(ctx, "glue", "database/sagemaker-*"),
+               _arn(ctx, "glue", "table/sagemaker-*"), _arn(ctx, "glue", "userDefinedFunction/sagemaker-*")],
+              sid="GlueDatabases"),
+        allow(a("glue", "CreateClassifier", "DeleteClassifier", "DeleteCrawler", "DeleteJob", "DeleteTrigger",
+                "DeleteWorkflow", "StopCrawler"), _arn(ctx, "glue", "*"), sid="GlueCleanup"),
+        allow(a("glue", "CreateWorkflow"), _arn(ctx, "glue", "workflow/sagemaker-*"), sid="GlueWorkflows"),
+        allow(a("glue", "CreateJob"), _arn(ctx, "glue", "job/sagemaker-*"), sid="GlueJobs"),
+        allow(a("glue", "CreateCrawler", "GetCrawler"), _arn(ctx, "glue", "crawler/sagemaker-*"), sid="GlueCrawlers"),
+        allow(a("glue", "CreateTrigger", "GetTrigger"), _arn(ctx, "glue", "trigger/sagemaker-*"), sid="GlueTriggers"),
+        allow(a("iam", "PassRole"), [ctx.role_arn(f"AmazonSageMakerServiceCatalog*", path=SERVICE_ROLE_PATH),
+                                     Sub(ctx.role_path_pattern() + f"*{naming.SAGEMAKER_EXECUTION_ROLE_MARKER}*")],
+              sid="PassProjectRoles"),
+        allow(a("lambda", "AddPermission", "CreateFunction", "DeleteFunction", "GetFunction",
+                "GetFunctionConfiguration", "InvokeFunction", "RemovePermission", "PutFunctionConcurrency",
+                "TagResource"), _arn(ctx, "lambda", "function:sagemaker-*"), sid="ProjectFunctions"),
+        # CloudFormation invokes the core's environment configuration function with this role.
+        allow(a("lambda", "InvokeFunction"), env_config_fn, sid="EnvironmentConfiguration"),
+        allow(a("logs", "CreateLogGroup", "CreateLogStream", "DeleteLogGroup", "DeleteLogStream",
+                "DescribeLogGroups", "DescribeLogStreams", "PutRetentionPolicy"),
+              [_arn(ctx, "logs", "log-group:/aws/apigateway/AccessLogs/*"),
+               _arn(ctx, "logs", "log-group::log-stream:*")], sid="ApiGatewayLogs"),
+        # Seed code is found by its tag; only objects in this account's buckets.
+        allow(a("s3", "GetObject"), Sub("arn:${AWS::Partition}:s3:::*/*"), sid="SeedCode",
+              condition=Condition(StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true",
+                                                "s3:ResourceAccount": Ref("AWS::AccountId")}))),
+        allow(a("s3", "GetObject"), [_bucket(b, "/*") for b in own_buckets], sid="ProjectObjects"),
+        allow(a("s3", "CreateBucket", "DeleteBucket", "DeleteBucketPolicy", "GetBucketPolicy", "PutBucketAcl",
+                "PutBucketNotification", "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketLogging",
+                "PutEncryptionConfiguration", "PutBucketTagging", "PutBucketVersioning",
+                "PutBucketOwnershipControls"), [_bucket(b) for b in own_buckets], sid="ProjectBuckets"),
+        allow(a("sagemaker", "CreateEndpoint", "CreateEndpointConfig", "CreateModel", "CreateWorkteam",
+                "DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel", "DeleteWorkteam", "Describe*", "AddTags"),
+              _arn(ctx, "sagemaker", "*"), sid="SageMaker"),
+        allow(a("sagemaker", "List*"), "*", sid="SageMakerList"),
+        allow(a("states", "CreateStateMachine", "DeleteStateMachine", "UpdateStateMachine"),
+              _arn(ctx, "states", "stateMachine:sagemaker-*"), sid="StepFunctions"),
+        allow(a("ssm", "GetParameters", "GetParameter"), _arn(ctx, "ssm", "parameter/*"), sid="Parameters"),
+    ]
+
+
+def use_role_statements(ctx: BuildContext) -> list:
+    a, allow = iam_blocks.actions, iam_blocks.allow
+    pattern = ctx.role_path_pattern()
+    sagemaker_write = ("Create*", "Delete*", "Start*", "Stop*", "Update*", "Add*", "Associate*",
+                       "Disassociate*", "Register*", "Put*")
+    studio = [_arn(ctx, "sagemaker", f"{kind}/*") for kind in
+              ("domain", "user-profile", "app", "space", "flow-definition")]
+    return [
+        # Tests of deployed endpoints, in the development and in every target account.
+        allow(a("sts", "AssumeRole"),
+              Sub(ctx.role_path_pattern(account="*") + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
+              sid="AssumeModelExecutionRoles"),
+        allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks",
+                "DescribeStackEvents", "DescribeStackResources", "ListStackResources", "CreateChangeSet",
+                "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "SetStackPolicy", "CreateStackSet",
+                "UpdateStackSet", "DeleteStackSet", "DescribeStackSet", "DescribeStackSetOperation",
+                "ListStackSetOperations", "ListStackSetOperationResults", "CreateStackInstances",
+                "UpdateStackInstances", "DeleteStackInstances", "DescribeStackInstance", "ListStackInstances",
+                "StopStackSetOperation"),
+              [_arn(ctx, "cloudformation", "stack/sagemaker-*"), _arn(ctx, "cloudformation", "stackset/sagemaker-*"),
+               _arn(ctx, "cloudformation", "stackset-target/sagemaker-*"), _arn(ctx, "cloudformation", "type/resource/*")],
+              sid="ProjectStacks"),
+        # No resource-level permissions for these.
+        allow(a("cloudformation", "GetTemplate", "GetTemplateSummary", "ValidateTemplate"), "*", sid="ReadTemplates"),
+        allow(a("cloudwatch", "PutMetricData"), "*", sid="Metrics"),
+        allow(a("codebuild", "BatchGetBuilds", "StartBuild"),
+              [_arn(ctx, "codebuild", "project/sagemaker-*"), _arn(ctx, "codebuild", "build/sagemaker-*")],
+              sid="CodeBuild"),
+        allow(a("codebuild", "ListCuratedEnvironmentImages"), "*", sid="CodeBuildImages"),
+        allow(a("codebuild", "CreateReportGroup", "CreateReport", "UpdateReport", "BatchPutTestCases",
+                "BatchPutCodeCoverages"), _arn(ctx, "codebuild", "report-group/sagemaker*"), sid="CodeBuildReports"),
+        allow(a("codecommit", "CancelUploadArchive", "GetBranch", "GetCommit", "GetUploadArchiveStatus",
+                "UploadArchive"), _arn(ctx, "codecommit", "sagemaker-*"), sid="CodeCommit"),
+        allow(a("codepipeline", "StartPipelineExecution"), _arn(ctx, "codepipeline", "sagemaker-*"), sid="CodePipeline"),
+        allow(a("ec2", "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+              _arn(ctx, "ec2", "*"), sid="VpcNetworkInterfaces"),
+        allow(a("ec2", "DescribeNetworkInterfaces", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups",
+                "DescribeDhcpOptions"), "*", sid="VpcDescribe"),
+        # GetAuthorizationToken has no resource-level permissions; pulls cover AWS-owned images too.
+        allow(a("ecr", "BatchCheckLayerAvailability", "BatchGetImage", "DescribeImages", "DescribeRepositories",
+                "ListImages", "GetAuthorizationToken", "GetDownloadUrlForLayer"), "*", sid="EcrPull"),
+        allow(a("ecr", "BatchDeleteImage", "CompleteLayerUpload", "CreateRepository", "DeleteRepository",
+                "InitiateLayerUpload", "PutImage", "UploadLayerPart"), _arn(ctx, "ecr", "repository/sagemaker-*"),
+              sid="EcrPush"),
+        allow(a("events", "DeleteRule", "DescribeRule", "PutRule", "PutTargets", "RemoveTargets"),
+              _arn(ctx, "events", "rule/sagemaker-*"), sid="Events"),
+        allow(a("firehose", "PutRecord", "PutRecordBatch"), _arn(ctx, "firehose", "deliverystream/sagemaker-*"),
+              sid="Firehose"),
+        allow(a("glue", "BatchCreatePartition", "BatchDeletePartition", "BatchDeleteTable", "BatchDeleteTableVersion",
+                "BatchGetPartition", "CreateDatabase", "CreatePartition", "CreateTable", "DeletePartition",
+                "DeleteTable", "DeleteTableVersion", "GetDatabase", "GetPartition", "GetPartitions", "GetTable",
+                "GetTables", "GetTableVersion", "GetTableVersions", "SearchTables", "UpdatePartition", "UpdateTable"),
+              [_arn(ctx, "glue", "catalog"), _arn(ctx, "glue", "database/default"),
+               _arn(ctx, "glue", "database/global_temp"), _arn(ctx, "glue", "database/sagemaker-*"),
+               _arn(ctx, "glue", "table/sagemaker-*"), _arn(ctx, "glue", "tableVersion/sagemaker-*")], sid="Glue"),
+        allow(a("iam", "PassRole"),
+              [ctx.role_arn("AmazonSageMakerServiceCatalog*", path=SERVICE_ROLE_PATH)]
+              + [Sub(f"{pattern}*{marker}*") for marker in (naming.SAGEMAKER_EXECUTION_ROLE_MARKER,
+                                                            naming.PIPELINE_EXECUTION_ROLE_MARKER,
+                                                            naming.STACKSET_ADMINISTRATION_ROLE_MARKER)],
+              sid="PassProjectRoles"),
+        allow(a("lambda", "InvokeFunction"), _arn(ctx, "lambda", "function:sagemaker-*"), sid="Lambda"),
+        allow(a("logs", "CreateLogDelivery", "CreateLogGroup", "CreateLogStream", "DeleteLogDelivery",
+                "DescribeLogGroups", "DescribeLogStreams", "GetLogDelivery", "GetLogEvents", "ListLogDeliveries",
+                "PutLogEvents", "PutResourcePolicy", "UpdateLogDelivery"), _arn(ctx, "logs", "*"), sid="Logs"),
+        allow(a("s3", "CreateBucket", "GetBucketAcl", "GetBucketCors", "GetBucketLocation", "ListBucket",
+                "ListBucketMultipartUploads", "PutBucketCors", "AbortMultipartUpload", "DeleteObject", "GetObject",
+                "GetObjectVersion", "PutObject"),
+              [_bucket(b, objects) for objects in ("", "/*") for b in
+               ("aws-glue-*", "sagemaker-*", "sm-mlops-cp-*", "*-${AWS::AccountId}-data", "*-${AWS::AccountId}-models")],
+              sid="ProjectBuckets"),
+        allow(a("s3", "ListAllMyBuckets"), "*", sid="ListBuckets"),
+        # Pipelines, model packages, jobs, models and endpoints of this account.  Studio itself (domains,
+        # user profiles, apps, spaces) is denied below: projects must not change the environment.
+        allow(a("sagemaker", *sagemaker_write, "Describe*", "Search", "Send*", "Get*", "Batch*", "ListTags"),
+              _arn(ctx, "sagemaker", "*"), sid="SageMakerProjectResources"),
+        iam_blocks.deny(a("sagemaker", *sagemaker_write), studio, sid="NoStudioChanges"),
+        allow(a("sagemaker", "List*"), "*", sid="SageMakerList"),
+        allow(a("states", "DescribeExecution", "DescribeStateMachine", "DescribeStateMachineForExecution",
+                "GetExecutionHistory", "ListExecutions", "ListTagsForResource", "StartExecution", "StopExecution",
+                "TagResource", "UntagResource", "UpdateStateMachine"),
+              [_arn(ctx, "states", "stateMachine:sagemaker-*"), _arn(ctx, "states", "execution:sagemaker-*:*")],
+              sid="StepFunctions"),
+        allow(a("states", "ListStateMachines"), "*", sid="ListStateMachines"),
+        # Keys of this account only (the environment's S3 and EBS keys; their names are not known here).
+        allow(a("kms", "CreateGrant", "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
+                "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"),
+              _arn(ctx, "kms", "key/*"), sid="EnvironmentKeys"),
+        allow(a("kms", "ListAliases"), "*", sid="ListAliases"),
+        allow(a("ssm", "GetParameter", "GetParameters"), _arn(ctx, "ssm", "parameter/*"), sid="Parameters"),
+    ]
+
+
+def build(ctx: BuildContext) -> Template:
+    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    params.add(t, LAUNCH_ROLE_NAME, USE_ROLE_NAME)
+    params.interface(t, [("Roles to create", [LAUNCH_ROLE_NAME, USE_ROLE_NAME])])
+    t.add_condition(LAUNCH_CONDITION, Not(Equals(Ref(LAUNCH_ROLE_NAME.name), "")))
+    t.add_condition(USE_CONDITION, Not(Equals(Ref(USE_ROLE_NAME.name), "")))
+
+    launch = t.add_resource(iam_blocks.role(
+        ctx, LAUNCH_ROLE,
+        description="Service Catalog launch role of SageMaker project templates",
+        name=Ref(LAUNCH_ROLE_NAME.name),
+        path=SERVICE_ROLE_PATH,
+        assume=iam_blocks.service_trust("servicecatalog"),
+        policies=[iam_blocks.inline(f"{LAUNCH_ROLE}Policy", *launch_role_statements(ctx))],
+        condition=LAUNCH_CONDITION,
+        retain=True,
+    ))
+    use = t.add_resource(iam_blocks.role(
+        ctx, USE_ROLE,
+        description="Role the resources of SageMaker projects (pipelines, builds, rules, stacks) run as",
+        name=Ref(USE_ROLE_NAME.name),
+        path=SERVICE_ROLE_PATH,
+        assume=iam_blocks.service_trust("cloudformation", "apigateway", "lambda", "codebuild", "sagemaker", "glue",
+                                        "events", "states", "codepipeline", "firehose"),
+        policies=[iam_blocks.inline(f"{USE_ROLE}Policy", *use_role_statements(ctx))],
+        condition=USE_CONDITION,
+        retain=True,
+    ))
+    for role, cond, title in ((launch, LAUNCH_CONDITION, LAUNCH_ROLE), (use, USE_CONDITION, USE_ROLE)):
+        t.add_output(Output(
+            f"{title}Arn",
+            Description=f"{title} ARN (created here or already in the account)",
+            Value=If(cond, GetAtt(role, "Arn"), ctx.role_arn(title, path=SERVICE_ROLE_PATH)),
+        ))
+    return t

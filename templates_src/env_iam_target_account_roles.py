@@ -1,0 +1,175 @@
+"""env-iam-target-account-roles: the roles model deployment needs in each account it deploys to.
+
+Deployed by the environment as a nested stack in the development account (single-account deployments
+work the same way) and by a StackSet into every staging and production account, with the development
+account's role names so that one ExecutionRoleName works everywhere.
+"""
+
+from __future__ import annotations
+
+from awacs.aws import Condition, Principal, StringEquals, StringLike
+from troposphere import Equals, GetAtt, If, Output, Ref, Sub, Template
+
+from templates_src import naming
+from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import parameters as params
+from templates_src.blocks import stacksets
+from templates_src.context import BuildContext
+
+NAME = "env-iam-target-account-roles"
+DESCRIPTION = ("Creates the IAM roles for multi-account model deployment in a target account (staging, prod) "
+               "or in the development account")
+
+PIPELINE_ROLE_ARN = params.role_arn_param(
+    "PipelineExecutionRoleArn",
+    "Role in the development account that may assume the model execution role (tests of deployed endpoints). "
+    "Leave empty for the account's AmazonSageMakerServiceCatalogProductsUseRole",
+    "Pipeline execution role ARN",
+)
+MODEL_KMS_KEY_ARN = params.ParamSpec(
+    "ModelS3KMSKeyArn",
+    "ARN of the KMS key that encrypts the model bucket in the development account",
+    "Model bucket KMS key ARN",
+    allowed_pattern=params.KMS_KEY_ARN,
+    max_length=2048,
+    constraint="must be a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:key/<key-id>)",
+)
+MODEL_BUCKET_NAME = params.ParamSpec(
+    "ModelBucketName",
+    "Name of the model bucket in the development account",
+    "Model bucket name",
+    allowed_pattern=params.BUCKET_NAME,
+    min_length=3,
+    max_length=63,
+    constraint="must be an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)",
+)
+GENERATE_MODEL_ROLE_NAME = "GenerateSageMakerModelExecutionRoleName"
+GENERATE_STACKSET_ROLE_NAME = "GenerateStackSetExecutionRoleName"
+PIPELINE_ROLE_DEFAULT = "PipelineExecutionRoleCondition"
+USE_ROLE = "service-role/AmazonSageMakerServiceCatalogProductsUseRole"
+
+
+def role_name_params(ctx: BuildContext) -> tuple[params.ParamSpec, params.ParamSpec]:
+    model = params.role_name_param(
+        "SageMakerModelExecutionRoleName",
+        "Name of the role SageMaker endpoints run as. Leave empty to generate one",
+        "Model execution role name", contains=naming.MODEL_EXECUTION_ROLE_MARKER, starts_with=ctx.config.prefix,
+    )
+    stackset = params.role_name_param(
+        "StackSetExecutionRoleName",
+        "Name of the role the model deployment StackSets run as. Leave empty to generate one",
+        "StackSet execution role name", contains=naming.STACKSET_EXECUTION_ROLE_MARKER,
+        starts_with=ctx.config.prefix,
+    )
+    return model, stackset
+
+
+def model_execution_policy(ctx: BuildContext):
+    endpoint_resources = [ctx.arn("sagemaker", f"{kind}/*", region="${AWS::Region}")
+                          for kind in ("endpoint", "endpoint-config", "model")]
+    log_groups = ctx.arn("logs", "log-group:/aws/sagemaker/Endpoints/*", region="${AWS::Region}")
+    return iam_blocks.inline(
+        "sagemaker-model-execution",
+        # Read and invoke only: endpoints are created by the StackSet execution role, not by this role.
+        iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeEndpoint", "DescribeEndpointConfig",
+                                            "DescribeModel", "InvokeEndpoint", "ListTags"),
+                         endpoint_resources, sid="EndpointsReadAndInvoke"),
+        iam_blocks.allow(iam_blocks.actions("ec2", "CreateNetworkInterface", "CreateNetworkInterfacePermission",
+                                            "DeleteNetworkInterface", "DeleteNetworkInterfacePermission"),
+                         ctx.arn("ec2", "*", region="${AWS::Region}"), sid="VpcNetworkInterfaces"),
+        # EC2 Describe calls have no resource-level permissions.
+        iam_blocks.allow(iam_blocks.actions("ec2", "DescribeVpcEndpoints", "DescribeDhcpOptions", "DescribeVpcs",
+                                            "DescribeSubnets", "DescribeSecurityGroups",
+                                            "DescribeNetworkInterfaces"), "*", sid="VpcDescribe"),
+        iam_blocks.allow(iam_blocks.actions("s3", "GetObject"), Sub("arn:${AWS::Partition}:s3:::${ModelBucketName}/*"),
+                         sid="ReadModelArtifacts"),
+        iam_blocks.allow(iam_blocks.actions("s3", "ListBucket"), Sub("arn:${AWS::Partition}:s3:::${ModelBucketName}"),
+                         sid="ListModelBucket"),
+        iam_blocks.allow(iam_blocks.actions("kms", "Decrypt", "DescribeKey"), Ref(MODEL_KMS_KEY_ARN.name),
+                         sid="DecryptModelArtifacts"),
+        iam_blocks.allow(iam_blocks.actions("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents",
+                                            "DescribeLogStreams"), log_groups, sid="EndpointLogs"),
+        # PutMetricData has no resource-level permissions; the namespace condition confines it.
+        iam_blocks.allow(iam_blocks.actions("cloudwatch", "PutMetricData"), "*", sid="EndpointMetrics",
+                         condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
+    )
+
+
+def stackset_execution_policy(ctx: BuildContext, model_role):
+    own = [ctx.arn("sagemaker", f"{kind}/*", region="${AWS::Region}")
+           for kind in ("endpoint", "endpoint-config", "model")]
+    return iam_blocks.inline(
+        "stackset-execution",
+        *stacksets.stack_instance_statements(ctx),
+        iam_blocks.allow(iam_blocks.actions(
+            "sagemaker", "CreateModel", "DeleteModel", "DescribeModel", "CreateEndpointConfig",
+            "DeleteEndpointConfig", "DescribeEndpointConfig", "CreateEndpoint", "DeleteEndpoint",
+            "DescribeEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "AddTags", "DeleteTags",
+            "ListTags",
+        ), own, sid="DeployEndpoints"),
+        # The endpoints serve model packages registered in the development account.
+        iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeModelPackage"),
+                         ctx.arn("sagemaker", "model-package/*", region="${AWS::Region}", account=stacksets.ADMIN),
+                         sid="ReadSourceModelPackages"),
+        iam_blocks.allow(iam_blocks.actions("ssm", "GetParameter", "GetParameters"),
+                         ctx.arn("ssm", "parameter/${EnvName}-*", region="${AWS::Region}"),
+                         sid="EnvironmentParameters"),
+        iam_blocks.allow(iam_blocks.actions("iam", "PassRole"), GetAtt(model_role, "Arn"), sid="PassModelRole",
+                         condition=Condition(StringEquals({"iam:PassedToService": "sagemaker.amazonaws.com"}))),
+    )
+
+
+def build(ctx: BuildContext) -> Template:
+    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    model_name, stackset_name = role_name_params(ctx)
+    specs = [params.ENV_NAME, params.ENV_TYPE, model_name, stackset_name, PIPELINE_ROLE_ARN,
+             params.ADMINISTRATOR_ACCOUNT_ID, MODEL_KMS_KEY_ARN, MODEL_BUCKET_NAME]
+    params.add(t, *specs)
+    params.interface(t, [
+        ("Environment", [params.ENV_NAME, params.ENV_TYPE, params.ADMINISTRATOR_ACCOUNT_ID]),
+        ("Role names", [model_name, stackset_name, PIPELINE_ROLE_ARN]),
+        ("Model artifacts", [MODEL_BUCKET_NAME, MODEL_KMS_KEY_ARN]),
+    ])
+    t.add_condition(GENERATE_MODEL_ROLE_NAME, Equals(Ref(model_name.name), ""))
+    t.add_condition(GENERATE_STACKSET_ROLE_NAME, Equals(Ref(stackset_name.name), ""))
+    t.add_condition(PIPELINE_ROLE_DEFAULT, Equals(Ref(PIPELINE_ROLE_ARN.name), ""))
+
+    env = {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)}
+    model_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +
+                                     naming.MODEL_EXECUTION_ROLE_MARKER, env)
+    stackset_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +
+                                        naming.STACKSET_EXECUTION_ROLE_MARKER, env)
+
+    pipeline_role = If(PIPELINE_ROLE_DEFAULT,
+                       ctx.arn("iam", f"role/{USE_ROLE}", account=stacksets.ADMIN),
+                       Ref(PIPELINE_ROLE_ARN.name))
+    model_role = t.add_resource(iam_blocks.role(
+        ctx,
+        "SageMakerModelExecutionRole",
+        description="SageMaker endpoints of the environment's MLOps projects run as this role",
+        name=If(GENERATE_MODEL_ROLE_NAME, model_generated.sub(), Ref(model_name.name)),
+        assume=iam_blocks.trust(
+            iam_blocks.trust_statement(Principal("Service", ["sagemaker.amazonaws.com"]), sid="SageMaker"),
+            iam_blocks.trust_statement(Principal("AWS", pipeline_role), sid="EndpointTests"),
+        ),
+        policies=[model_execution_policy(ctx)],
+    ))
+    stackset_role = t.add_resource(iam_blocks.role(
+        ctx,
+        "StackSetExecutionRole",
+        description="Model deployment StackSets of the environment's MLOps projects run as this role",
+        name=If(GENERATE_STACKSET_ROLE_NAME, stackset_generated.sub(), Ref(stackset_name.name)),
+        assume=stacksets.admin_account_trust(ctx),
+        policies=[stackset_execution_policy(ctx, model_role)],
+    ))
+    t.add_output([
+        Output("SageMakerModelExecutionRoleArn", Description="ARN of the SageMaker model execution role",
+               Value=iam_blocks.role_arn(model_role)),
+        Output("SageMakerModelExecutionRoleName", Description="Name of the SageMaker model execution role",
+               Value=Ref(model_role)),
+        Output("StackSetExecutionRoleArn", Description="ARN of the StackSet execution role",
+               Value=iam_blocks.role_arn(stackset_role)),
+        Output("StackSetExecutionRoleName", Description="Name of the StackSet execution role",
+               Value=Ref(stackset_role)),
+    ])
+    return t

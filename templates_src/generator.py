@@ -1,0 +1,148 @@
+"""configuration -> build context -> template builders -> rendered files (in memory) -> build/.
+
+Everything is built and rendered in memory first; only a complete, valid set of files is written, so bad
+input never leaves partial output.  The same configuration always gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+from dataclasses import dataclass, field
+
+import cfn_flip
+from troposphere import Tags, Template
+
+from templates_src import functions, references
+from templates_src.config import Config
+from templates_src.context import BuildContext
+from templates_src.registry import TEMPLATES
+
+FORMATS = {"yaml": (".yaml",), "json": (".json",), "both": (".yaml", ".json")}
+GENERATOR = "sagemaker-secure-mlops-templates"
+
+
+@dataclass
+class BuiltTemplate:
+    name: str
+    template: dict  # rendered CloudFormation, references as written by the builder (.yaml paths)
+    files: dict[str, bytes] = field(default_factory=dict)  # relative path -> bytes, one per format
+
+    @property
+    def resources(self) -> int:
+        return len(self.template.get("Resources", {}))
+
+    @property
+    def parameters(self) -> int:
+        return len(self.template.get("Parameters", {}))
+
+
+@dataclass
+class Generation:
+    templates: dict[str, BuiltTemplate]
+    assets: dict[str, bytes]  # lambda/<module>.zip
+
+    def files(self) -> dict[str, bytes]:
+        out = dict(self.assets)
+        for built in self.templates.values():
+            out.update(built.files)
+        return out
+
+
+def tag_everything(template: Template, ctx: BuildContext) -> None:
+    """Give every taggable resource the configured tags (merged under tags a builder set itself)."""
+    for resource in template.resources.values():
+        spec = getattr(resource, "props", {}).get("Tags")
+        if spec is None:
+            continue
+        wanted = dict(ctx.config.tags)
+        current = resource.properties.get("Tags")
+        if isinstance(current, Tags):
+            wanted.update({t["Key"]: t["Value"] for t in current.to_dict()})
+        elif isinstance(current, dict):
+            wanted.update(current)
+        if not wanted:
+            continue
+        takes_dict = spec[0] is dict or (isinstance(spec[0], tuple) and dict in spec[0] and Tags not in spec[0])
+        resource.Tags = dict(sorted(wanted.items())) if takes_dict else Tags(**dict(sorted(wanted.items())))
+
+
+# Canonical order of template sections and resource attributes, for readable, stable output.
+SECTION_ORDER = ("AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings",
+                 "Conditions", "Resources", "Outputs")
+RESOURCE_ORDER = ("Type", "Condition", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy", "Metadata",
+                  "Properties")
+
+
+def _ordered(mapping: dict, order: tuple[str, ...]) -> dict:
+    return {k: mapping[k] for k in sorted(mapping, key=lambda k: order.index(k) if k in order else len(order))}
+
+
+def build_template(name: str, ctx: BuildContext) -> dict:
+    template = TEMPLATES[name].build(ctx)
+    template.set_version("2010-09-09")
+    template.set_metadata({**(template.metadata or {}), "Generator": {"Name": GENERATOR, "Version": ctx.config.version}})
+    tag_everything(template, ctx)
+    data = _ordered(template.to_dict(), SECTION_ORDER)
+    data["Resources"] = {k: _ordered(v, RESOURCE_ORDER) for k, v in data.get("Resources", {}).items()}
+    return data
+
+
+def render(template: dict, suffix: str) -> str:
+    """YAML (short-form intrinsic functions, code as literal blocks) or JSON, references for that format."""
+    data = references.for_format(json.loads(json.dumps(template)), suffix)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if suffix == ".json":
+        return text
+    return cfn_flip.to_yaml(text, clean_up=False, long_form=False)
+
+
+def build_selected(names: list[str] | None, ctx: BuildContext) -> dict[str, dict]:
+    """The named templates (all when None) plus every generated template they reference, in registry order."""
+    built: dict[str, dict] = {}
+    todo = list(names) if names else list(TEMPLATES)
+    while todo:
+        name = todo.pop()
+        if name not in built:
+            built[name] = build_template(name, ctx)
+            todo += [r.stem for r in references.iter_references(built[name]) if r.stem in TEMPLATES]
+    return {n: built[n] for n in TEMPLATES if n in built}
+
+
+def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml") -> Generation:
+    templates, assets = {}, {}
+    for name, template in build_selected(names, BuildContext(config)).items():
+        built = BuiltTemplate(name, template)
+        for suffix in FORMATS[fmt]:
+            built.files[name + suffix] = render(template, suffix).encode("utf-8")
+        for ref in references.iter_references(template):
+            module = functions.module_for_asset(ref.target) if ref.kind == "lambda-code" else None
+            if module:
+                assets[ref.target] = functions.zip_bytes(module)
+        templates[name] = built
+    return Generation(templates, assets)
+
+
+def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.Path]:
+    """Write every file atomically (temporary file + rename); unchanged files are left untouched."""
+    out = pathlib.Path(out_dir)
+    written = []
+    for rel, data in sorted(files.items()):
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.read_bytes() == data:
+            written.append(path)
+            continue
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(path)
+    return written

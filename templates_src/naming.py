@@ -1,0 +1,88 @@
+"""Physical names the templates build, with their AWS length limits checked at generation time.
+
+A name is a ``Fn::Sub`` pattern.  Its worst-case length is computed from the MaxLength of every parameter it
+uses and the longest pseudo-parameter values, so a name can never be too long for AWS at deploy time.  A
+name prefix from the configuration that would break a limit is reported as a configuration error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from troposphere import Sub
+
+from templates_src.blocks.parameters import ParamSpec
+from templates_src.config import ConfigError
+
+# Longest values of the pseudo parameters that appear in names.  us-isof-south-1 is the longest region
+# name known to cfn-lint today (15 characters).
+PSEUDO_LENGTHS = {"AWS::Region": 15, "AWS::AccountId": 12}
+
+LIMITS = {
+    "role": 64,  # IAM role name
+    "function": 64,  # Lambda function name
+    "export": 255,  # CloudFormation export name
+    "log-group": 512,
+    "policy": 128,  # inline policy name
+    "bucket": 63,
+    "product": 100,  # Service Catalog product name (console shows up to 100)
+}
+
+# Markers that other roles' policies use to find roles they may create, pass or assume.  A user-chosen
+# role name for these roles must contain the marker (enforced by AllowedPattern).
+MODEL_EXECUTION_ROLE_MARKER = "sm-model-exec"  # endpoint role in every deployment account
+STACKSET_EXECUTION_ROLE_MARKER = "stackset-exec"  # model deployment StackSets in every deployment account
+SAGEMAKER_EXECUTION_ROLE_MARKER = "sm-execution"  # Studio, notebooks and jobs of an environment
+PIPELINE_EXECUTION_ROLE_MARKER = "sm-pipeline-exec"  # SageMaker pipelines of an environment
+STACKSET_ADMINISTRATION_ROLE_MARKER = "stackset-admin"  # administers the environment's StackSets
+GET_ENVIRONMENT_CONFIGURATION = "get-environment-configuration"  # the core function project templates call
+
+_VAR = re.compile(r"\$\{([^}!]+)\}")
+
+
+@dataclass(frozen=True)
+class Name:
+    """A physical name: the ``Fn::Sub`` pattern and its worst-case length."""
+
+    pattern: str
+    longest: int
+
+    def sub(self) -> Sub:
+        return Sub(self.pattern)
+
+
+class Namer:
+    """Builds prefixed physical names and checks them against AWS limits."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix  # already includes the separator, or ''
+
+    def name(self, kind: str, pattern: str, params: dict[str, ParamSpec] | None = None,
+             prefixed: bool = True) -> Name:
+        """Return the name ``<prefix><pattern>``; raise if it can exceed the limit of ``kind``."""
+        full = (self.prefix if prefixed else "") + pattern
+        longest = worst_case_length(full, params or {})
+        limit = LIMITS[kind]
+        if longest > limit:
+            if prefixed and self.prefix and worst_case_length(pattern, params or {}) <= limit:
+                raise ConfigError(
+                    f"name_prefix: {self.prefix[:-1]!r} is too long: the {kind} name '{full}' can reach "
+                    f"{longest} characters (AWS allows {limit}); use at most "
+                    f"{len(self.prefix) - 1 - (longest - limit)} characters"
+                )
+            raise ValueError(f"{kind} name {full!r} can reach {longest} characters (limit {limit})")
+        return Name(full, longest)
+
+
+def worst_case_length(pattern: str, params: dict[str, ParamSpec]) -> int:
+    """Length of ``pattern`` with every ${...} replaced by the longest value it can take."""
+    total = len(_VAR.sub("", pattern))
+    for var in _VAR.findall(pattern):
+        if var in PSEUDO_LENGTHS:
+            total += PSEUDO_LENGTHS[var]
+        elif var in params:
+            total += params[var].longest()
+        else:
+            raise ValueError(f"cannot bound the length of ${{{var}}} in name {pattern!r}")
+    return total

@@ -1,0 +1,101 @@
+"""References between generated artefacts, before and after packaging.
+
+In ``build/`` output every reference to another template or to a Lambda zip is a *relative local path*:
+``core-iam-shared-roles.yaml`` (or ``.json`` in JSON output) for nested stacks, StackSets and Service
+Catalog products, ``lambda/<module>.zip`` for function code.  That is what ``aws cloudformation package``
+understands too, and cfn-lint follows nested-stack paths to check the parameters passed to the child.
+Packaging (``generate.py package``) rewrites each of these paths to the regional S3 URL of the uploaded
+object; this module is the one place that knows where references live.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from troposphere import AWSHelperFn
+
+TEMPLATE_SUFFIXES = (".yaml", ".json")
+_LOCAL = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    resource: str  # logical id
+    kind: str  # nested-stack | stack-set | sc-product | lambda-code
+    target: str  # the local path as written
+    path: tuple  # keys from the resource's Properties to the value
+
+    @property
+    def stem(self) -> str | None:
+        """Template name for template references, None for code."""
+        for suffix in TEMPLATE_SUFFIXES:
+            if self.kind != "lambda-code" and self.target.endswith(suffix):
+                return self.target[: -len(suffix)]
+        return None
+
+
+class LocalPath(AWSHelperFn):
+    """A local path where troposphere expects an object (Lambda ``Code``); renders as the plain string."""
+
+    def __init__(self, path: str):
+        self.data = path
+
+
+def local_template(stem: str) -> str:
+    """How a builder refers to another generated template (YAML path; JSON output is mapped)."""
+    return f"{stem}.yaml"
+
+
+def _is_local(value: Any) -> bool:
+    return isinstance(value, str) and bool(_LOCAL.match(value)) and "://" not in value and not value.startswith("/")
+
+
+def _locations(resource_type: str, props: dict) -> Iterator[tuple[str, tuple]]:
+    if resource_type in ("AWS::CloudFormation::Stack", "AWS::CloudFormation::StackSet"):
+        kind = "nested-stack" if resource_type.endswith("::Stack") else "stack-set"
+        yield kind, ("TemplateURL",)
+    elif resource_type == "AWS::ServiceCatalog::CloudFormationProduct":
+        for i, _ in enumerate(props.get("ProvisioningArtifactParameters") or []):
+            yield "sc-product", ("ProvisioningArtifactParameters", i, "Info", "LoadTemplateFromURL")
+    elif resource_type == "AWS::Lambda::Function":
+        yield "lambda-code", ("Code",)
+
+
+def _get(props: dict, path: tuple) -> Any:
+    node: Any = props
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def iter_references(template: dict) -> Iterator[Reference]:
+    """Every local reference in a rendered template (as a dict), in template order."""
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        props = resource.get("Properties") or {}
+        for kind, path in _locations(resource.get("Type", ""), props):
+            value = _get(props, path)
+            if _is_local(value):
+                yield Reference(logical_id, kind, value, path)
+
+
+def rewrite(template: dict, new_value: Callable[[Reference], str]) -> dict:
+    """Replace every local reference in place with ``new_value(reference)``; returns the template."""
+    for ref in list(iter_references(template)):
+        node = template["Resources"][ref.resource]["Properties"]
+        for key in ref.path[:-1]:
+            node = node[key]
+        node[ref.path[-1]] = new_value(ref)
+    return template
+
+
+def for_format(template: dict, suffix: str) -> dict:
+    """Point template references at the files of the output format being written (``.yaml``/``.json``)."""
+    def new(ref: Reference) -> str:
+        return ref.stem + suffix if ref.stem is not None else ref.target
+    return rewrite(template, new)

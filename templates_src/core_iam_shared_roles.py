@@ -223,7 +223,13 @@ def sc_launch_statements(ctx: BuildContext) -> list:
     return statements
 
 
-def sc_launch_role(ctx: BuildContext):
+def sc_launch_role(ctx: BuildContext, t: Template):
+    # More than IAM's 10,240 characters of inline policy per role: customer managed policies instead.
+    policies = iam_blocks.managed_policies(ctx, "SCLaunchPolicy", "Service Catalog launch role of the data science "
+                                           "environment product", sc_launch_statements(ctx))
+    for policy in policies:
+        policy.Condition = SC_LAUNCH_CONDITION
+        t.add_resource(policy)
     return iam_blocks.role(
         ctx, "SCLaunchRole",
         description="Service Catalog launch role of the data science environment product",
@@ -231,7 +237,7 @@ def sc_launch_role(ctx: BuildContext):
         # Service Catalog launches the product; CloudFormation is trusted too, for deploying the
         # environment template directly with --role-arn (the two-step CloudFormation option).
         assume=iam_blocks.service_trust("servicecatalog", "cloudformation"),
-        policies=[iam_blocks.inline(Sub("${SCLaunchRoleName}-SCLaunchInlinePolicy"), *sc_launch_statements(ctx))],
+        managed=[Ref(p) for p in policies],
         condition=SC_LAUNCH_CONDITION,
     )
 
@@ -248,7 +254,7 @@ def build(ctx: BuildContext) -> Template:
 
     admin = t.add_resource(ds_admin_role(ctx))
     detective = t.add_resource(detective_control_role(ctx))
-    launch = t.add_resource(sc_launch_role(ctx))
+    launch = t.add_resource(sc_launch_role(ctx, t))
 
     # The console wants the role's path (without the leading slash) in front of its name.
     role_in_url = ctx.config.role_path.lstrip("/") + "${DSAdministratorRoleName}"

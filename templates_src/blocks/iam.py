@@ -7,16 +7,23 @@ tests can inspect statements without rendering a template.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 
 from awacs.aws import Action, Allow, Condition, Deny, Policy, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSHelperFn, GetAtt, Sub
+from troposphere import AWSHelperFn, GetAtt, Ref, Sub, encode_to_dict
 from troposphere import iam
 
 from templates_src.context import BuildContext
 
 POLICY_VERSION = "2012-10-17"
+INLINE_POLICIES_LIMIT = 10_240  # all inline policies of one role together, characters without whitespace
+MANAGED_POLICY_LIMIT = 6_144  # one customer managed policy
+# Worst-case values for the size estimate: the longest partition, region and any parameter.
+_WORST = {"AWS::Partition": "aws-us-gov", "AWS::AccountId": "0" * 12, "AWS::Region": "us-isof-south-1"}
+_SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
 
 
 def actions(service: str, *names: str) -> list[Action]:
@@ -71,6 +78,42 @@ def trust_statement(principal: Principal, condition: Condition | None = None, si
     if sid:
         kwargs["Sid"] = sid
     return Statement(**kwargs)
+
+
+def policy_size(document) -> int:
+    """Characters IAM counts for a policy (no whitespace), with every ${...} at its longest value."""
+    def expand(node):
+        if isinstance(node, dict):
+            if set(node) == {"Fn::Sub"}:
+                text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+                return _SUB_VAR.sub(lambda m: _WORST.get(m.group(1), "x" * 64), text)
+            if set(node) == {"Ref"}:
+                return _WORST.get(node["Ref"], "x" * 64)
+            if set(node) == {"Fn::GetAtt"}:
+                return "x" * 128
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return node
+    return len(json.dumps(expand(encode_to_dict(document)), separators=(",", ":")))
+
+
+def managed_policies(ctx: BuildContext, title: str, description: str,
+                     statements: Sequence[Statement]) -> list[iam.ManagedPolicy]:
+    """Pack statements, in order, into as few customer managed policies as the size limit allows.
+
+    Used where a role needs more than the 10,240 characters of inline policy IAM allows per role.
+    """
+    groups: list[list[Statement]] = [[]]
+    for stmt in statements:
+        if groups[-1] and policy_size(document(*groups[-1], stmt)) > MANAGED_POLICY_LIMIT:
+            groups.append([])
+        groups[-1].append(stmt)
+        if policy_size(document(*groups[-1])) > MANAGED_POLICY_LIMIT:
+            raise ValueError(f"statement {stmt.Sid!r} alone exceeds the managed policy size limit")
+    return [iam.ManagedPolicy(f"{title}{i + 1}", Description=f"{description} ({i + 1}/{len(groups)})",
+                              Path=ctx.config.role_path, PolicyDocument=document(*group))
+            for i, group in enumerate(groups)]
 
 
 def aws_managed(name: str) -> Sub:

@@ -1,0 +1,81 @@
+"""Small helpers to look into rendered templates (dicts) in tests."""
+
+from __future__ import annotations
+
+import json
+
+
+def resources(template: dict, type_: str | None = None) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if type_ is None or v["Type"] == type_}
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def text(value) -> str:
+    """A value as text: Sub patterns unwrapped, everything else as JSON."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        sub = value["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def role_statements(template: dict, role_id: str) -> list[dict]:
+    """Inline statements of a role plus those of the template's managed policies attached to it."""
+    role = template["Resources"][role_id]["Properties"]
+    out = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    for arn in role.get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and "Ref" in arn:
+            out += template["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def actions(statements: list[dict], effect: str = "Allow") -> set[str]:
+    return {a for s in statements if s["Effect"] == effect for a in as_list(s["Action"])}
+
+
+def statement(statements: list[dict], sid: str) -> dict:
+    matches = [s for s in statements if s.get("Sid") == sid]
+    assert len(matches) == 1, f"expected one statement {sid}, found {len(matches)}"
+    return matches[0]
+
+
+def all_statements(template: dict) -> list[dict]:
+    """Every policy statement in a template: role policies, managed policies, trust policies."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Effect" in node and ("Action" in node or "NotAction" in node):
+                found.append(node)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(template["Resources"])
+    return found
+
+
+def accepts(parameter: dict, value: str) -> bool:
+    """Whether CloudFormation would accept ``value`` for this parameter (AllowedPattern is a full match)."""
+    import re
+
+    if "AllowedValues" in parameter and value not in parameter["AllowedValues"]:
+        return False
+    if "AllowedPattern" in parameter and not re.fullmatch(parameter["AllowedPattern"], value):
+        return False
+    if len(value) > parameter.get("MaxLength", 10**9) or len(value) < parameter.get("MinLength", 0):
+        return False
+    return True
+
+
+def sub_name(value, **values) -> str:
+    """Resolve a Sub'd name with sample values (pseudo parameters included)."""
+    import re
+
+    defaults = {"AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333", "AWS::Partition": "aws"}
+    pattern = text(value)
+    return re.sub(r"\$\{([^}]+)\}", lambda m: {**defaults, **values}[m.group(1)], pattern)

@@ -1,0 +1,101 @@
+"""Generation-time configuration: defaults, validation, one clear line per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from templates_src.config import Config, ConfigError, from_mapping, load
+from templates_src.context import BuildContext
+from templates_src.generator import generate
+
+
+def error_lines(data) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        from_mapping(data)
+    return exc.value.lines
+
+
+def test_defaults_need_no_file():
+    config = load(None)
+    assert config == Config()
+    assert config.lambda_runtime in ("python3.12", "python3.13", "python3.14")
+    assert config.role_path == "/" and config.permissions_boundary is None and config.prefix == ""
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ({"colour": "blue"}, "colour", "unknown option"),
+    ({"lambda_runtime": "python3.8"}, "lambda_runtime", "python3.8"),
+    ({"lambda_runtime": "nodejs20.x"}, "lambda_runtime", "not supported"),
+    ({"name_prefix": "Acme"}, "name_prefix", "lower-case"),
+    ({"name_prefix": "acme-"}, "name_prefix", "not end with '-'"),
+    ({"name_prefix": "a" * 13}, "name_prefix", "at most 12"),
+    ({"role_path": "ml"}, "role_path", "must start and end with '/'"),
+    ({"role_path": "/ml//x/"}, "role_path", "IAM path"),
+    ({"permissions_boundary": "arn:aws:iam::12345:policy/x"}, "permissions_boundary", "not an IAM managed policy ARN"),
+    ({"permissions_boundary": "has space"}, "permissions_boundary", "neither a policy ARN"),
+    ({"tags": {"aws:owner": "x"}}, "tags", "reserved 'aws:' prefix"),
+    ({"tags": {"Owner": "x" * 257}}, "tags", "longer than 256"),
+    ({"tags": {"Owner": "a;b"}}, "tags", "characters AWS tags do not allow"),
+    ({"tags": {f"k{i}": "v" for i in range(41)}}, "tags", "at most 40 tags"),
+    ({"tags": {"Owner": 5}}, "tags.Owner", "valid string"),
+    ({"log_retention_days": 100}, "log_retention_days", "not a CloudWatch Logs retention period"),
+    ({"version": "v1"}, "version", "not a release version"),
+    ({"lint_regions": ["mars-north-1"]}, "lint_regions", "unknown region"),
+])
+def test_bad_values_name_the_field_on_one_line(data, field, words):
+    lines = error_lines(data)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{field}: ")
+    assert words in lines[0]
+    assert "\n" not in lines[0]
+
+
+def test_every_bad_value_is_reported():
+    lines = error_lines({"role_path": "x", "version": "y", "colour": 1})
+    assert sorted(line.split(":")[0] for line in lines) == ["colour", "role_path", "version"]
+
+
+def test_boundary_accepts_arn_and_name():
+    assert from_mapping({"permissions_boundary": "arn:aws-us-gov:iam::123456789012:policy/team/b"}).permissions_boundary
+    assert from_mapping({"permissions_boundary": "ml-boundary"}).permissions_boundary == "ml-boundary"
+    assert from_mapping({"permissions_boundary": ""}).permissions_boundary is None
+
+
+def test_load_yaml_and_json(tmp_path):
+    (tmp_path / "c.yaml").write_text("name_prefix: acme\ntags:\n  Team: ml\n")
+    (tmp_path / "c.json").write_text('{"name_prefix": "acme", "tags": {"Team": "ml"}}')
+    assert load(tmp_path / "c.yaml") == load(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("content, words", [("a: [", "not valid YAML"), ("- 1\n- 2\n", "must hold a mapping")])
+def test_unreadable_files(tmp_path, content, words):
+    path = tmp_path / "c.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as exc:
+        load(path)
+    assert words in exc.value.lines[0]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path / "nope.yaml")
+    assert exc.value.lines[0].startswith("config: cannot read")
+
+
+def test_prefix_too_long_for_generated_role_names():
+    # Valid on its own (<= 12 characters), but <prefix>-<EnvName>-<EnvType>-<region>-sm-model-exec can
+    # exceed IAM's 64 characters with the longest EnvName, EnvType and region.
+    with pytest.raises(ConfigError) as exc:
+        generate(from_mapping({"name_prefix": "enterprise"}))
+    (line,) = exc.value.lines
+    assert line.startswith("name_prefix: 'enterprise' is too long")
+    assert "64" in line and "use at most" in line
+
+
+def test_longest_accepted_prefix_builds():
+    # The error message's advice is right: the longest prefix it allows builds.
+    with pytest.raises(ConfigError) as exc:
+        generate(from_mapping({"name_prefix": "enterprise"}))
+    allowed = int(exc.value.lines[0].rsplit("use at most ", 1)[1].split()[0])
+    generate(from_mapping({"name_prefix": "e" * allowed}))
+    assert BuildContext(from_mapping({"name_prefix": "e" * allowed})).config.prefix == "e" * allowed + "-"

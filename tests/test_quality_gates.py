@@ -1,0 +1,46 @@
+"""cfn-lint (in-process, informational rules included) and reference parity, for both configurations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from templates_src.generator import generate, write
+from tests.conftest import REPO, SHARED
+
+
+@pytest.fixture(scope="module", params=["default", "enterprise"])
+def written(request, tmp_path_factory, default_config, enterprise_config):
+    config = default_config if request.param == "default" else enterprise_config
+    out = tmp_path_factory.mktemp(request.param)
+    write(generate(config, fmt="both").files(), out)
+    return out
+
+
+def test_cfn_lint_reports_nothing_but_local_packaging_paths(written, linter):
+    files = sorted(written.glob("*.yaml")) + sorted(written.glob("*.json"))
+    assert len(files) == 12
+    for path in files:
+        result = linter.lint(path)
+        reported = [str(f) for f in result.findings if not result.tolerated(f)]
+        assert reported == [], path.name
+        tolerated = [f for f in result.findings if result.tolerated(f)]
+        # Only core-main has local paths (three nested stacks and one function package).
+        assert len(tolerated) == (4 if path.stem == "core-main" else 0), path.name
+
+
+def test_packaged_lint_does_not_tolerate_local_paths(written, linter):
+    result = linter.lint(written / "core-main.yaml", packaged=True)
+    assert result.failed and {f.rule for f in result.findings} == {"W3002"}
+
+
+@pytest.mark.skipif(not (SHARED / "tools" / "parity.py").exists(), reason="../shared/tools not beside the repo")
+def test_reference_parity_is_complete(written):
+    proc = subprocess.run(
+        [sys.executable, str(SHARED / "tools" / "parity.py"), "--strict", "--only-present", str(written),
+         "--deviations", str(REPO / "templates_src" / "compatibility.yaml")],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 unexplained" in proc.stdout.splitlines()[-1]

@@ -1,0 +1,180 @@
+"""Properties every generated template must have, whatever the configuration."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import pkgutil
+import re
+
+import pytest
+import troposphere
+
+from templates_src.blocks.iam import INLINE_POLICIES_LIMIT, MANAGED_POLICY_LIMIT, policy_size
+from templates_src.config import from_mapping
+from templates_src.context import BuildContext
+from templates_src.generator import build_selected, generate
+from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES
+from tests import cfn
+from tests.conftest import ENTERPRISE
+
+SAGEMAKER_SERVICE_ROLES = {"AmazonSageMakerServiceCatalogProductsLaunchRole",
+                           "AmazonSageMakerServiceCatalogProductsUseRole"}
+
+
+def _taggable_types() -> set[str]:
+    """Resource types whose troposphere class has a Tags property."""
+    found = set()
+    for mod in pkgutil.iter_modules(troposphere.__path__):
+        try:
+            module = importlib.import_module(f"troposphere.{mod.name}")
+        except Exception:  # optional helper modules
+            continue
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if getattr(cls, "resource_type", None) and "Tags" in getattr(cls, "props", {}):
+                found.add(cls.resource_type)
+    return found
+
+
+TAGGABLE = _taggable_types()
+
+
+def test_all_six_templates(templates):
+    assert list(templates) == ["core-main", "core-iam-shared-roles", "core-iam-sc-sm-projects-roles",
+                               "core-sc-shared-portfolio", "env-iam-setup-stackset-role",
+                               "env-iam-target-account-roles"]
+
+
+def test_every_taggable_resource_has_the_configured_tags(any_templates):
+    name, built = any_templates
+    wanted = ENTERPRISE["tags"] if name == "enterprise" else {"Solution": "sagemaker-secure-mlops"}
+    seen = 0
+    for template in built.values():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] not in TAGGABLE:
+                continue
+            seen += 1
+            tags = resource["Properties"].get("Tags")
+            tags = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags or []}
+            assert wanted.items() <= tags.items(), f"{logical_id} misses tags"
+    assert seen >= 15  # roles, functions, log groups, nested stacks, Service Catalog resources
+
+
+def test_every_role_gets_path_and_boundary(any_templates):
+    name, built = any_templates
+    for template in built.values():
+        for logical_id, role in cfn.resources(template, "AWS::IAM::Role").items():
+            props = role["Properties"]
+            expected_path = "/service-role/" if logical_id in SAGEMAKER_SERVICE_ROLES else (
+                ENTERPRISE["role_path"] if name == "enterprise" else "/")
+            assert props["Path"] == expected_path, logical_id
+            if name == "enterprise":
+                assert cfn.text(props["PermissionsBoundary"]) == (
+                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
+            else:
+                assert "PermissionsBoundary" not in props
+
+
+def test_no_hard_coded_partition_or_global_s3_url(any_templates):
+    _, built = any_templates
+    for name, template in built.items():
+        body = json.dumps(template)
+        assert "arn:aws:" not in body, name
+        assert "s3.amazonaws.com" not in body, name
+
+
+def test_no_wildcard_everything_grants(any_templates):
+    _, built = any_templates
+    for name, template in built.items():
+        for stmt in cfn.all_statements(template):
+            acts = cfn.as_list(stmt.get("Action", []))
+            assert "*" not in acts, name
+            assert not any(re.fullmatch(r"[a-z0-9-]+:\*", a) for a in acts), (name, acts)
+            assert "NotResource" not in stmt and "NotAction" not in stmt, name
+            if stmt["Effect"] == "Allow" and "Principal" not in stmt:
+                resources = cfn.as_list(stmt["Resource"])
+                # '*' only for actions that have no resource-level permissions (each such use has a
+                # comment in the builder); never for IAM changes.
+                if "*" in resources:
+                    assert not any(a.startswith("iam:") for a in acts), (name, acts)
+
+
+def test_no_duplicate_actions(any_templates):
+    _, built = any_templates
+    for name, template in built.items():
+        for stmt in cfn.all_statements(template):
+            acts = cfn.as_list(stmt.get("Action", []))
+            assert len(acts) == len(set(acts)), (name, stmt.get("Sid"))
+
+
+def test_policy_sizes_within_iam_limits(any_templates):
+    _, built = any_templates
+    for name, template in built.items():
+        for logical_id, role in cfn.resources(template, "AWS::IAM::Role").items():
+            inline = sum(policy_size(p["PolicyDocument"]) for p in role["Properties"].get("Policies", []))
+            assert inline <= INLINE_POLICIES_LIMIT, (name, logical_id, inline)
+        for logical_id, policy in cfn.resources(template, "AWS::IAM::ManagedPolicy").items():
+            assert policy_size(policy["Properties"]["PolicyDocument"]) <= MANAGED_POLICY_LIMIT, logical_id
+
+
+def test_lambda_runtime_is_the_configured_supported_one(any_templates):
+    name, built = any_templates
+    runtime = ENTERPRISE["lambda_runtime"] if name == "enterprise" else "python3.13"
+    functions = [f for t in built.values() for f in cfn.resources(t, "AWS::Lambda::Function").values()]
+    assert functions
+    assert {f["Properties"]["Runtime"] for f in functions} == {runtime}
+
+
+def test_version_in_every_template(any_templates):
+    name, built = any_templates
+    version = ENTERPRISE["version"] if name == "enterprise" else "0.1.0"
+    for template in built.values():
+        assert template["Metadata"]["Generator"]["Version"] == version
+        assert template["Description"].endswith(f"(sagemaker-secure-mlops {version})")
+
+
+def test_direct_deploy_templates_fit_template_file_limit(default_config, enterprise_config):
+    for config in (default_config, enterprise_config):
+        generation = generate(config, fmt="both")
+        for name, spec in TEMPLATES.items():
+            if spec.deploy_directly:
+                for rel, data in generation.templates[name].files.items():
+                    assert len(data) <= DIRECT_DEPLOY_LIMIT, rel
+
+
+def test_generation_is_deterministic(enterprise_config):
+    first = generate(enterprise_config, fmt="both").files()
+    second = generate(from_mapping(ENTERPRISE), fmt="both").files()
+    assert first == second
+
+
+def test_parameters_that_build_names_are_bounded(any_templates):
+    """Every parameter used inside a Sub'd physical name has a MaxLength or AllowedValues."""
+    _, built = any_templates
+    for name, template in built.items():
+        params = template.get("Parameters", {})
+        for resource in template["Resources"].values():
+            for key in ("RoleName", "FunctionName", "LogGroupName"):
+                value = resource["Properties"].get(key)
+                for var in re.findall(r"\$\{(\w+)\}", json.dumps(value)):
+                    if var in params:
+                        assert "MaxLength" in params[var] or "AllowedValues" in params[var], (name, var)
+
+
+def test_every_parameter_has_description_label_and_constraint_text(any_templates):
+    _, built = any_templates
+    for name, template in built.items():
+        labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+        for pname, param in template.get("Parameters", {}).items():
+            assert param.get("Description"), (name, pname)
+            assert pname in labels, (name, pname)
+            if any(k in param for k in ("AllowedPattern", "AllowedValues", "MaxLength", "MinLength")):
+                assert param.get("ConstraintDescription"), (name, pname)
+
+
+def test_context_is_not_shared_between_builds(default_config, enterprise_config):
+    """Builders keep no module state: building with one config does not leak into another."""
+    a = build_selected(None, BuildContext(default_config))
+    build_selected(None, BuildContext(enterprise_config))
+    assert build_selected(None, BuildContext(default_config)) == a

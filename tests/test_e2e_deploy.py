@@ -1,4 +1,4 @@
-"""End to end: build the templates, then run the blog post's own deployment commands with the
+"""End to end: build the build_dir, then run the blog post's own deployment commands with the
 real AWS CLI against a local moto server (never the internet or a real AWS account).
 
 moto behaviour these tests allow for (moto 5.2.5, awscli 1.46):
@@ -63,7 +63,7 @@ def load_template(path: pathlib.Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory) -> pathlib.Path:
+def build_dir(tmp_path_factory) -> pathlib.Path:
     """Every template, built by the generator's own command line into a temporary directory."""
     output = tmp_path_factory.mktemp("build")
     result = subprocess.run([sys.executable, str(REPO_ROOT / "generate.py"), "build", "--output-dir", str(output)],
@@ -115,10 +115,10 @@ def constraint_errors(name: str, definition: dict, value: str) -> list[str]:
     return [f"Parameter {name} failed to satisfy constraint: {description or problem}" for problem in broken]
 
 
-def test_blog_deploy_command_creates_the_setup_stackset_role(moto, templates):
+def test_blog_deploy_command_creates_the_setup_stackset_role(moto, build_dir):
     rc, out, err = aws(
         moto, "cloudformation", "deploy",
-        "--template-file", str(templates / SETUP_TEMPLATE),
+        "--template-file", str(build_dir / SETUP_TEMPLATE),
         "--stack-name", STACK_NAME,
         "--capabilities", "CAPABILITY_NAMED_IAM",
         "--parameter-overrides", f"EnvName={ENV_NAME}", f"EnvType={ENV_TYPE}",
@@ -159,11 +159,11 @@ def test_blog_deploy_command_creates_the_setup_stackset_role(moto, templates):
     assert attached == []
 
 
-def test_setup_stackset_role_outputs_with_generated_name(moto, templates):
+def test_setup_stackset_role_outputs_with_generated_name(moto, build_dir):
     stack_name = "sm-mlops-setup-stackset-role-generated-name"
     generated = f"{ENV_NAME}-{ENV_TYPE}-stackset-setup"
     aws(moto, "cloudformation", "create-stack",
-        "--template-body", (templates / SETUP_TEMPLATE).as_uri(),
+        "--template-body", (build_dir / SETUP_TEMPLATE).as_uri(),
         "--stack-name", stack_name, "--capabilities", "CAPABILITY_NAMED_IAM",
         "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, StackSetExecutionRoleName="",
                                         AdministratorAccountId=ADMIN_ACCOUNT_ID))
@@ -181,8 +181,8 @@ def test_setup_stackset_role_outputs_with_generated_name(moto, templates):
     assert_trusts_only_admin_account_roles(policy_document(role["AssumeRolePolicyDocument"]), ADMIN_ACCOUNT_ID)
 
 
-def test_malformed_administrator_account_id_is_rejected(moto, templates):
-    template = templates / SETUP_TEMPLATE
+def test_malformed_administrator_account_id_is_rejected(moto, build_dir):
+    template = build_dir / SETUP_TEMPLATE
     definition = load_template(template)["Parameters"]["AdministratorAccountId"]
     assert definition["ConstraintDescription"].startswith(ACCOUNT_ID_CONSTRAINT)
 
@@ -205,10 +205,10 @@ def test_malformed_administrator_account_id_is_rejected(moto, templates):
         assert constraint_errors("AdministratorAccountId", definition, good) == []
 
 
-def test_target_account_roles_stack(moto, templates):
+def test_target_account_roles_stack(moto, build_dir):
     stack_name = "sm-mlops-staging-target-account-roles"
     aws(moto, "cloudformation", "create-stack",
-        "--template-body", (templates / TARGET_TEMPLATE).as_uri(),
+        "--template-body", (build_dir / TARGET_TEMPLATE).as_uri(),
         "--stack-name", stack_name, "--capabilities", "CAPABILITY_NAMED_IAM",
         "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, AdministratorAccountId=ACCOUNT_ID,
                                         ModelS3KMSKeyArn=KMS_KEY_ARN, ModelBucketName=MODEL_BUCKET))

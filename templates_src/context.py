@@ -41,7 +41,3 @@ class BuildContext:
         if boundary.startswith("arn:"):
             return boundary
         return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{boundary}")
-
-    @property
-    def description_suffix(self) -> str:
-        return f" (sagemaker-secure-mlops {self.config.version})"

@@ -224,7 +224,7 @@ def use_role_statements(ctx: BuildContext) -> list:
 
 
 def build(ctx: BuildContext) -> Template:
-    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    t = Template(Description=DESCRIPTION)
     params.add(t, LAUNCH_ROLE_NAME, USE_ROLE_NAME)
     params.interface(t, [("Roles to create", [LAUNCH_ROLE_NAME, USE_ROLE_NAME])])
     t.add_condition(LAUNCH_CONDITION, Not(Equals(Ref(LAUNCH_ROLE_NAME.name), "")))

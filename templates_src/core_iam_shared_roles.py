@@ -243,7 +243,7 @@ def sc_launch_role(ctx: BuildContext, t: Template):
 
 
 def build(ctx: BuildContext) -> Template:
-    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    t = Template(Description=DESCRIPTION)
     specs = [DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME, SC_LAUNCH_ROLE_NAME]
     params.add(t, *specs)
     params.interface(t, [("Role names", specs)])

@@ -179,7 +179,7 @@ def _signin_host(t: Template):
 
 
 def build(ctx: BuildContext) -> Template:
-    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    t = Template(Description=DESCRIPTION)
     specs = [params.STACK_SET_NAME, CREATE_IAM_ROLES, CREATE_SHARED_SERVICES, CREATE_SC_PORTFOLIO,
              DS_ADMIN_ROLE_ARN, SECURITY_CONTROL_ROLE_ARN, SC_LAUNCH_ROLE_ARN, ENV_CONFIG_ROLE_ARN]
     params.add(t, *specs)

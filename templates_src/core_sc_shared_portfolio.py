@@ -41,7 +41,7 @@ def product(ctx: BuildContext) -> sc.CloudFormationProduct:
 
 
 def build(ctx: BuildContext) -> Template:
-    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    t = Template(Description=DESCRIPTION)
     specs = [params.STACK_SET_NAME, PRINCIPAL_ROLE_ARN, LAUNCH_ROLE_ARN]
     params.add(t, *specs)
     params.interface(t, [("Portfolio", specs)])

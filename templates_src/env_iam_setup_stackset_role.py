@@ -68,7 +68,7 @@ def setup_policy(ctx: BuildContext):
 
 
 def build(ctx: BuildContext) -> Template:
-    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    t = Template(Description=DESCRIPTION)
     specs = [params.ENV_NAME, params.ENV_TYPE, SETUP_ROLE_NAME, params.ADMINISTRATOR_ACCOUNT_ID]
     params.add(t, *specs)
     params.interface(t, [("Environment", [params.ENV_NAME, params.ENV_TYPE]),

@@ -120,7 +120,7 @@ def stackset_execution_policy(ctx: BuildContext, model_role):
 
 
 def build(ctx: BuildContext) -> Template:
-    t = Template(Description=DESCRIPTION + ctx.description_suffix)
+    t = Template(Description=DESCRIPTION)
     model_name, stackset_name = role_name_params(ctx)
     specs = [params.ENV_NAME, params.ENV_TYPE, model_name, stackset_name, PIPELINE_ROLE_ARN,
              params.ADMINISTRATOR_ACCOUNT_ID, MODEL_KMS_KEY_ARN, MODEL_BUCKET_NAME]

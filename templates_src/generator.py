@@ -83,7 +83,10 @@ def _ordered(mapping: dict, order: tuple[str, ...]) -> dict:
 def build_template(name: str, ctx: BuildContext) -> dict:
     template = TEMPLATES[name].build(ctx)
     template.set_version("2010-09-09")
-    template.set_metadata({**(template.metadata or {}), "Generator": {"Name": GENERATOR, "Version": ctx.config.version}})
+    # No release version here: a template whose content did not change keeps the same bytes from one
+    # release to the next, so packaging re-uploads only what changed.  The version appears only where it
+    # means something (Service Catalog product version names).
+    template.set_metadata({**(template.metadata or {}), "Generator": GENERATOR})
     tag_everything(template, ctx)
     data = _ordered(template.to_dict(), SECTION_ORDER)
     data["Resources"] = {k: _ordered(v, RESOURCE_ORDER) for k, v in data.get("Resources", {}).items()}

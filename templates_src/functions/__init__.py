@@ -30,14 +30,17 @@ def strip_comments(source: str) -> str:
     """Drop comment tokens and the blank lines they leave; code and strings stay byte-for-byte."""
     lines = source.splitlines(keepends=True)
     cuts: dict[int, int] = {}
+    inside: set[int] = set()  # lines continuing a multi-line string: kept as they are, even when blank
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
             cuts[tok.start[0] - 1] = tok.start[1]
+        elif tok.end[0] > tok.start[0]:
+            inside.update(range(tok.start[0], tok.end[0]))
     out = []
     for i, line in enumerate(lines):
         if i in cuts:
             line = line[: cuts[i]].rstrip() + "\n"
-        if line.strip():
+        if line.strip() or i in inside:
             out.append(line)
         elif out and out[-1].strip():
             out.append("\n")
@@ -70,6 +73,7 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             info.external_attr = 0o644 << 16
+            info.create_system = 3  # as written on Unix, whatever the building OS
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, files[name], compresslevel=9)
     return buf.getvalue()

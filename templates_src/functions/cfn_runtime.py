@@ -9,6 +9,7 @@ import urllib.request
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 MAX_BODY = 4096  # CloudFormation rejects larger responses
+ATTEMPTS = 4  # the pre-signed URL is the only way back: retry with 1, 2, 4 s pauses
 
 
 def send(event, context, status, data=None, physical_id=None, reason=None):
@@ -22,12 +23,18 @@ def send(event, context, status, data=None, physical_id=None, reason=None):
         "NoEcho": False,
         "Data": data or {},
     }
-    raw = json.dumps(body).encode()
-    if len(raw) > MAX_BODY:
-        body.update(Status="FAILED", Data={}, Reason=f"response of {len(raw)} bytes exceeds {MAX_BODY}")
+    try:
+        raw = json.dumps(body).encode()
+        problem = len(raw) > MAX_BODY and f"response of {len(raw)} bytes exceeds {MAX_BODY}"
+    except (TypeError, ValueError) as exc:  # data that is not JSON must still get an answer
+        problem = f"response is not JSON: {exc}"[:1000]
+    if problem:
+        body.update(Status="FAILED", Data={}, Reason=problem)
         raw = json.dumps(body).encode()
     log.info("answering %s %s: %s", event["RequestType"], event["LogicalResourceId"], body["Status"])
-    for attempt in range(4):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(2 ** (attempt - 1))
         try:
             req = urllib.request.Request(event["ResponseURL"], data=raw, method="PUT",
                                          headers={"Content-Type": "", "Content-Length": str(len(raw))})
@@ -36,7 +43,6 @@ def send(event, context, status, data=None, physical_id=None, reason=None):
             return True
         except Exception:  # the pre-signed URL is the only way back; retry, then give up loudly
             log.exception("sending the response failed (attempt %d)", attempt + 1)
-            time.sleep(2 ** attempt)
     return False
 
 
@@ -49,11 +55,11 @@ def custom_resource(create, update=None, delete=None):
         answered = []
 
         def answer(status, data=None, physical_id=None, reason=None):
-            with lock:
+            with lock:  # held while sending: the handler must not return (Lambda freezes) mid-answer
                 if answered:
                     return
                 answered.append(status)
-            send(event, context, status, data, physical_id, reason)
+                send(event, context, status, data, physical_id, reason)
 
         seconds = max(context.get_remaining_time_in_millis() / 1000.0 - 10, 1)
         timer = threading.Timer(seconds, answer, ("FAILED",), {"reason": "handler timed out"})

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Command line of the template generator: build, list, lint (and, on top of them, packaging).
+"""Command line of the template generator: build, list, lint, package.
 
-Exit codes: 0 success; 1 lint findings (errors or warnings); 2 bad input (configuration, options).
+Exit codes: 0 success; 1 lint findings (errors or warnings), nothing published; 2 bad input
+(configuration, options, a bucket or release that cannot be used as asked); 3 an AWS or network error
+while publishing (a new run continues where it stopped).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES, unknown
 
 EXIT_LINT = 1
 EXIT_INPUT = 2
+EXIT_AWS = 3
 
 
 def fail_input(lines: list[str] | str) -> None:
@@ -56,7 +59,7 @@ def cli() -> None:
 def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...]) -> None:
     """Write every template to OUTPUT_DIR, lint each with cfn-lint and print a summary table."""
     from templates_src.generator import generate, write
-    from templates_src.lint import Linter
+    from templates_src.lint import shared_linter
 
     names = split_names(only)
     bad = unknown(names)
@@ -69,7 +72,7 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
         fail_input(exc.lines)
     write(generation.files(), output_dir)
 
-    linter = Linter(config.lint_regions)
+    linter = shared_linter(tuple(config.lint_regions))
     rows, failed = [], False
     for name, built in generation.templates.items():
         for rel, data in built.files.items():
@@ -104,7 +107,7 @@ def list_templates() -> None:
 @click.option("--region", "regions", multiple=True, help="Regions to check against (default: us-east-1).")
 def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> None:
     """Lint templates with cfn-lint (default: every template in build/)."""
-    from templates_src.lint import Linter
+    from templates_src.lint import shared_linter
 
     files: list[pathlib.Path] = []
     for p in paths or ("build",):
@@ -115,7 +118,7 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> No
             files.append(path)
     if not files:
         fail_input("lint: no templates found (run `generate.py build` first, or give paths)")
-    linter = Linter(regions or ("us-east-1",))
+    linter = shared_linter(tuple(regions) or ("us-east-1",))
     failed = False
     for path in files:
         start = time.perf_counter()
@@ -126,6 +129,99 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> No
         click.echo(f"{path}: {result.summary()} [{time.perf_counter() - start:.2f}s]")
         failed |= result.failed
     sys.exit(EXIT_LINT if failed else 0)
+
+
+BUCKET_NAME = r"(?!xn--)(?!sthree-)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+KEY_PREFIX = r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*"
+REGION = r"[a-z]{2}(-[a-z]+)+-\d"
+
+
+def _check_option(name: str, value: str | None, pattern: str, what: str) -> None:
+    import re
+
+    if value is not None and not re.fullmatch(pattern, value):
+        fail_input(f"{name}: {value!r} is not {what}")
+
+
+@cli.command()
+@click.option("--bucket", required=True, help="S3 bucket to publish to (in --region).")
+@click.option("--prefix", default="sagemaker-mlops", show_default=True, help="Key prefix of the release.")
+@click.option("--region", help="Region of the bucket and the stacks (default: the AWS session's region).")
+@click.option("--profile", help="AWS profile to use.")
+@click.option("--endpoint-url", help="S3 endpoint (for tests against a local S3).")
+@click.option("--create-bucket", is_flag=True, help="Create the bucket (private, encrypted, versioned) if missing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be uploaded; write nothing.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Generation-time configuration.")
+@click.option("--only", "only", multiple=True, metavar="NAME", help="Publish only these templates (and what they nest).")
+@click.option("--seed-code-dir", default="seed_code", show_default=True, type=click.Path(file_okay=False),
+              help="Folder whose subfolders are zipped as MLOps project seed code.")
+def package(bucket: str, prefix: str, region: str | None, profile: str | None, endpoint_url: str | None,
+            create_bucket: bool, dry_run: bool, config_path: str | None, only: tuple[str, ...],
+            seed_code_dir: str) -> None:
+    """Build, lint and publish a release to S3: templates, function packages and seed code."""
+    from scripts.next_steps import next_steps
+    from scripts.packaging import PlanError, lint_unpackaged, plan_release
+    from scripts.publish import PublishError, S3Publisher
+    from templates_src.lint import shared_linter
+
+    _check_option("--bucket", bucket, BUCKET_NAME, "an S3 bucket name")
+    _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix (no leading or trailing '/')")
+    _check_option("--region", region, REGION, "a region name like eu-west-1")
+    names = split_names(only)
+    bad = unknown(names)
+    if bad:
+        fail_input(f"--only: unknown template {', '.join(bad)} (see `generate.py list`)")
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        fail_input(exc.lines)
+
+    start = time.perf_counter()
+    linter = shared_linter(tuple(config.lint_regions))
+    try:
+        lint_unpackaged(config, names or None, linter)
+        publisher = S3Publisher(bucket, region, profile, endpoint_url)
+        bucket_state = publisher.check_bucket(create=create_bucket, dry_run=dry_run)
+        target = publisher.target(prefix)
+        history = [] if bucket_state != "exists" else publisher.published_manifests(prefix)
+        plan = plan_release(config, target, names or None, history, pathlib.Path(seed_code_dir), linter)
+        report = publisher.publish(plan, dry_run=dry_run)
+    except ConfigError as exc:
+        fail_input(exc.lines)
+    except PlanError as exc:
+        for line in exc.lines:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_LINT)
+    except PublishError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_AWS if exc.resumable else EXIT_INPUT)
+
+    where = f"s3://{bucket}/{prefix}/"
+    if dry_run:
+        click.echo(f"dry run: release {plan.release} to {where}" + (" (bucket would be created)"
+                                                                   if bucket_state == "would create" else ""))
+        for artifact in report.uploaded:
+            click.echo(f"would upload {artifact.key} ({artifact.size} bytes)")
+        click.echo(f"{len(report.uploaded)} object(s) ({sum(a.size for a in report.uploaded)} bytes) would be "
+                   f"uploaded, {len(report.unchanged)} unchanged; nothing was written")
+        return
+    if report.already_published:
+        click.echo(f"release {plan.release} is already published in {where}: nothing uploaded")
+    else:
+        click.echo(f"published release {plan.release} to {where}: {len(report.uploaded)} object(s) uploaded "
+                   f"({report.bytes_uploaded} bytes), {len(report.unchanged)} unchanged"
+                   + (f", {len(report.retagged)} re-tagged" if report.retagged else "")
+                   + f", {time.perf_counter() - start:.1f} s")
+    click.echo("templates:")
+    width = max(map(len, plan.template_urls))
+    for name, url in plan.template_urls.items():
+        click.echo(f"  {name:<{width}}  {plan.entry_urls.get(name, url)}")
+    click.echo(f"  {'manifest':<{width}}  {target.url(plan.manifest.key)}")
+    steps = next_steps(plan, publisher.account_id())
+    if steps:
+        click.echo("next:")
+        for line in steps:
+            click.echo(f"  {line}")
 
 
 def main() -> None:

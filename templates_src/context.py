@@ -16,6 +16,11 @@ from templates_src.naming import Namer
 @dataclass(frozen=True)
 class BuildContext:
     config: Config
+    # Packaging only: earlier published releases of each template, as (release, URL), oldest first; they
+    # become the earlier versions of Service Catalog products.
+    product_history: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    packaging: bool = False
+    generated_templates: frozenset[str] = frozenset()  # names this generator builds (set when packaging)
     namer: Namer = field(init=False)
 
     def __post_init__(self):

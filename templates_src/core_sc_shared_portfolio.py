@@ -25,6 +25,24 @@ LAUNCH_ROLE_ARN = params.role_arn_param(
     "SCProductLaunchRoleArn", "Role Service Catalog launches the product with", "Launch role ARN", required=True)
 
 
+def versions(ctx: BuildContext, stem: str, what: str) -> list[sc.ProvisioningArtifactProperties]:
+    """One product version per release: every earlier published release, then this one.
+
+    Earlier releases stay in S3 unchanged, so their versions stay launchable and provisioned products can
+    move to a new version when their owners choose.  CloudFormation matches the listed versions and keeps
+    their ids (ReplaceProvisioningArtifacts is false), so a core update only adds the new one.  A release
+    that does not generate the product's template adds no version (when packaging and earlier versions exist).
+    """
+    earlier = [(release, url) for release, url in ctx.product_history.get(stem, ()) if release != ctx.config.version]
+    current = [] if (ctx.packaging and earlier and stem not in ctx.generated_templates) else [
+        (ctx.config.version, references.local_template(stem))]
+    return [sc.ProvisioningArtifactProperties(
+        Name=f"v{release}",
+        Description=f"{what}, release {release}",
+        Info=sc.Info(LoadTemplateFromURL=url),
+    ) for release, url in earlier + current]
+
+
 def product(ctx: BuildContext) -> sc.CloudFormationProduct:
     return sc.CloudFormationProduct(
         "DataScienceEnvironmentProduct",
@@ -32,11 +50,8 @@ def product(ctx: BuildContext) -> sc.CloudFormationProduct:
         Description="Secure SageMaker Studio environment: VPC, KMS keys, S3 buckets, IAM roles and MLOps projects",
         Owner=PROVIDER,
         Distributor=PROVIDER,
-        ProvisioningArtifactParameters=[sc.ProvisioningArtifactProperties(
-            Name=f"v{ctx.config.version}",
-            Description=f"Data science environment, release {ctx.config.version}",
-            Info=sc.Info(LoadTemplateFromURL=references.local_template(ENVIRONMENT_TEMPLATE)),
-        )],
+        ProvisioningArtifactParameters=versions(ctx, ENVIRONMENT_TEMPLATE, "Data science environment"),
+        ReplaceProvisioningArtifacts=False,
     )
 
 

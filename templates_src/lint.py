@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import pathlib
 from dataclasses import dataclass
@@ -72,3 +73,9 @@ class Linter:
             key=lambda f: (f.line, f.rule, f.message),
         )
         return LintResult(str(path), findings, packaged)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_linter(regions: tuple[str, ...] = ("us-east-1",)) -> Linter:
+    """One linter per region set and process: its rules never change once loaded."""
+    return Linter(regions)

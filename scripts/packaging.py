@@ -1,0 +1,250 @@
+"""Plan a release: build the templates, resolve every reference to the S3 object it will be, lint the result.
+
+Planning is pure: it reads nothing from AWS except the release history it is given, and the same input
+gives the same plan, byte for byte.  ``scripts.publish`` uploads a plan.
+
+Children are planned before their parents, so a parent's bytes contain its children's content-addressed
+URLs: when a template changes, its key changes, and so do the keys of the templates that refer to it, and
+nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import tempfile
+from dataclasses import dataclass, field
+
+from templates_src import __version__, functions, layout, references
+from templates_src.config import Config
+from templates_src.context import BuildContext
+from templates_src.generator import build_selected, render
+from templates_src.lint import Linter, shared_linter
+from templates_src.registry import TEMPLATES
+
+ENTRY_TEMPLATES = ("core-main",)  # deployed by URL; plus every template users deploy directly
+
+
+class PlanError(Exception):
+    """The release cannot be planned (unresolvable reference, lint findings); one line per problem."""
+
+    def __init__(self, lines: list[str] | str):
+        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        super().__init__("; ".join(self.lines))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the release goes."""
+
+    bucket: str
+    prefix: str
+    region: str
+    dns_suffix: str = "amazonaws.com"
+
+    def url(self, key: str) -> str:
+        return layout.https_url(self.bucket, self.region, self.dns_suffix, key)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    key: str
+    body: bytes
+    kind: str  # template | lambda | seed-code | release-alias | manifest
+    name: str
+    content_type: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+
+@dataclass
+class Plan:
+    release: str
+    target: Target
+    artifacts: list[Artifact] = field(default_factory=list)  # everything but the manifest, upload order
+    manifest: Artifact | None = None
+    template_urls: dict[str, str] = field(default_factory=dict)  # name -> content-addressed URL
+    entry_urls: dict[str, str] = field(default_factory=dict)  # name -> release URL
+
+    def all(self) -> list[Artifact]:
+        return self.artifacts + ([self.manifest] if self.manifest else [])
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _topological(built: dict[str, dict]) -> list[str]:
+    """Children before parents (references only point down the tree)."""
+    order, seen = [], set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in seen:
+            return
+        if name in path:
+            raise PlanError(f"{name}: circular template reference through {' -> '.join(path)}")
+        for ref in references.iter_references(built[name]):
+            if ref.stem in built:
+                visit(ref.stem, path + (name,))
+        seen.add(name)
+        order.append(name)
+
+    for name in built:
+        visit(name, ())
+    return order
+
+
+def seed_code_artifacts(seed_dir: pathlib.Path | None, target: Target) -> list[Artifact]:
+    """One deterministic zip per seed-code folder, tagged so Service Catalog and SageMaker may read it."""
+    if seed_dir is None or not seed_dir.is_dir():
+        return []
+    out = []
+    for folder in sorted(p for p in seed_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        files = {
+            str(f.relative_to(folder)): f.read_bytes()
+            for f in sorted(folder.rglob("*"))
+            if f.is_file() and "__pycache__" not in f.parts and not f.name.endswith(".pyc")
+        }
+        if not files:
+            continue
+        body = functions.deterministic_zip(files)
+        out.append(Artifact(layout.content_key(target.prefix, "seed-code", folder.name, sha(body), ".zip"), body,
+                            "seed-code", folder.name, "application/zip", (layout.SEED_CODE_TAG,)))
+    return out
+
+
+def product_history(manifests: list[dict], target: Target) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per template name, (release, URL) of every earlier published release that contains it."""
+    history: dict[str, list[tuple[str, str]]] = {}
+    for manifest in manifests:
+        for name, entry in manifest.get("templates", {}).items():
+            history.setdefault(name, []).append((manifest["release"], target.url(entry["key"])))
+    return {name: tuple(items) for name, items in history.items()}
+
+
+def plan_release(config: Config, target: Target, names: list[str] | None = None,
+                 history: list[dict] | None = None, seed_dir: pathlib.Path | None = None,
+                 linter: Linter | None = None) -> Plan:
+    """Everything a release consists of, with every reference rewritten to its S3 URL and linted."""
+    history = sorted(history or [], key=lambda m: _version_key(m["release"]))
+    if any(m["release"] == config.version for m in history):
+        history = [m for m in history if m["release"] != config.version]
+    ctx = BuildContext(config, product_history=product_history(history, target), packaging=True,
+                       generated_templates=frozenset(TEMPLATES))
+    built = build_selected(names, ctx)
+    plan = Plan(config.version, target)
+
+    lambda_keys: dict[str, str] = {}
+    for name in built:
+        for ref in references.iter_references(built[name]):
+            module = functions.module_for_asset(ref.target) if ref.kind == "lambda-code" else None
+            if module and ref.target not in lambda_keys:
+                body = functions.zip_bytes(module)
+                artifact = Artifact(layout.content_key(target.prefix, "lambda", module, sha(body), ".zip"), body,
+                                    "lambda", module, "application/zip")
+                plan.artifacts.append(artifact)
+                lambda_keys[ref.target] = artifact.key
+    plan.artifacts += seed_code_artifacts(seed_dir, target)
+
+    unresolved = []
+    packaged: dict[str, str] = {}
+    for name in _topological(built):
+        def resolve(ref: references.Reference):
+            if ref.kind == "lambda-code":
+                if ref.target in lambda_keys:
+                    return {"S3Bucket": target.bucket, "S3Key": lambda_keys[ref.target]}
+            elif ref.stem in plan.template_urls:
+                return plan.template_urls[ref.stem]
+            unresolved.append(f"{name}: {ref.resource} refers to {ref.target}, which this release does not "
+                              f"generate" + (" and no earlier release in the bucket contains"
+                                             if ref.kind == "sc-product" else ""))
+            return ref.target
+        template = references.rewrite(json.loads(json.dumps(built[name])), resolve)
+        text = render(template, ".yaml").encode("utf-8")
+        key = layout.content_key(target.prefix, "templates", name, sha(text), ".yaml")
+        plan.artifacts.append(Artifact(key, text, "template", name, "application/x-yaml"))
+        plan.template_urls[name] = target.url(key)
+        packaged[name] = text.decode("utf-8")
+    if unresolved:
+        raise PlanError(unresolved)
+
+    for name in built:
+        if name in ENTRY_TEMPLATES or TEMPLATES[name].deploy_directly:
+            body = packaged[name].encode("utf-8")
+            key = layout.release_key(target.prefix, plan.release, f"{name}.yaml")
+            plan.artifacts.append(Artifact(key, body, "release-alias", name, "application/x-yaml"))
+            plan.entry_urls[name] = target.url(key)
+
+    lint_packaged(packaged, linter or shared_linter(tuple(config.lint_regions)))
+    plan.manifest = _manifest(plan)
+    return plan
+
+
+def lint_unpackaged(config: Config, names: list[str] | None, linter: Linter) -> None:
+    """The build output must lint clean (local paths aside) before anything is packaged."""
+    from templates_src.generator import generate, write
+
+    generation = generate(config, names)
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        write(generation.files(), tmp)
+        for rel in (r for built in generation.templates.values() for r in built.files):
+            result = linter.lint(pathlib.Path(tmp) / rel)
+            problems += [f"{rel}: {f.rule} line {f.line}: {f.message}" for f in result.findings
+                         if not result.tolerated(f)]
+    if problems:
+        raise PlanError(["templates do not lint clean, nothing was published:"] + problems)
+
+
+def lint_packaged(packaged: dict[str, str], linter: Linter) -> None:
+    """Packaged templates must lint clean: no error, no warning, no informational finding, no local path."""
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in packaged.items():
+            path = pathlib.Path(tmp) / f"{name}.yaml"
+            path.write_text(text, encoding="utf-8")
+            result = linter.lint(path, packaged=True)
+            problems += [f"{name}: {f.rule} line {f.line}: {f.message}" for f in result.findings]
+    if problems:
+        raise PlanError(["packaged templates do not lint clean, nothing was published:"] + problems)
+
+
+def _manifest(plan: Plan) -> Artifact:
+    """What the release consists of.  No timestamp: the same release always has the same manifest."""
+    by_kind: dict[str, dict] = {}
+    for a in plan.artifacts:
+        if a.kind == "release-alias":
+            continue
+        by_kind.setdefault({"template": "templates", "lambda": "lambda", "seed-code": "seed_code"}[a.kind], {})[
+            a.name] = {"key": a.key, "sha256": a.sha256, "size": a.size}
+    for name, url in plan.template_urls.items():
+        by_kind["templates"][name]["url"] = url
+        if name in plan.entry_urls:
+            by_kind["templates"][name]["release_url"] = plan.entry_urls[name]
+    data = {
+        "release": plan.release,
+        "generator": __version__,
+        "bucket": plan.target.bucket,
+        "prefix": plan.target.prefix,
+        "region": plan.target.region,
+        **{kind: dict(sorted(entries.items())) for kind, entries in sorted(by_kind.items())},
+        "objects": sorted(a.key for a in plan.artifacts),
+    }
+    body = (json.dumps(data, indent=1, sort_keys=False) + "\n").encode("utf-8")
+    return Artifact(layout.manifest_key(plan.target.prefix, plan.release), body, "manifest", "manifest",
+                    "application/json")
+
+
+def _version_key(version: str) -> tuple:
+    """Sort releases by semantic version (pre-releases before the release, as SemVer says)."""
+    core, _, pre = version.partition("-")
+    nums = tuple(int(x) if x.isdigit() else 0 for x in core.split("+")[0].split("."))
+    return nums + ((1,) if not pre else (0, pre))

@@ -185,7 +185,7 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         target = publisher.target(prefix)
         history = [] if bucket_state != "exists" else publisher.published_manifests(prefix)
         plan = plan_release(config, target, names or None, history, pathlib.Path(seed_code_dir), linter)
-        report = publisher.publish(plan, dry_run=dry_run)
+        report = publisher.publish(plan, dry_run=dry_run, bucket_exists=bucket_state != "would create")
     except ConfigError as exc:
         fail_input(exc.lines)
     except PlanError as exc:

@@ -147,9 +147,13 @@ class S3Publisher:
 
     # -- bucket ----------------------------------------------------------------------------------------
     def check_bucket(self, create: bool = False, dry_run: bool = False) -> str:
-        """Make sure the bucket exists in the target region; returns 'exists', 'created' or 'would create'."""
+        """Make sure the bucket exists in the target region; returns 'exists', 'created' or 'would create'.
+
+        GetBucketLocation answers existence and region in one call, from any region, and needs only
+        s3:GetBucketLocation (HeadBucket would need an unconditioned s3:ListBucket).
+        """
         try:
-            self.s3.head_bucket(Bucket=self.bucket)
+            location = self.s3.get_bucket_location(Bucket=self.bucket).get("LocationConstraint")
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchBucket", "NotFound"):
@@ -161,13 +165,11 @@ class S3Publisher:
                     return "would create"
                 self.create_bucket()
                 return "created"
-            if code == "301" or code == "PermanentRedirect":
+            if code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
                 raise PublishError(self._wrong_region_message(), resumable=False) from None
             raise PublishError(describe_error(exc, f"checking bucket {self.bucket}")) from None
         except BotoCoreError as exc:
             raise PublishError(describe_error(exc, f"checking bucket {self.bucket}")) from None
-        location = self._call(f"reading the region of bucket {self.bucket}", self.s3.get_bucket_location,
-                              Bucket=self.bucket).get("LocationConstraint")
         actual = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         if actual != self.region:
             raise PublishError(self._wrong_region_message(actual), resumable=False)
@@ -227,32 +229,39 @@ class S3Publisher:
                                    resumable=False) from None
         return manifests
 
-    def _head(self, key: str) -> dict | None:
-        try:
-            return self.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise PublishError(describe_error(exc, f"checking s3://{self.bucket}/{key}")) from None
-        except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, f"checking s3://{self.bucket}/{key}")) from None
+    def _keys(self, prefix: str) -> set[str]:
+        """Every key under the release prefix: one listing instead of a request per object.
 
-    def _existing_sha(self, key: str) -> str | None | bool:
-        """SHA-256 recorded on an existing object; None when missing; False when present but unrecorded."""
-        head = self._head(key)
-        if head is None:
-            return None
-        return head.get("Metadata", {}).get("sha256") or False
+        Listing is what s3:ListBucket with an s3:prefix condition allows; a HEAD on a missing key would need
+        the unconditioned permission to answer 404 instead of 403.
+        """
+        keys, token = set(), None
+        while True:
+            kwargs = {"Bucket": self.bucket, "Prefix": prefix.rstrip("/") + "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(f"listing s3://{self.bucket}/{prefix}/", self.s3.list_objects_v2, **kwargs)
+            keys.update(o["Key"] for o in page.get("Contents", []))
+            token = page.get("NextContinuationToken")
+            if not token:
+                return keys
+
+    def _recorded_sha(self, key: str) -> str | None:
+        """SHA-256 recorded on an existing object (None when it was uploaded by something else)."""
+        head = self._call(f"checking s3://{self.bucket}/{key}", self.s3.head_object, Bucket=self.bucket, Key=key)
+        return head.get("Metadata", {}).get("sha256")
 
     def _read(self, key: str) -> bytes:
         return self._call(f"reading s3://{self.bucket}/{key}", self.s3.get_object, Bucket=self.bucket,
                           Key=key)["Body"].read()
 
-    def pending(self, plan: Plan) -> tuple[list[Artifact], list[Artifact], list[Artifact], bool]:
+    def pending(self, plan: Plan, bucket_exists: bool = True) -> tuple[list[Artifact], list[Artifact],
+                                                                        list[Artifact], bool]:
         """(to upload, unchanged, to re-tag, already published); raises on conflicts. Reads only."""
         manifest = plan.manifest
         assert manifest is not None
-        if self._existing_sha(manifest.key) is not None:
+        existing = self._keys(plan.target.prefix) if bucket_exists else set()
+        if manifest.key in existing:
             if self._read(manifest.key) == manifest.body:
                 return [], plan.all(), [], True
             raise PublishError(
@@ -261,10 +270,11 @@ class S3Publisher:
                 resumable=False)
         upload, unchanged, retag = [], [], []
         for artifact in plan.artifacts:
-            existing = self._existing_sha(artifact.key)
-            if existing is None:
+            if artifact.key not in existing:
                 upload.append(artifact)
-            elif existing == artifact.sha256 or (existing is False and self._read(artifact.key) == artifact.body):
+                continue
+            recorded = self._recorded_sha(artifact.key)
+            if recorded == artifact.sha256 or (recorded is None and self._read(artifact.key) == artifact.body):
                 unchanged.append(artifact)
                 if artifact.tags and not self._has_tags(artifact):
                     retag.append(artifact)
@@ -291,9 +301,9 @@ class S3Publisher:
             kwargs["Tagging"] = urlencode(artifact.tags)
         self._call(f"uploading s3://{self.bucket}/{artifact.key}", self.s3.put_object, **kwargs)
 
-    def publish(self, plan: Plan, dry_run: bool = False) -> Report:
+    def publish(self, plan: Plan, dry_run: bool = False, bucket_exists: bool = True) -> Report:
         start = time.perf_counter()
-        upload, unchanged, retag, published = self.pending(plan)
+        upload, unchanged, retag, published = self.pending(plan, bucket_exists)
         report = Report(unchanged=unchanged, already_published=published)
         if published or dry_run:
             report.uploaded = [] if published else upload + [plan.manifest]
@@ -315,7 +325,7 @@ class S3Publisher:
             try:
                 self._put(plan.manifest, IfNoneMatch="*")
             except PublishError:
-                if self._existing_sha(plan.manifest.key) is not None and self._read(plan.manifest.key) == plan.manifest.body:
+                if plan.manifest.key in self._keys(plan.target.prefix) and self._read(plan.manifest.key) == plan.manifest.body:
                     report.already_published = True
                 else:
                     raise

@@ -9,7 +9,8 @@ from types import ModuleType
 from troposphere import Template
 
 from templates_src import (core_iam_sc_sm_projects_roles, core_iam_shared_roles, core_main,
-                           core_sc_shared_portfolio, env_iam_setup_stackset_role, env_iam_target_account_roles)
+                           core_sc_shared_portfolio, env_iam_setup_stackset_role, env_iam_target_account_roles,
+                           package_cfn)
 from templates_src.context import BuildContext
 
 # `aws cloudformation deploy --template-file` uploads the body inline only up to this size.
@@ -35,6 +36,7 @@ TEMPLATES: dict[str, TemplateSpec] = {s.name: s for s in (
     _spec(core_sc_shared_portfolio),
     _spec(env_iam_setup_stackset_role, deploy_directly=True),
     _spec(env_iam_target_account_roles, deploy_directly=True),
+    _spec(package_cfn, deploy_directly=True),
 )}
 
 

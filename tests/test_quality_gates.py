@@ -21,7 +21,7 @@ def written(request, tmp_path_factory, default_config, enterprise_config):
 
 def test_cfn_lint_reports_nothing_but_local_packaging_paths(written, linter):
     files = sorted(written.glob("*.yaml")) + sorted(written.glob("*.json"))
-    assert len(files) == 12
+    assert len(files) == 14
     for path in files:
         result = linter.lint(path)
         reported = [str(f) for f in result.findings if not result.tolerated(f)]

@@ -34,6 +34,18 @@ def split_names(values: tuple[str, ...]) -> list[str]:
     return [n for value in values for n in value.split(",") if n]
 
 
+def selection_and_config(only: tuple[str, ...], config_path: str | None):
+    """The templates asked for (checked against the registry) and the validated configuration."""
+    names = split_names(only)
+    bad = unknown(names)
+    if bad:
+        fail_input(f"--only: unknown template {', '.join(bad)} (see `generate.py list`)")
+    try:
+        return names, load(config_path)
+    except ConfigError as exc:
+        fail_input(exc.lines)
+
+
 def print_table(rows: list[tuple], headers: tuple) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     fmt = "  ".join(f"{{:{'>' if i in (1, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
@@ -61,14 +73,10 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
     from templates_src.generator import generate, write
     from templates_src.lint import shared_linter
 
-    names = split_names(only)
-    bad = unknown(names)
-    if bad:
-        fail_input(f"--only: unknown template {', '.join(bad)} (see `generate.py list`)")
+    names, config = selection_and_config(only, config_path)
     try:
-        config = load(config_path)
         generation = generate(config, names or None, fmt)
-    except ConfigError as exc:
+    except ConfigError as exc:  # e.g. a name prefix too long for the names built from it
         fail_input(exc.lines)
     write(generation.files(), output_dir)
 
@@ -167,14 +175,7 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
     _check_option("--bucket", bucket, BUCKET_NAME, "an S3 bucket name")
     _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix (no leading or trailing '/')")
     _check_option("--region", region, REGION, "a region name like eu-west-1")
-    names = split_names(only)
-    bad = unknown(names)
-    if bad:
-        fail_input(f"--only: unknown template {', '.join(bad)} (see `generate.py list`)")
-    try:
-        config = load(config_path)
-    except ConfigError as exc:
-        fail_input(exc.lines)
+    names, config = selection_and_config(only, config_path)
 
     start = time.perf_counter()
     linter = shared_linter(tuple(config.lint_regions))

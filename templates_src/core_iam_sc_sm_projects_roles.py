@@ -7,7 +7,7 @@ because other core stacks and running projects in the account may use them.
 
 from __future__ import annotations
 
-from awacs.aws import (ArnLikeIfExists, Condition, ForAnyValueStringLike, Principal, StringEquals,
+from awacs.aws import (ArnLikeIfExists, Condition, ForAnyValueStringLike, StringEquals,
                        StringLike)
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 
@@ -99,7 +99,7 @@ def launch_role_statements(ctx: BuildContext) -> list:
         allow(a("glue", "CreateJob"), _arn(ctx, "glue", "job/sagemaker-*"), sid="GlueJobs"),
         allow(a("glue", "CreateCrawler", "GetCrawler"), _arn(ctx, "glue", "crawler/sagemaker-*"), sid="GlueCrawlers"),
         allow(a("glue", "CreateTrigger", "GetTrigger"), _arn(ctx, "glue", "trigger/sagemaker-*"), sid="GlueTriggers"),
-        allow(a("iam", "PassRole"), [ctx.role_arn(f"AmazonSageMakerServiceCatalog*", path=SERVICE_ROLE_PATH),
+        allow(a("iam", "PassRole"), [ctx.role_arn("AmazonSageMakerServiceCatalog*", path=SERVICE_ROLE_PATH),
                                      Sub(ctx.role_path_pattern() + f"*{naming.SAGEMAKER_EXECUTION_ROLE_MARKER}*")],
               sid="PassProjectRoles"),
         allow(a("lambda", "AddPermission", "CreateFunction", "DeleteFunction", "GetFunction",

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-from awacs.aws import BoolIfExists, Condition, Principal, StringEquals
-from troposphere import Equals, FindInMap, GetAtt, Not, Output, Ref, Sub, Template
+from awacs.aws import BoolIfExists, Principal, StringEquals
+from awacs.aws import Condition as PolicyCondition
+from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, Template
 
-from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
+from templates_src.blocks import partitions
 from templates_src.context import BuildContext
 
 NAME = "core-iam-shared-roles"
@@ -34,12 +35,7 @@ DS_ADMIN_CONDITION = "DSAdministratorRoleCondition"
 DETECTIVE_CONDITION = "SageMakerDetectiveControlExecutionRoleCondition"
 SC_LAUNCH_CONDITION = "SCLaunchRoleCondition"
 
-# Console sign-in host per partition, for the switch-role link.
-SIGNIN_MAPPING = {
-    "aws": {"Host": "signin.aws.amazon.com"},
-    "aws-cn": {"Host": "signin.amazonaws.cn"},
-    "aws-us-gov": {"Host": "signin.amazonaws-us-gov.com"},
-}
+SWITCH_ROLE_LINK = "DSAdministratorRoleLink"
 
 
 def ds_admin_role(ctx: BuildContext):
@@ -54,7 +50,7 @@ def ds_admin_role(ctx: BuildContext):
         # (federated and role sessions carry no MFA flag, hence IfExists).
         assume=iam_blocks.trust(iam_blocks.trust_statement(
             Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-            condition=Condition(BoolIfExists({"aws:MultiFactorAuthPresent": "true"})), sid="AccountPrincipals")),
+            condition=PolicyCondition(BoolIfExists({"aws:MultiFactorAuthPresent": "true"})), sid="AccountPrincipals")),
         managed=[
             iam_blocks.aws_managed("ReadOnlyAccess"),
             iam_blocks.aws_managed("AWSServiceCatalogEndUserFullAccess"),
@@ -134,7 +130,7 @@ def sc_launch_statements(ctx: BuildContext) -> list:
         allow(a("cloudformation", "ValidateTemplate"), "*", sid="ValidateTemplate"),
         # Templates and seed code are read from buckets of this account only.
         allow(a("s3", "GetObject", "GetObjectVersion"), Sub("arn:${AWS::Partition}:s3:::*/*"), sid="ReadTemplates",
-              condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
+              condition=PolicyCondition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
         allow(a("s3", "CreateBucket", "DeleteBucket", "PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy",
                 "PutEncryptionConfiguration", "GetEncryptionConfiguration", "PutBucketPublicAccessBlock",
                 "GetBucketPublicAccessBlock", "PutBucketVersioning", "GetBucketVersioning", "PutBucketTagging",
@@ -157,12 +153,12 @@ def sc_launch_statements(ctx: BuildContext) -> list:
               Sub(f"arn:${{AWS::Partition}}:iam::{acct}:policy{ctx.config.role_path}{ctx.config.prefix}*"),
               sid="EnvironmentManagedPolicies"),
         allow(a("iam", "PassRole"), [platform_roles, sagemaker_roles], sid="PassEnvironmentRoles",
-              condition=Condition(StringEquals({"iam:PassedToService": [
+              condition=PolicyCondition(StringEquals({"iam:PassedToService": [
                   "sagemaker.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com",
                   "vpc-flow-logs.amazonaws.com", "servicecatalog.amazonaws.com"]}))),
         allow(a("iam", "CreateServiceLinkedRole"), ctx.arn("iam", "role/aws-service-role/*"),
               sid="ServiceLinkedRoles",
-              condition=Condition(StringEquals({"iam:AWSServiceName": [
+              condition=PolicyCondition(StringEquals({"iam:AWSServiceName": [
                   "sagemaker.amazonaws.com", "elasticfilesystem.amazonaws.com", "servicecatalog.amazonaws.com"]}))),
         allow(a("ec2", *ENVIRONMENT_EC2_ACTIONS), ctx.arn("ec2", "*", region="${AWS::Region}"), sid="Network"),
         allow(a("ec2", "Describe*"), "*", sid="DescribeNetwork"),
@@ -250,20 +246,20 @@ def build(ctx: BuildContext) -> Template:
     for cond, spec in ((DS_ADMIN_CONDITION, DS_ADMIN_ROLE_NAME), (DETECTIVE_CONDITION, DETECTIVE_ROLE_NAME),
                        (SC_LAUNCH_CONDITION, SC_LAUNCH_ROLE_NAME)):
         t.add_condition(cond, Not(Equals(Ref(spec.name), "")))
-    t.add_mapping("Partitions", SIGNIN_MAPPING)
 
     admin = t.add_resource(ds_admin_role(ctx))
     detective = t.add_resource(detective_control_role(ctx))
     launch = t.add_resource(sc_launch_role(ctx, t))
 
+    signin = partitions.host(t, "SignIn")
+    t.add_condition(SWITCH_ROLE_LINK, And(Condition(DS_ADMIN_CONDITION), Condition(partitions.KNOWN)))
     # The console wants the role's path (without the leading slash) in front of its name.
     role_in_url = ctx.config.role_path.lstrip("/") + "${DSAdministratorRoleName}"
     t.add_output([
-        Output("AssumeDSAdministratorRole", Condition=DS_ADMIN_CONDITION,
+        Output("AssumeDSAdministratorRole", Condition=SWITCH_ROLE_LINK,
                Description="Console link to switch to the data science administrator role",
                Value=Sub(f"https://${{Host}}/switchrole?account=${{AWS::AccountId}}&roleName={role_in_url}"
-                         "&displayName=${DSAdministratorRoleName}",
-                         Host=FindInMap("Partitions", Ref("AWS::Partition"), "Host"))),
+                         "&displayName=${DSAdministratorRoleName}", Host=signin)),
         Output("DSAdministratorRoleArn", Condition=DS_ADMIN_CONDITION,
                Description="ARN of the data science administrator role", Value=GetAtt(admin, "Arn")),
         Output("SageMakerDetectiveControlExecutionRoleArn", Condition=DETECTIVE_CONDITION,

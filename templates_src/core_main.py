@@ -15,6 +15,7 @@ from templates_src import naming
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
+from templates_src.blocks import partitions
 from templates_src.blocks.nested import nested_stack
 from templates_src.context import BuildContext
 from templates_src import core_iam_sc_sm_projects_roles as projects_roles
@@ -142,11 +143,12 @@ def _portfolio(ctx: BuildContext, t: Template, shared):
 
 def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config) -> None:
     signin = Sub("https://${Host}/switchrole?account=${AWS::AccountId}&roleName=${Role}&displayName=${Role}",
-                 Host=_signin_host(t), Role=Select(1, Split(":role/", Ref(DS_ADMIN_ROLE_ARN.name))))
+                 Host=partitions.host(t, "SignIn"), Role=Select(1, Split(":role/", Ref(DS_ADMIN_ROLE_ARN.name))))
     export = lambda suffix: Export(Sub(ctx.namer.name(  # noqa: E731
         "export", "${StackSetName}-" + suffix, {"StackSetName": params.STACK_SET_NAME}).pattern))
     t.add_output([
-        Output("AssumeDSAdministratorRole", Description="Console link to switch to the data science administrator role",
+        Output("AssumeDSAdministratorRole", Condition=partitions.KNOWN,
+               Description="Console link to switch to the data science administrator role",
                Value=If(IAM_ROLES, GetAtt(shared, "Outputs.AssumeDSAdministratorRole"), signin)),
         Output("DSAdministratorRoleArn", Description="ARN of the data science administrator role",
                Value=If(IAM_ROLES, GetAtt(shared, "Outputs.DSAdministratorRoleArn"), Ref(DS_ADMIN_ROLE_ARN.name))),
@@ -169,13 +171,6 @@ def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config) -> No
     ):
         t.add_output(Output(name, Condition=SC_PORTFOLIO, Description=description,
                             Value=GetAtt(sc_stack, f"Outputs.{name}")))
-
-
-def _signin_host(t: Template):
-    from troposphere import FindInMap
-
-    t.add_mapping("Partitions", shared_roles.SIGNIN_MAPPING)
-    return FindInMap("Partitions", Ref("AWS::Partition"), "Host")
 
 
 def build(ctx: BuildContext) -> Template:

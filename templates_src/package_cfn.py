@@ -23,13 +23,14 @@ import json
 import urllib.parse
 
 from awacs.aws import Condition, StringLike
-from troposphere import Equals, FindInMap, GetAtt, If, Or, Output, Ref, Select, Split, Sub, Template
+from troposphere import Equals, GetAtt, If, Output, Ref, Select, Split, Sub, Template
 from troposphere import codebuild, logs
 
 from templates_src import layout
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
+from templates_src.blocks import partitions
 from templates_src.context import BuildContext
 
 NAME = "package-cfn"
@@ -116,13 +117,6 @@ phases:
 
 # -- outputs ----------------------------------------------------------------------------------------------
 VIRTUAL_HOSTED = "BucketNameWithoutDots"
-CONSOLE_KNOWN = "ConsoleHostKnown"
-# CloudFormation console host per partition, for the launch link (partitions without one get no link).
-CONSOLE_MAPPING = {
-    "aws": {"Host": "console.aws.amazon.com"},
-    "aws-cn": {"Host": "console.amazonaws.cn"},
-    "aws-us-gov": {"Host": "console.amazonaws-us-gov.com"},
-}
 
 
 def bucket_arn(objects: str = "") -> Sub:
@@ -198,10 +192,10 @@ def outputs(ctx: BuildContext, t: Template, package: codebuild.Project) -> None:
     t.add_output([
         Output("CoreMainStackS3Uri", Description=f"S3 URL of the core-main template of release {ctx.config.version}",
                Value=core_url),
-        Output("CoreMainStackDeployLink", Condition=CONSOLE_KNOWN,
+        Output("CoreMainStackDeployLink", Condition=partitions.KNOWN,
                Description="Console link to create the core-main stack (once the build has published the release)",
                Value=Sub("https://${Host}/cloudformation/home?region=${AWS::Region}#/stacks/new?templateURL=${Url}",
-                         Host=FindInMap("Partitions", Ref("AWS::Partition"), "Host"), Url=core_url)),
+                         Host=partitions.host(t, "Console"), Url=core_url)),
         Output("StartBuildCLICommand", Description="CLI command to run the packaging build again",
                Value=Sub(f"aws codebuild start-build --project-name ${{{package.title}}}")),
         Output("ReleaseManifestS3Uri",
@@ -215,11 +209,9 @@ def build(ctx: BuildContext) -> Template:
     params.add(t, S3_BUCKET_NAME, S3_PREFIX, TEMPLATES, RELEASE_TRIGGER)
     params.interface(t, [("Source archive and release location", [S3_BUCKET_NAME, S3_PREFIX]),
                          ("Packaging", [TEMPLATES, RELEASE_TRIGGER])])
-    t.add_mapping("Partitions", CONSOLE_MAPPING)
     # Virtual-hosted URLs for bucket names without dots; TLS certificates do not cover dotted names there.
     bucket = Ref(S3_BUCKET_NAME.name)
     t.add_condition(VIRTUAL_HOSTED, Equals(Select(0, Split(".", bucket)), bucket))
-    t.add_condition(CONSOLE_KNOWN, Or(*(Equals(Ref("AWS::Partition"), p) for p in CONSOLE_MAPPING)))
 
     project_name = ctx.config.prefix + PROJECT
     log_group_name = ctx.namer.name("log-group", f"/aws/codebuild/{project_name}", prefixed=False)

@@ -65,3 +65,7 @@ def linter():
     from templates_src.lint import Linter
 
     return Linter()
+
+
+# The moto server fixtures, for every test module (tests.support_moto documents them).
+from tests.support_moto import moto, moto_server  # noqa: E402,F401

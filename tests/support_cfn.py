@@ -27,6 +27,10 @@ import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Imported before any boto3 session exists: moto hooks into botocore's handlers when it is imported, and
+# sessions created earlier would bypass the mock.
+from moto import mock_aws
+
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[1] / "templates_src" / "functions"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -327,3 +331,24 @@ def count_calls(session, service_event_name: str):
         yield names
     finally:
         session.events.unregister(event, unique_id=unique_id)
+
+
+@contextlib.contextmanager
+def mocked_aws(monkeypatch, tmp_path: pathlib.Path, session):
+    """moto in-process with fake credentials and no AWS configuration of the caller; boto3's default
+    session (the one the handlers' ``boto3.client`` calls use) is ``session``."""
+    import os
+
+    import boto3
+
+    for var in [v for v in os.environ if v.startswith("AWS_")]:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                       "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+                       "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(var, value)
+    with mock_aws():
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+        yield session

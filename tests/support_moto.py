@@ -1,8 +1,8 @@
 """A local moto server for tests that drive the real AWS CLI (and boto3) against it.
 
-Import the fixtures into a test module with::
+tests/conftest.py makes the fixtures available to every test module; import the helpers::
 
-    from tests.support_moto import moto_server, moto, aws  # noqa: F401
+    from tests.support_moto import aws, wait_for_stack
 
 * ``moto_server`` (session): one moto server on 127.0.0.1 at a free port for the whole run.
 * ``moto`` (function): the same server, its state reset before the test.

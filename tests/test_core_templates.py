@@ -165,8 +165,12 @@ def test_switch_role_link_is_partition_aware(templates, enterprise_templates):
                     (enterprise_templates[SHARED], "ml-platform/${DSAdministratorRoleName}")):
         value = t["Outputs"]["AssumeDSAdministratorRole"]["Value"]["Fn::Sub"]
         assert f"roleName={role}&" in value[0]
-        assert value[1]["Host"] == {"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "Host"]}
-        assert t["Mappings"]["Partitions"]["aws-cn"]["Host"] == "signin.amazonaws.cn"
+        assert value[1]["Host"] == {"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "SignIn"]}
+        assert t["Mappings"]["Partitions"]["aws-cn"]["SignIn"] == "signin.amazonaws.cn"
+        # Isolated partitions have no console: the link is left out there instead of failing the stack.
+        assert t["Outputs"]["AssumeDSAdministratorRole"]["Condition"] == "DSAdministratorRoleLink"
+        assert t["Conditions"]["DSAdministratorRoleLink"] == {"Fn::And": [
+            {"Condition": "DSAdministratorRoleCondition"}, {"Condition": "PartitionWithConsole"}]}
 
 
 def test_portfolio_offers_the_environment_template_as_a_versioned_product(templates, enterprise_templates):

@@ -20,7 +20,7 @@ import sys
 import pytest
 import yaml
 
-from tests.support_moto import moto_server, moto, aws  # noqa: F401
+from tests.support_moto import aws
 from tests.support_moto import ACCOUNT_ID, as_list, policy_document, stack_outputs, statements, wait_for_stack
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,6 @@ import zipfile
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from templates_src import functions
 from tests.support_cfn import (
@@ -36,6 +35,7 @@ from tests.support_cfn import (
     load_runtime,
     load_source,
     load_zip,
+    mocked_aws,
     stub_operation,
     unreachable_url,
 )
@@ -85,20 +85,7 @@ def boto_session():
 @pytest.fixture
 def aws(monkeypatch, tmp_path, boto_session):
     """moto in-process with fake credentials; boto3's default session (what handlers use) is the test one."""
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SAGEMAKER",
-                "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with mock_aws():
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto_session)
+    with mocked_aws(monkeypatch, tmp_path, boto_session):
         yield boto_session
 
 

@@ -18,7 +18,7 @@ import generate
 from scripts import publish
 from templates_src import layout, registry
 from templates_src.lint import Linter
-from tests.support_moto import aws, moto, moto_server, wait_for_stack  # noqa: F401
+from tests.support_moto import aws, wait_for_stack
 
 BUCKET = "mlops-releases"
 PREFIX = "sagemaker-mlops"

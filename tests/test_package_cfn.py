@@ -17,16 +17,14 @@ import time
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
 
 from templates_src import functions, generator, layout, package_cfn
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
 from templates_src.registry import DIRECT_DEPLOY_LIMIT
 from tests import cfn
-from tests.conftest import ENTERPRISE
 from tests.support_cfn import (FakeContext, ResponseRecorder, cfn_event, count_calls, load_inline,
-                               load_source)
+                               load_source, mocked_aws)
 
 PROJECT_ID = "CfnTemplatePackageProject"
 CODEBUILD_ROLE = "CodeBuildServiceRole"
@@ -399,8 +397,8 @@ def test_deploy_link_uses_the_partition_console_and_the_core_main_url(both):
     pattern, variables = output["Value"]["Fn::Sub"]
     assert pattern == ("https://${Host}/cloudformation/home?region=${AWS::Region}#/stacks/new?templateURL=${Url}")
     assert variables["Url"] == template["Outputs"]["CoreMainStackS3Uri"]["Value"]
-    assert variables["Host"] == {"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "Host"]}
-    hosts = {p: v["Host"] for p, v in template["Mappings"]["Partitions"].items()}
+    assert variables["Host"] == {"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "Console"]}
+    hosts = {p: v["Console"] for p, v in template["Mappings"]["Partitions"].items()}
     assert hosts["aws"] == "console.aws.amazon.com" and set(hosts) == {"aws", "aws-cn", "aws-us-gov"}
     # Partitions without a known console host (the isolated ones) get no link instead of a failed deploy.
     for partition in ("aws", "aws-cn", "aws-us-gov", "aws-iso"):
@@ -468,16 +466,7 @@ def boto_session():
 @pytest.fixture
 def codebuild(monkeypatch, tmp_path, boto_session):
     """moto with two CodeBuild projects; boto3's default session (what the handler uses) is the test one."""
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEBUILD",
-                "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with mock_aws():
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto_session)
+    with mocked_aws(monkeypatch, tmp_path, boto_session):
         client = boto_session.client("codebuild")
         for name in (PROJECT, OTHER_PROJECT):
             client.create_project(

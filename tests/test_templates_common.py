@@ -8,7 +8,6 @@ import json
 import pkgutil
 import re
 
-import pytest
 import troposphere
 
 from templates_src.blocks.iam import INLINE_POLICIES_LIMIT, MANAGED_POLICY_LIMIT, policy_size

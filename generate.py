@@ -49,9 +49,9 @@ def selection_and_config(only: tuple[str, ...], config_path: str | None):
 def print_table(rows: list[tuple], headers: tuple) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     fmt = "  ".join(f"{{:{'>' if i in (1, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
-    click.echo(fmt.format(*headers))
+    click.echo(fmt.format(*headers).rstrip())
     for row in rows:
-        click.echo(fmt.format(*row))
+        click.echo(fmt.format(*row).rstrip())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

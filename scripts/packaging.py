@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from templates_src import __version__, functions, layout, references
-from templates_src.config import Config
+from templates_src.config import Config, Problems
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, render
 from templates_src.lint import Linter, shared_linter
@@ -26,12 +26,8 @@ from templates_src.registry import TEMPLATES
 ENTRY_TEMPLATES = ("core-main",)  # deployed by URL; plus every template users deploy directly
 
 
-class PlanError(Exception):
+class PlanError(Problems):
     """The release cannot be planned (unresolvable reference, lint findings); one line per problem."""
-
-    def __init__(self, lines: list[str] | str):
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
-        super().__init__("; ".join(self.lines))
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,16 @@ _VERSION = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 _PREFIX = re.compile(r"^([a-z][a-z0-9-]*[a-z0-9])?$")
 
 
-class ConfigError(Exception):
-    """Bad generation-time input.  ``lines`` holds one human-readable line per problem, each naming the field."""
+class Problems(Exception):
+    """An error reported to the user as one line per problem (``lines``)."""
 
     def __init__(self, lines: list[str] | str):
         self.lines = [lines] if isinstance(lines, str) else list(lines)
         super().__init__("; ".join(self.lines))
+
+
+class ConfigError(Problems):
+    """Bad generation-time input; each line names the field."""
 
 
 class Config(BaseModel):

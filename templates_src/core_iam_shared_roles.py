@@ -14,6 +14,7 @@ from awacs.aws import Condition as PolicyCondition
 from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, Template
 
 from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import network
 from templates_src.blocks import parameters as params
 from templates_src.blocks import partitions
 from templates_src.context import BuildContext
@@ -95,22 +96,6 @@ def detective_control_role(ctx: BuildContext):
     )
 
 
-# EC2 actions the environment's network needs (VPC, subnets, NAT, endpoints, flow logs).  EC2 cannot scope
-# creation by name, so they are scoped to this account.
-ENVIRONMENT_EC2_ACTIONS = (
-    "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "CreateSubnet", "DeleteSubnet", "ModifySubnetAttribute",
-    "CreateRouteTable", "DeleteRouteTable", "AssociateRouteTable", "DisassociateRouteTable", "CreateRoute",
-    "DeleteRoute", "ReplaceRoute", "CreateInternetGateway", "DeleteInternetGateway", "AttachInternetGateway",
-    "DetachInternetGateway", "AllocateAddress", "ReleaseAddress", "AssociateAddress", "DisassociateAddress",
-    "CreateNatGateway", "DeleteNatGateway", "CreateSecurityGroup", "DeleteSecurityGroup",
-    "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
-    "RevokeSecurityGroupEgress", "ModifySecurityGroupRules", "CreateVpcEndpoint", "DeleteVpcEndpoints",
-    "ModifyVpcEndpoint", "CreateDhcpOptions", "DeleteDhcpOptions", "AssociateDhcpOptions", "CreateFlowLogs",
-    "DeleteFlowLogs", "CreateTags", "DeleteTags", "CreateNetworkInterface", "DeleteNetworkInterface",
-    "CreateNetworkInterfacePermission",
-)
-
-
 def sc_launch_statements(ctx: BuildContext) -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     acct = "${AWS::AccountId}"
@@ -160,10 +145,8 @@ def sc_launch_statements(ctx: BuildContext) -> list:
               sid="ServiceLinkedRoles",
               condition=PolicyCondition(StringEquals({"iam:AWSServiceName": [
                   "sagemaker.amazonaws.com", "elasticfilesystem.amazonaws.com", "servicecatalog.amazonaws.com"]}))),
-        allow(a("ec2", *ENVIRONMENT_EC2_ACTIONS), ctx.arn("ec2", "*", region="${AWS::Region}"), sid="Network"),
-        allow(a("ec2", "Describe*"), "*", sid="DescribeNetwork"),
-        allow(a("route53", "AssociateVPCWithHostedZone", "DisassociateVPCFromHostedZone"), "*",
-              sid="EndpointPrivateDns"),
+        *network.network_statements(ctx, "${AWS::Region}", internet=True, flow_logs=True, extra=(
+            "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission")),
         # A key's ARN does not exist before CreateKey, so CreateKey cannot be scoped; everything else can.
         allow(a("kms", "CreateKey"), "*", sid="CreateKeys"),
         allow(a("kms", "DescribeKey", "EnableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy",

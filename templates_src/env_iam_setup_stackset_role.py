@@ -11,6 +11,7 @@ from troposphere import Equals, If, Output, Ref, Sub, Template
 
 from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import network
 from templates_src.blocks import parameters as params
 from templates_src.blocks import stacksets
 from templates_src.context import BuildContext
@@ -26,19 +27,6 @@ SETUP_ROLE_NAME = params.role_name_param(
 )
 GENERATE_NAME = "GenerateStackSetExecutionRoleName"
 
-# EC2 actions the target-account VPC stack (no NAT, no internet gateway) needs.  Creating VPC resources
-# cannot be scoped by name, so they are scoped to this account.
-VPC_ACTIONS = (
-    "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "CreateSubnet", "DeleteSubnet", "ModifySubnetAttribute",
-    "CreateRouteTable", "DeleteRouteTable", "AssociateRouteTable", "DisassociateRouteTable", "CreateRoute",
-    "DeleteRoute", "ReplaceRoute", "CreateSecurityGroup", "DeleteSecurityGroup", "AuthorizeSecurityGroupIngress",
-    "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",
-    "ModifySecurityGroupRules", "UpdateSecurityGroupRuleDescriptionsIngress",
-    "UpdateSecurityGroupRuleDescriptionsEgress", "CreateVpcEndpoint", "DeleteVpcEndpoints", "ModifyVpcEndpoint",
-    "CreateDhcpOptions", "DeleteDhcpOptions", "AssociateDhcpOptions", "CreateTags", "DeleteTags",
-)
-
-
 def target_role_resources(ctx: BuildContext) -> list[Sub]:
     """The roles the target-account StackSet may create: the two marked role kinds, under the platform path."""
     base = ctx.role_path_pattern()
@@ -47,17 +35,12 @@ def target_role_resources(ctx: BuildContext) -> list[Sub]:
 
 
 def setup_policy(ctx: BuildContext):
-    account = ctx.arn("ec2", "*", region="*")
     return iam_blocks.inline(
         "stackset-setup",
         *stacksets.stack_instance_statements(ctx),
         *iam_blocks.role_admin_statements(ctx, target_role_resources(ctx), sid="TargetAccountRoles"),
-        iam_blocks.allow(iam_blocks.actions("ec2", *VPC_ACTIONS), account, sid="TargetAccountNetwork"),
-        # Describe calls have no resource-level permissions in EC2.
-        iam_blocks.allow(iam_blocks.actions("ec2", "Describe*"), "*", sid="DescribeNetwork"),
-        # Interface endpoints with private DNS associate the VPC with the service's private hosted zone.
-        iam_blocks.allow(iam_blocks.actions("route53", "AssociateVPCWithHostedZone",
-                                            "DisassociateVPCFromHostedZone"), "*", sid="EndpointPrivateDns"),
+        # The target-account network: private subnets and endpoints only (no NAT, no internet gateway).
+        *network.network_statements(ctx, "*", internet=False, flow_logs=False, sid="TargetAccountNetwork"),
         iam_blocks.allow(
             iam_blocks.actions("ssm", "PutParameter", "DeleteParameter", "GetParameter", "GetParameters",
                                "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource"),

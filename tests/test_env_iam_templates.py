@@ -152,3 +152,18 @@ def test_stackset_role_passes_only_the_model_role_to_sagemaker(target):
 def test_target_outputs(target):
     assert set(target["Outputs"]) == {"SageMakerModelExecutionRoleArn", "SageMakerModelExecutionRoleName",
                                       "StackSetExecutionRoleArn", "StackSetExecutionRoleName"}
+
+
+def test_network_grants_are_account_scoped_except_the_endpoint_service(setup, templates):
+    """Endpoint creation is authorized against the AWS-owned endpoint service too; nothing else leaves the account."""
+    for template, role in ((setup, "SetupStackSetExecutionRole"), (templates["core-iam-shared-roles"], "SCLaunchRole")):
+        stmts = cfn.role_statements(template, role)
+        ec2 = [s for s in stmts if any(a.startswith("ec2:") and a != "ec2:Describe*" for a in cfn.as_list(s["Action"]))]
+        foreign = [s for s in ec2 if any(":*:vpc-endpoint-service/" in cfn.text(r) for r in s["Resource"])]
+        assert len(foreign) == 1 and foreign[0]["Action"] == ["ec2:CreateVpcEndpoint"]
+        for s in ec2:
+            if s is not foreign[0]:
+                assert all("${AWS::AccountId}" in cfn.text(r) for r in s["Resource"]), role
+    internet = {"ec2:CreateNatGateway", "ec2:CreateInternetGateway"}
+    assert not internet & cfn.actions(cfn.role_statements(setup, "SetupStackSetExecutionRole"))
+    assert internet <= cfn.actions(cfn.role_statements(templates["core-iam-shared-roles"], "SCLaunchRole"))

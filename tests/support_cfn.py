@@ -307,28 +307,29 @@ def stub_operation(session, service_event_name: str, operation: str, respond):
     Only clients created while the stub is active see it (botocore copies the event emitter per client).
     """
     stub = OperationStub(respond)
-    event = f"before-call.{service_event_name}.{operation}"
-    unique_id = f"test-stub-{uuid.uuid4().hex}"
-    session.events.register(event, stub, unique_id=unique_id)
-    try:
+    with _registered(session, f"before-call.{service_event_name}.{operation}", stub):
         yield stub
-    finally:
-        session.events.unregister(event, unique_id=unique_id)
 
 
 @contextlib.contextmanager
 def count_calls(session, service_event_name: str):
     """Record the operation names of every API call of one service made by clients created meanwhile."""
     names: list[str] = []
-    event = f"before-call.{service_event_name}"
-    unique_id = f"test-count-{uuid.uuid4().hex}"
 
     def record(model, **kwargs):
         names.append(model.name)
 
-    session.events.register(event, record, unique_id=unique_id)
-    try:
+    with _registered(session, f"before-call.{service_event_name}", record):
         yield names
+
+
+@contextlib.contextmanager
+def _registered(session, event: str, handler):
+    """A botocore event handler on the session, unregistered afterwards whatever happens."""
+    unique_id = f"test-{uuid.uuid4().hex}"
+    session.events.register(event, handler, unique_id=unique_id)
+    try:
+        yield
     finally:
         session.events.unregister(event, unique_id=unique_id)
 

@@ -40,9 +40,9 @@ def main(argv=None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from scripts.packaging import plan_release
-    from scripts.publish import Progress, S3Publisher
-    from templates_src import layout
+    from templates_src.release.plan import plan_release
+    from templates_src.release.publish import Progress, S3Publisher
+    from templates_src.release import layout
     from templates_src.config import Config
     from templates_src.lint import shared_linter
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
                     for i in range(20):
                         (seed / name / f"file{i}.py").write_text(f"# sample seed file {i}\n" * 200)
             config = Config()
-            shared_linter(tuple(config.lint_regions))  # rule loading is a one-off cost, reported apart
+            linter = shared_linter(tuple(config.lint_regions))  # rule loading is a one-off cost, reported apart
             print(f"{'run':<18} {'uploaded':>8} {'bytes':>8} {'unchanged':>9} {'plan s':>7} {'upload s':>8} "
                   f"{'total s':>7}")
             for run in ("full release", "no-change re-run"):
@@ -77,6 +77,7 @@ def main(argv=None) -> int:
                 publisher.check_bucket()
                 target = publisher.target(prefix)
                 plan = plan_release(config, target, None, publisher.published_manifests(prefix), seed)
+                plan.packaged.lint(linter, packaged=True)
                 planned = time.perf_counter()
                 report = publisher.publish(plan)
                 done = time.perf_counter()

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import cfn_flip
 from troposphere import Tags, Template
 
-from templates_src import functions, references
-from templates_src.config import Config
+from templates_src import contracts, functions, references
+from templates_src.config import Config, Problems
 from templates_src.context import BuildContext
 from templates_src.registry import TEMPLATES
 
@@ -49,6 +49,14 @@ class Generation:
         for built in self.templates.values():
             out.update(built.files)
         return out
+
+    def lint(self, linter, packaged: bool = False):
+        """Lint every file of this generation (the one path ``build`` and ``package`` share)."""
+        from templates_src import lint
+
+        rendered = {rel: b.template for b in self.templates.values() for rel in b.files}
+        limits = {rel: TEMPLATES[b.name].size_limit for b in self.templates.values() for rel in b.files}
+        return lint.check(self.files(), linter, packaged, rendered, limits)
 
 
 def tag_everything(template: Template, ctx: BuildContext) -> None:
@@ -111,12 +119,15 @@ def build_selected(names: list[str] | None, ctx: BuildContext) -> dict[str, dict
         if name not in built:
             built[name] = build_template(name, ctx)
             todo += [r.stem for r in references.iter_references(built[name]) if r.stem in TEMPLATES]
-    return {n: built[n] for n in TEMPLATES if n in built}
+    ordered = {n: built[n] for n in TEMPLATES if n in built}
+    contracts.check(ordered)
+    return ordered
 
 
-def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml") -> Generation:
+def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml",
+             ctx: BuildContext | None = None) -> Generation:
     templates, assets = {}, {}
-    for name, template in build_selected(names, BuildContext(config)).items():
+    for name, template in build_selected(names, ctx or BuildContext(config)).items():
         built = BuiltTemplate(name, template)
         for suffix in FORMATS[fmt]:
             built.files[name + suffix] = render(template, suffix).encode("utf-8")
@@ -128,24 +139,33 @@ def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml") 
     return Generation(templates, assets)
 
 
+class OutputError(Problems):
+    """The output folder cannot be written; nothing in it was changed."""
+
+
 def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.Path]:
-    """Write every file atomically (temporary file + rename); unchanged files are left untouched."""
+    """Write every file, all or nothing: staged in a temporary folder inside ``out_dir``, then moved into place.
+
+    Moving a staged file over the old one is an atomic rename on the same file system, so readers never see
+    half a file, and a folder that cannot be written fails before any file in it changes.  Files whose bytes
+    are already there are left untouched.
+    """
     out = pathlib.Path(out_dir)
-    written = []
-    for rel, data in sorted(files.items()):
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.read_bytes() == data:
-            written.append(path)
-            continue
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(path)
-    return written
+    changed = {rel: data for rel, data in sorted(files.items())
+               if not ((out / rel).is_file() and (out / rel).read_bytes() == data)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
+            for rel, data in changed.items():
+                staged = pathlib.Path(staging) / rel
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                staged.write_bytes(data)
+                os.chmod(staged, 0o644)
+            for rel in changed:
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(pathlib.Path(staging) / rel, out / rel)
+    except OSError as exc:
+        where = exc.filename or out
+        raise OutputError(f"--output-dir: cannot write {where}: {exc.strerror or exc}; nothing was changed "
+                          "there") from None
+    return [out / rel for rel in sorted(files)]

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import json
 
+import cfn_flip
+
+
+def load(text: bytes | str) -> dict:
+    """A CloudFormation template (YAML with short-form intrinsics, or JSON) as a dict in long form.
+
+    The one way tests read template files: cfn-flip, the library the generator renders with.
+    """
+    text = text.decode("utf-8") if isinstance(text, bytes) else text
+    return json.loads(cfn_flip.to_json(text))
+
 
 def resources(template: dict, type_: str | None = None) -> dict[str, dict]:
     return {k: v for k, v in template["Resources"].items() if type_ is None or v["Type"] == type_}

@@ -91,11 +91,12 @@ class ResponseRecorder:
                 recorder.received.set()
                 if recorder.delay:
                     time_sleep(recorder.delay)
+                # Counted before the reply is written: a client that has its answer always sees it counted.
+                with recorder._lock:
+                    recorder.completed += 1
                 self.send_response(recorder.fail_status if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                with recorder._lock:
-                    recorder.completed += 1
 
             do_PUT = do_POST = do_GET = _record
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-import generate
+from templates_src import cli as generate
 from templates_src.registry import TEMPLATES
 from tests.conftest import REPO
 

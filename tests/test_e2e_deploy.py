@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+from tests import cfn
 
 from tests.support_moto import aws
 from tests.support_moto import ACCOUNT_ID, as_list, policy_document, stack_outputs, statements, wait_for_stack
@@ -43,23 +43,8 @@ KMS_KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1
 MODEL_BUCKET = f"sm-mlops-dev-us-east-1-{ACCOUNT_ID}-models"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML; intrinsic-function tags (!Sub, !Ref, ...) are kept as plain values."""
-
-
-def _construct_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 def load_template(path: pathlib.Path) -> dict:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
+    return cfn.load(path.read_text())
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from tests.support_cfn import (
     load_zip,
     mocked_aws,
     stub_operation,
+    time_sleep,
     unreachable_url,
 )
 
@@ -279,27 +280,58 @@ def test_data_that_is_not_json_still_gets_exactly_one_failed_answer(runtime, rec
     _envelope_ok(body, event)
 
 
-def test_timeout_answers_failed_once_while_the_action_is_still_running(runtime, recorder):
-    """A fake context with 10.5 s left: the timer must answer FAILED well before the deadline, once."""
+@pytest.fixture
+def manual_timers(monkeypatch):
+    """The runtime's deadline timer, fired by the test instead of the clock (no wall-clock races).
+
+    Every timer the runtime creates is appended to the returned list; ``fire()`` runs its function in a new
+    thread, as threading.Timer would when the interval elapses.  When the timer fires is checked apart, by
+    test_timer_interval_and_cancellation.
+    """
+    timers = []
+
+    class ManualTimer:
+        def __init__(self, interval, function, args=(), kwargs=None):
+            self.interval, self.function, self.args, self.kwargs = interval, function, args, kwargs or {}
+            self.daemon = False
+            self.cancelled = False
+            timers.append(self)
+
+        def start(self):
+            pass
+
+        def cancel(self):
+            self.cancelled = True
+
+        def fire(self):
+            threading.Thread(target=self.function, args=self.args, kwargs=self.kwargs, daemon=True).start()
+
+    monkeypatch.setattr(threading, "Timer", ManualTimer)
+    return timers
+
+
+def test_timeout_answers_failed_once_while_the_action_is_still_running(runtime, recorder, manual_timers):
+    """When the deadline timer fires, FAILED is answered at once, while the action still runs; its late
+    success is never sent."""
     release = threading.Event()
     action_done = threading.Event()
 
     def stuck(props, event):
-        release.wait(30)  # far longer than the 10.5 s the context has left, until the test lets go
+        release.wait(60)  # until the test lets go
         action_done.set()
         return "late-id", {"Late": "yes"}
 
     handler = runtime.custom_resource(stuck)
     event = cfn_event("Create", recorder.url)
     result = []
-    start = time.monotonic()
     worker = threading.Thread(target=lambda: result.append(handler(event, FakeContext(remaining_ms=10_500))),
                               daemon=True)
     worker.start()
     try:
-        assert recorder.wait_for(1, timeout=1.9), "the timeout answer did not arrive"
-        answered_after = recorder.requests[0].at - start
-        assert 0.45 <= answered_after < 1.9  # not before 10 s ahead of the deadline, long before the deadline
+        while not manual_timers:
+            time_sleep(0.001)
+        manual_timers[-1].fire()
+        assert recorder.wait_for(1, timeout=60), "the timeout answer did not arrive"
         assert not action_done.is_set()
         body = recorder.requests[0].json
         assert body["Status"] == "FAILED"
@@ -309,21 +341,27 @@ def test_timeout_answers_failed_once_while_the_action_is_still_running(runtime, 
         _envelope_ok(body, event)
     finally:
         release.set()
-        worker.join(2)
+        worker.join(60)
     assert not worker.is_alive()
     assert result == ["FAILED"]
     assert len(recorder.requests) == 1  # the action's late success is not sent
+    assert manual_timers[-1].cancelled
 
 
-def test_handler_does_not_return_while_the_timeout_answer_is_in_flight(runtime):
-    """Lambda freezes background threads once the handler returns: the timer's PUT must be complete by then."""
-    with ResponseRecorder(delay=0.15) as rec:
+def test_handler_does_not_return_while_the_timeout_answer_is_in_flight(runtime, manual_timers):
+    """Lambda freezes background threads once the handler returns: the timer's PUT must be complete by then.
+
+    The action fires the deadline timer, waits until its answer has reached the server (which holds the
+    reply back), and returns; the handler may return only after that answer has been delivered.
+    """
+    with ResponseRecorder(delay=0.2) as rec:
         def finishes_just_after_timeout(props, event):
-            rec.received.wait(3)  # the timer's answer has reached the server, which has not replied yet
+            manual_timers[-1].fire()
+            assert rec.received.wait(60), "the timer's answer never reached the server"
             return None, {"Done": "yes"}
 
         handler = runtime.custom_resource(finishes_just_after_timeout)
-        status = handler(cfn_event("Create", rec.url), FakeContext(remaining_ms=10_500))
+        status = handler(cfn_event("Create", rec.url), FakeContext(remaining_ms=60_000))
         delivered_when_returned = rec.completed
         assert status == "FAILED"
         assert delivered_when_returned == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -14,10 +15,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import generate
-from scripts import publish
-from templates_src import layout, registry
+from templates_src import cli as generate
+from templates_src import registry
 from templates_src.lint import Linter
+from templates_src.release import layout, publish
+from tests.cfn import load
 from tests.support_moto import aws, wait_for_stack
 
 BUCKET = "mlops-releases"
@@ -87,18 +89,6 @@ def packaged_references(template: dict):
         if resource["Type"] == "AWS::Lambda::Function" and "S3Key" in props.get("Code", {}):
             assert props["Code"]["S3Bucket"] == BUCKET
             yield f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{props['Code']['S3Key']}"
-
-
-def load(text: bytes) -> dict:
-    from tests.test_quality_gates import SHARED  # noqa: F401  (same loader as the parity tool)
-    import sys
-
-    sys.path.insert(0, str(SHARED / "tools"))
-    try:
-        from parity import _CfnLoader
-    finally:
-        sys.path.pop(0)
-    return yaml.load(text, Loader=_CfnLoader)
 
 
 def fake_earlier_release(server, version="0.0.9") -> str:
@@ -195,8 +185,7 @@ def test_new_release_uploads_only_what_changed(moto, seed_dir, tmp_path, monkeyp
         template.set_description(template.description + " (edited)")
         return template
 
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, spec.__class__(spec.name, spec.description, edited,
-                                                                       spec.deploy_directly))
+    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=edited))
     result = package(moto, "--only", TARGETS, "--seed-code-dir", str(seed_dir), config={"version": "0.2.0"},
                      tmp=tmp_path)
     assert result.exit_code == 0, result.output
@@ -270,7 +259,7 @@ def test_same_version_with_other_content_is_refused(moto, monkeypatch):
         template.set_description("changed without a new version")
         return template
 
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, spec.__class__(spec.name, spec.description, edited, True))
+    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=edited))
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 2
     assert "release 0.1.0 is already published" in result.output and "new `version`" in result.output
@@ -294,10 +283,12 @@ def test_missing_seed_code_tag_is_restored_without_reupload(moto, seed_dir):
 # -- the core stack and Service Catalog product versions -------------------------------------------------------
 
 def test_core_main_needs_the_environment_template(moto):
+    """A release that cannot be planned is bad input (exit 2), found before anything is written: the bucket
+    --create-bucket asked for is not created either."""
     result = package(moto, "--create-bucket")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "DataScienceEnvironmentProduct refers to env-main.yaml, which this release does not generate" in result.output
-    assert [k for k in objects(moto)] == []
+    assert moto.client("s3").list_buckets()["Buckets"] == []
 
 
 def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(moto, tmp_path):
@@ -341,7 +332,7 @@ def test_refuses_to_publish_what_does_not_lint(moto, monkeypatch):
         template.resources["SetupStackSetExecutionRole"].properties["Path"] = "no-slashes"
         return template
 
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, spec.__class__(spec.name, spec.description, broken, True))
+    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=broken))
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 1
     assert "do not lint clean, nothing was published" in result.output

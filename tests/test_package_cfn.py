@@ -18,7 +18,9 @@ import boto3
 import pytest
 import yaml
 
-from templates_src import functions, generator, layout, package_cfn
+from templates_src import functions, generator
+from templates_src.release import layout
+from templates_src.templates.bootstrap import package_cfn
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
 from templates_src.registry import DIRECT_DEPLOY_LIMIT
@@ -198,7 +200,7 @@ def test_buildspec_command_is_accepted_by_the_package_command(default):
     """The options the buildspec passes are the ones `generate.py package` defines."""
     import click
 
-    import generate
+    from templates_src import cli as generate
 
     command = generate.cli.commands.get("package")
     if command is None:

@@ -1,7 +1,7 @@
 """Plan a release: build the templates, resolve every reference to the S3 object it will be, lint the result.
 
 Planning is pure: it reads nothing from AWS except the release history it is given, and the same input
-gives the same plan, byte for byte.  ``scripts.publish`` uploads a plan.
+gives the same plan, byte for byte.  ``templates_src.release.publish`` uploads a plan.
 
 Children are planned before their parents, so a parent's bytes contain its children's content-addressed
 URLs: when a template changes, its key changes, and so do the keys of the templates that refer to it, and
@@ -10,73 +10,16 @@ nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
-import tempfile
-from dataclasses import dataclass, field
 
-from templates_src import __version__, functions, layout, references
-from templates_src.config import Config, Problems
+from templates_src import __version__, functions, references
+from templates_src.release import layout
+from templates_src.release.model import Artifact, Plan, PlanError, Target, sha
+from templates_src.config import Config
 from templates_src.context import BuildContext
-from templates_src.generator import build_selected, render
-from templates_src.lint import Linter, shared_linter
+from templates_src.generator import BuiltTemplate, Generation, build_selected, render
 from templates_src.registry import TEMPLATES
-
-ENTRY_TEMPLATES = ("core-main",)  # deployed by URL; plus every template users deploy directly
-
-
-class PlanError(Problems):
-    """The release cannot be planned (unresolvable reference, lint findings); one line per problem."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the release goes."""
-
-    bucket: str
-    prefix: str
-    region: str
-    dns_suffix: str = "amazonaws.com"
-
-    def url(self, key: str) -> str:
-        return layout.https_url(self.bucket, self.region, self.dns_suffix, key)
-
-
-@dataclass(frozen=True)
-class Artifact:
-    key: str
-    body: bytes
-    kind: str  # template | lambda | seed-code | release-alias | manifest
-    name: str
-    content_type: str
-    tags: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
-
-    @property
-    def size(self) -> int:
-        return len(self.body)
-
-
-@dataclass
-class Plan:
-    release: str
-    target: Target
-    artifacts: list[Artifact] = field(default_factory=list)  # everything but the manifest, upload order
-    manifest: Artifact | None = None
-    template_urls: dict[str, str] = field(default_factory=dict)  # name -> content-addressed URL
-    entry_urls: dict[str, str] = field(default_factory=dict)  # name -> release URL
-
-    def all(self) -> list[Artifact]:
-        return self.artifacts + ([self.manifest] if self.manifest else [])
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 def _topological(built: dict[str, dict]) -> list[str]:
     """Children before parents (references only point down the tree)."""
@@ -127,9 +70,12 @@ def product_history(manifests: list[dict], target: Target) -> dict[str, tuple[tu
 
 
 def plan_release(config: Config, target: Target, names: list[str] | None = None,
-                 history: list[dict] | None = None, seed_dir: pathlib.Path | None = None,
-                 linter: Linter | None = None) -> Plan:
-    """Everything a release consists of, with every reference rewritten to its S3 URL and linted."""
+                 history: list[dict] | None = None, seed_dir: pathlib.Path | None = None) -> Plan:
+    """Everything a release consists of, with every reference rewritten to its S3 URL.
+
+    The packaged templates are in ``plan.packaged`` (a Generation), for the lint every release must pass
+    before anything is uploaded (``plan.packaged.lint(linter, packaged=True)``).
+    """
     history = sorted(history or [], key=lambda m: _version_key(m["release"]))
     if any(m["release"] == config.version for m in history):
         history = [m for m in history if m["release"] != config.version]
@@ -151,7 +97,7 @@ def plan_release(config: Config, target: Target, names: list[str] | None = None,
     plan.artifacts += seed_code_artifacts(seed_dir, target)
 
     unresolved = []
-    packaged: dict[str, str] = {}
+    packaged: dict[str, BuiltTemplate] = {}
     for name in _topological(built):
         def resolve(ref: references.Reference):
             if ref.kind == "lambda-code":
@@ -168,49 +114,20 @@ def plan_release(config: Config, target: Target, names: list[str] | None = None,
         key = layout.content_key(target.prefix, "templates", name, sha(text), ".yaml")
         plan.artifacts.append(Artifact(key, text, "template", name, "application/x-yaml"))
         plan.template_urls[name] = target.url(key)
-        packaged[name] = text.decode("utf-8")
+        packaged[name] = BuiltTemplate(name, template, {f"{name}.yaml": text})
     if unresolved:
         raise PlanError(unresolved)
 
     for name in built:
-        if name in ENTRY_TEMPLATES or TEMPLATES[name].deploy_directly:
-            body = packaged[name].encode("utf-8")
+        if TEMPLATES[name].entry:
+            body = packaged[name].files[f"{name}.yaml"]
             key = layout.release_key(target.prefix, plan.release, f"{name}.yaml")
             plan.artifacts.append(Artifact(key, body, "release-alias", name, "application/x-yaml"))
             plan.entry_urls[name] = target.url(key)
 
-    lint_packaged(packaged, linter or shared_linter(tuple(config.lint_regions)))
+    plan.packaged = Generation({n: packaged[n] for n in built}, {})
     plan.manifest = _manifest(plan)
     return plan
-
-
-def lint_unpackaged(config: Config, names: list[str] | None, linter: Linter) -> None:
-    """The build output must lint clean (local paths aside) before anything is packaged."""
-    from templates_src.generator import generate, write
-
-    generation = generate(config, names)
-    problems = []
-    with tempfile.TemporaryDirectory() as tmp:
-        write(generation.files(), tmp)
-        for rel in (r for built in generation.templates.values() for r in built.files):
-            result = linter.lint(pathlib.Path(tmp) / rel)
-            problems += [f"{rel}: {f.rule} line {f.line}: {f.message}" for f in result.findings
-                         if not result.tolerated(f)]
-    if problems:
-        raise PlanError(["templates do not lint clean, nothing was published:"] + problems)
-
-
-def lint_packaged(packaged: dict[str, str], linter: Linter) -> None:
-    """Packaged templates must lint clean: no error, no warning, no informational finding, no local path."""
-    problems = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, text in packaged.items():
-            path = pathlib.Path(tmp) / f"{name}.yaml"
-            path.write_text(text, encoding="utf-8")
-            result = linter.lint(path, packaged=True)
-            problems += [f"{name}: {f.rule} line {f.line}: {f.message}" for f in result.findings]
-    if problems:
-        raise PlanError(["packaged templates do not lint clean, nothing was published:"] + problems)
 
 
 def _manifest(plan: Plan) -> Artifact:

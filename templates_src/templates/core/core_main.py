@@ -18,9 +18,9 @@ from templates_src.blocks import parameters as params
 from templates_src.blocks import partitions
 from templates_src.blocks.nested import nested_stack
 from templates_src.context import BuildContext
-from templates_src import core_iam_sc_sm_projects_roles as projects_roles
-from templates_src import core_iam_shared_roles as shared_roles
-from templates_src import core_sc_shared_portfolio as portfolio
+from templates_src.templates.core import core_iam_sc_sm_projects_roles as projects_roles
+from templates_src.templates.core import core_iam_shared_roles as shared_roles
+from templates_src.templates.core import core_sc_shared_portfolio as portfolio
 
 NAME = "core-main"
 DESCRIPTION = ("Creates the core of the secure SageMaker platform: shared IAM roles, SageMaker project roles "

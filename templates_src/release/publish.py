@@ -24,8 +24,9 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
                                  NoCredentialsError, PartialCredentialsError, ProfileNotFound)
 
-from scripts.packaging import Artifact, Plan, Target
-from templates_src import __version__, layout
+from templates_src.release.model import Artifact, Plan, Target
+from templates_src import __version__
+from templates_src.release import layout
 
 MAX_ATTEMPTS = 8
 ACCESS_DENIED = {"AccessDenied", "AllAccessDisabled", "403", "Forbidden"}
@@ -146,8 +147,10 @@ class S3Publisher:
             return None
 
     # -- bucket ----------------------------------------------------------------------------------------
-    def check_bucket(self, create: bool = False, dry_run: bool = False) -> str:
-        """Make sure the bucket exists in the target region; returns 'exists', 'created' or 'would create'.
+    def check_bucket(self, create: bool = False) -> bool:
+        """Whether the bucket exists (in the target region); a missing bucket is an error unless ``create``.
+
+        Reads only: the caller creates a missing bucket (``create_bucket``) once the release is planned.
 
         GetBucketLocation answers existence and region in one call, from any region, and needs only
         s3:GetBucketLocation (HeadBucket would need an unconditioned s3:ListBucket).
@@ -161,10 +164,7 @@ class S3Publisher:
                     raise PublishError(f"bucket {self.bucket} does not exist: create it with --create-bucket "
                                        f"(or aws s3 mb s3://{self.bucket} --region {self.region})",
                                        resumable=False) from None
-                if dry_run:
-                    return "would create"
-                self.create_bucket()
-                return "created"
+                return False
             if code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
                 raise PublishError(self._wrong_region_message(), resumable=False) from None
             raise PublishError(describe_error(exc, f"checking bucket {self.bucket}")) from None
@@ -173,7 +173,7 @@ class S3Publisher:
         actual = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         if actual != self.region:
             raise PublishError(self._wrong_region_message(actual), resumable=False)
-        return "exists"
+        return True
 
     def _wrong_region_message(self, actual: str | None = None) -> str:
         where = f"is in {actual}" if actual else "is in another region"

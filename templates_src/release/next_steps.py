@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts.packaging import Plan
+from templates_src.release.model import Plan
 
 SETUP = "env-iam-setup-stackset-role"
 CORE = "core-main"

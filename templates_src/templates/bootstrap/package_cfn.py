@@ -26,7 +26,7 @@ from awacs.aws import Condition, StringLike
 from troposphere import Equals, GetAtt, If, Output, Ref, Select, Split, Sub, Template
 from troposphere import codebuild, logs
 
-from templates_src import layout
+from templates_src.release import layout
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params

@@ -1,1 +1,0 @@
-"""Packaging, publishing and operational helpers, and benchmarks."""

@@ -1,0 +1,235 @@
+"""Command line of the template generator: build, list, lint, package (``generate.py`` / ``sm-mlops-templates``).
+
+Exit codes: 0 success; 1 lint findings (errors or warnings), nothing published; 2 bad input
+(configuration, options, a bucket or release that cannot be used as asked); 3 an AWS or network error
+while publishing (a new run continues where it stopped); 4 the generator built templates that do not fit
+together (a defect of the generator: nothing is written).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import time
+
+import click
+
+from templates_src import __version__
+from templates_src.config import ConfigError, load
+from templates_src.registry import TEMPLATES, unknown
+
+EXIT_LINT = 1
+EXIT_INPUT = 2
+EXIT_AWS = 3
+EXIT_DEFECT = 4
+
+
+def fail_input(lines: list[str] | str) -> None:
+    for line in [lines] if isinstance(lines, str) else lines:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def split_names(values: tuple[str, ...]) -> list[str]:
+    """``--only a --only b`` and ``--only a,b`` both work."""
+    return [n for value in values for n in value.split(",") if n]
+
+
+def selection_and_config(only: tuple[str, ...], config_path: str | None):
+    """The templates asked for (checked against the registry) and the validated configuration."""
+    names = split_names(only)
+    bad = unknown(names)
+    if bad:
+        fail_input(f"--only: unknown template {', '.join(bad)} (see `generate.py list`)")
+    try:
+        return names, load(config_path)
+    except ConfigError as exc:
+        fail_input(exc.lines)
+
+
+def fail_defect(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    click.echo("error: this is a defect of the generator, not of your input; nothing was written", err=True)
+    sys.exit(EXIT_DEFECT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="generate.py")
+def cli() -> None:
+    """Generate, lint and publish the CloudFormation templates of the secure SageMaker MLOps platform."""
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Generation-time configuration (YAML or JSON); embedded defaults when omitted.")
+@click.option("--output-dir", default="build", show_default=True, type=click.Path(file_okay=False),
+              help="Where the templates are written.")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json", "both"]), default="yaml", show_default=True)
+@click.option("--only", "only", multiple=True, metavar="NAME",
+              help="Build only these templates (repeat, or comma-separate) and the templates they nest.")
+def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...]) -> None:
+    """Write every template to OUTPUT_DIR, lint each with cfn-lint and print a summary table."""
+    from templates_src.contracts import ContractError
+    from templates_src.generator import OutputError, generate, write
+    from templates_src.lint import shared_linter
+
+    names, config = selection_and_config(only, config_path)
+    try:
+        generation = generate(config, names or None, fmt)
+    except ConfigError as exc:  # e.g. a name prefix too long for the names built from it
+        fail_input(exc.lines)
+    except ContractError as exc:
+        fail_defect(exc.lines)
+    report = generation.lint(shared_linter(tuple(config.lint_regions)))
+    try:
+        write(generation.files(), output_dir)
+    except OutputError as exc:
+        fail_input(exc.lines)
+    for line in report.problems:
+        click.echo(line, err=True)
+    for line in report.table():
+        click.echo(line)
+    click.echo(f"{len(report.rows)} file(s) in {output_dir}/" + (f", {len(generation.assets)} function package(s)"
+                                                                 if generation.assets else ""))
+    sys.exit(EXIT_LINT if report.failed else 0)
+
+
+@cli.command(name="list")
+def list_templates() -> None:
+    """The templates this generator builds, with a one-line description."""
+    width = max(map(len, TEMPLATES))
+    for name, spec in TEMPLATES.items():
+        marker = " [deploy directly]" if spec.deploy_directly else ""
+        click.echo(f"{name:<{width}}  {spec.description}{marker}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True))
+@click.option("--packaged", is_flag=True, help="The templates are packaged: local paths (W3002) are errors too.")
+@click.option("--region", "regions", multiple=True, help="Regions to check against (default: us-east-1).")
+def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> None:
+    """Lint templates with cfn-lint (default: every template in build/)."""
+    from templates_src.lint import shared_linter
+
+    files: list[pathlib.Path] = []
+    for p in paths or ("build",):
+        path = pathlib.Path(p)
+        if path.is_dir():
+            files += sorted(f for f in path.iterdir() if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+        elif path.exists():
+            files.append(path)
+    if not files:
+        fail_input("lint: no templates found (run `generate.py build` first, or give paths)")
+    linter = shared_linter(tuple(regions) or ("us-east-1",))
+    failed = False
+    for path in files:
+        start = time.perf_counter()
+        result = linter.lint(path, packaged=packaged)
+        for finding in result.findings:
+            if not result.tolerated(finding):
+                click.echo(str(finding))
+        click.echo(f"{path}: {result.summary()} [{time.perf_counter() - start:.2f}s]")
+        failed |= result.failed
+    sys.exit(EXIT_LINT if failed else 0)
+
+
+BUCKET_NAME = r"(?!xn--)(?!sthree-)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+KEY_PREFIX = r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*"
+REGION = r"[a-z]{2}(-[a-z]+)+-\d"
+
+
+def _check_option(name: str, value: str | None, pattern: str, what: str) -> None:
+    import re
+
+    if value is not None and not re.fullmatch(pattern, value):
+        fail_input(f"{name}: {value!r} is not {what}")
+
+
+@cli.command()
+@click.option("--bucket", required=True, help="S3 bucket to publish to (in --region).")
+@click.option("--prefix", default="sagemaker-mlops", show_default=True, help="Key prefix of the release.")
+@click.option("--region", help="Region of the bucket and the stacks (default: the AWS session's region).")
+@click.option("--profile", help="AWS profile to use.")
+@click.option("--endpoint-url", help="S3 endpoint (for tests against a local S3).")
+@click.option("--create-bucket", is_flag=True, help="Create the bucket (private, encrypted, versioned) if missing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be uploaded; write nothing.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Generation-time configuration.")
+@click.option("--only", "only", multiple=True, metavar="NAME", help="Publish only these templates (and what they nest).")
+@click.option("--seed-code-dir", default="seed_code", show_default=True, type=click.Path(file_okay=False),
+              help="Folder whose subfolders are zipped as MLOps project seed code.")
+def package(bucket: str, prefix: str, region: str | None, profile: str | None, endpoint_url: str | None,
+            create_bucket: bool, dry_run: bool, config_path: str | None, only: tuple[str, ...],
+            seed_code_dir: str) -> None:
+    """Build, lint and publish a release to S3: templates, function packages and seed code."""
+    from templates_src.contracts import ContractError
+    from templates_src.lint import shared_linter
+    from templates_src.release.model import PlanError
+    from templates_src.release.next_steps import next_steps
+    from templates_src.release.plan import plan_release
+    from templates_src.release.publish import PublishError, S3Publisher
+
+    _check_option("--bucket", bucket, BUCKET_NAME, "an S3 bucket name")
+    _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix (no leading or trailing '/')")
+    _check_option("--region", region, REGION, "a region name like eu-west-1")
+    names, config = selection_and_config(only, config_path)
+
+    start = time.perf_counter()
+    linter = shared_linter(tuple(config.lint_regions))
+    try:
+        # Read only until the release is planned and linted: a plan that fails leaves nothing behind.
+        publisher = S3Publisher(bucket, region, profile, endpoint_url)
+        exists = publisher.check_bucket(create=create_bucket)
+        target = publisher.target(prefix)
+        history = publisher.published_manifests(prefix) if exists else []
+        plan = plan_release(config, target, names or None, history, pathlib.Path(seed_code_dir))
+        lint_report = plan.packaged.lint(linter, packaged=True)
+        if lint_report.failed:
+            for line in ["packaged templates do not lint clean, nothing was published:", *lint_report.problems]:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(EXIT_LINT)
+        if not exists and not dry_run:
+            publisher.create_bucket()
+        report = publisher.publish(plan, dry_run=dry_run, bucket_exists=exists)
+    except ConfigError as exc:
+        fail_input(exc.lines)
+    except ContractError as exc:
+        fail_defect(exc.lines)
+    except PlanError as exc:
+        fail_input(exc.lines)
+    except PublishError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_AWS if exc.resumable else EXIT_INPUT)
+
+    where = f"s3://{bucket}/{prefix}/"
+    if dry_run:
+        click.echo(f"dry run: release {plan.release} to {where}" + ("" if exists else " (bucket would be created)"))
+        for artifact in report.uploaded:
+            click.echo(f"would upload {artifact.key} ({artifact.size} bytes)")
+        click.echo(f"{len(report.uploaded)} object(s) ({sum(a.size for a in report.uploaded)} bytes) would be "
+                   f"uploaded, {len(report.unchanged)} unchanged; nothing was written")
+        return
+    if report.already_published:
+        click.echo(f"release {plan.release} is already published in {where}: nothing uploaded")
+    else:
+        click.echo(f"published release {plan.release} to {where}: {len(report.uploaded)} object(s) uploaded "
+                   f"({report.bytes_uploaded} bytes), {len(report.unchanged)} unchanged"
+                   + (f", {len(report.retagged)} re-tagged" if report.retagged else "")
+                   + f", {time.perf_counter() - start:.1f} s")
+    for line in lint_report.table():
+        click.echo(line)
+    click.echo("templates:")
+    width = max(map(len, plan.template_urls))
+    for name, url in plan.template_urls.items():
+        click.echo(f"  {name:<{width}}  {plan.entry_urls.get(name, url)}")
+    click.echo(f"  {'manifest':<{width}}  {target.url(plan.manifest.key)}")
+    steps = next_steps(plan, publisher.account_id())
+    if steps:
+        click.echo("next:")
+        for line in steps:
+            click.echo(f"  {line}")
+
+
+def main() -> None:
+    cli()
+

@@ -4,10 +4,16 @@ Exit codes: 0 success; 1 lint findings (errors or warnings), nothing published; 
 (configuration, options, a bucket or release that cannot be used as asked); 3 an AWS or network error
 while publishing (a new run continues where it stopped); 4 the generator built templates that do not fit
 together (a defect of the generator: nothing is written).
+
+Every error is one line starting with ``error: `` that names the option or configuration field; warnings
+(e.g. a malformed manifest of another release in the bucket) start with ``warning: ``.  Publishing retries
+throttling, 5xx answers, timeouts and connection errors itself (``templates_src.release.publish``), one
+``retrying ...`` line per retry.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 import time
@@ -15,6 +21,7 @@ import time
 import click
 
 from templates_src import __version__
+from templates_src.blocks import parameters
 from templates_src.config import ConfigError, load
 from templates_src.registry import TEMPLATES, unknown
 
@@ -31,8 +38,16 @@ def fail_input(lines: list[str] | str) -> None:
 
 
 def split_names(values: tuple[str, ...]) -> list[str]:
-    """``--only a --only b`` and ``--only a,b`` both work."""
-    return [n for value in values for n in value.split(",") if n]
+    """``--only a --only b``, ``--only a,b`` and ``--only "a, b"`` all work; an empty name is an error
+    (``--only ""`` must not silently mean "everything")."""
+    names = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip():
+                fail_input(f"--only: {value!r} has an empty template name: give template names separated by "
+                           "commas (see `generate.py list`)")
+            names.append(part.strip())
+    return names
 
 
 def selection_and_config(only: tuple[str, ...], config_path: str | None):
@@ -112,6 +127,7 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> No
     """Lint templates with cfn-lint (default: every template in build/)."""
     from templates_src.lint import shared_linter
 
+    _check_lint_regions(regions)
     files: list[pathlib.Path] = []
     for p in paths or ("build",):
         path = pathlib.Path(p)
@@ -134,9 +150,25 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> No
     sys.exit(EXIT_LINT if failed else 0)
 
 
-BUCKET_NAME = r"(?!xn--)(?!sthree-)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+def _check_lint_regions(regions: tuple[str, ...]) -> None:
+    from cfnlint.helpers import REGIONS
+
+    bad = [r for r in regions if r not in REGIONS]
+    if bad:
+        fail_input(f"--region: unknown region {', '.join(map(repr, bad))}: give regions cfn-lint knows, like "
+                   "us-east-1 or eu-west-1")
+
+
+# The same rule as the templates' bucket-name parameters (one definition, a Java-compatible pattern).
+BUCKET_NAME = parameters.BUCKET_NAME
+BUCKET_RULES = ("3 to 63 characters a-z, 0-9, '.' and '-', starting and ending with a letter or digit, no '..', "
+                "'.-' or '-.', not an IP address, no reserved prefix (xn--, sthree-, amzn-s3-demo-) or suffix "
+                "(-s3alias, --ol-s3, --x-s3, --table-s3)")
 KEY_PREFIX = r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*"
 REGION = r"[a-z]{2}(-[a-z]+)+-\d"
+# The folder holding templates_src/: the repository root in a checkout (with seed_code/ next to it),
+# site-packages when installed from a wheel (no seed_code/ there).
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _check_option(name: str, value: str | None, pattern: str, what: str) -> None:
@@ -144,6 +176,54 @@ def _check_option(name: str, value: str | None, pattern: str, what: str) -> None
 
     if value is not None and not re.fullmatch(pattern, value):
         fail_input(f"{name}: {value!r} is not {what}")
+
+
+def _check_prefix(prefix: str) -> None:
+    """Segments separated by single '/', none of them empty, '.' or '..' (which URLs and tools resolve as
+    relative paths, so the published URLs would not name the objects)."""
+    segments = prefix.split("/")
+    if "" in segments:
+        fail_input(f"--prefix: {prefix!r} is not a key prefix: it has an empty segment (a leading, trailing or "
+                   "double '/'); e.g. sagemaker-mlops or sagemaker-mlops/team-a")
+    if any(s in (".", "..") for s in segments):
+        fail_input(f"--prefix: {prefix!r} is not a key prefix: '.' and '..' segments are resolved as relative "
+                   "paths by URLs and tools; use plain names, e.g. sagemaker-mlops/team-a")
+    _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix: segments of A-Z a-z 0-9 ! _ . * ' ( ) - "
+                  "separated by '/'")
+
+
+def _check_endpoint(url: str | None) -> None:
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        fail_input(f"--endpoint-url: {url!r} is not a URL like https://s3.example.com or http://127.0.0.1:9000")
+
+
+def seed_code_folder(option: str | None) -> pathlib.Path:
+    """The seed-code folder: the option, or seed_code/ of the project (not of the working directory).
+
+    Releases are immutable, so a missing folder is an error rather than a release without seed code.
+    """
+    if option is None:
+        path = PROJECT_ROOT / "seed_code"
+        if not path.is_dir():
+            fail_input(f"--seed-code-dir: there is no seed_code folder in {PROJECT_ROOT} (an installed package "
+                       "has none): pass --seed-code-dir with the folder whose subfolders are the MLOps project "
+                       "seed code")
+        return path
+    path = pathlib.Path(option)
+    if not path.is_dir():
+        fail_input(f"--seed-code-dir: {option} {'is not a folder' if path.exists() else 'does not exist'} "
+                   f"(relative to {pathlib.Path.cwd()}); nothing was published: give the folder whose subfolders "
+                   "are the MLOps project seed code")
+    return path
 
 
 @cli.command()
@@ -156,11 +236,11 @@ def _check_option(name: str, value: str | None, pattern: str, what: str) -> None
 @click.option("--dry-run", is_flag=True, help="Show what would be uploaded; write nothing.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Generation-time configuration.")
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Publish only these templates (and what they nest).")
-@click.option("--seed-code-dir", default="seed_code", show_default=True, type=click.Path(file_okay=False),
-              help="Folder whose subfolders are zipped as MLOps project seed code.")
+@click.option("--seed-code-dir", default=None, show_default="seed_code/ of the repository",
+              help="Folder whose subfolders are zipped as MLOps project seed code; it must exist.")
 def package(bucket: str, prefix: str, region: str | None, profile: str | None, endpoint_url: str | None,
             create_bucket: bool, dry_run: bool, config_path: str | None, only: tuple[str, ...],
-            seed_code_dir: str) -> None:
+            seed_code_dir: str | None) -> None:
     """Build, lint and publish a release to S3: templates, function packages and seed code."""
     from templates_src.contracts import ContractError
     from templates_src.lint import shared_linter
@@ -169,9 +249,11 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
     from templates_src.release.plan import plan_release
     from templates_src.release.publish import PublishError, S3Publisher
 
-    _check_option("--bucket", bucket, BUCKET_NAME, "an S3 bucket name")
-    _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix (no leading or trailing '/')")
+    _check_option("--bucket", bucket, BUCKET_NAME, f"an S3 bucket name ({BUCKET_RULES})")
+    _check_prefix(prefix)
     _check_option("--region", region, REGION, "a region name like eu-west-1")
+    _check_endpoint(endpoint_url)
+    seed_dir = seed_code_folder(seed_code_dir)
     names, config = selection_and_config(only, config_path)
 
     start = time.perf_counter()
@@ -181,8 +263,10 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         publisher = S3Publisher(bucket, region, profile, endpoint_url)
         exists = publisher.check_bucket(create=create_bucket)
         target = publisher.target(prefix)
-        history = publisher.published_manifests(prefix) if exists else []
-        plan = plan_release(config, target, names or None, history, pathlib.Path(seed_code_dir))
+        history = publisher.published_manifests(prefix, config.version) if exists else []
+        for line in publisher.warnings:
+            click.echo(f"warning: {line}", err=True)
+        plan = plan_release(config, target, names or None, history, seed_dir)
         lint_report = plan.packaged.lint(linter, packaged=True)
         if lint_report.failed:
             for line in ["packaged templates do not lint clean, nothing was published:", *lint_report.problems]:
@@ -209,8 +293,12 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         click.echo(f"{len(report.uploaded)} object(s) ({sum(a.size for a in report.uploaded)} bytes) would be "
                    f"uploaded, {len(report.unchanged)} unchanged; nothing was written")
         return
-    if report.already_published:
+    if report.already_published and not report.uploaded:
         click.echo(f"release {plan.release} is already published in {where}: nothing uploaded")
+    elif report.already_published:
+        click.echo(f"release {plan.release} was published meanwhile by another run with the same content in "
+                   f"{where}: this run uploaded {len(report.uploaded)} of its object(s), "
+                   f"{len(report.unchanged)} were already there")
     else:
         click.echo(f"published release {plan.release} to {where}: {len(report.uploaded)} object(s) uploaded "
                    f"({report.bytes_uploaded} bytes), {len(report.unchanged)} unchanged"
@@ -231,5 +319,17 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
 
 
 def main() -> None:
-    cli()
+    """The installed command: an unexpected exception is a defect, reported as one line (exit 4).
+
+    ``SM_MLOPS_TRACEBACK=1`` shows the traceback instead.
+    """
+    try:
+        cli()
+    except Exception as exc:  # noqa: BLE001 - the last resort; every expected error is handled above
+        if os.environ.get("SM_MLOPS_TRACEBACK"):
+            raise
+        text = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"error: unexpected {type(exc).__name__}: {text} - a defect of the generator; run with "
+                   "SM_MLOPS_TRACEBACK=1 to see the traceback and report it", err=True)
+        sys.exit(EXIT_DEFECT)
 

@@ -12,7 +12,7 @@ import re
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from templates_src import __version__
 
@@ -32,8 +32,11 @@ _TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 _POLICY_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy(/[\x21-\x7e]+)?/[\w+=,.@-]{1,128}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _ROLE_PATH = re.compile(r"^/([\x21-\x2e\x30-\x7e]+/)*$")
-_VERSION = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
-_PREFIX = re.compile(r"^([a-z][a-z0-9-]*[a-z0-9])?$")
+# A release version is put raw into S3 keys, HTTPS URLs and Service Catalog product version names: semantic
+# version (no leading zeros) with an optional pre-release of dot-separated [0-9A-Za-z-] identifiers and no
+# build metadata ('+' would be read as a space in S3 keys and URLs).
+_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+_PREFIX = re.compile(r"^([a-z]([a-z0-9-]*[a-z0-9])?)?$")
 
 
 class Problems(Exception):
@@ -46,6 +49,40 @@ class Problems(Exception):
 
 class ConfigError(Problems):
     """Bad generation-time input; each line names the field."""
+
+
+_TRUSTED_ROLE = re.compile(r"^[\w+=,.@/*?-]{1,576}$")
+
+
+class AdministratorTrust(BaseModel):
+    """Who may assume the data science administrator role (see core-iam-shared-roles)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iam_users_with_mfa: bool = Field(
+        default=True, strict=True,
+        description="IAM users of the account, only with multi-factor authentication (their long-term access "
+        "keys carry no MFA flag and are refused).")
+    roles: tuple[str, ...] = Field(
+        default=("*",),
+        description="Roles of the account (path and name, wildcards allowed) whose sessions may assume it: "
+        "federated and IAM Identity Center users arrive as such sessions, e.g. "
+        "'aws-reserved/sso.amazonaws.com/*'. Empty admits no role session.")
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not _TRUSTED_ROLE.match(pattern) or pattern.startswith("/"):
+                raise ValueError(f"{pattern!r} is not a role path and name pattern like "
+                                 "'aws-reserved/sso.amazonaws.com/*' or 'AdminRole' (no leading '/')")
+        return value
+
+    @model_validator(mode="after")
+    def _someone(self) -> "AdministratorTrust":
+        if not self.iam_users_with_mfa and not self.roles:
+            raise ValueError("nobody could assume the administrator role: set iam_users_with_mfa or list roles")
+        return self
 
 
 class Config(BaseModel):
@@ -82,6 +119,30 @@ class Config(BaseModel):
     lint_regions: tuple[str, ...] = Field(
         default=("us-east-1",), min_length=1, description="Regions cfn-lint checks the templates against."
     )
+    ds_administrator_trust: AdministratorTrust = Field(
+        default_factory=AdministratorTrust,
+        description="Who may assume the data science administrator role: IAM users with MFA and/or sessions of "
+        "the listed roles (federation, IAM Identity Center).",
+    )
+    # Hardening (AWS Control Tower proactive controls).  Generation-time switches, deploy-time values: the key
+    # and the network differ per account and region, while one release serves them all; and a required
+    # parameter, unlike an optional one with a condition, can neither be forgotten nor leave a resource
+    # half-configured.
+    encrypt_logs: bool = Field(
+        default=False,
+        strict=True,
+        description="Encrypt every CloudWatch log group the templates create with a customer managed KMS key "
+        "given at deployment (required parameter LogsKmsKeyArn in every template with a log group). Meets "
+        "Control Tower control CT.CLOUDWATCH.PR.3.",
+    )
+    functions_in_vpc: bool = Field(
+        default=False,
+        strict=True,
+        description="Run every Lambda function in a VPC: subnets and security groups given at deployment "
+        "(required parameters FunctionSubnetIds and FunctionSecurityGroupIds in every template with a "
+        "function); the function roles may then manage the functions' network interfaces. Meets Control Tower "
+        "control CT.LAMBDA.PR.3.",
+    )
 
     @field_validator("name_prefix")
     @classmethod
@@ -103,6 +164,9 @@ class Config(BaseModel):
                 raise ValueError(f"key {key!r} uses the reserved 'aws:' prefix")
             if len(val) > 256:
                 raise ValueError(f"value of {key!r} is longer than 256 characters")
+            if not val.strip():
+                raise ValueError(f"value of {key!r} is empty: give every tag a value (cfn-lint rejects empty "
+                                 "tag values of some resources)")
             for text in (key, val):
                 if not _TAG_CHARS.match(text):
                     raise ValueError(f"{text!r} contains characters AWS tags do not allow "
@@ -129,6 +193,14 @@ class Config(BaseModel):
             raise ValueError(f"{value!r} is not an IAM path: it must start and end with '/', e.g. /ml-platform/")
         return value
 
+    @field_validator("log_retention_days", mode="before")
+    @classmethod
+    def _retention_is_a_number(cls, value: Any) -> Any:
+        # Strict: YAML's `true` would otherwise become 1 day and "30" 30 days.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number of days, got {value!r}")
+        return value
+
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
@@ -140,8 +212,13 @@ class Config(BaseModel):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
+        if "+" in value:
+            raise ValueError(f"{value!r} has build metadata ('+...'), which S3 keys and URLs read as a space: "
+                             "use a release version like 1.2.0 or a pre-release like 1.2.0-rc.1")
         if not _VERSION.match(value) or len(value) > 64:
-            raise ValueError(f"{value!r} is not a release version like 1.2.0 or 1.2.0-rc.1")
+            raise ValueError(f"{value!r} is not a release version like 1.2.0 or 1.2.0-rc.1 (major.minor.patch "
+                             "without leading zeros, optionally '-' and dot-separated identifiers of "
+                             "0-9, A-Z, a-z and '-'; at most 64 characters)")
         return value
 
     @field_validator("lint_regions")
@@ -152,6 +229,14 @@ class Config(BaseModel):
         unknown = [r for r in value if r not in REGIONS]
         if unknown:
             raise ValueError(f"unknown region(s): {', '.join(unknown)}")
+        return value
+
+    @field_validator("encrypt_logs", "functions_in_vpc", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        # Only real booleans: a quoted "false" or a 0 is a mistake more often than a wish.
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {value!r}")
         return value
 
     # -- derived values -------------------------------------------------------------------------------
@@ -195,6 +280,9 @@ def load(path: str | pathlib.Path | None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}): save it as UTF-8") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from troposphere import AWSHelperFn, Sub
 
 from templates_src.config import Config
+from templates_src import naming
 from templates_src.naming import Namer
 
 
@@ -26,13 +27,40 @@ class BuildContext:
     def __post_init__(self):
         object.__setattr__(self, "namer", Namer(self.config.prefix))
 
-    # -- ARNs (never a hard-coded partition) -----------------------------------------------------------
+    # -- ARNs: the one way templates build them (never a hard-coded partition) --------------------------
     @staticmethod
     def arn(service: str, resource: str, region: str = "", account: str = "${AWS::AccountId}") -> Sub:
         return Sub(f"arn:${{AWS::Partition}}:{service}:{region}:{account}:{resource}")
 
+    @classmethod
+    def own(cls, service: str, resource: str) -> Sub:
+        """ARN of a resource of this account and region."""
+        return cls.arn(service, resource, region="${AWS::Region}")
+
     def role_arn(self, name: str, account: str = "${AWS::AccountId}", path: str | None = None) -> Sub:
         return self.arn("iam", f"role{self.config.role_path if path is None else path}{name}", account=account)
+
+    def sagemaker_role_arn(self, name: str, account: str = "${AWS::AccountId}") -> Sub:
+        """One of SageMaker's project roles, which SageMaker requires under /service-role/."""
+        return self.role_arn(name, account=account, path=naming.SAGEMAKER_SERVICE_ROLE_PATH)
+
+    def policy_arn(self, name: str, account: str = "${AWS::AccountId}") -> Sub:
+        """A customer managed policy of the platform (role path applies to policies too)."""
+        return self.arn("iam", f"policy{self.config.role_path}{name}", account=account)
+
+    @classmethod
+    def aws_policy_arn(cls, name: str) -> Sub:
+        """An AWS managed policy, e.g. ``service-role/AWSLambdaBasicExecutionRole``."""
+        return cls.arn("iam", f"policy/{name}", account="aws")
+
+    @classmethod
+    def root_arn(cls, account: str = "${AWS::AccountId}") -> Sub:
+        return cls.arn("iam", "root", account=account)
+
+    @staticmethod
+    def bucket_arn(bucket: str, objects: str | None = None) -> Sub:
+        """``arn:<partition>:s3:::<bucket>`` or, with ``objects``, ``.../<objects>`` (patterns allowed)."""
+        return Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}" + (f"/{objects}" if objects is not None else ""))
 
     def role_path_pattern(self, account: str = "${AWS::AccountId}") -> str:
         """ARN pattern of the roles this platform names itself (role path and name prefix)."""

@@ -151,9 +151,9 @@ def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.
     are already there are left untouched.
     """
     out = pathlib.Path(out_dir)
-    changed = {rel: data for rel, data in sorted(files.items())
-               if not ((out / rel).is_file() and (out / rel).read_bytes() == data)}
     try:
+        changed = {rel: data for rel, data in sorted(files.items())
+                   if not ((out / rel).is_file() and (out / rel).read_bytes() == data)}
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
             for rel, data in changed.items():
@@ -161,8 +161,13 @@ def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 staged.write_bytes(data)
                 os.chmod(staged, 0o644)
+            # Every folder the files go to, and no folder where a file goes, before the first file moves:
+            # what can fail fails while nothing has changed yet.
             for rel in changed:
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                if (out / rel).is_dir():
+                    raise IsADirectoryError(21, "Is a directory", str(out / rel))
+            for rel in changed:
                 os.replace(pathlib.Path(staging) / rel, out / rel)
     except OSError as exc:
         where = exc.filename or out

@@ -38,6 +38,16 @@ PIPELINE_EXECUTION_ROLE_MARKER = "sm-pipeline-exec"  # SageMaker pipelines of an
 STACKSET_ADMINISTRATION_ROLE_MARKER = "stackset-admin"  # administers the environment's StackSets
 GET_ENVIRONMENT_CONFIGURATION = "get-environment-configuration"  # the core function project templates call
 
+# SageMaker's own project roles: SageMaker looks them up by these exact names under this path.
+SAGEMAKER_SERVICE_ROLE_PATH = "/service-role/"
+SAGEMAKER_PRODUCTS_LAUNCH_ROLE = "AmazonSageMakerServiceCatalogProductsLaunchRole"
+SAGEMAKER_PRODUCTS_USE_ROLE = "AmazonSageMakerServiceCatalogProductsUseRole"
+SAGEMAKER_PRODUCTS_ROLES = "AmazonSageMakerServiceCatalogProducts*"  # both, as a pattern
+
+# The StackSet administration role of an environment (created by the environment in its account); the
+# StackSet execution roles in target accounts trust exactly this role.
+STACKSET_ADMINISTRATION_ROLE = "${EnvName}-${EnvType}-" + STACKSET_ADMINISTRATION_ROLE_MARKER
+
 _VAR = re.compile(r"\$\{([^}!]+)\}")
 
 

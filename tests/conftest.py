@@ -27,6 +27,10 @@ ENTERPRISE = {
     "version": "2.3.0-rc.1",
 }
 
+# The enterprise configuration hardened for AWS Control Tower's proactive controls: log groups encrypted with a
+# customer managed key, functions in a VPC (both given at deployment).
+HARDENED = {**ENTERPRISE, "encrypt_logs": True, "functions_in_vpc": True}
+
 # Keep fake credentials in every test process so nothing can reach a real account by accident.
 for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -48,6 +52,17 @@ def enterprise_config() -> Config:
 
 
 @pytest.fixture(scope="session")
+def hardened_config() -> Config:
+    return from_mapping(HARDENED)
+
+
+@pytest.fixture(scope="session")
+def configs(default_config, enterprise_config, hardened_config) -> dict[str, Config]:
+    """Every configuration the tests build, by flavour name (the golden snapshot folders)."""
+    return {"default": default_config, "enterprise": enterprise_config, "hardened": hardened_config}
+
+
+@pytest.fixture(scope="session")
 def templates(default_config) -> dict[str, dict]:
     """Every template rendered as a dict, default configuration."""
     return build_selected(None, BuildContext(default_config))
@@ -58,10 +73,17 @@ def enterprise_templates(enterprise_config) -> dict[str, dict]:
     return build_selected(None, BuildContext(enterprise_config))
 
 
-@pytest.fixture(scope="session", params=["default", "enterprise"])
-def any_templates(request, templates, enterprise_templates):
-    """Both configurations, for properties that must hold whatever the configuration."""
-    return (request.param, templates if request.param == "default" else enterprise_templates)
+@pytest.fixture(scope="session")
+def hardened_templates(hardened_config) -> dict[str, dict]:
+    return build_selected(None, BuildContext(hardened_config))
+
+
+@pytest.fixture(scope="session", params=["default", "enterprise", "hardened"])
+def any_templates(request, templates, enterprise_templates, hardened_templates):
+    """Every configuration, for properties that must hold whatever the configuration.  'hardened' is the
+    enterprise configuration plus the hardening options, so it expects the enterprise values."""
+    return (request.param, {"default": templates, "enterprise": enterprise_templates,
+                            "hardened": hardened_templates}[request.param])
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,10 @@ tests/conftest.py makes the fixtures available to every test module; import the 
 * ``moto`` (function): the same server, its state reset before the test.
 * ``aws(server, *args, check=True)``: runs the real AWS CLI of this interpreter against the server.
 
+The server makes S3's conditional writes (``If-None-Match: *``) atomic, as S3 does: moto checks and then
+writes without a lock, so two requests served by two server threads at the same moment could both pass
+the check (``atomic_conditional_puts``).
+
 Nothing here reaches the internet or a real AWS account: the CLI gets fake credentials, empty
 config/credentials files, a temporary HOME, no profile, no instance metadata lookups, and
 ``AWS_ENDPOINT_URL`` (honoured by awscli 1.46 for every service, including the S3 uploads of
@@ -101,11 +105,33 @@ class MotoServer:
         return session.client(service, endpoint_url=self.url, **kwargs)
 
 
+def atomic_conditional_puts():
+    """Serialize moto's PutObject handler (check-then-write) like S3; returns a function that undoes it."""
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    original = S3Response.put_object
+    lock = threading.Lock()
+
+    def put_object(self, *args, **kwargs):
+        with lock:
+            return original(self, *args, **kwargs)
+
+    S3Response.put_object = put_object
+
+    def undo() -> None:
+        S3Response.put_object = original
+
+    return undo
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """One moto server on 127.0.0.1 (free port) for the whole test session."""
     from moto.server import ThreadedMotoServer
 
+    undo_atomic = atomic_conditional_puts()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     home = pathlib.Path(tempfile.mkdtemp(prefix="moto-aws-home-"))
@@ -116,6 +142,7 @@ def moto_server():
         yield MotoServer(f"http://127.0.0.1:{port}", home)
     finally:
         server.stop()
+        undo_atomic()
         shutil.rmtree(home, ignore_errors=True)
 
 

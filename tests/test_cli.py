@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from templates_src import cli as generate
+from tests import cfn
 from templates_src.registry import TEMPLATES
 from tests.conftest import REPO
 
@@ -34,7 +35,9 @@ def test_build_writes_every_template_and_a_table(built):
     assert header == ["template", "resources", "parameters", "bytes", "lint"]
     row = next(line for line in result.output.splitlines() if line.startswith("env-iam-setup-stackset-role.yaml"))
     cells = row.split()
-    assert cells[1] == "1" and cells[2] == "4" and int(cells[3]) == (out / "env-iam-setup-stackset-role.yaml").stat().st_size
+    written = cfn.load((out / "env-iam-setup-stackset-role.yaml").read_text())
+    assert int(cells[1]) == len(written["Resources"]) and int(cells[2]) == len(written["Parameters"])
+    assert int(cells[3]) == (out / "env-iam-setup-stackset-role.yaml").stat().st_size
     assert cells[4] == "ok"
     assert "W3002" in next(line for line in result.output.splitlines() if line.startswith("core-main.yaml"))
 
@@ -147,3 +150,121 @@ def test_real_process_exit_codes(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "xml" in bad.stderr
     assert not pathlib.Path(tmp_path / "build").exists()
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def old_build(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:
+    """An output folder holding an earlier build (other bytes than the next build writes)."""
+    folder.mkdir()
+    return old_build_into(folder)
+
+
+def snapshot(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*")}
+
+
+def test_read_only_output_folder_keeps_its_files(tmp_path):
+    out = tmp_path / "out"
+    before = old_build(out)
+    out.chmod(0o555)
+    try:
+        probe = out / ".probe"
+        try:
+            probe.write_text("")
+        except PermissionError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("permissions do not stop writes here (running as root): see the variants below")
+        result = run("build", "--output-dir", str(out))
+        assert result.exit_code == 2
+        assert one_error_line(result).startswith(f"error: --output-dir: cannot write {out}")
+        assert snapshot(out) == before
+    finally:
+        out.chmod(0o755)
+
+
+def test_output_folder_with_a_file_in_the_way_keeps_its_files(tmp_path):
+    """Works as root too: lambda/ must be a folder, but an old file of that name is there.  The failure comes
+    before the first file is replaced."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lambda").write_text("not a folder\n")
+    before = old_build_into(out)
+    result = run("build", "--output-dir", str(out))
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"error: --output-dir: cannot write {out / 'lambda'}: File exists; nothing "
+                                      "was changed there")
+    assert snapshot(out) == before
+
+
+def old_build_into(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:
+    (folder / "core-main.yaml").write_text("old: core-main\n")
+    (folder / "env-iam-setup-stackset-role.yaml").write_text("old: setup\n")
+    return snapshot(folder)
+
+
+def test_output_folder_under_a_regular_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out"
+    result = run("build", "--output-dir", str(out))
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert line.startswith(f"error: --output-dir: cannot write {out}") and line.endswith("nothing was changed there")
+
+
+def test_configuration_file_that_is_not_utf8(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_bytes(b"tags: {Owner: caf\xe9}\n")
+    result = run("build", "--config", str(config), "--output-dir", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"error: config: {config} is not UTF-8 text (byte 0xe9 at offset 17): save it as UTF-8"
+    assert not (tmp_path / "out").exists()
+
+
+def test_lint_with_an_unknown_region(built):
+    out, _ = built
+    result = run("lint", "--region", "mars-1", str(out))
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("error: --region: unknown region 'mars-1': give regions cfn-lint knows, like "
+                                      "us-east-1 or eu-west-1")
+
+
+@pytest.mark.parametrize("value", ["", " ", "env-iam-setup-stackset-role,", ",env-iam-setup-stackset-role"])
+def test_only_with_an_empty_name_is_an_error(tmp_path, value):
+    result = run("build", "--output-dir", str(tmp_path / "x"), "--only", value)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"error: --only: {value!r} has an empty template name: give template names "
+                                      "separated by commas (see `generate.py list`)")
+    assert not (tmp_path / "x").exists()
+
+
+def test_only_ignores_spaces_around_names(tmp_path):
+    result = run("build", "--output-dir", str(tmp_path), "--only", "env-iam-setup-stackset-role, env-iam-target-account-roles ")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in tmp_path.glob("*.yaml")) == ["env-iam-setup-stackset-role",
+                                                               "env-iam-target-account-roles"]
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("mlops-releases", True), ("my.bucket.1", True), ("abc", True), ("a" * 63, True),
+    ("a..b", False), ("a.-b", False), ("a-.b", False), ("192.168.1.10", False), ("ab", False), ("a" * 64, False),
+    ("xn--abc", False), ("sthree-abc", False), ("amzn-s3-demo-abc", False), ("abc-s3alias", False),
+    ("abc--ol-s3", False), ("abc--x-s3", False), ("Abc", False), ("abc-", False), (".abc", False),
+])
+def test_bucket_name_rule_of_the_option_and_the_templates(name, ok):
+    import re
+
+    from templates_src.blocks.parameters import BUCKET_NAME
+
+    assert generate.BUCKET_NAME == BUCKET_NAME  # one rule for `package --bucket` and the templates' parameters
+    assert bool(re.fullmatch(BUCKET_NAME, name)) is ok
+    if not ok:
+        result = run("package", "--bucket", name, "--dry-run")
+        assert result.exit_code == 2
+        assert one_error_line(result).startswith(f"error: --bucket: {name!r} is not an S3 bucket name (3 to 63")

@@ -99,3 +99,55 @@ def test_longest_accepted_prefix_builds():
     allowed = int(exc.value.lines[0].rsplit("use at most ", 1)[1].split()[0])
     generate(from_mapping({"name_prefix": "e" * allowed}))
     assert BuildContext(from_mapping({"name_prefix": "e" * allowed})).config.prefix == "e" * allowed + "-"
+
+
+@pytest.mark.parametrize("field", ["encrypt_logs", "functions_in_vpc"])
+def test_hardening_switches_take_only_booleans(field):
+    assert getattr(Config(), field) is False
+    assert getattr(from_mapping({field: True}), field) is True
+    for value in ("yes", "false", 1, None):
+        assert error_lines({field: value}) == [f"{field}: must be true or false, got {value!r}"]
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ({"log_retention_days": True}, "log_retention_days", "must be a whole number of days, got True"),
+    ({"log_retention_days": "30"}, "log_retention_days", "must be a whole number of days, got '30'"),
+    ({"log_retention_days": 30.0}, "log_retention_days", "must be a whole number of days, got 30.0"),
+    ({"tags": {"Owner": ""}}, "tags", "value of 'Owner' is empty"),
+    ({"tags": {"Owner": "  "}}, "tags", "value of 'Owner' is empty"),
+    ({"version": "1.2.0+build.5"}, "version", "has build metadata ('+...'), which S3 keys and URLs read as a space"),
+    ({"version": "1.2.0-rc.1+b"}, "version", "has build metadata"),
+    ({"version": "01.2.0"}, "version", "not a release version like 1.2.0"),
+    ({"version": "1.2.0-"}, "version", "not a release version"),
+    ({"version": "1.2.0-rc..1"}, "version", "not a release version"),
+    ({"version": "1.2.0-rc_1"}, "version", "not a release version"),
+    ({"version": "1.2.0 "}, "version", "not a release version"),
+    ({"version": "1.2"}, "version", "not a release version"),
+])
+def test_strict_values_are_rejected_on_one_line(data, field, words):
+    (line,) = error_lines(data)
+    assert line.startswith(f"{field}: ") and words in line, line
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "1.2.0-rc.1", "10.20.30-alpha-2.x.7", "1.0.0-0"])
+def test_versions_safe_in_keys_and_urls_are_accepted(version):
+    assert from_mapping({"version": version}).version == version
+
+
+def test_one_letter_name_prefix_is_accepted():
+    assert from_mapping({"name_prefix": "a"}).prefix == "a-"
+    generate(from_mapping({"name_prefix": "a"}), ["env-iam-setup-stackset-role"])
+    for bad in ("1", "-", "A"):
+        assert error_lines({"name_prefix": bad})[0].startswith("name_prefix: must start with a lower-case letter")
+
+
+def test_retention_still_takes_whole_numbers():
+    assert from_mapping({"log_retention_days": 30}).log_retention_days == 30
+
+
+def test_config_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"tags: {Owner: caf\xe9}\n")  # Latin-1
+    with pytest.raises(ConfigError) as exc:
+        load(path)
+    assert exc.value.lines == [f"config: {path} is not UTF-8 text (byte 0xe9 at offset 17): save it as UTF-8"]

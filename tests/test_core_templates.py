@@ -105,9 +105,9 @@ def test_project_roles_fix_the_reference_faults(templates):
     t = templates[PROJECTS]
     launch, use = cfn.role_statements(t, LAUNCH), cfn.role_statements(t, USE)
     assert "codebuild:TagResource" not in cfn.actions(launch)  # does not exist
-    seed = cfn.statement(launch, "SeedCode")["Condition"]["StringEquals"]
-    assert seed["s3:ExistingObjectTag/servicecatalog:provisioning"] == "true"
-    assert seed["s3:ResourceAccount"] == {"Ref": "AWS::AccountId"}
+    # Seed code and product templates sit in Service Catalog's own bucket: the tag, no account condition.
+    seed = cfn.statement(launch, "ProductTemplatesAndSeedCode")
+    assert seed["Condition"] == {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}}
     deny = cfn.statement(use, "NoStudioChanges")
     assert deny["Effect"] == "Deny"
     assert {cfn.text(r).rsplit(":", 1)[1] for r in deny["Resource"]} == {
@@ -131,9 +131,11 @@ def test_data_science_administrator_is_narrowed(templates):
     role = templates[SHARED]["Resources"]["DataScienceAdministratorRole"]["Properties"]
     managed = {cfn.text(a).rsplit("/", 1)[1] for a in role["ManagedPolicyArns"]}
     assert managed == {"ReadOnlyAccess", "AWSServiceCatalogEndUserFullAccess", "AmazonSageMakerFullAccess"}
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert set(trust["Principal"]) == {"AWS"}
-    assert trust["Condition"] == {"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}}
+    users, sessions = role["AssumeRolePolicyDocument"]["Statement"]
+    assert set(users["Principal"]) == set(sessions["Principal"]) == {"AWS"}
+    # Bool, not BoolIfExists: access keys (which carry no MFA flag) are refused; evaluated in test_iam_coverage.
+    assert users["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
+    assert set(sessions["Condition"]) == {"ArnLike"}
 
 
 def test_sc_launch_role_cannot_change_the_core_roles(templates, enterprise_templates):

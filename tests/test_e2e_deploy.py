@@ -64,12 +64,17 @@ def role_arn(name: str, path: str = "/") -> str:
 
 
 def assert_trusts_only_admin_account_roles(document: dict, admin_account_id: str) -> None:
+    """Only the environment's StackSet administration role(s) of the administrator account."""
     [statement] = statements(document)
     assert statement["Effect"] == "Allow"
     assert as_list(statement["Action"]) == ["sts:AssumeRole"]
     assert statement.get("Principal") == {"AWS": f"arn:aws:iam::{admin_account_id}:root"}
     assert statement.get("Condition") == {
-        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{admin_account_id}:role/*"}}
+        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{admin_account_id}:role/{ENV_NAME}-*-stackset-admin"}}
+
+
+def boundary_arn() -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:policy/{ENV_NAME}-{ENV_TYPE}-target-account-boundary"
 
 
 def assert_no_wildcard_actions(document: dict) -> None:
@@ -116,7 +121,8 @@ def test_blog_deploy_command_creates_the_setup_stackset_role(moto, build_dir):
     _, outputs, _ = aws(moto, "cloudformation", "describe-stacks", "--stack-name", STACK_NAME,
                         "--query", "Stacks[0].Outputs[*].[OutputKey, OutputValue]")
     assert outputs is None or dict(map(tuple, outputs)) == {
-        "StackSetExecutionRoleName": SETUP_ROLE_NAME, "StackSetExecutionRoleArn": role_arn(SETUP_ROLE_NAME)}
+        "StackSetExecutionRoleName": SETUP_ROLE_NAME, "StackSetExecutionRoleArn": role_arn(SETUP_ROLE_NAME),
+        "PermissionsBoundaryArn": boundary_arn()}
 
     stack = wait_for_stack(moto, STACK_NAME)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
@@ -124,8 +130,9 @@ def test_blog_deploy_command_creates_the_setup_stackset_role(moto, build_dir):
         "EnvName": ENV_NAME, "EnvType": ENV_TYPE,
         "StackSetExecutionRoleName": SETUP_ROLE_NAME, "AdministratorAccountId": ADMIN_ACCOUNT_ID}
     resources = moto.client("cloudformation").describe_stack_resources(StackName=STACK_NAME)["StackResources"]
-    assert [(r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"]) for r in resources] == [
-        ("SetupStackSetExecutionRole", "AWS::IAM::Role", SETUP_ROLE_NAME)]
+    assert sorted((r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"]) for r in resources) == [
+        ("SetupStackSetExecutionRole", "AWS::IAM::Role", SETUP_ROLE_NAME),
+        ("TargetAccountBoundary", "AWS::IAM::ManagedPolicy", boundary_arn())]
 
     _, got, _ = aws(moto, "iam", "get-role", "--role-name", SETUP_ROLE_NAME)
     role = got["Role"]
@@ -158,7 +165,8 @@ def test_setup_stackset_role_outputs_with_generated_name(moto, build_dir):
     _, outputs, _ = aws(moto, "cloudformation", "describe-stacks", "--stack-name", stack_name,
                         "--query", "Stacks[0].Outputs[*].[OutputKey, OutputValue]")
     assert dict(map(tuple, outputs)) == {
-        "StackSetExecutionRoleName": generated, "StackSetExecutionRoleArn": role_arn(generated)}
+        "StackSetExecutionRoleName": generated, "StackSetExecutionRoleArn": role_arn(generated),
+        "PermissionsBoundaryArn": boundary_arn()}
 
     role = moto.client("iam").get_role(RoleName=generated)["Role"]
     assert role["Arn"] == role_arn(generated)
@@ -191,12 +199,21 @@ def test_malformed_administrator_account_id_is_rejected(moto, build_dir):
 
 
 def test_target_account_roles_stack(moto, build_dir):
+    """As a StackSet creates it in a prepared target account: the setup stack first, its boundary passed on."""
+    setup = "sm-mlops-setup-stackset-role"
+    aws(moto, "cloudformation", "create-stack", "--template-body", (build_dir / SETUP_TEMPLATE).as_uri(),
+        "--stack-name", setup, "--capabilities", "CAPABILITY_NAMED_IAM",
+        "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, StackSetExecutionRoleName="",
+                                        AdministratorAccountId=ACCOUNT_ID))
+    boundary = stack_outputs(wait_for_stack(moto, setup))["PermissionsBoundaryArn"]
+    assert boundary == boundary_arn()
     stack_name = "sm-mlops-staging-target-account-roles"
     aws(moto, "cloudformation", "create-stack",
         "--template-body", (build_dir / TARGET_TEMPLATE).as_uri(),
         "--stack-name", stack_name, "--capabilities", "CAPABILITY_NAMED_IAM",
         "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, AdministratorAccountId=ACCOUNT_ID,
-                                        ModelS3KMSKeyArn=KMS_KEY_ARN, ModelBucketName=MODEL_BUCKET))
+                                        ModelS3KMSKeyArn=KMS_KEY_ARN, ModelBucketName=MODEL_BUCKET,
+                                        PermissionsBoundaryArn=boundary))
     stack = wait_for_stack(moto, stack_name)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
 
@@ -210,8 +227,10 @@ def test_target_account_roles_stack(moto, build_dir):
     assert outputs["StackSetExecutionRoleArn"] == role_arn(stackset_role)
 
     iam = moto.client("iam")
-    roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
+    roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"] if r["RoleName"] != f"{ENV_NAME}-{ENV_TYPE}-stackset-setup"}
     assert set(roles) == {model_role, stackset_role}
+    for name in roles:
+        assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
     assert [n for n in roles if n.endswith("sm-model-exec")] == [model_role]
     assert [n for n in roles if n.endswith("stackset-exec")] == [stackset_role]
     for name in roles:

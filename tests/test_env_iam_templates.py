@@ -48,10 +48,13 @@ def test_setup_role_name_generated_or_given(setup):
     assert setup["Outputs"]["StackSetExecutionRoleName"]["Value"] == {"Ref": "SetupStackSetExecutionRole"}
 
 
-def test_setup_role_trusts_only_platform_roles_of_the_administrator_account(setup, enterprise_templates):
-    for template, pattern in ((setup, "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/*"),
+def test_setup_role_trusts_only_the_stackset_administration_role(setup, enterprise_templates):
+    """Requests from other principals are evaluated in test_iam_coverage; here the shape of the trust."""
+    for template, pattern in ((setup, "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/"
+                                      "${EnvName}-*-stackset-admin"),
                               (enterprise_templates[SETUP],
-                               "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/ml-platform/acme-*")):
+                               "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/ml-platform/"
+                               "acme-${EnvName}-*-stackset-admin")):
         (stmt,) = template["Resources"]["SetupStackSetExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert cfn.text(stmt["Principal"]["AWS"]) == "arn:${AWS::Partition}:iam::${AdministratorAccountId}:root"
         assert cfn.text(stmt["Condition"]["ArnLike"]["aws:PrincipalArn"]) == pattern
@@ -63,7 +66,8 @@ def test_setup_role_has_no_broad_managed_policy_and_no_s3_or_sns_writes(setup):
     assert "ManagedPolicyArns" not in props  # the reference attached AmazonVPCFullAccess
     acts = cfn.actions(cfn.role_statements(setup, "SetupStackSetExecutionRole"))
     assert not {a for a in acts if a.startswith("s3:") and not a.startswith("s3:Get")}
-    assert {a for a in acts if a.startswith("sns:")} == {"sns:Publish"}
+    assert not {a for a in acts if a.startswith("sns:")}  # stack sets here publish no notifications
+    assert not {"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion"} & acts
     assert not {a for a in acts if a.endswith("*") and not a.endswith(":Describe*")}
 
 
@@ -97,8 +101,12 @@ def test_setup_role_with_boundary_may_only_create_bounded_roles(enterprise_templ
 def test_target_parameters_match_the_reference(target):
     assert list(target["Parameters"]) == [
         "EnvName", "EnvType", "SageMakerModelExecutionRoleName", "StackSetExecutionRoleName",
-        "PipelineExecutionRoleArn", "AdministratorAccountId", "ModelS3KMSKeyArn", "ModelBucketName"]
+        "PipelineExecutionRoleArn", "AdministratorAccountId", "ModelS3KMSKeyArn", "ModelBucketName",
+        "PermissionsBoundaryArn"]  # the last one is new (optional): the target-account boundary
     params = target["Parameters"]
+    assert cfn.accepts(params["PermissionsBoundaryArn"], "")
+    assert cfn.accepts(params["PermissionsBoundaryArn"], "arn:aws:iam::111122223333:policy/x-target-account-boundary")
+    assert not cfn.accepts(params["PermissionsBoundaryArn"], "arn:aws:iam::111122223333:role/x")
     assert cfn.accepts(params["ModelS3KMSKeyArn"], "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
     assert cfn.accepts(params["ModelS3KMSKeyArn"], "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
     assert not cfn.accepts(params["ModelS3KMSKeyArn"], "alias/my-key")

@@ -40,6 +40,7 @@ from tests.support_cfn import (
     time_sleep,
     unreachable_url,
 )
+from tests.support_iam import function_role_coverage, record_calls
 
 HANDLER_MODULES = ("check_iam_roles_exist", "get_environment_configuration")
 ROLE_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -811,3 +812,46 @@ def test_module_for_asset_round_trips(module):
 ])
 def test_module_for_asset_rejects_other_paths(path):
     assert functions.module_for_asset(path) is None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The function roles allow every call their code makes (the deploying-role check, on the code's own calls)
+
+@pytest.fixture(scope="module", params=["default", "enterprise"])
+def core_main(request, templates, enterprise_templates):
+    return (templates if request.param == "default" else enterprise_templates)["core-main"]
+
+
+def test_check_roles_function_role_allows_every_call_of_its_code(core_main, aws, recorder):
+    _create_roles("AmazonSageMakerServiceCatalogProductsLaunchRole")  # one exists (with its path), one does not
+    iam = boto3.client("iam")
+
+    def role_arn(name):
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+
+    handler = load_source("check_iam_roles_exist")
+    with record_calls(aws) as calls:
+        props = {"RoleNames": ["AmazonSageMakerServiceCatalogProductsLaunchRole",
+                               "AmazonSageMakerServiceCatalogProductsUseRole"]}
+        assert handler.lambda_handler(cfn_event("Create", recorder.url, props), FakeContext()) == "SUCCESS"
+    assert [c[1] for c in calls] == ["GetRole", "GetRole"]
+    coverage = function_role_coverage(core_main, "CheckIfIAMRolesExistLambda", calls, "us-east-1", ACCOUNT,
+                                      {"StackSetName": "core"}, role_arn)
+    assert coverage.missing == [], "\n".join(coverage.report())
+    assert len(coverage.by_status("granted")) == 4  # two roles (path and bare name) and the log writes
+
+
+def test_environment_configuration_function_role_allows_every_call_of_its_code(core_main, aws, recorder):
+    _create_domain(ENV_TAGS)
+    boto3.client("ssm").put_parameter(Name="mlops-dev-data-bucket-name", Value="mlops-dev-data", Type="String")
+    handler = load_source("get_environment_configuration")
+    props = {"SageMakerProjectName": "my-project", "SSMParams": ["data-bucket-name"]}
+    with record_calls(aws) as calls, stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()):
+        assert handler.lambda_handler(cfn_event("Create", recorder.url, props), FakeContext()) == "SUCCESS"
+    assert [c[1] for c in calls] == ["DescribeProject", "DescribeDomain", "ListTags", "GetParameter"]
+    coverage = function_role_coverage(core_main, "GetEnvironmentConfigurationLambda", calls, "us-east-1", ACCOUNT,
+                                      {"StackSetName": "core"})
+    assert coverage.missing == [], "\n".join(coverage.report())

@@ -1,4 +1,4 @@
-"""Golden snapshots of every rendered template, for the default and an enterprise configuration.
+"""Golden snapshots of every rendered template, for the default, an enterprise and a hardened configuration.
 
 A change to any template shows up here as a readable diff.  After an intended change, refresh them with
 
@@ -21,10 +21,9 @@ GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
-@pytest.fixture(scope="module", params=["default", "enterprise"])
-def rendered(request, default_config, enterprise_config):
-    config = default_config if request.param == "default" else enterprise_config
-    return request.param, generate(config, fmt="yaml").files()
+@pytest.fixture(scope="module", params=["default", "enterprise", "hardened"])
+def rendered(request, configs):
+    return request.param, generate(configs[request.param], fmt="yaml").files()
 
 
 def test_templates_match_golden_snapshots(rendered):

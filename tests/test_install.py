@@ -71,7 +71,7 @@ def test_wheel_holds_every_package_and_no_top_level_scripts(wheel):
                        if "__pycache__" not in p.parts}
     packaged = {n.rsplit("/", 1)[0] for n in names if n.endswith(".py")}
     assert source_packages <= packaged, f"left out of the wheel: {sorted(source_packages - packaged)}"
-    assert "templates_src/compatibility.yaml" in names
+    assert {"templates_src/compatibility.yaml", "templates_src/iam_coverage.yaml"} <= set(names)
 
 
 def test_installed_command_lists_and_builds_from_another_directory(installed, tmp_path):

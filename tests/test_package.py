@@ -9,6 +9,10 @@ import json
 import os
 import pathlib
 import re
+import socket
+import subprocess
+import sys
+import threading
 import zipfile
 
 import pytest
@@ -193,7 +197,7 @@ def test_new_release_uploads_only_what_changed(moto, seed_dir, tmp_path, monkeyp
     content = sorted(k for k in new if "/releases/" not in k)
     assert len(content) == 1 and content[0].startswith(f"{PREFIX}/templates/env-iam-target-account-roles/")
     assert sorted(k for k in new if "/releases/" in k) == [
-        f"{PREFIX}/releases/0.2.0/{n}" for n in ("env-iam-setup-stackset-role.yaml",
+        f"{PREFIX}/releases/0.2.0/{n}" for n in ("claim.json", "env-iam-setup-stackset-role.yaml",
                                                  "env-iam-target-account-roles.yaml", "manifest.json")]
     assert "4 object(s) uploaded" in result.output
     # Nothing of the earlier release changed.
@@ -412,12 +416,32 @@ def _inject(monkeypatch, operation: str, responses: list[int]):
 
 
 def test_throttling_is_retried_with_backoff(moto, monkeypatch):
+    """The publisher retries (botocore does not): every retry is shown, the third attempt goes through."""
     moto.client("s3").create_bucket(Bucket=BUCKET)
+    waits = []
+    monkeypatch.setattr(publish.time, "sleep", waits.append)  # the backoff, recorded instead of waited
     seen = _inject(monkeypatch, "PutObject", [503, 503])
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 0, result.output
-    assert len(seen) >= 3  # two throttled attempts, then the upload went through
+    assert len(seen) == 3 + 3  # two throttled attempts, then this upload and the other three .yaml objects
+    retries = [line for line in result.output.splitlines() if line.startswith("retrying ")]
+    assert [r.split(" (attempt ")[1].split(")")[0] for r in retries] == ["2/4", "3/4"]
+    assert retries[0].startswith(f"retrying uploading s3://{BUCKET}/{PREFIX}/") and \
+        retries[0].endswith("after SlowDown (SlowDown (injected))")
+    assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0  # exponential backoff
     assert layout.manifest_key(PREFIX, "0.1.0") in objects(moto)
+
+
+def test_throttling_that_does_not_end_is_reported_after_the_last_attempt(moto, monkeypatch):
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    monkeypatch.setattr(publish, "BACKOFF_BASE", 0.0)
+    seen = _inject(monkeypatch, "PutObject", [503] * 20)
+    result = package(moto, "--only", TARGETS)
+    assert result.exit_code == 3
+    assert len(seen) == publish.MAX_ATTEMPTS
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert "AWS kept throttling after 4 attempts while uploading" in error and "is not published" in error
+    assert layout.manifest_key(PREFIX, "0.1.0") not in objects(moto)
 
 
 def test_access_denied_is_reported_and_nothing_is_published(moto, monkeypatch):
@@ -427,3 +451,436 @@ def test_access_denied_is_reported_and_nothing_is_published(moto, monkeypatch):
     assert result.exit_code == 3
     assert "access denied while uploading" in result.output and "is not published" in result.output
     assert layout.manifest_key(PREFIX, "0.1.0") not in objects(moto)
+
+
+# -- concurrency: claims and conditional writes ---------------------------------------------------------------
+
+CONFLICT_WORDS = ("nothing of this run was published", "published releases are never changed")
+
+# Runs generate.py in a new process; with TEST_BARRIER set, every process waits in front of publish() until
+# TEST_PARTIES processes got there, so their claims and uploads really happen at the same moment (planning
+# and linting take different times in different processes).
+TOGETHER = r"""
+import os, pathlib, runpy, sys, time
+if os.environ.get("TEST_BARRIER"):
+    from templates_src.release import publish
+    barrier, parties = pathlib.Path(os.environ["TEST_BARRIER"]), int(os.environ["TEST_PARTIES"])
+    real = publish.S3Publisher.publish
+    def publish_together(self, *args, **kwargs):
+        (barrier / str(os.getpid())).touch()
+        while len(list(barrier.iterdir())) < parties:
+            time.sleep(0.005)
+        return real(self, *args, **kwargs)
+    publish.S3Publisher.publish = publish_together
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def versioned_bucket(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+
+
+def object_versions(server) -> dict[str, list[str]]:
+    """key -> every version id (the newest first) of everything in the bucket."""
+    out: dict[str, list[str]] = {}
+    for page in server.client("s3").get_paginator("list_object_versions").paginate(Bucket=BUCKET):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            out.setdefault(v["Key"], []).append(v["VersionId"])
+    return out
+
+
+def run_together(server, tmp_path, configs: list[dict], barrier: bool = True) -> list[subprocess.CompletedProcess]:
+    """One `generate.py package` OS process per configuration, all started at once; their results."""
+    from tests.conftest import REPO
+
+    folder = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}"
+    (folder / "barrier").mkdir(parents=True)
+    env = dict(server.env, TEST_PARTIES=str(len(configs)))
+    if barrier:
+        env["TEST_BARRIER"] = str(folder / "barrier")
+    processes = []
+    for i, config in enumerate(configs):
+        path = folder / f"config-{i}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        argv = [sys.executable, "-c", TOGETHER, str(REPO / "generate.py"), "package", "--bucket", BUCKET,
+                "--endpoint-url", server.url, "--only", TARGETS, "--config", str(path)]
+        processes.append(subprocess.Popen(argv, env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          stdin=subprocess.DEVNULL, text=True))
+    results = []
+    for process in processes:
+        try:
+            out, err = process.communicate(timeout=300)  # a safety net against a hang, not a measurement
+        except subprocess.TimeoutExpired:
+            for p in processes:
+                p.kill()
+            raise
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return results
+
+
+def assert_one_consistent_release(server, version: str) -> dict:
+    """The manifest's objects all exist, every alias has the bytes of its template, the claim is the
+    manifest's identity; returns the manifest."""
+    m = manifest(server, version)
+    body = read(server, layout.manifest_key(PREFIX, version))
+    stored = objects(server)
+    assert set(m["objects"]) <= set(stored)
+    for name, entry in m["templates"].items():
+        assert hashlib.sha256(read(server, entry["key"])).hexdigest() == entry["sha256"]
+        if "release_url" in entry:
+            assert read(server, key_of(entry["release_url"])) == read(server, entry["key"]), name
+    aliases = {k for k in stored if k.startswith(f"{PREFIX}/releases/{version}/")} - {
+        layout.manifest_key(PREFIX, version), layout.claim_key(PREFIX, version)}
+    assert aliases == {key_of(e["release_url"]) for e in m["templates"].values() if "release_url" in e}
+    claim = json.loads(read(server, layout.claim_key(PREFIX, version)))
+    assert claim["identity"] == hashlib.sha256(body).hexdigest() and claim["release"] == version
+    return m
+
+
+def test_concurrent_runs_with_other_content_publish_one_consistent_release(moto, tmp_path):
+    """Two OS processes publish one version with different tags: one wins, the other says why it stopped and
+    that nothing of it was published; the bucket holds exactly the winner's release."""
+    versioned_bucket(moto)
+    for trial, barrier in enumerate((True, False)):  # claims at the same moment; then as it comes
+        version = f"0.1.{trial}"
+        configs = [{"version": version, "tags": {"Solution": f"content-{side}"}} for side in ("a", "b")]
+        results = run_together(moto, tmp_path, configs, barrier=barrier)
+        assert sorted(r.returncode for r in results) == [0, 2], [r.stderr for r in results]
+        winner = next(i for i, r in enumerate(results) if r.returncode == 0)
+        loser = results[1 - winner]
+        assert "Traceback" not in loser.stderr
+        (error,) = [line for line in (loser.stdout + loser.stderr).splitlines() if line.startswith("error: ")]
+        assert error.startswith(f"error: release {version} ") and any(w in error for w in CONFLICT_WORDS), error
+        assert "set a new `version`" in error
+        m = assert_one_consistent_release(moto, version)
+        for entry in m["templates"].values():
+            text = read(moto, entry["key"]).decode()
+            assert f"content-{'ab'[winner]}" in text and f"content-{'ab'[1 - winner]}" not in text
+
+
+def test_concurrent_identical_runs_write_every_object_once(moto, tmp_path):
+    versioned_bucket(moto)
+    results = run_together(moto, tmp_path, [{"version": "0.1.0"}, {"version": "0.1.0"}])
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert_one_consistent_release(moto, "0.1.0")
+    versions = object_versions(moto)
+    assert all(len(ids) == 1 for ids in versions.values()), versions  # nothing written twice
+    # ... and a later identical run writes nothing at all.
+    assert package(moto, "--only", TARGETS).exit_code == 0
+    assert object_versions(moto) == versions
+
+
+def test_sequential_identical_runs_keep_every_object_version(moto):
+    assert package(moto, "--create-bucket", "--only", TARGETS).exit_code == 0
+    versions = object_versions(moto)
+    assert all(len(ids) == 1 for ids in versions.values())
+    result = package(moto, "--only", TARGETS)
+    assert result.exit_code == 0 and "already published" in result.output
+    assert object_versions(moto) == versions
+
+
+def claim_object(identity: str, version: str = "0.1.0") -> bytes:
+    return json.dumps({"release": version, "identity": identity, "host": "build-7", "pid": 4242,
+                       "claimed_at": "2026-11-30T10:00:00Z"}).encode()
+
+
+def test_claim_of_other_content_stops_the_run_before_it_uploads(moto):
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    moto.client("s3").put_object(Bucket=BUCKET, Key=layout.claim_key(PREFIX, "0.1.0"), Body=claim_object("f" * 64))
+    before = objects(moto)
+    for dry in ((), ("--dry-run",)):
+        result = package(moto, "--only", TARGETS, *dry)
+        assert result.exit_code == 2
+        (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert error == (
+            "error: release 0.1.0 is being published (or was interrupted) by another run with other content "
+            f"(host build-7, pid 4242, 2026-11-30T10:00:00Z, s3://{BUCKET}/{PREFIX}/releases/0.1.0/claim.json); "
+            "nothing of this run was published: set a new `version` in the configuration, or, if no other run is "
+            f"active, delete the unpublished objects under s3://{BUCKET}/{PREFIX}/releases/0.1.0/ (nothing there "
+            "is published until its manifest.json exists) and run again")
+        assert objects(moto) == before
+    # What the message says to do works.
+    moto.client("s3").delete_object(Bucket=BUCKET, Key=layout.claim_key(PREFIX, "0.1.0"))
+    assert package(moto, "--only", TARGETS).exit_code == 0
+    assert_one_consistent_release(moto, "0.1.0")
+
+
+def test_claim_taken_over_during_the_upload_stops_before_the_manifest(moto, monkeypatch):
+    """Somebody deletes the claim while this run uploads and a run with other content claims the release:
+    this run notices right before its manifest and publishes nothing."""
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    real_put = publish.S3Publisher._put
+
+    def put(self, artifact, **extra):
+        if artifact.kind == "release-alias":
+            moto.client("s3").put_object(Bucket=BUCKET, Key=layout.claim_key(PREFIX, "0.1.0"),
+                                         Body=claim_object("e" * 64))
+        return real_put(self, artifact, **extra)
+
+    monkeypatch.setattr(publish.S3Publisher, "_put", put)
+    result = package(moto, "--only", TARGETS)
+    assert result.exit_code == 2
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert "was claimed by another run with other content while this run was uploading (host build-7" in error
+    assert "this run did not write its manifest, so nothing of it was published" in error
+    assert layout.manifest_key(PREFIX, "0.1.0") not in objects(moto)
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_object_written_by_another_run_meanwhile(moto, monkeypatch, same):
+    """Between this run's listing and its upload another run writes a content-addressed object: the same
+    bytes count as unchanged (not rewritten); other bytes stop the run and are not overwritten."""
+    versioned_bucket(moto)
+    real_put, taken = publish.S3Publisher._put, {}
+
+    def put(self, artifact, **extra):
+        if artifact.kind == "template" and not taken:
+            taken[artifact.key] = artifact.body if same else b"other bytes"
+            moto.client("s3").put_object(Bucket=BUCKET, Key=artifact.key, Body=taken[artifact.key],
+                                         Metadata={"sha256": hashlib.sha256(taken[artifact.key]).hexdigest()})
+        return real_put(self, artifact, **extra)
+
+    monkeypatch.setattr(publish.S3Publisher, "_put", put)
+    result = package(moto, "--only", TARGETS)
+    ((key, body),) = taken.items()
+    assert read(moto, key) == body and len(object_versions(moto)[key]) == 1  # never overwritten
+    if same:
+        assert result.exit_code == 0, result.output
+        assert f"unchanged {key} (already there with the same content)" in result.output
+        assert "1 unchanged" in result.output
+        assert_one_consistent_release(moto, "0.1.0")
+    else:
+        assert result.exit_code == 2
+        (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert error == (f"error: s3://{BUCKET}/{key} exists with other content; content-addressed objects are "
+                         "never overwritten (was it changed by hand?) - release 0.1.0 is not published")
+        assert layout.manifest_key(PREFIX, "0.1.0") not in objects(moto)
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_manifest_written_by_another_run_meanwhile(moto, monkeypatch, same):
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    real_put = publish.S3Publisher._put
+
+    def put(self, artifact, **extra):
+        if artifact.kind == "manifest":
+            moto.client("s3").put_object(Bucket=BUCKET, Key=artifact.key,
+                                         Body=artifact.body if same else artifact.body.replace(b"0.1.0", b"0.1.0 "))
+        return real_put(self, artifact, **extra)
+
+    monkeypatch.setattr(publish.S3Publisher, "_put", put)
+    result = package(moto, "--only", TARGETS)
+    if same:
+        assert result.exit_code == 0, result.output
+        assert "release 0.1.0 was published meanwhile by another run with the same content" in result.output
+    else:
+        assert result.exit_code == 2
+        (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert error.startswith("error: release 0.1.0 was published meanwhile by another run with other content")
+
+
+def test_release_alias_with_other_content_is_never_overwritten(moto):
+    """An alias left by a run with other content (e.g. an interrupted run of an older version of this tool,
+    which wrote no claim) is not overwritten: the run stops before it writes anything."""
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    alias = layout.release_key(PREFIX, "0.1.0", "env-iam-setup-stackset-role.yaml")
+    moto.client("s3").put_object(Bucket=BUCKET, Key=alias, Body=b"other: content\n")
+    result = package(moto, "--only", TARGETS)
+    assert result.exit_code == 2
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert error.startswith(f"error: s3://{BUCKET}/{alias} exists with other content: another run is publishing "
+                            "release 0.1.0 with other content (or was interrupted); nothing was overwritten")
+    assert f"delete the unpublished objects under s3://{BUCKET}/{PREFIX}/releases/0.1.0/" in error
+    assert objects(moto).keys() == {alias} and read(moto, alias) == b"other: content\n"
+
+
+# -- timeouts and retries -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def silent_endpoint():
+    """A local TCP server that accepts connections and never answers; yields its URL."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_endpoint_that_never_answers_is_retried_then_reported(moto, monkeypatch, silent_endpoint):
+    monkeypatch.setattr(publish, "CONNECT_TIMEOUT", 0.2)
+    monkeypatch.setattr(publish, "READ_TIMEOUT", 0.2)
+    monkeypatch.setattr(publish, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(publish, "BACKOFF_BASE", 0.0)
+    env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
+    result = CliRunner(env=env).invoke(generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url",
+                                                      silent_endpoint, "--only", TARGETS], catch_exceptions=False)
+    assert result.exit_code == 3
+    lines = result.output.splitlines()
+    retries = [line for line in lines if line.startswith("retrying ")]
+    assert [r.split(" after ")[0] for r in retries] == [
+        f"retrying checking bucket {BUCKET} (attempt 2/3)", f"retrying checking bucket {BUCKET} (attempt 3/3)"]
+    assert all(" after ReadTimeoutError: Read timeout on endpoint URL" in r for r in retries)
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    assert error.startswith(f"error: no answer from AWS while checking bucket {BUCKET} after 3 attempts (")
+    assert error.endswith("check the network, --region and --endpoint-url")
+    assert "Traceback" not in result.output
+
+
+def test_botocore_does_not_retry_and_waits_are_bounded(moto):
+    publisher = publish.S3Publisher(BUCKET, "us-east-1", endpoint_url=moto.url)
+    config = publisher.s3.meta.config
+    assert config.retries["total_max_attempts"] == 1
+    assert (config.connect_timeout, config.read_timeout) == (publish.CONNECT_TIMEOUT, publish.READ_TIMEOUT)
+    worst = publish.MAX_ATTEMPTS * max(publish.CONNECT_TIMEOUT, publish.READ_TIMEOUT) + sum(
+        min(publish.BACKOFF_CAP, publish.BACKOFF_BASE * 2 ** n) for n in range(publish.MAX_ATTEMPTS - 1))
+    assert worst < 120  # was 552 s, silent
+
+
+# -- bad input: one line, the documented exit code, nothing written ------------------------------------------
+
+@pytest.mark.parametrize("args, words", [
+    (("--prefix", "a/./b"), "--prefix: 'a/./b' is not a key prefix: '.' and '..' segments"),
+    (("--prefix", "a/../b"), "--prefix: 'a/../b' is not a key prefix: '.' and '..' segments"),
+    (("--prefix", ".."), "--prefix: '..' is not a key prefix: '.' and '..' segments"),
+    (("--prefix", "a//b"), "--prefix: 'a//b' is not a key prefix: it has an empty segment"),
+    (("--prefix", ""), "--prefix: '' is not a key prefix: it has an empty segment"),
+    (("--bucket", "a..b"), "--bucket: 'a..b' is not an S3 bucket name (3 to 63 characters"),
+    (("--bucket", "ab.-cd"), "--bucket: 'ab.-cd' is not an S3 bucket name"),
+    (("--bucket", "ab-.cd"), "--bucket: 'ab-.cd' is not an S3 bucket name"),
+    (("--bucket", "192.168.10.1"), "--bucket: '192.168.10.1' is not an S3 bucket name"),
+    (("--endpoint-url", "notaurl"), "--endpoint-url: 'notaurl' is not a URL like https://s3.example.com"),
+    (("--endpoint-url", "ftp://x"), "--endpoint-url: 'ftp://x' is not a URL"),
+    (("--region", "xx-moon-1"), "--region: 'xx-moon-1' is not an AWS region botocore knows"),
+    (("--only", ""), "--only: '' has an empty template name"),
+    (("--seed-code-dir", "no-such-folder"), "--seed-code-dir: no-such-folder does not exist"),
+])
+def test_bad_package_options_give_one_line(moto, args, words):
+    env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
+    argv = ["package", "--bucket", BUCKET, "--endpoint-url", moto.url, "--create-bucket", "--only", TARGETS, *args]
+    result = CliRunner(env=env).invoke(generate.cli, argv, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1, result.output
+    assert words in result.output
+    assert moto.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_version_with_build_metadata_is_refused_before_anything_is_written(moto, tmp_path):
+    result = package(moto, "--create-bucket", "--only", TARGETS, config={"version": "1.2.0+build.5"}, tmp=tmp_path)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: version: '1.2.0+build.5' has build metadata")
+    assert moto.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_seed_code_defaults_to_the_project_folder_not_the_working_directory(moto, tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "seed_code" / "from-project").mkdir(parents=True)
+    (project / "seed_code" / "from-project" / "buildspec.yml").write_text("version: 0.2\n")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "seed_code" / "from-cwd").mkdir(parents=True)
+    (elsewhere / "seed_code" / "from-cwd" / "buildspec.yml").write_text("version: 0.2\n")
+    monkeypatch.setattr(generate, "PROJECT_ROOT", project)
+    monkeypatch.chdir(elsewhere)
+    result = package(moto, "--create-bucket", "--only", TARGETS)
+    assert result.exit_code == 0, result.output
+    assert sorted(manifest(moto)["seed_code"]) == ["from-project"]
+
+
+def test_installed_package_without_seed_code_asks_for_the_option(moto, tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "PROJECT_ROOT", tmp_path / "site-packages")
+    result = package(moto, "--create-bucket", "--only", TARGETS)
+    assert result.exit_code == 2
+    assert result.output == (f"error: --seed-code-dir: there is no seed_code folder in {tmp_path / 'site-packages'} "
+                             "(an installed package has none): pass --seed-code-dir with the folder whose "
+                             "subfolders are the MLOps project seed code\n")
+    assert moto.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_repository_default_seed_code_folder_exists():
+    assert (generate.PROJECT_ROOT / "templates_src").is_dir() and (generate.PROJECT_ROOT / "seed_code").is_dir()
+
+
+def test_lint_failure_with_create_bucket_leaves_no_bucket(moto, monkeypatch):
+    spec = registry.TEMPLATES["env-iam-setup-stackset-role"]
+
+    def broken(ctx):
+        template = spec.build(ctx)
+        template.resources["SetupStackSetExecutionRole"].properties["Path"] = "no-slashes"
+        return template
+
+    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=broken))
+    result = package(moto, "--create-bucket", "--only", TARGETS)
+    assert result.exit_code == 1
+    assert moto.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_malformed_manifests_of_other_releases_are_skipped_with_a_warning(moto):
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    malformed = {"0.0.7": (b"{not json", "not JSON"),
+                 "0.0.8": (b'{"hello": "world"}', "release: Field required"),
+                 "0.0.9": (b'{"release": "0.0.6", "templates": {}}', "it names release '0.0.6', not '0.0.9'")}
+    for version, (body, _) in malformed.items():
+        moto.client("s3").put_object(Bucket=BUCKET, Key=layout.manifest_key(PREFIX, version), Body=body)
+    result = package(moto, "--only", TARGETS)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: s3://{BUCKET}/{layout.manifest_key(PREFIX, version)} is not a release manifest "
+                        f"({why}): release {version} is ignored (no Service Catalog product version for it)"
+                        for version, (_, why) in malformed.items()]
+    assert_one_consistent_release(moto, "0.1.0")
+
+
+@pytest.mark.parametrize("body, why", [(b"\xff\xfe", "not JSON"), (b"[]", "manifest: Input should be")])
+def test_malformed_manifest_of_this_release_is_refused(moto, body, why):
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    key = layout.manifest_key(PREFIX, "0.1.0")
+    moto.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+    result = package(moto, "--only", TARGETS)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: release 0.1.0: s3://{BUCKET}/{key} is not a release manifest ({why}")
+    assert result.output.count("\n") == 1
+    assert objects(moto).keys() == {key}
+
+
+def test_unexpected_exception_is_one_line_from_the_installed_command(monkeypatch, capsys):
+    def boom(*args, **kwargs):
+        raise RuntimeError("something nobody expected\nsecond line")
+
+    monkeypatch.setattr(generate, "cli", boom)
+    monkeypatch.delenv("SM_MLOPS_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        generate.main()
+    assert exc.value.code == 4
+    assert capsys.readouterr().err == ("error: unexpected RuntimeError: something nobody expected - a defect of the "
+                                       "generator; run with SM_MLOPS_TRACEBACK=1 to see the traceback and report it\n")
+
+
+def test_retry_lines_do_not_overwrite_the_terminal_progress_line():
+    stream = io.StringIO()
+    progress = publish.Progress(stream, interactive=True)
+    progress.start(2, 10)
+    artifact = publish.Artifact("p/templates/x/abc.yaml", b"12345", "template", "x", "application/x-yaml")
+    progress.uploaded(artifact)
+    progress.retry("uploading s3://b/k", 2, 4, "SlowDown")
+    progress.uploaded(artifact)
+    progress.finish()
+    lines = stream.getvalue().split("\n")
+    assert lines[1] == "retrying uploading s3://b/k (attempt 2/4) after SlowDown"
+    assert lines[0].startswith("\r[1/2]") and lines[2].startswith("\r[2/2]") and lines[3] == ""

@@ -570,3 +570,30 @@ def test_templates_selection_reaches_the_command_as_one_option(value, words):
     out = subprocess.run(["sh", "-c", f'set -- {ONLY}; for a in "$@"; do echo "[$a]"; done'], env={"PACKAGE_ONLY": value},
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == [f"[{w}]" for w in words]
+
+
+def test_start_build_function_role_allows_every_call_of_its_code(both, recorder, codebuild, boto_session):
+    """The function role (as the template renders it) allows what the handler's code calls, on this project."""
+    from tests.support_iam import function_role_coverage, record_calls
+
+    config, template = both
+    name = template["Resources"]["CfnTemplatePackageProject"]["Properties"]["Name"]
+    if name != PROJECT:
+        codebuild.create_project(
+            name=name, source={"type": "S3", "location": PROPS["SourceLocation"]}, artifacts={"type": "NO_ARTIFACTS"},
+            serviceRole="arn:aws:iam::123456789012:role/package",
+            environment={"type": "LINUX_CONTAINER", "image": package_cfn.IMAGE, "computeType": "BUILD_GENERAL1_SMALL"})
+    sys.modules.pop("start_build", None)
+    try:
+        handler = load_source("start_build").lambda_handler
+    finally:
+        sys.modules.pop("start_build", None)
+    with record_calls(boto_session) as calls:
+        assert run(handler, recorder, "Create", {**PROPS, "ProjectName": name})["Status"] == "SUCCESS"
+    assert [c[1] for c in calls] == ["StartBuild"]
+    coverage = function_role_coverage(template, "StartBuildLambda", calls, "us-east-1", "123456789012")
+    assert coverage.missing == [], "\n".join(coverage.report())
+    other = function_role_coverage(template, "StartBuildLambda", [("codebuild", "StartBuild",
+                                                                  {"projectName": OTHER_PROJECT})],
+                                   "us-east-1", "123456789012")
+    assert [f.need.action for f in other.missing] == ["codebuild:StartBuild"]  # no other project

@@ -1,4 +1,4 @@
-"""cfn-lint (in-process, informational rules included) and reference parity, for both configurations."""
+"""cfn-lint (in-process, informational rules included) and reference parity, for every configuration."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from templates_src.generator import generate, write
 from tests.conftest import REPO, SHARED
 
 
-@pytest.fixture(scope="module", params=["default", "enterprise"])
-def written(request, tmp_path_factory, default_config, enterprise_config):
-    config = default_config if request.param == "default" else enterprise_config
+@pytest.fixture(scope="module", params=["default", "enterprise", "hardened"])
+def written(request, tmp_path_factory, configs):
     out = tmp_path_factory.mktemp(request.param)
-    write(generate(config, fmt="both").files(), out)
+    write(generate(configs[request.param], fmt="both").files(), out)
     return out
 
 

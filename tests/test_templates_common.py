@@ -47,7 +47,7 @@ def test_all_templates(templates):
 
 def test_every_taggable_resource_has_the_configured_tags(any_templates):
     name, built = any_templates
-    wanted = ENTERPRISE["tags"] if name == "enterprise" else {"Solution": "sagemaker-secure-mlops"}
+    wanted = ENTERPRISE["tags"] if name != "default" else {"Solution": "sagemaker-secure-mlops"}
     seen = 0
     for template in built.values():
         for logical_id, resource in template["Resources"].items():
@@ -66,11 +66,15 @@ def test_every_role_gets_path_and_boundary(any_templates):
         for logical_id, role in cfn.resources(template, "AWS::IAM::Role").items():
             props = role["Properties"]
             expected_path = "/service-role/" if logical_id in SAGEMAKER_SERVICE_ROLES else (
-                ENTERPRISE["role_path"] if name == "enterprise" else "/")
+                ENTERPRISE["role_path"] if name != "default" else "/")
             assert props["Path"] == expected_path, logical_id
-            if name == "enterprise":
+            if name != "default":
                 assert cfn.text(props["PermissionsBoundary"]) == (
                     "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
+            elif "PermissionsBoundaryArn" in template.get("Parameters", {}):
+                # Target-account roles: the boundary the setup role enforces there, given as a parameter.
+                assert props["PermissionsBoundary"] == {"Fn::If": ["PermissionsBoundaryGiven", {
+                    "Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}, logical_id
             else:
                 assert "PermissionsBoundary" not in props
 
@@ -119,7 +123,7 @@ def test_policy_sizes_within_iam_limits(any_templates):
 
 def test_lambda_runtime_is_the_configured_supported_one(any_templates):
     name, built = any_templates
-    runtime = ENTERPRISE["lambda_runtime"] if name == "enterprise" else "python3.13"
+    runtime = ENTERPRISE["lambda_runtime"] if name != "default" else "python3.13"
     functions = [f for t in built.values() for f in cfn.resources(t, "AWS::Lambda::Function").values()]
     assert functions
     assert {f["Properties"]["Runtime"] for f in functions} == {runtime}
@@ -135,8 +139,8 @@ def test_version_only_where_it_means_something(default_config):
     assert b"v9.9.9" in after["core-sc-shared-portfolio.yaml"]
 
 
-def test_direct_deploy_templates_fit_template_file_limit(default_config, enterprise_config):
-    for config in (default_config, enterprise_config):
+def test_direct_deploy_templates_fit_template_file_limit(configs):
+    for config in configs.values():
         generation = generate(config, fmt="both")
         for name, spec in TEMPLATES.items():
             if spec.deploy_directly:
@@ -172,6 +176,14 @@ def test_every_parameter_has_description_label_and_constraint_text(any_templates
             assert pname in labels, (name, pname)
             if any(k in param for k in ("AllowedPattern", "AllowedValues", "MaxLength", "MinLength")):
                 assert param.get("ConstraintDescription"), (name, pname)
+
+
+def test_every_parameter_is_in_one_console_group(any_templates):
+    _, built = any_templates
+    for name, template in built.items():
+        groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        grouped = [p for g in groups for p in g["Parameters"]]
+        assert sorted(grouped) == sorted(template.get("Parameters", {})), name
 
 
 def test_context_is_not_shared_between_builds(default_config, enterprise_config):

@@ -1,9 +1,10 @@
 """Lambda-backed custom resources, wired the same way everywhere.
 
 A function gets its own least-privilege role (logging only to its own log group), an explicit log group
-with the configured retention, the configured runtime, and code that is either inlined or packaged (see
-``templates_src.functions``).  The custom resource depends on the log group so the first invocation's logs
-are kept.
+with the configured retention (``templates_src.blocks.log_groups``), the configured runtime, and code that is
+either inlined or packaged (see ``templates_src.functions``).  The custom resource depends on the log group so
+the first invocation's logs are kept.  With ``functions_in_vpc`` the function runs in the subnets and security
+groups given at deployment (parameters added to the template that has the function).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs.aws import Statement
-from troposphere import AWSHelperFn, GetAtt, If, Sub, Template
+from troposphere import AWSHelperFn, GetAtt, If, Ref, Sub, Template
 from troposphere import awslambda, cloudformation, iam, logs
 
 from templates_src import functions
 from templates_src.references import LocalPath
 from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import log_groups
+from templates_src.blocks import parameters as params
+from templates_src.blocks import scanners
 from templates_src.context import BuildContext
 from templates_src.naming import Name
 
@@ -30,6 +34,18 @@ class LambdaFunction:
     @property
     def arn(self) -> GetAtt:
         return GetAtt(self.function, "Arn")
+
+
+def vpc_network_interfaces() -> Statement:
+    """What Lambda needs from a function's role to attach the function to a VPC (its network interfaces).
+
+    The interfaces' ids are not known before Lambda creates them, and EC2 authorizes DescribeNetworkInterfaces
+    only on all resources.
+    """
+    return iam_blocks.allow(
+        iam_blocks.actions("ec2", "CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface",
+                           "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses"),
+        "*", sid="VpcNetworkInterfaces")
 
 
 def code(module: str) -> awslambda.Code | LocalPath:
@@ -61,14 +77,8 @@ def lambda_function(
     """
     if condition and role_condition:
         raise ValueError("a function under a condition cannot have a role under another condition")
-    log_group_name = Sub(f"/aws/lambda/{name.pattern}")
-    log_group = logs.LogGroup(
-        f"{title}LogGroup",
-        LogGroupName=log_group_name,
-        RetentionInDays=ctx.config.log_retention_days,
-        DeletionPolicy="Delete",
-        UpdateReplacePolicy="Delete",
-    )
+    log_group = log_groups.log_group(ctx, template, f"{title}LogGroup", Sub(f"/aws/lambda/{name.pattern}"))
+    in_vpc = ctx.config.functions_in_vpc
     log_arn = ctx.arn("logs", f"log-group:/aws/lambda/{name.pattern}:*", region="${AWS::Region}")
     fn_role = iam_blocks.role(
         ctx,
@@ -82,6 +92,7 @@ def lambda_function(
             iam_blocks.allow(iam_blocks.actions("logs", "CreateLogStream", "PutLogEvents"), log_arn,
                              sid="OwnLogGroupOnly"),
             *statements,
+            *([vpc_network_interfaces()] if in_vpc else []),
         )],
     )
     role_arn = GetAtt(fn_role, "Arn")
@@ -99,6 +110,15 @@ def lambda_function(
         Timeout=timeout,
         MemorySize=memory,
     )
+    if in_vpc:
+        params.require(template, params.FUNCTION_SUBNET_IDS, params.HARDENING_GROUP)
+        params.require(template, params.FUNCTION_SECURITY_GROUP_IDS, params.HARDENING_GROUP)
+        function.VpcConfig = awslambda.VPCConfig(SubnetIds=Ref(params.FUNCTION_SUBNET_IDS.name),
+                                                 SecurityGroupIds=Ref(params.FUNCTION_SECURITY_GROUP_IDS.name))
+        scanners.skip(fn_role, scanners.LAMBDA_VPC_NETWORK_INTERFACES)
+    else:
+        scanners.skip(function, scanners.FUNCTION_OUTSIDE_VPC)
+    scanners.skip(function, scanners.NO_DEAD_LETTER_QUEUE, scanners.NO_RESERVED_CONCURRENCY)
     for resource in (function, log_group, fn_role):
         if condition:
             resource.Condition = condition

@@ -98,6 +98,16 @@ def policy_size(document) -> int:
     return len(json.dumps(expand(encode_to_dict(document)), separators=(",", ":")))
 
 
+def creates_on_star(document: PolicyDocument) -> bool:
+    """Whether a policy allows creating something on Resource "*" (what scanners flag as unconstrained)."""
+    for stmt in document.Statement:
+        resources = stmt.Resource if isinstance(stmt.Resource, list) else [stmt.Resource]
+        names = [a.JSONrepr() if hasattr(a, "JSONrepr") else str(a) for a in stmt.Action]
+        if stmt.Effect == Allow and "*" in resources and any(":Create" in n for n in names):
+            return True
+    return False
+
+
 def managed_policies(ctx: BuildContext, title: str, description: str,
                      statements: Sequence[Statement]) -> list[iam.ManagedPolicy]:
     """Pack statements, in order, into as few customer managed policies as the size limit allows.
@@ -116,11 +126,6 @@ def managed_policies(ctx: BuildContext, title: str, description: str,
             for i, group in enumerate(groups)]
 
 
-def aws_managed(name: str) -> Sub:
-    """ARN of an AWS managed policy, e.g. ``service-role/AWSLambdaBasicExecutionRole``."""
-    return Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{name}")
-
-
 def role(
     ctx: BuildContext,
     title: str,
@@ -134,8 +139,13 @@ def role(
     condition: str | None = None,
     retain: bool = False,
     max_session_seconds: int | None = None,
+    boundary: str | AWSHelperFn | None = None,
 ) -> iam.Role:
-    """The only way templates create roles: path, permissions boundary and tags come from the config."""
+    """The only way templates create roles: path, permissions boundary and tags come from the config.
+
+    ``boundary`` replaces the configured permissions boundary where none is configured (a template's own
+    boundary, e.g. the target-account roles'); a configured boundary always wins.
+    """
     kwargs = {
         "Description": description,
         "AssumeRolePolicyDocument": assume,
@@ -145,6 +155,8 @@ def role(
         kwargs["RoleName"] = name
     if ctx.permissions_boundary is not None:
         kwargs["PermissionsBoundary"] = ctx.permissions_boundary
+    elif boundary is not None:
+        kwargs["PermissionsBoundary"] = boundary
     policies, managed = list(policies), list(managed)
     if policies:
         kwargs["Policies"] = policies
@@ -165,38 +177,47 @@ def role_arn(resource: iam.Role) -> GetAtt:
     return GetAtt(resource, "Arn")
 
 
-def boundary_condition(ctx: BuildContext) -> Condition | None:
-    """When a permissions boundary is configured, roles may only be created or changed with it attached."""
+def boundary_condition(boundary) -> Condition | None:
+    """Requests must carry exactly this permissions boundary (None: no condition)."""
     from awacs.aws import StringEquals
 
-    if ctx.permissions_boundary is None:
+    if boundary is None:
         return None
-    return Condition(StringEquals({"iam:PermissionsBoundary": ctx.permissions_boundary}))
+    return Condition(StringEquals({"iam:PermissionsBoundary": boundary}))
 
 
-def role_admin_statements(ctx: BuildContext, resources: list, sid: str) -> list[Statement]:
-    """Create and maintain roles matching ``resources``; with a boundary configured, only with the boundary.
+def role_admin_statements(ctx: BuildContext, resources: list, sid: str, *, boundary=None,
+                          attachable: list | tuple = ()) -> list[Statement]:
+    """Create and maintain roles matching ``resources``, the one rule every role-creating role follows.
 
-    Shared by every role that creates other roles (StackSet execution, Service Catalog launch) so that the
-    boundary rule is written once.
+    * ``boundary`` (default: the configured permissions boundary): when there is one, every write that shapes
+      a role's permissions (create, inline policies, attachments, setting the boundary) requires the role to
+      carry exactly that boundary, so no role this one creates can exceed it.
+    * Removing a boundary (DeleteRolePermissionsBoundary) is never granted.
+    * ``attachable``: the only managed policies the roles may get (iam:PolicyARN); none means no attachments.
     """
-    manage = actions(
-        "iam", "GetRole", "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy", "TagRole",
-        "UntagRole", "ListRoleTags", "GetRolePolicy", "DeleteRolePolicy", "ListRolePolicies",
-        "DetachRolePolicy", "ListAttachedRolePolicies", "DeleteRole",
-    )
-    create = actions("iam", "CreateRole", "PutRolePolicy", "AttachRolePolicy")
-    cond = boundary_condition(ctx)
-    if cond is None:
-        return [allow(create + manage, resources, sid=sid)]
-    return [
-        allow(manage, resources, sid=sid + "Maintain"),
-        allow(create + actions("iam", "PutRolePermissionsBoundary"), resources, sid=sid + "WithBoundary",
-              condition=cond),
-    ]
+    from awacs.aws import ArnLike
+
+    boundary = ctx.permissions_boundary if boundary is None else boundary
+    read = actions("iam", "GetRole", "ListRoleTags", "GetRolePolicy", "ListRolePolicies", "ListAttachedRolePolicies")
+    maintain = actions("iam", "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy", "TagRole",
+                       "UntagRole", "DeleteRole")
+    shape = actions("iam", "CreateRole", "PutRolePolicy", "DeleteRolePolicy")
+    if boundary is not None:
+        shape += actions("iam", "PutRolePermissionsBoundary")
+    cond = boundary_condition(boundary)
+    statements = [allow(read + maintain, resources, sid=sid + "Maintain"),
+                  allow(shape, resources, sid=sid + ("WithBoundary" if cond else "Policies"), condition=cond)]
+    if attachable:
+        attach = {"iam:PolicyARN": list(attachable)}
+        if boundary is not None:
+            attach["iam:PermissionsBoundary"] = boundary
+        statements.append(allow(actions("iam", "AttachRolePolicy", "DetachRolePolicy"), resources,
+                                sid=sid + "ManagedPolicies", condition=Condition(ArnLike(attach))))
+    return statements
 
 
 __all__ = [
     "Policy", "actions", "allow", "deny", "document", "inline", "service_trust", "trust", "trust_statement",
-    "aws_managed", "role", "role_arn", "boundary_condition", "role_admin_statements",
+    "role", "role_arn", "boundary_condition", "role_admin_statements",
 ]

@@ -12,7 +12,8 @@ from templates_src.context import BuildContext
 
 PRIVATE_NETWORK_ACTIONS = (
     "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "CreateSubnet", "DeleteSubnet", "ModifySubnetAttribute",
-    "CreateRouteTable", "DeleteRouteTable", "AssociateRouteTable", "DisassociateRouteTable", "CreateRoute",
+    "CreateRouteTable", "DeleteRouteTable", "AssociateRouteTable", "DisassociateRouteTable",
+    "ReplaceRouteTableAssociation", "CreateRoute",
     "DeleteRoute", "ReplaceRoute", "CreateSecurityGroup", "DeleteSecurityGroup", "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",
     "ModifySecurityGroupRules", "UpdateSecurityGroupRuleDescriptionsIngress",
@@ -32,13 +33,11 @@ def network_statements(ctx: BuildContext, region: str, *, internet: bool, flow_l
                        extra: tuple[str, ...] = (), sid: str = "Network") -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     ec2 = PRIVATE_NETWORK_ACTIONS + (INTERNET_ACTIONS if internet else ()) + (FLOW_LOG_ACTIONS if flow_logs else ()) + extra
-    return [
+    flow_log_tags = [allow(a("autoscaling", "DescribeTags"), "*", sid="FlowLogSourceTags")] if flow_logs else []
+    return flow_log_tags + [
         allow(a("ec2", *ec2), ctx.arn("ec2", "*", region=region), sid=sid),
         allow(a("ec2", "CreateVpcEndpoint"), ctx.arn("ec2", "vpc-endpoint-service/*", region=region, account="*"),
               sid=sid + "EndpointServices"),
         # Describe calls have no resource-level permissions in EC2.
         allow(a("ec2", "Describe*"), "*", sid="DescribeNetwork"),
-        # Interface endpoints with private DNS associate the VPC with the service's private hosted zone.
-        allow(a("route53", "AssociateVPCWithHostedZone", "DisassociateVPCFromHostedZone"), "*",
-              sid="EndpointPrivateDns"),
     ]

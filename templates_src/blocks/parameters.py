@@ -13,13 +13,19 @@ from dataclasses import dataclass
 
 from troposphere import Parameter, Template
 
+INTERFACE = "AWS::CloudFormation::Interface"
+
 # -- reusable patterns (CloudFormation matches AllowedPattern against the whole value) -----------------
 ACCOUNT_ID = r"\d{12}"
 ROLE_NAME = r"[\w+=,.@-]{1,64}"
 PARTITION = r"aws(-[a-z]+)*"
 ROLE_ARN = rf"arn:{PARTITION}:iam::\d{{12}}:role/([\x21-\x7e]+/)?[\w+=,.@-]{{1,64}}"
+POLICY_ARN = rf"arn:{PARTITION}:iam::(\d{{12}}|aws):policy/([\x21-\x7e]+/)?[\w+=,.@-]{{1,128}}"
 KMS_KEY_ARN = rf"arn:{PARTITION}:kms:[a-z0-9-]+:\d{{12}}:key/(mrk-)?[a-f0-9-]{{32,36}}"
-BUCKET_NAME = r"(?!xn--)(?!sthree-)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+# S3's bucket naming rules (general purpose buckets), Java-compatible for AllowedPattern: no '..', '.-' or
+# '-.', not an IP address, none of the reserved prefixes and suffixes.
+BUCKET_NAME = (r"(?!xn--|sthree-|amzn-s3-demo-)(?!\d+\.\d+\.\d+\.\d+$)(?!.*(\.\.|\.-|-\.))"
+               r"(?!.*(-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LOWER_NAME = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 
 
@@ -75,18 +81,45 @@ def add(template: Template, *specs: ParamSpec) -> dict[str, Parameter]:
 
 
 def interface(template: Template, groups: list[tuple[str, list[ParamSpec]]]) -> None:
-    """Console layout: parameter groups in order, and a label for every parameter."""
-    template.set_metadata(
-        {
-            **(template.metadata or {}),
-            "AWS::CloudFormation::Interface": {
-                "ParameterGroups": [
-                    {"Label": {"default": label}, "Parameters": [s.name for s in specs]} for label, specs in groups
-                ],
-                "ParameterLabels": {s.name: {"default": s.label} for _, specs in groups for s in specs},
-            },
-        }
-    )
+    """Console layout: parameter groups in order, and a label for every parameter.
+
+    Groups that building blocks added already (``require``) stay, after these.
+    """
+    layout = {
+        "ParameterGroups": [
+            {"Label": {"default": label}, "Parameters": [s.name for s in specs]} for label, specs in groups
+        ],
+        "ParameterLabels": {s.name: {"default": s.label} for _, specs in groups for s in specs},
+    }
+    earlier = (template.metadata or {}).get(INTERFACE) or {}
+    labels = {g["Label"]["default"] for g in layout["ParameterGroups"]}
+    layout["ParameterGroups"] += [g for g in earlier.get("ParameterGroups", []) if g["Label"]["default"] not in labels]
+    layout["ParameterLabels"] = {**earlier.get("ParameterLabels", {}), **layout["ParameterLabels"]}
+    template.set_metadata({**(template.metadata or {}), INTERFACE: layout})
+
+
+def require(template: Template, spec: ParamSpec, group: str) -> Parameter:
+    """Add ``spec`` to the template once, with its label, at the end of the console group ``group``.
+
+    For parameters that building blocks need wherever they are used (whatever template builds them), so a
+    template gets them exactly when it has such a resource.
+    """
+    if spec.name in template.parameters:
+        return template.parameters[spec.name]
+    parameter = template.add_parameter(spec.to_parameter())
+    metadata = dict(template.metadata or {})
+    layout = dict(metadata.get(INTERFACE) or {"ParameterGroups": [], "ParameterLabels": {}})
+    groups = [dict(g) for g in layout["ParameterGroups"]]
+    target = next((g for g in groups if g["Label"]["default"] == group), None)
+    if target is None:
+        target = {"Label": {"default": group}, "Parameters": []}
+        groups.append(target)
+    target["Parameters"] = [*target["Parameters"], spec.name]
+    layout["ParameterGroups"] = groups
+    layout["ParameterLabels"] = {**layout["ParameterLabels"], spec.name: {"default": spec.label}}
+    metadata[INTERFACE] = layout
+    template.set_metadata(metadata)
+    return parameter
 
 
 def yes_no(name: str, description: str, label: str, default: str = "YES") -> ParamSpec:
@@ -134,6 +167,37 @@ STACK_SET_NAME = ParamSpec(
     max_length=20,
     allowed_pattern=r"[a-zA-Z][a-zA-Z0-9-]*",
     constraint="1 to 20 characters: letters, digits and hyphens, starting with a letter",
+)
+
+# Hardening (config: encrypt_logs, functions_in_vpc): required in every template that has a log group or a
+# function, in one console group.
+HARDENING_GROUP = "Encryption and network isolation"
+LOGS_KMS_KEY_ARN = ParamSpec(
+    "LogsKmsKeyArn",
+    "ARN of the customer managed KMS key, in this stack's region, that encrypts the stack's CloudWatch log "
+    "groups. Its key policy must allow the CloudWatch Logs service principal (logs.<region>.amazonaws.com) "
+    "kms:Encrypt*, kms:Decrypt*, kms:ReEncrypt*, kms:GenerateDataKey* and kms:Describe*, or creating the log "
+    "groups fails",
+    "Log group KMS key ARN",
+    max_length=2048,
+    allowed_pattern=KMS_KEY_ARN,
+    constraint="must be a KMS key ARN: arn:<partition>:kms:<region>:<account-id>:key/<key-id>",
+)
+FUNCTION_SUBNET_IDS = ParamSpec(
+    "FunctionSubnetIds",
+    "Private subnets of one VPC (two or more Availability Zones recommended) the stack's Lambda functions run "
+    "in. They need a route to the AWS APIs the functions call and to Amazon S3, where the functions answer "
+    "CloudFormation: a NAT gateway, or VPC endpoints for those services. A function role given as a parameter "
+    "needs the network-interface permissions of the AWSLambdaVPCAccessExecutionRole managed policy",
+    "Function subnets",
+    type="List<AWS::EC2::Subnet::Id>",
+)
+FUNCTION_SECURITY_GROUP_IDS = ParamSpec(
+    "FunctionSecurityGroupIds",
+    "Security groups of the stack's Lambda functions, in the VPC of the function subnets. They must allow "
+    "outbound HTTPS (port 443) to the AWS APIs and Amazon S3; the functions accept no inbound connections",
+    "Function security groups",
+    type="List<AWS::EC2::SecurityGroup::Id>",
 )
 
 

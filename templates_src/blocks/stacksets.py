@@ -1,56 +1,108 @@
-"""What the self-managed StackSets of the environment need in a target account, defined once.
+"""What the self-managed StackSets of an environment need in a target account, defined once.
 
-Both target-account templates trust the administrator (development) account the same way, and both the
-setup role and the StackSet execution role run CloudFormation stack instances.  The roles' markers
-(``templates_src.naming``) tie the setup role's IAM permissions to the roles the StackSets create.
+Both target-account templates trust the environment's StackSet administration role (never the whole
+administrator account), and both execution roles run CloudFormation stack instances.  The roles the
+StackSets create are found by name marker, role path and prefix (``templates_src.naming``) and are held
+below the target-account permissions boundary, so the setup role cannot make a role more powerful than
+what model deployment needs.
 """
 
 from __future__ import annotations
 
-from awacs.aws import ArnLike, Condition, Principal
+from awacs.aws import ArnLike, Condition, Principal, StringEquals, StringLike, StringNotEquals
 from troposphere import Ref, Sub
 
+from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import policies
 from templates_src.blocks.parameters import ADMINISTRATOR_ACCOUNT_ID
 from templates_src.context import BuildContext
 
 ADMIN = "${%s}" % ADMINISTRATOR_ACCOUNT_ID.name
+# The StackSet administration roles of the environment (any stage) in the administrator account: the
+# StackSets of EnvName are administered by <prefix><EnvName>-<stage>-stackset-admin there.
+ADMINISTRATION_ROLES = "${EnvName}-*-" + naming.STACKSET_ADMINISTRATION_ROLE_MARKER
 
 
-def admin_account_trust(ctx: BuildContext):
-    """Trust the administrator account, narrowed to the platform's roles there (role path + name prefix).
+def administration_role_arn(ctx: BuildContext, account: str = ADMIN, name: str = ADMINISTRATION_ROLES) -> Sub:
+    return ctx.role_arn(ctx.config.prefix + name, account=account)
 
-    The principals are the StackSet administration role and the environment's setup functions, which the
-    same configuration names; IAM users and the account root cannot assume the role.
+
+def administration_role_trust(ctx: BuildContext):
+    """Trust the environment's StackSet administration role in the administrator account, nobody else.
+
+    The principal is the administrator account with a condition on the caller's role ARN rather than the
+    role ARN itself: IAM rejects a trust policy naming a role that does not exist yet, and the environment
+    creates its administration role after its target accounts were prepared.
     """
     return iam_blocks.trust(iam_blocks.trust_statement(
-        Principal("AWS", Sub(f"arn:${{AWS::Partition}}:iam::{ADMIN}:root")),
-        condition=Condition(ArnLike({"aws:PrincipalArn": Sub(ctx.role_path_pattern(account=ADMIN) + "*")})),
-        sid="AdministratorAccountPlatformRoles",
+        Principal("AWS", ctx.root_arn(account=ADMIN)),
+        condition=Condition(ArnLike({"aws:PrincipalArn": administration_role_arn(ctx)})),
+        sid="StackSetAdministrationRole",
     ))
 
 
-def stack_instance_statements(ctx: BuildContext):
+def stack_instance_statements(ctx: BuildContext) -> list:
     """Run the stack instances of self-managed StackSets (named StackSet-<stack set>-<id>) in this account."""
-    stacks = ctx.arn("cloudformation", "stack/StackSet-*", region="*")
     return [
-        iam_blocks.allow(iam_blocks.actions(
-            "cloudformation", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks",
-            "DescribeStackEvents", "DescribeStackResource", "DescribeStackResources", "ListStackResources",
-            "GetTemplate", "GetTemplateSummary", "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet",
-            "DeleteChangeSet", "TagResource", "UntagResource",
-        ), stacks, sid="StackSetInstances"),
-        # ValidateTemplate has no resource-level permissions.
-        iam_blocks.allow(iam_blocks.actions("cloudformation", "ValidateTemplate"), "*", sid="ValidateTemplate"),
-        # StackSets hands the instance the template from a bucket of its own (not in this account, its name
-        # is not published), so reading objects cannot be scoped to a bucket; writing is not granted.
-        iam_blocks.allow(iam_blocks.actions("s3", "GetObject", "GetObjectVersion", "GetBucketLocation"), "*",
-                         sid="ReadStackSetTemplates"),
-        # AWS documents SNS as part of the execution role's minimum (stack event notifications).
-        iam_blocks.allow(iam_blocks.actions("sns", "Publish"), ctx.arn("sns", "*", region="*"),
-                         sid="StackEventNotifications"),
+        *policies.stacks(ctx, ["StackSet-*"], region="*", sid="StackSetInstances"),
+        # AWS lists S3 in an execution role's minimum for StackSets' templates, which never sit in this
+        # account: reads are limited to other accounts' buckets (which must grant them too), so the role can
+        # read nothing stored in this account.
+        iam_blocks.allow(iam_blocks.actions("s3", "GetObject"), ctx.bucket_arn("*", "*"), sid="StackSetTemplates",
+                         condition=Condition(StringNotEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
     ]
 
 
 def admin_account_id() -> Ref:
     return Ref(ADMINISTRATOR_ACCOUNT_ID.name)
+
+
+# -- the target-account boundary ----------------------------------------------------------------------------
+TARGET_BOUNDARY = "${EnvName}-${EnvType}-target-account-boundary"  # managed policy name (with the prefix)
+
+
+def target_boundary_arn(ctx: BuildContext) -> Sub:
+    return ctx.policy_arn(ctx.config.prefix + TARGET_BOUNDARY)
+
+
+def target_boundary_statements(ctx: BuildContext) -> list:
+    """The most any role the environment's StackSets create in a target account may ever do.
+
+    It is the ceiling of the model execution role (endpoints read models from the administrator account's
+    bucket and key) and of the model deployment StackSet execution role (endpoint stacks); the roles' own
+    policies are narrower (a test proves every statement of theirs lies within it).  It grants no IAM
+    write, so a role created under it cannot create or empower others.
+    """
+    a, allow = iam_blocks.actions, iam_blocks.allow
+    admin_models = ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models")
+    return [
+        allow(a("sagemaker", "CreateModel", "DeleteModel", "DescribeModel", "CreateEndpointConfig",
+                "DeleteEndpointConfig", "DescribeEndpointConfig", "CreateEndpoint", "DeleteEndpoint",
+                "DescribeEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "InvokeEndpoint",
+                "AddTags", "DeleteTags", "ListTags"),
+              [ctx.own("sagemaker", f"{kind}/*") for kind in ("endpoint", "endpoint-config", "model")],
+              sid="Endpoints"),
+        allow(a("sagemaker", "DescribeModelPackage"), ctx.arn("sagemaker", "model-package/*", region="*",
+                                                                account=ADMIN), sid="SourceModelPackages"),
+        *policies.stacks(ctx, ["StackSet-*"], region="*", sid="StackSetInstances"),
+        allow(a("s3", "GetObject"), ctx.bucket_arn("*", "*"), sid="OtherAccountsObjects",
+              condition=Condition(StringNotEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
+        allow(a("s3", "GetObject", "ListBucket"), [admin_models, ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models", "*")],
+              sid="ModelArtifacts"),
+        allow(a("kms", "Decrypt", "DescribeKey", "CreateGrant"),
+              [ctx.arn("kms", "key/*", region="*", account=ADMIN), ctx.own("kms", "key/*")], sid="Keys"),
+        allow(a("ec2", "CreateNetworkInterface", "CreateNetworkInterfacePermission", "DeleteNetworkInterface",
+                "DeleteNetworkInterfacePermission"), ctx.own("ec2", "*"), sid="NetworkInterfaces"),
+        allow(a("ec2", "DescribeVpcEndpoints", "DescribeDhcpOptions", "DescribeVpcs", "DescribeSubnets",
+                "DescribeSecurityGroups", "DescribeNetworkInterfaces"), "*", sid="DescribeNetwork"),
+        allow(a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+              ctx.own("logs", "log-group:/aws/sagemaker/*"), sid="EndpointLogs"),
+        allow(a("cloudwatch", "PutMetricData"), "*", sid="EndpointMetrics",
+              condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
+        allow(a("ssm", "GetParameter", "GetParameters"), ctx.own("ssm", "parameter/${EnvName}-*"),
+              sid="EnvironmentParameters"),
+        allow(a("iam", "PassRole"), Sub(ctx.role_path_pattern() + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
+              sid="PassModelRole",
+              condition=Condition(StringEquals({"iam:PassedToService": "sagemaker.amazonaws.com"}))),
+    ]

@@ -4,6 +4,7 @@
     <prefix>/lambda/<module>/<sha256[:16]>.zip       function packages too large to inline
     <prefix>/seed-code/<name>/<sha256[:16]>.zip      MLOps project seed code, tagged for Service Catalog
     <prefix>/releases/<version>/<name>.yaml          entry templates of a release, addressed by version
+    <prefix>/releases/<version>/claim.json           written first: which run (plan identity) publishes it
     <prefix>/releases/<version>/manifest.json        written last: the release exists once this exists
     <prefix>/sagemaker-secure-mlops.zip              source archive the bootstrap CodeBuild project packages
 
@@ -18,6 +19,7 @@ DEFAULT_PREFIX = "sagemaker-mlops"
 SOURCE_ARCHIVE = "sagemaker-secure-mlops.zip"
 HASH_CHARS = 16
 MANIFEST = "manifest.json"
+CLAIM = "claim.json"
 SEED_CODE_TAG = ("servicecatalog:provisioning", "true")
 
 
@@ -31,6 +33,14 @@ def release_key(prefix: str, version: str, name: str) -> str:
 
 def manifest_key(prefix: str, version: str) -> str:
     return release_key(prefix, version, MANIFEST)
+
+
+def claim_key(prefix: str, version: str) -> str:
+    return release_key(prefix, version, CLAIM)
+
+
+def release_folder(prefix: str, version: str) -> str:
+    return f"{prefix}/releases/{version}/"
 
 
 def releases_prefix(prefix: str) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from templates_src.config import Problems
 from templates_src.release import layout
@@ -57,6 +60,91 @@ class Plan:
 
     def all(self) -> list[Artifact]:
         return self.artifacts + ([self.manifest] if self.manifest else [])
+
+    @property
+    def identity(self) -> str:
+        """What the release consists of, in one value: the SHA-256 of its manifest.
+
+        The manifest lists every object's key and SHA-256 (and has no timestamp), so two runs have the same
+        identity exactly when they would publish the same bytes under the same keys.
+        """
+        assert self.manifest is not None
+        return self.manifest.sha256
+
+
+class ManifestError(ValueError):
+    """An object at a manifest key that is not a release manifest (the message says why)."""
+
+
+class ManifestEntry(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    key: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ReleaseManifest(BaseModel):
+    """The part of a published ``manifest.json`` that later releases rely on (other fields are kept as they are).
+
+    The release name is deliberately not held to today's version rule: a release published under an older,
+    looser rule still exists, and dropping it from the history would drop its Service Catalog product version.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    release: str = Field(min_length=1)
+    templates: dict[str, ManifestEntry]
+    lambda_: dict[str, ManifestEntry] = Field(default_factory=dict, alias="lambda")
+    seed_code: dict[str, ManifestEntry] = Field(default_factory=dict)
+    objects: list[str] = Field(default_factory=list)
+
+
+def parse_manifest(body: bytes, version: str) -> dict:
+    """The manifest of release ``version`` as a dict, validated; ManifestError says why it is not one."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ManifestError("not JSON") from None
+    try:
+        manifest = ReleaseManifest.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "manifest"
+        raise ManifestError(f"{where}: {err['msg']}") from None
+    if manifest.release != version:
+        raise ManifestError(f"it names release {manifest.release!r}, not {version!r}")
+    return data
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who is publishing a release, written before anything of it is uploaded (``layout.claim_key``).
+
+    ``identity`` is the claiming plan's ``Plan.identity``; host, pid and time only tell a person who it was.
+    """
+
+    release: str
+    identity: str
+    host: str = "?"
+    pid: int = 0
+    claimed_at: str = "?"
+
+    def body(self) -> bytes:
+        return (json.dumps({"release": self.release, "identity": self.identity, "host": self.host,
+                            "pid": self.pid, "claimed_at": self.claimed_at}, indent=1) + "\n").encode("utf-8")
+
+    @classmethod
+    def parse(cls, body: bytes) -> "Claim | None":
+        """The claim, or None when the object is not one (then it cannot be this run's)."""
+        try:
+            data = json.loads(body)
+            return cls(str(data["release"]), str(data["identity"]), str(data.get("host", "?")),
+                       int(data.get("pid", 0)), str(data.get("claimed_at", "?")))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def who(self) -> str:
+        return f"host {self.host}, pid {self.pid}, {self.claimed_at}"
 
 
 def sha(data: bytes) -> str:

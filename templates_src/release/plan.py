@@ -42,9 +42,15 @@ def _topological(built: dict[str, dict]) -> list[str]:
 
 
 def seed_code_artifacts(seed_dir: pathlib.Path | None, target: Target) -> list[Artifact]:
-    """One deterministic zip per seed-code folder, tagged so Service Catalog and SageMaker may read it."""
-    if seed_dir is None or not seed_dir.is_dir():
+    """One deterministic zip per seed-code folder, tagged so Service Catalog and SageMaker may read it.
+
+    ``None`` means no seed code; a folder that does not exist is an error (releases are immutable: a
+    release published without its seed code by mistake could not be fixed under its version).
+    """
+    if seed_dir is None:
         return []
+    if not seed_dir.is_dir():
+        raise PlanError(f"--seed-code-dir: {seed_dir} is not a folder; nothing was published")
     out = []
     for folder in sorted(p for p in seed_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         files = {

@@ -1,18 +1,45 @@
-"""Publish a planned release to S3: incremental, never overwriting, manifest last.
+"""Publish a planned release to S3: claimed first, every write conditional, manifest last.
 
-* Content-addressed objects that already exist with the same SHA-256 are not uploaded again; one that
-  exists with other bytes is never overwritten (that would be corruption, not a release).
-* A published release (its manifest exists) is immutable: publishing the same release again uploads
-  nothing; publishing other content under the same version is refused.
-* The manifest is written last, with a conditional put, so an interrupted run leaves no release that points
-  at missing objects, and the next run finishes it.
-* Throttling and transient errors are retried by botocore (standard mode, exponential backoff); every other
-  AWS or network problem is reported as one clear line.
+Consistency, also when two ``package`` runs publish the same version at the same time or a run is
+interrupted and started again:
+
+1. **Claim.**  Before it uploads anything, a run writes ``releases/<version>/claim.json`` with
+   ``If-None-Match: *``, holding the plan's identity (``Plan.identity``, the SHA-256 of its manifest, which
+   lists every key and SHA-256 of the release) and who claimed it (host, pid, UTC time).  When a claim is
+   there already it is read: the same identity means the same bytes under the same keys, so the run
+   continues (identical runs are idempotent, and a new run finishes an interrupted one); another identity
+   stops the run, exit code 2, before anything of it is uploaded.  So only one content is ever uploaded
+   under ``releases/<version>/`` and a mixed release cannot happen.
+2. **Conditional writes.**  Every object (content-addressed objects, release aliases, the manifest) is
+   written with ``If-None-Match: *``.  When the key exists, the object's SHA-256 (its ``sha256`` metadata,
+   else its bytes) is compared: identical counts as unchanged and is never rewritten (an identical run adds
+   no object version), different stops the run.  Nothing is ever overwritten or deleted.
+3. **Claim confirmed, manifest last.**  Right before the manifest, the claim is read again and must still
+   hold this run's identity (if somebody deleted it meanwhile, it is claimed again, conditionally).  The
+   manifest is written last, conditionally: the release exists exactly when all its objects do.
+
+A published release (its manifest exists) is immutable: the same content again uploads nothing, other
+content is refused.  The claim stays after publishing (a record of who published).  A claim left by an
+interrupted run with *other* content keeps blocking its version: whether that run is still active is
+something only a person can tell, so the message says to set a new ``version`` or, when no other run is
+active, to delete the unpublished ``releases/<version>/`` objects (none of them is published before the
+manifest exists).  The remaining hole is a person deleting those objects while a run is still active;
+step 3 then catches a new claim of other content made meanwhile.
+
+Network: connect and read timeouts are bounded (``CONNECT_TIMEOUT``, ``READ_TIMEOUT``) and botocore does
+not retry; this module retries throttling, 5xx answers, timeouts and connection errors itself, at most
+``MAX_ATTEMPTS`` attempts per request with exponential backoff, and shows every retry in the progress
+output.  A retried conditional write that went through the first time finds its own object: identical,
+so unchanged.  Every other AWS or network problem is reported as one clear line.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import random
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -21,19 +48,34 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
-                                 NoCredentialsError, PartialCredentialsError, ProfileNotFound)
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnectionError,
+                                 ConnectTimeoutError, EndpointConnectionError, HTTPClientError,
+                                 NoCredentialsError, PartialCredentialsError, ProfileNotFound,
+                                 ProxyConnectionError, ReadTimeoutError, SSLError, UnknownRegionError)
 
-from templates_src.release.model import Artifact, Plan, Target
 from templates_src import __version__
 from templates_src.release import layout
+from templates_src.release.model import Artifact, Claim, ManifestError, Plan, Target, parse_manifest
 
-MAX_ATTEMPTS = 8
+# Bounded waits (module constants so tests can shrink them).  Worst case for one request that never gets an
+# answer: MAX_ATTEMPTS * (CONNECT_TIMEOUT or READ_TIMEOUT) plus the backoff, about 84 s, every retry shown.
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection
+READ_TIMEOUT = 20.0  # seconds to wait for (more of) an answer
+MAX_ATTEMPTS = 4  # attempts per request, for throttling, 5xx answers, timeouts and connection errors
+BACKOFF_BASE = 0.5  # seconds before the second attempt; doubled for each further one (with jitter)
+BACKOFF_CAP = 8.0
+
 ACCESS_DENIED = {"AccessDenied", "AllAccessDisabled", "403", "Forbidden"}
 BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
                    "TokenRefreshRequired", "UnrecognizedClientException"}
 THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-             "503"}
+             "503", "429"}
+# Answers worth another attempt besides throttling: server errors, and S3's 409 for two conditional writes
+# of one key at the same moment (the next attempt then finds the other's object).
+TRANSIENT = {"InternalError", "ServiceUnavailable", "RequestTimeout", "ConditionalRequestConflict", "500", "502",
+             "504"}
+PRECONDITION_FAILED = {"PreconditionFailed", "412"}
+NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
 class PublishError(Exception):
@@ -42,6 +84,14 @@ class PublishError(Exception):
     def __init__(self, message: str, resumable: bool = True):
         self.resumable = resumable
         super().__init__(message)
+
+
+class KeyExists(PublishError):
+    """A conditional write found the key taken (HTTP 412): the caller compares what is there."""
+
+    def __init__(self, key: str):
+        super().__init__(f"{key} exists", resumable=False)
+        self.key = key
 
 
 @dataclass
@@ -58,51 +108,101 @@ class Report:
 
 
 class Progress:
-    """One updating line on a terminal; plain lines otherwise (CI logs)."""
+    """One updating line on a terminal; plain lines otherwise (CI logs).  Retries always get a line."""
 
     def __init__(self, stream=None, interactive: bool | None = None):
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.total = self.done = self.bytes = 0
+        self._open = False  # an updating line is on screen
+
+    def _line(self, text: str) -> None:
+        if self._open:
+            print(file=self.stream)
+            self._open = False
+        print(text, file=self.stream, flush=True)
 
     def start(self, total: int, total_bytes: int) -> None:
         self.total = total
         if not self.interactive:
             print(f"uploading {total} object(s), {total_bytes} bytes", file=self.stream, flush=True)
 
-    def uploaded(self, artifact: Artifact) -> None:
+    def _update(self, artifact: Artifact, plain: str) -> None:
         self.done += 1
-        self.bytes += artifact.size
         if self.interactive:
             print(f"\r[{self.done}/{self.total}] {self.bytes / 1024:8.1f} KiB  {artifact.key[-60:]:<60}",
                   end="", file=self.stream, flush=True)
+            self._open = True
         else:
-            print(f"uploaded {artifact.key} ({artifact.size} bytes)", file=self.stream, flush=True)
+            print(plain, file=self.stream, flush=True)
+
+    def uploaded(self, artifact: Artifact) -> None:
+        self.bytes += artifact.size
+        self._update(artifact, f"uploaded {artifact.key} ({artifact.size} bytes)")
+
+    def unchanged(self, artifact: Artifact) -> None:
+        self._update(artifact, f"unchanged {artifact.key} (already there with the same content)")
+
+    def retry(self, what: str, attempt: int, attempts: int, error: str) -> None:
+        self._line(f"retrying {what} (attempt {attempt}/{attempts}) after {error}")
 
     def finish(self) -> None:
-        if self.interactive and self.total:
+        if self._open:
             print(file=self.stream, flush=True)
+            self._open = False
 
 
-def describe_error(exc: Exception, what: str) -> str:
-    """One line saying what went wrong while doing ``what``."""
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def retryable(exc: Exception) -> bool:
+    """Throttling, server errors, timeouts and connection errors: another attempt may succeed."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return _code(exc) in THROTTLED | TRANSIENT or status >= 500 or status == 429
+    if isinstance(exc, (SSLError, ProxyConnectionError)):
+        return False  # configuration, not luck
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))
+
+
+def brief(exc: Exception) -> str:
+    """The error in a few words, for a retry line."""
+    if isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message", "")
+        return f"{_code(exc)}" + (f" ({message})" if message and message != _code(exc) else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): exponential, capped, half of it random."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def describe_error(exc: Exception, what: str, attempts: int = 1) -> str:
+    """One line saying what went wrong while doing ``what`` (after ``attempts`` attempts)."""
+    after = f" after {attempts} attempts" if attempts > 1 else ""
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return ("no AWS credentials found: configure them (aws configure, AWS_PROFILE, --profile or "
                 "environment variables) and run again")
     if isinstance(exc, ProfileNotFound):
         return f"AWS profile not found: {exc.kwargs.get('profile')} (see aws configure list-profiles)"
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-        return f"cannot reach AWS while {what}: {exc} (check the network, --region and --endpoint-url)"
+    if isinstance(exc, ReadTimeoutError):
+        return (f"no answer from AWS while {what}{after} ({exc}): check the network, --region and "
+                "--endpoint-url")
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, BotoConnectionError, HTTPClientError)):
+        return f"cannot reach AWS while {what}{after}: {exc} (check the network, --region and --endpoint-url)"
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = _code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or code
         if code in ACCESS_DENIED:
             return f"access denied while {what}: the caller needs the S3 permission for it ({message})"
         if code in BAD_CREDENTIALS:
             return f"AWS rejected the credentials while {what}: {message}"
         if code in THROTTLED:
-            return f"AWS kept throttling after {MAX_ATTEMPTS} attempts while {what}; run again later to continue"
-        return f"AWS error while {what}: {code}: {message}"
+            return f"AWS kept throttling{after} while {what}; run again later to continue"
+        return f"AWS error while {what}{after}: {code}: {message}"
     return f"error while {what}: {type(exc).__name__}: {exc}"
 
 
@@ -119,22 +219,48 @@ class S3Publisher:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.progress = progress or Progress()
-        config = BotoConfig(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=10,
-                            read_timeout=60, user_agent_extra=f"sagemaker-secure-mlops-templates/{__version__}")
-        self.s3 = self.session.client("s3", region_name=self.region, endpoint_url=endpoint_url, config=config)
+        self.warnings: list[str] = []  # lines for the user that do not stop the run
+        # One attempt per botocore call: the retries are ours (bounded, visible, with the conditional-write
+        # logic above).
+        config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT,
+                            read_timeout=READ_TIMEOUT, user_agent_extra=f"sagemaker-secure-mlops-templates/{__version__}")
+        try:
+            self.s3 = self.session.client("s3", region_name=self.region, endpoint_url=endpoint_url, config=config)
+        except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+            raise PublishError(f"--endpoint-url: {endpoint_url!r} cannot be used: {exc}", resumable=False) from None
         self._config = config
 
     # -- helpers ---------------------------------------------------------------------------------------
+    def _attempt(self, what: str, fn: Callable[..., Any], **kwargs) -> Any:
+        """``fn(**kwargs)``, retried on transient errors; the last botocore exception is raised as it is."""
+        attempts = MAX_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn(**kwargs)
+            except (BotoCoreError, ClientError) as exc:
+                if attempt == attempts or not retryable(exc):
+                    raise
+                self.progress.retry(what, attempt + 1, attempts, brief(exc))
+                time.sleep(backoff(attempt))
+        raise AssertionError("unreachable")
+
     def _call(self, what: str, fn: Callable[..., Any], **kwargs) -> Any:
         try:
-            return fn(**kwargs)
+            return self._attempt(what, fn, **kwargs)
         except (BotoCoreError, ClientError) as exc:
-            raise PublishError(describe_error(exc, what)) from None
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+
+    def _url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
 
     def target(self, prefix: str) -> Target:
         import botocore.session
 
-        partition = self.session.get_partition_for_region(self.region)
+        try:
+            partition = self.session.get_partition_for_region(self.region)
+        except UnknownRegionError:
+            raise PublishError(f"--region: {self.region!r} is not an AWS region botocore knows: pass --region with "
+                               "a region like eu-west-1", resumable=False) from None
         suffixes = {p["partition"]: p["dnsSuffix"] for p in botocore.session.get_session().get_data("endpoints")["partitions"]}
         return Target(self.bucket, prefix, self.region, suffixes[partition])
 
@@ -143,7 +269,7 @@ class S3Publisher:
             sts = self.session.client("sts", region_name=self.region, endpoint_url=self.endpoint_url,
                                       config=self._config)
             return sts.get_caller_identity()["Account"]
-        except (BotoCoreError, ClientError):
+        except (BotoCoreError, ClientError, ValueError):
             return None
 
     # -- bucket ----------------------------------------------------------------------------------------
@@ -155,10 +281,11 @@ class S3Publisher:
         GetBucketLocation answers existence and region in one call, from any region, and needs only
         s3:GetBucketLocation (HeadBucket would need an unconditioned s3:ListBucket).
         """
+        what = f"checking bucket {self.bucket}"
         try:
-            location = self.s3.get_bucket_location(Bucket=self.bucket).get("LocationConstraint")
+            location = self._attempt(what, self.s3.get_bucket_location, Bucket=self.bucket).get("LocationConstraint")
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = _code(exc)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 if not create:
                     raise PublishError(f"bucket {self.bucket} does not exist: create it with --create-bucket "
@@ -167,9 +294,9 @@ class S3Publisher:
                 return False
             if code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
                 raise PublishError(self._wrong_region_message(), resumable=False) from None
-            raise PublishError(describe_error(exc, f"checking bucket {self.bucket}")) from None
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
         except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, f"checking bucket {self.bucket}")) from None
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
         actual = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         if actual != self.region:
             raise PublishError(self._wrong_region_message(actual), resumable=False)
@@ -181,12 +308,22 @@ class S3Publisher:
                 f"pass --region {actual or '<the bucket region>'} or use a bucket in {self.region}")
 
     def create_bucket(self) -> None:
-        """A bucket fit for templates: private, encrypted, versioned, owner-enforced, TLS only."""
+        """A bucket fit for templates: private, encrypted, versioned, owner-enforced, TLS only.
+
+        A bucket of ours that appeared meanwhile (another run, or a retried create that went through) is
+        configured the same way.
+        """
         what = f"creating bucket {self.bucket}"
         kwargs: dict[str, Any] = {"Bucket": self.bucket}
         if self.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        self._call(what, self.s3.create_bucket, **kwargs)
+        try:
+            self._attempt(what, self.s3.create_bucket, **kwargs)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+        except BotoCoreError as exc:
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
         self._call(what, self.s3.put_public_access_block, Bucket=self.bucket, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True})
@@ -206,27 +343,41 @@ class S3Publisher:
                            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
         }))
 
-    # -- releases --------------------------------------------------------------------------------------
-    def published_manifests(self, prefix: str) -> list[dict]:
-        """Every published release under the prefix (manifests only: a release without one does not exist)."""
+    # -- reading ---------------------------------------------------------------------------------------
+    def _list(self, prefix: str, what: str) -> list[str]:
         keys, token = [], None
         while True:
-            kwargs = {"Bucket": self.bucket, "Prefix": layout.releases_prefix(prefix)}
+            kwargs = {"Bucket": self.bucket, "Prefix": prefix}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call("listing published releases", self.s3.list_objects_v2, **kwargs)
-            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith("/" + layout.MANIFEST)]
+            page = self._call(what, self.s3.list_objects_v2, **kwargs)
+            keys += [o["Key"] for o in page.get("Contents", [])]
             token = page.get("NextContinuationToken")
             if not token:
-                break
+                return keys
+
+    def published_manifests(self, prefix: str, version: str | None = None) -> list[dict]:
+        """Every published release under the prefix (manifests only: a release without one does not exist).
+
+        Each manifest is validated (``model.parse_manifest``).  A malformed one of another release is skipped
+        with a line in ``warnings``; a malformed one of ``version`` (the release being published) stops the
+        run, since a release is never published over whatever holds its manifest key.
+        """
+        root = layout.releases_prefix(prefix)
+        keys = [k for k in self._list(root, "listing published releases") if k.endswith("/" + layout.MANIFEST)]
         manifests = []
         for key in sorted(keys):
-            body = self._call(f"reading {key}", self.s3.get_object, Bucket=self.bucket, Key=key)["Body"].read()
+            release = key[len(root):-len("/" + layout.MANIFEST)]
             try:
-                manifests.append(json.loads(body))
-            except json.JSONDecodeError:
-                raise PublishError(f"s3://{self.bucket}/{key} is not a release manifest (not JSON)",
-                                   resumable=False) from None
+                manifests.append(parse_manifest(self._read(key), release))
+            except ManifestError as exc:
+                if release == version:
+                    raise PublishError(
+                        f"release {version}: {self._url(key)} is not a release manifest ({exc}); nothing is ever "
+                        "published over it: set a new `version` in the configuration, or remove that object if "
+                        "it is not a release", resumable=False) from None
+                self.warnings.append(f"{self._url(key)} is not a release manifest ({exc}): release {release} is "
+                                     "ignored (no Service Catalog product version for it)")
         return manifests
 
     def _keys(self, prefix: str) -> set[str]:
@@ -235,40 +386,183 @@ class S3Publisher:
         Listing is what s3:ListBucket with an s3:prefix condition allows; a HEAD on a missing key would need
         the unconditioned permission to answer 404 instead of 403.
         """
-        keys, token = set(), None
-        while True:
-            kwargs = {"Bucket": self.bucket, "Prefix": prefix.rstrip("/") + "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call(f"listing s3://{self.bucket}/{prefix}/", self.s3.list_objects_v2, **kwargs)
-            keys.update(o["Key"] for o in page.get("Contents", []))
-            token = page.get("NextContinuationToken")
-            if not token:
-                return keys
+        return set(self._list(prefix.rstrip("/") + "/", f"listing s3://{self.bucket}/{prefix}/"))
 
     def _recorded_sha(self, key: str) -> str | None:
         """SHA-256 recorded on an existing object (None when it was uploaded by something else)."""
-        head = self._call(f"checking s3://{self.bucket}/{key}", self.s3.head_object, Bucket=self.bucket, Key=key)
+        head = self._call(f"checking {self._url(key)}", self.s3.head_object, Bucket=self.bucket, Key=key)
         return head.get("Metadata", {}).get("sha256")
 
-    def _read(self, key: str) -> bytes:
-        return self._call(f"reading s3://{self.bucket}/{key}", self.s3.get_object, Bucket=self.bucket,
-                          Key=key)["Body"].read()
+    def _get_bytes(self, Key: str) -> bytes:  # noqa: N803 - boto3's spelling, through _call(**kwargs)
+        return self.s3.get_object(Bucket=self.bucket, Key=Key)["Body"].read()
 
+    def _read(self, key: str) -> bytes:
+        """The object's bytes (the body is read inside the retried call: a stalled body is retried too)."""
+        return self._call(f"reading {self._url(key)}", self._get_bytes, Key=key)
+
+    def _read_if_exists(self, key: str) -> bytes | None:
+        what = f"reading {self._url(key)}"
+        try:
+            return self._attempt(what, self._get_bytes, Key=key)
+        except ClientError as exc:
+            if _code(exc) in NOT_FOUND:
+                return None
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+        except BotoCoreError as exc:
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+
+    def _same_content(self, artifact: Artifact) -> bool | None:
+        """Whether the object at the artifact's key holds its bytes; None when there is no object."""
+        what = f"checking {self._url(artifact.key)}"
+        try:
+            head = self._attempt(what, self.s3.head_object, Bucket=self.bucket, Key=artifact.key)
+        except ClientError as exc:
+            if _code(exc) in NOT_FOUND:
+                return None
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+        except BotoCoreError as exc:
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+        recorded = head.get("Metadata", {}).get("sha256")
+        if recorded:
+            return recorded == artifact.sha256
+        body = self._read_if_exists(artifact.key)
+        return None if body is None else body == artifact.body
+
+    # -- the claim -------------------------------------------------------------------------------------
+    def _read_claim(self, plan: Plan) -> Claim | None:
+        """The release's claim; None when there is none.  An unreadable claim is nobody's (not this run's)."""
+        body = self._read_if_exists(layout.claim_key(plan.target.prefix, plan.release))
+        if body is None:
+            return None
+        return Claim.parse(body) or Claim(plan.release, "<unreadable claim>")
+
+    def _release_folder(self, plan: Plan) -> str:
+        return self._url(layout.release_folder(plan.target.prefix, plan.release))
+
+    def _what_to_do(self, plan: Plan) -> str:
+        return (f"set a new `version` in the configuration, or, if no other run is active, delete the unpublished "
+                f"objects under {self._release_folder(plan)} (nothing there is published until its "
+                f"{layout.MANIFEST} exists) and run again")
+
+    def _other_content_published(self, plan: Plan) -> PublishError:
+        assert plan.manifest is not None
+        return PublishError(
+            f"release {plan.release} is already published in {self._url(plan.manifest.key)} with other content; "
+            f"published releases are never changed: set a new `version` in the configuration", resumable=False)
+
+    def _claimed_by_other(self, plan: Plan, theirs: Claim) -> PublishError:
+        assert plan.manifest is not None
+        if self._read_if_exists(plan.manifest.key) is not None:  # the other run has finished meanwhile
+            return self._other_content_published(plan)
+        return PublishError(
+            f"release {plan.release} is being published (or was interrupted) by another run with other content "
+            f"({theirs.who()}, {self._url(layout.claim_key(plan.target.prefix, plan.release))}); nothing of this "
+            f"run was published: {self._what_to_do(plan)}", resumable=False)
+
+    def claim(self, plan: Plan) -> Claim:
+        """Claim the release for this plan's identity (conditional write); raise if another identity holds it."""
+        key = layout.claim_key(plan.target.prefix, plan.release)
+        mine = Claim(plan.release, plan.identity, socket.gethostname(), os.getpid(),
+                     datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for _ in range(3):
+            try:
+                self._put_object(key, mine.body(), "application/json", f"claiming release {plan.release}",
+                                 IfNoneMatch="*")
+                return mine
+            except KeyExists:
+                pass
+            theirs = self._read_claim(plan)
+            if theirs is None:
+                continue  # deleted between our write and our read: claim again
+            if theirs.identity == plan.identity:
+                return theirs  # the same release: continue (or finish) it
+            raise self._claimed_by_other(plan, theirs)
+        raise PublishError(f"the claim {self._url(key)} keeps appearing and disappearing; run again")
+
+    def _confirm_claim(self, plan: Plan) -> None:
+        """Right before the manifest: the claim must still be this identity's (claimed again if deleted)."""
+        theirs = self._read_claim(plan)
+        if theirs is None:
+            self.claim(plan)
+        elif theirs.identity != plan.identity:
+            raise PublishError(
+                f"release {plan.release} was claimed by another run with other content while this run was "
+                f"uploading ({theirs.who()}); this run did not write its manifest, so nothing of it was "
+                f"published: {self._what_to_do(plan)}", resumable=False)
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def _put_object(self, key: str, body: bytes, content_type: str, what: str, tags=(), **extra) -> None:
+        """PutObject with the body's SHA-256 as metadata; KeyExists when a condition (If-None-Match) fails."""
+        from templates_src.release.model import sha
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type,
+                                  "Metadata": {"sha256": sha(body)}, **extra}
+        if tags:
+            from urllib.parse import urlencode
+
+            kwargs["Tagging"] = urlencode(tags)
+        try:
+            self._attempt(what, self.s3.put_object, **kwargs)
+        except ClientError as exc:
+            if _code(exc) in PRECONDITION_FAILED:
+                raise KeyExists(key) from None
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+        except BotoCoreError as exc:
+            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+
+    def _put(self, artifact: Artifact, **extra) -> None:
+        self._put_object(artifact.key, artifact.body, artifact.content_type, f"uploading {self._url(artifact.key)}",
+                         artifact.tags, **extra)
+
+    def _conflict(self, plan: Plan, artifact: Artifact) -> PublishError:
+        """Another object is at the artifact's key: never overwritten; what that means depends on the key."""
+        where = self._url(artifact.key)
+        if artifact.kind == "manifest":
+            return PublishError(
+                f"release {plan.release} was published meanwhile by another run with other content ({where}); "
+                "published releases are never changed and nothing of this run is part of it: set a new "
+                "`version` in the configuration", resumable=False)
+        if artifact.kind == "release-alias":
+            return PublishError(
+                f"{where} exists with other content: another run is publishing release {plan.release} with other "
+                f"content (or was interrupted); nothing was overwritten and release {plan.release} is not "
+                f"published: {self._what_to_do(plan)}", resumable=False)
+        return PublishError(f"{where} exists with other content; content-addressed objects are never overwritten "
+                            f"(was it changed by hand?) - release {plan.release} is not published", resumable=False)
+
+    def _write_new(self, plan: Plan, artifact: Artifact) -> bool:
+        """Write the artifact only where there is nothing yet: True if written, False if the same bytes were
+        there already; PublishError if other bytes are."""
+        for _ in range(3):
+            try:
+                self._put(artifact, IfNoneMatch="*")
+                return True
+            except KeyExists:
+                pass
+            same = self._same_content(artifact)
+            if same is None:
+                continue  # deleted between our write and our read: write again
+            if same:
+                return False
+            raise self._conflict(plan, artifact)
+        raise PublishError(f"{self._url(artifact.key)} keeps appearing and disappearing; run again")
+
+    # -- publishing ------------------------------------------------------------------------------------
     def pending(self, plan: Plan, bucket_exists: bool = True) -> tuple[list[Artifact], list[Artifact],
-                                                                        list[Artifact], bool]:
-        """(to upload, unchanged, to re-tag, already published); raises on conflicts. Reads only."""
+                                                                        list[Artifact], bool, list[Artifact]]:
+        """(to upload, unchanged, to re-tag, already published, release aliases with other content).
+
+        Raises when a content-addressed object holds other bytes, or the release is published with other
+        content.  Reads only.
+        """
         manifest = plan.manifest
         assert manifest is not None
         existing = self._keys(plan.target.prefix) if bucket_exists else set()
         if manifest.key in existing:
             if self._read(manifest.key) == manifest.body:
-                return [], plan.all(), [], True
-            raise PublishError(
-                f"release {plan.release} is already published in s3://{self.bucket}/{manifest.key} with other "
-                f"content; published releases are never changed: set a new `version` in the configuration",
-                resumable=False)
-        upload, unchanged, retag = [], [], []
+                return [], plan.all(), [], True, []
+            raise self._other_content_published(plan)
+        upload, unchanged, retag, conflicts = [], [], [], []
         for artifact in plan.artifacts:
             if artifact.key not in existing:
                 upload.append(artifact)
@@ -279,60 +573,67 @@ class S3Publisher:
                 if artifact.tags and not self._has_tags(artifact):
                     retag.append(artifact)
             elif artifact.kind == "release-alias":
-                upload.append(artifact)  # left by an interrupted run of this unpublished release
+                conflicts.append(artifact)  # reported after the claim check: that message says more
             else:
-                raise PublishError(
-                    f"s3://{self.bucket}/{artifact.key} exists with other content; content-addressed objects are "
-                    f"never overwritten (was it changed by hand?)", resumable=False)
-        return upload, unchanged, retag, False
+                raise self._conflict(plan, artifact)
+        return upload, unchanged, retag, False, conflicts
 
     def _has_tags(self, artifact: Artifact) -> bool:
-        tags = self._call(f"reading the tags of s3://{self.bucket}/{artifact.key}", self.s3.get_object_tagging,
+        tags = self._call(f"reading the tags of {self._url(artifact.key)}", self.s3.get_object_tagging,
                           Bucket=self.bucket, Key=artifact.key).get("TagSet", [])
         return set(artifact.tags) <= {(t["Key"], t["Value"]) for t in tags}
 
-    def _put(self, artifact: Artifact, **extra) -> None:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": artifact.key, "Body": artifact.body,
-                                  "ContentType": artifact.content_type, "Metadata": {"sha256": artifact.sha256},
-                                  **extra}
-        if artifact.tags:
-            from urllib.parse import urlencode
-
-            kwargs["Tagging"] = urlencode(artifact.tags)
-        self._call(f"uploading s3://{self.bucket}/{artifact.key}", self.s3.put_object, **kwargs)
-
     def publish(self, plan: Plan, dry_run: bool = False, bucket_exists: bool = True) -> Report:
+        """Claim, upload what is missing (conditionally), confirm the claim, write the manifest.
+
+        A dry run reads the same things (including the claim) and stops where the real run would, writing
+        nothing.
+        """
         start = time.perf_counter()
-        upload, unchanged, retag, published = self.pending(plan, bucket_exists)
+        manifest = plan.manifest
+        assert manifest is not None
+        upload, unchanged, retag, published, conflicts = self.pending(plan, bucket_exists)
         report = Report(unchanged=unchanged, already_published=published)
-        if published or dry_run:
-            report.uploaded = [] if published else upload + [plan.manifest]
+        if published:
             report.retagged = retag
             report.seconds = time.perf_counter() - start
             return report
-        self.progress.start(len(upload) + 1, sum(a.size for a in upload) + plan.manifest.size)
+        if bucket_exists:
+            theirs = self._read_claim(plan)
+            if theirs is not None and theirs.identity != plan.identity:
+                raise self._claimed_by_other(plan, theirs)
+        if conflicts:
+            raise self._conflict(plan, conflicts[0])
+        if dry_run:
+            report.uploaded = upload + [manifest]
+            report.retagged = retag
+            report.seconds = time.perf_counter() - start
+            return report
+        self.claim(plan)
+        self.progress.start(len(upload) + 1, sum(a.size for a in upload) + manifest.size)
         try:
             for artifact in upload:
-                self._put(artifact)
-                report.uploaded.append(artifact)
-                self.progress.uploaded(artifact)
+                if self._write_new(plan, artifact):
+                    report.uploaded.append(artifact)
+                    self.progress.uploaded(artifact)
+                else:
+                    report.unchanged.append(artifact)
+                    self.progress.unchanged(artifact)
             for artifact in retag:
-                self._call(f"tagging s3://{self.bucket}/{artifact.key}", self.s3.put_object_tagging,
+                self._call(f"tagging {self._url(artifact.key)}", self.s3.put_object_tagging,
                            Bucket=self.bucket, Key=artifact.key,
                            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in artifact.tags]})
                 report.retagged.append(artifact)
-            # Last, and only if nobody published this release meanwhile: now the release exists.
-            try:
-                self._put(plan.manifest, IfNoneMatch="*")
-            except PublishError:
-                if plan.manifest.key in self._keys(plan.target.prefix) and self._read(plan.manifest.key) == plan.manifest.body:
-                    report.already_published = True
-                else:
-                    raise
+            # Last, and only while the release is still ours: now the release exists.
+            self._confirm_claim(plan)
+            if self._write_new(plan, manifest):
+                report.uploaded.append(manifest)
+                self.progress.uploaded(manifest)
             else:
-                report.uploaded.append(plan.manifest)
-                self.progress.uploaded(plan.manifest)
+                report.already_published = True  # an identical run published it meanwhile
         except PublishError as exc:
+            if not exc.resumable:
+                raise
             raise PublishError(f"{exc} - release {plan.release} is not published; {len(report.uploaded)} object(s) "
                                f"uploaded are kept and a new run continues from there", exc.resumable) from None
         finally:

@@ -1,13 +1,15 @@
 """env-iam-setup-stackset-role: the StackSet execution role deployed by hand in every target account.
 
-The environment's two self-managed StackSets (target-account roles and VPC) run as this role.  It may
-create only the roles those StackSets define (found by name marker, role path and prefix), the VPC
-resources of the target-account network, and the environment's SSM parameters.
+The environment's self-managed StackSets (target-account roles and network) run as this role, and only
+the environment's StackSet administration role may assume it.  It may create only the roles those
+StackSets define (found by name marker, role path and prefix), each with the target-account permissions
+boundary (the configured boundary, or the one this template creates), never attach managed policies to
+them, never remove a boundary; plus the private network and the environment's SSM parameters.
 """
 
 from __future__ import annotations
 
-from troposphere import Equals, If, Output, Ref, Sub, Template
+from troposphere import Equals, If, Output, Ref, Sub, Template, iam
 
 from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
@@ -34,11 +36,17 @@ def target_role_resources(ctx: BuildContext) -> list[Sub]:
             (naming.MODEL_EXECUTION_ROLE_MARKER, naming.STACKSET_EXECUTION_ROLE_MARKER)]
 
 
+def boundary_arn(ctx: BuildContext):
+    """The boundary every target-account role must carry: the configured one, else this template's own."""
+    return ctx.permissions_boundary if ctx.permissions_boundary is not None else stacksets.target_boundary_arn(ctx)
+
+
 def setup_policy(ctx: BuildContext):
     return iam_blocks.inline(
         "stackset-setup",
         *stacksets.stack_instance_statements(ctx),
-        *iam_blocks.role_admin_statements(ctx, target_role_resources(ctx), sid="TargetAccountRoles"),
+        *iam_blocks.role_admin_statements(ctx, target_role_resources(ctx), sid="TargetAccountRoles",
+                                          boundary=boundary_arn(ctx)),
         # The target-account network: private subnets and endpoints only (no NAT, no internet gateway).
         *network.network_statements(ctx, "*", internet=False, flow_logs=False, sid="TargetAccountNetwork"),
         iam_blocks.allow(
@@ -47,6 +55,17 @@ def setup_policy(ctx: BuildContext):
             ctx.arn("ssm", "parameter/${EnvName}-*", region="*"),
             sid="EnvironmentParameters",
         ),
+    )
+
+
+def target_boundary(ctx: BuildContext) -> iam.ManagedPolicy:
+    return iam.ManagedPolicy(
+        "TargetAccountBoundary",
+        ManagedPolicyName=ctx.namer.name("policy", stacksets.TARGET_BOUNDARY,
+                                         {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)}).sub(),
+        Path=ctx.config.role_path,
+        Description="Permissions boundary of the roles the environment's StackSets create in this account",
+        PolicyDocument=iam_blocks.document(*stacksets.target_boundary_statements(ctx)),
     )
 
 
@@ -60,12 +79,14 @@ def build(ctx: BuildContext) -> Template:
 
     generated = ctx.namer.name("role", "${EnvName}-${EnvType}-stackset-setup",
                                {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)})
+    if ctx.permissions_boundary is None:
+        t.add_resource(target_boundary(ctx))
     role = t.add_resource(iam_blocks.role(
         ctx,
         "SetupStackSetExecutionRole",
         description="Runs the environment's self-managed StackSets in this account",
         name=If(GENERATE_NAME, generated.sub(), Ref(SETUP_ROLE_NAME.name)),
-        assume=stacksets.admin_account_trust(ctx),
+        assume=stacksets.administration_role_trust(ctx),
         policies=[setup_policy(ctx)],
     ))
     t.add_output([
@@ -74,5 +95,8 @@ def build(ctx: BuildContext) -> Template:
         Output("StackSetExecutionRoleName",
                Description="Name of the StackSet execution role (the environment's SetupStackSetExecutionRoleName)",
                Value=Ref(role)),
+        Output("PermissionsBoundaryArn",
+               Description="Permissions boundary the roles of the environment's StackSets must carry in this account",
+               Value=boundary_arn(ctx)),
     ])
     return t

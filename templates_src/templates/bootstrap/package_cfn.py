@@ -29,6 +29,7 @@ from troposphere import codebuild, logs
 from templates_src.release import layout
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import log_groups
 from templates_src.blocks import parameters as params
 from templates_src.blocks import partitions
 from templates_src.context import BuildContext
@@ -215,13 +216,7 @@ def build(ctx: BuildContext) -> Template:
 
     project_name = ctx.config.prefix + PROJECT
     log_group_name = ctx.namer.name("log-group", f"/aws/codebuild/{project_name}", prefixed=False)
-    log_group = t.add_resource(logs.LogGroup(
-        "CodeBuildLogGroup",
-        LogGroupName=log_group_name.pattern,
-        RetentionInDays=ctx.config.log_retention_days,
-        DeletionPolicy="Delete",
-        UpdateReplacePolicy="Delete",
-    ))
+    log_group = t.add_resource(log_groups.log_group(ctx, t, "CodeBuildLogGroup", log_group_name.pattern))
     role = t.add_resource(iam_blocks.role(
         ctx,
         "CodeBuildServiceRole",

@@ -7,21 +7,21 @@ because other core stacks and running projects in the account may use them.
 
 from __future__ import annotations
 
-from awacs.aws import (ArnLikeIfExists, Condition, ForAnyValueStringLike, StringEquals,
-                       StringLike)
+from awacs.aws import Condition, ForAnyValueStringLike, StringEquals, StringLike
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 
 from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
+from templates_src.blocks import policies
 from templates_src.context import BuildContext
 
 NAME = "core-iam-sc-sm-projects-roles"
 DESCRIPTION = "Creates the IAM roles for SageMaker projects (AmazonSageMakerServiceCatalogProducts*) when missing"
 
-SERVICE_ROLE_PATH = "/service-role/"  # required by SageMaker for these two roles
-LAUNCH_ROLE = "AmazonSageMakerServiceCatalogProductsLaunchRole"
-USE_ROLE = "AmazonSageMakerServiceCatalogProductsUseRole"
+SERVICE_ROLE_PATH = naming.SAGEMAKER_SERVICE_ROLE_PATH  # required by SageMaker for these two roles
+LAUNCH_ROLE = naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE
+USE_ROLE = naming.SAGEMAKER_PRODUCTS_USE_ROLE
 
 
 def _name_param(role: str, what: str) -> params.ParamSpec:
@@ -45,10 +45,6 @@ def _arn(ctx, service, resource, account="${AWS::AccountId}", region="*"):
     return ctx.arn(service, resource, region=region, account=account)
 
 
-def _bucket(name, suffix=""):
-    return Sub(f"arn:${{AWS::Partition}}:s3:::{name}{suffix}")
-
-
 def launch_role_statements(ctx: BuildContext) -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     tagged = Condition(StringLike({"aws:ResourceTag/sagemaker:launch-source": "*"}))
@@ -57,27 +53,24 @@ def launch_role_statements(ctx: BuildContext) -> list:
     env_config_fn = _arn(ctx, "lambda", f"function:{ctx.config.prefix}*-{naming.GET_ENVIRONMENT_CONFIGURATION}")
     return [
         # API Gateway, Cognito: only resources the SageMaker project templates tag as theirs.
-        allow(a("apigateway", "GET", "POST", "PUT", "PATCH", "DELETE"), Sub("arn:${AWS::Partition}:apigateway:*::/*"),
+        allow(a("apigateway", "GET", "POST", "PUT", "PATCH", "DELETE"), ctx.arn("apigateway", "/*", region="*", account=""),
               sid="ApiGatewayTagged", condition=tagged),
-        allow(a("apigateway", "POST"), Sub("arn:${AWS::Partition}:apigateway:*::/*"), sid="ApiGatewayCreateTagged",
+        allow(a("apigateway", "POST"), ctx.arn("apigateway", "/*", region="*", account=""), sid="ApiGatewayCreateTagged",
               condition=tagging),
-        allow(a("apigateway", "PATCH"), Sub("arn:${AWS::Partition}:apigateway:*::/account"), sid="ApiGatewayAccount"),
-        allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack"),
-              _arn(ctx, "cloudformation", "stack/SC-*"), sid="ProvisionedStacks",
-              condition=Condition(ArnLikeIfExists({"cloudformation:RoleArn": Sub(
-                  "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/AmazonSageMakerServiceCatalog*")}))),
-        allow(a("cloudformation", "DescribeStackEvents", "DescribeStacks"), _arn(ctx, "cloudformation", "stack/SC-*"),
-              sid="DescribeProvisionedStacks"),
-        # No resource-level permissions for these two.
-        allow(a("cloudformation", "GetTemplateSummary", "ValidateTemplate"), "*", sid="ReadTemplates"),
-        allow(a("codebuild", "CreateProject", "DeleteProject", "UpdateProject"),
+        allow(a("apigateway", "PATCH"), ctx.arn("apigateway", "/account", region="*", account=""), sid="ApiGatewayAccount"),
+        # Service Catalog provisions project products into SC-<account>-pp-<id> stacks.
+        *policies.stacks(ctx, ["SC-*"], sid="ProvisionedStacks"),
+        allow(a("codebuild", "CreateProject", "DeleteProject", "UpdateProject", "BatchGetProjects"),
               _arn(ctx, "codebuild", "project/sagemaker-*"), sid="CodeBuild"),
         allow(a("codecommit", "CreateCommit", "CreateRepository", "DeleteRepository", "GetRepository",
-                "TagResource"), _arn(ctx, "codecommit", "sagemaker-*"), sid="CodeCommit"),
+                "UpdateRepositoryName", "TagResource", "UntagResource"), _arn(ctx, "codecommit", "sagemaker-*"),
+              sid="CodeCommit"),
         allow(a("codecommit", "ListRepositories"), "*", sid="ListRepositories"),
         allow(a("codepipeline", "CreatePipeline", "DeletePipeline", "GetPipeline", "GetPipelineState",
-                "StartPipelineExecution", "TagResource", "UpdatePipeline"), _arn(ctx, "codepipeline", "sagemaker-*"),
-              sid="CodePipeline"),
+                "StartPipelineExecution", "TagResource", "UntagResource", "UpdatePipeline"),
+              _arn(ctx, "codepipeline", "sagemaker-*"), sid="CodePipeline"),
+        # CodePipeline checks the role it is given (the SageMaker projects' use role).
+        allow(a("iam", "GetRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES), sid="ReadProjectRoles"),
         allow(a("cognito-idp", "CreateUserPool"), "*", sid="CognitoCreateTagged", condition=tagging),
         allow(a("cognito-idp", "CreateGroup", "CreateUserPoolDomain", "CreateUserPoolClient", "DeleteGroup",
                 "DeleteUserPool", "DeleteUserPoolClient", "DeleteUserPoolDomain", "DescribeUserPool",
@@ -85,7 +78,8 @@ def launch_role_statements(ctx: BuildContext) -> list:
               _arn(ctx, "cognito-idp", "userpool/*"), sid="CognitoTagged", condition=tagged),
         allow(a("ecr", "CreateRepository", "DeleteRepository"), _arn(ctx, "ecr", "repository/sagemaker-*"), sid="Ecr"),
         allow(a("events", "DescribeRule", "DeleteRule", "DisableRule", "EnableRule", "PutRule", "PutTargets",
-                "RemoveTargets"), _arn(ctx, "events", "rule/sagemaker-*"), sid="Events"),
+                "RemoveTargets", "ListTargetsByRule", "TagResource", "UntagResource"),
+              _arn(ctx, "events", "rule/sagemaker-*"), sid="Events"),
         allow(a("firehose", "CreateDeliveryStream", "DeleteDeliveryStream", "DescribeDeliveryStream",
                 "StartDeliveryStreamEncryption", "StopDeliveryStreamEncryption", "UpdateDestination"),
               _arn(ctx, "firehose", "deliverystream/sagemaker-*"), sid="Firehose"),
@@ -99,7 +93,7 @@ def launch_role_statements(ctx: BuildContext) -> list:
         allow(a("glue", "CreateJob"), _arn(ctx, "glue", "job/sagemaker-*"), sid="GlueJobs"),
         allow(a("glue", "CreateCrawler", "GetCrawler"), _arn(ctx, "glue", "crawler/sagemaker-*"), sid="GlueCrawlers"),
         allow(a("glue", "CreateTrigger", "GetTrigger"), _arn(ctx, "glue", "trigger/sagemaker-*"), sid="GlueTriggers"),
-        allow(a("iam", "PassRole"), [ctx.role_arn("AmazonSageMakerServiceCatalog*", path=SERVICE_ROLE_PATH),
+        allow(a("iam", "PassRole"), [ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES),
                                      Sub(ctx.role_path_pattern() + f"*{naming.SAGEMAKER_EXECUTION_ROLE_MARKER}*")],
               sid="PassProjectRoles"),
         allow(a("lambda", "AddPermission", "CreateFunction", "DeleteFunction", "GetFunction",
@@ -111,15 +105,11 @@ def launch_role_statements(ctx: BuildContext) -> list:
                 "DescribeLogGroups", "DescribeLogStreams", "PutRetentionPolicy"),
               [_arn(ctx, "logs", "log-group:/aws/apigateway/AccessLogs/*"),
                _arn(ctx, "logs", "log-group::log-stream:*")], sid="ApiGatewayLogs"),
-        # Seed code is found by its tag; only objects in this account's buckets.
-        allow(a("s3", "GetObject"), Sub("arn:${AWS::Partition}:s3:::*/*"), sid="SeedCode",
-              condition=Condition(StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true",
-                                                "s3:ResourceAccount": Ref("AWS::AccountId")}))),
-        allow(a("s3", "GetObject"), [_bucket(b, "/*") for b in own_buckets], sid="ProjectObjects"),
-        allow(a("s3", "CreateBucket", "DeleteBucket", "DeleteBucketPolicy", "GetBucketPolicy", "PutBucketAcl",
-                "PutBucketNotification", "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketLogging",
-                "PutEncryptionConfiguration", "PutBucketTagging", "PutBucketVersioning",
-                "PutBucketOwnershipControls"), [_bucket(b) for b in own_buckets], sid="ProjectBuckets"),
+        # Product templates and seed code: tagged objects, which Service Catalog keeps in a bucket of its own.
+        policies.provisioning_artifacts(sid="ProductTemplatesAndSeedCode"),
+        allow(a("s3", "GetObject"), [ctx.bucket_arn(b, "*") for b in own_buckets], sid="ProjectObjects"),
+        # Project artifact buckets hold pipeline artifacts only (models live in the environment's bucket).
+        policies.buckets(ctx, list(own_buckets), sid="ProjectBuckets", deletable=True),
         allow(a("sagemaker", "CreateEndpoint", "CreateEndpointConfig", "CreateModel", "CreateWorkteam",
                 "DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel", "DeleteWorkteam", "Describe*", "AddTags"),
               _arn(ctx, "sagemaker", "*"), sid="SageMaker"),
@@ -186,7 +176,7 @@ def use_role_statements(ctx: BuildContext) -> list:
                _arn(ctx, "glue", "database/global_temp"), _arn(ctx, "glue", "database/sagemaker-*"),
                _arn(ctx, "glue", "table/sagemaker-*"), _arn(ctx, "glue", "tableVersion/sagemaker-*")], sid="Glue"),
         allow(a("iam", "PassRole"),
-              [ctx.role_arn("AmazonSageMakerServiceCatalog*", path=SERVICE_ROLE_PATH)]
+              [ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES)]
               + [Sub(f"{pattern}*{marker}*") for marker in (naming.SAGEMAKER_EXECUTION_ROLE_MARKER,
                                                             naming.PIPELINE_EXECUTION_ROLE_MARKER,
                                                             naming.STACKSET_ADMINISTRATION_ROLE_MARKER)],
@@ -198,7 +188,7 @@ def use_role_statements(ctx: BuildContext) -> list:
         allow(a("s3", "CreateBucket", "GetBucketAcl", "GetBucketCors", "GetBucketLocation", "ListBucket",
                 "ListBucketMultipartUploads", "PutBucketCors", "AbortMultipartUpload", "DeleteObject", "GetObject",
                 "GetObjectVersion", "PutObject"),
-              [_bucket(b, objects) for objects in ("", "/*") for b in
+              [ctx.bucket_arn(b, objects) for objects in (None, "*") for b in
                ("aws-glue-*", "sagemaker-*", "sm-mlops-cp-*", "*-${AWS::AccountId}-data", "*-${AWS::AccountId}-models")],
               sid="ProjectBuckets"),
         allow(a("s3", "ListAllMyBuckets"), "*", sid="ListBuckets"),
@@ -255,6 +245,6 @@ def build(ctx: BuildContext) -> Template:
         t.add_output(Output(
             f"{title}Arn",
             Description=f"{title} ARN (created here or already in the account)",
-            Value=If(cond, GetAtt(role, "Arn"), ctx.role_arn(title, path=SERVICE_ROLE_PATH)),
+            Value=If(cond, GetAtt(role, "Arn"), ctx.sagemaker_role_arn(title)),
         ))
     return t

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-from awacs.aws import BoolIfExists, Principal, StringEquals
+from awacs.aws import ArnLike, Bool, Principal, StringEquals
 from awacs.aws import Condition as PolicyCondition
 from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, Template
 
+from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import network
+from templates_src.blocks import network, policies, scanners
 from templates_src.blocks import parameters as params
 from templates_src.blocks import partitions
 from templates_src.context import BuildContext
@@ -39,30 +40,48 @@ SC_LAUNCH_CONDITION = "SCLaunchRoleCondition"
 SWITCH_ROLE_LINK = "DSAdministratorRoleLink"
 
 
+def administrator_trust(ctx: BuildContext):
+    """Who may assume the data science administrator role (configuration ``ds_administrator_trust``).
+
+    * IAM users of this account, only with MFA: their long-term access keys carry no MFA flag, so
+      ``Bool`` (not ``BoolIfExists``) keeps them out unless they signed in, or got a session, with MFA.
+    * Role sessions of this account whose role matches the configured patterns: federated (SAML, OIDC) and
+      IAM Identity Center users arrive as role sessions, authenticated (with MFA) by their identity provider.
+    ``aws:PrincipalArn`` is the user's ARN, or for a role session the role's ARN (path included).
+    """
+    trust = ctx.config.ds_administrator_trust
+    account = Principal("AWS", ctx.root_arn())
+    statements = []
+    if trust.iam_users_with_mfa:
+        statements.append(iam_blocks.trust_statement(account, sid="IamUsersWithMfa", condition=PolicyCondition([
+            Bool({"aws:MultiFactorAuthPresent": "true"}),
+            ArnLike({"aws:PrincipalArn": ctx.arn("iam", "user/*")}),
+        ])))
+    if trust.roles:
+        statements.append(iam_blocks.trust_statement(account, sid="RoleSessions", condition=PolicyCondition(
+            ArnLike({"aws:PrincipalArn": [ctx.arn("iam", f"role/{pattern}") for pattern in trust.roles]}))))
+    return iam_blocks.trust(*statements)
+
+
 def ds_admin_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
-    buckets = [Sub(f"arn:${{AWS::Partition}}:s3:::*-${{AWS::AccountId}}-{kind}{objects}")
-               for kind in ("data", "models") for objects in ("", "/*")]
+    buckets = [ctx.bucket_arn(f"*-${{AWS::AccountId}}-{kind}", objects)
+               for kind in ("data", "models") for objects in (None, "*")]
     return iam_blocks.role(
         ctx, "DataScienceAdministratorRole",
         description="Data science administrator: provisions environments from the Service Catalog portfolio",
         name=Ref(DS_ADMIN_ROLE_NAME.name),
-        # People of this account who are allowed to assume it; IAM users must have signed in with MFA
-        # (federated and role sessions carry no MFA flag, hence IfExists).
-        assume=iam_blocks.trust(iam_blocks.trust_statement(
-            Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-            condition=PolicyCondition(BoolIfExists({"aws:MultiFactorAuthPresent": "true"})), sid="AccountPrincipals")),
+        assume=administrator_trust(ctx),
         managed=[
-            iam_blocks.aws_managed("ReadOnlyAccess"),
-            iam_blocks.aws_managed("AWSServiceCatalogEndUserFullAccess"),
+            ctx.aws_policy_arn("ReadOnlyAccess"),
+            ctx.aws_policy_arn("AWSServiceCatalogEndUserFullAccess"),
             # The administrator runs SageMaker for the teams (Studio, projects, endpoints); AWS keeps this
             # policy current with SageMaker's features, which a hand-written list would not.
-            iam_blocks.aws_managed("AmazonSageMakerFullAccess"),
+            ctx.aws_policy_arn("AmazonSageMakerFullAccess"),
         ],
         policies=[iam_blocks.inline(
             "data-science-administrator",
-            allow(a("iam", "PassRole"),
-                  ctx.role_arn("AmazonSageMakerServiceCatalogProductsLaunchRole", path="/service-role/"),
+            allow(a("iam", "PassRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
                   sid="SageMakerProjects"),
             # Clean-up of an environment: empty its buckets and remove project StackSets.
             allow(a("s3", "ListBucket", "ListBucketVersions", "DeleteObject", "DeleteObjectVersion",
@@ -96,35 +115,28 @@ def detective_control_role(ctx: BuildContext):
     )
 
 
+# The environment's buckets (data, models, access logs): <env>-<type>-<region>-<account>-<kind>.
+ENVIRONMENT_BUCKETS = ("data", "models", "logs")
+
+
 def sc_launch_statements(ctx: BuildContext) -> list:
+    """What launching the data science environment product needs, proven by the deploying-role check
+    (tests/test_iam_coverage.py) against the handler permissions of every resource the environment deploys."""
     a, allow = iam_blocks.actions, iam_blocks.allow
-    acct = "${AWS::AccountId}"
     platform_roles = Sub(ctx.role_path_pattern() + "*")
-    sagemaker_roles = ctx.role_arn("AmazonSageMakerServiceCatalogProducts*", path="/service-role/")
-    statements = [
-        allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks",
-                "DescribeStackEvents", "DescribeStackResource", "DescribeStackResources", "ListStackResources",
-                "GetTemplate", "GetTemplateSummary", "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet",
-                "DeleteChangeSet", "TagResource", "UntagResource", "CreateStackSet", "UpdateStackSet",
-                "DeleteStackSet", "DescribeStackSet", "DescribeStackSetOperation", "ListStackSetOperations",
-                "ListStackSetOperationResults", "CreateStackInstances", "UpdateStackInstances",
-                "DeleteStackInstances", "DescribeStackInstance", "ListStackInstances", "StopStackSetOperation"),
-              [ctx.arn("cloudformation", f"{kind}", region="${AWS::Region}") for kind in
-               ("stack/SC-*", "stack/StackSet-*", "stackset/*", "stackset-target/*", "type/resource/*")],
-              sid="EnvironmentStacks"),
-        allow(a("cloudformation", "ValidateTemplate"), "*", sid="ValidateTemplate"),
-        # Templates and seed code are read from buckets of this account only.
-        allow(a("s3", "GetObject", "GetObjectVersion"), Sub("arn:${AWS::Partition}:s3:::*/*"), sid="ReadTemplates",
-              condition=PolicyCondition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
-        allow(a("s3", "CreateBucket", "DeleteBucket", "PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy",
-                "PutEncryptionConfiguration", "GetEncryptionConfiguration", "PutBucketPublicAccessBlock",
-                "GetBucketPublicAccessBlock", "PutBucketVersioning", "GetBucketVersioning", "PutBucketTagging",
-                "GetBucketTagging", "PutBucketLogging", "GetBucketLogging", "PutBucketOwnershipControls",
-                "GetBucketOwnershipControls", "PutLifecycleConfiguration", "GetLifecycleConfiguration",
-                "GetBucketLocation", "ListBucket"),
-              [Sub(f"arn:${{AWS::Partition}}:s3:::*-{acct}-{kind}") for kind in ("data", "models", "logs")],
-              sid="EnvironmentBuckets"),
-        *iam_blocks.role_admin_statements(ctx, [platform_roles], sid="EnvironmentRoles"),
+    sagemaker_roles = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES)
+    platform_policies = ctx.policy_arn(f"{ctx.config.prefix}*")
+    return [
+        # Service Catalog provisions into SC-<account>-pp-<id>; nested stacks are named after their parent.
+        *policies.stacks(ctx, ["SC-*"], sid="EnvironmentStacks"),
+        policies.provisioning_artifacts(),
+        policies.own_account_objects(ctx),
+        *policies.stack_sets(ctx, sid="EnvironmentStackSets"),
+        # Buckets are kept when the environment is deleted (Retain): never deleted by this role.
+        policies.buckets(ctx, [f"*-${{AWS::AccountId}}-{kind}" for kind in ENVIRONMENT_BUCKETS],
+                         sid="EnvironmentBuckets"),
+        *iam_blocks.role_admin_statements(ctx, [platform_roles], sid="EnvironmentRoles",
+                                          attachable=[platform_policies]),
         # The core's own roles share the path and prefix of environment roles: never let the launch role
         # change them (that would let it widen its own permissions).
         iam_blocks.deny(a("iam", "PutRolePolicy", "AttachRolePolicy", "DeleteRolePolicy", "DetachRolePolicy",
@@ -134,9 +146,10 @@ def sc_launch_statements(ctx: BuildContext) -> list:
                          (SC_LAUNCH_ROLE_NAME, DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME)] + [sagemaker_roles],
                         sid="NoChangesToCoreRoles"),
         allow(a("iam", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion", "GetPolicy",
-                "GetPolicyVersion", "ListPolicyVersions", "TagPolicy", "UntagPolicy"),
-              Sub(f"arn:${{AWS::Partition}}:iam::{acct}:policy{ctx.config.role_path}{ctx.config.prefix}*"),
-              sid="EnvironmentManagedPolicies"),
+                "GetPolicyVersion", "ListPolicyVersions", "ListEntitiesForPolicy", "TagPolicy", "UntagPolicy"),
+              platform_policies, sid="EnvironmentManagedPolicies"),
+        # Service Catalog checks the roles of launch constraints and portfolio principals (both are roles).
+        allow(a("iam", "GetRole"), [platform_roles, sagemaker_roles], sid="ReadRoles"),
         allow(a("iam", "PassRole"), [platform_roles, sagemaker_roles], sid="PassEnvironmentRoles",
               condition=PolicyCondition(StringEquals({"iam:PassedToService": [
                   "sagemaker.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com",
@@ -147,67 +160,50 @@ def sc_launch_statements(ctx: BuildContext) -> list:
                   "sagemaker.amazonaws.com", "elasticfilesystem.amazonaws.com", "servicecatalog.amazonaws.com"]}))),
         *network.network_statements(ctx, "${AWS::Region}", internet=True, flow_logs=True, extra=(
             "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission")),
-        # A key's ARN does not exist before CreateKey, so CreateKey cannot be scoped; everything else can.
-        allow(a("kms", "CreateKey"), "*", sid="CreateKeys"),
-        allow(a("kms", "DescribeKey", "EnableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy",
-                "ScheduleKeyDeletion", "TagResource", "UntagResource", "UpdateKeyDescription", "CreateGrant",
-                "ListResourceTags", "CreateAlias", "DeleteAlias", "UpdateAlias", "Encrypt", "Decrypt",
-                "GenerateDataKey"),
-              [ctx.arn("kms", kind, region="${AWS::Region}") for kind in ("key/*", "alias/*")], sid="EnvironmentKeys"),
-        allow(a("kms", "ListAliases"), "*", sid="ListAliases"),
+        *policies.kms_keys(ctx, sid="EnvironmentKeys"),
         allow(a("ssm", "PutParameter", "DeleteParameter", "GetParameter", "GetParameters", "AddTagsToResource",
                 "RemoveTagsFromResource", "ListTagsForResource"),
-              ctx.arn("ssm", "parameter/*", region="${AWS::Region}"), sid="EnvironmentParameters"),
+              ctx.own("ssm", "parameter/*"), sid="EnvironmentParameters"),
         allow(a("lambda", "CreateFunction", "DeleteFunction", "GetFunction", "GetFunctionConfiguration",
                 "UpdateFunctionCode", "UpdateFunctionConfiguration", "InvokeFunction", "TagResource",
-                "UntagResource", "ListTags", "PutFunctionConcurrency", "DeleteFunctionConcurrency"),
-              ctx.arn("lambda", f"function:{ctx.config.prefix}*", region="${AWS::Region}"), sid="EnvironmentFunctions"),
+                "UntagResource", "ListTags"),
+              ctx.own("lambda", f"function:{ctx.config.prefix}*"), sid="EnvironmentFunctions"),
         allow(a("logs", "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy", "DeleteRetentionPolicy",
-                "TagResource", "UntagResource", "TagLogGroup", "ListTagsForResource", "AssociateKmsKey",
-                "DescribeLogGroups"),
-              [ctx.arn("logs", f"log-group:{group}", region="${AWS::Region}") for group in
-               ("/aws/lambda/*", "/vpcflowlogs/*")], sid="EnvironmentLogGroups"),
+                "TagResource", "UntagResource", "TagLogGroup", "ListTagsForResource", "AssociateKmsKey"),
+              [ctx.own("logs", f"log-group:{group}") for group in ("/aws/lambda/*", "/vpcflowlogs/*")],
+              sid="EnvironmentLogGroups"),
+        # CloudWatch Logs authorizes DescribeLogGroups on the account's log-group::log-stream: resource.
+        allow(a("logs", "DescribeLogGroups"), ctx.own("logs", "log-group::log-stream:*"), sid="DescribeLogGroups"),
         allow(a("sagemaker", "CreateDomain", "UpdateDomain", "DeleteDomain", "DescribeDomain", "CreateUserProfile",
                 "UpdateUserProfile", "DeleteUserProfile", "DescribeUserProfile", "CreateSpace", "UpdateSpace",
                 "DeleteSpace", "DescribeSpace", "CreateApp", "DeleteApp", "DescribeApp", "AddTags", "DeleteTags",
                 "ListTags"),
-              [ctx.arn("sagemaker", f"{kind}/*", region="${AWS::Region}") for kind in
-               ("domain", "user-profile", "space", "app")], sid="Studio"),
-        # Enabling SageMaker projects has no resource-level permissions.
-        allow(a("sagemaker", "EnableSagemakerServicecatalogPortfolio", "DisableSagemakerServicecatalogPortfolio",
-                "GetSagemakerServicecatalogPortfolioStatus", "ListDomains", "ListUserProfiles", "ListApps",
-                "ListSpaces"), "*", sid="StudioAccount"),
-        # Studio's home file system is created and removed by SageMaker with the caller's permissions.
-        allow(a("elasticfilesystem", "CreateFileSystem", "DeleteFileSystem", "DescribeFileSystems",
-                "CreateMountTarget", "DeleteMountTarget", "DescribeMountTargets", "TagResource", "UntagResource"),
-              ctx.arn("elasticfilesystem", "file-system/*", region="${AWS::Region}"), sid="StudioFileSystem"),
-        allow(a("servicecatalog", "CreatePortfolio", "DeletePortfolio", "UpdatePortfolio", "DescribePortfolio",
-                "CreateProduct", "DeleteProduct", "UpdateProduct", "DescribeProductAsAdmin",
-                "CreateProvisioningArtifact", "DeleteProvisioningArtifact", "UpdateProvisioningArtifact",
-                "DescribeProvisioningArtifact", "AssociateProductWithPortfolio",
-                "DisassociateProductFromPortfolio", "AssociatePrincipalWithPortfolio",
-                "DisassociatePrincipalFromPortfolio", "CreateConstraint", "DeleteConstraint", "DescribeConstraint",
-                "UpdateConstraint", "TagResource", "UntagResource", "AssociateTagOptionWithResource",
-                "DisassociateTagOptionFromResource"),
-              [ctx.arn("catalog", kind, region="${AWS::Region}") for kind in ("portfolio/*", "product/*")],
-              sid="MLOpsPortfolio"),
-        # Constraints, associations and searches are not resource-scoped in Service Catalog.
-        allow(a("servicecatalog", "ListPortfolios", "ListConstraintsForPortfolio", "ListPrincipalsForPortfolio",
-                "ListPortfoliosForProduct", "SearchProductsAsAdmin", "DescribeCopyProductStatus"), "*",
-              sid="MLOpsPortfolioRead"),
-        allow(a("resource-groups", "CreateGroup", "DeleteGroup", "GetGroup", "GetGroupQuery", "UpdateGroup",
-                "UpdateGroupQuery", "Tag", "Untag", "GetTags"),
-              ctx.arn("resource-groups", "group/*", region="${AWS::Region}"), sid="EnvironmentResourceGroup"),
+              [ctx.own("sagemaker", f"{kind}/*") for kind in ("domain", "user-profile", "space", "app")],
+              sid="Studio"),
+        # SageMaker creates Studio's home file system with the caller's permissions; IAM authorizes
+        # CreateFileSystem on "*" only.
+        allow(a("elasticfilesystem", "CreateFileSystem"), "*", sid="StudioFileSystemCreate"),
+        allow(a("elasticfilesystem", "DeleteFileSystem", "DescribeFileSystems", "CreateMountTarget",
+                "DeleteMountTarget", "DescribeMountTargets", "TagResource", "UntagResource"),
+              ctx.own("elasticfilesystem", "file-system/*"), sid="StudioFileSystem"),
+        policies.service_catalog_admin(ctx, sid="MLOpsPortfolio"),
+        allow(a("resource-groups", "DeleteGroup", "GetGroup", "GetGroupQuery", "UpdateGroup", "UpdateGroupQuery",
+                "GetGroupConfiguration", "PutGroupConfiguration", "GroupResources", "UngroupResources",
+                "ListGroupResources", "Tag", "Untag", "GetTags"),
+              ctx.own("resource-groups", "group/*"), sid="EnvironmentResourceGroup"),
+        # CreateGroup has no resource type in IAM: it is authorized on "*" only.
+        allow(a("resource-groups", "CreateGroup"), "*", sid="EnvironmentResourceGroupCreate"),
     ]
-    return statements
 
 
 def sc_launch_role(ctx: BuildContext, t: Template):
     # More than IAM's 10,240 characters of inline policy per role: customer managed policies instead.
-    policies = iam_blocks.managed_policies(ctx, "SCLaunchPolicy", "Service Catalog launch role of the data science "
-                                           "environment product", sc_launch_statements(ctx))
-    for policy in policies:
+    packed = iam_blocks.managed_policies(ctx, "SCLaunchPolicy", "Service Catalog launch role of the data science "
+                                         "environment product", sc_launch_statements(ctx))
+    for policy in packed:
         policy.Condition = SC_LAUNCH_CONDITION
+        if iam_blocks.creates_on_star(policy.PolicyDocument):
+            scanners.skip(policy, scanners.ACTIONS_AUTHORIZED_ONLY_ON_STAR)
         t.add_resource(policy)
     return iam_blocks.role(
         ctx, "SCLaunchRole",
@@ -216,7 +212,7 @@ def sc_launch_role(ctx: BuildContext, t: Template):
         # Service Catalog launches the product; CloudFormation is trusted too, for deploying the
         # environment template directly with --role-arn (the two-step CloudFormation option).
         assume=iam_blocks.service_trust("servicecatalog", "cloudformation"),
-        managed=[Ref(p) for p in policies],
+        managed=[Ref(p) for p in packed],
         condition=SC_LAUNCH_CONDITION,
     )
 

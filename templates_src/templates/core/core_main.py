@@ -82,10 +82,12 @@ def _project_roles(ctx: BuildContext, t: Template):
         module="check_iam_roles_exist",
         description="Reports which SageMaker project roles are missing in the account",
         name=ctx.namer.name("function", "${StackSetName}-check-sagemaker-roles", {"StackSetName": params.STACK_SET_NAME}),
+        # A role that exists is authorized on its ARN (path included); one that does not on its bare name,
+        # and the function must be able to tell the two apart (NoSuchEntity, not AccessDenied).
         statements=[iam_blocks.allow(
             iam_blocks.actions("iam", "GetRole"),
-            [ctx.role_arn(role, path=projects_roles.SERVICE_ROLE_PATH)
-             for role in (projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE)],
+            [arn for role in (projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE)
+             for arn in (ctx.sagemaker_role_arn(role), ctx.role_arn(role, path="/"))],
             sid="SageMakerProjectRoles")],
         condition=IAM_ROLES,
     )
@@ -110,7 +112,7 @@ def _shared_roles(ctx: BuildContext, t: Template):
 
 def _environment_configuration(ctx: BuildContext, t: Template):
     own = lambda service, resource: ctx.arn(service, resource, region="${AWS::Region}")  # noqa: E731
-    launch_role = ctx.role_arn(projects_roles.LAUNCH_ROLE, path=projects_roles.SERVICE_ROLE_PATH)
+    launch_role = ctx.sagemaker_role_arn(projects_roles.LAUNCH_ROLE)
     return cr.lambda_function(
         ctx, t, "GetEnvironmentConfigurationLambda",
         module="get_environment_configuration",

@@ -7,8 +7,8 @@ account's role names so that one ExecutionRoleName works everywhere.
 
 from __future__ import annotations
 
-from awacs.aws import Condition, Principal, StringEquals, StringLike
-from troposphere import Equals, GetAtt, If, Output, Ref, Sub, Template
+from awacs.aws import Bool, Condition, Principal, StringEquals, StringLike
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 
 from templates_src import naming
 from templates_src.blocks import iam as iam_blocks
@@ -46,7 +46,18 @@ MODEL_BUCKET_NAME = params.ParamSpec(
 GENERATE_MODEL_ROLE_NAME = "GenerateSageMakerModelExecutionRoleName"
 GENERATE_STACKSET_ROLE_NAME = "GenerateStackSetExecutionRoleName"
 PIPELINE_ROLE_DEFAULT = "PipelineExecutionRoleCondition"
-USE_ROLE = "service-role/AmazonSageMakerServiceCatalogProductsUseRole"
+PERMISSIONS_BOUNDARY_ARN = params.ParamSpec(
+    "PermissionsBoundaryArn",
+    "Permissions boundary of both roles: in a target account the PermissionsBoundaryArn output of "
+    "env-iam-setup-stackset-role (its StackSet execution role may create roles only with it). Leave empty "
+    "for none (the development account)",
+    "Permissions boundary ARN",
+    default="",
+    allowed_pattern=params.optional(params.POLICY_ARN),
+    max_length=2048,
+    constraint="must be an IAM managed policy ARN (arn:<partition>:iam::<account-id>:policy/<name>), or empty",
+)
+HAS_BOUNDARY = "PermissionsBoundaryGiven"
 
 
 def role_name_params(ctx: BuildContext) -> tuple[params.ParamSpec, params.ParamSpec]:
@@ -81,9 +92,9 @@ def model_execution_policy(ctx: BuildContext):
         iam_blocks.allow(iam_blocks.actions("ec2", "DescribeVpcEndpoints", "DescribeDhcpOptions", "DescribeVpcs",
                                             "DescribeSubnets", "DescribeSecurityGroups",
                                             "DescribeNetworkInterfaces"), "*", sid="VpcDescribe"),
-        iam_blocks.allow(iam_blocks.actions("s3", "GetObject"), Sub("arn:${AWS::Partition}:s3:::${ModelBucketName}/*"),
+        iam_blocks.allow(iam_blocks.actions("s3", "GetObject"), ctx.bucket_arn("${ModelBucketName}", "*"),
                          sid="ReadModelArtifacts"),
-        iam_blocks.allow(iam_blocks.actions("s3", "ListBucket"), Sub("arn:${AWS::Partition}:s3:::${ModelBucketName}"),
+        iam_blocks.allow(iam_blocks.actions("s3", "ListBucket"), ctx.bucket_arn("${ModelBucketName}"),
                          sid="ListModelBucket"),
         iam_blocks.allow(iam_blocks.actions("kms", "Decrypt", "DescribeKey"), Ref(MODEL_KMS_KEY_ARN.name),
                          sid="DecryptModelArtifacts"),
@@ -111,6 +122,15 @@ def stackset_execution_policy(ctx: BuildContext, model_role):
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeModelPackage"),
                          ctx.arn("sagemaker", "model-package/*", region="${AWS::Region}", account=stacksets.ADMIN),
                          sid="ReadSourceModelPackages"),
+        # Endpoint configurations encrypt their ML storage volumes with a key of this or the development
+        # account; SageMaker uses it through a grant for the endpoint.
+        iam_blocks.allow(iam_blocks.actions("kms", "DescribeKey"),
+                         [ctx.own("kms", "key/*"), ctx.arn("kms", "key/*", region="${AWS::Region}",
+                                                           account=stacksets.ADMIN)], sid="EndpointVolumeKeys"),
+        iam_blocks.allow(iam_blocks.actions("kms", "CreateGrant"),
+                         [ctx.own("kms", "key/*"), ctx.arn("kms", "key/*", region="${AWS::Region}",
+                                                           account=stacksets.ADMIN)], sid="EndpointVolumeKeyGrants",
+                         condition=Condition(Bool({"kms:GrantIsForAWSResource": "true"}))),
         iam_blocks.allow(iam_blocks.actions("ssm", "GetParameter", "GetParameters"),
                          ctx.arn("ssm", "parameter/${EnvName}-*", region="${AWS::Region}"),
                          sid="EnvironmentParameters"),
@@ -125,14 +145,20 @@ def build(ctx: BuildContext) -> Template:
     specs = [params.ENV_NAME, params.ENV_TYPE, model_name, stackset_name, PIPELINE_ROLE_ARN,
              params.ADMINISTRATOR_ACCOUNT_ID, MODEL_KMS_KEY_ARN, MODEL_BUCKET_NAME]
     params.add(t, *specs)
+    own_boundary = ctx.permissions_boundary is None  # a configured boundary applies to every role anyway
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE, params.ADMINISTRATOR_ACCOUNT_ID]),
         ("Role names", [model_name, stackset_name, PIPELINE_ROLE_ARN]),
         ("Model artifacts", [MODEL_BUCKET_NAME, MODEL_KMS_KEY_ARN]),
-    ])
+    ] + ([("Permissions boundary", [PERMISSIONS_BOUNDARY_ARN])] if own_boundary else []))
     t.add_condition(GENERATE_MODEL_ROLE_NAME, Equals(Ref(model_name.name), ""))
     t.add_condition(GENERATE_STACKSET_ROLE_NAME, Equals(Ref(stackset_name.name), ""))
     t.add_condition(PIPELINE_ROLE_DEFAULT, Equals(Ref(PIPELINE_ROLE_ARN.name), ""))
+    boundary = None
+    if own_boundary:
+        params.add(t, PERMISSIONS_BOUNDARY_ARN)
+        t.add_condition(HAS_BOUNDARY, Not(Equals(Ref(PERMISSIONS_BOUNDARY_ARN.name), "")))
+        boundary = If(HAS_BOUNDARY, Ref(PERMISSIONS_BOUNDARY_ARN.name), Ref("AWS::NoValue"))
 
     env = {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)}
     model_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +
@@ -141,7 +167,7 @@ def build(ctx: BuildContext) -> Template:
                                         naming.STACKSET_EXECUTION_ROLE_MARKER, env)
 
     pipeline_role = If(PIPELINE_ROLE_DEFAULT,
-                       ctx.arn("iam", f"role/{USE_ROLE}", account=stacksets.ADMIN),
+                       ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_USE_ROLE, account=stacksets.ADMIN),
                        Ref(PIPELINE_ROLE_ARN.name))
     model_role = t.add_resource(iam_blocks.role(
         ctx,
@@ -153,14 +179,16 @@ def build(ctx: BuildContext) -> Template:
             iam_blocks.trust_statement(Principal("AWS", pipeline_role), sid="EndpointTests"),
         ),
         policies=[model_execution_policy(ctx)],
+        boundary=boundary,
     ))
     stackset_role = t.add_resource(iam_blocks.role(
         ctx,
         "StackSetExecutionRole",
         description="Model deployment StackSets of the environment's MLOps projects run as this role",
         name=If(GENERATE_STACKSET_ROLE_NAME, stackset_generated.sub(), Ref(stackset_name.name)),
-        assume=stacksets.admin_account_trust(ctx),
+        assume=stacksets.administration_role_trust(ctx),
         policies=[stackset_execution_policy(ctx, model_role)],
+        boundary=boundary,
     ))
     t.add_output([
         Output("SageMakerModelExecutionRoleArn", Description="ARN of the SageMaker model execution role",

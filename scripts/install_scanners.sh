@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs the security scanners the tests run over the generated templates, pinned, under .tools/:
+#
+#   .tools/checkov/            a virtualenv with checkov (it pins boto3/awscli versions that conflict with
+#                              the project's, so it cannot live in .venv)
+#   .tools/cfnguard/package/   the npm package @cdklabs/cdk-validator-cfnguard: the cfn-guard binary
+#                              (bin/ubuntu/<arch>/cfn-guard) and the AWS Control Tower proactive-control rules
+#                              (rules/control-tower/cfn-guard/)
+#
+# Idempotent: a scanner already installed at the pinned version is left alone; a half-finished install
+# (no completion marker) is removed and done again.  Network: PyPI (pip) and the npm registry (npm) only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHECKOV_VERSION=3.3.30
+CFNGUARD_PACKAGE=@cdklabs/cdk-validator-cfnguard
+CFNGUARD_VERSION=0.0.62
+# The registry's integrity hash of that tarball: a republished or tampered package fails the install.
+CFNGUARD_INTEGRITY=sha512-Sg2k8067B0AIJ82QFSLhHTUIqxOYTKABvVrTHiyc6j0rE2NHli2diIYqf+w+DkuDKCYYgMIOga3OrYMOHUw0mQ==
+
+TOOLS=.tools
+PYTHON=${PYTHON:-python3}
+
+install_checkov() {
+    local dir=$TOOLS/checkov marker=$TOOLS/checkov/.installed
+    if [[ -f $marker && $(cat "$marker") == "$CHECKOV_VERSION" && -x $dir/bin/checkov ]]; then
+        echo "checkov $CHECKOV_VERSION: already installed in $dir"
+        return
+    fi
+    echo "checkov $CHECKOV_VERSION: installing into $dir"
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+    # pip's output goes to a log, shown only when the install fails.
+    if ! "$dir/bin/python" -m pip install --disable-pip-version-check "checkov==$CHECKOV_VERSION" \
+            >"$TOOLS/checkov-pip.log" 2>&1; then
+        tail -n 40 "$TOOLS/checkov-pip.log" >&2
+        echo "checkov $CHECKOV_VERSION: pip install failed (log: $TOOLS/checkov-pip.log)" >&2
+        exit 1
+    fi
+    "$dir/bin/checkov" --version >/dev/null
+    echo "$CHECKOV_VERSION" >"$marker"
+}
+
+install_cfnguard() {
+    local dir=$TOOLS/cfnguard marker=$TOOLS/cfnguard/.installed arch
+    arch=$(uname -m)
+    case $arch in
+        x86_64 | aarch64) ;;
+        arm64) arch=aarch64 ;;
+        *) echo "cfn-guard: no binary for $arch in $CFNGUARD_PACKAGE" >&2; exit 1 ;;
+    esac
+    if [[ -f $marker && $(cat "$marker") == "$CFNGUARD_VERSION" && -x $dir/package/bin/ubuntu/$arch/cfn-guard ]]; then
+        echo "$CFNGUARD_PACKAGE $CFNGUARD_VERSION: already installed in $dir"
+        return
+    fi
+    echo "$CFNGUARD_PACKAGE $CFNGUARD_VERSION: installing into $dir"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    local packed
+    packed=$(cd "$dir" && npm pack --silent "$CFNGUARD_PACKAGE@$CFNGUARD_VERSION" --json)
+    local tarball integrity
+    tarball=$(printf '%s' "$packed" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["filename"])')
+    integrity=$(printf '%s' "$packed" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["integrity"])')
+    if [[ $integrity != "$CFNGUARD_INTEGRITY" ]]; then
+        echo "$CFNGUARD_PACKAGE $CFNGUARD_VERSION: integrity $integrity, expected $CFNGUARD_INTEGRITY" >&2
+        exit 1
+    fi
+    tar -xzf "$dir/$tarball" -C "$dir"
+    rm -f "$dir/$tarball"
+    chmod +x "$dir"/package/bin/ubuntu/*/cfn-guard
+    "$dir/package/bin/ubuntu/$arch/cfn-guard" --version >/dev/null
+    echo "$CFNGUARD_VERSION" >"$marker"
+}
+
+mkdir -p "$TOOLS"
+install_checkov
+install_cfnguard

@@ -1,0 +1,118 @@
+"""The policy catalogue: statements several roles need, each written once and proven by the deploying-role
+check (``templates_src.iam_coverage``) against CloudFormation's handler permissions.
+
+Pure functions of the build context that return awacs statements.  Where IAM authorizes an action only on
+``*`` (IAM's action table lists no resource type for it), the catalogue grants it on ``*`` in a statement of
+its own, so the scoped statements stay scoped.
+"""
+
+from __future__ import annotations
+
+from awacs.aws import Condition, StringEquals
+from troposphere import Ref
+
+from templates_src.blocks.iam import actions as a
+from templates_src.blocks.iam import allow
+from templates_src.context import BuildContext
+
+# -- CloudFormation -------------------------------------------------------------------------------------------
+STACK_ACTIONS = ("CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "DescribeStackEvents",
+                 "DescribeStackResource", "DescribeStackResources", "ListStackResources", "GetTemplate",
+                 "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "SetStackPolicy",
+                 "UpdateTerminationProtection", "TagResource", "UntagResource")
+STACK_SET_ACTIONS = ("UpdateStackSet", "DeleteStackSet", "DescribeStackSet", "DescribeStackSetOperation",
+                     "ListStackSetOperations", "ListStackSetOperationResults", "CreateStackInstances",
+                     "UpdateStackInstances", "DeleteStackInstances", "DescribeStackInstance", "ListStackInstances",
+                     "StopStackSetOperation", "TagResource", "UntagResource")
+
+
+def stacks(ctx: BuildContext, names: list[str], region: str = "${AWS::Region}", sid: str = "Stacks") -> list:
+    """Run stacks whose names match ``names`` (patterns), plus the template calls IAM authorizes on ``*``."""
+    return [
+        allow(a("cloudformation", *STACK_ACTIONS),
+              [ctx.arn("cloudformation", f"stack/{name}/*", region=region) for name in names], sid=sid),
+        # ValidateTemplate has no resource type; GetTemplateSummary is called with a template URL.
+        allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid=sid + "Templates"),
+    ]
+
+
+def stack_sets(ctx: BuildContext, names: str = "*", sid: str = "StackSets") -> list:
+    """Create and run self-managed StackSets of this account and region."""
+    return [
+        allow(a("cloudformation", *STACK_SET_ACTIONS),
+              [ctx.own("cloudformation", f"stackset/{names}:*"), ctx.own("cloudformation", "stackset-target/*"),
+               ctx.own("cloudformation", "type/resource/*")], sid=sid),
+        # CreateStackSet has no resource type in IAM: it is authorized on "*" only.
+        allow(a("cloudformation", "CreateStackSet"), "*", sid=sid + "Create"),
+    ]
+
+
+# -- templates and code in S3 -----------------------------------------------------------------------------------
+def provisioning_artifacts(sid: str = "ProvisioningArtifacts") -> object:
+    """Service Catalog's product templates and the seed code it provisions: objects tagged
+    servicecatalog:provisioning=true, which Service Catalog keeps in a bucket of its own account (so no
+    account condition), the statement AWS documents as mandatory for every launch role."""
+    return allow(a("s3", "GetObject", "GetObjectVersion"), "*", sid=sid, condition=Condition(
+        StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true"})))
+
+
+def own_account_objects(ctx: BuildContext, sid: str = "ReleaseObjects") -> object:
+    """Nested templates and function packages of a release: read from buckets of this account only."""
+    return allow(a("s3", "GetObject", "GetObjectVersion"), ctx.bucket_arn("*", "*"), sid=sid,
+                 condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")})))
+
+
+# -- KMS --------------------------------------------------------------------------------------------------------
+# No ScheduleKeyDeletion: the environment's keys are kept when their stack is deleted (DeletionPolicy Retain).
+KEY_ADMIN_ACTIONS = ("DescribeKey", "EnableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy",
+                     "TagResource", "UntagResource", "UpdateKeyDescription", "ListResourceTags")
+KEY_USE_ACTIONS = ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "CreateGrant")
+
+
+def kms_keys(ctx: BuildContext, sid: str = "Keys") -> list:
+    """Create and administer the environment's keys (never disable them, never turn rotation off) and use them
+    for the resources they encrypt."""
+    return [
+        # A key's ARN does not exist before CreateKey; IAM authorizes it on "*" only.
+        allow(a("kms", "CreateKey"), "*", sid=sid + "Create"),
+        allow(a("kms", *KEY_ADMIN_ACTIONS, *KEY_USE_ACTIONS), ctx.own("kms", "key/*"), sid=sid),
+        allow(a("kms", "CreateAlias", "DeleteAlias", "UpdateAlias"),
+              [ctx.own("kms", "alias/*"), ctx.own("kms", "key/*")], sid=sid + "Aliases"),
+        allow(a("kms", "ListAliases"), "*", sid=sid + "List"),
+    ]
+
+
+# -- S3 buckets ---------------------------------------------------------------------------------------------------
+BUCKET_ACTIONS = ("CreateBucket", "ListBucket", "GetBucketLocation", "GetBucketAcl",
+                  "PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy", "PutEncryptionConfiguration",
+                  "GetEncryptionConfiguration", "PutBucketPublicAccessBlock", "GetBucketPublicAccessBlock",
+                  "PutBucketVersioning", "GetBucketVersioning", "PutBucketTagging", "GetBucketTagging",
+                  "PutBucketLogging", "GetBucketLogging", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
+                  "PutLifecycleConfiguration", "GetLifecycleConfiguration", "TagResource", "UntagResource")
+
+
+def buckets(ctx: BuildContext, names: list[str], sid: str = "Buckets", deletable: bool = False) -> object:
+    """Create and configure buckets whose names match ``names`` (patterns).  Data-bearing buckets are kept
+    when their stack is deleted (DeletionPolicy Retain), so DeleteBucket is granted only when ``deletable``."""
+    return allow(a("s3", *BUCKET_ACTIONS, *(("DeleteBucket",) if deletable else ())),
+                 [ctx.bucket_arn(name) for name in names], sid=sid)
+
+
+# -- Service Catalog ------------------------------------------------------------------------------------------------
+SERVICE_CATALOG_ADMIN_ACTIONS = (
+    "CreatePortfolio", "DeletePortfolio", "UpdatePortfolio", "DescribePortfolio", "CreateProduct", "DeleteProduct",
+    "UpdateProduct", "DescribeProductAsAdmin", "CreateProvisioningArtifact", "DeleteProvisioningArtifact",
+    "UpdateProvisioningArtifact", "DescribeProvisioningArtifact", "ListProvisioningArtifacts",
+    "AssociateProductWithPortfolio", "DisassociateProductFromPortfolio", "ListPortfoliosForProduct",
+    "AssociatePrincipalWithPortfolio",
+    "DisassociatePrincipalFromPortfolio", "ListPrincipalsForPortfolio", "CreateConstraint", "DeleteConstraint",
+    "DescribeConstraint", "UpdateConstraint", "ListConstraintsForPortfolio", "TagResource", "UntagResource",
+    "ListTagsForResource", "ListServiceActionsForProvisioningArtifact",
+    "DisassociateServiceActionFromProvisioningArtifact")
+
+
+def service_catalog_admin(ctx: BuildContext, sid: str = "Portfolio") -> object:
+    """Portfolios, products, versions and constraints of this account and region.  Service Catalog authorizes
+    creation and its association and constraint calls against arn:<partition>:catalog:<region>:<account>:*,
+    which also covers portfolio/* and product/*."""
+    return allow(a("servicecatalog", *SERVICE_CATALOG_ADMIN_ACTIONS), ctx.own("catalog", "*"), sid=sid)

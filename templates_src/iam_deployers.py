@@ -1,0 +1,113 @@
+"""Which role deploys what: the deployment topology the deploying-role check (``iam_coverage``) proves.
+
+Every role that deploys templates is listed here with the templates it deploys, who assumes it (the caller
+whose own calls it must allow) and sample parameter values that make physical names concrete.  A template
+that a later issue generates is covered by the reviewed ``planned`` resources of ``iam_coverage.yaml``
+until it exists; from then on its rendered resources are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from templates_src import iam_coverage
+from templates_src.config import Config
+from templates_src.iam_coverage import Coverage, Deployed
+from templates_src.iam_policy import PSEUDO, Resolver, role_statements
+
+ACCOUNT = PSEUDO["AWS::AccountId"]
+REGION = PSEUDO["AWS::Region"]
+ADMIN_ACCOUNT = "222222222222"
+ENV = {"EnvName": "sm-mlops", "EnvType": "dev"}
+TARGET_ENV = {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": ADMIN_ACCOUNT}
+SC_STACK = f"SC-{ACCOUNT}-pp-abcdefghijklm"  # the stack Service Catalog provisions a product into
+
+
+@dataclass(frozen=True)
+class Deployer:
+    key: str  # how iam_coverage.yaml's not_granted entries name it
+    description: str
+    role_template: str
+    role: str  # logical id of the AWS::IAM::Role
+    deploys: tuple[str, ...]  # the templates it deploys, as root stacks
+    caller: str  # key of the caller's needs in iam_coverage.yaml
+    stack_name: str  # name of the root stacks it deploys (prefix of nested stack names)
+    params: dict[str, str] = field(default_factory=dict)  # sample values for every template involved
+    planned: dict[str, str] = field(default_factory=dict)  # template name -> planned resources key
+
+    def values(self, config: Config) -> dict[str, str]:
+        return {**ENV, **self.params}
+
+
+def boundary_arn(config: Config) -> str:
+    """The configured permissions boundary as the sample account's ARN ('' when none)."""
+    boundary = config.permissions_boundary
+    if not boundary:
+        return ""
+    return boundary if boundary.startswith("arn:") else f"arn:aws:iam::{ACCOUNT}:policy/{boundary}"
+
+
+def deployers(config: Config) -> tuple[Deployer, ...]:
+    prefix = config.prefix
+    core = {name: f"{prefix}core-{REGION}-{suffix}" for name, suffix in (
+        ("SCLaunchRoleName", "sc-launch"), ("DSAdministratorRoleName", "ds-administrator"),
+        ("SageMakerDetectiveControlExecutionRoleName", "sm-detective-control"))}
+    target_boundary = (f"arn:aws:iam::{ACCOUNT}:policy{config.role_path}{prefix}sm-mlops-staging-target-account"
+                       "-boundary")
+    return (
+        Deployer("environment-launch-role",
+                 "Service Catalog launch role of the data science environment product (also the --role-arn of "
+                 "a direct CloudFormation deployment)",
+                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
+                 params=core, planned={"env-main": "environment"}),
+        Deployer("setup-stackset-role",
+                 "StackSet execution role of the environment's StackSets in each target account",
+                 "env-iam-setup-stackset-role", "SetupStackSetExecutionRole",
+                 ("env-iam-target-account-roles", "target-account-network"), "stackset-execution",
+                 "StackSet-sm-mlops-staging-roles-0123abcd-4567-89ef-0123-456789abcdef",
+                 params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary},
+                 planned={"target-account-network": "target-account-network"}),
+        Deployer("model-deployment-stackset-role",
+                 "StackSet execution role of the MLOps projects' model deployments in each target account",
+                 "env-iam-target-account-roles", "StackSetExecutionRole", ("model-endpoint",),
+                 "stackset-execution",
+                 "StackSet-sagemaker-churn-p-abc123-deploy-staging-0123abcd-4567-89ef-0123-456789abcdef",
+                 params=TARGET_ENV, planned={"model-endpoint": "model-endpoint"}),
+        Deployer("sagemaker-projects-launch-role",
+                 "Service Catalog launch role of the MLOps project products (SageMaker projects)",
+                 "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole",
+                 ("project-model-build-train", "project-model-deploy"), "service-catalog-launch", SC_STACK,
+                 params={"SageMakerProjectName": "churn", "SageMakerProjectId": "p-abc123"},
+                 planned={"project-model-build-train": "mlops-projects", "project-model-deploy": "mlops-projects"}),
+    )
+
+
+def coverage(deployer: Deployer, templates: dict[str, dict], config: Config) -> Coverage:
+    """Evaluate the deployer's role (as ``templates`` render it) against everything it deploys."""
+    data = iam_coverage.reviewed()
+    values = deployer.values(config)
+    role_template = templates[deployer.role_template]
+    resolver = Resolver(role_template, values, arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
+    statements, unreadable = role_statements(role_template, deployer.role, resolver)
+    unset: list = []
+    needs = []
+    planned_done: set[str] = set()
+    for name in deployer.deploys:
+        if name in templates:
+            needs += iam_coverage.template_needs(Deployed(name, templates[name], values, deployer.stack_name),
+                                                 templates, unset)
+        elif name in deployer.planned:
+            key = deployer.planned[name]
+            if key not in planned_done:
+                planned_done.add(key)
+                needs += iam_coverage.planned_needs(data["planned"][key], values, deployer.stack_name, unset,
+                                                    prefix=config.prefix, role_path=config.role_path,
+                                                    boundary=boundary_arn(config))
+        else:
+            raise ValueError(f"{deployer.key}: deploys {name}, which is neither generated nor planned")
+    needs += iam_coverage.caller_needs(deployer.caller, {"region": REGION, "account": ACCOUNT,
+                                                         "stack_name": deployer.stack_name})
+    exceptions = [e for e in data["not_granted"] if e["role"] == deployer.key]
+    result = iam_coverage.check(deployer.key, statements, needs, exceptions, unset, unreadable)
+    result.exceptions_used = {data["not_granted"].index(exceptions[i]) for i in result.exceptions_used}
+    return result

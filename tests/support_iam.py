@@ -1,0 +1,109 @@
+"""The API calls the project's own code makes, as IAM requests, for the deploying-role check.
+
+``record_calls(session)`` records every call of clients created meanwhile (service, operation, parameters);
+``requests_for(calls)`` turns them into the IAM requests AWS authorizes them as (action, resource, context),
+with full context, so the roles' conditions are evaluated too.  An operation this module does not know fails
+the test: new code must say how AWS authorizes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+from templates_src.iam_coverage import Need
+from templates_src.iam_policy import request
+
+PARTITION = "aws"
+
+
+@contextlib.contextmanager
+def record_calls(session):
+    calls: list[tuple[str, str, dict]] = []
+
+    def record(params, model, **kwargs):
+        calls.append((model.service_model.endpoint_prefix, model.name, dict(params)))
+
+    unique = f"record-{uuid.uuid4().hex}"
+    session.events.register("before-parameter-build", record, unique_id=unique)
+    try:
+        yield calls
+    finally:
+        session.events.unregister("before-parameter-build", unique_id=unique)
+
+
+def _s3_object(bucket, key):
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def requests_for(service: str, operation: str, params: dict, region: str, account: str,
+                 role_arn=None) -> list:
+    """(action, resource, context) of one call; ``role_arn(name)`` gives an existing role's ARN (or None)."""
+    own = f"arn:{PARTITION}:{{}}:{region}:{account}:{{}}"
+    if service == "sts" and operation == "GetCallerIdentity":
+        return []  # needs no permission
+    if service == "iam" and operation == "GetRole":
+        name = params["RoleName"]
+        return [("iam:GetRole", (role_arn and role_arn(name)) or f"arn:{PARTITION}:iam::{account}:role/{name}", {})]
+    if service == "api.sagemaker" or service == "sagemaker":
+        if operation == "DescribeProject":
+            return [("sagemaker:DescribeProject", own.format("sagemaker", f"project/{params['ProjectName']}"), {})]
+        if operation == "DescribeDomain":
+            return [("sagemaker:DescribeDomain", own.format("sagemaker", f"domain/{params['DomainId']}"), {})]
+        if operation == "ListTags":
+            return [("sagemaker:ListTags", params["ResourceArn"], {})]
+    if service == "ssm" and operation == "GetParameter":
+        name = params["Name"]
+        return [("ssm:GetParameter", own.format("ssm", "parameter" + (name if name.startswith("/") else "/" + name)),
+                 {})]
+    if service == "codebuild" and operation == "StartBuild":
+        return [("codebuild:StartBuild", own.format("codebuild", f"project/{params['projectName']}"), {})]
+    if service == "s3":
+        bucket = params.get("Bucket")
+        bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
+        context = {"s3:ResourceAccount": account}
+        if operation == "GetBucketLocation":
+            return [("s3:GetBucketLocation", bucket_arn, context)]
+        if operation == "ListObjectsV2":
+            return [("s3:ListBucket", bucket_arn, {**context, "s3:prefix": params.get("Prefix", "")})]
+        if operation in ("GetObject", "HeadObject"):
+            return [("s3:GetObject", _s3_object(bucket, params["Key"]), context)]
+        if operation == "PutObject":
+            out = [("s3:PutObject", _s3_object(bucket, params["Key"]), context)]
+            if params.get("Tagging"):
+                out.append(("s3:PutObjectTagging", _s3_object(bucket, params["Key"]), context))
+            return out
+        if operation == "GetObjectTagging":
+            return [("s3:GetObjectTagging", _s3_object(bucket, params["Key"]), context)]
+        if operation == "PutObjectTagging":
+            return [("s3:PutObjectTagging", _s3_object(bucket, params["Key"]), context)]
+    raise AssertionError(f"{service}.{operation}: say in tests/support_iam.py how IAM authorizes this call")
+
+
+def code_needs(calls, region: str, account: str, where: str, role_arn=None) -> list[Need]:
+    needs = []
+    for service, operation, params in calls:
+        for action, resource, context in requests_for(service, operation, params, region, account, role_arn):
+            needs.append(Need(action, where, f"{service}.{operation}",
+                              requests=(request(action, resource, True, context, complete=True),)))
+    return needs
+
+
+def function_role_coverage(template: dict, function_id: str, calls, region: str, account: str,
+                           params: dict | None = None, role_arn=None):
+    """The function's own role (from the rendered template) against the calls its code made and the log
+    writes of the Lambda runtime."""
+    from templates_src import iam_coverage
+    from templates_src.iam_policy import Resolver, role_statements
+
+    pseudo = {"AWS::Region": region, "AWS::AccountId": account}
+    resolver = Resolver(template, params or {}, pseudo=pseudo,
+                        arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
+    function = template["Resources"][function_id]
+    role_id = function["Properties"]["Role"]
+    role_id = role_id["Fn::GetAtt"][0] if "Fn::GetAtt" in role_id else role_id["Fn::If"][1]["Fn::GetAtt"][0]
+    statements, _ = role_statements(template, role_id, resolver)
+    (log_group,) = resolver.values(template["Resources"][f"{function_id}LogGroup"]["Properties"]["LogGroupName"])
+    needs = code_needs(calls, region, account, function_id, role_arn) + iam_coverage.caller_needs(
+        "lambda-function", {"region": region, "account": account, "log_group": log_group})
+    return iam_coverage.check(role_id, statements, needs, [])

@@ -58,7 +58,8 @@ def main(argv=None) -> int:
         key = layout.content_key(prefix, "templates", "env-main", digest, ".yaml")
         s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"sha256": digest})
         s3.put_object(Bucket=bucket, Key=layout.manifest_key(prefix, "0.0.1"),
-                      Body=json.dumps({"release": "0.0.1", "templates": {"env-main": {"key": key}}}).encode())
+                      Body=json.dumps({"release": "0.0.1", "templates": {"env-main": {
+                          "key": key, "sha256": digest, "size": len(body)}}}).encode())
         with tempfile.TemporaryDirectory() as tmp:
             seed = pathlib.Path(args.seed_code_dir) if args.seed_code_dir else pathlib.Path(tmp)
             if not args.seed_code_dir:

@@ -112,11 +112,12 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
 
 @cli.command(name="list")
 def list_templates() -> None:
-    """The templates this generator builds, with a one-line description."""
+    """The templates this generator builds: name, family, one-line description."""
     width = max(map(len, TEMPLATES))
+    family = max(len(spec.family) for spec in TEMPLATES.values())
     for name, spec in TEMPLATES.items():
         marker = " [deploy directly]" if spec.deploy_directly else ""
-        click.echo(f"{name:<{width}}  {spec.description}{marker}")
+        click.echo(f"{name:<{width}}  {spec.family:<{family}}  {spec.description}{marker}")
 
 
 @cli.command()

@@ -116,7 +116,8 @@ def test_list_names_and_describes_every_template():
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert [line.split()[0] for line in lines] == list(TEMPLATES)
-    assert all(len(line.split(None, 1)[1]) > 20 for line in lines)
+    assert [line.split()[1] for line in lines] == [spec.family for spec in TEMPLATES.values()]
+    assert all(len(line.split(None, 2)[2]) > 20 for line in lines)
     assert "[deploy directly]" in next(line for line in lines if line.startswith("env-iam-setup-stackset-role"))
 
 

@@ -39,10 +39,14 @@ def _taggable_types() -> set[str]:
 TAGGABLE = _taggable_types()
 
 
-def test_all_templates(templates):
-    assert list(templates) == ["core-main", "core-iam-shared-roles", "core-iam-sc-sm-projects-roles",
-                               "core-sc-shared-portfolio", "env-iam-setup-stackset-role",
-                               "env-iam-target-account-roles", "package-cfn"]
+def test_all_templates_are_built_from_the_registry_by_family(templates):
+    """Every registered template is built, in registry order, by the module of its family's folder."""
+    from templates_src.registry import FAMILIES, TEMPLATES
+
+    assert list(templates) == list(TEMPLATES)
+    for name, spec in TEMPLATES.items():
+        assert spec.family in FAMILIES
+        assert spec.build.__module__ == f"templates_src.templates.{spec.family}.{name.replace('-', '_')}", name
 
 
 def test_every_taggable_resource_has_the_configured_tags(any_templates):

@@ -400,10 +400,10 @@ class S3Publisher:
         """The object's bytes (the body is read inside the retried call: a stalled body is retried too)."""
         return self._call(f"reading {self._url(key)}", self._get_bytes, Key=key)
 
-    def _read_if_exists(self, key: str) -> bytes | None:
-        what = f"reading {self._url(key)}"
+    def _unless_missing(self, what: str, fn, **kwargs):
+        """``fn(**kwargs)`` with retries; None when the object does not exist, a PublishError otherwise."""
         try:
-            return self._attempt(what, self._get_bytes, Key=key)
+            return self._attempt(what, fn, **kwargs)
         except ClientError as exc:
             if _code(exc) in NOT_FOUND:
                 return None
@@ -411,17 +411,15 @@ class S3Publisher:
         except BotoCoreError as exc:
             raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
 
+    def _read_if_exists(self, key: str) -> bytes | None:
+        return self._unless_missing(f"reading {self._url(key)}", self._get_bytes, Key=key)
+
     def _same_content(self, artifact: Artifact) -> bool | None:
         """Whether the object at the artifact's key holds its bytes; None when there is no object."""
-        what = f"checking {self._url(artifact.key)}"
-        try:
-            head = self._attempt(what, self.s3.head_object, Bucket=self.bucket, Key=artifact.key)
-        except ClientError as exc:
-            if _code(exc) in NOT_FOUND:
-                return None
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
-        except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+        head = self._unless_missing(f"checking {self._url(artifact.key)}", self.s3.head_object, Bucket=self.bucket,
+                                    Key=artifact.key)
+        if head is None:
+            return None
         recorded = head.get("Metadata", {}).get("sha256")
         if recorded:
             return recorded == artifact.sha256

@@ -120,8 +120,8 @@ phases:
 VIRTUAL_HOSTED = "BucketNameWithoutDots"
 
 
-def bucket_arn(objects: str = "") -> Sub:
-    return Sub(f"arn:${{AWS::Partition}}:s3:::${{{S3_BUCKET_NAME.name}}}{objects}")
+def bucket_arn(objects: str | None = None) -> Sub:
+    return BuildContext.bucket_arn(f"${{{S3_BUCKET_NAME.name}}}", objects)
 
 
 def source_key() -> str:
@@ -138,9 +138,9 @@ def codebuild_policy(ctx: BuildContext, log_group_pattern: str):
         allow(a("logs", "CreateLogStream", "PutLogEvents"),
               [ctx.arn("logs", log_group, region="${AWS::Region}"),
                ctx.arn("logs", f"{log_group}:*", region="${AWS::Region}")], sid="OwnLogGroupOnly"),
-        allow(a("s3", "GetObject", "GetObjectVersion"), bucket_arn("/" + source_key()), sid="ReadSourceArchive"),
+        allow(a("s3", "GetObject", "GetObjectVersion"), bucket_arn(source_key()), sid="ReadSourceArchive"),
         allow(a("s3", "GetObject", "PutObject", "PutObjectTagging", "GetObjectTagging"),
-              bucket_arn(f"/{prefix}/*"), sid="PublishUnderPrefix"),
+              bucket_arn(f"{prefix}/*"), sid="PublishUnderPrefix"),
         allow(a("s3", "ListBucket"), bucket_arn(), sid="ListPrefixOnly",
               condition=Condition(StringLike({"s3:prefix": [Sub(f"{prefix}/*")]}))),
         # CodeBuild reads the bucket's ACL and location to verify the source bucket's owner and region.

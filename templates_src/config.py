@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import typing
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from templates_src import __version__
+from templates_src.blocks.parameters import KMS_KEY_ARN
 
 # Lambda runtimes that are supported today and will stay supported for a while (cfn-lint's lifecycle data
 # lists the deprecation dates).  python3.12 is the oldest one we accept.
@@ -37,6 +40,14 @@ _ROLE_PATH = re.compile(r"^/([\x21-\x2e\x30-\x7e]+/)*$")
 # build metadata ('+' would be read as a space in S3 keys and URLs).
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 _PREFIX = re.compile(r"^([a-z]([a-z0-9-]*[a-z0-9])?)?$")
+# Pinned hardening values (logs_kms_key_arn, function_network): the key ARN pattern is the LogsKmsKeyArn
+# parameter's, so a pinned key is exactly what the parameter would accept.
+_KMS_KEY_ARN = re.compile(KMS_KEY_ARN)
+_SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
+# Lambda's limits of a function's VpcConfig.
+MAX_FUNCTION_SUBNETS = 16
+MAX_FUNCTION_SECURITY_GROUPS = 5
 
 
 class Problems(Exception):
@@ -85,6 +96,50 @@ class AdministratorTrust(BaseModel):
         return self
 
 
+def _distinct_ids(value: tuple[str, ...], pattern: re.Pattern, what: str, example: str, most: int) -> tuple[str, ...]:
+    if not 1 <= len(value) <= most:
+        raise ValueError(f"give 1 to {most} {what} ids (Lambda's limit), got {len(value)}")
+    for item in value:
+        if not pattern.match(item):
+            raise ValueError(f"{item!r} is not a {what} id like {example!r}")
+    twice = sorted({item for item in value if value.count(item) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+    return value
+
+
+class FunctionNetwork(BaseModel):
+    """The VPC subnets and security groups of every Lambda function, pinned at generation time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subnet_ids: tuple[str, ...] = Field(
+        description=f"Private subnets of one VPC (1 to {MAX_FUNCTION_SUBNETS}, e.g. subnet-0123456789abcdef0; "
+        "two or more Availability Zones recommended) with a route to the AWS APIs and Amazon S3 (NAT gateway or "
+        "VPC endpoints), as parameter FunctionSubnetIds describes.")
+    security_group_ids: tuple[str, ...] = Field(
+        description=f"Security groups in that VPC (1 to {MAX_FUNCTION_SECURITY_GROUPS}, e.g. sg-0123456789abcdef0) "
+        "allowing outbound HTTPS, as parameter FunctionSecurityGroupIds describes.")
+
+    @field_validator("subnet_ids", "security_group_ids", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be a list of ids, got {value!r}")
+        return value
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _distinct_ids(value, _SUBNET_ID, "subnet", "subnet-0123456789abcdef0", MAX_FUNCTION_SUBNETS)
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _security_groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _distinct_ids(value, _SECURITY_GROUP_ID, "security group", "sg-0123456789abcdef0",
+                             MAX_FUNCTION_SECURITY_GROUPS)
+
+
 class Config(BaseModel):
     """Typed, immutable generation-time configuration with embedded defaults."""
 
@@ -127,7 +182,10 @@ class Config(BaseModel):
     # Hardening (AWS Control Tower proactive controls).  Generation-time switches, deploy-time values: the key
     # and the network differ per account and region, while one release serves them all; and a required
     # parameter, unlike an optional one with a condition, can neither be forgotten nor leave a resource
-    # half-configured.
+    # half-configured.  The switches stay the switches; pinning a value (logs_kms_key_arn, function_network)
+    # only replaces its parameter with the literal, for scanners that check the template files themselves
+    # (cfn-guard cannot resolve a parameter), at the price of a release tied to one account and region.  A
+    # pinned value without its switch is an error, never silently ignored or silently turning the switch on.
     encrypt_logs: bool = Field(
         default=False,
         strict=True,
@@ -142,6 +200,23 @@ class Config(BaseModel):
         "(required parameters FunctionSubnetIds and FunctionSecurityGroupIds in every template with a "
         "function); the function roles may then manage the functions' network interfaces. Meets Control Tower "
         "control CT.LAMBDA.PR.3.",
+    )
+    logs_kms_key_arn: str | None = Field(
+        default=None,
+        description="Pins the log groups' KMS key (arn:<partition>:kms:<region>:<account>:key/<key-id>; needs "
+        "encrypt_logs: true): the templates use this key and get no LogsKmsKeyArn parameter, so the template "
+        "files themselves pass CT.CLOUDWATCH.PR.3 (scanners such as cfn-guard cannot resolve a parameter). "
+        "Trade-off: a KMS key belongs to one account and region, so the release deploys only there; leave it "
+        "unset to give the key at deployment and keep one release for every account and region.",
+    )
+    function_network: FunctionNetwork | None = Field(
+        default=None,
+        description="Pins the Lambda functions' network, {subnet_ids: [...], security_group_ids: [...]} (needs "
+        "functions_in_vpc: true): the templates use these ids and get no FunctionSubnetIds and "
+        "FunctionSecurityGroupIds parameters, so the template files themselves pass CT.LAMBDA.PR.3. Trade-off: "
+        "subnets and security groups belong to one VPC of one account and region, so the release deploys only "
+        "there; leave it unset to give the network at deployment and keep one release for every account and "
+        "region.",
     )
 
     @field_validator("name_prefix")
@@ -239,6 +314,34 @@ class Config(BaseModel):
             raise ValueError(f"must be true or false, got {value!r}")
         return value
 
+    @field_validator("logs_kms_key_arn")
+    @classmethod
+    def _logs_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _KMS_KEY_ARN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:"
+                             "key/<key-id>; CloudWatch Logs takes no alias)")
+        if info.data.get("encrypt_logs") is False:
+            raise ValueError("pins the log group key, but encrypt_logs is false: set encrypt_logs: true to encrypt "
+                             "the log groups with it, or remove logs_kms_key_arn")
+        return value
+
+    @field_validator("function_network", mode="before")
+    @classmethod
+    def _network_is_a_mapping(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, (dict, FunctionNetwork)):
+            raise ValueError(f"must be a mapping with subnet_ids and security_group_ids, got {value!r}")
+        return value
+
+    @field_validator("function_network")
+    @classmethod
+    def _network(cls, value: FunctionNetwork | None, info: ValidationInfo) -> FunctionNetwork | None:
+        if value is not None and info.data.get("functions_in_vpc") is False:
+            raise ValueError("pins the functions' network, but functions_in_vpc is false: set functions_in_vpc: "
+                             "true to run the functions in it, or remove function_network")
+        return value
+
     # -- derived values -------------------------------------------------------------------------------
     @property
     def prefix(self) -> str:
@@ -246,10 +349,23 @@ class Config(BaseModel):
         return f"{self.name_prefix}-" if self.name_prefix else ""
 
 
+def _model_at(loc: tuple) -> type[BaseModel]:
+    """The model whose fields are valid at ``loc`` (Config, or a nested section like function_network)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        nested = [t for t in (annotation, *typing.get_args(annotation))
+                  if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return model
+
+
 def _format_error(err: dict[str, Any]) -> str:
     field = ".".join(str(part) for part in err["loc"]) or "config"
     if err["type"] == "extra_forbidden":
-        allowed = ", ".join(Config.model_fields)
+        allowed = ", ".join(_model_at(err["loc"][:-1]).model_fields)
         return f"{field}: unknown option (allowed: {allowed})"
     msg = err["msg"]
     for noise in ("Value error, ", "Assertion failed, "):

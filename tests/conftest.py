@@ -1,4 +1,4 @@
-"""Shared fixtures: generated templates for the default and an 'enterprise' configuration."""
+"""Shared fixtures: generated templates for the default, an 'enterprise', a 'hardened' and a 'pinned' configuration."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ ENTERPRISE = {
 # customer managed key, functions in a VPC (both given at deployment).
 HARDENED = {**ENTERPRISE, "encrypt_logs": True, "functions_in_vpc": True}
 
+# The hardened configuration with the key and the network pinned at generation time instead of given at
+# deployment: the template files themselves meet every control (a release for one account and region).
+PINNED = {
+    **HARDENED,
+    "logs_kms_key_arn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "function_network": {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+                         "security_group_ids": ["sg-0123456789abcdef0"]},
+}
+
 # Keep fake credentials in every test process so nothing can reach a real account by accident.
 for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -57,9 +66,15 @@ def hardened_config() -> Config:
 
 
 @pytest.fixture(scope="session")
-def configs(default_config, enterprise_config, hardened_config) -> dict[str, Config]:
+def pinned_config() -> Config:
+    return from_mapping(PINNED)
+
+
+@pytest.fixture(scope="session")
+def configs(default_config, enterprise_config, hardened_config, pinned_config) -> dict[str, Config]:
     """Every configuration the tests build, by flavour name (the golden snapshot folders)."""
-    return {"default": default_config, "enterprise": enterprise_config, "hardened": hardened_config}
+    return {"default": default_config, "enterprise": enterprise_config, "hardened": hardened_config,
+            "pinned": pinned_config}
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +93,17 @@ def hardened_templates(hardened_config) -> dict[str, dict]:
     return build_selected(None, BuildContext(hardened_config))
 
 
-@pytest.fixture(scope="session", params=["default", "enterprise", "hardened"])
-def any_templates(request, templates, enterprise_templates, hardened_templates):
-    """Every configuration, for properties that must hold whatever the configuration.  'hardened' is the
-    enterprise configuration plus the hardening options, so it expects the enterprise values."""
+@pytest.fixture(scope="session")
+def pinned_templates(pinned_config) -> dict[str, dict]:
+    return build_selected(None, BuildContext(pinned_config))
+
+
+@pytest.fixture(scope="session", params=["default", "enterprise", "hardened", "pinned"])
+def any_templates(request, templates, enterprise_templates, hardened_templates, pinned_templates):
+    """Every configuration, for properties that must hold whatever the configuration.  'hardened' and 'pinned'
+    are the enterprise configuration plus the hardening options, so they expect the enterprise values."""
     return (request.param, {"default": templates, "enterprise": enterprise_templates,
-                            "hardened": hardened_templates}[request.param])
+                            "hardened": hardened_templates, "pinned": pinned_templates}[request.param])
 
 
 @pytest.fixture(scope="session")

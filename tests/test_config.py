@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from templates_src.config import Config, ConfigError, from_mapping, load
@@ -151,3 +154,106 @@ def test_config_file_that_is_not_utf8(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load(path)
     assert exc.value.lines == [f"config: {path} is not UTF-8 text (byte 0xe9 at offset 17): save it as UTF-8"]
+
+
+# -- pinned hardening values (logs_kms_key_arn, function_network) --------------------------------------------
+KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+NETWORK = {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123abcd"], "security_group_ids": ["sg-0123abcd"]}
+HARDENED = {"encrypt_logs": True, "functions_in_vpc": True}
+
+
+def test_pinned_values_are_unset_by_default():
+    assert Config().logs_kms_key_arn is None and Config().function_network is None
+    assert from_mapping({**HARDENED, "logs_kms_key_arn": ""}).logs_kms_key_arn is None
+
+
+@pytest.mark.parametrize("key", [
+    KEY,
+    "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd12ab34cd56ef1234567890ab",
+    "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+])
+def test_pinned_key_accepts_key_arns_of_every_partition(key):
+    assert from_mapping({**HARDENED, "logs_kms_key_arn": key}).logs_kms_key_arn == key
+
+
+def test_pinned_values_round_trip_through_the_generator_config():
+    """package-cfn hands the configuration to its build as JSON (GENERATOR_CONFIG): it must read back the same."""
+    config = from_mapping({**HARDENED, "logs_kms_key_arn": KEY, "function_network": NETWORK})
+    assert config.function_network.subnet_ids == tuple(NETWORK["subnet_ids"])
+    assert from_mapping(json.loads(json.dumps(config.model_dump(mode="json")))) == config
+
+
+@pytest.mark.parametrize("data, line", [
+    ({"logs_kms_key_arn": KEY},
+     "logs_kms_key_arn: pins the log group key, but encrypt_logs is false: set encrypt_logs: true to encrypt the "
+     "log groups with it, or remove logs_kms_key_arn"),
+    ({"encrypt_logs": False, "logs_kms_key_arn": KEY},
+     "logs_kms_key_arn: pins the log group key, but encrypt_logs is false: set encrypt_logs: true to encrypt the "
+     "log groups with it, or remove logs_kms_key_arn"),
+    ({"function_network": NETWORK},
+     "function_network: pins the functions' network, but functions_in_vpc is false: set functions_in_vpc: true "
+     "to run the functions in it, or remove function_network"),
+])
+def test_a_pinned_value_without_its_switch_is_an_error(data, line):
+    assert error_lines(data) == [line]
+
+
+def test_a_bad_switch_is_reported_once_not_as_a_contradiction():
+    assert error_lines({"encrypt_logs": "yes", "logs_kms_key_arn": KEY}) == [
+        "encrypt_logs: must be true or false, got 'yes'"]
+
+
+def _network(**changes):
+    return {**HARDENED, "function_network": {**NETWORK, **changes}}
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ({**HARDENED, "logs_kms_key_arn": "alias/logs"}, "logs_kms_key_arn", "'alias/logs' is not a KMS key ARN"),
+    ({**HARDENED, "logs_kms_key_arn": "arn:aws:kms:us-east-1:111122223333:alias/logs"}, "logs_kms_key_arn",
+     "CloudWatch Logs takes no alias"),
+    ({**HARDENED, "logs_kms_key_arn": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "logs_kms_key_arn",
+     "arn:<partition>:kms:<region>:<account-id>:key/<key-id>"),
+    ({**HARDENED, "logs_kms_key_arn": KEY.replace(":kms:", ":iam:")}, "logs_kms_key_arn", "not a KMS key ARN"),
+    ({**HARDENED, "logs_kms_key_arn": KEY.replace("111122223333", "1111")}, "logs_kms_key_arn", "not a KMS key ARN"),
+    ({**HARDENED, "logs_kms_key_arn": 5}, "logs_kms_key_arn", "valid string"),
+    (_network(subnet_ids=[]), "function_network.subnet_ids", "give 1 to 16 subnet ids (Lambda's limit), got 0"),
+    (_network(subnet_ids=[f"subnet-{i:08x}" for i in range(17)]), "function_network.subnet_ids",
+     "give 1 to 16 subnet ids (Lambda's limit), got 17"),
+    (_network(security_group_ids=[]), "function_network.security_group_ids",
+     "give 1 to 5 security group ids (Lambda's limit), got 0"),
+    (_network(security_group_ids=[f"sg-{i:08x}" for i in range(6)]), "function_network.security_group_ids",
+     "give 1 to 5 security group ids (Lambda's limit), got 6"),
+    (_network(subnet_ids=["subnet-123"]), "function_network.subnet_ids",
+     "'subnet-123' is not a subnet id like 'subnet-0123456789abcdef0'"),
+    (_network(subnet_ids=["sg-0123abcd"]), "function_network.subnet_ids", "'sg-0123abcd' is not a subnet id"),
+    (_network(subnet_ids=["subnet-0123ABCD"]), "function_network.subnet_ids", "is not a subnet id"),
+    (_network(security_group_ids=["subnet-0123abcd"]), "function_network.security_group_ids",
+     "'subnet-0123abcd' is not a security group id like 'sg-0123456789abcdef0'"),
+    (_network(security_group_ids=["sg-0123abcd", "sg-0123abcd"]), "function_network.security_group_ids",
+     "'sg-0123abcd' listed more than once"),
+    (_network(subnet_ids="subnet-0123abcd"), "function_network.subnet_ids",
+     "must be a list of ids, got 'subnet-0123abcd'"),
+    (_network(subnet_ids=[5]), "function_network.subnet_ids.0", "valid string"),
+    (_network(vpc_id="vpc-0123abcd"), "function_network.vpc_id",
+     "unknown option (allowed: subnet_ids, security_group_ids)"),
+    ({**HARDENED, "function_network": {"subnet_ids": NETWORK["subnet_ids"]}}, "function_network.security_group_ids",
+     "Field required"),
+    ({**HARDENED, "function_network": ["subnet-0123abcd"]}, "function_network",
+     "must be a mapping with subnet_ids and security_group_ids"),
+])
+def test_bad_pinned_values_name_the_field_on_one_line(data, field, words):
+    (line,) = error_lines(data)
+    assert line.startswith(f"{field}: ") and words in line and "\n" not in line, line
+
+
+def test_pinned_key_is_what_the_key_parameter_accepts():
+    """One pattern for both ways of giving the key: a pinned key could also be given at deployment."""
+    from templates_src.blocks.parameters import LOGS_KMS_KEY_ARN
+
+    assert re.fullmatch(LOGS_KMS_KEY_ARN.allowed_pattern, KEY)
+    assert not re.fullmatch(LOGS_KMS_KEY_ARN.allowed_pattern, "arn:aws:kms:us-east-1:111122223333:alias/logs")
+
+
+def test_nested_unknown_option_lists_its_own_section():
+    (line,) = error_lines({"ds_administrator_trust": {"admins": []}})
+    assert line == "ds_administrator_trust.admins: unknown option (allowed: iam_users_with_mfa, roles)"

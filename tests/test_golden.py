@@ -1,4 +1,5 @@
-"""Golden snapshots of every rendered template, for the default, an enterprise and a hardened configuration.
+"""Golden snapshots of every rendered template, for the default, an enterprise, a hardened and a pinned
+configuration.
 
 A change to any template shows up here as a readable diff.  After an intended change, refresh them with
 
@@ -21,7 +22,7 @@ GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
-@pytest.fixture(scope="module", params=["default", "enterprise", "hardened"])
+@pytest.fixture(scope="module", params=["default", "enterprise", "hardened", "pinned"])
 def rendered(request, configs):
     return request.param, generate(configs[request.param], fmt="yaml").files()
 

@@ -14,7 +14,7 @@ from tests import cfn
 from tests.conftest import REPO, SHARED
 
 
-@pytest.fixture(scope="module", params=["default", "enterprise", "hardened"])
+@pytest.fixture(scope="module", params=["default", "enterprise", "hardened", "pinned"])
 def written(request, tmp_path_factory, configs):
     out = tmp_path_factory.mktemp(request.param)
     write(generate(configs[request.param], fmt="both").files(), out)

@@ -15,7 +15,9 @@ and the hardened configuration meets every control.  The hardened templates take
 deploy-time parameters; the hooks evaluate resources with parameters resolved, while cfn-guard on a template
 file cannot resolve a ``Ref`` to a parameter (it accepts only literals and references to resources of the
 template).  So the hardened templates are checked as CloudFormation hands them to the hooks: with
-well-formed values for those parameters.
+well-formed values for those parameters.  The pinned configuration (the hardened one with the key and the
+network fixed at generation time, ``logs_kms_key_arn`` and ``function_network``) needs no such help: its
+template files, as written, meet every control.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from templates_src.blocks import parameters as params
 from templates_src.blocks import scanners
 from templates_src.generator import generate, write
 from tests import cfn
-from tests.conftest import REPO
+from tests.conftest import HARDENED, PINNED, REPO
 
 REQUIRE = os.environ.get("SM_MLOPS_REQUIRE_SCANNERS") == "1"
 TOOLS = REPO / ".tools"
@@ -46,11 +48,12 @@ NOT_MET_BY_DEFAULT = {
     "CT.CLOUDWATCH.PR.3": "encrypt_logs",
     "CT.LAMBDA.PR.3": "functions_in_vpc",
 }
-# What CloudFormation passes for the hardening parameters (well-formed, as the parameter types demand).
+# What CloudFormation passes for the hardening parameters (well-formed, as the parameter types demand): the
+# values the pinned configuration fixes at generation time.
 DEPLOY_TIME_VALUES = {
-    params.LOGS_KMS_KEY_ARN.name: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    params.FUNCTION_SUBNET_IDS.name: ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
-    params.FUNCTION_SECURITY_GROUP_IDS.name: ["sg-0123456789abcdef0"],
+    params.LOGS_KMS_KEY_ARN.name: PINNED["logs_kms_key_arn"],
+    params.FUNCTION_SUBNET_IDS.name: PINNED["function_network"]["subnet_ids"],
+    params.FUNCTION_SECURITY_GROUP_IDS.name: PINNED["function_network"]["security_group_ids"],
 }
 TIMEOUT = 300
 
@@ -120,7 +123,7 @@ def _flavour(check: dict) -> str:
     return check["file_path"].lstrip("/").split("/")[0]
 
 
-@pytest.fixture(params=["default", "enterprise", "hardened"])
+@pytest.fixture(params=["default", "enterprise", "hardened", "pinned"])
 def checkov_report(request, checkov_run) -> tuple[str, dict[str, list[dict]]]:
     """One configuration's checkov results: passed_checks, failed_checks, skipped_checks."""
     return request.param, {kind: [c for c in checks if _flavour(c) == request.param]
@@ -222,6 +225,19 @@ def run_cfn_guard(guard: tuple[str, pathlib.Path], folder: pathlib.Path) -> set[
     return failures
 
 
+@pytest.fixture(scope="module")
+def raw_failures(cfn_guard, built):
+    """cfn-guard's failures over a configuration's build output as written (one run per configuration)."""
+    runs: dict[str, set] = {}
+
+    def failures(flavour: str) -> set[tuple[str, str, str]]:
+        if flavour not in runs:
+            runs[flavour] = run_cfn_guard(cfn_guard, built[flavour])
+        return runs[flavour]
+
+    return failures
+
+
 def resolve(node, values: dict):
     """``node`` with every Ref to a parameter in ``values`` replaced by its value."""
     if isinstance(node, dict):
@@ -233,11 +249,11 @@ def resolve(node, values: dict):
     return node
 
 
-def test_default_configuration_misses_exactly_the_listed_controls(cfn_guard, built, templates, configs):
+def test_default_configuration_misses_exactly_the_listed_controls(raw_failures, templates, configs):
     # The option named for each control exists, is off by default and on in the hardened configuration.
     for option in NOT_MET_BY_DEFAULT.values():
         assert getattr(configs["default"], option) is False and getattr(configs["hardened"], option) is True
-    failures = run_cfn_guard(cfn_guard, built["default"])
+    failures = raw_failures("default")
     assert {control for _, control, _ in failures} == set(NOT_MET_BY_DEFAULT)
     kinds = {"CT.CLOUDWATCH.PR.3": "AWS::Logs::LogGroup", "CT.LAMBDA.PR.3": "AWS::Lambda::Function"}
     expected = {(f"{name}.yaml", control, logical_id)
@@ -261,27 +277,84 @@ def test_hardened_configuration_meets_every_control(cfn_guard, built, tmp_path):
     assert failures == set(), "\n".join("\t".join(f) for f in sorted(failures))
 
 
+def test_hardened_template_files_fail_where_a_parameter_gives_the_value(raw_failures):
+    """Why the pinned mode exists: as files, the hardened templates fail the same controls on the same resources
+    as the default ones, because cfn-guard takes a Ref to a parameter for no value."""
+    assert raw_failures("hardened") == raw_failures("default") != set()
+
+
+def test_pinned_template_files_meet_every_control_as_written(raw_failures, configs):
+    config = configs["pinned"]
+    assert config.encrypt_logs and config.functions_in_vpc and config.logs_kms_key_arn and config.function_network
+    failures = raw_failures("pinned")  # the build output as written: nothing substituted
+    assert failures == set(), "\n".join("\t".join(f) for f in sorted(failures))
+
+
+def _generator_config_blanked(template: dict) -> dict:
+    """``template`` without the value of package-cfn's GENERATOR_CONFIG (the configuration, which differs)."""
+    template = json.loads(json.dumps(template))
+    for project in cfn.resources(template, "AWS::CodeBuild::Project").values():
+        for variable in project["Properties"]["Environment"].get("EnvironmentVariables", []):
+            if variable["Name"] == "GENERATOR_CONFIG":
+                variable["Value"] = "..."
+    return template
+
+
+def _hardening_parameters_removed(template: dict) -> dict:
+    """``template`` without the hardening parameters, their console labels and their (then empty) group."""
+    template = json.loads(json.dumps(template))
+    for name in DEPLOY_TIME_VALUES:
+        template.get("Parameters", {}).pop(name, None)
+    layout = template["Metadata"]["AWS::CloudFormation::Interface"]
+    for group in layout["ParameterGroups"]:
+        group["Parameters"] = [p for p in group["Parameters"] if p not in DEPLOY_TIME_VALUES]
+    layout["ParameterGroups"] = [g for g in layout["ParameterGroups"] if g["Parameters"]]
+    layout["ParameterLabels"] = {k: v for k, v in layout["ParameterLabels"].items() if k not in DEPLOY_TIME_VALUES}
+    return template
+
+
+def test_pinned_templates_are_the_hardened_ones_with_the_values_in_place(hardened_templates, pinned_templates):
+    """Pinning changes where the values come from and nothing else: same resources, function role statements,
+    checkov skips and console groups as the hardened templates deployed with those values."""
+    assert list(pinned_templates) == list(hardened_templates)
+    for name, hardened in hardened_templates.items():
+        deployed = _hardening_parameters_removed(resolve(hardened, DEPLOY_TIME_VALUES))
+        assert _generator_config_blanked(pinned_templates[name]) == _generator_config_blanked(deployed), name
+
+
 # -- the hardening parameters -------------------------------------------------------------------------------
 def test_hardening_parameters_exactly_where_needed(configs):
-    """Templates get the key and network parameters exactly when they have a log group or a function."""
+    """Templates get the key and network parameters exactly when they have a log group or a function and the
+    value is not pinned; a pinned value is in the resources instead.  Each value can be pinned on its own."""
+    from templates_src.config import from_mapping
     from templates_src.context import BuildContext
     from templates_src.generator import build_selected
 
-    for flavour, config in configs.items():
+    one_pinned = {f"{field} pinned only": from_mapping({**HARDENED, field: PINNED[field]})
+                  for field in ("logs_kms_key_arn", "function_network")}
+    for flavour, config in {**configs, **one_pinned}.items():
         for name, template in build_selected(None, BuildContext(config)).items():
             has_logs = bool(cfn.resources(template, "AWS::Logs::LogGroup"))
             has_functions = bool(cfn.resources(template, "AWS::Lambda::Function"))
-            wanted = ({params.LOGS_KMS_KEY_ARN.name} if has_logs and config.encrypt_logs else set()) | (
+            key_parameter = config.encrypt_logs and not config.logs_kms_key_arn
+            network_parameters = config.functions_in_vpc and not config.function_network
+            wanted = ({params.LOGS_KMS_KEY_ARN.name} if has_logs and key_parameter else set()) | (
                 {params.FUNCTION_SUBNET_IDS.name, params.FUNCTION_SECURITY_GROUP_IDS.name}
-                if has_functions and config.functions_in_vpc else set())
+                if has_functions and network_parameters else set())
             assert set(template.get("Parameters", {})) & set(DEPLOY_TIME_VALUES) == wanted, (flavour, name)
             groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
             hardening = [g["Parameters"] for g in groups if g["Label"]["default"] == params.HARDENING_GROUP]
             assert sorted(p for g in hardening for p in g) == sorted(wanted), (flavour, name)
             for resource in cfn.resources(template, "AWS::Logs::LogGroup").values():
                 assert ("KmsKeyId" in resource["Properties"]) == config.encrypt_logs, (flavour, name)
+                if config.logs_kms_key_arn:
+                    assert resource["Properties"]["KmsKeyId"] == config.logs_kms_key_arn, (flavour, name)
             for logical_id, resource in cfn.resources(template, "AWS::Lambda::Function").items():
                 assert ("VpcConfig" in resource["Properties"]) == config.functions_in_vpc, (flavour, name)
+                if config.function_network:
+                    assert resource["Properties"]["VpcConfig"] == {
+                        "SubnetIds": list(config.function_network.subnet_ids),
+                        "SecurityGroupIds": list(config.function_network.security_group_ids)}, (flavour, name)
                 role = resource["Properties"]["Role"]
                 role_id = (role.get("Fn::GetAtt") or role.get("Fn::If", [None, {}])[1].get("Fn::GetAtt"))[0]
                 actions = {a for s in cfn.role_statements(template, role_id) for a in cfn.as_list(s["Action"])}

@@ -4,7 +4,8 @@ A function gets its own least-privilege role (logging only to its own log group)
 with the configured retention (``templates_src.blocks.log_groups``), the configured runtime, and code that is
 either inlined or packaged (see ``templates_src.functions``).  The custom resource depends on the log group so
 the first invocation's logs are kept.  With ``functions_in_vpc`` the function runs in the subnets and security
-groups given at deployment (parameters added to the template that has the function).
+groups pinned at generation time (``function_network``), or else given at deployment (parameters added to the
+template that has the function).
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def vpc_network_interfaces() -> Statement:
         iam_blocks.actions("ec2", "CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface",
                            "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses"),
         "*", sid="VpcNetworkInterfaces")
+
+
+def vpc_config(ctx: BuildContext, template: Template) -> awslambda.VPCConfig:
+    """The functions' network: the pinned ids, or else the deploy-time parameters (added to ``template``)."""
+    pinned = ctx.config.function_network
+    if pinned:
+        return awslambda.VPCConfig(SubnetIds=list(pinned.subnet_ids), SecurityGroupIds=list(pinned.security_group_ids))
+    params.require(template, params.FUNCTION_SUBNET_IDS, params.HARDENING_GROUP)
+    params.require(template, params.FUNCTION_SECURITY_GROUP_IDS, params.HARDENING_GROUP)
+    return awslambda.VPCConfig(SubnetIds=Ref(params.FUNCTION_SUBNET_IDS.name),
+                               SecurityGroupIds=Ref(params.FUNCTION_SECURITY_GROUP_IDS.name))
 
 
 def code(module: str) -> awslambda.Code | LocalPath:
@@ -111,10 +123,7 @@ def lambda_function(
         MemorySize=memory,
     )
     if in_vpc:
-        params.require(template, params.FUNCTION_SUBNET_IDS, params.HARDENING_GROUP)
-        params.require(template, params.FUNCTION_SECURITY_GROUP_IDS, params.HARDENING_GROUP)
-        function.VpcConfig = awslambda.VPCConfig(SubnetIds=Ref(params.FUNCTION_SUBNET_IDS.name),
-                                                 SecurityGroupIds=Ref(params.FUNCTION_SECURITY_GROUP_IDS.name))
+        function.VpcConfig = vpc_config(ctx, template)
         scanners.skip(fn_role, scanners.LAMBDA_VPC_NETWORK_INTERFACES)
     else:
         scanners.skip(function, scanners.FUNCTION_OUTSIDE_VPC)

@@ -1,9 +1,9 @@
 """CloudWatch log groups, created the same way everywhere.
 
 Every log group has the configured retention and is deleted with its stack.  With ``encrypt_logs`` it is
-encrypted with the customer managed KMS key given at deployment (parameter LogsKmsKeyArn, added to the template
-that has the log group); otherwise CloudWatch Logs' own encryption applies and the template says so to
-checkov.
+encrypted with a customer managed KMS key: the one pinned at generation time (``logs_kms_key_arn``), or else the
+one given at deployment (parameter LogsKmsKeyArn, added to the template that has the log group); otherwise
+CloudWatch Logs' own encryption applies and the template says so to checkov.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def log_group(ctx: BuildContext, template: Template, title: str, name: str | AWS
         DeletionPolicy="Delete",
         UpdateReplacePolicy="Delete",
     )
-    if ctx.config.encrypt_logs:
+    if ctx.config.encrypt_logs and ctx.config.logs_kms_key_arn:
+        group.KmsKeyId = ctx.config.logs_kms_key_arn
+    elif ctx.config.encrypt_logs:
         params.require(template, params.LOGS_KMS_KEY_ARN, params.HARDENING_GROUP)
         group.KmsKeyId = Ref(params.LOGS_KMS_KEY_ARN.name)
     else:

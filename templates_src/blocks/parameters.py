@@ -170,7 +170,8 @@ STACK_SET_NAME = ParamSpec(
 )
 
 # Hardening (config: encrypt_logs, functions_in_vpc): required in every template that has a log group or a
-# function, in one console group.
+# function, in one console group, unless the value is pinned at generation time (logs_kms_key_arn,
+# function_network).
 HARDENING_GROUP = "Encryption and network isolation"
 LOGS_KMS_KEY_ARN = ParamSpec(
     "LogsKmsKeyArn",

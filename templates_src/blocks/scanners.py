@@ -87,13 +87,14 @@ NO_RESERVED_CONCURRENCY = Reason(
 FUNCTION_OUTSIDE_VPC = Reason(
     ("CKV_AWS_117",),
     "Calls only AWS APIs and CloudFormation's S3 response URL and reaches no private network. Generate with "
-    "functions_in_vpc: true to run it in VPC subnets and security groups given at deployment.",
+    "functions_in_vpc: true to run it in VPC subnets and security groups given at deployment (or pinned with "
+    "function_network).",
 )
 # Log groups.
 LOGS_SERVICE_ENCRYPTED = Reason(
     ("CKV_AWS_158",),
     "CloudWatch Logs encrypts every log group at rest with keys it manages. Generate with encrypt_logs: true to "
-    "use a customer managed KMS key given at deployment.",
+    "use a customer managed KMS key given at deployment (or pinned with logs_kms_key_arn).",
 )
 # IAM: the statement Lambda needs to attach a function to a VPC.
 LAMBDA_VPC_NETWORK_INTERFACES = Reason(

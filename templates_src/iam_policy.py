@@ -385,12 +385,8 @@ def trust_statements(template: dict, logical_id: str, resolver: Resolver) -> lis
     """The role's trust policy as statements (Principal folded into a condition on ``aws:PrincipalArn``,
     ``aws:PrincipalAccount`` or ``aws:PrincipalServiceName``), so callers can be evaluated as requests."""
     document = template["Resources"][logical_id]["Properties"]["AssumeRolePolicyDocument"]
-    out = []
-    for stmt in statements_from(document, resolver, "trust"):
-        out.append(stmt)
-    raw_statements = _as_tuple(document.get("Statement"))
     folded = []
-    for stmt, raw in zip(out, raw_statements):
+    for stmt, raw in zip(statements_from(document, resolver, "trust"), _as_tuple(document.get("Statement"))):
         principal = raw.get("Principal") or {}
         extra = []
         if isinstance(principal, dict):

@@ -115,3 +115,24 @@ def linter():
 
 # The moto server fixtures, for every test module (tests.support_moto documents them).
 from tests.support_moto import moto, moto_server  # noqa: E402,F401
+
+
+@pytest.fixture
+def edit_template(monkeypatch):
+    """``edit_template(name, edit)``: the registered builder of ``name`` now also runs ``edit(template)`` on
+    what it built (for tests that need a changed or broken template); undone after the test."""
+    import dataclasses
+
+    from templates_src import registry
+
+    def apply(name, edit):
+        spec = registry.TEMPLATES[name]
+
+        def build(ctx):
+            template = spec.build(ctx)
+            edit(template)
+            return template
+
+        monkeypatch.setitem(registry.TEMPLATES, name, dataclasses.replace(spec, build=build))
+
+    return apply

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from click.testing import CliRunner
 from troposphere import GetAtt, Output
 
-from templates_src import cli, contracts, registry
+from templates_src import cli, contracts
 from templates_src.config import Config
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
-
-
-def _edited(monkeypatch, name, edit):
-    """Register ``name`` with a builder whose template ``edit`` changes after the real builder ran."""
-    spec = registry.TEMPLATES[name]
-
-    def build(ctx):
-        template = spec.build(ctx)
-        edit(template)
-        return template
-
-    monkeypatch.setitem(registry.TEMPLATES, name, dataclasses.replace(spec, build=build))
 
 
 def test_generated_templates_keep_their_contracts(any_templates):
@@ -31,11 +17,11 @@ def test_generated_templates_keep_their_contracts(any_templates):
     assert contracts.violations(built) == []
 
 
-def test_parent_reading_an_output_its_child_does_not_define_fails_generation(monkeypatch, tmp_path):
+def test_parent_reading_an_output_its_child_does_not_define_fails_generation(edit_template, tmp_path):
     def read_missing_output(template):
         template.add_output(Output("Typo", Value=GetAtt("IAMSharedRoles", "Outputs.SCLaunchRoleArnn")))
 
-    _edited(monkeypatch, "core-main", read_missing_output)
+    edit_template("core-main", read_missing_output)
     with pytest.raises(contracts.ContractError) as error:
         build_selected(["core-main"], BuildContext(Config()))
     assert error.value.lines == ["core-main: reads output SCLaunchRoleArnn of core-iam-shared-roles "
@@ -47,12 +33,12 @@ def test_parent_reading_an_output_its_child_does_not_define_fails_generation(mon
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-def test_child_output_renamed_under_its_parent_fails_generation(monkeypatch):
+def test_child_output_renamed_under_its_parent_fails_generation(edit_template):
     def rename(template):
         template.outputs["SCLaunchRoleArnRenamed"] = template.outputs.pop("SCLaunchRoleArn")
         template.outputs["SCLaunchRoleArnRenamed"].title = "SCLaunchRoleArnRenamed"
 
-    _edited(monkeypatch, "core-iam-shared-roles", rename)
+    edit_template("core-iam-shared-roles", rename)
     problems = contracts.violations(_built_without_check())
     assert "core-main: reads output SCLaunchRoleArn of core-iam-shared-roles (IAMSharedRoles), which " \
            "core-iam-shared-roles does not define" in problems
@@ -67,12 +53,12 @@ def _built_without_check():
                                                          "core-iam-sc-sm-projects-roles", "core-sc-shared-portfolio")}
 
 
-def test_parameters_passed_and_required_are_checked(monkeypatch):
+def test_parameters_passed_and_required_are_checked(edit_template):
     def pass_unknown(template):
         template.resources["IAMSharedRoles"].Parameters["NoSuchParameter"] = "x"
         del template.resources["SharedServiceCatalogPortfolio"].Parameters["SCProductLaunchRoleArn"]
 
-    _edited(monkeypatch, "core-main", pass_unknown)
+    edit_template("core-main", pass_unknown)
     problems = contracts.violations(_built_without_check())
     assert problems == [
         "core-main: IAMSharedRoles passes parameter NoSuchParameter to core-iam-shared-roles, which "

@@ -127,7 +127,7 @@ def test_a_grant_on_another_arn_form_does_not_count():
                        resources=(f"arn:aws:catalog:{REGION}:{ACCOUNT}:portfolio/*",))]
     (req,), _ = iam_coverage._requests_for("servicecatalog:AssociateProductWithPortfolio", [], {})
     assert not evaluate(wrong, req).allowed
-    other_service = [Statement("Allow", ("sagemaker:CreateDomain",), resources=(f"arn:aws:s3:::*",))]
+    other_service = [Statement("Allow", ("sagemaker:CreateDomain",), resources=("arn:aws:s3:::*",))]
     _, forms = iam_coverage._requests_for("sagemaker:CreateDomain", [], {})
     assert forms and not any(evaluate(other_service, r).allowed for r in forms)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -20,7 +19,6 @@ import yaml
 from click.testing import CliRunner
 
 from templates_src import cli as generate
-from templates_src import registry
 from templates_src.lint import Linter
 from templates_src.release import layout, publish
 from tests.cfn import load
@@ -178,18 +176,11 @@ def test_second_run_uploads_nothing(moto, seed_dir):
     assert objects(moto) == before
 
 
-def test_new_release_uploads_only_what_changed(moto, seed_dir, tmp_path, monkeypatch):
+def test_new_release_uploads_only_what_changed(moto, seed_dir, tmp_path, edit_template):
     assert package(moto, "--create-bucket", "--only", TARGETS, "--seed-code-dir", str(seed_dir)).exit_code == 0
     first = objects(moto)
     # A developer changes one template; the release gets a new version.
-    spec = registry.TEMPLATES["env-iam-target-account-roles"]
-
-    def edited(ctx):
-        template = spec.build(ctx)
-        template.set_description(template.description + " (edited)")
-        return template
-
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=edited))
+    edit_template("env-iam-target-account-roles", lambda t: t.set_description(t.description + " (edited)"))
     result = package(moto, "--only", TARGETS, "--seed-code-dir", str(seed_dir), config={"version": "0.2.0"},
                      tmp=tmp_path)
     assert result.exit_code == 0, result.output
@@ -253,17 +244,10 @@ def test_dry_run_does_not_create_the_bucket(moto):
     assert BUCKET not in [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]]
 
 
-def test_same_version_with_other_content_is_refused(moto, monkeypatch):
+def test_same_version_with_other_content_is_refused(moto, edit_template):
     assert package(moto, "--create-bucket", "--only", TARGETS).exit_code == 0
     before = objects(moto)
-    spec = registry.TEMPLATES["env-iam-setup-stackset-role"]
-
-    def edited(ctx):
-        template = spec.build(ctx)
-        template.set_description("changed without a new version")
-        return template
-
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=edited))
+    edit_template("env-iam-setup-stackset-role", lambda t: t.set_description("changed without a new version"))
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 2
     assert "release 0.1.0 is already published" in result.output and "new `version`" in result.output
@@ -327,16 +311,14 @@ def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(mo
 
 # -- refusals and errors ------------------------------------------------------------------------------------------
 
-def test_refuses_to_publish_what_does_not_lint(moto, monkeypatch):
+def break_role_path(template):
+    """A template cfn-lint refuses: a role path without slashes."""
+    template.resources["SetupStackSetExecutionRole"].properties["Path"] = "no-slashes"
+
+
+def test_refuses_to_publish_what_does_not_lint(moto, edit_template):
     moto.client("s3").create_bucket(Bucket=BUCKET)
-    spec = registry.TEMPLATES["env-iam-setup-stackset-role"]
-
-    def broken(ctx):
-        template = spec.build(ctx)
-        template.resources["SetupStackSetExecutionRole"].properties["Path"] = "no-slashes"
-        return template
-
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=broken))
+    edit_template("env-iam-setup-stackset-role", break_role_path)
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 1
     assert "do not lint clean, nothing was published" in result.output
@@ -817,15 +799,8 @@ def test_repository_default_seed_code_folder_exists():
     assert (generate.PROJECT_ROOT / "templates_src").is_dir() and (generate.PROJECT_ROOT / "seed_code").is_dir()
 
 
-def test_lint_failure_with_create_bucket_leaves_no_bucket(moto, monkeypatch):
-    spec = registry.TEMPLATES["env-iam-setup-stackset-role"]
-
-    def broken(ctx):
-        template = spec.build(ctx)
-        template.resources["SetupStackSetExecutionRole"].properties["Path"] = "no-slashes"
-        return template
-
-    monkeypatch.setitem(registry.TEMPLATES, spec.name, dataclasses.replace(spec, build=broken))
+def test_lint_failure_with_create_bucket_leaves_no_bucket(moto, edit_template):
+    edit_template("env-iam-setup-stackset-role", break_role_path)
     result = package(moto, "--create-bucket", "--only", TARGETS)
     assert result.exit_code == 1
     assert moto.client("s3").list_buckets()["Buckets"] == []

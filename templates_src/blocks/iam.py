@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from awacs.aws import Action, Allow, Condition, Deny, Policy, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSHelperFn, GetAtt, Sub, encode_to_dict
+from troposphere import AWSHelperFn, GetAtt, encode_to_dict
 from troposphere import iam
 
 from templates_src.context import BuildContext

@@ -7,7 +7,7 @@ because other core stacks and running projects in the account may use them.
 
 from __future__ import annotations
 
-from awacs.aws import Condition, ForAnyValueStringLike, StringEquals, StringLike
+from awacs.aws import Condition, ForAnyValueStringLike, StringLike
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 
 from templates_src import naming

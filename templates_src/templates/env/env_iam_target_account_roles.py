@@ -8,7 +8,7 @@ account's role names so that one ExecutionRoleName works everywhere.
 from __future__ import annotations
 
 from awacs.aws import Bool, Condition, Principal, StringEquals, StringLike
-from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template
 
 from templates_src import naming
 from templates_src.blocks import iam as iam_blocks

@@ -486,10 +486,11 @@ def _decide(statements, need: Need) -> tuple[str, str]:
     return "missing", f"on none of the ARN forms it is authorized on ({forms})"
 
 
-def check(role: str, statements: list, needs: list[Need], exceptions: list[dict],
+def check(role: str, statements: list, needs: list[Need], exceptions: list[tuple[int, dict]],
           unset_gated: list | None = None, unreadable: list[str] | None = None) -> Coverage:
     """Evaluate every need against the role's statements; missing actions listed in ``exceptions``
-    (entries of the reviewed file for this role) are excused."""
+    ((index, entry) of the reviewed file's not_granted entries for this role) are excused, and the indexes
+    used are recorded."""
     coverage = Coverage(role, gated=list(unset_gated or []), unreadable_policies=list(unreadable or []))
     seen: set[tuple[str, str, tuple]] = set()
     for need in needs:
@@ -499,7 +500,7 @@ def check(role: str, statements: list, needs: list[Need], exceptions: list[dict]
         seen.add(key)
         status, detail = _decide(statements, need)
         if status == "missing":
-            for i, entry in enumerate(exceptions):
+            for i, entry in exceptions:
                 if iam_policy.glob_match(entry["action"], need.action, ignore_case=True) and (
                         "where" not in entry or entry["where"] in need.where):
                     status, detail = "excused", entry["why"]

@@ -35,7 +35,8 @@ class Deployer:
     params: dict[str, str] = field(default_factory=dict)  # sample values for every template involved
     planned: dict[str, str] = field(default_factory=dict)  # template name -> planned resources key
 
-    def values(self, config: Config) -> dict[str, str]:
+    @property
+    def values(self) -> dict[str, str]:
         return {**ENV, **self.params}
 
 
@@ -85,7 +86,7 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
 def coverage(deployer: Deployer, templates: dict[str, dict], config: Config) -> Coverage:
     """Evaluate the deployer's role (as ``templates`` render it) against everything it deploys."""
     data = iam_coverage.reviewed()
-    values = deployer.values(config)
+    values = deployer.values
     role_template = templates[deployer.role_template]
     resolver = Resolver(role_template, values, arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
     statements, unreadable = role_statements(role_template, deployer.role, resolver)
@@ -107,7 +108,5 @@ def coverage(deployer: Deployer, templates: dict[str, dict], config: Config) -> 
             raise ValueError(f"{deployer.key}: deploys {name}, which is neither generated nor planned")
     needs += iam_coverage.caller_needs(deployer.caller, {"region": REGION, "account": ACCOUNT,
                                                          "stack_name": deployer.stack_name})
-    exceptions = [e for e in data["not_granted"] if e["role"] == deployer.key]
-    result = iam_coverage.check(deployer.key, statements, needs, exceptions, unset, unreadable)
-    result.exceptions_used = {data["not_granted"].index(exceptions[i]) for i in result.exceptions_used}
-    return result
+    exceptions = [(i, e) for i, e in enumerate(data["not_granted"]) if e["role"] == deployer.key]
+    return iam_coverage.check(deployer.key, statements, needs, exceptions, unset, unreadable)

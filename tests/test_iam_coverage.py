@@ -78,7 +78,7 @@ TAGGED = {"s3:ExistingObjectTag/servicecatalog:provisioning": "true", "s3:Resour
 
 def _role(templates, config, template, logical_id):
     deployer = next(d for d in iam_deployers.deployers(config) if d.role == logical_id)
-    resolver = Resolver(templates[template], deployer.values(config))
+    resolver = Resolver(templates[template], deployer.values)
     return role_statements(templates[template], logical_id, resolver)[0]
 
 

@@ -158,6 +158,9 @@ ADMINISTRATOR_ACCOUNT_ID = ParamSpec(
     allowed_pattern=ACCOUNT_ID,
     constraint="must be a 12-digit AWS account id, for example 123456789012",
 )
+# The two parameters every environment name is built from, by name (for templates_src.naming).
+ENVIRONMENT = {spec.name: spec for spec in (ENV_NAME, ENV_TYPE)}
+
 STACK_SET_NAME = ParamSpec(
     "StackSetName",
     "Name of this core deployment (use the stack name); part of role names and export names, so two core "

@@ -62,7 +62,7 @@ def target_boundary(ctx: BuildContext) -> iam.ManagedPolicy:
     return iam.ManagedPolicy(
         "TargetAccountBoundary",
         ManagedPolicyName=ctx.namer.name("policy", stacksets.TARGET_BOUNDARY,
-                                         {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)}).sub(),
+                                         params.ENVIRONMENT).sub(),
         Path=ctx.config.role_path,
         Description="Permissions boundary of the roles the environment's StackSets create in this account",
         PolicyDocument=iam_blocks.document(*stacksets.target_boundary_statements(ctx)),
@@ -78,7 +78,7 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(GENERATE_NAME, Equals(Ref(SETUP_ROLE_NAME.name), ""))
 
     generated = ctx.namer.name("role", "${EnvName}-${EnvType}-stackset-setup",
-                               {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)})
+                               params.ENVIRONMENT)
     if ctx.permissions_boundary is None:
         t.add_resource(target_boundary(ctx))
     role = t.add_resource(iam_blocks.role(

@@ -160,7 +160,7 @@ def build(ctx: BuildContext) -> Template:
         t.add_condition(HAS_BOUNDARY, Not(Equals(Ref(PERMISSIONS_BOUNDARY_ARN.name), "")))
         boundary = If(HAS_BOUNDARY, Ref(PERMISSIONS_BOUNDARY_ARN.name), Ref("AWS::NoValue"))
 
-    env = {p.name: p for p in (params.ENV_NAME, params.ENV_TYPE)}
+    env = params.ENVIRONMENT
     model_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +
                                      naming.MODEL_EXECUTION_ROLE_MARKER, env)
     stackset_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +

@@ -34,7 +34,7 @@ LIMITS = {
 MODEL_EXECUTION_ROLE_MARKER = "sm-model-exec"  # endpoint role in every deployment account
 STACKSET_EXECUTION_ROLE_MARKER = "stackset-exec"  # model deployment StackSets in every deployment account
 SAGEMAKER_EXECUTION_ROLE_MARKER = "sm-execution"  # Studio, notebooks and jobs of an environment
-PIPELINE_EXECUTION_ROLE_MARKER = "sm-pipeline-exec"  # SageMaker pipelines of an environment
+PIPELINE_EXECUTION_ROLE_MARKER = "sm-pipeline"  # SageMaker pipelines of an environment
 STACKSET_ADMINISTRATION_ROLE_MARKER = "stackset-admin"  # administers the environment's StackSets
 GET_ENVIRONMENT_CONFIGURATION = "get-environment-configuration"  # the core function project templates call
 

@@ -16,7 +16,9 @@ from templates_src.context import BuildContext
 from templates_src.templates.bootstrap import env_iam_setup_stackset_role, package_cfn
 from templates_src.templates.core import (core_iam_sc_sm_projects_roles, core_iam_shared_roles, core_main,
                                           core_sc_shared_portfolio)
-from templates_src.templates.env import env_iam_target_account_roles
+from templates_src.templates.env import (data_science_environment_quickstart, env_iam, env_iam_target_account_roles,
+                                         env_kms, env_main, env_s3, env_sagemaker_studio, env_sc_portfolio, env_vpc,
+                                         env_vpc_egress)
 
 # `aws cloudformation deploy --template-file` uploads the body inline only up to this size.
 DIRECT_DEPLOY_LIMIT = 51_200
@@ -66,6 +68,15 @@ TEMPLATES: dict[str, TemplateSpec] = {s.name: s for s in (
     _spec(core_iam_sc_sm_projects_roles),
     _spec(core_sc_shared_portfolio),
     _spec(env_iam_setup_stackset_role, DIRECTLY),
+    _spec(env_main, BY_URL),
+    _spec(env_iam),
+    _spec(env_kms),
+    _spec(env_vpc),
+    _spec(env_vpc_egress),
+    _spec(env_s3),
+    _spec(env_sagemaker_studio),
+    _spec(env_sc_portfolio),
+    _spec(data_science_environment_quickstart, BY_URL),
     _spec(env_iam_target_account_roles, DIRECTLY),
     _spec(package_cfn, DIRECTLY),
 )}

@@ -83,11 +83,20 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json", "both"]), default="yaml", show_default=True)
 @click.option("--only", "only", multiple=True, metavar="NAME",
               help="Build only these templates (repeat, or comma-separate) and the templates they nest.")
-def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...]) -> None:
-    """Write every template to OUTPUT_DIR, lint each with cfn-lint and print a summary table."""
+@click.option("--no-cache", is_flag=True,
+              help="Lint every template afresh, neither reading nor writing the lint cache (also "
+              "SM_MLOPS_NO_LINT_CACHE=1).")
+def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...], no_cache: bool) -> None:
+    """Write every template to OUTPUT_DIR, lint each with cfn-lint and print a summary table.
+
+    Lint results are cached by content (the template's bytes, the nested templates it reads, cfn-lint's
+    version and options) in $SM_MLOPS_LINT_CACHE_DIR or ~/.cache/sagemaker-secure-mlops-templates/lint:
+    an unchanged template is not linted again.
+    """
     from templates_src.contracts import ContractError
     from templates_src.generator import OutputError, generate, write
     from templates_src.lint import shared_linter
+    from templates_src.lint_cache import LintCache
 
     names, config = selection_and_config(only, config_path)
     try:
@@ -96,18 +105,30 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
         fail_input(exc.lines)
     except ContractError as exc:
         fail_defect(exc.lines)
-    report = generation.lint(shared_linter(tuple(config.lint_regions)))
+    report = generation.lint(shared_linter(tuple(config.lint_regions)), cache=LintCache.default(not no_cache))
+    start = time.perf_counter()
     try:
         write(generation.files(), output_dir)
     except OutputError as exc:
         fail_input(exc.lines)
+    written = time.perf_counter() - start
     for line in report.problems:
         click.echo(line, err=True)
     for line in report.table():
         click.echo(line)
     click.echo(f"{len(report.rows)} file(s) in {output_dir}/" + (f", {len(generation.assets)} function package(s)"
-                                                                 if generation.assets else ""))
+                                                                 if generation.assets else "")
+               + (f"; lint results of {report.cached} unchanged file(s) from the cache" if report.cached else ""))
+    if os.environ.get("SM_MLOPS_TIMINGS"):
+        _print_timings({**generation.timings, **report.timings, "write": written}, report)
     sys.exit(EXIT_LINT if report.failed else 0)
+
+
+def _print_timings(timings: dict[str, float], report) -> None:
+    """``SM_MLOPS_TIMINGS=1``: one line on stderr with the seconds of each phase (for scripts/benchmark.py)."""
+    phases = " ".join(f"{name}={timings.get(name, 0.0):.3f}" for name in ("build", "render", "cache", "load",
+                                                                           "lint", "write"))
+    click.echo(f"timings: {phases} linted={report.linted} cached={report.cached}", err=True)
 
 
 @cli.command(name="list")
@@ -239,12 +260,14 @@ def seed_code_folder(option: str | None) -> pathlib.Path:
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Publish only these templates (and what they nest).")
 @click.option("--seed-code-dir", default=None, show_default="seed_code/ of the repository",
               help="Folder whose subfolders are zipped as MLOps project seed code; it must exist.")
+@click.option("--no-cache", is_flag=True, help="Lint the packaged templates afresh, without the lint cache.")
 def package(bucket: str, prefix: str, region: str | None, profile: str | None, endpoint_url: str | None,
             create_bucket: bool, dry_run: bool, config_path: str | None, only: tuple[str, ...],
-            seed_code_dir: str | None) -> None:
+            seed_code_dir: str | None, no_cache: bool) -> None:
     """Build, lint and publish a release to S3: templates, function packages and seed code."""
     from templates_src.contracts import ContractError
     from templates_src.lint import shared_linter
+    from templates_src.lint_cache import LintCache
     from templates_src.release.model import PlanError
     from templates_src.release.next_steps import next_steps
     from templates_src.release.plan import plan_release
@@ -268,7 +291,7 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         for line in publisher.warnings:
             click.echo(f"warning: {line}", err=True)
         plan = plan_release(config, target, names or None, history, seed_dir)
-        lint_report = plan.packaged.lint(linter, packaged=True)
+        lint_report = plan.packaged.lint(linter, packaged=True, cache=LintCache.default(not no_cache))
         if lint_report.failed:
             for line in ["packaged templates do not lint clean, nothing was published:", *lint_report.problems]:
                 click.echo(f"error: {line}", err=True)
@@ -326,11 +349,38 @@ def main() -> None:
     """
     try:
         cli()
+    except SystemExit as exc:
+        _leave(exc.code)
+        raise
     except Exception as exc:  # noqa: BLE001 - the last resort; every expected error is handled above
         if os.environ.get("SM_MLOPS_TRACEBACK"):
             raise
         text = (str(exc).strip().splitlines() or [""])[0]
         click.echo(f"error: unexpected {type(exc).__name__}: {text} - a defect of the generator; run with "
                    "SM_MLOPS_TRACEBACK=1 to see the traceback and report it", err=True)
+        _leave(EXIT_DEFECT)
         sys.exit(EXIT_DEFECT)
 
+
+def _leave(code) -> None:
+    """End the process now, with ``code``, skipping the interpreter's teardown: freeing cfn-lint's rules and
+    schemas object by object takes a quarter to a third of a second, after everything is done.  Exit handlers
+    still run and the output is flushed; with other threads running, or an exit message, the normal exit
+    happens instead."""
+    import atexit
+    import threading
+
+    if code is None:
+        code = 0
+    if not isinstance(code, int) or threading.active_count() > 1:
+        return
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:
+        return
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

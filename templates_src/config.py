@@ -299,9 +299,9 @@ class Config(BaseModel):
     @field_validator("lint_regions")
     @classmethod
     def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from cfnlint.helpers import REGIONS
+        from templates_src.lint import known_regions  # cfn-lint's list, without importing cfn-lint
 
-        unknown = [r for r in value if r not in REGIONS]
+        unknown = [r for r in value if r not in known_regions()]
         if unknown:
             raise ValueError(f"unknown region(s): {', '.join(unknown)}")
         return value

@@ -168,7 +168,10 @@ def condition_holds(operator: str, key: str, values: tuple, req: Request) -> boo
         return None  # Numeric*, Date*, IpAddress, Binary: not needed by these templates' checks
     if k not in known:
         if k in req.absent or req.complete:
-            # An absent key matches nothing: negated operators, IfExists and ForAllValues (vacuously) hold.
+            # An absent key matches nothing: ForAnyValue has no value that could hold (unless IfExists);
+            # negated operators, IfExists and ForAllValues (vacuously) hold.
+            if set_op == "ForAnyValue":
+                return if_exists
             return negated or if_exists or set_op == "ForAllValues"
         return None
     actual = known[k]
@@ -179,7 +182,9 @@ def condition_holds(operator: str, key: str, values: tuple, req: Request) -> boo
 
     if set_op == "ForAllValues":
         return all((not any_match(v)) if negated else any_match(v) for v in actual_values)
-    matched = any(any_match(v) for v in actual_values)  # single-valued keys and ForAnyValue
+    if set_op == "ForAnyValue":  # some value of the request satisfies the (possibly negated) operator
+        return any((not any_match(v)) if negated else any_match(v) for v in actual_values)
+    matched = any(any_match(v) for v in actual_values)  # single-valued keys
     return not matched if negated else matched
 
 
@@ -314,6 +319,9 @@ class Resolver:
             if value is None:
                 return ["*"]
             return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        resource = (self.template.get("Resources") or {}).get(name)
+        if resource and resource.get("Type") == "AWS::IAM::ManagedPolicy" and self.arn_of:
+            return self.arn_of(resource, name, self)  # Ref of a managed policy is its ARN
         return ["*"]  # a resource's physical id
 
     def _sub(self, text: str, local: dict) -> list[str]:

@@ -44,6 +44,10 @@ SAGEMAKER_PRODUCTS_LAUNCH_ROLE = "AmazonSageMakerServiceCatalogProductsLaunchRol
 SAGEMAKER_PRODUCTS_USE_ROLE = "AmazonSageMakerServiceCatalogProductsUseRole"
 SAGEMAKER_PRODUCTS_ROLES = "AmazonSageMakerServiceCatalogProducts*"  # both, as a pattern
 
+# Stacks of environments deployed directly with CloudFormation (the two-step deployment) run as the
+# environment launch role only under these names; Service Catalog's provisioned products are SC-*.
+ENVIRONMENT_STACKS = "ds-env-*"
+
 # The StackSet administration role of an environment (created by the environment in its account); the
 # StackSet execution roles in target accounts trust exactly this role.
 STACKSET_ADMINISTRATION_ROLE = "${EnvName}-${EnvType}-" + STACKSET_ADMINISTRATION_ROLE_MARKER

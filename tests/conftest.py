@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import tempfile
 
 import pytest
 
@@ -45,6 +46,12 @@ for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
     os.environ[_key] = _value
 os.environ.pop("AWS_PROFILE", None)
+
+# Builds in tests (in this process and in the processes they start) cache their lint results in a folder of
+# this test session, never in the user's cache.
+_LINT_CACHE = tempfile.TemporaryDirectory(prefix="sm-mlops-test-lint-cache-")
+os.environ["SM_MLOPS_LINT_CACHE_DIR"] = _LINT_CACHE.name
+os.environ.pop("SM_MLOPS_NO_LINT_CACHE", None)
 
 # The moto server logs every request through werkzeug at INFO: keep its warnings and errors only.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

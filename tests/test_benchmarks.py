@@ -17,10 +17,24 @@ def _run(*args: str) -> str:
     return result.stdout
 
 
-def test_generation_benchmark_prints_every_template():
-    out = _run("scripts/benchmark.py", "--repeat", "1")
+def test_generation_benchmark_prints_every_template_and_whole_builds():
+    out = _run("scripts/benchmark.py", "--repeat", "1", "--runs", "1")
     assert {line.split()[0] for line in out.splitlines()[1:] if line.split()} >= set(TEMPLATES)
     assert "peak memory" in out
+    # Whole builds: a cold one lints every template, the unchanged rebuild takes every result from the cache.
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("run ")).replace("cfn-lint load", "load").split()
+    assert header == ["run", "seconds", "startup", "build", "render", "cache", "load", "lint", "write", "linted",
+                      "cached", "exit"]
+    rows = {line.split()[0]: dict(zip(header, line.split())) for line in lines if line.startswith(("cold ", "warm "))}
+    assert set(rows) == {"cold", "warm"}
+    for row in rows.values():
+        assert all(float(row[k]) >= 0 for k in header[1:9]) and row["exit"] in ("0", "1")
+    assert (int(rows["cold"]["linted"]), int(rows["cold"]["cached"])) == (len(TEMPLATES), 0)
+    assert (int(rows["warm"]["linted"]), int(rows["warm"]["cached"])) == (0, len(TEMPLATES))
+    assert float(rows["warm"]["load"]) == float(rows["warm"]["lint"]) == 0  # cfn-lint not even loaded
+    assert any(line.startswith("reference: 6.5 s = one cfn-lint process") for line in lines)
+    assert any(line.startswith("cold full build: ") and "x reference" in line for line in lines)
 
 
 @pytest.mark.e2e

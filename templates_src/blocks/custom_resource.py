@@ -81,6 +81,7 @@ def lambda_function(
     condition: str | None = None,
     role_condition: str | None = None,
     fallback_role_arn: AWSHelperFn | None = None,
+    role_name: Name | None = None,
 ) -> LambdaFunction:
     """Function + log group + its own least-privilege role.
 
@@ -107,6 +108,8 @@ def lambda_function(
             *([vpc_network_interfaces()] if in_vpc else []),
         )],
     )
+    if role_name is not None:  # where the deploying role may create roles by name only (prefix and path)
+        fn_role.RoleName = role_name.sub()
     role_arn = GetAtt(fn_role, "Arn")
     if role_condition:
         fn_role.Condition = role_condition

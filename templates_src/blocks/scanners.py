@@ -113,3 +113,10 @@ ACTIONS_AUTHORIZED_ONLY_ON_STAR = Reason(
     "role deploys (tests/test_iam_coverage.py); every other write of the policy is scoped to the platform's "
     "names in this account.",
 )
+# S3: the environment's access-log bucket (env-s3).
+ACCESS_LOGS_BUCKET_NOT_LOGGED = Reason(
+    ("CKV_AWS_18",),
+    "This bucket receives the server access logs of the environment's data and model buckets. Logging it into "
+    "itself would log every log delivery, without end; its objects are written only by S3's logging service "
+    "(bucket policy) and its management calls are recorded by CloudTrail.",
+)

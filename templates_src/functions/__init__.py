@@ -8,6 +8,7 @@ that ``build`` writes next to the templates and packaging uploads.
 
 from __future__ import annotations
 
+import functools
 import io
 import pathlib
 import re
@@ -26,6 +27,7 @@ def module_source(module: str) -> str:
     return (HERE / f"{module}.py").read_text(encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=64)  # every function of a template inlines the same runtime: tokenize it once
 def strip_comments(source: str) -> str:
     """Drop comment tokens and the blank lines they leave; code and strings stay byte-for-byte."""
     lines = source.splitlines(keepends=True)

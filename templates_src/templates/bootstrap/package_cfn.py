@@ -188,15 +188,21 @@ def release_url(ctx: BuildContext, name: str) -> If:
 
 
 def outputs(ctx: BuildContext, t: Template, package: codebuild.Project) -> None:
-    core_url = release_url(ctx, "core-main.yaml")
     manifest = layout.manifest_key(f"${{{S3_PREFIX.name}}}", ctx.config.version)
+    console = partitions.host(t, "Console")
+    # The entry templates users start from (deployment options: two steps, or the quickstart).
+    for output, name, what in (("CoreMain", "core-main", "core"), ("EnvMain", "env-main", "environment"),
+                               ("QuickStart", "data-science-environment-quickstart", "quickstart")):
+        url = release_url(ctx, f"{name}.yaml")
+        t.add_output([
+            Output(f"{output}StackS3Uri", Description=f"S3 URL of the {name} template of release {ctx.config.version}",
+                   Value=url),
+            Output(f"{output}StackDeployLink", Condition=partitions.KNOWN,
+                   Description=f"Console link to create the {what} stack (once the build has published the release)",
+                   Value=Sub("https://${Host}/cloudformation/home?region=${AWS::Region}#/stacks/new?templateURL="
+                             "${Url}", Host=console, Url=url)),
+        ])
     t.add_output([
-        Output("CoreMainStackS3Uri", Description=f"S3 URL of the core-main template of release {ctx.config.version}",
-               Value=core_url),
-        Output("CoreMainStackDeployLink", Condition=partitions.KNOWN,
-               Description="Console link to create the core-main stack (once the build has published the release)",
-               Value=Sub("https://${Host}/cloudformation/home?region=${AWS::Region}#/stacks/new?templateURL=${Url}",
-                         Host=partitions.host(t, "Console"), Url=core_url)),
         Output("StartBuildCLICommand", Description="CLI command to run the packaging build again",
                Value=Sub(f"aws codebuild start-build --project-name ${{{package.title}}}")),
         Output("ReleaseManifestS3Uri",

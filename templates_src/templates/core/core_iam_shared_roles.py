@@ -83,6 +83,16 @@ def ds_admin_role(ctx: BuildContext):
             "data-science-administrator",
             allow(a("iam", "PassRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
                   sid="SageMakerProjects"),
+            # The two-step CloudFormation deployment: the administrator creates the environment stack and
+            # CloudFormation runs it as the environment launch role (no rights on the resources themselves).
+            allow(a("iam", "PassRole"), ctx.role_arn("${SCLaunchRoleName}"), sid="EnvironmentLaunchRole",
+                  condition=PolicyCondition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"}))),
+            allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks",
+                    "DescribeStackEvents", "DescribeStackResources", "GetTemplate", "CreateChangeSet",
+                    "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet"),
+                  ctx.own("cloudformation", f"stack/{ctx.config.prefix}{naming.ENVIRONMENT_STACKS}/*"),
+                  sid="EnvironmentStacks"),
+            allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid="EnvironmentTemplates"),
             # Clean-up of an environment: empty its buckets and remove project StackSets.
             allow(a("s3", "ListBucket", "ListBucketVersions", "DeleteObject", "DeleteObjectVersion",
                     "GetBucketPolicy", "DeleteBucketPolicy"), buckets, sid="EnvironmentBucketCleanup"),
@@ -127,8 +137,9 @@ def sc_launch_statements(ctx: BuildContext) -> list:
     sagemaker_roles = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES)
     platform_policies = ctx.policy_arn(f"{ctx.config.prefix}*")
     return [
-        # Service Catalog provisions into SC-<account>-pp-<id>; nested stacks are named after their parent.
-        *policies.stacks(ctx, ["SC-*"], sid="EnvironmentStacks"),
+        # Service Catalog provisions into SC-<account>-pp-<id>; a direct deployment (two-step option, --role-arn)
+        # names its stack <prefix>ds-env-*; nested stacks are named after their parent.
+        *policies.stacks(ctx, ["SC-*", ctx.config.prefix + naming.ENVIRONMENT_STACKS], sid="EnvironmentStacks"),
         policies.provisioning_artifacts(),
         policies.own_account_objects(ctx),
         *policies.stack_sets(ctx, sid="EnvironmentStackSets"),

@@ -1,16 +1,197 @@
-"""env-kms: placeholder, being written."""
+"""env-kms: the environment's three customer managed KMS keys.
+
+* ``SagemakerEBSKMSKey``: ML storage volumes of SageMaker jobs and endpoints;
+* ``SageMakerStudioStorageKMSKey``: the Studio domain's ``KmsKeyId`` (home EFS and the spaces' EBS volumes);
+* ``S3BucketKMSKey``: the data and model buckets (env-s3) and the MLOps projects' artefacts.
+
+Every key rotates yearly and is kept when its stack is deleted or the key replaced (Retain): deleting a stack
+never makes data unreadable.  The key policies separate the roles that *administer* a key from the roles that
+*use* it:
+
+1. the account (root) gets ``kms:*``, AWS's default statement: IAM policies then decide as for any resource;
+2. key administrators (the data science team administrator role, when given) get administrative actions only;
+3. key users (SageMaker execution and pipeline roles, the data scientist and team administrator roles when
+   given) get cryptographic use and ...
+4. ... grants for AWS resources (how SageMaker, EFS and EBS use a key for the volumes they attach);
+5. an explicit Deny keeps the workload roles (execution, pipeline, data scientist) from administering a key,
+   whatever their IAM policies say.  The 2022 reference made the SageMaker execution role, which every
+   notebook and job runs as, an administrator of the Studio storage key (able to disable it or schedule its
+   deletion);
+6. an explicit Deny of grants that are not for AWS resources, to everyone.
+
+Optional role ARNs may be empty: they are chosen with ``Fn::If`` over whole principal lists, never with
+``AWS::NoValue`` inside a list, so an empty ARN never becomes a principal.
+"""
 
 from __future__ import annotations
 
-from troposphere import Template, cloudformation
+from dataclasses import dataclass
 
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
+from troposphere import kms, ssm
+
+from templates_src.blocks import environment
+from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
 
 NAME = "env-kms"
 DESCRIPTION = "Creates the environment's customer managed KMS keys for SageMaker volumes, Studio storage and S3"
 
+DS_TEAM_ADMIN_ROLE_ARN = params.role_arn_param(
+    "DSTeamAdministratorRoleArn",
+    "Role of the data science team administrator: administers the keys and may use them. Leave empty for none",
+    "Team administrator role ARN")
+DATA_SCIENTIST_ROLE_ARN = params.role_arn_param(
+    "DataScientistRoleArn",
+    "Role of the data scientists: may use the keys, never administer them. Leave empty for none",
+    "Data scientist role ARN")
+EXECUTION_ROLE_ARN = params.role_arn_param(
+    "SageMakerExecutionRoleArn",
+    "Role SageMaker Studio, notebooks and jobs run as: may use the keys, never administer them",
+    "SageMaker execution role ARN", required=True)
+PIPELINE_ROLE_ARN = params.role_arn_param(
+    "SageMakerPipelineExecutionRoleArn",
+    "Role SageMaker pipelines run as: may use the keys, never administer them",
+    "SageMaker pipeline execution role ARN", required=True)
+
+HAS_DS_TEAM_ADMIN = "HasDSTeamAdministratorRole"
+HAS_DATA_SCIENTIST = "HasDataScientistRole"
+
+POLICY_VERSION = "2012-10-17"
+
+# Administrative actions on one key, spelled out: no wildcard, so no cryptographic use and no kms:CreateGrant
+# (a grant to oneself would be use) hides in an administrator's permissions.
+ADMIN_ACTIONS = tuple(f"kms:{a}" for a in (
+    "CreateAlias", "DeleteAlias", "UpdateAlias", "DescribeKey", "EnableKey", "DisableKey", "EnableKeyRotation",
+    "DisableKeyRotation", "GetKeyPolicy", "GetKeyRotationStatus", "ListKeyPolicies", "ListKeyRotations",
+    "ListResourceTags", "ListGrants", "PutKeyPolicy", "RevokeGrant", "RotateKeyOnDemand", "TagResource",
+    "UntagResource", "UpdateKeyDescription", "ScheduleKeyDeletion", "CancelKeyDeletion"))
+USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
+GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
+# What the workload roles may never do.  Not denied: cryptographic use, DescribeKey, Get*/List*, and the grant
+# operations (CreateGrant, ListGrants, RevokeGrant, RetireGrant) that SageMaker, EFS and EBS need to attach
+# encrypted volumes for these roles.
+DENIED_TO_WORKLOADS = ("kms:CreateAlias", "kms:Delete*", "kms:Update*", "kms:Put*", "kms:Disable*", "kms:Enable*",
+                       "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:ImportKeyMaterial",
+                       "kms:RotateKeyOnDemand", "kms:TagResource", "kms:UntagResource")
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    title: str  # logical id (reference name)
+    kind: str  # alias and SSM suffix: ebs | efs | s3
+    purpose: str  # for the description
+    output_label: str
+
+
+KEYS = (
+    KeySpec("SagemakerEBSKMSKey", "ebs", "the ML storage volumes of SageMaker jobs and endpoints",
+            "SageMaker ML storage volume key"),
+    KeySpec("SageMakerStudioStorageKMSKey", "efs", "the SageMaker Studio domain's storage (home EFS and EBS volumes)",
+            "SageMaker Studio storage key"),
+    KeySpec("S3BucketKMSKey", "s3", "the data and model buckets and the MLOps project artefacts",
+            "S3 bucket key"),
+)
+
+
+def _role_list(required: list, optional: list[tuple[str, Ref]]):
+    """The ARNs of ``required`` plus each optional ARN whose condition holds: ``Fn::If`` over whole lists."""
+    if not optional:
+        return list(required)
+    (condition, arn), rest = optional[0], optional[1:]
+    return If(condition, _role_list(required + [arn], rest), _role_list(required, rest))
+
+
+def workload_roles():
+    """Roles that run code (notebooks, jobs, pipelines): users of a key, never its administrators."""
+    return _role_list([Ref(EXECUTION_ROLE_ARN.name), Ref(PIPELINE_ROLE_ARN.name)],
+                      [(HAS_DATA_SCIENTIST, Ref(DATA_SCIENTIST_ROLE_ARN.name))])
+
+
+def key_users():
+    return _role_list([Ref(EXECUTION_ROLE_ARN.name), Ref(PIPELINE_ROLE_ARN.name)],
+                      [(HAS_DATA_SCIENTIST, Ref(DATA_SCIENTIST_ROLE_ARN.name)),
+                       (HAS_DS_TEAM_ADMIN, Ref(DS_TEAM_ADMIN_ROLE_ARN.name))])
+
+
+def key_policy(ctx: BuildContext) -> dict:
+    """The key policy of every environment key (see the module docstring).
+
+    The statement list is literal (scanners and AWS Control Tower's checks read it as written); only
+    principal lists vary with the optional roles.
+    """
+    # (1) AWS's default statement.  Without it only the principals named below could ever manage the key: if
+    # they were deleted, the key (and everything it encrypts) would become unmanageable, recoverable only by
+    # AWS Support.  It delegates to IAM: the launch role deploying this stack, for example, updates the key
+    # through its IAM policy.  It does not let anyone in the account use the key by itself.
+    root = {"Sid": "EnableIAMPolicies", "Effect": "Allow", "Principal": {"AWS": ctx.root_arn()},
+            "Action": "kms:*", "Resource": "*"}
+    # (2) Administer, not use (the team administrator is a key user too, in the statements below).  Without a
+    # team administrator role the statement names the account, which statement 1 already covers: it then
+    # grants nothing new, and the statement list stays the same.
+    admins = {"Sid": "KeyAdministrators", "Effect": "Allow",
+              "Principal": {"AWS": If(HAS_DS_TEAM_ADMIN, Ref(DS_TEAM_ADMIN_ROLE_ARN.name), ctx.root_arn())},
+              "Action": list(ADMIN_ACTIONS), "Resource": "*"}
+    # (3) Use, not administer.
+    users = {"Sid": "KeyUsers", "Effect": "Allow", "Principal": {"AWS": key_users()},
+             "Action": list(USE_ACTIONS), "Resource": "*"}
+    # (4) Grants only for AWS resources: SageMaker, EFS and EBS create grants to attach encrypted volumes.
+    grants = {"Sid": "KeyUsersGrantsForAWSResources", "Effect": "Allow", "Principal": {"AWS": key_users()},
+              "Action": list(GRANT_ACTIONS), "Resource": "*",
+              "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
+    # (5) The workload roles can never administer a key, even if an IAM policy (or a mistake) allowed it: an
+    # explicit Deny wins over the root statement's delegation to IAM.  Principal "*" with aws:PrincipalArn
+    # matches every session of these roles.
+    deny_admin = {"Sid": "DenyKeyAdministrationToWorkloadRoles", "Effect": "Deny", "Principal": {"AWS": "*"},
+                  "Action": list(DENIED_TO_WORKLOADS), "Resource": "*",
+                  "Condition": {"ArnEquals": {"aws:PrincipalArn": workload_roles()}}}
+    # (6) Nobody, whatever IAM allows, creates a grant that is not for an AWS resource (a grant to oneself or
+    # another principal would be a second, invisible key policy); AWS services acting as themselves may.
+    # AWS Control Tower's CT.KMS.PR.3.
+    deny_grants = {"Sid": "DenyGrantsNotForAWSResources", "Effect": "Deny", "Principal": {"AWS": "*"},
+                   "Action": "kms:CreateGrant", "Resource": "*",
+                   "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false",
+                                                  "aws:PrincipalIsAWSService": "false"}}}
+    return {"Version": POLICY_VERSION, "Statement": [root, admins, users, grants, deny_admin, deny_grants]}
+
+
+def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
+    key = t.add_resource(kms.Key(
+        spec.title,
+        Description=Sub(f"Environment ${{EnvName}}-${{EnvType}}: encrypts {spec.purpose}"),
+        EnableKeyRotation=True,
+        KeyPolicy=key_policy(ctx),
+    ))
+    # Keys outlive their stack: data, volumes and backups encrypted with them stay readable.
+    key.DeletionPolicy = "Retain"
+    key.UpdateReplacePolicy = "Retain"
+    t.add_resource(kms.Alias(f"{spec.title}Alias", AliasName=Sub(f"alias/{environment.ENV}-kms-{spec.kind}"),
+                             TargetKeyId=Ref(key)))
+    t.add_resource(ssm.Parameter(
+        f"{spec.title}ArnSSM",
+        Name=environment.ssm_name(f"kms-{spec.kind}-key-arn"),
+        Type="String",
+        Value=GetAtt(key, "Arn"),
+        Description=Sub(f"ARN of the KMS key of environment ${{EnvName}}-${{EnvType}} that encrypts {spec.purpose}"),
+    ))
+    t.add_output([
+        Output(f"{spec.title}Arn", Description=f"ARN of the {spec.output_label}", Value=GetAtt(key, "Arn")),
+        Output(f"{spec.title}Id", Description=f"Id of the {spec.output_label}", Value=Ref(key)),
+    ])
+    return key
+
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    t.add_resource(cloudformation.WaitConditionHandle("Placeholder"))
+    params.add(t, params.ENV_NAME, params.ENV_TYPE, DS_TEAM_ADMIN_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
+               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN)
+    params.interface(t, [
+        ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
+        ("Key users and administrators", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
+                                          DS_TEAM_ADMIN_ROLE_ARN]),
+    ])
+    t.add_condition(HAS_DS_TEAM_ADMIN, Not(Equals(Ref(DS_TEAM_ADMIN_ROLE_ARN.name), "")))
+    t.add_condition(HAS_DATA_SCIENTIST, Not(Equals(Ref(DATA_SCIENTIST_ROLE_ARN.name), "")))
+    for spec in KEYS:
+        add_key(ctx, t, spec)
     return t

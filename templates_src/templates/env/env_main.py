@@ -1,16 +1,438 @@
-"""env-main: placeholder, being written."""
+"""env-main: one data science environment, launched from Service Catalog or deployed directly.
+
+The environment is a tree of nested stacks wired here, and nothing else: each child owns its resources, env-main
+passes values between them, writes the SSM parameter contract the MLOps projects read, and checks the
+parameters (Rules) before anything is created.
+
+Dependency structure (what CloudFormation can create in parallel):
+
+    env-iam ──> env-kms ──┐
+    env-vpc ──────────────┼──> env-sagemaker-studio            (the long pole: the Studio domain)
+       └──> env-vpc-egress ──> env-s3                           (endpoints, NAT, then the buckets' policies)
+    env-sc-portfolio, env-iam-target-account-roles, guardrails policy: beside the domain
+
+The network is split in two on purpose: a nested stack's outputs exist only once all of its resources are
+complete, and the domain must not wait for VPC endpoints or NAT gateways it does not need to be created.
+Names that children need before their producers exist (bucket names, role names) are computed here from
+EnvName and EnvType instead of read from outputs, so they add no dependency.
+"""
 
 from __future__ import annotations
 
-from troposphere import Template, cloudformation
+from troposphere import (And, Condition, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Select, Split, Sub,
+                         Tags, Template)
+from troposphere import iam, resourcegroups, ssm
 
+from templates_src.blocks import environment as envb
+from templates_src.blocks import guardrails
+from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import parameters as params
+from templates_src.blocks import nested
+from templates_src.blocks.nested import nested_stack, offer_parameters, pass_through
+from templates_src.blocks.parameters import ParamSpec
 from templates_src.context import BuildContext
+from templates_src.templates.env import (env_iam, env_iam_target_account_roles, env_kms, env_s3,
+                                         env_sagemaker_studio, env_sc_portfolio, env_vpc, env_vpc_egress)
 
 NAME = "env-main"
-DESCRIPTION = "Creates a secure SageMaker data science environment: network, KMS keys, S3 buckets, IAM roles, a VPC-only Studio domain and the MLOps project portfolio"
+DESCRIPTION = ("Creates a secure SageMaker data science environment: network, KMS keys, S3 buckets, IAM roles, "
+               "a VPC-only Studio domain and the MLOps project portfolio")
+
+yes_no = params.yes_no
+
+ENV_NAME = params.ENV_NAME.with_(default="sm-mlops")
+SEED_CODE_BUCKET = envb.bucket_param(
+    "SeedCodeS3BucketName", "Bucket that holds the MLOps project seed code (the release bucket `generate.py "
+    "package` publishes to)", "Seed code bucket", required=True)
+
+# -- deployment options -----------------------------------------------------------------------------------------
+CREATE_IAM_ROLES = yes_no("CreateEnvironmentIAMRoles", "Create the environment's IAM roles (NO: give the ARNs "
+                          "and names of existing roles below; no role is created then)", "Create IAM roles")
+CREATE_S3_BUCKETS = yes_no("CreateEnvironmentS3Buckets", "Create the environment's data and model buckets (NO: "
+                           "give the names of existing buckets below)", "Create S3 buckets")
+START_KERNEL_GATEWAY_APPS = ParamSpec(
+    "StartKernelGatewayApps", "KernelGateway apps belong to Studio Classic, which this environment does not use; "
+    "kept for parameter-file compatibility", "Start KernelGateway apps", default="NO", allowed_values=("NO",),
+    constraint="must be NO: the environment uses the current Studio (JupyterLab and Code Editor spaces)")
+USE_PYPI_MIRROR = ParamSpec(
+    "UseSharedServicesPyPiMirror", "Shared services are not part of this release; kept for parameter-file "
+    "compatibility", "Use the shared PyPI mirror", default="NO", allowed_values=("NO",),
+    constraint="must be NO: shared services are not available in this release")
+DATA_BUCKET = envb.bucket_param("DataBucketName", "Existing data bucket (only when CreateEnvironmentS3Buckets is "
+                                "NO; new buckets are named <env>-<type>-<region>-<account>-data)", "Data bucket name")
+MODEL_BUCKET = envb.bucket_param("ModelBucketName", "Existing model bucket (only when CreateEnvironmentS3Buckets "
+                                 "is NO; new buckets are named <env>-<type>-<region>-<account>-models)",
+                                 "Model bucket name")
+
+# -- existing roles (CreateEnvironmentIAMRoles NO) --------------------------------------------------------------
+_EXISTING = "(only when CreateEnvironmentIAMRoles is NO)"
+DS_TEAM_ADMIN_ARN = params.role_arn_param("DSTeamAdministratorRoleArn", f"Data science team administrator "
+                                          f"role {_EXISTING}; may stay empty", "Team administrator role ARN")
+DATA_SCIENTIST_ARN = params.role_arn_param("DataScientistRoleArn", f"Data scientist role {_EXISTING}; may stay "
+                                           "empty", "Data scientist role ARN")
+EXECUTION_ROLE_ARN = params.role_arn_param("SageMakerExecutionRoleArn", f"SageMaker execution role of Studio and "
+                                           f"the jobs {_EXISTING}", "SageMaker execution role ARN")
+PIPELINE_ROLE_ARN = params.role_arn_param("SageMakerPipelineExecutionRoleArn", f"SageMaker pipeline execution "
+                                          f"role {_EXISTING}", "SageMaker pipeline execution role ARN")
+STACKSET_ADMIN_ARN = params.role_arn_param("StackSetAdministrationRoleArn", f"StackSet administration role "
+                                           f"{_EXISTING}", "StackSet administration role ARN")
+SETUP_LAMBDA_ROLE_ARN = params.role_arn_param(
+    "SetupLambdaExecutionRoleArn", f"Role of the environment's set-up functions {_EXISTING}; it needs the "
+    "permissions listed in the README", "Set-up function role ARN")
+SC_PROJECT_LAUNCH_ROLE_ARN = params.role_arn_param(
+    "SCProjectLaunchRoleArn", "Launch role of the MLOps project products; empty uses the account's "
+    "service-role/AmazonSageMakerServiceCatalogProductsLaunchRole", "MLOps project launch role ARN")
+SETUP_STACKSET_ROLE_NAME = params.role_name_param(
+    "SetupStackSetExecutionRoleName", "Name of the StackSet execution role that env-iam-setup-stackset-role "
+    "created in the target accounts; empty for its generated name", "Target account set-up role name")
+
+# -- network parameters env-main adds to what its children offer --------------------------------------------------
+EXISTING_SUBNETS = "ExistingPrivateSubnetIds"
+EXISTING_ROUTE_TABLES = "ExistingPrivateRouteTableIds"
+
+# Parameters users set on env-main that go unchanged to a child: defined once, in the child.
+VPC_PARAMETERS = ("AvailabilityZones", "NumberOfAZs", "CreateVPC", "ExistingVPCId", "VPCCIDR",
+                  "CreatePrivateSubnets", EXISTING_SUBNETS, EXISTING_ROUTE_TABLES, "PrivateSubnet1ACIDR",
+                  "PrivateSubnet2ACIDR", "PrivateSubnet3ACIDR", "PrivateSubnet4ACIDR")
+FLOW_LOG_PARAMETERS = ("CreateVPCFlowLogsToCloudWatch", "VPCFlowLogsLogFormat", "VPCFlowLogsLogGroupRetention",
+                       "VPCFlowLogsMaxAggregationInterval", "VPCFlowLogsTrafficType", "VPCFlowLogsCloudWatchKMSKey")
+NAT_PARAMETERS = ("CreateNATGateways", "PublicSubnet1CIDR", "PublicSubnet2CIDR", "PublicSubnet3CIDR",
+                  "PublicSubnet4CIDR")
+ENDPOINT_PARAMETERS = ("CreateS3VPCEndpoint", "ExistingS3VPCEndpointId", "CreateSSMVPCEndpoint", "CreateCWVPCEndpoint",
+                       "CreateCWLVPCEndpoint", "CreateSageMakerAPIVPCEndpoint", "CreateSageMakerRuntimeVPCEndpoint",
+                       "CreateSageMakerNotebookVPCEndpoint", "CreateSageMakerStudioVPCEndpoint", "CreateSTSVPCEndpoint",
+                       "CreateCodeCommitVPCEndpoint", "CreateCodeCommitAPIVPCEndpoint",
+                       "CreateCodePipelineVPCEndpoint", "CreateCodeBuildVPCEndpoint", "CreateECRAPIVPCEndpoint",
+                       "CreateECRVPCEndpoint", "CreateServiceCatalogVPCEndpoint", "CreateKMSVPCEndpoint")
+# Interface endpoints an internet-free environment cannot work without (SageMaker's documentation for VPC-only
+# Studio, plus what jobs, pipelines and the projects' configuration lookup call).
+INTERNET_FREE_ENDPOINTS = ("CreateSageMakerAPIVPCEndpoint", "CreateSageMakerRuntimeVPCEndpoint",
+                           "CreateSageMakerStudioVPCEndpoint", "CreateSTSVPCEndpoint", "CreateCWLVPCEndpoint",
+                           "CreateCWVPCEndpoint", "CreateSSMVPCEndpoint", "CreateKMSVPCEndpoint",
+                           "CreateServiceCatalogVPCEndpoint", "CreateECRAPIVPCEndpoint", "CreateECRVPCEndpoint")
+CREATE_FLOW_LOGS_ROLE = yes_no("CreateVPCFlowLogsRole", "Create the role VPC flow logs write with (NO: give "
+                               "VPCFlowLogsRoleArn)", "Create flow logs role")
+FLOW_LOGS_ROLE_ARN = params.role_arn_param("VPCFlowLogsRoleArn", "Existing role VPC flow logs write with (when "
+                                           "CreateVPCFlowLogsRole or CreateEnvironmentIAMRoles is NO)",
+                                           "Flow logs role ARN")
+
+# -- conditions -----------------------------------------------------------------------------------------------------
+IAM_ROLES = "IAMRolesCondition"
+S3_BUCKETS = "S3BucketsConditions"
+FLOW_LOGS = "VPCFlowLogsToCloudWatchCondition"
+FLOW_LOGS_ROLE = "IAMRoles&VPCFlowLogsRoleCondition"
+
+
+def _yes(name: str) -> Equals:
+    return Equals(Ref(name), "YES")
+
+
+def _no(name: str) -> Equals:
+    return Equals(Ref(name), "NO")
+
+
+def _empty(name: str) -> Equals:
+    return Equals(Ref(name), "")
+
+
+def _given(name: str) -> Not:
+    return Not(_empty(name))
+
+
+def _each_member_empty(name: str) -> dict:
+    return {"Fn::EachMemberEquals": [Ref(name), ""]}
+
+
+def _rule(t: Template, name: str, when, asserts: list[tuple]) -> None:
+    rule = {"Assertions": [{"Assert": check, "AssertDescription": text} for check, text in asserts]}
+    if when is not None:
+        rule["RuleCondition"] = when
+    t.add_rule(name, rule)
+
+
+def _rules(t: Template) -> None:
+    _rule(t, "IAMRoles", _no(CREATE_IAM_ROLES.name), [
+        (_given(spec.name), f"{spec.name} is required when CreateEnvironmentIAMRoles is NO")
+        for spec in (EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, STACKSET_ADMIN_ARN, SETUP_LAMBDA_ROLE_ARN)])
+    _rule(t, "S3BucketsExisting", _no(CREATE_S3_BUCKETS.name), [
+        (_given(spec.name), f"{spec.name} is required when CreateEnvironmentS3Buckets is NO")
+        for spec in (DATA_BUCKET, MODEL_BUCKET)])
+    _rule(t, "S3BucketsNew", _yes(CREATE_S3_BUCKETS.name), [
+        (_empty(spec.name), f"{spec.name} must be empty when CreateEnvironmentS3Buckets is YES: new buckets are "
+                            "named <EnvName>-<EnvType>-<region>-<account>-data|models")
+        for spec in (DATA_BUCKET, MODEL_BUCKET)])
+    _rule(t, "ExistingVPC", _no("CreateVPC"), [
+        (_given("ExistingVPCId"), "ExistingVPCId is required when CreateVPC is NO")])
+    _rule(t, "NewVPC", _yes("CreateVPC"), [
+        (_yes("CreatePrivateSubnets"), "CreatePrivateSubnets must be YES when CreateVPC is YES")])
+    _rule(t, "ExistingSubnets", _no("CreatePrivateSubnets"), [
+        (Not(_each_member_empty(EXISTING_SUBNETS)), f"{EXISTING_SUBNETS} is required when CreatePrivateSubnets is NO")])
+    _rule(t, "ExistingSubnetsRouteTables", And(_no("CreatePrivateSubnets"), _yes("CreateS3VPCEndpoint")), [
+        (Not(_each_member_empty(EXISTING_ROUTE_TABLES)),
+         f"{EXISTING_ROUTE_TABLES} is required when CreatePrivateSubnets is NO and CreateS3VPCEndpoint is YES "
+         "(the S3 gateway endpoint is added to the subnets' route tables)")])
+    _rule(t, "ExistingS3Endpoint", _no("CreateS3VPCEndpoint"), [
+        (_given("ExistingS3VPCEndpointId"), "ExistingS3VPCEndpointId is required when CreateS3VPCEndpoint is NO")])
+    _rule(t, "NATGateways", _yes("CreateNATGateways"), [
+        (_yes("CreateVPC"), "CreateNATGateways YES needs CreateVPC YES (public subnets are created in the new VPC)")])
+    _rule(t, "InternetFree", _no("CreateNATGateways"), [
+        (_yes(toggle), f"{toggle} must be YES when CreateNATGateways is NO: Studio and SageMaker jobs reach this "
+                       "service only through its VPC endpoint in an internet-free environment")
+        for toggle in INTERNET_FREE_ENDPOINTS])
+    _rule(t, "VPCFlowLogsRole", And(_yes("CreateVPCFlowLogsToCloudWatch"),
+                                    Or(_no(CREATE_FLOW_LOGS_ROLE.name), _no(CREATE_IAM_ROLES.name))), [
+        (_given(FLOW_LOGS_ROLE_ARN.name), "VPCFlowLogsRoleArn is required when flow logs are on and the "
+                                          "environment does not create their role")])
+    _rule(t, "StudioClassic", None, [
+        (_no(START_KERNEL_GATEWAY_APPS.name), "KernelGateway apps are Studio Classic; set StartKernelGatewayApps NO"),
+        (_no(USE_PYPI_MIRROR.name), "Shared services are not available in this release; set "
+                                    "UseSharedServicesPyPiMirror NO")])
+
+
+def _conditions(t: Template) -> None:
+    t.add_condition(IAM_ROLES, _yes(CREATE_IAM_ROLES.name))
+    t.add_condition(S3_BUCKETS, _yes(CREATE_S3_BUCKETS.name))
+    t.add_condition(FLOW_LOGS, _yes("CreateVPCFlowLogsToCloudWatch"))
+    t.add_condition(FLOW_LOGS_ROLE, And(Condition(IAM_ROLES), Condition(FLOW_LOGS), _yes(CREATE_FLOW_LOGS_ROLE.name)))
+
+
+# -- parameters -------------------------------------------------------------------------------------------------------
+def _parameters(ctx: BuildContext, t: Template) -> None:
+    model_role_name, stackset_role_name = env_iam_target_account_roles.role_name_params(ctx)
+    groups: list[tuple[str, list]] = [
+        ("Environment", [ENV_NAME, params.ENV_TYPE, envb.ENV_TYPE_STAGING, envb.ENV_TYPE_PROD, SEED_CODE_BUCKET]),
+        ("Deployment options", [CREATE_IAM_ROLES, CREATE_S3_BUCKETS, START_KERNEL_GATEWAY_APPS, USE_PYPI_MIRROR]),
+        ("Existing S3 buckets (only when CreateEnvironmentS3Buckets is NO)", [DATA_BUCKET, MODEL_BUCKET]),
+        ("Existing IAM roles (only when CreateEnvironmentIAMRoles is NO)",
+         [DS_TEAM_ADMIN_ARN, DATA_SCIENTIST_ARN, EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, STACKSET_ADMIN_ARN,
+          SETUP_LAMBDA_ROLE_ARN, model_role_name, stackset_role_name]),
+        ("MLOps projects and model deployment", [SC_PROJECT_LAUNCH_ROLE_ARN, SETUP_STACKSET_ROLE_NAME]),
+    ]
+    params.add(t, *(spec for _, specs in groups for spec in specs))
+    labels = {spec.name: spec.label for _, specs in groups for spec in specs}
+    groups_out = [(label, [spec.name for spec in specs]) for label, specs in groups]
+    vpc, egress = env_vpc.build(ctx), env_vpc_egress.build(ctx)
+    for label, child, names in (
+        ("Network", vpc, VPC_PARAMETERS),
+        ("Internet access (NO NAT gateways: internet-free environment)", egress, NAT_PARAMETERS),
+        ("VPC endpoints", egress, ENDPOINT_PARAMETERS),
+        ("VPC flow logs", vpc, FLOW_LOG_PARAMETERS),
+    ):
+        labels.update(offer_parameters(t, child, names))
+        groups_out.append((label, list(names)))
+    params.add(t, CREATE_FLOW_LOGS_ROLE, FLOW_LOGS_ROLE_ARN)
+    labels.update({CREATE_FLOW_LOGS_ROLE.name: CREATE_FLOW_LOGS_ROLE.label, FLOW_LOGS_ROLE_ARN.name: FLOW_LOGS_ROLE_ARN.label})
+    groups_out[-1][1].extend([CREATE_FLOW_LOGS_ROLE.name, FLOW_LOGS_ROLE_ARN.name])
+    nested.layout(t, groups_out, labels)
+
+
+# -- children -----------------------------------------------------------------------------------------------------------
+def _stack_tags() -> Tags:
+    # Stack tags propagate to the nested stacks' resources: the resource group and cost reports find them.
+    return Tags(EnvironmentName=Ref("EnvName"), EnvironmentType=Ref("EnvType"))
+
+
+CHILDREN = {module.NAME: module for module in (env_iam, env_kms, env_vpc, env_vpc_egress, env_s3,
+                                                 env_sagemaker_studio, env_sc_portfolio, env_iam_target_account_roles)}
+
+
+def _nested(ctx, t, title, child, parameters, condition=None):
+    hardening = nested.forward_hardening(t, CHILDREN[child].build(ctx))
+    stack = nested_stack(ctx, t, title, child, {"EnvName": Ref("EnvName"), "EnvType": Ref("EnvType"), **parameters,
+                                                **hardening}, condition=condition)
+    stack.Tags = _stack_tags()
+    return stack
+
+
+def _out(stack: str, output: str) -> GetAtt:
+    return GetAtt(stack, f"Outputs.{output}")
+
+
+class Wiring:
+    """Values several children need, each expressed once: created (child output or computed name) or given."""
+
+    def __init__(self, ctx: BuildContext):
+        self.data_bucket = If(S3_BUCKETS, envb.bucket_name(ctx, "data").sub(), Ref(DATA_BUCKET.name))
+        self.model_bucket = If(S3_BUCKETS, envb.bucket_name(ctx, "models").sub(), Ref(MODEL_BUCKET.name))
+        self.execution = self.role("SageMakerExecutionRoleArn", EXECUTION_ROLE_ARN)
+        self.pipeline = self.role("SageMakerPipelineExecutionRoleArn", PIPELINE_ROLE_ARN)
+        self.data_scientist = self.role("DataScientistRoleArn", DATA_SCIENTIST_ARN)
+        self.team_admin = self.role("DSTeamAdministratorRoleArn", DS_TEAM_ADMIN_ARN)
+        self.stackset_admin = self.role("StackSetAdministrationRoleArn", STACKSET_ADMIN_ARN)
+        self.seed = Ref(SEED_CODE_BUCKET.name)
+
+    @staticmethod
+    def role(output: str, given: ParamSpec):
+        return If(IAM_ROLES, _out("EnvironmentIAMRoles", output), Ref(given.name))
+
+
+def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
+    _nested(ctx, t, "EnvironmentIAMRoles", env_iam.NAME, {
+        "CreateIAMUserRoles": "YES",
+        "CreateVPCFlowLogsRole": If(FLOW_LOGS_ROLE, "YES", "NO"),
+        "DataBucketName": w.data_bucket, "ModelBucketName": w.model_bucket, "SeedCodeS3BucketName": w.seed,
+        "SetupStackSetExecutionRoleName": Ref(SETUP_STACKSET_ROLE_NAME.name),
+    }, condition=IAM_ROLES)
+    _nested(ctx, t, "EnvironmentKMSKeys", env_kms.NAME, {
+        "DSTeamAdministratorRoleArn": w.team_admin, "DataScientistRoleArn": w.data_scientist,
+        "SageMakerExecutionRoleArn": w.execution, "SageMakerPipelineExecutionRoleArn": w.pipeline,
+    })
+    _nested(ctx, t, "EnvironmentVPC", env_vpc.NAME, {
+        **{name: pass_through(t, name) for name in VPC_PARAMETERS + FLOW_LOG_PARAMETERS},
+        "VPCFlowLogsRoleArn": If(FLOW_LOGS_ROLE, _out("EnvironmentIAMRoles", "VPCFlowLogsRoleArn"),
+                                 Ref(FLOW_LOGS_ROLE_ARN.name)),
+    })
+    vpc = lambda output: _out("EnvironmentVPC", output)  # noqa: E731
+    kms = lambda output: _out("EnvironmentKMSKeys", output)  # noqa: E731
+    _nested(ctx, t, "EnvironmentVPCEndpoints", env_vpc_egress.NAME, {
+        "VPCId": vpc("VPCId"), "AvailabilityZones": pass_through(t, "AvailabilityZones"),
+        "NumberOfAZs": Ref("NumberOfAZs"), "PrivateSubnetIds": vpc("PrivateSubnetIds"),
+        "PrivateRouteTableIds": vpc("PrivateRouteTableIds"),
+        "VPCEndpointsSecurityGroupId": vpc("VPCEndpointsSecurityGroupId"),
+        **{name: pass_through(t, name) for name in NAT_PARAMETERS + ENDPOINT_PARAMETERS},
+        "DataBucketName": w.data_bucket, "ModelBucketName": w.model_bucket, "SeedCodeS3BucketName": w.seed,
+    })
+    _nested(ctx, t, "EnvironmentS3", env_s3.NAME, {
+        "DataBucketName": envb.bucket_name(ctx, "data").sub(), "ModelBucketName": envb.bucket_name(ctx, "models").sub(),
+        "VPCEndpointS3Id": _out("EnvironmentVPCEndpoints", "VPCEndpointS3Id"),
+        "S3BucketKMSKeyId": kms("S3BucketKMSKeyArn"),
+    }, condition=S3_BUCKETS)
+    _nested(ctx, t, "EnvironmentSageMakerStudio", env_sagemaker_studio.NAME, {
+        "VPCId": vpc("VPCId"), "SageMakerStudioSubnetIds": vpc("PrivateSubnetIds"),
+        "SageMakerSecurityGroupIds": vpc("SageMakerSecurityGroupIds"),
+        "SageMakerStudioStorageKMSKeyId": kms("SageMakerStudioStorageKMSKeyArn"),
+        "SageMakerExecutionRoleArn": w.execution, "SageMakerPipelineExecutionRoleArn": w.pipeline,
+        "DataScientistRoleArn": w.data_scientist,
+        "SetupLambdaExecutionRoleArn": If(IAM_ROLES, "", Ref(SETUP_LAMBDA_ROLE_ARN.name)),
+    })
+    _nested(ctx, t, "EnvironmentSCPortfolio", env_sc_portfolio.NAME, {
+        "SCMLOpsPortfolioPrincipalRoleArn": w.execution, "DataScientistRoleArn": w.data_scientist,
+        "DSTeamAdministratorRoleArn": w.team_admin,
+        "SCMLOpsProductLaunchRoleArn": Ref(SC_PROJECT_LAUNCH_ROLE_ARN.name),
+    })
+    _nested(ctx, t, "EnvironmentTargetAccountRoles", env_iam_target_account_roles.NAME, {
+        "SageMakerModelExecutionRoleName": Ref("SageMakerModelExecutionRoleName"),
+        "StackSetExecutionRoleName": Ref("StackSetExecutionRoleName"),
+        "PipelineExecutionRoleArn": "",
+        "AdministratorAccountId": Ref("AWS::AccountId"),
+        "ModelS3KMSKeyArn": kms("S3BucketKMSKeyArn"), "ModelBucketName": w.model_bucket,
+    }, condition=IAM_ROLES)
+
+
+def _guardrails(ctx: BuildContext, t: Template) -> list[iam.ManagedPolicy]:
+    """The SageMaker guardrails need the network's and the keys' identifiers, so they are attached to the roles
+    (Roles property) once those exist, instead of making the roles - and the Studio domain - wait for them."""
+    kms = lambda output: _out("EnvironmentKMSKeys", output)  # noqa: E731
+
+    def keys(kind: str, arn: str, key_id: str) -> list:
+        # A request names a key by ARN, id or alias, in whatever form the caller chose.
+        alias = f"alias/{envb.ENV}-kms-{kind}"
+        return [kms(arn), kms(key_id), Sub(alias), ctx.own("kms", alias)]
+
+    statements = guardrails.sagemaker_guardrail_statements(
+        ctx,
+        Split(",", _out("EnvironmentVPC", "PrivateSubnetIds")),
+        Split(",", _out("EnvironmentVPC", "SageMakerSecurityGroupIds")),
+        keys("ebs", "SagemakerEBSKMSKeyArn", "SagemakerEBSKMSKeyId"),
+        keys("s3", "S3BucketKMSKeyArn", "S3BucketKMSKeyId"))
+    roles = If(IAM_ROLES, [_out("EnvironmentIAMRoles", output) for output in (
+        "SageMakerExecutionRoleName", "SageMakerPipelineExecutionRoleName", "DataScientistRoleName",
+        "DSTeamAdministratorRoleName")], Ref("AWS::NoValue"))
+    packed = iam_blocks.managed_policies(ctx, "SageMakerGuardrailsPolicy", "SageMaker guardrails of the "
+                                         "environment: jobs, models and domains only in its VPC and with its keys",
+                                         statements)
+    for i, policy in enumerate(packed):
+        policy.ManagedPolicyName = ctx.namer.name("policy", f"{envb.ENV}-${{AWS::Region}}-sm-guardrails-{i + 1}",
+                                                  params.ENVIRONMENT).sub()
+        policy.Roles = roles
+        t.add_resource(policy)
+    return packed
+
+
+# -- the SSM contract -------------------------------------------------------------------------------------------------------
+def _ssm(t: Template, title: str, suffix: str, value, env_type: str = "${EnvType}", condition: str | None = None):
+    parameter = ssm.Parameter(title, Name=envb.ssm_name(suffix, env_type), Type="String", Value=value,
+                              Description=f"Data science environment configuration: {suffix}")
+    if condition:
+        parameter.Condition = condition
+    return t.add_resource(parameter)
+
+
+def _contract(ctx: BuildContext, t: Template, w: Wiring) -> None:
+    vpc = lambda output: _out("EnvironmentVPC", output)  # noqa: E731
+    model_role = If(IAM_ROLES, _out("EnvironmentTargetAccountRoles", "SageMakerModelExecutionRoleName"),
+                    Ref("SageMakerModelExecutionRoleName"))
+    stackset_role = If(IAM_ROLES, _out("EnvironmentTargetAccountRoles", "StackSetExecutionRoleName"),
+                       Ref("StackSetExecutionRoleName"))
+    # Single-account model deployment deploys "staging" and "prod" endpoints into this account's network.
+    for stage, spec in (("Staging", envb.ENV_TYPE_STAGING), ("Prod", envb.ENV_TYPE_PROD)):
+        env_type = "${%s}" % spec.name
+        _ssm(t, f"SageMakerSecurityGroupIdsSSM{stage}", "sagemaker-sg-ids", vpc("SageMakerSecurityGroupIds"), env_type)
+        _ssm(t, f"PrivateSubnetsSSM{stage}", "private-subnet-ids", vpc("PrivateSubnetIds"), env_type)
+    for title, suffix, value in (
+        ("SageMakerPipelineExecutionRoleSSM", "sm-pipeline-execution-role-arn", w.pipeline),
+        ("SageMakerExecutionRoleSSM", "sm-execution-role-arn", w.execution),
+        ("SageMakerModelExecutionRoleSSM", "sm-model-execution-role-name", model_role),
+        ("StackSetAdminstratorRoleSSM", "stackset-administration-role-arn", w.stackset_admin),
+        ("StackSetExecutionRoleSSM", "stackset-execution-role-name", stackset_role),
+        ("ModelBucketSSM", "model-bucket-name", w.model_bucket),
+        ("DataBucketSSM", "data-bucket-name", w.data_bucket),
+        ("EnvTypeStagingNameSSM", "env-type-staging-name", Ref(envb.ENV_TYPE_STAGING.name)),
+        ("EnvTypeProdNameSSM", "env-type-prod-name", Ref(envb.ENV_TYPE_PROD.name)),
+        ("SeedCodeS3BucketNameSSM", "seed-code-s3bucket-name", w.seed),
+    ):
+        _ssm(t, title, suffix, value)
+
+
+def _resource_group(t: Template) -> None:
+    t.add_resource(resourcegroups.Group(
+        "EnvironmentResourceGroup",
+        Name=Sub(f"{envb.ENV}-resources"),
+        Description="Resources of the data science environment by EnvironmentName and EnvironmentType tags",
+        ResourceQuery=resourcegroups.ResourceQuery(Type="TAG_FILTERS_1_0", Query=resourcegroups.Query(
+            ResourceTypeFilters=["AWS::AllSupported"],
+            TagFilters=[resourcegroups.TagFilter(Key="EnvironmentName", Values=[Ref("EnvName")]),
+                        resourcegroups.TagFilter(Key="EnvironmentType", Values=[Ref("EnvType")])])),
+    ))
+
+
+def _outputs(t: Template, w: Wiring, guardrails_policies) -> None:
+    studio = lambda output: _out("EnvironmentSageMakerStudio", output)  # noqa: E731
+    t.add_output([
+        Output("AssumeTeamAdminRole", Condition=IAM_ROLES, Description="Console link to switch to the team "
+               "administrator role", Value=_out("EnvironmentIAMRoles", "AssumeTeamAdminRole")),
+        Output("AssumeDataScientistRole", Condition=IAM_ROLES, Description="Console link to switch to the data "
+               "scientist role", Value=_out("EnvironmentIAMRoles", "AssumeDataScientistRole")),
+        Output("SageMakerDomainId", Description="SageMaker Studio domain id", Value=studio("SageMakerDomainId")),
+        Output("StudioUrl", Description="Studio URL (open it through the console or a presigned URL)",
+               Value=studio("StudioUrl")),
+        Output("VPCId", Description="VPC of the environment", Value=_out("EnvironmentVPC", "VPCId")),
+        Output("PrivateSubnetIds", Description="Private subnets of the environment",
+               Value=_out("EnvironmentVPC", "PrivateSubnetIds")),
+        Output("SageMakerSecurityGroupIds", Description="Security group of Studio and SageMaker jobs",
+               Value=_out("EnvironmentVPC", "SageMakerSecurityGroupIds")),
+        Output("DataBucketName", Description="Data bucket", Value=w.data_bucket),
+        Output("ModelBucketName", Description="Model bucket", Value=w.model_bucket),
+        Output("SageMakerExecutionRoleArn", Description="SageMaker execution role", Value=w.execution),
+        Output("S3BucketKMSKeyArn", Description="KMS key of the data and model buckets",
+               Value=_out("EnvironmentKMSKeys", "S3BucketKMSKeyArn")),
+        Output("MLOpsPortfolioId", Description="Service Catalog portfolio of MLOps project templates",
+               Value=_out("EnvironmentSCPortfolio", "MLOpsPortfolioId")),
+        Output("SageMakerGuardrailsPolicyArns", Description="SageMaker guardrails of the environment (attach them "
+               "to existing roles when CreateEnvironmentIAMRoles is NO)",
+               Value=Join(",", [Ref(p) for p in guardrails_policies])),
+    ])
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    t.add_resource(cloudformation.WaitConditionHandle("Placeholder"))
+    _parameters(ctx, t)
+    _conditions(t)
+    _rules(t)
+    w = Wiring(ctx)
+    _children(ctx, t, w)
+    policies = _guardrails(ctx, t)
+    _contract(ctx, t, w)
+    _resource_group(t)
+    _outputs(t, w, policies)
     return t

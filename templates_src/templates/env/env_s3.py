@@ -1,16 +1,266 @@
-"""env-s3: placeholder, being written."""
+"""env-s3: the environment's data and model buckets, and the bucket their access logs go to.
+
+The data and model buckets are encrypted with the environment's S3 key (SSE-KMS, bucket keys), versioned,
+closed to the public and to ACLs, logged, and kept when the stack is deleted.  Their bucket policies are the
+data perimeter:
+
+* no request without TLS;
+* no object or listing request that does not come through the environment's S3 VPC endpoint, except requests
+  an AWS service makes for a principal with that principal's credentials (``aws:ViaAWSService``).  Unlike the
+  2022 reference there is no exception for principals carrying a tag: whoever can tag a role could leave the
+  perimeter;
+* no object written with another KMS key, another kind of encryption or a customer-provided key.
+
+Server access logs cannot be delivered to a bucket whose default encryption is SSE-KMS, so the log bucket uses
+SSE-S3 and accepts writes only from S3's logging service on behalf of the two buckets of this account.
+"""
 
 from __future__ import annotations
 
-from troposphere import Template, cloudformation
+from awacs.aws import (Allow, ArnLike, Bool, BoolIfExists, Condition, Deny, Null, Principal, Statement,
+                       StringEquals, StringNotEquals, StringNotEqualsIfExists)
+from troposphere import Export, GetAtt, Output, Ref, Sub, Template
+from troposphere import s3
 
+from templates_src.blocks import environment
+from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import parameters as params
+from templates_src.blocks import scanners
 from templates_src.context import BuildContext
 
 NAME = "env-s3"
 DESCRIPTION = "Creates the environment's encrypted, versioned, VPC-only data and model buckets"
 
+DATA_BUCKET_NAME = environment.bucket_param(
+    "DataBucketName", "Name of the data bucket to create", "Data bucket name", required=True)
+MODEL_BUCKET_NAME = environment.bucket_param(
+    "ModelBucketName", "Name of the model bucket to create", "Model bucket name", required=True)
+VPC_ENDPOINT_S3_ID = params.ParamSpec(
+    "VPCEndpointS3Id",
+    "Id of the environment's S3 VPC endpoint: object and listing requests to the buckets must come through it",
+    "S3 VPC endpoint id",
+    allowed_pattern=r"vpce-[0-9a-f]{8,17}",
+    max_length=22,
+    constraint="must be a VPC endpoint id (vpce- followed by 8 or 17 hexadecimal digits)",
+)
+S3_KMS_KEY_ARN = environment.kms_key_arn_param(
+    "S3BucketKMSKeyId", "ARN of the environment's S3 KMS key, which encrypts both buckets", "S3 bucket key ARN")
+
+# Versions of an overwritten or deleted object stay recoverable this long, then expire: long enough to notice
+# and undo a mistake (a quarter), short enough that deleted data does not stay forever in noncurrent versions.
+NONCURRENT_VERSION_DAYS = 90
+# Parts of an interrupted multipart upload are invisible but billed; a week covers any upload still running.
+INCOMPLETE_UPLOAD_DAYS = 7
+# Server access logs are kept a year (security investigations, access reviews), then expire.
+LOG_RETENTION_DAYS = 365
+LOG_NONCURRENT_DAYS = 30
+
+# Object and listing actions the perimeter covers.  Bucket configuration (policy, encryption, tags, ...) stays
+# reachable from outside the VPC: CloudFormation and the platform's deploying roles manage it there.
+DATA_ACTIONS = ("GetObject*", "PutObject*", "DeleteObject*", "ListBucket*", "ListMultipartUploadParts",
+                "AbortMultipartUpload", "RestoreObject", "ReplicateObject", "ReplicateDelete", "ReplicateTags")
+
+# Request headers (as condition keys) that choose an object's encryption.
+SSE_HEADER = "s3:x-amz-server-side-encryption"
+SSE_KMS_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+
+LOGS_KIND = "logs"
+# bucket logical id -> (kind, parameter with its name); each bucket's access logs go under "<kind>/".
+BUCKETS = {
+    "DataBucket": ("data", DATA_BUCKET_NAME),
+    "ModelBucket": ("models", MODEL_BUCKET_NAME),
+}
+
+
+def log_prefix(kind: str) -> str:
+    return f"{kind}/"
+
+
+def _public_access_blocked() -> s3.PublicAccessBlockConfiguration:
+    return s3.PublicAccessBlockConfiguration(BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True,
+                                             RestrictPublicBuckets=True)
+
+
+def _owner_enforced() -> s3.OwnershipControls:
+    """ACLs disabled: the bucket owner owns every object, access is decided by policies only."""
+    return s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")])
+
+
+def _no_customer_keys() -> s3.BlockedEncryptionTypes:
+    """SSE-C: the key is the client's, so nobody could read such an object without it (nor audit its use)."""
+    return s3.BlockedEncryptionTypes(EncryptionType=["SSE-C"])
+
+
+def _retain(bucket: s3.Bucket) -> s3.Bucket:
+    bucket.DeletionPolicy = "Retain"
+    bucket.UpdateReplacePolicy = "Retain"
+    return bucket
+
+
+def _objects(bucket: s3.Bucket, prefix: str = "") -> Sub:
+    """ARN pattern of the bucket's objects (under ``prefix``)."""
+    return Sub(f"${{{bucket.title}.Arn}}/{prefix}*")
+
+
+def _bucket_policy(title: str, bucket: s3.Bucket, *statements: Statement) -> s3.BucketPolicy:
+    return s3.BucketPolicy(title, Bucket=Ref(bucket), PolicyDocument=iam_blocks.document(*statements))
+
+
+def _notifications() -> s3.NotificationConfiguration:
+    """Object events go to EventBridge's default bus, free of charge there: rules may react to new data or models
+    (AWS Control Tower's CT.S3.PR.4)."""
+    return s3.NotificationConfiguration(EventBridgeConfiguration=s3.EventBridgeConfiguration(EventBridgeEnabled=True))
+
+
+def _tls_only(bucket) -> Statement:
+    """Data in transit is always encrypted (AWS Control Tower's CT.S3.PR.8)."""
+    return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"),
+                     Action=iam_blocks.actions("s3", "*"), Resource=[GetAtt(bucket, "Arn"), _objects(bucket)],
+                     Condition=Condition(Bool({"aws:SecureTransport": "false"})))
+
+
+def logs_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
+    bucket = t.add_resource(_retain(s3.Bucket(
+        "LogsBucket",
+        BucketName=environment.bucket_name(ctx, LOGS_KIND).sub(),
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
+            ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
+            BlockedEncryptionTypes=_no_customer_keys())]),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        PublicAccessBlockConfiguration=_public_access_blocked(),
+        OwnershipControls=_owner_enforced(),
+        NotificationConfiguration=_notifications(),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
+            s3.LifecycleRule(Id="ExpireAccessLogs", Status="Enabled", ExpirationInDays=LOG_RETENTION_DAYS,
+                             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(
+                                 NoncurrentDays=LOG_NONCURRENT_DAYS),
+                             AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                                 DaysAfterInitiation=1)),
+            s3.LifecycleRule(Id="RemoveExpiredDeleteMarkers", Status="Enabled", ExpiredObjectDeleteMarker=True),
+        ]),
+    )))
+    scanners.skip(bucket, scanners.ACCESS_LOGS_BUCKET_NOT_LOGGED)
+    sources = [ctx.bucket_arn(f"${{{spec.name}}}") for _, spec in BUCKETS.values()]
+    t.add_resource(_bucket_policy(
+        "LogsBucketPolicy", bucket,
+        # S3 delivers server access logs as the logging service principal; aws:SourceArn and aws:SourceAccount
+        # keep any other bucket (of any account) from writing logs here (confused deputy).
+        Statement(Sid="AllowServerAccessLogs", Effect=Allow,
+                  Principal=Principal("Service", "logging.s3.amazonaws.com"),
+                  Action=iam_blocks.actions("s3", "PutObject"),
+                  Resource=[_objects(bucket, log_prefix(kind)) for kind, _ in BUCKETS.values()],
+                  Condition=Condition([ArnLike({"aws:SourceArn": sources}),
+                                       StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})])),
+        _tls_only(bucket),
+    ))
+    return bucket
+
+
+def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> s3.Bucket:
+    kind, name = BUCKETS[title]
+    bucket = t.add_resource(_retain(s3.Bucket(
+        title,
+        # The log bucket's policy must exist before S3 delivers the first log.
+        DependsOn=["LogsBucketPolicy"],
+        BucketName=Ref(name.name),
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
+            ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
+                SSEAlgorithm="aws:kms", KMSMasterKeyID=Ref(S3_KMS_KEY_ARN.name)),
+            # One data key per bucket and period instead of a KMS request per object: fewer KMS calls and
+            # costs, same key.
+            BucketKeyEnabled=True,
+            BlockedEncryptionTypes=_no_customer_keys())]),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        PublicAccessBlockConfiguration=_public_access_blocked(),
+        OwnershipControls=_owner_enforced(),
+        NotificationConfiguration=_notifications(),
+        LoggingConfiguration=s3.LoggingConfiguration(
+            DestinationBucketName=Ref(logs), LogFilePrefix=log_prefix(kind),
+            # <prefix><account>/<region>/<bucket>/<yyyy>/<mm>/<dd>/: logs queryable by date (Athena).
+            TargetObjectKeyFormat=s3.TargetObjectKeyFormat(
+                PartitionedPrefix=s3.PartitionedPrefix(PartitionDateSource="EventTime"))),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="ExpireOldVersionsAndAbortUploads", Status="Enabled",
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=NONCURRENT_VERSION_DAYS),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                DaysAfterInitiation=INCOMPLETE_UPLOAD_DAYS),
+            # A delete marker left with no version behind it only slows listings down.
+            ExpiredObjectDeleteMarker=True)]),
+    )))
+    t.add_resource(_bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket)))
+    return bucket
+
+
+def perimeter_statements(bucket: s3.Bucket) -> list[Statement]:
+    """The bucket policy of the data and model buckets (Deny statements only: access itself is granted by the
+    roles' IAM policies and the key policy)."""
+    objects = _objects(bucket)
+    return [
+        _tls_only(bucket),
+        # The data perimeter: objects are read, written and listed only from the environment's VPC, through its
+        # S3 endpoint, whose own policy limits which buckets the VPC reaches.  The one exception is a request an
+        # AWS service makes for a principal with that principal's own credentials (forward access sessions,
+        # aws:ViaAWSService true), for example SageMaker reading model artifacts while a user creates a model,
+        # or CloudFormation acting with its caller's credentials.  Such requests start in the service, never in
+        # the VPC, so they can never carry aws:SourceVpce, and denying them would break those services.  They
+        # are safe to let through: the principal must itself be allowed (its IAM policy, this policy and the key
+        # policy), the service acts only on that principal's own request to it, and no network outside the VPC
+        # receives the objects directly.  AWS's data perimeter examples make the same exception.  What remains
+        # (a principal using such a service from outside the VPC) is for identity-side controls (SCPs, the
+        # roles' guardrails).  BoolIfExists: an unsigned request, which has no aws:ViaAWSService, is denied.
+        Statement(Sid="DenyAccessOutsideVpcEndpoint", Effect=Deny, Principal=Principal("*"),
+                  Action=iam_blocks.actions("s3", *DATA_ACTIONS), Resource=[GetAtt(bucket, "Arn"), objects],
+                  Condition=Condition([StringNotEquals({"aws:SourceVpce": Ref(VPC_ENDPOINT_S3_ID.name)}),
+                                       BoolIfExists({"aws:ViaAWSService": "false"})])),
+        # Objects are encrypted with the environment's key only.  A request without encryption headers gets the
+        # bucket's default, this key.  A request that asks for SSE-KMS must name this key by its ARN: naming no
+        # key would make S3 use the account's AWS managed key (aws/s3), which this environment's key policy
+        # does not control.  (A ...IfExists or negated operator alone would also deny requests without the
+        # header, since both hold for an absent key; the Null condition limits the statements to requests that
+        # carry the header.)
+        Statement(Sid="DenyOtherKmsKeys", Effect=Deny, Principal=Principal("*"),
+                  Action=iam_blocks.actions("s3", "PutObject"), Resource=[objects],
+                  Condition=Condition([
+                      Null({SSE_HEADER: "false"}),
+                      StringNotEqualsIfExists({SSE_KMS_KEY_HEADER: Ref(S3_KMS_KEY_ARN.name)})])),
+        # No SSE-S3 (AES256) or dual-layer SSE-KMS instead of the key's SSE-KMS: an object written so would escape
+        # the key policy's control over who may read it.
+        Statement(Sid="DenyOtherEncryption", Effect=Deny, Principal=Principal("*"),
+                  Action=iam_blocks.actions("s3", "PutObject"), Resource=[objects],
+                  Condition=Condition([Null({SSE_HEADER: "false"}), StringNotEquals({SSE_HEADER: "aws:kms"})])),
+        # No customer-provided keys (SSE-C), also blocked by the bucket's encryption settings: nobody could read
+        # such objects without the client's key, nor audit their use in CloudTrail.
+        Statement(Sid="DenyCustomerProvidedKeys", Effect=Deny, Principal=Principal("*"),
+                  Action=iam_blocks.actions("s3", "PutObject"), Resource=[objects],
+                  Condition=Condition(Null({"s3:x-amz-server-side-encryption-customer-algorithm": "false"}))),
+    ]
+
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    t.add_resource(cloudformation.WaitConditionHandle("Placeholder"))
+    specs = [params.ENV_NAME, params.ENV_TYPE, DATA_BUCKET_NAME, MODEL_BUCKET_NAME, VPC_ENDPOINT_S3_ID,
+             S3_KMS_KEY_ARN]
+    params.add(t, *specs)
+    params.interface(t, [
+        ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
+        ("Buckets", [DATA_BUCKET_NAME, MODEL_BUCKET_NAME]),
+        ("Encryption and network", [S3_KMS_KEY_ARN, VPC_ENDPOINT_S3_ID]),
+    ])
+    logs = logs_bucket(ctx, t)
+    data = data_bucket(ctx, t, "DataBucket", logs)
+    model = data_bucket(ctx, t, "ModelBucket", logs)
+
+    def export(suffix: str) -> Export:
+        return Export(Sub(ctx.namer.name("export", f"{environment.ENV}-{suffix}", params.ENVIRONMENT).pattern))
+
+    t.add_output([
+        Output("DataBucketName", Description="Name of the data bucket", Value=Ref(data),
+               Export=export("data-bucket-name")),
+        Output("ModelBucketName", Description="Name of the model bucket", Value=Ref(model),
+               Export=export("model-bucket-name")),
+        Output("DataBucketArn", Description="ARN of the data bucket", Value=GetAtt(data, "Arn")),
+        Output("ModelBucketArn", Description="ARN of the model bucket", Value=GetAtt(model, "Arn")),
+        Output("LogsBucketName", Description="Name of the bucket with the server access logs of both buckets",
+               Value=Ref(logs)),
+    ])
     return t

@@ -243,16 +243,22 @@ def _requests_for(action: str, own: list[str], context: dict, absent=()) -> tupl
     return (), tuple(request(action, f, False, context, absent) for f in forms)
 
 
-def property_set(props: dict, path: str) -> bool:
-    """Whether a (dotted, possibly nested) property is set; lists along the way are searched."""
+def property_set(props: dict, path: str, resolver=None) -> bool:
+    """Whether a (dotted, possibly nested) property is set; lists along the way are searched.  A Fn::If takes
+    the branch its condition decides (``resolver``), or either branch when it cannot be decided."""
     def walk(node, parts):
+        if node == {"Ref": "AWS::NoValue"}:
+            return False
+        if isinstance(node, dict) and set(node) == {"Fn::If"} and isinstance(node["Fn::If"], list):
+            truth = resolver.condition(node["Fn::If"][0]) if resolver is not None else None
+            if truth is not None:
+                return walk(node["Fn::If"][1 if truth else 2], parts)
+            return any(walk(branch, parts) for branch in node["Fn::If"][1:])
         if not parts:
             return node is not None
         if isinstance(node, list):
             return any(walk(item, parts) for item in node)
         if isinstance(node, dict):
-            if set(node) == {"Fn::If"} and isinstance(node["Fn::If"], list):
-                return any(walk(branch, parts) for branch in node["Fn::If"][1:])
             return parts[0] in node and walk(node[parts[0]], parts[1:])
         return False
 
@@ -331,7 +337,7 @@ def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver
             if action in needs:
                 continue
             prop = gating_property(t, action)
-            if prop is not None and not any(property_set(props, path)
+            if prop is not None and not any(property_set(props, path, resolver)
                                             for path in ([prop] if isinstance(prop, str) else prop)):
                 unset_gated.append((where, action, prop if isinstance(prop, str) else " or ".join(prop)))
                 continue
@@ -382,8 +388,12 @@ def template_needs(deployed: Deployed, generated: dict[str, dict], unset_gated: 
             url = (resource.get("Properties") or {}).get("TemplateURL")
             child = url[: -len(".yaml")] if isinstance(url, str) and url.endswith(".yaml") else None
             if child in generated:
-                passed = {k: (resolver.values(v) or [""])[0]
-                          for k, v in ((resource.get("Properties") or {}).get("Parameters") or {}).items()}
+                # A child parameter its parent does not pass has its default: certain, unlike a root
+                # template's unknown parameters, which stay open (every value possible).
+                defaults = {k: str(p["Default"]) for k, p in (generated[child].get("Parameters") or {}).items()
+                            if "Default" in p}
+                passed = {**defaults, **{k: (resolver.values(v) or [""])[0]
+                          for k, v in ((resource.get("Properties") or {}).get("Parameters") or {}).items()}}
                 needs += template_needs(Deployed(child, generated[child], passed,
                                                  f"{deployed.stack_name}-{logical_id}-ABCDEF012345"),
                                         generated, unset_gated)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import json
 from typing import Any
@@ -36,13 +37,71 @@ def _lazy_if(self, data: Any) -> Any:
 # Installed for every rendering in the test process (cloud-radar's transform step creates new Template objects).
 _Template.resolve_values = _lazy_if
 _Template.AccountId = ACCOUNT
+# cloud-radar downloads the region list for Fn::GetAZs; tests never reach the internet: six zones a-f.
+functions.get_region_azs = lambda region: [f"{region}{zone}" for zone in "abcdef"]
+
+
+# Physical ids offline: well-formed fakes per resource type (what Ref and GetAtt return), so values that flow
+# into AWS-typed or pattern-checked parameters of other templates validate as the real ones would.
+_ID_PREFIX = {"AWS::EC2::VPC": "vpc-", "AWS::EC2::Subnet": "subnet-", "AWS::EC2::SecurityGroup": "sg-",
+              "AWS::EC2::RouteTable": "rtb-", "AWS::EC2::VPCEndpoint": "vpce-", "AWS::EC2::NatGateway": "nat-",
+              "AWS::EC2::InternetGateway": "igw-"}
+
+
+def _hex(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _identity(logical_id: str, resource: dict, region: str) -> dict:
+    kind = resource["Type"]
+    service = kind.split("::")[1].lower()
+    uuid = f"{_hex(logical_id, 8)}-{_hex(logical_id + '1', 4)}-{_hex(logical_id + '2', 4)}-" \
+           f"{_hex(logical_id + '3', 4)}-{_hex(logical_id + '4', 12)}"
+    if kind in _ID_PREFIX:
+        ref = _ID_PREFIX[kind] + _hex(logical_id, 17)
+    elif kind == "AWS::KMS::Key":
+        ref = uuid
+    elif kind == "AWS::IAM::ManagedPolicy":
+        ref = f"arn:aws:iam::{ACCOUNT}:policy/{logical_id}"
+    else:
+        ref = logical_id
+    arns = {"AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{logical_id}",
+            "AWS::KMS::Key": f"arn:aws:kms:{region}:{ACCOUNT}:key/{uuid}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{logical_id.lower()}"}
+    attributes = {"Arn": arns.get(kind, f"arn:aws:{service}:{region}:{ACCOUNT}:{logical_id.lower()}"),
+                  "KeyId": uuid, "GroupId": ref, "DomainId": f"d-{_hex(logical_id, 12)}",
+                  "Url": f"https://d-{_hex(logical_id, 12)}.studio.{region}.sagemaker.aws",
+                  "HomeEfsFileSystemId": f"fs-{_hex(logical_id, 17)}", "DomainArn": arns.get(kind, "")}
+    return {"ref": ref, "attribute-values": attributes}
+
+
+def _get_atts(node):
+    if isinstance(node, dict):
+        if set(node) == {"Fn::GetAtt"}:
+            target = node["Fn::GetAtt"]
+            yield tuple(target if isinstance(target, list) else target.split(".", 1))
+        for value in node.values():
+            yield from _get_atts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _get_atts(value)
 
 
 def render(template: dict, parameters: dict[str, str] | None = None, region: str = REGION) -> dict:
     """The template as CloudFormation would create it: resources of false conditions dropped, values resolved."""
     parameters = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in (parameters or {}).items()}
+    template = json.loads(json.dumps(template))
+    # A custom resource's attributes are whatever its function answers: empty here unless a test sets them.
+    custom = {lid for lid, r in template.get("Resources", {}).items() if r["Type"].startswith("Custom::")}
+    custom_reads = {(lid, attr) for lid, attr in _get_atts(template) if lid in custom}
+    for logical_id, resource in template.get("Resources", {}).items():
+        metadata = resource.setdefault("Metadata", {}).setdefault("Cloud-Radar", {})
+        identity = _identity(logical_id, resource, region)
+        identity["attribute-values"].update({attr: "" for lid, attr in custom_reads if lid == logical_id})
+        metadata.setdefault("ref", identity["ref"])
+        metadata["attribute-values"] = {**identity["attribute-values"], **metadata.get("attribute-values", {})}
     with contextlib.redirect_stdout(io.StringIO()):  # cloud-radar prints the template object
-        return _Template(json.loads(json.dumps(template)), imports={}).create_stack(parameters, region=region)
+        return _Template(template, imports={}).create_stack(parameters, region=region)
 
 
 def resources(stack: dict, type_: str | None = None) -> dict[str, dict]:
@@ -81,7 +140,7 @@ def render_tree(templates: dict[str, dict], root: str, parameters: dict[str, str
             tree = render_tree(templates, _child_name(resource["Properties"]["TemplateURL"]), values, region,
                                _depth + 1)
             done[lid] = tree
-            outputs = {f"Outputs.{k}": v["Value"] for k, v in tree["root"].get("Outputs", {}).items()}
+            outputs = {f"Outputs.{k}": v["Value"] for k, v in tree["root"].get("Outputs", {}).items() if "Value" in v}
             template["Resources"][lid].setdefault("Metadata", {})["Cloud-Radar"] = {"attribute-values": outputs}
             progressed = True
         if not progressed:
@@ -94,3 +153,37 @@ def render_tree(templates: dict[str, dict], root: str, parameters: dict[str, str
     for lid, tree in done.items():
         result.update({f"{lid}/{path}" if path != "root" else lid: s for path, s in tree.items()})
     return result
+
+
+def rule_failures(template: dict, parameters: dict[str, str] | None = None) -> list[str]:
+    """AssertDescriptions of the template's Rules that refuse these parameters (CloudFormation checks Rules
+    before it creates anything; cloud-radar does not evaluate them)."""
+    declared = template.get("Parameters", {})
+    given = {name: (parameters or {}).get(name, p.get("Default")) for name, p in declared.items()}
+
+    def evaluate(node):
+        if not isinstance(node, dict):
+            return node
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            value, kind = given[arg], declared[arg]["Type"]
+            if value is None:
+                raise AssertionError(f"parameter {arg} has no value")
+            return str(value).split(",") if kind == "CommaDelimitedList" or kind.startswith("List<") else str(value)
+        if fn == "Fn::Equals":
+            return evaluate(arg[0]) == evaluate(arg[1])
+        if fn == "Fn::Not":
+            return not evaluate(arg[0])
+        if fn == "Fn::And":
+            return all(evaluate(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(evaluate(a) for a in arg)
+        if fn == "Fn::Contains":
+            return evaluate(arg[1]) in evaluate(arg[0])
+        if fn == "Fn::EachMemberEquals":
+            return all(member == evaluate(arg[1]) for member in evaluate(arg[0]))
+        raise AssertionError(f"rule function {fn} is not evaluated here")
+
+    return [assertion["AssertDescription"] for rule in template.get("Rules", {}).values()
+            if evaluate(rule.get("RuleCondition", True))
+            for assertion in rule["Assertions"] if not evaluate(assertion["Assert"])]

@@ -63,11 +63,11 @@ def test_only_builds_the_named_templates_and_what_they_nest(tmp_path):
     result = run("build", "--output-dir", str(tmp_path / "a"), "--only", "env-iam-setup-stackset-role")
     assert result.exit_code == 0
     assert [p.name for p in (tmp_path / "a").glob("*.yaml")] == ["env-iam-setup-stackset-role.yaml"]
-    result = run("build", "--output-dir", str(tmp_path / "b"), "--only", "core-main,env-iam-target-account-roles")
+    result = run("build", "--output-dir", str(tmp_path / "b"), "--only", "env-main,package-cfn")
     assert result.exit_code == 0
     assert sorted(p.stem for p in (tmp_path / "b").glob("*.yaml")) == sorted(
-        ["core-main", "core-iam-shared-roles", "core-iam-sc-sm-projects-roles", "core-sc-shared-portfolio",
-         "env-iam-target-account-roles"])
+        ["env-main", "env-iam", "env-kms", "env-vpc", "env-vpc-egress", "env-s3", "env-sagemaker-studio",
+         "env-sc-portfolio", "env-iam-target-account-roles", "package-cfn"])
 
 
 def test_unknown_template_is_a_usage_error(tmp_path):

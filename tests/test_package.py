@@ -15,6 +15,12 @@ import threading
 import zipfile
 
 import pytest
+
+from templates_src.config import Config
+from templates_src.context import BuildContext
+from templates_src.generator import build_selected
+from templates_src.references import iter_references
+from templates_src.registry import TEMPLATES
 import yaml
 from click.testing import CliRunner
 
@@ -270,13 +276,30 @@ def test_missing_seed_code_tag_is_restored_without_reupload(moto, seed_dir):
 
 # -- the core stack and Service Catalog product versions -------------------------------------------------------
 
-def test_core_main_needs_the_environment_template(moto):
-    """A release that cannot be planned is bad input (exit 2), found before anything is written: the bucket
-    --create-bucket asked for is not created either."""
+def test_full_release_to_an_empty_bucket(moto):
+    """A complete release with no earlier one: core, environment and quickstart with every child, functions and
+    seed code; every template URL of every packaged template resolves inside the release."""
     result = package(moto, "--create-bucket")
-    assert result.exit_code == 2
-    assert "DataScienceEnvironmentProduct refers to env-main.yaml, which this release does not generate" in result.output
-    assert moto.client("s3").list_buckets()["Buckets"] == []
+    assert result.exit_code == 0, result.output
+    m = manifest(moto)
+    assert set(m["templates"]) == set(TEMPLATES)
+    for name, spec in TEMPLATES.items():
+        assert ("release_url" in m["templates"][name]) == spec.entry, name
+    references = 0
+    for name, entry in m["templates"].items():
+        for url in packaged_references(load(read(moto, entry["key"]))):
+            assert key_of(url) in m["objects"], (name, url)
+            references += 1
+    built = build_selected(None, BuildContext(Config()))
+    assert references == sum(1 for t in built.values() for _ in iter_references(t))
+    portfolio = load(read(moto, m["templates"]["core-sc-shared-portfolio"]["key"]))
+    versions = portfolio["Resources"]["DataScienceEnvironmentProduct"]["Properties"]["ProvisioningArtifactParameters"]
+    assert [(v["Name"], key_of(v["Info"]["LoadTemplateFromURL"])) for v in versions] == [
+        (f"v{m['release']}", m["templates"]["env-main"]["key"])]
+    quickstart = load(read(moto, m["templates"]["data-science-environment-quickstart"]["key"]))
+    assert {n: key_of(s["Properties"]["TemplateURL"]) for n, s in quickstart["Resources"].items()} == {
+        "DataScienceCore": m["templates"]["core-main"]["key"],
+        "DataScienceEnvironment": m["templates"]["env-main"]["key"]}
 
 
 def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(moto, tmp_path):
@@ -299,7 +322,8 @@ def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(mo
     assert sorted(zf.namelist()) == ["cfn_runtime.py", "index.py"]
     portfolio = load(read(moto, m["templates"]["core-sc-shared-portfolio"]["key"]))
     versions = portfolio["Resources"]["DataScienceEnvironmentProduct"]["Properties"]["ProvisioningArtifactParameters"]
-    assert [(v["Name"], key_of(v["Info"]["LoadTemplateFromURL"])) for v in versions] == [("v0.0.9", earlier)]
+    assert [(v["Name"], key_of(v["Info"]["LoadTemplateFromURL"])) for v in versions] == [
+        ("v0.0.9", earlier), (f"v{m['release']}", m["templates"]["env-main"]["key"])]
     # Every rewritten URL points into this release; the earlier version's URL into the earlier one.
     for name, entry in m["templates"].items():
         for url in packaged_references(load(read(moto, entry["key"]))):

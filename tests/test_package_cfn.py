@@ -23,7 +23,8 @@ from templates_src.release import layout
 from templates_src.templates.bootstrap import package_cfn
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
-from templates_src.registry import DIRECT_DEPLOY_LIMIT
+from templates_src.blocks import partitions
+from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES
 from tests import cfn
 from tests.support_cfn import (FakeContext, ResponseRecorder, cfn_event, count_calls, load_inline,
                                load_source, mocked_aws)
@@ -410,8 +411,13 @@ def test_deploy_link_uses_the_partition_console_and_the_core_main_url(both):
 def test_other_outputs(both):
     config, template = both
     outputs = template["Outputs"]
-    assert set(outputs) == {"CoreMainStackS3Uri", "CoreMainStackDeployLink", "StartBuildCLICommand",
-                            "ReleaseManifestS3Uri"}
+    entries = {"CoreMain": "core-main", "EnvMain": "env-main", "QuickStart": "data-science-environment-quickstart"}
+    assert set(outputs) == {f"{o}Stack{kind}" for o in entries for kind in ("S3Uri", "DeployLink")} | {
+        "StartBuildCLICommand", "ReleaseManifestS3Uri"}
+    for output, name in entries.items():  # the release URLs of the entry templates users start from
+        assert name in TEMPLATES and TEMPLATES[name].entry
+        assert f"/{name}.yaml" in json.dumps(outputs[f"{output}StackS3Uri"]["Value"])
+        assert outputs[f"{output}StackDeployLink"]["Condition"] == partitions.KNOWN
     assert cfn.text(outputs["StartBuildCLICommand"]["Value"]) == (
         "aws codebuild start-build --project-name ${CfnTemplatePackageProject}")
     assert cfn.text(outputs["ReleaseManifestS3Uri"]["Value"]) == (

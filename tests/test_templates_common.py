@@ -95,7 +95,8 @@ def test_no_hard_coded_partition_or_global_s3_url(any_templates):
 
 def _key_policy_root_statement(stmt: dict) -> bool:
     """AWS's default key policy statement: the account root gets kms:* so that IAM policies decide."""
-    principal = (stmt.get("Principal") or {}).get("AWS")
+    principal = stmt.get("Principal")
+    principal = principal.get("AWS") if isinstance(principal, dict) else principal
     return (stmt["Effect"] == "Allow" and cfn.as_list(stmt.get("Action")) == ["kms:*"]
             and "root" in json.dumps(principal) and "Condition" not in stmt)
 

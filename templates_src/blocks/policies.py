@@ -88,7 +88,8 @@ BUCKET_ACTIONS = ("CreateBucket", "ListBucket", "GetBucketLocation", "GetBucketA
                   "GetEncryptionConfiguration", "PutBucketPublicAccessBlock", "GetBucketPublicAccessBlock",
                   "PutBucketVersioning", "GetBucketVersioning", "PutBucketTagging", "GetBucketTagging",
                   "PutBucketLogging", "GetBucketLogging", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
-                  "PutLifecycleConfiguration", "GetLifecycleConfiguration", "TagResource", "UntagResource")
+                  "PutLifecycleConfiguration", "GetLifecycleConfiguration", "PutBucketNotification",
+                  "GetBucketNotification", "TagResource", "UntagResource")
 
 
 def buckets(ctx: BuildContext, names: list[str], sid: str = "Buckets", deletable: bool = False) -> object:

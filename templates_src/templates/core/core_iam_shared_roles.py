@@ -180,7 +180,8 @@ def sc_launch_statements(ctx: BuildContext) -> list:
                 "UntagResource", "ListTags"),
               ctx.own("lambda", f"function:{ctx.config.prefix}*"), sid="EnvironmentFunctions"),
         allow(a("logs", "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy", "DeleteRetentionPolicy",
-                "TagResource", "UntagResource", "TagLogGroup", "ListTagsForResource", "AssociateKmsKey"),
+                "TagResource", "UntagResource", "TagLogGroup", "ListTagsForResource", "AssociateKmsKey",
+                "DisassociateKmsKey"),
               [ctx.own("logs", f"log-group:{group}") for group in ("/aws/lambda/*", "/vpcflowlogs/*")],
               sid="EnvironmentLogGroups"),
         # CloudWatch Logs authorizes DescribeLogGroups on the account's log-group::log-stream: resource.

@@ -1,0 +1,265 @@
+"""Scenario tests of the whole environment: env-main and every nested stack rendered offline together
+(tests/support_render.render_tree: conditions and intrinsics evaluated like CloudFormation, each child rendered
+with the values its parent passes, children's outputs flowing to their siblings), for the deployment options
+of the README: defaults, internet-free, existing VPC and subnets, existing IAM roles, the quickstart, and the
+two two-step paths (Service Catalog product and direct CloudFormation deployment)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from templates_src import naming
+from templates_src.config import Config
+from templates_src.context import BuildContext
+from templates_src.generator import build_selected
+from templates_src.templates.env import env_main
+from tests.support_render import render_tree, resources, rule_failures
+
+ZONES = "us-east-1a,us-east-1b"
+BASE = {"SeedCodeS3BucketName": "release-bucket", "AvailabilityZones": ZONES}
+ROLE = "arn:aws:iam::123456789012:role/team/{}"
+EXISTING_ROLES = {
+    "CreateEnvironmentIAMRoles": "NO",
+    "SageMakerExecutionRoleArn": ROLE.format("exec"), "SageMakerPipelineExecutionRoleArn": ROLE.format("pipeline"),
+    "StackSetAdministrationRoleArn": ROLE.format("admin"), "SetupLambdaExecutionRoleArn": ROLE.format("setup"),
+    "SageMakerModelExecutionRoleName": "model-sm-model-exec", "StackSetExecutionRoleName": "x-stackset-exec-x",
+    "CreateVPCFlowLogsRole": "NO", "VPCFlowLogsRoleArn": ROLE.format("flow-logs"),
+}
+EXISTING_NETWORK = {
+    "CreateVPC": "NO", "ExistingVPCId": "vpc-0123456789abcdef0", "CreatePrivateSubnets": "NO",
+    "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+    "ExistingPrivateRouteTableIds": "rtb-0123456789abcdef0,rtb-0123456789abcdef1", "CreateNATGateways": "NO",
+}
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, dict]:
+    return build_selected(None, BuildContext(Config()))
+
+
+@pytest.fixture(scope="module")
+def defaults(built):
+    return render_tree(built, env_main.NAME, BASE)
+
+
+def props(stack: dict, type_: str) -> list[dict]:
+    return [r.get("Properties", {}) for r in resources(stack, type_).values()]
+
+
+def endpoint_services(tree) -> set[str]:
+    return {p["ServiceName"].split(".", 3)[-1] for p in props(tree["EnvironmentVPCEndpoints"], "AWS::EC2::VPCEndpoint")}
+
+
+def test_defaults_create_every_part(defaults, built):
+    nested = {k for k, r in defaults["root"]["Resources"].items() if r["Type"] == "AWS::CloudFormation::Stack"}
+    assert nested == {"EnvironmentIAMRoles", "EnvironmentKMSKeys", "EnvironmentVPC", "EnvironmentVPCEndpoints",
+                      "EnvironmentS3", "EnvironmentSageMakerStudio", "EnvironmentSCPortfolio",
+                      "EnvironmentTargetAccountRoles"}
+    assert rule_failures(built[env_main.NAME], BASE) == []
+
+
+def test_studio_domain_uses_the_environment_network_key_and_role(defaults):
+    vpc, kms, iam = defaults["EnvironmentVPC"], defaults["EnvironmentKMSKeys"], defaults["EnvironmentIAMRoles"]
+    (domain,) = props(defaults["EnvironmentSageMakerStudio"], "AWS::SageMaker::Domain")
+    assert domain["AppNetworkAccessType"] == "VpcOnly" and domain["AuthMode"] == "IAM"
+    assert domain["VpcId"] == vpc["Outputs"]["VPCId"]["Value"]
+    assert ",".join(domain["SubnetIds"]) == vpc["Outputs"]["PrivateSubnetIds"]["Value"]
+    assert domain["SubnetIds"] and all(s.startswith("subnet-") for s in domain["SubnetIds"])
+    assert domain["KmsKeyId"] == kms["Outputs"]["SageMakerStudioStorageKMSKeyArn"]["Value"]
+    assert domain["DefaultUserSettings"]["ExecutionRole"] == iam["Outputs"]["SageMakerExecutionRoleArn"]["Value"]
+    assert domain["DefaultUserSettings"]["SecurityGroups"] == vpc["Outputs"]["SageMakerSecurityGroupIds"]["Value"].split(",")
+    assert {t["Key"]: t["Value"] for t in domain["Tags"]}.items() >= {
+        "EnvironmentName": "sm-mlops", "EnvironmentType": "dev"}.items()
+
+
+def test_buckets_encrypted_with_the_environment_key_and_reachable_through_its_endpoint(defaults):
+    s3, kms = defaults["EnvironmentS3"], defaults["EnvironmentKMSKeys"]
+    key = kms["Outputs"]["S3BucketKMSKeyArn"]["Value"]
+    names = {p["BucketName"] for p in props(s3, "AWS::S3::Bucket")}
+    assert names == {f"sm-mlops-dev-us-east-1-123456789012-{kind}" for kind in ("data", "models", "logs")}
+    for bucket in props(s3, "AWS::S3::Bucket"):
+        if bucket["BucketName"].endswith("-logs"):
+            continue
+        (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+    endpoint = defaults["EnvironmentVPCEndpoints"]["Outputs"]["VPCEndpointS3Id"]["Value"]
+    policies = json.dumps(props(s3, "AWS::S3::BucketPolicy"))
+    assert endpoint.startswith("vpce-") and endpoint in policies
+    assert "PrincipalTag" not in policies  # no tag-based bypass of the VPC restriction
+
+
+def test_guardrails_name_the_environment_network_and_keys_and_attach_to_its_roles(defaults):
+    policies = props(defaults["root"], "AWS::IAM::ManagedPolicy")
+    text = json.dumps(policies)
+    vpc, kms, iam = defaults["EnvironmentVPC"], defaults["EnvironmentKMSKeys"], defaults["EnvironmentIAMRoles"]
+    for subnet in vpc["Outputs"]["PrivateSubnetIds"]["Value"].split(","):
+        assert subnet in text
+    assert vpc["Outputs"]["SageMakerSecurityGroupIds"]["Value"] in text
+    assert kms["Outputs"]["SagemakerEBSKMSKeyArn"]["Value"] in text
+    attached = {role for policy in policies for role in policy["Roles"]}
+    assert attached == {iam["Outputs"][o]["Value"] for o in ("SageMakerExecutionRoleName",
+                                                           "SageMakerPipelineExecutionRoleName",
+                                                           "DataScientistRoleName", "DSTeamAdministratorRoleName")}
+
+
+def test_ssm_contract_is_complete_and_never_empty(defaults):
+    names = {}
+    for stack in defaults.values():
+        for p in props(stack, "AWS::SSM::Parameter"):
+            assert p["Value"] not in ("", None), p["Name"]
+            names[p["Name"]] = p["Value"]
+    expected = {f"sm-mlops-dev-{s}" for s in (
+        "vpc-id", "private-subnet-ids", "sagemaker-sg-ids", "s3-vpce-id", "kms-vpce-id", "kms-ebs-key-arn",
+        "kms-efs-key-arn", "kms-s3-key-arn", "sagemaker-domain-id", "sm-pipeline-execution-role-arn",
+        "sm-model-execution-role-name", "stackset-administration-role-arn", "stackset-execution-role-name",
+        "model-bucket-name", "data-bucket-name", "env-type-staging-name", "env-type-prod-name",
+        "seed-code-s3bucket-name")}
+    expected |= {f"sm-mlops-{stage}-{s}" for stage in ("staging", "prod")
+                 for s in ("sagemaker-sg-ids", "private-subnet-ids")}
+    assert expected <= set(names)
+    assert names["sm-mlops-dev-model-bucket-name"] == "sm-mlops-dev-us-east-1-123456789012-models"
+
+
+def test_defaults_have_nat_gateways_per_zone(defaults):
+    egress = defaults["EnvironmentVPCEndpoints"]
+    assert len(resources(egress, "AWS::EC2::NatGateway")) == 2
+    assert len(resources(egress, "AWS::EC2::InternetGateway")) == 1
+
+
+def test_internet_free_environment(built):
+    params = {**BASE, "CreateNATGateways": "NO"}
+    assert rule_failures(built[env_main.NAME], params) == []
+    tree = render_tree(built, env_main.NAME, params)
+    egress = tree["EnvironmentVPCEndpoints"]
+    for kind in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::EIP"):
+        assert resources(egress, kind) == {}, kind
+    routes = props(egress, "AWS::EC2::Route")
+    assert not [r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    # Every endpoint Studio, jobs and pipelines need, with private DNS.
+    needed = {"sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ssm", "kms",
+              "servicecatalog", "ecr.api", "ecr.dkr", "s3"}
+    assert needed <= endpoint_services(tree)
+    for endpoint in props(egress, "AWS::EC2::VPCEndpoint"):
+        if endpoint.get("VpcEndpointType", "Gateway") == "Interface":
+            assert endpoint["PrivateDnsEnabled"] is True
+
+
+def test_internet_free_refuses_a_missing_endpoint(built):
+    failures = rule_failures(built[env_main.NAME], {**BASE, "CreateNATGateways": "NO", "CreateSTSVPCEndpoint": "NO"})
+    assert failures and all("CreateSTSVPCEndpoint" in f for f in failures)
+
+
+def test_existing_vpc_and_subnets(built):
+    params = {**BASE, **EXISTING_NETWORK}
+    assert rule_failures(built[env_main.NAME], params) == []
+    tree = render_tree(built, env_main.NAME, params)
+    vpc = tree["EnvironmentVPC"]
+    assert resources(vpc, "AWS::EC2::VPC") == {} and resources(vpc, "AWS::EC2::Subnet") == {}
+    (domain,) = props(tree["EnvironmentSageMakerStudio"], "AWS::SageMaker::Domain")
+    assert domain["VpcId"] == "vpc-0123456789abcdef0"
+    assert domain["SubnetIds"] == EXISTING_NETWORK["ExistingPrivateSubnetIds"].split(",")
+    (s3_endpoint,) = [p for p in props(tree["EnvironmentVPCEndpoints"], "AWS::EC2::VPCEndpoint")
+                      if p["ServiceName"].endswith(".s3")]
+    assert s3_endpoint["RouteTableIds"] == EXISTING_NETWORK["ExistingPrivateRouteTableIds"].split(",")
+
+
+@pytest.mark.parametrize("missing", ["ExistingVPCId", "ExistingPrivateSubnetIds", "ExistingPrivateRouteTableIds"])
+def test_existing_network_needs_its_ids(built, missing):
+    failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_NETWORK, missing: ""})
+    assert any(missing in f for f in failures)
+
+
+def test_nat_needs_a_new_vpc(built):
+    failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_NETWORK, "CreateNATGateways": "YES"})
+    assert any("CreateNATGateways" in f for f in failures)
+
+
+def test_existing_iam_roles_create_no_role(built):
+    params = {**BASE, **EXISTING_ROLES}
+    assert rule_failures(built[env_main.NAME], params) == []
+    tree = render_tree(built, env_main.NAME, params)
+    assert "EnvironmentIAMRoles" not in tree and "EnvironmentTargetAccountRoles" not in tree
+    roles = [k for stack in tree.values() for k in resources(stack, "AWS::IAM::Role")]
+    assert roles == []
+    (domain,) = props(tree["EnvironmentSageMakerStudio"], "AWS::SageMaker::Domain")
+    assert domain["DefaultUserSettings"]["ExecutionRole"] == ROLE.format("exec")
+    functions = props(tree["EnvironmentSageMakerStudio"], "AWS::Lambda::Function")
+    assert functions and {f["Role"] for f in functions} == {ROLE.format("setup")}
+    (flow_log,) = props(tree["EnvironmentVPC"], "AWS::EC2::FlowLog")
+    assert flow_log["DeliverLogsPermissionArn"] == ROLE.format("flow-logs")
+    # The guardrails exist for the given roles to attach (no role of the user's is changed).
+    assert all("Roles" not in p for p in props(tree["root"], "AWS::IAM::ManagedPolicy"))
+
+
+@pytest.mark.parametrize("missing", ["SageMakerExecutionRoleArn", "SetupLambdaExecutionRoleArn",
+                                     "VPCFlowLogsRoleArn"])
+def test_existing_roles_must_be_given(built, missing):
+    failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_ROLES, missing: ""})
+    assert any(missing in f for f in failures)
+
+
+def test_existing_buckets(built):
+    params = {**BASE, "CreateEnvironmentS3Buckets": "NO", "DataBucketName": "their-data",
+              "ModelBucketName": "their-models"}
+    assert rule_failures(built[env_main.NAME], params) == []
+    tree = render_tree(built, env_main.NAME, params)
+    assert "EnvironmentS3" not in tree
+    ssm = {p["Name"]: p["Value"] for p in props(tree["root"], "AWS::SSM::Parameter")}
+    assert ssm["sm-mlops-dev-data-bucket-name"] == "their-data"
+    assert "their-models" in json.dumps(props(tree["EnvironmentIAMRoles"], "AWS::IAM::ManagedPolicy"))
+    assert rule_failures(built[env_main.NAME], {**BASE, "DataBucketName": "x-data"})  # names are generated
+
+
+def test_quickstart_creates_core_and_environment(built):
+    tree = render_tree(built, "data-science-environment-quickstart", {"EnvName": "team1",
+                                                                     "SeedCodeS3BucketName": "release-bucket"})
+    assert {"DataScienceCore", "DataScienceEnvironment"} <= set(tree)
+    core = tree["root"]["Resources"]["DataScienceCore"]["Properties"]["Parameters"]
+    assert core["StackSetName"] == "ds-team1"  # a second quickstart with another EnvName does not collide
+    env = tree["root"]["Resources"]["DataScienceEnvironment"]
+    assert env["DependsOn"] == ["DataScienceCore"] or env["DependsOn"] == "DataScienceCore"
+    assert env["Properties"]["Parameters"]["AvailabilityZones"] == "us-east-1a,us-east-1b"
+    assert "DataScienceEnvironment/EnvironmentSageMakerStudio" in tree
+    three = render_tree(built, "data-science-environment-quickstart", {
+        "EnvName": "team1", "SeedCodeS3BucketName": "release-bucket", "NumberOfAZs": "3"})
+    assert len(resources(three["DataScienceEnvironment/EnvironmentVPC"], "AWS::EC2::Subnet")) == 3
+
+
+def test_service_catalog_path_offers_env_main_with_the_launch_role(built):
+    """Two-step option 2: core-main's portfolio offers env-main as the product, launched as the SC launch role
+    (whose permissions tests/test_iam_coverage.py proves against every environment resource)."""
+    core = render_tree(built, "core-main", {"StackSetName": "core"})
+    portfolio = core["SharedServiceCatalogPortfolio"]
+    (product,) = props(portfolio, "AWS::ServiceCatalog::CloudFormationProduct")
+    assert [v["Info"]["LoadTemplateFromURL"] for v in product["ProvisioningArtifactParameters"]] == ["env-main.yaml"]
+    (constraint,) = props(portfolio, "AWS::ServiceCatalog::LaunchRoleConstraint")
+    assert constraint["RoleArn"] == core["IAMSharedRoles"]["Outputs"]["SCLaunchRoleArn"]["Value"]
+
+
+def test_direct_deployment_runs_as_the_launch_role_only_under_its_stack_names(built):
+    """Two-step option 1: the environment stack created with --role-arn <SCLaunchRole> must be named
+    ds-env-*; the administrator may pass the role to CloudFormation and run exactly those stacks."""
+    shared = built["core-iam-shared-roles"]
+    text = json.dumps(shared)
+    assert f"stack/{naming.ENVIRONMENT_STACKS}/*" in text
+    admin = json.dumps(shared["Resources"]["DataScienceAdministratorRole"])
+    assert "cloudformation.amazonaws.com" in admin and "EnvironmentLaunchRole" in admin
+
+
+def test_nothing_waits_for_endpoints_but_the_buckets(built):
+    """The deployment-time design: the Studio domain's stack depends on the network, keys and roles, never on
+    the VPC endpoints or NAT gateways (env-vpc-egress), which only the buckets' policies wait for."""
+    resources_ = built[env_main.NAME]["Resources"]
+
+    def reads(node) -> set[str]:
+        text = json.dumps(node)
+        return {lid for lid in resources_ if f'"{lid}.Outputs.' in text or f'["{lid}", "Outputs.' in text}
+
+    studio = reads(resources_["EnvironmentSageMakerStudio"])
+    assert studio == {"EnvironmentVPC", "EnvironmentKMSKeys", "EnvironmentIAMRoles"}
+    assert reads(resources_["EnvironmentKMSKeys"]) == {"EnvironmentIAMRoles"}
+    assert reads(resources_["EnvironmentVPC"]) <= {"EnvironmentIAMRoles"}
+    waiting_for_egress = {lid for lid, r in resources_.items() if "EnvironmentVPCEndpoints" in reads(r)}
+    assert waiting_for_egress == {"EnvironmentS3"}

@@ -166,6 +166,7 @@ def build_selected(names: list[str] | None, ctx: BuildContext) -> dict[str, dict
         if name not in built:
             built[name] = build_template(name, ctx)
             todo += [r.stem for r in references.iter_references(built[name]) if r.stem in TEMPLATES]
+    ctx.namer.check_prefix()
     ordered = {n: built[n] for n in TEMPLATES if n in built}
     contracts.check(ordered)
     return ordered

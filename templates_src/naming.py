@@ -71,22 +71,37 @@ class Namer:
 
     def __init__(self, prefix: str):
         self.prefix = prefix  # already includes the separator, or ''
+        # (characters of prefix left, kind, name, longest, limit) of every prefixed name built so far
+        self._room: list[tuple[int, str, str, int, int]] = []
 
     def name(self, kind: str, pattern: str, params: dict[str, ParamSpec] | None = None,
              prefixed: bool = True) -> Name:
-        """Return the name ``<prefix><pattern>``; raise if it can exceed the limit of ``kind``."""
+        """Return the name ``<prefix><pattern>``; raise if it can exceed the limit of ``kind`` without a prefix.
+
+        A name the prefix makes too long is recorded and reported by ``check_prefix`` once every template is
+        built, with the prefix length that fits every name (not just the first one found)."""
         full = (self.prefix if prefixed else "") + pattern
         longest = worst_case_length(full, params or {})
         limit = LIMITS[kind]
-        if longest > limit:
-            if prefixed and self.prefix and worst_case_length(pattern, params or {}) <= limit:
-                raise ConfigError(
-                    f"name_prefix: {self.prefix[:-1]!r} is too long: the {kind} name '{full}' can reach "
-                    f"{longest} characters (AWS allows {limit}); use at most "
-                    f"{len(self.prefix) - 1 - (longest - limit)} characters"
-                )
+        unprefixed = worst_case_length(pattern, params or {})
+        if unprefixed > limit:
             raise ValueError(f"{kind} name {full!r} can reach {longest} characters (limit {limit})")
+        if prefixed:
+            self._room.append((limit - unprefixed - 1, kind, full, longest, limit))
         return Name(full, longest)
+
+    def check_prefix(self) -> None:
+        """Raise one ConfigError if the configured prefix makes any name built so far exceed its limit."""
+        if not self.prefix:
+            return
+        too_long = [r for r in self._room if r[3] > r[4]]
+        if too_long:
+            room, kind, full, longest, limit = max(too_long, key=lambda r: r[3] - r[4])
+            allowed = min(r[0] for r in self._room)
+            raise ConfigError(
+                f"name_prefix: {self.prefix[:-1]!r} is too long: the {kind} name '{full}' can reach "
+                f"{longest} characters (AWS allows {limit}); use at most {allowed} characters"
+            )
 
 
 def worst_case_length(pattern: str, params: dict[str, ParamSpec]) -> int:

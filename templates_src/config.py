@@ -186,6 +186,8 @@ class Config(BaseModel):
     # only replaces its parameter with the literal, for scanners that check the template files themselves
     # (cfn-guard cannot resolve a parameter), at the price of a release tied to one account and region.  A
     # pinned value without its switch is an error, never silently ignored or silently turning the switch on.
+    # s3_object_lock is a switch with no value to give.  Each switch is off by default because it costs money
+    # (KMS requests, VPC endpoints or NAT for the functions) or cannot be undone (Object Lock).
     encrypt_logs: bool = Field(
         default=False,
         strict=True,
@@ -200,6 +202,17 @@ class Config(BaseModel):
         "(required parameters FunctionSubnetIds and FunctionSecurityGroupIds in every template with a "
         "function); the function roles may then manage the functions' network interfaces. Meets Control Tower "
         "control CT.LAMBDA.PR.3.",
+    )
+    s3_object_lock: bool = Field(
+        default=False,
+        strict=True,
+        description="Activate S3 Object Lock on the environment's data and model buckets (env-s3), without "
+        "default retention: no object version is locked until a principal allowed s3:PutObjectRetention or "
+        "s3:PutObjectLegalHold (no role of the environment is) locks it, and then in governance mode only (the "
+        "bucket policies deny compliance-mode locks, which nobody could lift before they expire, not even for a "
+        "deletion request). Irreversible: S3 cannot deactivate Object Lock on a bucket. Meets Control Tower "
+        "control CT.S3.PR.9 on those buckets (S3 cannot deliver server access logs to a bucket with Object Lock, "
+        "so the access-log bucket never has it).",
     )
     logs_kms_key_arn: str | None = Field(
         default=None,
@@ -306,7 +319,7 @@ class Config(BaseModel):
             raise ValueError(f"unknown region(s): {', '.join(unknown)}")
         return value
 
-    @field_validator("encrypt_logs", "functions_in_vpc", mode="before")
+    @field_validator("encrypt_logs", "functions_in_vpc", "s3_object_lock", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
         # Only real booleans: a quoted "false" or a 0 is a mistake more often than a wish.

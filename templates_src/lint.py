@@ -64,8 +64,8 @@ class LintResult:
 
 
 class Linter:
-    """One cfn-lint runner for any number of templates: rule loading (about a second with the import) happens
-    once, on the first template actually linted, so a build whose results are all cached never imports
+    """One cfn-lint runner for any number of templates: the import and rule loading (about 0.6 s) happen once,
+    when the first template is actually linted, so a build whose results are all cached never imports
     cfn-lint."""
 
     INCLUDE_CHECKS = ("I",)
@@ -77,7 +77,8 @@ class Linter:
         self._reads: set[str] | None = None  # files the template being linted read (nested-stack children)
         self._children: dict = {}  # (path, mtime, size) -> a child's parameters: each child decoded once
         self.tracks_reads = False
-        self.load_seconds = 0.0
+        self._rc: dict[str, str] | None = None  # the .cfnlintrc files as they were when the rules were loaded
+        self.load_seconds = 0.0  # spent loading cfn-lint by the last ``lint_many`` (0 when loaded before)
 
     def options(self) -> dict:
         """Everything this linter gives cfn-lint: what makes its results differ from another linter's."""
@@ -85,12 +86,14 @@ class Linter:
 
     def fingerprint(self) -> str:
         """Identifies the results this linter gives for given bytes (the lint cache key), without importing
-        cfn-lint: cache format, cfn-lint version, options, generator version."""
+        cfn-lint: cache format, cfn-lint version, options, the .cfnlintrc files cfn-lint reads (they can
+        configure rules), generator version."""
         from templates_src import __version__, lint_cache
 
         return lint_cache.sha256(json.dumps(
             {"format": lint_cache.FORMAT, "cfn-lint": cfn_lint_version(), "options": self.options(),
-             "generator": __version__}, sort_keys=True).encode())
+             "cfnlintrc": self._rc if self._rc is not None else cfnlintrc_files(), "generator": __version__},
+            sort_keys=True).encode())
 
     @property
     def loaded(self) -> bool:
@@ -99,16 +102,15 @@ class Linter:
     def load(self) -> None:
         if self._runner is not None:
             return
-        start = time.perf_counter()
         from cfnlint.config import ConfigMixIn
         from cfnlint.runner import Runner
 
         # cfn-lint logs (at ERROR) when a nested template is missing; the finding itself is enough.
         logging.getLogger("cfnlint").setLevel(logging.CRITICAL)
+        self._rc = cfnlintrc_files()
         self._config = ConfigMixIn([], include_checks=list(self.INCLUDE_CHECKS), regions=list(self.regions))
         self._runner = Runner(self._config)
         self._follow_children()
-        self.load_seconds = time.perf_counter() - start
 
     @property
     def config(self):
@@ -123,8 +125,8 @@ class Linter:
     def _follow_children(self) -> None:
         """Nested-stack children (rule E3043 reads their parameters): decode each child file once per linter
         rather than once per stack resource, and note which files a template's lint read (the lint cache
-        keeps the result only while those files stay the same).  Without the hook (another cfn-lint), the
-        cache assumes a template may have read any file linted with it."""
+        keeps the result only while those files stay the same).  Without the hook (another cfn-lint), nothing
+        is cached."""
         rule = self._runner.rules.data.get("E3043")
         original = getattr(rule, "_get_template_parameters", None)
         if not callable(original):
@@ -145,8 +147,9 @@ class Linter:
         rule._get_template_parameters = parameters
         self.tracks_reads = True
 
-    def lint_raw(self, path: str | pathlib.Path) -> tuple[list[tuple[str, int, str]], list[str]]:
-        """(rule, line, message) of every finding, sorted, and the other files the lint read (absolute)."""
+    def lint_raw(self, path: str | pathlib.Path) -> tuple[list[tuple[str, int, str]], list[str] | None]:
+        """(rule, line, message) of every finding, sorted, and the other files the lint read (absolute paths;
+        None when this cfn-lint's reads cannot be followed)."""
         from cfnlint.runner.template.runner import run_template_by_file_path
 
         self.load()
@@ -154,7 +157,7 @@ class Linter:
         try:
             matches = run_template_by_file_path(str(path), self._config, self._runner.rules, False)
             raw = sorted({(m.rule.id, m.linenumber, m.message) for m in matches}, key=lambda f: (f[1], f[0], f[2]))
-            return raw, sorted(self._reads - {os.path.abspath(path)})
+            return raw, sorted(self._reads - {os.path.abspath(path)}) if self.tracks_reads else None
         finally:
             self._reads = None
 
@@ -163,44 +166,57 @@ class Linter:
         return LintResult(str(path), [Finding(rule, str(path), line, message) for rule, line, message in raw],
                           packaged)
 
+    def _fork_workers(self, jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORKED
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered that a worker could write again
+            stream.flush()
+        _FORKED = self
+        try:
+            # With fork, the executor starts its workers before any thread of its own.
+            return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+        except OSError:
+            _FORKED = None
+            return None
+
     def lint_many(self, root: pathlib.Path, rels: list[str],
-                  jobs: int | None = None) -> dict[str, tuple[list[tuple[str, int, str]], list[str]]]:
+                  jobs: int | None = None) -> dict[str, tuple[list[tuple[str, int, str]], list[str] | None]]:
         """``lint_raw`` of each ``root/rel``, in parallel processes when that helps (see ``lint_jobs``).
 
-        The rules are loaded here first, then the workers are forked: each starts with them loaded, and the
-        templates go to whichever worker is free, largest first.
+        The rules are loaded here first, then the workers are forked: each starts with them loaded (and no
+        worker loads them again).  The templates go to whichever worker is free, largest first.  Should the
+        workers fail (one died), this process lints them.
         """
+        from concurrent.futures.process import BrokenProcessPool
+
+        global _FORKED
+        start = time.perf_counter()
         self.load()
+        self.load_seconds = time.perf_counter() - start
         self._children.clear()  # children of an earlier run's folder are not read again
         jobs = lint_jobs(len(rels)) if jobs is None else max(1, min(jobs, len(rels)))
+        pool = self._fork_workers(jobs) if jobs > 1 else None
         paths = [str(root / rel) for rel in rels]
-        if jobs > 1:
-            import multiprocessing
-
-            global _FORKED
+        done = {}
+        if pool is not None:
             order = sorted(paths, key=lambda p: -os.path.getsize(p))
-            _FORKED = self
             try:
-                with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                    done = dict(zip(order, pool.map(_lint_in_worker, order, chunksize=1)))
-            except OSError:  # no processes to be had: lint here
+                with pool:
+                    done = dict(zip(order, pool.map(_lint_in_worker, order)))
+            except (BrokenProcessPool, OSError):  # a worker died, or no processes to be had: lint here
                 done = {}
             finally:
                 _FORKED = None
-        else:
-            done = {}
-        results = {}
-        for rel, path in zip(rels, paths):
-            raw, reads = done[path] if path in done else self.lint_raw(path)
-            results[rel] = (raw, reads)
-        return results
+        return {rel: done[path] if path in done else self.lint_raw(path) for rel, path in zip(rels, paths)}
 
     def lint_text(self, rel: str, data: bytes, packaged: bool = False) -> LintResult:
         """Lint one template given as bytes (written to a temporary file, reported under ``rel``)."""
         return check({rel: data}, self, packaged).results[rel]
 
 
-_FORKED: Linter | None = None  # the linter a forked worker of ``Linter.lint_many`` uses
+_FORKED: Linter | None = None  # the linter a forked lint worker uses (its copy of the one that forked it)
 
 
 def _lint_in_worker(path: str):
@@ -208,9 +224,9 @@ def _lint_in_worker(path: str):
 
 
 def lint_jobs(templates: int) -> int:
-    """How many processes lint ``templates`` files: ``$SM_MLOPS_LINT_JOBS``, else one per available CPU;
-    one (this process) when there is only one template, no ``fork`` (Windows; macOS keeps it but Python
-    defaults away from it) or other threads running (forking them is unsafe)."""
+    """How many processes lint ``templates`` files: ``$SM_MLOPS_LINT_JOBS``, else one per available CPU.
+    One (this process) for a single template, off Linux (workers are forked: Windows has no fork, macOS's is
+    unsafe with its system libraries) and while other threads run (a fork copies their locks, not them)."""
     import multiprocessing
     import threading
 
@@ -239,6 +255,27 @@ def cfn_lint_version() -> str:
         from cfnlint.version import __version__
 
         return __version__
+
+
+def cfnlintrc_files() -> dict[str, str]:
+    """The configuration files cfn-lint reads besides its options (user's home, then the working folder: the
+    first of .cfnlintrc, .cfnlintrc.yaml, .cfnlintrc.yml in each), path -> SHA-256 of the content."""
+    from templates_src.lint_cache import sha256
+
+    found = {}
+    try:
+        folders = [pathlib.Path.home(), pathlib.Path.cwd()]
+    except (RuntimeError, OSError):
+        return {"unknown": "no home or working folder"}
+    for folder in folders:
+        for name in (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml"):
+            path = folder / name
+            try:
+                found[str(path)] = sha256(path.read_bytes())
+                break
+            except OSError:
+                continue
+    return found
 
 
 @functools.lru_cache(maxsize=1)
@@ -322,23 +359,23 @@ def check(files: dict[str, bytes], linter: Linter, packaged: bool = False,
     report.timings["cache"] = time.perf_counter() - start
     if misses:
         start = time.perf_counter()
-        linter.load()
-        report.timings["load"] = time.perf_counter() - start
-        start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="sm-mlops-lint-") as tmp:
             root = pathlib.Path(tmp)
             for rel, data in files.items():
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_bytes(data)
             fresh = linter.lint_many(root, misses)
-        report.timings["lint"] = time.perf_counter() - start
+        report.timings["load"] = linter.load_seconds
+        report.timings["lint"] = time.perf_counter() - start - linter.load_seconds
         report.linted = len(fresh)
+        fingerprint = linter.fingerprint() if cache is not None else ""  # as loaded (the .cfnlintrc read then)
         for rel, (found, reads) in fresh.items():
             raw[rel] = found
-            if cache is not None:
-                deps = _relative(reads, root) if linter.tracks_reads else [r for r in rels if r != rel]
-                if deps is not None:
-                    cache.put(fingerprint, rel, files, found, deps)
+            # Not cached: what a lint read is unknown (a cfn-lint whose nested-stack reads cannot be followed)
+            # or lies outside the files given (the cache could not tell whether it changed).
+            deps = _relative(reads, root) if reads is not None else None
+            if cache is not None and deps is not None:
+                cache.put(fingerprint, rel, files, found, deps)
         if cache is not None and cache.stored:
             cache.prune()
     for rel in rels:

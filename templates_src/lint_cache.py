@@ -4,7 +4,7 @@ An entry holds the raw findings of one template file (rule, line, message: what 
 ``packaged`` decides what is tolerated).  Its key is the SHA-256 of
 
 * the linter's fingerprint (``Linter.fingerprint``): the cache format, the cfn-lint version, every option
-  given to cfn-lint (informational rules, regions) and the generator version;
+  given to cfn-lint (informational rules, regions), the .cfnlintrc files it reads and the generator version;
 * the file's path relative to the folder it is linted in (nested-stack paths resolve from there, and it is
   the path the findings are reported under);
 * the SHA-256 of the file's bytes.
@@ -12,7 +12,8 @@ An entry holds the raw findings of one template file (rule, line, message: what 
 Besides its own bytes, a template's findings depend on the files cfn-lint reads while linting it: the
 children of its nested stacks (E3043 compares the parameters passed with those the child declares).  An entry
 records those reads (relative path -> SHA-256, or null for a file that was not there), and is used only while
-each of them is still the same; otherwise the template is linted again and the entry replaced.
+each of them is still the same; otherwise the template is linted again and the entry replaced.  (A result
+whose reads cannot be followed is not cached at all.)
 
 Where: ``$SM_MLOPS_LINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/sagemaker-secure-mlops-templates/lint``, else
 ``~/.cache/sagemaker-secure-mlops-templates/lint``.  ``SM_MLOPS_NO_LINT_CACHE=1`` (or ``build --no-cache``)

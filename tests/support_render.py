@@ -71,8 +71,15 @@ def _identity(logical_id: str, resource: dict, region: str) -> dict:
     attributes = {"Arn": arns.get(kind, f"arn:aws:{service}:{region}:{ACCOUNT}:{logical_id.lower()}"),
                   "KeyId": uuid, "GroupId": ref, "DomainId": f"d-{_hex(logical_id, 12)}",
                   "Url": f"https://d-{_hex(logical_id, 12)}.studio.{region}.sagemaker.aws",
-                  "HomeEfsFileSystemId": f"fs-{_hex(logical_id, 17)}", "DomainArn": arns.get(kind, "")}
+                  "HomeEfsFileSystemId": f"fs-{_hex(logical_id, 17)}"}
+    attributes["DomainArn"] = attributes["Arn"]
     return {"ref": ref, "attribute-values": attributes}
+
+
+def fake(template: dict, logical_id: str, attribute: str | None = None, region: str = REGION) -> str:
+    """The physical id (``attribute`` None) or attribute value ``render`` gives a resource of ``template``."""
+    identity = _identity(logical_id, template["Resources"][logical_id], region)
+    return identity["ref"] if attribute is None else identity["attribute-values"][attribute]
 
 
 def _get_atts(node):

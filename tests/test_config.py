@@ -104,7 +104,7 @@ def test_longest_accepted_prefix_builds():
     assert BuildContext(from_mapping({"name_prefix": "e" * allowed})).config.prefix == "e" * allowed + "-"
 
 
-@pytest.mark.parametrize("field", ["encrypt_logs", "functions_in_vpc"])
+@pytest.mark.parametrize("field", ["encrypt_logs", "functions_in_vpc", "s3_object_lock"])
 def test_hardening_switches_take_only_booleans(field):
     assert getattr(Config(), field) is False
     assert getattr(from_mapping({field: True}), field) is True

@@ -19,7 +19,7 @@ from templates_src.generator import build_template, generate
 from templates_src.templates.env import env_sagemaker_studio as studio_module
 from templates_src.templates.env import env_sc_portfolio as portfolio_module
 from tests import cfn
-from tests.support_render import render
+from tests.support_render import fake, render
 
 STUDIO, PORTFOLIO = "env-sagemaker-studio", "env-sc-portfolio"
 ACCOUNT = "123456789012"
@@ -133,9 +133,9 @@ def test_names_given_or_generated(studio):
     assert len(longest["Resources"]["SageMakerStudioDomain"]["Properties"]["DomainName"]) <= 63
 
 
-def test_user_profile_runs_as_the_execution_role(stack):
+def test_user_profile_runs_as_the_execution_role(stack, studio):
     profile = stack["Resources"]["SageMakerStudioUserProfile"]["Properties"]
-    assert profile["DomainId"] == "SageMakerStudioDomain.DomainId"
+    assert profile["DomainId"] == fake(studio, "SageMakerStudioDomain", "DomainId")
     assert profile["UserProfileName"] == "mlops-dev-default"
     assert profile["UserSettings"] == {"ExecutionRole": EXECUTION, "SecurityGroups": ["sg-0123456789abcdef0"]}
     tags = {t["Key"]: t["Value"] for t in profile["Tags"]}
@@ -152,16 +152,16 @@ def test_no_studio_classic_apps_or_kernel_gateway_clean_up(built, flavour):
                      "Custom::EnableSageMakerProjects", "Custom::StudioAppsCleanup", "Custom::HomeFileSystemRelease"}
 
 
-def test_domain_id_in_ssm_and_outputs(stack, built):
+def test_domain_id_in_ssm_and_outputs(stack, built, studio):
+    domain_id = fake(studio, "SageMakerStudioDomain", "DomainId")
     ssm = stack["Resources"]["SageMakerDomainIdSSM"]["Properties"]
-    assert (ssm["Name"], ssm["Type"], ssm["Value"]) == ("mlops-dev-sagemaker-domain-id", "String",
-                                                       "SageMakerStudioDomain.DomainId")
+    assert (ssm["Name"], ssm["Type"], ssm["Value"]) == ("mlops-dev-sagemaker-domain-id", "String", domain_id)
     outputs = stack["Outputs"]
-    assert outputs["SageMakerDomainId"]["Value"] == "SageMakerStudioDomain.DomainId"
+    assert outputs["SageMakerDomainId"]["Value"] == domain_id
     assert outputs["SageMakerDomainId"]["Export"]["Name"] == "mlops-dev-sagemaker-domain-id"
-    assert outputs["SageMakerDomainArn"]["Value"] == "SageMakerStudioDomain.DomainArn"
-    assert outputs["StudioUrl"]["Value"] == "SageMakerStudioDomain.Url"
-    assert outputs["HomeEfsFileSystemId"]["Value"] == "SageMakerStudioDomain.HomeEfsFileSystemId"
+    assert outputs["SageMakerDomainArn"]["Value"] == fake(studio, "SageMakerStudioDomain", "DomainArn")
+    assert outputs["StudioUrl"]["Value"] == fake(studio, "SageMakerStudioDomain", "Url")
+    assert outputs["HomeEfsFileSystemId"]["Value"] == fake(studio, "SageMakerStudioDomain", "HomeEfsFileSystemId")
     assert outputs["UserProfileName"]["Value"] == "mlops-dev-default"
     export = built("enterprise", STUDIO)["Outputs"]["SageMakerDomainId"]["Export"]["Name"]
     assert cfn.text(export) == "acme-${EnvName}-${EnvType}-sagemaker-domain-id"
@@ -302,7 +302,7 @@ def test_release_role_detaches_file_systems_but_never_deletes_them(studio):
 def test_functions_use_the_given_setup_role_and_create_no_role(studio, stack):
     assert {r["Type"] for r in stack["Resources"].values()} >= {"AWS::IAM::Role"}
     for function in FUNCTIONS:
-        assert stack["Resources"][function]["Properties"]["Role"] == f"{function}Role.Arn"
+        assert stack["Resources"][function]["Properties"]["Role"] == fake(studio, f"{function}Role", "Arn")
     given = render(studio, {**STUDIO_PARAMS, "SetupLambdaExecutionRoleArn": SETUP})
     assert not [lid for lid, r in given["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
     for function in FUNCTIONS:

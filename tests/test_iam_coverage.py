@@ -18,14 +18,13 @@ from templates_src.generator import build_selected
 from templates_src.iam_policy import Resolver, Statement, evaluate, request, role_statements, trust_statements
 from tests.conftest import ENTERPRISE
 
-CONFIGS = ["default", "enterprise"]
+CONFIGS = ["default", "enterprise", "hardened"]  # hardened: Object Lock, log keys, functions in a VPC
 
 
 @pytest.fixture(scope="module", params=CONFIGS)
-def configured(request, default_config, enterprise_config, templates, enterprise_templates):
-    if request.param == "default":
-        return default_config, templates
-    return enterprise_config, enterprise_templates
+def configured(request, configs, templates, enterprise_templates, hardened_templates):
+    return configs[request.param], {"default": templates, "enterprise": enterprise_templates,
+                                    "hardened": hardened_templates}[request.param]
 
 
 def _coverages(config, templates):

@@ -122,6 +122,17 @@ def test_another_cfn_lint_version_or_other_options_miss(linter, cache, monkeypat
     assert check(FILES, linter, cache=cache).cached == 2  # the original entries are still there
 
 
+def test_a_cfnlintrc_is_part_of_the_key(linter, cache, tmp_path, monkeypatch):
+    """cfn-lint reads .cfnlintrc from the working folder (and the home folder): it can configure rules."""
+    check(FILES, linter, cache=cache)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".cfnlintrc").write_text("ignore_checks:\n  - W2001\n")
+    fresh = check(FILES, Linter(), cache=cache)
+    assert fresh.cached == 0
+    assert "W2001" not in {f.rule for f in fresh.results["parent.yaml"].findings}  # what the new file says
+    assert check(FILES, linter, cache=cache).cached == 2  # a linter loaded before the file still is as it was
+
+
 @pytest.mark.parametrize("damage", [
     lambda entry, raw: b"",  # empty (a write cut short)
     lambda entry, raw: raw[: len(raw) // 2],  # truncated
@@ -150,6 +161,15 @@ def test_a_foreign_entry_is_ignored(linter, cache):
     parent_entry.write_bytes(child_entry.read_bytes())  # the child's (clean) findings for the parent
     report = check(FILES, linter, cache=cache)
     assert report.cached == 1 and report.failed
+    assert results(report) == results(check(FILES, linter))
+
+
+def test_nothing_is_cached_when_the_reads_cannot_be_followed(linter, cache, monkeypatch):
+    """A cfn-lint whose nested-stack reads cannot be followed: results are right, but none is cached (a parent's
+    entry could outlive a change of its child)."""
+    monkeypatch.setattr(Linter, "_follow_children", lambda self: None)
+    report = check(FILES, Linter(), cache=cache)
+    assert report.linted == 2 and not entries(cache)
     assert results(report) == results(check(FILES, linter))
 
 
@@ -187,7 +207,7 @@ def test_known_regions_are_cfn_lints():
 # -- through the command line ---------------------------------------------------------------------------------
 
 def build(out, *args, env=None):
-    runner = CliRunner(env=env)
+    runner = CliRunner(env={"SM_MLOPS_TIMINGS": None, **(env or {})})  # the table only, no timings line
     return runner.invoke(generate.cli, ["build", "--output-dir", str(out), "--only", "env-iam-setup-stackset-role",
                                         *args], catch_exceptions=False)
 
@@ -215,6 +235,21 @@ def test_the_cache_can_be_bypassed(tmp_path, monkeypatch, how):
     assert list((tmp_path / "cache").iterdir()) == [entry] and json.loads(entry.read_text()) == planted  # nor written
     used = build(tmp_path / "c")
     assert used.exit_code == 1 and "E9999 planted in the cache" in used.output  # what a build that reads it does
+
+
+def test_the_program_prints_what_the_command_prints(tmp_path):
+    """``python generate.py build`` (the installed command's ``main``: the interpreter's teardown skipped)
+    prints the table and exits as the command run in-process does, cold and warm."""
+    env = {**os.environ, "SM_MLOPS_LINT_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("SM_MLOPS_TIMINGS", None)
+    expected = build(tmp_path / "in-process", "--no-cache")
+    for run in ("cold", "warm"):
+        result = subprocess.run([sys.executable, "generate.py", "build", "--output-dir", str(tmp_path / "out"),
+                                 "--only", "env-iam-setup-stackset-role"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == expected.exit_code, result.stderr
+        assert result.stdout.splitlines()[:-1] == expected.output.splitlines()[:-1], run
+        assert ("from the cache" in result.stdout) == (run == "warm")
 
 
 def test_a_full_hit_does_not_import_cfn_lint(tmp_path):

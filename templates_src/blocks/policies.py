@@ -89,7 +89,8 @@ BUCKET_ACTIONS = ("CreateBucket", "ListBucket", "GetBucketLocation", "GetBucketA
                   "PutBucketVersioning", "GetBucketVersioning", "PutBucketTagging", "GetBucketTagging",
                   "PutBucketLogging", "GetBucketLogging", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
                   "PutLifecycleConfiguration", "GetLifecycleConfiguration", "PutBucketNotification",
-                  "GetBucketNotification", "TagResource", "UntagResource")
+                  "GetBucketNotification", "PutBucketObjectLockConfiguration", "GetBucketObjectLockConfiguration",
+                  "TagResource", "UntagResource")
 
 
 def buckets(ctx: BuildContext, names: list[str], sid: str = "Buckets", deletable: bool = False) -> object:

@@ -120,3 +120,107 @@ ACCESS_LOGS_BUCKET_NOT_LOGGED = Reason(
     "itself would log every log delivery, without end; its objects are written only by S3's logging service "
     "(bucket policy) and its management calls are recorded by CloudTrail.",
 )
+
+
+# -- AWS Control Tower proactive controls ---------------------------------------------------------------------
+# Control Tower's proactive controls are CloudFormation hooks: an organization that enables one blocks every
+# resource that fails it.  They are not skipped in a template; what the templates do not meet is listed here,
+# reviewed, quoted in the README (Scanners) and asserted exactly by tests/test_scanners.py: a listed exception
+# that stops failing fails the suite as much as an unlisted failure.
+@dataclass(frozen=True)
+class ControlException:
+    """Where a Control Tower control fails, and why.
+
+    ``resource_type``: every resource of that type; or ``resources``: "template/LogicalId" entries.  ``option``:
+    the configuration switch that meets the control (None: no configuration does, the reason says why);
+    ``pinned_by``: the configuration value that fixes at generation time what the switch otherwise takes as a
+    deploy-time parameter (None: the switch needs no value).
+    """
+
+    control: str
+    requires: str
+    reason: str
+    resource_type: str = ""
+    resources: tuple[str, ...] = ()
+    option: str | None = None
+    pinned_by: str | None = None
+
+    def __post_init__(self):
+        if not self.control.startswith("CT.") or not self.requires.strip() or not self.reason.strip():
+            raise ValueError(f"{self.control}: a control id, what it requires and a reason are needed")
+        if bool(self.resource_type) == bool(self.resources):
+            raise ValueError(f"{self.control}: name a resource type or resources, not both")
+
+    def covers(self, template: str, logical_id: str, resource_type: str) -> bool:
+        if self.resource_type:
+            return resource_type == self.resource_type
+        return f"{template}/{logical_id}" in self.resources
+
+
+# What the default configuration does not meet, each met by a configuration switch (on in the tests' hardened
+# and pinned configurations).  Off by default because each costs money or cannot be undone.
+NOT_MET_BY_DEFAULT = (
+    ControlException(
+        "CT.CLOUDWATCH.PR.3", "log groups encrypted with a customer managed KMS key",
+        "CloudWatch Logs encrypts every log group with keys it manages; a customer managed key adds a key to "
+        "provide (its policy must allow logs.<region>.amazonaws.com) and KMS requests to pay. env-vpc's flow-log "
+        "group also takes a key of its own (parameter VPCFlowLogsCloudWatchKMSKey), which meets the control in "
+        "any configuration.",
+        resource_type="AWS::Logs::LogGroup", option="encrypt_logs", pinned_by="logs_kms_key_arn"),
+    ControlException(
+        "CT.LAMBDA.PR.3", "Lambda functions in a customer VPC",
+        "The functions are CloudFormation custom-resource handlers that call only AWS APIs and CloudFormation's "
+        "response URL; in a VPC they need private subnets with a NAT gateway or VPC endpoints for each API they "
+        "call.",
+        resource_type="AWS::Lambda::Function", option="functions_in_vpc", pinned_by="function_network"),
+    ControlException(
+        "CT.S3.PR.9", "S3 Object Lock activated on every bucket",
+        "Object Lock cannot be deactivated once active; an environment that does not need write-once storage "
+        "should not carry an irreversible setting. With s3_object_lock it is active on the data and model "
+        "buckets, without default retention, and their bucket policies refuse compliance-mode locks (which "
+        "nobody could lift, not even to honour a deletion request).",
+        resources=("env-s3/DataBucket", "env-s3/ModelBucket"), option="s3_object_lock"),
+)
+
+# Never met, in any configuration: the controls contradict what the resource is for.
+NEVER_MET = (
+    ControlException(
+        "CT.S3.PR.2", "server access logging on every bucket",
+        "env-s3's LogsBucket is where the data and model buckets' server access logs go. Logging it into itself "
+        "would log every log delivery without end, and logging it elsewhere needs another bucket with the same "
+        "question; its objects are written only by S3's logging service (bucket policy), and its management "
+        "calls are recorded by CloudTrail.",
+        resources=("env-s3/LogsBucket",)),
+    ControlException(
+        "CT.S3.PR.9", "S3 Object Lock activated on every bucket",
+        "S3 does not deliver server access logs to a bucket with Object Lock, so env-s3's LogsBucket cannot have "
+        "it. Its objects are written only by S3's logging service, are versioned, and expire after a year.",
+        resources=("env-s3/LogsBucket",)),
+    ControlException(
+        "CT.S3.PR.10", "SSE-KMS default encryption on every bucket",
+        "S3 delivers server access logs only to a bucket whose default encryption is SSE-S3: env-s3's LogsBucket "
+        "uses SSE-S3 (AES256), holds access logs only, and refuses customer-provided keys.",
+        resources=("env-s3/LogsBucket",)),
+)
+
+# Failing only in the template files as written, where cfn-guard sees the unresolved form: a value given by a
+# parameter, a Fn::If, or a reference form the rule does not recognise.  Checked on the rendered templates (what
+# the hooks see, values resolved), they pass.
+UNREADABLE_AS_WRITTEN = (
+    ControlException(
+        "CT.CLOUDWATCH.PR.2", "log groups retained for at least 365 days",
+        "RetentionInDays is env-vpc's parameter VPCFlowLogsLogGroupRetention (default 365, kept for the "
+        "reference's parameter files), which cfn-guard reads as no value. With the default it passes; a deployer "
+        "who chooses fewer days is stopped by the control wherever it is enforced.",
+        resources=("env-vpc/VPCFlowLogsLogGroup",)),
+    ControlException(
+        "CT.CLOUDWATCH.PR.3", "log groups encrypted with a customer managed KMS key",
+        "KmsKeyId is Fn::If: the key given in VPCFlowLogsCloudWatchKMSKey, else the configuration's log key "
+        "(pinned or LogsKmsKeyArn); cfn-guard does not evaluate Fn::If.",
+        resources=("env-vpc/VPCFlowLogsLogGroup",)),
+    ControlException(
+        "CT.S3.PR.8", "bucket policies that deny requests without TLS",
+        "The statement DenyInsecureTransport names the bucket as !GetAtt Bucket.Arn (the YAML short form) and its "
+        "objects as !Sub '${Bucket.Arn}/*'; the rule recognises only the list form of GetAtt and Fn::Join.",
+        resources=("env-s3/DataBucketPolicy", "env-s3/ModelBucketPolicy", "env-s3/LogsBucketPolicy")),
+)

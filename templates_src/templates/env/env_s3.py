@@ -13,6 +13,14 @@ data perimeter:
 
 Server access logs cannot be delivered to a bucket whose default encryption is SSE-KMS, so the log bucket uses
 SSE-S3 and accepts writes only from S3's logging service on behalf of the two buckets of this account.
+
+With ``s3_object_lock`` (generation time) the data and model buckets have S3 Object Lock activated, without
+default retention: nothing is locked until a principal allowed s3:PutObjectRetention or s3:PutObjectLegalHold
+(no role of the environment is) locks an object version, in governance mode only (the bucket policies refuse
+compliance-mode locks, which nobody could lift before they expire, not even to honour a deletion request;
+governance-mode locks can be lifted by principals allowed s3:BypassGovernanceRetention).  Object Lock cannot be
+deactivated once active.  The log bucket never has it: S3 does not deliver server access logs to a bucket with
+Object Lock.
 """
 
 from __future__ import annotations
@@ -187,8 +195,23 @@ def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> 
             # A delete marker left with no version behind it only slows listings down.
             ExpiredObjectDeleteMarker=True)]),
     )))
-    t.add_resource(_bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket)))
+    if ctx.config.s3_object_lock:  # no default retention: see the module docstring
+        bucket.ObjectLockEnabled = True
+    t.add_resource(_bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket),
+                                  *lock_statements(ctx, bucket)))
     return bucket
+
+
+def lock_statements(ctx: BuildContext, bucket: s3.Bucket) -> list[Statement]:
+    """With Object Lock: no compliance-mode lock on the data and model buckets.  A compliance-mode retention
+    cannot be shortened or lifted by anyone, the account root included, so one such request (an upload with
+    lock headers or PutObjectRetention) would make personal data undeletable until its date, whatever an
+    erasure obligation says.  Governance mode stays possible for principals allowed to set retention."""
+    if not ctx.config.s3_object_lock:
+        return []
+    return [Statement(Sid="DenyComplianceModeLocks", Effect=Deny, Principal=Principal("*"),
+                      Action=iam_blocks.actions("s3", "PutObject", "PutObjectRetention"), Resource=[_objects(bucket)],
+                      Condition=Condition(StringEquals({"s3:object-lock-mode": "COMPLIANCE"})))]
 
 
 def perimeter_statements(bucket: s3.Bucket) -> list[Statement]:

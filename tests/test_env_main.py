@@ -263,3 +263,16 @@ def test_nothing_waits_for_endpoints_but_the_buckets(built):
     assert reads(resources_["EnvironmentVPC"]) <= {"EnvironmentIAMRoles"}
     waiting_for_egress = {lid for lid, r in resources_.items() if "EnvironmentVPCEndpoints" in reads(r)}
     assert waiting_for_egress == {"EnvironmentS3"}
+
+
+def test_a_stage_environment_does_not_write_its_own_ssm_names_twice(built):
+    tree = render_tree(built, env_main.NAME, {**BASE, "EnvType": "staging"})
+    names = [p["Name"] for stack in tree.values() for p in props(stack, "AWS::SSM::Parameter")]
+    assert len(names) == len(set(names))
+    assert "sm-mlops-staging-private-subnet-ids" in names and "sm-mlops-prod-private-subnet-ids" in names
+
+
+def test_existing_subnets_refuse_an_empty_item(built):
+    failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_NETWORK,
+                                                    "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,"})
+    assert any("ExistingPrivateSubnetIds" in f for f in failures)

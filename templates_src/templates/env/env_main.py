@@ -139,8 +139,9 @@ def _given(name: str) -> Not:
     return Not(_empty(name))
 
 
-def _each_member_empty(name: str) -> dict:
-    return {"Fn::EachMemberEquals": [Ref(name), ""]}
+def _has_empty_member(name: str) -> dict:
+    """A comma-separated list parameter that is empty or has an empty item ("subnet-a,")."""
+    return {"Fn::Contains": [Ref(name), ""]}
 
 
 def _rule(t: Template, name: str, when, asserts: list[tuple]) -> None:
@@ -166,9 +167,10 @@ def _rules(t: Template) -> None:
     _rule(t, "NewVPC", _yes("CreateVPC"), [
         (_yes("CreatePrivateSubnets"), "CreatePrivateSubnets must be YES when CreateVPC is YES")])
     _rule(t, "ExistingSubnets", _no("CreatePrivateSubnets"), [
-        (Not(_each_member_empty(EXISTING_SUBNETS)), f"{EXISTING_SUBNETS} is required when CreatePrivateSubnets is NO")])
+        (Not(_has_empty_member(EXISTING_SUBNETS)), f"{EXISTING_SUBNETS} is required when CreatePrivateSubnets is NO "
+                                                         "(comma-separated, no empty item)")])
     _rule(t, "ExistingSubnetsRouteTables", And(_no("CreatePrivateSubnets"), _yes("CreateS3VPCEndpoint")), [
-        (Not(_each_member_empty(EXISTING_ROUTE_TABLES)),
+        (Not(_has_empty_member(EXISTING_ROUTE_TABLES)),
          f"{EXISTING_ROUTE_TABLES} is required when CreatePrivateSubnets is NO and CreateS3VPCEndpoint is YES "
          "(the S3 gateway endpoint is added to the subnets' route tables)")])
     _rule(t, "ExistingS3Endpoint", _no("CreateS3VPCEndpoint"), [
@@ -364,11 +366,17 @@ def _contract(ctx: BuildContext, t: Template, w: Wiring) -> None:
                     Ref("SageMakerModelExecutionRoleName"))
     stackset_role = If(IAM_ROLES, _out("EnvironmentTargetAccountRoles", "StackSetExecutionRoleName"),
                        Ref("StackSetExecutionRoleName"))
-    # Single-account model deployment deploys "staging" and "prod" endpoints into this account's network.
+    # Single-account model deployment deploys "staging" and "prod" endpoints into this account's network: the
+    # endpoint template reads <EnvName>-<stage>-... .  Not when this environment is that stage itself (its
+    # env-vpc writes those names already).
     for stage, spec in (("Staging", envb.ENV_TYPE_STAGING), ("Prod", envb.ENV_TYPE_PROD)):
         env_type = "${%s}" % spec.name
-        _ssm(t, f"SageMakerSecurityGroupIdsSSM{stage}", "sagemaker-sg-ids", vpc("SageMakerSecurityGroupIds"), env_type)
-        _ssm(t, f"PrivateSubnetsSSM{stage}", "private-subnet-ids", vpc("PrivateSubnetIds"), env_type)
+        condition = f"Not{stage}Environment"
+        t.add_condition(condition, Not(Equals(Ref("EnvType"), Ref(spec.name))))
+        _ssm(t, f"SageMakerSecurityGroupIdsSSM{stage}", "sagemaker-sg-ids", vpc("SageMakerSecurityGroupIds"), env_type,
+             condition=condition)
+        _ssm(t, f"PrivateSubnetsSSM{stage}", "private-subnet-ids", vpc("PrivateSubnetIds"), env_type,
+             condition=condition)
     for title, suffix, value in (
         ("SageMakerPipelineExecutionRoleSSM", "sm-pipeline-execution-role-arn", w.pipeline),
         ("SageMakerExecutionRoleSSM", "sm-execution-role-arn", w.execution),

@@ -12,6 +12,8 @@ import fnmatch
 import pytest
 from cloud_radar.cf.unit import Template as Renderer
 
+from tests import support_render
+
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, render
@@ -65,31 +67,7 @@ def of_type(stack: dict, type_: str) -> dict[str, dict]:
 
 def rule_failures(template: dict, **values) -> list[str]:
     """AssertDescriptions of the Rules that would refuse these parameters (CloudFormation checks them first)."""
-    parameters = template["Parameters"]
-    given = {name: values.get(name, p.get("Default")) for name, p in parameters.items()}
-
-    def evaluate(node):
-        if not isinstance(node, dict):
-            return node
-        ((fn, arg),) = node.items()
-        if fn == "Ref":
-            value, kind = given[arg], parameters[arg]["Type"]
-            return value.split(",") if kind == "CommaDelimitedList" or kind.startswith("List<") else value
-        if fn == "Fn::Equals":
-            return evaluate(arg[0]) == evaluate(arg[1])
-        if fn == "Fn::Not":
-            return not evaluate(arg[0])
-        if fn == "Fn::And":
-            return all(evaluate(a) for a in arg)
-        if fn == "Fn::Or":
-            return any(evaluate(a) for a in arg)
-        if fn == "Fn::Contains":
-            return evaluate(arg[1]) in evaluate(arg[0])
-        raise AssertionError(f"rule function {fn} is not evaluated here")
-
-    return [assertion["AssertDescription"] for rule in template.get("Rules", {}).values()
-            if evaluate(rule.get("RuleCondition", True))
-            for assertion in rule["Assertions"] if not evaluate(assertion["Assert"])]
+    return support_render.rule_failures(template, values)
 
 
 def walk(node):

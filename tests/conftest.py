@@ -144,3 +144,22 @@ def edit_template(monkeypatch):
         monkeypatch.setitem(registry.TEMPLATES, name, dataclasses.replace(spec, build=build))
 
     return apply
+
+
+# -- custom-resource handlers: the response URL is a local HTTP server ---------------------------------------
+@pytest.fixture
+def direct_http(monkeypatch):
+    """urllib must reach 127.0.0.1 directly, never through a proxy from the environment."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def recorder(direct_http):
+    """A local server standing in for CloudFormation's pre-signed response URL."""
+    from tests.support_cfn import ResponseRecorder
+
+    with ResponseRecorder() as rec:
+        yield rec

@@ -59,21 +59,6 @@ def sleeps(monkeypatch):
     return recorded
 
 
-@pytest.fixture(autouse=True)
-def direct_http(monkeypatch):
-    """urllib must reach 127.0.0.1 directly, never through a proxy from the environment."""
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def recorder():
-    with ResponseRecorder() as rec:
-        yield rec
-
-
 @pytest.fixture(scope="module")
 def boto_session():
     """One session for the module (its loader caches the service models: a new session per test costs

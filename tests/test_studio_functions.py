@@ -38,7 +38,6 @@ from tests.support_cfn import (
     REGION,
     CannedHTTPResponse,
     FakeContext,
-    ResponseRecorder,
     StubError,
     cfn_event,
     load_source,
@@ -83,21 +82,6 @@ def clock(monkeypatch):
     fake = Clock()
     monkeypatch.setattr(time, "sleep", fake.sleep)
     return fake
-
-
-@pytest.fixture(autouse=True)
-def direct_http(monkeypatch):
-    """urllib must reach 127.0.0.1 directly, never through a proxy from the environment."""
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def recorder():
-    with ResponseRecorder() as rec:
-        yield rec
 
 
 @pytest.fixture(scope="module")

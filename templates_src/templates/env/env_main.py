@@ -19,8 +19,8 @@ EnvName and EnvType instead of read from outputs, so they add no dependency.
 
 from __future__ import annotations
 
-from troposphere import (And, Condition, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Select, Split, Sub,
-                         Tags, Template)
+from troposphere import (And, Condition, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Split, Sub, Tags,
+                         Template)
 from troposphere import iam, resourcegroups, ssm
 
 from templates_src.blocks import environment as envb

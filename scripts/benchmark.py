@@ -13,7 +13,8 @@ Whole builds: ``python generate.py build`` as users run it, each in a new proces
 * warm: the same build again, nothing changed (configuration, generator code, output): every lint result
   comes from the cache.
 
-Each is the run of median time out of ``--runs``, with the seconds of its phases (``SM_MLOPS_TIMINGS=1``):
+Each is the run of median time out of ``--runs``: wall seconds, CPU seconds of the build and its lint
+workers (less sensitive to other load on the machine), and the seconds of its phases (``SM_MLOPS_TIMINGS=1``):
 startup (interpreter, imports, configuration and exit: the rest of the wall time), build (template builders
 and the contract check), render (YAML/JSON), cache (lint cache look-ups), cfn-lint load (import and rule
 loading, only when something is linted), lint (the templates not cached, in parallel processes) and write.
@@ -92,6 +93,16 @@ def per_template(config, repeat: int) -> None:
           f"generation: {peak / 1024 / 1024:.1f} MiB; repeats: {repeat}")
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes of this one, and of theirs."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def build_once(out: pathlib.Path, cache: pathlib.Path, config_path: str | None) -> dict:
     """One ``python generate.py build`` in a new process: wall seconds, exit code and its phase timings."""
     env = {k: v for k, v in os.environ.items() if k != "SM_MLOPS_NO_LINT_CACHE"}
@@ -99,9 +110,11 @@ def build_once(out: pathlib.Path, cache: pathlib.Path, config_path: str | None) 
     cmd = [sys.executable, "generate.py", "build", "--output-dir", str(out)]
     if config_path:
         cmd += ["--config", str(pathlib.Path(config_path).resolve())]
+    before = children_cpu()
     start = time.perf_counter()
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - start
+    cpu = children_cpu() - before  # the build and its lint workers
     if result.returncode not in (0, 1):  # 1: lint findings, still a complete build
         raise SystemExit(f"build failed with exit code {result.returncode}:\n{result.stderr}")
     line = next((x for x in result.stderr.splitlines() if x.startswith("timings: ")), None)
@@ -109,7 +122,8 @@ def build_once(out: pathlib.Path, cache: pathlib.Path, config_path: str | None) 
         raise SystemExit(f"no timings line in the build's output:\n{result.stderr}")
     fields = dict(part.split("=", 1) for part in line[len("timings: "):].split())
     phases = {name: float(fields[name]) for name in PHASES}
-    return {"wall": wall, "code": result.returncode, "phases": phases, "startup": wall - sum(phases.values()),
+    return {"wall": wall, "cpu": cpu, "code": result.returncode, "phases": phases,
+            "startup": wall - sum(phases.values()),
             "linted": int(fields["linted"]), "cached": int(fields["cached"])}
 
 
@@ -126,11 +140,11 @@ def whole_builds(config_path: str | None, runs: int) -> None:
     print()
     print(f"whole builds (python generate.py build, a new process each, lint included): {len(TEMPLATES)} templates, "
           f"{cpus} CPU(s), {lint_jobs(len(TEMPLATES))} lint process(es); median of {runs} run(s)")
-    header = ("run", "seconds", "startup", *("cfn-lint load" if p == "load" else p for p in PHASES), "linted",
-              "cached", "exit")
+    header = ("run", "seconds", "cpu", "startup", *("cfn-lint load" if p == "load" else p for p in PHASES),
+              "linted", "cached", "exit")
     print(f"{header[0]:18} " + " ".join(f"{h:>{max(len(h), 7)}}" for h in header[1:]))
     for label, run in (("cold", cold_run), ("warm", warm_run)):
-        values = [run["wall"], run["startup"], *(run["phases"][p] for p in PHASES)]
+        values = [run["wall"], run["cpu"], run["startup"], *(run["phases"][p] for p in PHASES)]
         cells = [f"{v:>{max(len(h), 7)}.3f}" for h, v in zip(header[1:], values)]
         cells += [f"{run[k]:>7d}" for k in ("linted", "cached")] + [f"{run['code']:>7d}"]
         print(f"{label:18} " + " ".join(cells))

@@ -22,6 +22,11 @@ ADMIN_ACCOUNT = "222222222222"
 ENV = {"EnvName": "sm-mlops", "EnvType": "dev"}
 TARGET_ENV = {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": ADMIN_ACCOUNT}
 SC_STACK = f"SC-{ACCOUNT}-pp-abcdefghijklm"  # the stack Service Catalog provisions a product into
+# The two ways a multi-account environment names its target accounts.
+ACCOUNT_LISTS = {"StagingAccountList": "333333333333,444444444444", "ProductionAccountList": "555555555555",
+                 "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"}
+ORGANIZATIONAL_UNITS = {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
+                        "OrganizationId": "o-abcdefghij", "StackSetCallAs": "DELEGATED_ADMIN"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,16 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
                  "a direct CloudFormation deployment)",
                  "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
                  params=core),
+        Deployer("environment-launch-role-account-lists",
+                 "The environment launch role deploying a multi-account environment with account lists "
+                 "(self-managed StackSets)",
+                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
+                 params={**core, **ACCOUNT_LISTS}, exceptions="environment-launch-role"),
+        Deployer("environment-launch-role-organizational-units",
+                 "The environment launch role deploying a multi-account environment with organizational units "
+                 "(service-managed StackSets, as a delegated administrator)",
+                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
+                 params={**core, **ORGANIZATIONAL_UNITS}, exceptions="environment-launch-role"),
         Deployer("environment-direct-deployment",
                  "The same role as the --role-arn of the two-step CloudFormation deployment of the environment",
                  "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "cloudformation-service-role",
@@ -71,10 +86,9 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
         Deployer("setup-stackset-role",
                  "StackSet execution role of the environment's StackSets in each target account",
                  "env-iam-setup-stackset-role", "SetupStackSetExecutionRole",
-                 ("env-iam-target-account-roles", "target-account-network"), "stackset-execution",
+                 ("env-iam-target-account-roles", "env-target-account-network"), "stackset-execution",
                  "StackSet-sm-mlops-staging-roles-0123abcd-4567-89ef-0123-456789abcdef",
-                 params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary},
-                 planned={"target-account-network": "target-account-network"}),
+                 params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary}),
         Deployer("model-deployment-stackset-role",
                  "StackSet execution role of the MLOps projects' model deployments in each target account",
                  "env-iam-target-account-roles", "StackSetExecutionRole", ("model-endpoint",),

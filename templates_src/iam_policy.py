@@ -303,6 +303,8 @@ class Resolver:
         if fn == "Fn::Join":
             parts = [self.values(p) or [""] for p in (args[1] if isinstance(args[1], list) else [args[1]])]
             return [args[0].join(combo) for combo in itertools.product(*parts)]
+        if fn == "Fn::Split":  # each piece is one more value the node can stand for (a list in a condition)
+            return [piece for value in self.values(args[1]) for piece in value.split(args[0])]
         if fn == "Fn::Select":
             items = args[1]
             if isinstance(items, list) and str(args[0]).isdigit() and int(args[0]) < len(items):
@@ -348,7 +350,14 @@ def statements_from(document: dict, resolver: Resolver, source: str) -> list[Sta
     out = []
     for raw in _as_tuple(document.get("Statement")):
         conditions = []
-        for operator, block in (raw.get("Condition") or {}).items():
+        condition = raw.get("Condition") or {}
+        while set(condition) == {"Fn::If"}:  # a condition block chosen by a template condition
+            name, when_true, when_false = condition["Fn::If"]
+            truth = resolver.condition(name)
+            if truth is None:
+                raise ValueError(f"{source}/{raw.get('Sid')}: condition {name} cannot be decided from the parameters")
+            condition = when_true if truth else when_false
+        for operator, block in condition.items():
             for key, value in block.items():
                 resolved = tuple(v for item in _as_tuple(value) for v in resolver.values(item))
                 conditions.append((operator, key, resolved))

@@ -27,6 +27,7 @@ LIMITS = {
     "policy": 128,  # inline policy name
     "bucket": 63,
     "product": 100,  # Service Catalog product name (console shows up to 100)
+    "stackset": 128,  # StackSet name
 }
 
 # Markers that other roles' policies use to find roles they may create, pass or assume.  A user-chosen

@@ -17,8 +17,8 @@ from templates_src.templates.bootstrap import env_iam_setup_stackset_role, packa
 from templates_src.templates.core import (core_iam_sc_sm_projects_roles, core_iam_shared_roles, core_main,
                                           core_sc_shared_portfolio)
 from templates_src.templates.env import (data_science_environment_quickstart, env_iam, env_iam_target_account_roles,
-                                         env_kms, env_main, env_s3, env_sagemaker_studio, env_sc_portfolio, env_vpc,
-                                         env_vpc_egress)
+                                         env_kms, env_main, env_s3, env_sagemaker_studio, env_sc_portfolio,
+                                         env_target_account_network, env_vpc, env_vpc_egress)
 
 # `aws cloudformation deploy --template-file` uploads the body inline only up to this size.
 DIRECT_DEPLOY_LIMIT = 51_200
@@ -78,6 +78,7 @@ TEMPLATES: dict[str, TemplateSpec] = {s.name: s for s in (
     _spec(env_sc_portfolio),
     _spec(data_science_environment_quickstart, BY_URL),
     _spec(env_iam_target_account_roles, DIRECTLY),
+    _spec(env_target_account_network),
     _spec(package_cfn, DIRECTLY),
 )}
 

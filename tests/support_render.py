@@ -159,6 +159,16 @@ def render_tree(templates: dict[str, dict], root: str, parameters: dict[str, str
     result = {"root": stack}
     for lid, tree in done.items():
         result.update({f"{lid}/{path}" if path != "root" else lid: s for path, s in tree.items()})
+    # StackSets: every stack instance group's stacks, rendered with the StackSet's parameters and the group's
+    # overrides ("<StackSet>@<group index>").
+    for lid, resource in resources(stack, "AWS::CloudFormation::StackSet").items():
+        properties = resource["Properties"]
+        base = {p["ParameterKey"]: p.get("ParameterValue", "") for p in properties.get("Parameters", [])}
+        for i, group in enumerate(properties.get("StackInstancesGroup", [])):
+            overrides = {p["ParameterKey"]: p.get("ParameterValue", "") for p in group.get("ParameterOverrides", [])}
+            child = render_tree(templates, _child_name(properties["TemplateURL"]), {**base, **overrides}, region,
+                                _depth + 1)
+            result.update({f"{lid}@{i}/{path}" if path != "root" else f"{lid}@{i}": s for path, s in child.items()})
     return result
 
 

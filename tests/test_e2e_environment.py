@@ -446,8 +446,10 @@ KEYS = {  # output prefix -> (alias, SSM parameter)
 
 def assert_key_policy(document: dict, *, administrators: list[str], users: list[str], workload: list[str]) -> None:
     statements_ = by_sid(document)
-    assert list(statements_) == ["EnableIAMPolicies", "KeyAdministrators", "KeyUsers", "KeyUsersGrantsForAWSResources",
-                                 "DenyKeyAdministrationToWorkloadRoles", "DenyGrantsNotForAWSResources"]
+    base = ["EnableIAMPolicies", "KeyAdministrators", "KeyUsers", "KeyUsersGrantsForAWSResources",
+            "DenyKeyAdministrationToWorkloadRoles", "DenyGrantsNotForAWSResources"]
+    # The S3 key also lets the model execution roles of the deployment accounts decrypt models through S3.
+    assert list(statements_) in (base, base + ["TargetAccountsDecryptModels"])
     assert statements_["EnableIAMPolicies"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
     assert as_list(statements_["KeyAdministrators"]["Principal"]["AWS"]) == administrators
     admin_actions = set(as_list(statements_["KeyAdministrators"]["Action"]))

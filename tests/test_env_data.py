@@ -33,7 +33,10 @@ KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-12345678
 ENDPOINT = "vpce-0123456789abcdef0"
 DATA, MODELS = f"ml-dev-us-east-1-{ACCOUNT}-data", f"ml-dev-us-east-1-{ACCOUNT}-models"
 S3_PARAMS = {"EnvName": "ml", "EnvType": "dev", "DataBucketName": DATA, "ModelBucketName": MODELS,
-             "VPCEndpointS3Id": ENDPOINT, "S3BucketKMSKeyId": KEY_ARN}
+             "VPCEndpointS3Id": ENDPOINT, "S3BucketKMSKeyId": KEY_ARN,
+             # one account (no target accounts): what the perimeter tests evaluate
+             "OrganizationalUnitStagingId": "", "OrganizationalUnitProdId": "", "StagingAccountList": "",
+             "ProductionAccountList": "", "TargetModelExecutionRoleName": "ml-dev-eu-west-1-sm-model-exec"}
 KEYS = {"SagemakerEBSKMSKey": "ebs", "SageMakerStudioStorageKMSKey": "efs", "S3BucketKMSKey": "s3"}
 # Actions that change a key (what an administrator does and a workload role never may).
 KEY_CHANGES = ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:DisableKey",
@@ -94,9 +97,14 @@ def ask(statements, action: str, principal: str, **context) -> iam_policy.Decisi
 
 
 # -- env-kms ----------------------------------------------------------------------------------------------------
+TARGET_PARAMETERS = ["OrganizationalUnitStagingId", "OrganizationalUnitProdId", "OrganizationId", "StagingAccountList",
+                     "ProductionAccountList", "TargetModelExecutionRoleName"]
+
+
 def test_kms_interface_is_the_designed_one(kms):
     assert list(kms["Parameters"]) == ["EnvName", "EnvType", "DSTeamAdministratorRoleArn", "DataScientistRoleArn",
-                                       "SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn"]
+                                       "SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn",
+                                       *TARGET_PARAMETERS]
     for name in ("DSTeamAdministratorRoleArn", "DataScientistRoleArn"):
         assert kms["Parameters"][name]["Default"] == "" and cfn.accepts(kms["Parameters"][name], "")
     for name in ("SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn"):
@@ -201,7 +209,7 @@ def test_key_outputs_are_arns_and_ids(kms):
 # -- env-s3 -----------------------------------------------------------------------------------------------------
 def test_s3_interface_is_the_designed_one(s3):
     assert list(s3["Parameters"]) == ["EnvName", "EnvType", "DataBucketName", "ModelBucketName", "VPCEndpointS3Id",
-                                      "S3BucketKMSKeyId"]
+                                      "S3BucketKMSKeyId", *TARGET_PARAMETERS]
     p = s3["Parameters"]
     assert cfn.accepts(p["VPCEndpointS3Id"], ENDPOINT) and cfn.accepts(p["VPCEndpointS3Id"], "vpce-1a2b3c4d")
     for bad in ("", "vpc-0123456789abcdef0", "vpce-XYZ"):
@@ -311,18 +319,27 @@ def test_bucket_policies_are_deny_statements_with_sids_and_no_tag_exceptions(s3)
     assert "PrincipalTag" not in text and "aws:ResourceTag" not in text
     for logical_id in ("DataBucketPolicy", "ModelBucketPolicy"):
         statements = s3["Resources"][logical_id]["Properties"]["PolicyDocument"]["Statement"]
-        assert all(s["Effect"] == "Deny" and s["Principal"] == "*" and s.get("Sid") for s in statements)
+        cross_account = ["TargetAccountsReadModels", "DenyModelRolesOutsideVpcEndpoints"] if (
+            logical_id == "ModelBucketPolicy") else []
+        assert all((s["Effect"] == "Deny" or s["Sid"] == "TargetAccountsReadModels") and s.get("Sid")
+                   and s["Principal"] in ("*", {"AWS": "*"}) for s in statements)
         assert [s["Sid"] for s in statements] == ["DenyInsecureTransport", "DenyAccessOutsideVpcEndpoint",
                                                   "DenyOtherKmsKeys", "DenyOtherEncryption",
-                                                  "DenyCustomerProvidedKeys"]
+                                                  "DenyCustomerProvidedKeys", *cross_account]
         bucket = logical_id[:-len("Policy")]
         assert s3["Resources"][logical_id]["Properties"]["Bucket"] == {"Ref": bucket}
         tls = cfn.statement(statements, "DenyInsecureTransport")
         assert tls["Action"] == ["s3:*"] and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert tls["Resource"][0] == {"Fn::GetAtt": [bucket, "Arn"]}
         outside = cfn.statement(statements, "DenyAccessOutsideVpcEndpoint")
-        assert outside["Condition"] == {"StringNotEquals": {"aws:SourceVpce": {"Ref": "VPCEndpointS3Id"}},
-                                        "BoolIfExists": {"aws:ViaAWSService": "false"}}
+        base = {"StringNotEquals": {"aws:SourceVpce": {"Ref": "VPCEndpointS3Id"}},
+                "BoolIfExists": {"aws:ViaAWSService": "false"}}
+        if cross_account:  # target accounts' model roles read through their own accounts' endpoints
+            condition, multi, single = outside["Condition"]["Fn::If"]
+            assert condition == "MultiAccountDeploymentCondition" and single == base
+            assert multi == {**base, "ArnNotLike": multi["ArnNotLike"]}
+        else:
+            assert outside["Condition"] == base
         for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
                        "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:RestoreObject",
                        "s3:PutObjectTagging", "s3:AbortMultipartUpload"):
@@ -423,3 +440,28 @@ def test_templates_lint_clean(flavour, configs, linter):
     report = generation.lint(linter)
     findings = [str(f) for result in report.results.values() for f in result.findings]
     assert findings == [] and not report.failed
+
+
+def test_target_accounts_model_roles_read_models_through_their_own_endpoints(s3):
+    """Account lists: the listed accounts' model execution role reads the model bucket (the bucket policy's Allow is
+    what a cross-account read needs) through its own account's S3 endpoint; the same role from the internet, another
+    role of a listed account, and the role in an unlisted account are not let in."""
+    params = {**S3_PARAMS, "StagingAccountList": "333333333333", "ProductionAccountList": "444444444444"}
+    resolver = iam_policy.Resolver(s3, params, pseudo={"AWS::AccountId": ACCOUNT}, arn_of=_bucket_arn)
+    document = s3["Resources"]["ModelBucketPolicy"]["Properties"]["PolicyDocument"]
+    statements = iam_policy.statements_from(document, resolver, "models")
+    role = "ml-dev-eu-west-1-sm-model-exec"
+
+    def decide(account: str, name: str, endpoint: str | None):
+        context = {"aws:SecureTransport": True, "aws:ViaAWSService": False, "aws:PrincipalAccount": account,
+                   "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{name}"}
+        if endpoint:
+            context["aws:SourceVpce"] = endpoint
+        return iam_policy.evaluate(statements, iam_policy.request(
+            "s3:GetObject", f"arn:aws:s3:::{MODELS}/model.tar.gz", context=context, complete=True))
+
+    through_their_endpoint = decide("333333333333", role, "vpce-0fedcba9876543210")
+    assert through_their_endpoint.allowed and not through_their_endpoint.denied_by
+    assert decide("333333333333", role, None).denied_by  # their credentials used from outside a VPC endpoint
+    assert not decide("333333333333", "someone-else", "vpce-0fedcba9876543210").allowed
+    assert not decide("999999999999", role, "vpce-0fedcba9876543210").allowed  # an account not listed

@@ -102,7 +102,7 @@ def test_target_parameters_match_the_reference(target):
     assert list(target["Parameters"]) == [
         "EnvName", "EnvType", "SageMakerModelExecutionRoleName", "StackSetExecutionRoleName",
         "PipelineExecutionRoleArn", "AdministratorAccountId", "ModelS3KMSKeyArn", "ModelBucketName",
-        "PermissionsBoundaryArn"]  # the last one is new (optional): the target-account boundary
+        "PermissionsBoundaryArn", "UseTargetAccountBoundary"]  # the last two are new (optional): the boundary
     params = target["Parameters"]
     assert cfn.accepts(params["PermissionsBoundaryArn"], "")
     assert cfn.accepts(params["PermissionsBoundaryArn"], "arn:aws:iam::111122223333:policy/x-target-account-boundary")
@@ -175,3 +175,21 @@ def test_network_grants_are_account_scoped_except_the_endpoint_service(setup, te
     internet = {"ec2:CreateNatGateway", "ec2:CreateInternetGateway"}
     assert not internet & cfn.actions(cfn.role_statements(setup, "SetupStackSetExecutionRole"))
     assert internet <= cfn.actions(cfn.role_statements(templates["core-iam-shared-roles"], "SCLaunchRole"))
+
+
+def test_target_roles_can_use_the_setup_templates_boundary_in_their_own_account(target):
+    """What the environment's self-managed StackSets pass: one parameter value for every account, the boundary
+    ARN computed in each account (the setup role creates roles only with it)."""
+    from tests.support_render import render
+
+    rendered = render(target, {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": "222222222222",
+                               "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                               "ModelBucketName": "sm-mlops-dev-us-east-1-222222222222-models",
+                               "UseTargetAccountBoundary": "YES"})
+    for role in ("SageMakerModelExecutionRole", "StackSetExecutionRole"):
+        assert rendered["Resources"][role]["Properties"]["PermissionsBoundary"] == (
+            "arn:aws:iam::123456789012:policy/sm-mlops-staging-target-account-boundary")
+    plain = render(target, {"EnvName": "sm-mlops", "AdministratorAccountId": "222222222222",
+                            "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                            "ModelBucketName": "sm-mlops-dev-us-east-1-222222222222-models"})
+    assert "PermissionsBoundary" not in plain["Resources"]["StackSetExecutionRole"]["Properties"]

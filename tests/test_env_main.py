@@ -276,3 +276,122 @@ def test_existing_subnets_refuse_an_empty_item(built):
     failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_NETWORK,
                                                     "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,"})
     assert any("ExistingPrivateSubnetIds" in f for f in failures)
+
+
+# -- multi-account ----------------------------------------------------------------------------------------------
+LISTS = {"StagingAccountList": "333333333333,444444444444", "ProductionAccountList": "555555555555",
+         "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"}
+OUS = {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
+       "OrganizationId": "o-abcdefghij"}
+
+
+def stack_sets(tree) -> dict[str, dict]:
+    return {k: r["Properties"] for k, r in resources(tree["root"], "AWS::CloudFormation::StackSet").items()}
+
+
+def _policy_statements(stack, type_, key):
+    return [s for p in props(stack, type_) for s in p[key]["Statement"]]
+
+
+def test_single_account_creates_no_stack_set_and_no_cross_account_grant(defaults):
+    assert stack_sets(defaults) == {}
+    (reader,) = [s for s in _policy_statements(defaults["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+                 if s["Sid"] == "TargetAccountsReadModels"]
+    assert reader["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["123456789012"]  # this account only
+    (decrypt,) = [s for p in props(defaults["EnvironmentKMSKeys"], "AWS::KMS::Key") for s in p["KeyPolicy"]["Statement"]
+                  if s["Sid"] == "TargetAccountsDecryptModels"]
+    assert decrypt["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["123456789012"]
+
+
+def test_account_lists_self_managed_stack_sets_and_grants(built):
+    params = {**BASE, **LISTS}
+    assert rule_failures(built[env_main.NAME], params) == []
+    tree = render_tree(built, env_main.NAME, params)
+    assert set(stack_sets(tree)) == {"EnvironmentTargetAccountRolesStackSet", "EnvironmentVPCStackSet"}
+    network = stack_sets(tree)["EnvironmentVPCStackSet"]
+    assert network["TemplateURL"] == "env-target-account-network.yaml"
+    assert network["PermissionModel"] == "SELF_MANAGED"
+    stack_set = stack_sets(tree)["EnvironmentTargetAccountRolesStackSet"]
+    assert stack_set["PermissionModel"] == "SELF_MANAGED" and "AutoDeployment" not in stack_set
+    assert stack_set["AdministrationRoleARN"] == tree["EnvironmentIAMRoles"]["Outputs"][
+        "StackSetAdministrationRoleArn"]["Value"]
+    assert stack_set["ExecutionRoleName"] == LISTS["SetupStackSetExecutionRoleName"]
+    groups = [(g["DeploymentTargets"]["Accounts"], g["ParameterOverrides"]) for g in stack_set["StackInstancesGroup"]]
+    assert groups == [(["333333333333", "444444444444"], [{"ParameterKey": "EnvType", "ParameterValue": "staging"}]),
+                      (["555555555555"], [{"ParameterKey": "EnvType", "ParameterValue": "prod"}])]
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
+    assert passed["UseTargetAccountBoundary"] == "YES"  # the setup role creates roles only with it
+    assert passed["SageMakerModelExecutionRoleName"] == "sm-mlops-dev-us-east-1-sm-model-exec"
+    # Grants name the role in the listed accounts, never an account root.
+    (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+                 if s["Sid"] == "TargetAccountsReadModels"]
+    assert reader["Principal"] == {"AWS": "*"}
+    assert reader["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["333333333333", "444444444444",
+                                                                         "555555555555"]
+    assert reader["Condition"]["ArnLike"]["aws:PrincipalArn"] == (
+        "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-sm-model-exec")
+    (decrypt,) = [s for p in props(tree["EnvironmentKMSKeys"], "AWS::KMS::Key") for s in p["KeyPolicy"]["Statement"]
+                  if s["Sid"] == "TargetAccountsDecryptModels"]
+    assert decrypt["Condition"]["StringLike"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+    assert "root" not in json.dumps(reader) + json.dumps(decrypt)
+
+
+def test_an_updated_account_list_changes_the_grants(built):
+    before = render_tree(built, env_main.NAME, {**BASE, **LISTS})
+    after = render_tree(built, env_main.NAME, {**BASE, **LISTS, "StagingAccountList": "666666666666"})
+
+    def accounts(tree):
+        (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+                     if s["Sid"] == "TargetAccountsReadModels"]
+        return reader["Condition"]["StringEquals"]["aws:PrincipalAccount"]
+
+    assert accounts(before) == ["333333333333", "444444444444", "555555555555"]
+    assert accounts(after) == ["666666666666", "555555555555"]
+
+
+def test_organizational_units_service_managed_stack_sets_and_org_path_grants(built):
+    params = {**BASE, **OUS, "StackSetCallAs": "DELEGATED_ADMIN"}
+    assert rule_failures(built[env_main.NAME], params) == []
+    tree = render_tree(built, env_main.NAME, params)
+    assert set(stack_sets(tree)) == {"EnvironmentTargetAccountRolesStackSetOU", "EnvironmentVPCStackSetOU"}
+    stack_set = stack_sets(tree)["EnvironmentTargetAccountRolesStackSetOU"]
+    assert stack_set["PermissionModel"] == "SERVICE_MANAGED" and stack_set["CallAs"] == "DELEGATED_ADMIN"
+    assert stack_set["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert "AdministrationRoleARN" not in stack_set and "ExecutionRoleName" not in stack_set
+    assert [g["DeploymentTargets"] for g in stack_set["StackInstancesGroup"]] == [
+        {"OrganizationalUnitIds": ["ou-abcd-11111111"]}, {"OrganizationalUnitIds": ["ou-abcd-22222222"]}]
+    (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+                 if s["Sid"] == "TargetAccountsReadModels"]
+    assert reader["Condition"]["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"] == [
+        "o-abcdefghij/*/ou-abcd-11111111/*", "o-abcdefghij/*/ou-abcd-22222222/*"]
+
+
+@pytest.mark.parametrize("params,field", [
+    ({**OUS, "StagingAccountList": "333333333333"}, "not both"),
+    ({"OrganizationalUnitStagingId": "ou-abcd-11111111"}, "OrganizationalUnitProdId"),
+    ({**OUS, "OrganizationId": ""}, "OrganizationId"),
+    ({"StagingAccountList": "333333333333"}, "ProductionAccountList"),
+    ({**LISTS, "SetupStackSetExecutionRoleName": ""}, "SetupStackSetExecutionRoleName"),
+])
+def test_target_account_rules(built, params, field):
+    failures = rule_failures(built[env_main.NAME], {**BASE, **params})
+    assert any(field in f for f in failures), failures
+
+
+@pytest.mark.parametrize("name,good,bad", [
+    ("OrganizationalUnitStagingId", "ou-abcd-11111111", "ou-ABCD"),
+    ("OrganizationId", "o-abcdefghij", "org-1"),
+    ("StagingAccountList", "111111111111,222222222222", "11111111111,2"),
+    ("ProductionAccountList", "111111111111", "111111111111, 222222222222"),
+])
+def test_malformed_ids_fail_parameter_validation(built, name, good, bad):
+    from tests import cfn
+
+    spec = built[env_main.NAME]["Parameters"][name]
+    assert cfn.accepts(spec, good) and cfn.accepts(spec, "") and not cfn.accepts(spec, bad)
+    assert spec["ConstraintDescription"]
+
+
+def test_target_networks_can_be_left_out(built):
+    tree = render_tree(built, env_main.NAME, {**BASE, **LISTS, "CreateTargetAccountNetworkInfra": "NO"})
+    assert set(stack_sets(tree)) == {"EnvironmentTargetAccountRolesStackSet"}

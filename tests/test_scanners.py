@@ -255,9 +255,20 @@ SAMPLE_VALUES = {
 # Every template users deploy (the registry's entries) is rendered with its defaults, env-main with every option
 # that adds resources (its defaults are rendered inside the quickstart), so that every resource of every
 # template is evaluated (test_deployments_render_every_resource).
+_EVERY_NETWORK_OPTION = {"NumberOfAZs": "4", "AvailabilityZones": "us-east-1a,us-east-1b,us-east-1c,us-east-1d",
+                         "CreateSageMakerNotebookVPCEndpoint": "YES"}
+# Deployments per entry template (each one rendered): every option that adds resources is on in one of them.
 DEPLOYMENT_VALUES = {
-    "env-main": {"NumberOfAZs": "4", "AvailabilityZones": "us-east-1a,us-east-1b,us-east-1c,us-east-1d",
-                 "CreateSageMakerNotebookVPCEndpoint": "YES"},
+    "env-main": [
+        {**_EVERY_NETWORK_OPTION, "StagingAccountList": "333333333333", "ProductionAccountList": "444444444444",
+         "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"},
+        {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
+         "OrganizationId": "o-abcdefghij"},
+    ],
+    # Deployed by env-main's StackSets with its defaults (rendered there); here with every option on.
+    "env-target-account-network": [{"EnvName": "sm-mlops", "EnvType": "staging", "NumberOfAZs": "3",
+                                    "CreateVPCFlowLogs": "YES", "UseTargetAccountBoundary": "YES",
+                                    "ModelBucketName": "sm-mlops-dev-us-east-1-123456789012-models"}],
 }
 # What custom resources answer in these deployments (the renderer answers empty values).  CheckIfIAMRolesExist
 # answers a role's name when the role does not exist yet, and the stack then creates that role.
@@ -414,19 +425,20 @@ def deployments(templates: dict[str, dict]) -> list[tuple[str, dict]]:
     answered = _answered(templates)
     stacks = []
     for root, spec in registry.TEMPLATES.items():
-        if not spec.entry:
+        if not spec.entry and root not in DEPLOYMENT_VALUES:
             continue
         declared = templates[root].get("Parameters", {})
-        values = {**SAMPLE_VALUES, **DEPLOY_TIME_VALUES, **DEPLOYMENT_VALUES.get(root, {})}
-        with _libyaml():
-            tree = support_render.render_tree(answered, root, {k: v for k, v in values.items() if k in declared})
-        names = {"root": root}
-        for path in sorted(tree, key=lambda p: p.count("/")):
-            if path != "root":
-                parent, _, logical_id = path.rpartition("/")
-                url = tree[parent or "root"]["Resources"][logical_id]["Properties"]["TemplateURL"]
-                names[path] = url.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            stacks.append((names[path], tree[path]))
+        for deployment in DEPLOYMENT_VALUES.get(root, [{}]):
+            values = {**SAMPLE_VALUES, **DEPLOY_TIME_VALUES, **deployment}
+            with _libyaml():
+                tree = support_render.render_tree(answered, root, {k: v for k, v in values.items() if k in declared})
+            names = {"root": root}
+            for path in sorted(tree, key=lambda p: p.count("/")):
+                if path != "root":
+                    parent, _, logical_id = path.rpartition("/")
+                    url = tree[parent or "root"]["Resources"][logical_id.split("@")[0]]["Properties"]["TemplateURL"]
+                    names[path] = url.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                stacks.append((names[path], tree[path]))
     return stacks
 
 
@@ -608,6 +620,9 @@ def _hardening_parameters_removed(template: dict) -> dict:
     for stack in cfn.resources(template, "AWS::CloudFormation::Stack").values():
         for name in DEPLOY_TIME_VALUES:
             stack["Properties"].get("Parameters", {}).pop(name, None)
+    for stack_set in cfn.resources(template, "AWS::CloudFormation::StackSet").values():
+        stack_set["Properties"]["Parameters"] = [p for p in stack_set["Properties"].get("Parameters", [])
+                                                 if p["ParameterKey"] not in DEPLOY_TIME_VALUES]
     layout = template["Metadata"]["AWS::CloudFormation::Interface"]
     for group in layout["ParameterGroups"]:
         group["Parameters"] = [p for p in group["Parameters"] if p not in DEPLOY_TIME_VALUES]

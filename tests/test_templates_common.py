@@ -75,10 +75,20 @@ def test_every_role_gets_path_and_boundary(any_templates):
             if name != "default":
                 assert cfn.text(props["PermissionsBoundary"]) == (
                     "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
+            elif "PermissionsBoundaryArn" not in template.get("Parameters", {}) and "UseTargetAccountBoundary" in (
+                    template.get("Parameters", {})):
+                # Target-account network: only the boundary computed in the account, when asked for.
+                assert props["PermissionsBoundary"] == {"Fn::If": ["TargetAccountBoundaryCondition", {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
+                               "${EnvName}-${EnvType}-target-account-boundary"}, {"Ref": "AWS::NoValue"}]}, logical_id
             elif "PermissionsBoundaryArn" in template.get("Parameters", {}):
-                # Target-account roles: the boundary the setup role enforces there, given as a parameter.
+                # Target-account roles: the boundary the setup role enforces there, given as a parameter or
+                # computed in the account (what the environment's self-managed StackSets ask for).
                 assert props["PermissionsBoundary"] == {"Fn::If": ["PermissionsBoundaryGiven", {
-                    "Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}, logical_id
+                    "Ref": "PermissionsBoundaryArn"}, {"Fn::If": ["TargetAccountBoundaryCondition", {
+                        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
+                                   "${EnvName}-${EnvType}-target-account-boundary"},
+                        {"Ref": "AWS::NoValue"}]}]}, logical_id
             else:
                 assert "PermissionsBoundary" not in props
 

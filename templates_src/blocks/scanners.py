@@ -114,6 +114,13 @@ ACTIONS_AUTHORIZED_ONLY_ON_STAR = Reason(
     "names in this account.",
 )
 # S3: the environment's access-log bucket (env-s3).
+CONDITIONED_CROSS_ACCOUNT_PRINCIPAL = Reason(
+    ("CKV_AWS_33",),
+    "The wildcard principal is narrowed by conditions to the model execution role (aws:PrincipalArn) of the "
+    "environment's target accounts (aws:PrincipalAccount in the account lists, or aws:PrincipalOrgPaths of the "
+    "organizational units), decrypting only through S3 (kms:ViaService). KMS refuses a key policy naming a role "
+    "that does not exist yet, and the target accounts' roles are created by StackSets after the key.",
+)
 ACCESS_LOGS_BUCKET_NOT_LOGGED = Reason(
     ("CKV_AWS_18",),
     "This bucket receives the server access logs of the environment's data and model buckets. Logging it into "

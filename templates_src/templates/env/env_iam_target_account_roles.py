@@ -58,6 +58,12 @@ PERMISSIONS_BOUNDARY_ARN = params.ParamSpec(
     constraint="must be an IAM managed policy ARN (arn:<partition>:iam::<account-id>:policy/<name>), or empty",
 )
 HAS_BOUNDARY = "PermissionsBoundaryGiven"
+USE_TARGET_BOUNDARY = params.yes_no(
+    "UseTargetAccountBoundary",
+    "YES: both roles carry the target-account permissions boundary env-iam-setup-stackset-role created in this "
+    "account (what the environment's self-managed StackSets pass; its execution role creates roles only with it)",
+    "Use the target-account boundary", default="NO")
+TARGET_BOUNDARY = "TargetAccountBoundaryCondition"
 
 
 def role_name_params(ctx: BuildContext) -> tuple[params.ParamSpec, params.ParamSpec]:
@@ -73,6 +79,17 @@ def role_name_params(ctx: BuildContext) -> tuple[params.ParamSpec, params.ParamS
         starts_with=ctx.config.prefix,
     )
     return model, stackset
+
+
+def model_role_name(ctx: BuildContext):
+    """The generated name of the model execution role (the same in every account of the environment)."""
+    return ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" + naming.MODEL_EXECUTION_ROLE_MARKER,
+                          params.ENVIRONMENT)
+
+
+def stackset_role_name(ctx: BuildContext):
+    return ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" + naming.STACKSET_EXECUTION_ROLE_MARKER,
+                          params.ENVIRONMENT)
 
 
 def model_execution_policy(ctx: BuildContext):
@@ -150,21 +167,20 @@ def build(ctx: BuildContext) -> Template:
         ("Environment", [params.ENV_NAME, params.ENV_TYPE, params.ADMINISTRATOR_ACCOUNT_ID]),
         ("Role names", [model_name, stackset_name, PIPELINE_ROLE_ARN]),
         ("Model artifacts", [MODEL_BUCKET_NAME, MODEL_KMS_KEY_ARN]),
-    ] + ([("Permissions boundary", [PERMISSIONS_BOUNDARY_ARN])] if own_boundary else []))
+    ] + ([("Permissions boundary", [PERMISSIONS_BOUNDARY_ARN, USE_TARGET_BOUNDARY])] if own_boundary else []))
     t.add_condition(GENERATE_MODEL_ROLE_NAME, Equals(Ref(model_name.name), ""))
     t.add_condition(GENERATE_STACKSET_ROLE_NAME, Equals(Ref(stackset_name.name), ""))
     t.add_condition(PIPELINE_ROLE_DEFAULT, Equals(Ref(PIPELINE_ROLE_ARN.name), ""))
     boundary = None
     if own_boundary:
-        params.add(t, PERMISSIONS_BOUNDARY_ARN)
+        params.add(t, PERMISSIONS_BOUNDARY_ARN, USE_TARGET_BOUNDARY)
         t.add_condition(HAS_BOUNDARY, Not(Equals(Ref(PERMISSIONS_BOUNDARY_ARN.name), "")))
-        boundary = If(HAS_BOUNDARY, Ref(PERMISSIONS_BOUNDARY_ARN.name), Ref("AWS::NoValue"))
+        t.add_condition(TARGET_BOUNDARY, Equals(Ref(USE_TARGET_BOUNDARY.name), "YES"))
+        # A given ARN wins; else the setup template's boundary in this account when asked for; else none.
+        boundary = If(HAS_BOUNDARY, Ref(PERMISSIONS_BOUNDARY_ARN.name),
+                      If(TARGET_BOUNDARY, stacksets.target_boundary_arn(ctx), Ref("AWS::NoValue")))
 
-    env = params.ENVIRONMENT
-    model_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +
-                                     naming.MODEL_EXECUTION_ROLE_MARKER, env)
-    stackset_generated = ctx.namer.name("role", "${EnvName}-${EnvType}-${AWS::Region}-" +
-                                        naming.STACKSET_EXECUTION_ROLE_MARKER, env)
+    model_generated, stackset_generated = model_role_name(ctx), stackset_role_name(ctx)
 
     pipeline_role = If(PIPELINE_ROLE_DEFAULT,
                        ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_USE_ROLE, account=stacksets.ADMIN),

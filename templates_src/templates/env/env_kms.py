@@ -31,6 +31,7 @@ from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 from troposphere import kms, ssm
 
 from templates_src.blocks import environment
+from templates_src.blocks import scanners, target_accounts
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
 
@@ -155,6 +156,15 @@ def key_policy(ctx: BuildContext) -> dict:
     return {"Version": POLICY_VERSION, "Statement": [root, admins, users, grants, deny_admin, deny_grants]}
 
 
+def cross_account_statement(ctx: BuildContext):
+    """Multi-account: the target accounts' model execution roles decrypt models, only through S3 (the model
+    bucket's objects are encrypted with the S3 key)."""
+    return target_accounts.reader_statement(
+        ctx, "TargetAccountsDecryptModels", ["kms:Decrypt", "kms:DescribeKey"], "*",
+        Ref(target_accounts.MODEL_ROLE_NAME.name),
+        extra={"StringLike": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}})
+
+
 def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
     key = t.add_resource(kms.Key(
         spec.title,
@@ -162,6 +172,9 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
         EnableKeyRotation=True,
         KeyPolicy=key_policy(ctx),
     ))
+    if spec.kind == "s3":
+        key.KeyPolicy["Statement"].append(cross_account_statement(ctx))
+        scanners.skip(key, scanners.CONDITIONED_CROSS_ACCOUNT_PRINCIPAL)
     # Keys outlive their stack: data, volumes and backups encrypted with them stay readable.
     key.DeletionPolicy = "Retain"
     key.UpdateReplacePolicy = "Retain"
@@ -184,11 +197,13 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     params.add(t, params.ENV_NAME, params.ENV_TYPE, DS_TEAM_ADMIN_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
-               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN)
+               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, *target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME)
+    target_accounts.add_conditions(t, multi_account=False)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
         ("Key users and administrators", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
                                           DS_TEAM_ADMIN_ROLE_ARN]),
+        ("Target accounts that read models", [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME]),
     ])
     t.add_condition(HAS_DS_TEAM_ADMIN, Not(Equals(Ref(DS_TEAM_ADMIN_ROLE_ARN.name), "")))
     t.add_condition(HAS_DATA_SCIENTIST, Not(Equals(Ref(DATA_SCIENTIST_ROLE_ARN.name), "")))

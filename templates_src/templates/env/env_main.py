@@ -21,18 +21,21 @@ from __future__ import annotations
 
 from troposphere import (And, Condition, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Split, Sub, Tags,
                          Template)
-from troposphere import iam, resourcegroups, ssm
+from troposphere import cloudformation, iam, resourcegroups, ssm
 
 from templates_src.blocks import environment as envb
 from templates_src.blocks import guardrails
+from templates_src.blocks import target_accounts
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import nested
 from templates_src.blocks.nested import nested_stack, offer_parameters, pass_through
 from templates_src.blocks.parameters import ParamSpec
+from templates_src import references
 from templates_src.context import BuildContext
 from templates_src.templates.env import (env_iam, env_iam_target_account_roles, env_kms, env_s3,
-                                         env_sagemaker_studio, env_sc_portfolio, env_vpc, env_vpc_egress)
+                                         env_sagemaker_studio, env_sc_portfolio, env_target_account_network, env_vpc,
+                                         env_vpc_egress)
 
 NAME = "env-main"
 DESCRIPTION = ("Creates a secure SageMaker data science environment: network, KMS keys, S3 buckets, IAM roles, "
@@ -86,6 +89,14 @@ SETUP_STACKSET_ROLE_NAME = params.role_name_param(
     "SetupStackSetExecutionRoleName", "Name of the StackSet execution role that env-iam-setup-stackset-role "
     "created in the target accounts; empty for its generated name", "Target account set-up role name")
 
+STACKSET_CALL_AS = ParamSpec(
+    "StackSetCallAs", "With organizational units: SELF when this is the organization's management account, "
+    "DELEGATED_ADMIN when it is a registered delegated administrator for CloudFormation StackSets",
+    "StackSets called as", default="SELF", allowed_values=("SELF", "DELEGATED_ADMIN"),
+    constraint="must be SELF or DELEGATED_ADMIN")
+CREATE_TARGET_NETWORK = yes_no("CreateTargetAccountNetworkInfra", "Create the private, internet-free network for "
+                               "model hosting in every target account", "Create target account networks")
+
 # -- network parameters env-main adds to what its children offer --------------------------------------------------
 EXISTING_SUBNETS = "ExistingPrivateSubnetIds"
 EXISTING_ROUTE_TABLES = "ExistingPrivateRouteTableIds"
@@ -121,6 +132,12 @@ IAM_ROLES = "IAMRolesCondition"
 S3_BUCKETS = "S3BucketsConditions"
 FLOW_LOGS = "VPCFlowLogsToCloudWatchCondition"
 FLOW_LOGS_ROLE = "IAMRoles&VPCFlowLogsRoleCondition"
+TARGET_NETWORK_OU = "TargetAccountNetworkInfraOUCondition"
+TARGET_NETWORK_SELF = "TargetAccountNetworkInfraCondition"
+SELF_MANAGED_TARGETS = "SelfManagedStackSetsCondition"
+ADMIN_GIVEN = "StackSetAdministrationRoleGiven"
+GENERATED_MODEL_ROLE = "GeneratedModelExecutionRoleName"
+GENERATED_STACKSET_ROLE = "GeneratedStackSetExecutionRoleName"
 
 
 def _yes(name: str) -> Equals:
@@ -191,11 +208,32 @@ def _rules(t: Template) -> None:
                                     "UseSharedServicesPyPiMirror NO")])
 
 
+def _target_account_rules(t: Template) -> None:
+    for name, rule in target_accounts.rules().items():
+        t.add_rule(name, rule)
+    # Self-managed StackSets run as one role name in every listed account: the setup role (deployed with the
+    # same StackSetExecutionRoleName in each, as the README shows).
+    _rule(t, "SetupStackSetExecutionRole", Or(*(_given(spec.name) for spec in (
+            target_accounts.STAGING_ACCOUNTS, target_accounts.PROD_ACCOUNTS))), [
+        (_given(SETUP_STACKSET_ROLE_NAME.name), "SetupStackSetExecutionRoleName is required with account lists: the "
+                                                "name of the role env-iam-setup-stackset-role created in every listed "
+                                                "account")])
+
+
 def _conditions(t: Template) -> None:
     t.add_condition(IAM_ROLES, _yes(CREATE_IAM_ROLES.name))
     t.add_condition(S3_BUCKETS, _yes(CREATE_S3_BUCKETS.name))
     t.add_condition(FLOW_LOGS, _yes("CreateVPCFlowLogsToCloudWatch"))
     t.add_condition(FLOW_LOGS_ROLE, And(Condition(IAM_ROLES), Condition(FLOW_LOGS), _yes(CREATE_FLOW_LOGS_ROLE.name)))
+    target_accounts.add_conditions(t, multi_account=False)
+    t.add_condition(GENERATED_MODEL_ROLE, _empty("SageMakerModelExecutionRoleName"))
+    t.add_condition(GENERATED_STACKSET_ROLE, _empty("StackSetExecutionRoleName"))
+    # Account lists, with what self-managed StackSets need (the Rules require it; said here for the linter too).
+    t.add_condition(ADMIN_GIVEN, _given(STACKSET_ADMIN_ARN.name))
+    t.add_condition(SELF_MANAGED_TARGETS, And(Condition(target_accounts.LIST_MODE),
+                                              _given(SETUP_STACKSET_ROLE_NAME.name)))
+    t.add_condition(TARGET_NETWORK_OU, And(Condition(target_accounts.OU_MODE), _yes(CREATE_TARGET_NETWORK.name)))
+    t.add_condition(TARGET_NETWORK_SELF, And(Condition(SELF_MANAGED_TARGETS), _yes(CREATE_TARGET_NETWORK.name)))
 
 
 # -- parameters -------------------------------------------------------------------------------------------------------
@@ -208,7 +246,10 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
         ("Existing IAM roles (only when CreateEnvironmentIAMRoles is NO)",
          [DS_TEAM_ADMIN_ARN, DATA_SCIENTIST_ARN, EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, STACKSET_ADMIN_ARN,
           SETUP_LAMBDA_ROLE_ARN, model_role_name, stackset_role_name]),
-        ("MLOps projects and model deployment", [SC_PROJECT_LAUNCH_ROLE_ARN, SETUP_STACKSET_ROLE_NAME]),
+        ("MLOps projects", [SC_PROJECT_LAUNCH_ROLE_ARN]),
+        ("Multi-account model deployment (target accounts by organizational units or by account lists; "
+         "leave all empty for one account)",
+         [*target_accounts.PARAMETERS, STACKSET_CALL_AS, SETUP_STACKSET_ROLE_NAME, CREATE_TARGET_NETWORK]),
     ]
     params.add(t, *(spec for _, specs in groups for spec in specs))
     labels = {spec.name: spec.label for _, specs in groups for spec in specs}
@@ -262,6 +303,12 @@ class Wiring:
         self.team_admin = self.role("DSTeamAdministratorRoleArn", DS_TEAM_ADMIN_ARN)
         self.stackset_admin = self.role("StackSetAdministrationRoleArn", STACKSET_ADMIN_ARN)
         self.seed = Ref(SEED_CODE_BUCKET.name)
+        # The model execution role's name in every account (generated from the environment's names, or given):
+        # computed, not read from the target roles stack, so the keys and buckets do not wait for it.
+        self.model_role = If(GENERATED_MODEL_ROLE, env_iam_target_account_roles.model_role_name(ctx).sub(),
+                             Ref("SageMakerModelExecutionRoleName"))
+        self.stackset_role = If(GENERATED_STACKSET_ROLE, env_iam_target_account_roles.stackset_role_name(ctx).sub(),
+                                Ref("StackSetExecutionRoleName"))
 
     @staticmethod
     def role(output: str, given: ParamSpec):
@@ -278,6 +325,8 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
     _nested(ctx, t, "EnvironmentKMSKeys", env_kms.NAME, {
         "DSTeamAdministratorRoleArn": w.team_admin, "DataScientistRoleArn": w.data_scientist,
         "SageMakerExecutionRoleArn": w.execution, "SageMakerPipelineExecutionRoleArn": w.pipeline,
+        **{spec.name: Ref(spec.name) for spec in target_accounts.PARAMETERS},
+        target_accounts.MODEL_ROLE_NAME.name: w.model_role,
     })
     _nested(ctx, t, "EnvironmentVPC", env_vpc.NAME, {
         **{name: pass_through(t, name) for name in VPC_PARAMETERS + FLOW_LOG_PARAMETERS},
@@ -298,6 +347,8 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
         "DataBucketName": envb.bucket_name(ctx, "data").sub(), "ModelBucketName": envb.bucket_name(ctx, "models").sub(),
         "VPCEndpointS3Id": _out("EnvironmentVPCEndpoints", "VPCEndpointS3Id"),
         "S3BucketKMSKeyId": kms("S3BucketKMSKeyArn"),
+        **{spec.name: Ref(spec.name) for spec in target_accounts.PARAMETERS},
+        target_accounts.MODEL_ROLE_NAME.name: w.model_role,
     }, condition=S3_BUCKETS)
     _nested(ctx, t, "EnvironmentSageMakerStudio", env_sagemaker_studio.NAME, {
         "VPCId": vpc("VPCId"), "SageMakerStudioSubnetIds": vpc("PrivateSubnetIds"),
@@ -319,6 +370,90 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
         "AdministratorAccountId": Ref("AWS::AccountId"),
         "ModelS3KMSKeyArn": kms("S3BucketKMSKeyArn"), "ModelBucketName": w.model_bucket,
     }, condition=IAM_ROLES)
+
+
+STACK_SET_CHILDREN = {module.NAME: module for module in (env_iam_target_account_roles, env_target_account_network)}
+
+# -- multi-account: StackSets into the target accounts -------------------------------------------------------------
+STAGES = (("staging", envb.ENV_TYPE_STAGING, target_accounts.OU_STAGING, target_accounts.STAGING_ACCOUNTS),
+          ("prod", envb.ENV_TYPE_PROD, target_accounts.OU_PROD, target_accounts.PROD_ACCOUNTS))
+
+
+def _stack_set(ctx: BuildContext, t: Template, title: str, child: str, suffix: str, parameters: dict,
+               w: Wiring, service_managed: bool, condition: str | None = None) -> cloudformation.StackSet:
+    """One StackSet, two stack instance groups (staging, production), in the way the parameters chose:
+
+    * organizational units: SERVICE_MANAGED, automatic deployment (an account added to an OU is set up, one
+      removed is cleaned up: the stacks hold roles and networks, no data), called as this account (the
+      management account) or as a delegated administrator (StackSetCallAs);
+    * account lists: SELF_MANAGED, administered by the environment's StackSet administration role and run as
+      the setup role env-iam-setup-stackset-role created in every listed account.
+    """
+    name = ctx.namer.name("stackset", f"ds-{envb.ENV}-{suffix}", params.ENVIRONMENT)
+    groups = [cloudformation.StackInstances(
+        DeploymentTargets=cloudformation.DeploymentTargets(
+            **({"OrganizationalUnitIds": [Ref(ou_spec.name)]} if service_managed
+               else {"Accounts": Split(",", Ref(list_spec.name))})),
+        Regions=[Ref("AWS::Region")],
+        ParameterOverrides=[cloudformation.Parameter(ParameterKey="EnvType", ParameterValue=Ref(type_spec.name))],
+    ) for _, type_spec, ou_spec, list_spec in STAGES]
+    # A stack instance group can override only parameters the StackSet itself has: EnvType is there with the
+    # staging name and overridden per group.
+    parameters = {"EnvType": Ref(envb.ENV_TYPE_STAGING.name), **parameters}
+    # Hardening values (log key, function network) reach the target accounts too: with encrypt_logs, the key's
+    # policy must let the target accounts' CloudWatch Logs use it.
+    template = STACK_SET_CHILDREN[child].build(ctx)
+    parameters.update(nested.forward_hardening(t, template))
+    if "UseTargetAccountBoundary" in template.parameters:  # no configured boundary (which is on every role)
+        # Self-managed: the setup role creates roles only with the target-account boundary.
+        parameters["UseTargetAccountBoundary"] = "NO" if service_managed else "YES"
+    mode = {"PermissionModel": "SERVICE_MANAGED",
+            "AutoDeployment": cloudformation.AutoDeployment(Enabled=True, RetainStacksOnAccountRemoval=False),
+            "CallAs": Ref(STACKSET_CALL_AS.name)} if service_managed else {
+            # Never the account-wide default administration role: Rule IAMRoles requires the given ARN when the
+            # environment creates no role (said again with ADMIN_GIVEN, for the linter).
+            "PermissionModel": "SELF_MANAGED", "AdministrationRoleARN": If(
+                IAM_ROLES, _out("EnvironmentIAMRoles", "StackSetAdministrationRoleArn"),
+                If(ADMIN_GIVEN, Ref(STACKSET_ADMIN_ARN.name), Ref("AWS::NoValue"))),
+            "ExecutionRoleName": Ref(SETUP_STACKSET_ROLE_NAME.name)}
+    return t.add_resource(cloudformation.StackSet(
+        title,
+        Condition=condition or (target_accounts.OU_MODE if service_managed else SELF_MANAGED_TARGETS),
+        StackSetName=name.sub(),
+        Description=Sub(f"Environment {envb.ENV}: {suffix.replace('-', ' ')} in the staging and production accounts"),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        ManagedExecution=cloudformation.ManagedExecution(Active=True),
+        OperationPreferences=cloudformation.OperationPreferences(
+            FailureTolerancePercentage=0, MaxConcurrentPercentage=100, RegionConcurrencyType="PARALLEL"),
+        TemplateURL=references.local_template(child),
+        Parameters=[cloudformation.Parameter(ParameterKey=k, ParameterValue=v) for k, v in parameters.items()],
+        StackInstancesGroup=groups,
+        Tags=_stack_tags(),
+        **mode,
+    ))
+
+
+def _target_accounts(ctx: BuildContext, t: Template, w: Wiring) -> None:
+    kms = _out("EnvironmentKMSKeys", "S3BucketKMSKeyArn")
+    for service_managed, title in ((True, "EnvironmentTargetAccountRolesStackSetOU"),
+                                   (False, "EnvironmentTargetAccountRolesStackSet")):
+        _stack_set(ctx, t, title, env_iam_target_account_roles.NAME, "target-account-roles", {
+            "EnvName": Ref("EnvName"),
+            "SageMakerModelExecutionRoleName": w.model_role, "StackSetExecutionRoleName": w.stackset_role,
+            "AdministratorAccountId": Ref("AWS::AccountId"),  # PipelineExecutionRoleArn: its default
+            "ModelS3KMSKeyArn": kms, "ModelBucketName": w.model_bucket,
+        }, w, service_managed)
+    for service_managed, title, condition in ((True, "EnvironmentVPCStackSetOU", TARGET_NETWORK_OU),
+                                              (False, "EnvironmentVPCStackSet", TARGET_NETWORK_SELF)):
+        _stack_set(ctx, t, title, env_target_account_network.NAME, "target-account-network", {
+            "EnvName": Ref("EnvName"), "ModelBucketName": w.model_bucket,
+        }, w, service_managed, condition)
+    for title, suffix, value in (("OrganizationalUnitStagingIdSSM", "ou-staging-id", target_accounts.OU_STAGING),
+                                 ("OrganizationalUnitProdIdSSM", "ou-prod-id", target_accounts.OU_PROD)):
+        _ssm(t, title, suffix, Ref(value.name), condition=target_accounts.OU_MODE)
+    for title, suffix, value in (("StagingAccountListSSM", "staging-account-list", target_accounts.STAGING_ACCOUNTS),
+                                 ("ProductionAccountListSSM", "production-account-list", target_accounts.PROD_ACCOUNTS)):
+        _ssm(t, title, suffix, Ref(value.name), condition=target_accounts.LIST_MODE)
 
 
 def _guardrails(ctx: BuildContext, t: Template) -> list[iam.ManagedPolicy]:
@@ -362,10 +497,7 @@ def _ssm(t: Template, title: str, suffix: str, value, env_type: str = "${EnvType
 
 def _contract(ctx: BuildContext, t: Template, w: Wiring) -> None:
     vpc = lambda output: _out("EnvironmentVPC", output)  # noqa: E731
-    model_role = If(IAM_ROLES, _out("EnvironmentTargetAccountRoles", "SageMakerModelExecutionRoleName"),
-                    Ref("SageMakerModelExecutionRoleName"))
-    stackset_role = If(IAM_ROLES, _out("EnvironmentTargetAccountRoles", "StackSetExecutionRoleName"),
-                       Ref("StackSetExecutionRoleName"))
+    model_role, stackset_role = w.model_role, w.stackset_role
     # Single-account model deployment deploys "staging" and "prod" endpoints into this account's network: the
     # endpoint template reads <EnvName>-<stage>-... .  Not when this environment is that stage itself (its
     # env-vpc writes those names already).
@@ -437,10 +569,12 @@ def build(ctx: BuildContext) -> Template:
     _parameters(ctx, t)
     _conditions(t)
     _rules(t)
+    _target_account_rules(t)
     w = Wiring(ctx)
     _children(ctx, t, w)
     policies = _guardrails(ctx, t)
     _contract(ctx, t, w)
+    _target_accounts(ctx, t, w)
     _resource_group(t)
     _outputs(t, w, policies)
     return t

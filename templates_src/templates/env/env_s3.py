@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from awacs.aws import (Allow, ArnLike, Bool, BoolIfExists, Condition, Deny, Null, Principal, Statement,
                        StringEquals, StringNotEquals, StringNotEqualsIfExists)
-from troposphere import Export, GetAtt, Output, Ref, Sub, Template
+from troposphere import Export, GetAtt, If, Output, Ref, Sub, Template, encode_to_dict
 from troposphere import s3
 
 from templates_src.blocks import environment
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import scanners
+from templates_src.blocks import target_accounts
 from templates_src.context import BuildContext
 
 NAME = "env-s3"
@@ -197,9 +198,33 @@ def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> 
     )))
     if ctx.config.s3_object_lock:  # no default retention: see the module docstring
         bucket.ObjectLockEnabled = True
-    t.add_resource(_bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket),
-                                  *lock_statements(ctx, bucket)))
+    policy = t.add_resource(_bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket),
+                                           *lock_statements(ctx, bucket)))
+    if title == "ModelBucket":
+        cross_account_readers(ctx, bucket, policy)
     return bucket
+
+
+def cross_account_readers(ctx: BuildContext, bucket: s3.Bucket, policy: s3.BucketPolicy) -> None:
+    """Multi-account: the target accounts' model execution roles read models (no grant to an account root).
+    They read through their own accounts' S3 endpoints, so the environment's endpoint restriction exempts them
+    and a second deny makes them use a VPC endpoint (any credentials of theirs used from the internet fail)."""
+    role = Ref(target_accounts.MODEL_ROLE_NAME.name)
+    pattern = Sub(f"arn:${{AWS::Partition}}:iam::*:role{ctx.config.role_path}${{Role}}", Role=role)
+    document = encode_to_dict(policy.PolicyDocument)
+    for statement in document["Statement"]:
+        if statement["Sid"] == "DenyAccessOutsideVpcEndpoint":
+            statement["Condition"] = If(target_accounts.MULTI_ACCOUNT,
+                                        {**statement["Condition"], "ArnNotLike": {"aws:PrincipalArn": pattern}},
+                                        statement["Condition"])
+    document["Statement"] += [
+        target_accounts.reader_statement(ctx, "TargetAccountsReadModels", ["s3:GetObject", "s3:GetObjectVersion"],
+                                         [_objects(bucket)], role),
+        {"Sid": "DenyModelRolesOutsideVpcEndpoints", "Effect": "Deny", "Principal": {"AWS": "*"},
+         "Action": [f"s3:{a}" for a in DATA_ACTIONS], "Resource": [GetAtt(bucket, "Arn"), _objects(bucket)],
+         "Condition": {"ArnLike": {"aws:PrincipalArn": pattern}, "Null": {"aws:SourceVpce": "true"}}},
+    ]
+    policy.PolicyDocument = document
 
 
 def lock_statements(ctx: BuildContext, bucket: s3.Bucket) -> list[Statement]:
@@ -262,13 +287,15 @@ def perimeter_statements(bucket: s3.Bucket) -> list[Statement]:
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     specs = [params.ENV_NAME, params.ENV_TYPE, DATA_BUCKET_NAME, MODEL_BUCKET_NAME, VPC_ENDPOINT_S3_ID,
-             S3_KMS_KEY_ARN]
+             S3_KMS_KEY_ARN, *target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME]
     params.add(t, *specs)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
         ("Buckets", [DATA_BUCKET_NAME, MODEL_BUCKET_NAME]),
         ("Encryption and network", [S3_KMS_KEY_ARN, VPC_ENDPOINT_S3_ID]),
+        ("Target accounts that read models", [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME]),
     ])
+    target_accounts.add_conditions(t)
     logs = logs_bucket(ctx, t)
     data = data_bucket(ctx, t, "DataBucket", logs)
     model = data_bucket(ctx, t, "ModelBucket", logs)

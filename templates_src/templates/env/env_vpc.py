@@ -10,7 +10,7 @@ No DHCP options set: the VPC's default one (AmazonProvidedDNS) is what private D
 endpoints needs, and a custom one would only add a resource to keep in sync.
 
 The builder functions take the template and the values they need, so a template for target accounts can put
-this network and its endpoints (env-vpc-egress) together in one stack.
+this network and its endpoints (env-vpc-egress) together in one stack: env-target-account-network does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from troposphere import (AWSHelperFn, And, Condition, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Select, Sub, Tags,
                          Template)
-from troposphere import ec2, ssm
+from troposphere import ec2, logs, ssm
 
 from templates_src.blocks import environment
 from templates_src.blocks import log_groups
@@ -136,30 +136,45 @@ def flow_logs_log_group_name(ctx: BuildContext) -> Name:
 
 
 # -- zones ------------------------------------------------------------------------------------------------------
-def az_conditions(t: Template) -> None:
-    """ThreeAZsCondition and FourAZsCondition (from NumberOfAZs), once per template."""
-    if AZ_CONDITIONS[2] not in t.conditions:
-        zones = Ref(NUMBER_OF_AZS.name)
-        t.add_condition(AZ_CONDITIONS[2], Or(Equals(zones, "3"), Equals(zones, "4")))
-        t.add_condition(AZ_CONDITIONS[3], Equals(zones, "4"))
+def az_conditions(t: Template, number_of_azs: ParamSpec = NUMBER_OF_AZS) -> None:
+    """ThreeAZsCondition and FourAZsCondition (from NumberOfAZs), once per template: "at least 3 (4) zones",
+    for the zone counts ``number_of_azs`` allows (a template of at most 3 zones gets ThreeAZsCondition only)."""
+    if AZ_CONDITIONS[2] in t.conditions:
+        return
+    zones = Ref(number_of_azs.name)
+    most = max(int(v) for v in number_of_azs.allowed_values)
+    for index in range(2, most):
+        counts = [Equals(zones, str(n)) for n in range(index + 1, most + 1)]
+        t.add_condition(AZ_CONDITIONS[index], Or(*counts) if len(counts) > 1 else counts[0])
 
 
-def az_condition(t: Template, base: str, index: int) -> str:
+def az_condition(t: Template, base: str | None, index: int) -> str | None:
     """Condition for the resource of zone ``index`` (from 0) that exists when ``base`` holds: ``base`` itself for
-    the first two zones, which always exist, else ``base`` and enough zones (added to ``t`` once)."""
+    the first two zones, which always exist, else ``base`` and enough zones (added to ``t`` once).  With no
+    ``base`` (the resource always exists): none for the first two zones, else the zone's own condition."""
     if index < 2:
         return base
+    if base is None:
+        return AZ_CONDITIONS[index]
     name = base.replace("Condition", f"AZ{index + 1}Condition")
     if name not in t.conditions:
         t.add_condition(name, And(Condition(base), Condition(AZ_CONDITIONS[index])))
     return name
 
 
+def per_az(values: list, combine=list) -> AWSHelperFn | list:
+    """``combine`` of the zones' values, as many as there are zones (``values`` has one per zone the template
+    allows, 2 to 4).  Nested conditions rather than AWS::NoValue items in the list, so the value does not depend
+    on how a function treats removed items."""
+    result = combine(values[:2])
+    for count in range(3, len(values) + 1):
+        result = If(AZ_CONDITIONS[count - 1], combine(values[:count]), result)
+    return result
+
+
 def join_per_az(values: list) -> If:
-    """The zones' values comma-joined, as many as there are zones.  Nested conditions rather than AWS::NoValue
-    items in the list, so the value does not depend on how Fn::Join treats removed items."""
-    return If(AZ_CONDITIONS[3], Join(",", values[:4]),
-              If(AZ_CONDITIONS[2], Join(",", values[:3]), Join(",", values[:2])))
+    """The zones' values comma-joined, as many as there are zones."""
+    return per_az(values, lambda items: Join(",", items))
 
 
 def zone(index: int) -> Select:
@@ -183,13 +198,19 @@ def vpc(ctx: BuildContext, t: Template) -> AWSHelperFn:
         "Assertions": [{"Assert": Not(Equals(Ref(EXISTING_VPC_ID.name), "")),
                         "AssertDescription": "ExistingVPCId is required when CreateVPC is NO"}],
     })
-    t.add_resource(ec2.VPC(
-        "VPC", Condition=NEW_VPC, CidrBlock=Ref(VPC_CIDR.name),
+    new_vpc(t, NEW_VPC)
+    return If(NEW_VPC, Ref("VPC"), Ref(EXISTING_VPC_ID.name))
+
+
+def new_vpc(t: Template, condition: str | None = None) -> ec2.VPC:
+    """The new VPC (CIDR block VPCCIDR), when ``condition`` holds (None: always)."""
+    only_if = {"Condition": condition} if condition else {}
+    return t.add_resource(ec2.VPC(
+        "VPC", **only_if, CidrBlock=Ref(VPC_CIDR.name),
         # Both are needed for the private DNS names of interface endpoints.
         EnableDnsSupport=True, EnableDnsHostnames=True,
         Tags=name_tag("vpc"),
     ))
-    return If(NEW_VPC, Ref("VPC"), Ref(EXISTING_VPC_ID.name))
 
 
 @dataclass(frozen=True)
@@ -219,28 +240,38 @@ def private_subnets(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> Priv
                                   "CreatePrivateSubnets is NO"},
         ],
     })
-    subnets, tables = [], []
-    for i, cidr in enumerate(PRIVATE_SUBNET_CIDRS):
-        n = i + 1
-        condition = az_condition(t, NEW_SUBNETS, i)
-        subnet = t.add_resource(ec2.Subnet(
-            f"PrivateSubnet{n}A", Condition=condition, VpcId=vpc_id, CidrBlock=Ref(cidr.name),
-            AvailabilityZone=zone(i), MapPublicIpOnLaunch=False, Tags=name_tag(f"private-subnet-{n}")))
-        # One route table per subnet: env-vpc-egress routes each zone to the NAT gateway in the same zone.
-        table = t.add_resource(ec2.RouteTable(
-            f"PrivateSubnet{n}ARouteTable", Condition=condition, VpcId=vpc_id,
-            Tags=name_tag(f"private-route-table-{n}")))
-        t.add_resource(ec2.SubnetRouteTableAssociation(
-            f"PrivateSubnet{n}ARouteTableAssociation", Condition=condition, SubnetId=Ref(subnet),
-            RouteTableId=Ref(table)))
-        subnets.append(Ref(subnet))
-        tables.append(Ref(table))
+    subnets, tables = new_private_subnets(t, vpc_id, PRIVATE_SUBNET_CIDRS, NEW_SUBNETS, zone)
     return PrivateSubnets(
         subnet_ids=If(NEW_SUBNETS, join_per_az(subnets),
                       Join(",", Ref(EXISTING_PRIVATE_SUBNET_IDS.name))),
         route_table_ids=If(NEW_SUBNETS, join_per_az(tables),
                            Join(",", Ref(EXISTING_PRIVATE_ROUTE_TABLE_IDS.name))),
     )
+
+
+def new_private_subnets(t: Template, vpc_id: AWSHelperFn, cidrs, condition: str | None,
+                        zone_of=zone) -> tuple[list[Ref], list[Ref]]:
+    """A private subnet per CIDR parameter (zone i: ``zone_of(i)``) with a route table of its own: subnets and
+    route tables, in zone order.  They exist when ``condition`` holds (None: always), zones 3 and 4 only with
+    enough zones (``az_conditions`` first)."""
+    subnets, tables = [], []
+    for i, cidr in enumerate(cidrs):
+        n = i + 1
+        zone_condition = az_condition(t, condition, i)
+        only_if = {"Condition": zone_condition} if zone_condition else {}
+        subnet = t.add_resource(ec2.Subnet(
+            f"PrivateSubnet{n}A", **only_if, VpcId=vpc_id, CidrBlock=Ref(cidr.name),
+            AvailabilityZone=zone_of(i), MapPublicIpOnLaunch=False, Tags=name_tag(f"private-subnet-{n}")))
+        # One route table per subnet: env-vpc-egress routes each zone to the NAT gateway in the same zone.
+        table = t.add_resource(ec2.RouteTable(
+            f"PrivateSubnet{n}ARouteTable", **only_if, VpcId=vpc_id,
+            Tags=name_tag(f"private-route-table-{n}")))
+        t.add_resource(ec2.SubnetRouteTableAssociation(
+            f"PrivateSubnet{n}ARouteTableAssociation", **only_if, SubnetId=Ref(subnet),
+            RouteTableId=Ref(table)))
+        subnets.append(Ref(subnet))
+        tables.append(Ref(table))
+    return subnets, tables
 
 
 @dataclass(frozen=True)
@@ -263,10 +294,21 @@ def security_groups(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> Secu
     CloudFormation changes inline rules by difference with the previous template, which leaves the standalone
     rules in place.  Traffic to the Amazon-provided DNS server is not subject to security groups, so no DNS rule.
     """
-    sagemaker = t.add_resource(ec2.SecurityGroup(
+    sagemaker = sagemaker_security_group(
+        t, vpc_id, "SageMaker Studio apps and jobs: NFS to the home file system, app-to-app traffic within this "
+                   "group, HTTPS out",
+        "HTTPS to the VPC endpoints, S3 and, with NAT gateways, the internet")
+    studio_rules(t, sagemaker)
+    endpoints = endpoints_security_group(t, vpc_id, sagemaker, "HTTPS from SageMaker Studio apps and jobs")
+    return SecurityGroups(sagemaker, endpoints)
+
+
+def sagemaker_security_group(t: Template, vpc_id: AWSHelperFn, description: str,
+                             egress_description: str) -> ec2.SecurityGroup:
+    """The SageMaker security group: HTTPS out, nothing in (rules are added by ``studio_rules``)."""
+    return t.add_resource(ec2.SecurityGroup(
         "SageMakerSecurityGroup",
-        GroupDescription="SageMaker Studio apps and jobs: NFS to the home file system, app-to-app traffic within "
-                         "this group, HTTPS out",
+        GroupDescription=description,
         VpcId=vpc_id,
         # HTTPS to anywhere: it reaches the interface endpoints (addresses in the VPC's CIDR blocks, which an
         # existing VPC may have several of), the S3 gateway endpoint (S3's public addresses: its prefix list id
@@ -275,10 +317,13 @@ def security_groups(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> Secu
         # (none to the internet without NAT) and by the endpoint policies.  Giving an egress rule removes the
         # allow-all rule EC2 adds to a new group.
         SecurityGroupEgress=[ec2.SecurityGroupRule(
-            IpProtocol="tcp", FromPort=HTTPS, ToPort=HTTPS, CidrIp="0.0.0.0/0",
-            Description="HTTPS to the VPC endpoints, S3 and, with NAT gateways, the internet")],
+            IpProtocol="tcp", FromPort=HTTPS, ToPort=HTTPS, CidrIp="0.0.0.0/0", Description=egress_description)],
         Tags=name_tag("sagemaker"),
     ))
+
+
+def studio_rules(t: Template, sagemaker: ec2.SecurityGroup) -> None:
+    """What Studio and distributed jobs add to the SageMaker group: NFS and app-to-app traffic within it."""
     self_ = {"SourceSecurityGroupId": GetAtt(sagemaker, "GroupId")}
     to_self = {"DestinationSecurityGroupId": GetAtt(sagemaker, "GroupId")}
     t.add_resource([
@@ -291,6 +336,11 @@ def security_groups(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> Secu
         _rule(ec2.SecurityGroupEgress, "SageMakerSecurityGroupAppEgress", sagemaker, APP_PORTS,
               "Studio app-to-app and distributed job traffic within this group", **to_self),
     ])
+
+
+def endpoints_security_group(t: Template, vpc_id: AWSHelperFn, sagemaker: ec2.SecurityGroup,
+                             ingress_description: str) -> ec2.SecurityGroup:
+    """The interface endpoints' security group: HTTPS from the SageMaker group only, nothing out."""
     endpoints = t.add_resource(ec2.SecurityGroup(
         "VPCEndpointsSecurityGroup",
         GroupDescription="Interface VPC endpoints: HTTPS from the SageMaker security group only, no outbound",
@@ -304,9 +354,8 @@ def security_groups(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> Secu
         Tags=name_tag("vpc-endpoints"),
     ))
     t.add_resource(_rule(ec2.SecurityGroupIngress, "VPCEndpointsSecurityGroupHTTPSIngress", endpoints,
-                         (HTTPS, HTTPS), "HTTPS from SageMaker Studio apps and jobs",
-                         SourceSecurityGroupId=GetAtt(sagemaker, "GroupId")))
-    return SecurityGroups(sagemaker, endpoints)
+                         (HTTPS, HTTPS), ingress_description, SourceSecurityGroupId=GetAtt(sagemaker, "GroupId")))
+    return endpoints
 
 
 def flow_logs(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> None:
@@ -319,24 +368,39 @@ def flow_logs(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> None:
                         "AssertDescription": "VPCFlowLogsRoleArn is required when CreateVPCFlowLogsToCloudWatch "
                                              "is YES: the flow logs service writes the log group with that role"}],
     })
-    # The project's log group (deleted with the stack; the configuration's key, or LogsKmsKeyArn, when logs are
-    # encrypted), with this template's retention, and the key given for the flow logs in front of the default.
-    group = log_groups.log_group(ctx, t, "VPCFlowLogsLogGroup", flow_logs_log_group_name(ctx).sub())
-    group.Condition = FLOW_LOGS
+    # The project's log group with this template's retention, and the key given for the flow logs in front of
+    # the default.
+    group = flow_log_group(ctx, t, FLOW_LOGS)
     group.RetentionInDays = Ref(FLOW_LOGS_RETENTION.name)
     default_key = group.properties.get("KmsKeyId", NO_VALUE)
     group.KmsKeyId = If(FLOW_LOGS_KEY_GIVEN, Ref(FLOW_LOGS_KMS_KEY.name), default_key)
     t.add_resource(group)
-    t.add_resource(ec2.FlowLog(
-        "VPCFlowLogsToCloudWatch", Condition=FLOW_LOGS,
+    t.add_resource(flow_log(vpc_id, group, Ref(FLOW_LOGS_ROLE_ARN.name), FLOW_LOGS,
+                            LogFormat=Ref(FLOW_LOGS_FORMAT.name),
+                            MaxAggregationInterval=Ref(FLOW_LOGS_AGGREGATION.name),
+                            TrafficType=Ref(FLOW_LOGS_TRAFFIC.name)))
+
+
+def flow_log_group(ctx: BuildContext, t: Template, condition: str) -> logs.LogGroup:
+    """The flow log group, not yet added to ``t``: the project's log group (deleted with the stack; the
+    configuration's key, or LogsKmsKeyArn, when logs are encrypted; the configured retention)."""
+    group = log_groups.log_group(ctx, t, "VPCFlowLogsLogGroup", flow_logs_log_group_name(ctx).sub())
+    group.Condition = condition
+    return group
+
+
+def flow_log(vpc_id: AWSHelperFn, group: logs.LogGroup, role_arn: AWSHelperFn, condition: str,
+             **record) -> ec2.FlowLog:
+    """The VPC's flow log into ``group``, written as ``role_arn``; ``record``: LogFormat,
+    MaxAggregationInterval and TrafficType."""
+    return ec2.FlowLog(
+        "VPCFlowLogsToCloudWatch", Condition=condition,
         ResourceId=vpc_id, ResourceType="VPC",
         LogDestinationType="cloud-watch-logs", LogGroupName=Ref(group),
-        DeliverLogsPermissionArn=Ref(FLOW_LOGS_ROLE_ARN.name),
-        LogFormat=Ref(FLOW_LOGS_FORMAT.name),
-        MaxAggregationInterval=Ref(FLOW_LOGS_AGGREGATION.name),
-        TrafficType=Ref(FLOW_LOGS_TRAFFIC.name),
+        DeliverLogsPermissionArn=role_arn,
+        **record,
         Tags=name_tag("flow-logs"),
-    ))
+    )
 
 
 def ssm_parameters(t: Template, vpc_id, subnets: PrivateSubnets, groups: SecurityGroups) -> None:

@@ -8,7 +8,7 @@ only through the endpoints created here.
 Separate from env-vpc because endpoints and NAT gateways take minutes to create and the Studio domain needs
 none of them to be created (a nested stack's outputs wait for all of its resources).  The builder functions
 take the template and the network values, so a template for target accounts can put VPC and endpoints in one
-stack.
+stack (env-target-account-network).
 """
 
 from __future__ import annotations
@@ -171,6 +171,38 @@ def _objects_and_buckets(ctx: BuildContext, buckets: tuple[str, ...]) -> list:
     return [arn for bucket in buckets for arn in (ctx.bucket_arn(bucket), ctx.bucket_arn(bucket, "*"))]
 
 
+def own_principal() -> Condition:
+    """Only callers of this account."""
+    return Condition(StringEquals({"aws:PrincipalAccount": ACCOUNT}))
+
+
+def named_buckets_statement(ctx: BuildContext, sid: str, buckets: tuple[str, ...],
+                            actions: tuple[str, ...] = OBJECT_ACTIONS + BUCKET_ACTIONS) -> Statement:
+    """``actions`` on the buckets named (Fn::Sub patterns) and their objects, for callers of this account."""
+    return _statement(sid, actions, _objects_and_buckets(ctx, buckets), own_principal())
+
+
+def account_sagemaker_bucket_statements(ctx: BuildContext) -> list[Statement]:
+    """Buckets of this account that SageMaker projects (CodePipeline artifacts, sm-mlops-cp-*) and the SageMaker
+    SDK (its default bucket sagemaker-<region>-<account>, Studio's sagemaker-studio-*) use.  The names are
+    anybody's to take in other accounts, hence the bucket owner condition."""
+    return [
+        _statement("AccountSageMakerBuckets", OBJECT_ACTIONS + BUCKET_ACTIONS,
+                   _objects_and_buckets(ctx, ("sagemaker-*", "sm-mlops-cp-*")),
+                   Condition(StringEquals({"s3:ResourceAccount": ACCOUNT, "aws:PrincipalAccount": ACCOUNT}))),
+        # The SDK creates its default bucket on first use; a new bucket belongs to the caller's account.
+        _statement("CreateAccountSageMakerBuckets", ("CreateBucket",),
+                   [ctx.bucket_arn("sagemaker-*"), ctx.bucket_arn("sm-mlops-cp-*")], own_principal()),
+    ]
+
+
+def ecr_layers_statement(ctx: BuildContext) -> Statement:
+    """ECR keeps image layers in an AWS-owned bucket of the region; pulls from the VPC (Studio images, job and
+    endpoint containers) download them through the S3 endpoint.  Read only."""
+    return _statement("ECRImageLayers", ("GetObject",),
+                      [ctx.bucket_arn("prod-${AWS::Region}-starport-layer-bucket", "*")])
+
+
 def s3_endpoint_policy(ctx: BuildContext) -> PolicyDocument:
     """The buckets workloads in the VPC may use through the S3 endpoint, by name: no 'any bucket whose name
     contains sagemaker, in any account', no grant by object tag (a tag anybody can set on their own objects).
@@ -179,7 +211,6 @@ def s3_endpoint_policy(ctx: BuildContext) -> PolicyDocument:
     credentials brought in from elsewhere cannot use the endpoint to reach them.  The AWS-owned buckets are
     reached with URLs presigned by AWS (ECR, CloudFormation), whose principal is not of this account.
     """
-    own_principal = {"aws:PrincipalAccount": ACCOUNT}
     # cloudformation-custom-resource-response-<region without dashes>: exactly the AWS-owned bucket of this
     # region.  A wildcard would let anybody's bucket named cloudformation-custom-resource-response-<anything>
     # receive objects from the VPC.
@@ -187,28 +218,14 @@ def s3_endpoint_policy(ctx: BuildContext) -> PolicyDocument:
                         Region=Join("", Split("-", Ref("AWS::Region"))))
     return iam_blocks.document(
         # The environment's data and models: what Studio, jobs and pipelines read and write.
-        _statement("EnvironmentBuckets", OBJECT_ACTIONS + BUCKET_ACTIONS,
-                   _objects_and_buckets(ctx, ("${DataBucketName}", "${ModelBucketName}")),
-                   Condition(StringEquals(own_principal))),
+        named_buckets_statement(ctx, "EnvironmentBuckets", ("${DataBucketName}", "${ModelBucketName}")),
         # The MLOps seed code the projects start from: read only.
         _statement("SeedCodeRead", ("GetObject",), [ctx.bucket_arn("${SeedCodeS3BucketName}", "*")],
-                   Condition(StringEquals(own_principal))),
+                   own_principal()),
         _statement("SeedCodeList", ("ListBucket",), [ctx.bucket_arn("${SeedCodeS3BucketName}")],
-                   Condition(StringEquals(own_principal))),
-        # Buckets of this account that SageMaker projects (CodePipeline artifacts, sm-mlops-cp-*) and the
-        # SageMaker SDK (its default bucket sagemaker-<region>-<account>, Studio's sagemaker-studio-*) use.  The
-        # names are anybody's to take in other accounts, hence the bucket owner condition.
-        _statement("AccountSageMakerBuckets", OBJECT_ACTIONS + BUCKET_ACTIONS,
-                   _objects_and_buckets(ctx, ("sagemaker-*", "sm-mlops-cp-*")),
-                   Condition(StringEquals({"s3:ResourceAccount": ACCOUNT, **own_principal}))),
-        # The SDK creates its default bucket on first use; a new bucket belongs to the caller's account.
-        _statement("CreateAccountSageMakerBuckets", ("CreateBucket",),
-                   [ctx.bucket_arn("sagemaker-*"), ctx.bucket_arn("sm-mlops-cp-*")],
-                   Condition(StringEquals(own_principal))),
-        # ECR keeps image layers in an AWS-owned bucket of the region; pulls from the VPC (Studio images, job
-        # and endpoint containers) download them through this endpoint.  Read only.
-        _statement("ECRImageLayers", ("GetObject",),
-                   [ctx.bucket_arn("prod-${AWS::Region}-starport-layer-bucket", "*")]),
+                   own_principal()),
+        *account_sagemaker_bucket_statements(ctx),
+        ecr_layers_statement(ctx),
         # Functions in the VPC (custom resources) answer CloudFormation with a PUT to its response bucket of
         # this region, through a presigned URL; without it the stack waits for an hour and fails.
         _statement("CloudFormationResponses", ("PutObject",), [cfn_responses]),
@@ -232,16 +249,25 @@ def interface_endpoints(ctx: BuildContext, t: Template, vpc_id, subnet_ids,
     created = {}
     for endpoint in INTERFACE_ENDPOINTS:
         t.add_condition(endpoint.condition, Equals(Ref(endpoint.toggle), "YES"))
-        resource = ec2.VPCEndpoint(
-            endpoint.logical_id, Condition=endpoint.condition,
-            VpcEndpointType="Interface", ServiceName=Sub(endpoint.service_name), VpcId=vpc_id,
-            SubnetIds=subnet_ids, SecurityGroupIds=[security_group_id], PrivateDnsEnabled=True,
-            Tags=name_tag(endpoint.short_name),
-        )
-        if endpoint.account_principals_only:
-            resource.PolicyDocument = kms_endpoint_policy()
-        created[endpoint.toggle] = t.add_resource(resource)
+        created[endpoint.toggle] = t.add_resource(
+            interface_endpoint(endpoint, vpc_id, subnet_ids, security_group_id, endpoint.condition))
     return created
+
+
+def interface_endpoint(endpoint: InterfaceEndpoint, vpc_id, subnet_ids, security_group_id,
+                       condition: str | None = None) -> ec2.VPCEndpoint:
+    """One interface endpoint of the table with private DNS, in ``subnet_ids`` behind ``security_group_id``
+    (not yet added to a template); it exists when ``condition`` holds (None: always)."""
+    only_if = {"Condition": condition} if condition else {}
+    resource = ec2.VPCEndpoint(
+        endpoint.logical_id, **only_if,
+        VpcEndpointType="Interface", ServiceName=Sub(endpoint.service_name), VpcId=vpc_id,
+        SubnetIds=subnet_ids, SecurityGroupIds=[security_group_id], PrivateDnsEnabled=True,
+        Tags=name_tag(endpoint.short_name),
+    )
+    if endpoint.account_principals_only:
+        resource.PolicyDocument = kms_endpoint_policy()
+    return resource
 
 
 def s3_endpoint(ctx: BuildContext, t: Template, vpc_id, route_table_ids) -> AWSHelperFn:
@@ -252,12 +278,20 @@ def s3_endpoint(ctx: BuildContext, t: Template, vpc_id, route_table_ids) -> AWSH
         "Assertions": [{"Assert": Not(Equals(Ref(EXISTING_S3_ENDPOINT_ID.name), "")),
                         "AssertDescription": "ExistingS3VPCEndpointId is required when CreateS3VPCEndpoint is NO"}],
     })
-    endpoint = t.add_resource(ec2.VPCEndpoint(
-        "VPCEndpointS3", Condition=S3_ENDPOINT, VpcEndpointType="Gateway",
-        ServiceName=Sub("com.amazonaws.${AWS::Region}.s3"), VpcId=vpc_id, RouteTableIds=route_table_ids,
-        PolicyDocument=s3_endpoint_policy(ctx), Tags=name_tag("s3"),
-    ))
+    endpoint = t.add_resource(s3_gateway_endpoint(vpc_id, route_table_ids, s3_endpoint_policy(ctx), S3_ENDPOINT))
     return If(S3_ENDPOINT, Ref(endpoint), Ref(EXISTING_S3_ENDPOINT_ID.name))
+
+
+def s3_gateway_endpoint(vpc_id, route_table_ids, policy: PolicyDocument,
+                        condition: str | None = None) -> ec2.VPCEndpoint:
+    """The S3 gateway endpoint on ``route_table_ids`` with ``policy`` (not yet added to a template); it exists
+    when ``condition`` holds (None: always)."""
+    only_if = {"Condition": condition} if condition else {}
+    return ec2.VPCEndpoint(
+        "VPCEndpointS3", **only_if, VpcEndpointType="Gateway",
+        ServiceName=Sub("com.amazonaws.${AWS::Region}.s3"), VpcId=vpc_id, RouteTableIds=route_table_ids,
+        PolicyDocument=policy, Tags=name_tag("s3"),
+    )
 
 
 def nat_gateways(ctx: BuildContext, t: Template, vpc_id, route_table_ids) -> list:
@@ -300,12 +334,17 @@ def nat_gateways(ctx: BuildContext, t: Template, vpc_id, route_table_ids) -> lis
 
 def ssm_parameters(t: Template, s3_endpoint_id, kms_endpoint: ec2.VPCEndpoint) -> None:
     """The SSM contract: the S3 endpoint always (bucket policies name it), the KMS endpoint when it exists."""
-    t.add_resource(ssm.Parameter(
-        "VPCEndpointS3IdSSM", Name=environment.ssm_name("s3-vpce-id"), Type="String", Value=s3_endpoint_id,
-        Description=Sub(f"Environment {ENV}: S3 gateway endpoint")))
+    s3_endpoint_ssm_parameter(t, s3_endpoint_id)
     t.add_resource(ssm.Parameter(
         "VPCEndpointKMSIdSSM", Condition=KMS_ENDPOINT.condition, Name=environment.ssm_name("kms-vpce-id"),
         Type="String", Value=Ref(kms_endpoint), Description=Sub(f"Environment {ENV}: KMS interface endpoint")))
+
+
+def s3_endpoint_ssm_parameter(t: Template, s3_endpoint_id) -> None:
+    """${EnvName}-${EnvType}-s3-vpce-id: the S3 gateway endpoint's id."""
+    t.add_resource(ssm.Parameter(
+        "VPCEndpointS3IdSSM", Name=environment.ssm_name("s3-vpce-id"), Type="String", Value=s3_endpoint_id,
+        Description=Sub(f"Environment {ENV}: S3 gateway endpoint")))
 
 
 def build(ctx: BuildContext) -> Template:

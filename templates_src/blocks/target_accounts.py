@@ -1,0 +1,115 @@
+"""The staging and production accounts of an environment, defined once: the parameters that name them (two
+organizational units, or two account lists, never a mix), the conditions that tell the modes apart, and the
+principals in them that may read the development account's models.
+
+Grants name the target accounts' model execution role, never an account root.  With account lists the role
+ARNs are built from the lists, so an update of a list adds and removes grants and deleting the stack removes
+them (``aws:PrincipalAccount`` in the lists).  With organizational units the grant follows the OU membership through ``aws:PrincipalOrgPaths``, so an
+account moved into an OU is covered without any update.  Both use ``Principal: *`` with conditions on the
+caller's ARN: S3 and KMS refuse a policy that names a role which does not exist yet, and the target roles are
+created by StackSets after these policies.
+"""
+
+from __future__ import annotations
+
+from troposphere import And, Equals, If, Join, Not, Or, Ref, Split, Sub, Template
+
+from templates_src.blocks import parameters as params
+from templates_src.blocks.parameters import ParamSpec
+from templates_src.context import BuildContext
+
+OU = r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
+ACCOUNT_LIST = r"\d{12}(,\d{12})*"
+
+OU_STAGING = ParamSpec(
+    "OrganizationalUnitStagingId", "Organizational unit of the staging accounts (with OrganizationalUnitProdId; "
+    "leave both account lists empty). Accounts added to the OU later are set up automatically",
+    "Staging organizational unit id", default="", allowed_pattern=params.optional(OU), max_length=68,
+    constraint="must be an organizational unit id (ou-xxxx-xxxxxxxx), or empty")
+OU_PROD = OU_STAGING.with_(
+    name="OrganizationalUnitProdId", description="Organizational unit of the production accounts (with "
+    "OrganizationalUnitStagingId)", label="Production organizational unit id")
+ORGANIZATION_ID = ParamSpec(
+    "OrganizationId", "Id of the AWS organization the organizational units belong to (required with OU ids; it "
+    "scopes the cross-account grants to the OUs' paths)", "Organization id", default="",
+    allowed_pattern=params.optional(r"o-[a-z0-9]{10,32}"), max_length=34,
+    constraint="must be an organization id (o-xxxxxxxxxx), or empty")
+STAGING_ACCOUNTS = ParamSpec(
+    "StagingAccountList", "Staging account ids, comma-separated (with ProductionAccountList; leave the OU ids "
+    "empty). Each account needs env-iam-setup-stackset-role first", "Staging account ids", default="",
+    allowed_pattern=params.optional(ACCOUNT_LIST), max_length=1299,
+    constraint="must be 12-digit account ids separated by commas (no spaces), or empty")
+PROD_ACCOUNTS = STAGING_ACCOUNTS.with_(
+    name="ProductionAccountList", description="Production account ids, comma-separated (with StagingAccountList)",
+    label="Production account ids")
+MODEL_ROLE_NAME = ParamSpec(
+    "TargetModelExecutionRoleName", "Name of the model execution role in the target accounts (the role that reads "
+    "models from this account)", "Target model execution role name", default="",
+    allowed_pattern=params.optional(params.ROLE_NAME), max_length=64,
+    constraint="must be an IAM role name, or empty")
+
+PARAMETERS = (OU_STAGING, OU_PROD, ORGANIZATION_ID, STAGING_ACCOUNTS, PROD_ACCOUNTS)
+
+OU_MODE = "OrganizationalUnitCondition"
+LIST_MODE = "AccountListCondition"
+MULTI_ACCOUNT = "MultiAccountDeploymentCondition"
+
+
+def _given(spec: ParamSpec) -> Not:
+    return Not(Equals(Ref(spec.name), ""))
+
+
+def add_conditions(template: Template, multi_account: bool = True) -> None:
+    template.add_condition(OU_MODE, And(_given(OU_STAGING), _given(OU_PROD)))
+    template.add_condition(LIST_MODE, And(_given(STAGING_ACCOUNTS), _given(PROD_ACCOUNTS)))
+    if multi_account:
+        template.add_condition(MULTI_ACCOUNT, Or({"Condition": OU_MODE}, {"Condition": LIST_MODE}))
+
+
+def rules() -> dict[str, dict]:
+    """Either both OUs (and the organization) or both account lists; never a mix."""
+    any_ou = Or(_given(OU_STAGING), _given(OU_PROD))
+    any_list = Or(_given(STAGING_ACCOUNTS), _given(PROD_ACCOUNTS))
+    return {
+        "TargetAccounts": {"Assertions": [{
+            "Assert": Not(And(any_ou, any_list)),
+            "AssertDescription": "Name the target accounts either by organizational units (OrganizationalUnitStagingId "
+                                 "and OrganizationalUnitProdId) or by account lists (StagingAccountList and "
+                                 "ProductionAccountList), not both"}]},
+        "OrganizationalUnitIds": {"RuleCondition": any_ou, "Assertions": [
+            {"Assert": _given(spec), "AssertDescription": f"{spec.name} is required with organizational units"}
+            for spec in (OU_STAGING, OU_PROD, ORGANIZATION_ID)]},
+        "AccountList": {"RuleCondition": any_list, "Assertions": [
+            {"Assert": _given(spec), "AssertDescription": f"{spec.name} is required with account lists"}
+            for spec in (STAGING_ACCOUNTS, PROD_ACCOUNTS)]},
+    }
+
+
+def accounts() -> Split:
+    """Every target account id (list mode), staging then production."""
+    return Split(",", Join(",", [Ref(STAGING_ACCOUNTS.name), Ref(PROD_ACCOUNTS.name)]))
+
+
+def model_reader_condition(ctx: BuildContext, role_name) -> If:
+    """The condition block that matches the target accounts' model execution role sessions: the role by name
+    (and the platform's role path) in any account, and the account by the OUs' paths or by the lists."""
+    role = {"ArnLike": {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::*:role{ctx.config.role_path}${{Role}}",
+                                                 Role=role_name)}}
+    by_ou = {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [
+        Sub(f"${{{ORGANIZATION_ID.name}}}/*/${{{spec.name}}}/*") for spec in (OU_STAGING, OU_PROD)]}, **role}
+    # One account only: this account's own model execution role (which its IAM policy lets read anyway), so the
+    # statement list stays literal without granting anything new.
+    by_list = {"StringEquals": {"aws:PrincipalAccount": If(LIST_MODE, accounts(), [Ref("AWS::AccountId")])},
+               **role}
+    return If(OU_MODE, by_ou, by_list)
+
+
+def reader_statement(ctx: BuildContext, sid: str, actions: list[str], resources, role_name,
+                     extra: dict | None = None) -> dict:
+    """An Allow for the model execution roles of the accounts models are deployed to.  Always in the policy (a
+    literal statement list: scanners read it as written, and no AWS::NoValue in a list)."""
+    condition = model_reader_condition(ctx, role_name)
+    if extra:
+        condition = If(OU_MODE, {**condition.data["Fn::If"][1], **extra}, {**condition.data["Fn::If"][2], **extra})
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": actions, "Resource": resources,
+            "Condition": condition}

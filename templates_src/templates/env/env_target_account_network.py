@@ -1,0 +1,161 @@
+"""env-target-account-network: the private network SageMaker endpoints run in, in a staging or production account.
+
+Deployed by the environment's StackSets into every target account, beside env-iam-target-account-roles (with
+account lists, self-managed: as the setup StackSet execution role of env-iam-setup-stackset-role).  The model
+deployment of the MLOps projects finds it through the SSM parameters ${EnvName}-${EnvType}-vpc-id,
+-private-subnet-ids, -sagemaker-sg-ids and -s3-vpce-id.
+
+Internet-free: a new VPC with private subnets only (one route table each), no internet gateway, no NAT, no
+public address.  AWS services are reached through VPC endpoints: the S3 gateway endpoint (model artifacts from
+the development account's model bucket, ECR image layers, SageMaker's buckets of this account) and the interface
+endpoints, with private DNS, that an endpoint and its deployment call.  Built from env-vpc's and env-vpc-egress's
+functions, so the three templates build the same resources the same way.
+
+The zones are the account's first NumberOfAZs zones (Fn::GetAZs): a StackSet deploys the same parameters to
+every account, and zone names map to different physical zones in each account.  (Where the account has a
+default VPC with default subnets in some zones only, Fn::GetAZs returns those zones.)
+
+VPC flow logs (CreateVPCFlowLogs, off by default) need a role the flow logs service assumes; this template then
+creates it, named like env-iam's flow logs role (with UseTargetAccountBoundary, under the target-account
+permissions boundary).  The setup role of env-iam-setup-stackset-role does not create that role, its log group
+or flow logs today, and that boundary does not let a role write flow logs: with self-managed StackSets, YES
+needs both extended.  Service-managed StackSets run with an execution role of their own.
+"""
+
+from __future__ import annotations
+
+from awacs.aws import ArnLike
+from troposphere import Equals, GetAtt, GetAZs, If, Output, Ref, Select, Template
+
+from templates_src.blocks import environment
+from templates_src.blocks import iam as iam_blocks
+from templates_src.blocks import parameters as params
+from templates_src.blocks import stacksets
+from templates_src.context import BuildContext
+from templates_src.templates.env import env_iam, env_iam_target_account_roles, env_vpc, env_vpc_egress
+
+NAME = "env-target-account-network"
+DESCRIPTION = ("Creates the internet-free private network for SageMaker endpoints in a target account (staging, "
+               "prod): VPC, private subnets, security groups, VPC endpoints, optional flow logs")
+
+# -- parameters -------------------------------------------------------------------------------------------------
+ENV_TYPE = params.ENV_TYPE.with_(
+    description="Stage of this target account, for example staging or prod (the environment's EnvTypeStagingName "
+                "or EnvTypeProdName); part of every resource name",
+    default=None)
+MAX_AZS = 3
+NUMBER_OF_AZS = env_vpc.NUMBER_OF_AZS.with_(
+    description="Number of Availability Zones, one private subnet in each: the account's first zones in the "
+                "region. Two at least: endpoints with two or more instances survive the loss of one zone",
+    allowed_values=("2", "3"), constraint="must be 2 or 3")
+VPC_CIDR = env_vpc.VPC_CIDR
+PRIVATE_SUBNET_CIDRS = env_vpc.PRIVATE_SUBNET_CIDRS[:MAX_AZS]
+MODEL_BUCKET = env_iam_target_account_roles.MODEL_BUCKET_NAME  # the development account's model bucket
+CREATE_FLOW_LOGS = params.yes_no(
+    "CreateVPCFlowLogs",
+    "Record the VPC's IP traffic (VPC flow logs) in a CloudWatch log group, written by a role this stack creates. "
+    "With self-managed StackSets, YES also needs the setup role of env-iam-setup-stackset-role to be allowed to "
+    "create that role, its log group and the flow log, and the target-account boundary to let the role write the "
+    "log group",
+    "Create VPC flow logs", default="NO")
+
+# Only without a configured permissions boundary (a configured one is on every role anyway).
+USE_TARGET_BOUNDARY = params.yes_no(
+    "UseTargetAccountBoundary",
+    "YES: the flow logs role carries the target-account permissions boundary env-iam-setup-stackset-role created "
+    "in this account (self-managed StackSets: their execution role creates roles only with it). NO for "
+    "service-managed StackSets, whose accounts have no such boundary",
+    "Use the target-account boundary", default="NO")
+TARGET_BOUNDARY = "TargetAccountBoundaryCondition"
+
+PARAMETERS = (params.ENV_NAME, ENV_TYPE, NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS, MODEL_BUCKET,
+              CREATE_FLOW_LOGS)
+
+# -- what an endpoint and its deployment call, through interface endpoints ---------------------------------------
+ENDPOINT_SERVICES = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr",
+                     "kms")
+INTERFACE_ENDPOINTS = tuple(e for e in env_vpc_egress.INTERFACE_ENDPOINTS if e.service in ENDPOINT_SERVICES)
+assert len(INTERFACE_ENDPOINTS) == len(ENDPOINT_SERVICES)
+
+# Model artifacts are only read: SageMaker downloads them with the model execution role of this account.
+MODEL_READ_ACTIONS = ("GetObject", "ListBucket")
+
+
+def zone(index: int) -> Select:
+    """The account's zone ``index`` (from 0) in the region: an integer index, as Fn::Select requires."""
+    return Select(index, GetAZs(""))
+
+
+def s3_endpoint_policy(ctx: BuildContext):
+    """The buckets endpoints in this VPC use, by name: the development account's model bucket (read only), ECR's
+    image layers, and SageMaker's buckets of this account (as in env-vpc-egress)."""
+    return iam_blocks.document(
+        env_vpc_egress.named_buckets_statement(ctx, "ModelArtifacts", (f"${{{MODEL_BUCKET.name}}}",),
+                                               MODEL_READ_ACTIONS),
+        *env_vpc_egress.account_sagemaker_bucket_statements(ctx),
+        env_vpc_egress.ecr_layers_statement(ctx),
+    )
+
+
+def flow_logs(ctx: BuildContext, t: Template, vpc_id) -> None:
+    """Flow logs into the environment's flow log group (env-vpc's), written by a role of their own."""
+    t.add_condition(env_vpc.FLOW_LOGS, Equals(Ref(CREATE_FLOW_LOGS.name), "YES"))
+    boundary = None
+    if ctx.permissions_boundary is None:
+        t.add_condition(TARGET_BOUNDARY, Equals(Ref(USE_TARGET_BOUNDARY.name), "YES"))
+        boundary = If(TARGET_BOUNDARY, stacksets.target_boundary_arn(ctx), Ref("AWS::NoValue"))
+    role = t.add_resource(iam_blocks.role(
+        ctx, "VPCFlowLogsRole",
+        description="VPC flow logs of the environment's target-account network write to its log group as this role",
+        name=environment.role_name(ctx, environment.FLOW_LOGS).sub(),
+        assume=env_iam.service_trust("vpc-flow-logs",
+                                     [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]),
+        policies=[iam_blocks.inline("vpc-flow-logs", *env_iam.flow_logs_statements(ctx))],
+        # The setup StackSet execution role creates roles only under this boundary (or the configured one).
+        boundary=boundary,
+        condition=env_vpc.FLOW_LOGS,
+    ))
+    group = t.add_resource(env_vpc.flow_log_group(ctx, t, env_vpc.FLOW_LOGS))
+    t.add_resource(env_vpc.flow_log(vpc_id, group, GetAtt(role, "Arn"), env_vpc.FLOW_LOGS,
+                                    MaxAggregationInterval=600, TrafficType="ALL"))
+
+
+def build(ctx: BuildContext) -> Template:
+    t = Template(Description=DESCRIPTION)
+    own_boundary = ctx.permissions_boundary is None
+    params.add(t, *PARAMETERS, *([USE_TARGET_BOUNDARY] if own_boundary else []))
+    params.interface(t, [
+        ("Environment", [params.ENV_NAME, ENV_TYPE]),
+        ("Network", [NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS]),
+        ("Model artifacts", [MODEL_BUCKET]),
+        ("VPC flow logs", [CREATE_FLOW_LOGS, *([USE_TARGET_BOUNDARY] if own_boundary else [])]),
+    ])
+    env_vpc.az_conditions(t, NUMBER_OF_AZS)
+
+    vpc_id = Ref(env_vpc.new_vpc(t))
+    subnets, tables = env_vpc.new_private_subnets(t, vpc_id, PRIVATE_SUBNET_CIDRS, None, zone)
+    sagemaker = env_vpc.sagemaker_security_group(
+        t, vpc_id, "SageMaker endpoints (model containers): HTTPS out to the VPC endpoints and S3, nothing in",
+        "HTTPS to the VPC endpoints and S3 (no route to the internet)")
+    endpoints_group = env_vpc.endpoints_security_group(t, vpc_id, sagemaker, "HTTPS from SageMaker endpoints")
+
+    subnet_ids = env_vpc.per_az(subnets)
+    for endpoint in INTERFACE_ENDPOINTS:
+        t.add_resource(env_vpc_egress.interface_endpoint(endpoint, vpc_id, subnet_ids,
+                                                         GetAtt(endpoints_group, "GroupId")))
+    s3 = t.add_resource(env_vpc_egress.s3_gateway_endpoint(vpc_id, env_vpc.per_az(tables), s3_endpoint_policy(ctx)))
+    flow_logs(ctx, t, vpc_id)
+
+    network = env_vpc.PrivateSubnets(subnet_ids=env_vpc.join_per_az(subnets),
+                                     route_table_ids=env_vpc.join_per_az(tables))
+    env_vpc.ssm_parameters(t, vpc_id, network, env_vpc.SecurityGroups(sagemaker, endpoints_group))
+    env_vpc_egress.s3_endpoint_ssm_parameter(t, Ref(s3))
+    t.add_output([
+        Output("VPCId", Description="Id of the VPC", Value=vpc_id),
+        Output("PrivateSubnetIds", Description="Ids of the private subnets, comma-separated, in zone order",
+               Value=network.subnet_ids),
+        Output("SageMakerSecurityGroupIds", Description="Security groups of SageMaker endpoints (comma-separated)",
+               Value=GetAtt(sagemaker, "GroupId")),
+        Output("VPCEndpointS3Id", Description="Id of the S3 gateway endpoint", Value=Ref(s3)),
+    ])
+    return t

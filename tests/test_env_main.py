@@ -395,3 +395,38 @@ def test_malformed_ids_fail_parameter_validation(built, name, good, bad):
 def test_target_networks_can_be_left_out(built):
     tree = render_tree(built, env_main.NAME, {**BASE, **LISTS, "CreateTargetAccountNetworkInfra": "NO"})
     assert set(stack_sets(tree)) == {"EnvironmentTargetAccountRolesStackSet"}
+
+
+def test_stackset_administration_path_fits_together(built):
+    """Self-managed StackSets: CloudFormation assumes the environment's administration role, which may assume the
+    setup role named in the target accounts, whose trust accepts exactly that administration role."""
+    from templates_src.iam_policy import Resolver, evaluate, request, role_statements, trust_statements
+
+    dev, target = "123456789012", "333333333333"
+    setup_name = LISTS["SetupStackSetExecutionRoleName"]
+    iam = built["env-iam"]
+    values = {"EnvName": "sm-mlops", "EnvType": "dev", "SetupStackSetExecutionRoleName": setup_name}
+    resolver = Resolver(iam, values, pseudo={"AWS::AccountId": dev, "AWS::Region": "us-east-1", "AWS::Partition": "aws"})
+    statements, _ = role_statements(iam, "StackSetAdministrationRole", resolver)
+    setup_arn = f"arn:aws:iam::{target}:role/{setup_name}"
+    assert evaluate(statements, request("sts:AssumeRole", setup_arn, complete=True)).allowed
+    assert not evaluate(statements, request("sts:AssumeRole", f"arn:aws:iam::{target}:role/Admin",
+                                            complete=True)).allowed
+    tree = render_tree(built, env_main.NAME, {**BASE, **LISTS})
+    admin_arn = f"arn:aws:iam::{dev}:role/sm-mlops-dev-stackset-admin"
+    assert stack_sets(tree)["EnvironmentTargetAccountRolesStackSet"]["ExecutionRoleName"] == setup_name
+
+    setup = built["env-iam-setup-stackset-role"]
+    setup_values = {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": dev,
+                    "StackSetExecutionRoleName": setup_name}
+    trust = trust_statements(setup, "SetupStackSetExecutionRole", Resolver(setup, setup_values, pseudo={
+        "AWS::AccountId": target, "AWS::Region": "us-east-1", "AWS::Partition": "aws"}))
+
+    def assumes(principal_arn: str) -> bool:
+        account = principal_arn.split(":")[4]
+        return evaluate(trust, request("sts:AssumeRole", setup_arn, complete=True, context={
+            "aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account,
+            "principal": f"arn:aws:iam::{account}:root"})).allowed
+
+    assert assumes(admin_arn)
+    assert not assumes(f"arn:aws:iam::{dev}:role/SomeoneElse")

@@ -90,3 +90,14 @@ def sub_name(value, **values) -> str:
     defaults = {"AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333", "AWS::Partition": "aws"}
     pattern = text(value)
     return re.sub(r"\$\{([^}]+)\}", lambda m: {**defaults, **values}[m.group(1)], pattern)
+
+
+def walk(node):
+    """Every node of a template (dicts, lists, scalars), depth first."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)

@@ -13,6 +13,7 @@ import pytest
 from cloud_radar.cf.unit import Template as Renderer
 
 from tests import support_render
+from tests.cfn import walk
 
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
@@ -70,14 +71,6 @@ def rule_failures(template: dict, **values) -> list[str]:
     return support_render.rule_failures(template, values)
 
 
-def walk(node):
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 # -- env-vpc --------------------------------------------------------------------------------------------------------

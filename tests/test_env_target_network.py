@@ -16,6 +16,7 @@ from templates_src.context import BuildContext
 from templates_src.generator import build_selected, generate, render
 from templates_src.templates.env import env_iam, env_target_account_network, env_vpc, env_vpc_egress
 from tests import cfn, support_render
+from tests.cfn import walk
 from tests.support_render import ACCOUNT, REGION
 
 NAME = env_target_account_network.NAME
@@ -61,14 +62,6 @@ def fake(template: dict, logical_id: str, attribute: str | None = None) -> str:
     return support_render.fake(template, logical_id, attribute)
 
 
-def walk(node):
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 SCENARIOS = [pytest.param(zones, flow_logs, id=f"{zones}-zones-flow-logs-{flow_logs}")

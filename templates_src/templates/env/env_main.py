@@ -10,6 +10,7 @@ Dependency structure (what CloudFormation can create in parallel):
     env-vpc ──────────────┼──> env-sagemaker-studio            (the long pole: the Studio domain)
        └──> env-vpc-egress ──> env-s3                           (endpoints, NAT, then the buckets' policies)
     env-sc-portfolio, env-iam-target-account-roles, guardrails policy: beside the domain
+    StackSets into the target accounts (roles, network; account lists or OUs): beside the domain
 
 The network is split in two on purpose: a nested stack's outputs exist only once all of its resources are
 complete, and the domain must not wait for VPC endpoints or NAT gateways it does not need to be created.

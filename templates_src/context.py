@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from troposphere import AWSHelperFn, Sub
+from troposphere import AWSHelperFn, Sub, Template
 
 from templates_src.config import Config
 from templates_src import naming
@@ -23,9 +23,18 @@ class BuildContext:
     packaging: bool = False
     generated_templates: frozenset[str] = frozenset()  # names this generator builds (set when packaging)
     namer: Namer = field(init=False)
+    _declared: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "namer", Namer(self.config.prefix))
+        object.__setattr__(self, "_declared", {})
+
+    def declared(self, module) -> Template:
+        """A template module's template as this context builds it, built once: what parents read of a child
+        (its parameters, outputs, console labels).  Read it, never change it."""
+        if module.NAME not in self._declared:
+            self._declared[module.NAME] = module.build(self)
+        return self._declared[module.NAME]
 
     # -- ARNs: the one way templates build them (never a hard-coded partition) --------------------------
     @staticmethod

@@ -90,11 +90,12 @@ def accounts() -> Split:
     return Split(",", Join(",", [Ref(STAGING_ACCOUNTS.name), Ref(PROD_ACCOUNTS.name)]))
 
 
-def model_reader_condition(ctx: BuildContext, role_name) -> If:
+def model_reader_condition(ctx: BuildContext, role_name, extra: dict | None = None) -> If:
     """The condition block that matches the target accounts' model execution role sessions: the role by name
-    (and the platform's role path) in any account, and the account by the OUs' paths or by the lists."""
+    (and the platform's role path) in any account, and the account by the OUs' paths or by the lists; plus
+    ``extra`` conditions in either case."""
     role = {"ArnLike": {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::*:role{ctx.config.role_path}${{Role}}",
-                                                 Role=role_name)}}
+                                                 Role=role_name)}, **(extra or {})}
     by_ou = {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [
         Sub(f"${{{ORGANIZATION_ID.name}}}/*/${{{spec.name}}}/*") for spec in (OU_STAGING, OU_PROD)]}, **role}
     # One account only: this account's own model execution role (which its IAM policy lets read anyway), so the
@@ -108,8 +109,6 @@ def reader_statement(ctx: BuildContext, sid: str, actions: list[str], resources,
                      extra: dict | None = None) -> dict:
     """An Allow for the model execution roles of the accounts models are deployed to.  Always in the policy (a
     literal statement list: scanners read it as written, and no AWS::NoValue in a list)."""
-    condition = model_reader_condition(ctx, role_name)
-    if extra:
-        condition = If(OU_MODE, {**condition.data["Fn::If"][1], **extra}, {**condition.data["Fn::If"][2], **extra})
+    condition = model_reader_condition(ctx, role_name, extra)
     return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": actions, "Resource": resources,
             "Condition": condition}

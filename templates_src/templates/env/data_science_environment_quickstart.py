@@ -45,7 +45,7 @@ def _availability_zones():
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    env, core = env_main.build(ctx), core_main.build(ctx)
+    env, core = ctx.declared(env_main), ctx.declared(core_main)
     labels = offer_parameters(t, env, ENVIRONMENT)
     labels.update(offer_parameters(t, env, NETWORK))
     labels.update(offer_parameters(t, core, CORE))

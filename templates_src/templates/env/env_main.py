@@ -255,7 +255,7 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
     params.add(t, *(spec for _, specs in groups for spec in specs))
     labels = {spec.name: spec.label for _, specs in groups for spec in specs}
     groups_out = [(label, [spec.name for spec in specs]) for label, specs in groups]
-    vpc, egress = env_vpc.build(ctx), env_vpc_egress.build(ctx)
+    vpc, egress = ctx.declared(env_vpc), ctx.declared(env_vpc_egress)
     for label, child, names in (
         ("Network", vpc, VPC_PARAMETERS),
         ("Internet access (NO NAT gateways: internet-free environment)", egress, NAT_PARAMETERS),
@@ -281,7 +281,7 @@ CHILDREN = {module.NAME: module for module in (env_iam, env_kms, env_vpc, env_vp
 
 
 def _nested(ctx, t, title, child, parameters, condition=None):
-    hardening = nested.forward_hardening(t, CHILDREN[child].build(ctx))
+    hardening = nested.forward_hardening(t, ctx.declared(CHILDREN[child]))
     stack = nested_stack(ctx, t, title, child, {"EnvName": Ref("EnvName"), "EnvType": Ref("EnvType"), **parameters,
                                                 **hardening}, condition=condition)
     stack.Tags = _stack_tags()
@@ -403,7 +403,7 @@ def _stack_set(ctx: BuildContext, t: Template, title: str, child: str, suffix: s
     parameters = {"EnvType": Ref(envb.ENV_TYPE_STAGING.name), **parameters}
     # Hardening values (log key, function network) reach the target accounts too: with encrypt_logs, the key's
     # policy must let the target accounts' CloudWatch Logs use it.
-    template = STACK_SET_CHILDREN[child].build(ctx)
+    template = ctx.declared(STACK_SET_CHILDREN[child])
     parameters.update(nested.forward_hardening(t, template))
     if "UseTargetAccountBoundary" in template.parameters:  # no configured boundary (which is on every role)
         # Self-managed: the setup role creates roles only with the target-account boundary.

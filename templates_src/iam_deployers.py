@@ -25,6 +25,13 @@ SC_STACK = f"SC-{ACCOUNT}-pp-abcdefghijklm"  # the stack Service Catalog provisi
 # The two ways a multi-account environment names its target accounts.
 ACCOUNT_LISTS = {"StagingAccountList": "333333333333,444444444444", "ProductionAccountList": "555555555555",
                  "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"}
+# A SageMaker project as SageMaker fills in its parameters, and a deployment of its endpoint template.
+PROJECT = {"SageMakerProjectName": "churn", "SageMakerProjectId": "p-abc123"}
+CONNECTION = {"SourceCodeProvider": "CodeConnection", "RepositoryFullName": "example-org/churn-model",
+              "CodeConnectionArn": f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/"
+                                   "0123abcd-4567-89ef-0123-456789abcdef"}
+ENDPOINT = {"ModelPackageName": f"arn:aws:sagemaker:{REGION}:{ADMIN_ACCOUNT}:model-package/churn-p-abc123/3",
+            "VolumeKmsKeyArn": f"arn:aws:kms:{REGION}:{ADMIN_ACCOUNT}:key/0123abcd-4567-89ef-0123-456789abcdef"}
 ORGANIZATIONAL_UNITS = {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
                         "OrganizationId": "o-abcdefghij", "StackSetCallAs": "DELEGATED_ADMIN"}
 
@@ -91,16 +98,29 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
                  params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary}),
         Deployer("model-deployment-stackset-role",
                  "StackSet execution role of the MLOps projects' model deployments in each target account",
-                 "env-iam-target-account-roles", "StackSetExecutionRole", ("model-endpoint",),
+                 "env-iam-target-account-roles", "StackSetExecutionRole", ("cfn-sm-endpoint-template",),
                  "stackset-execution",
                  "StackSet-sagemaker-churn-p-abc123-deploy-staging-0123abcd-4567-89ef-0123-456789abcdef",
-                 params=TARGET_ENV, planned={"model-endpoint": "model-endpoint"}),
+                 params={**TARGET_ENV, **PROJECT, **ENDPOINT,
+                         # the target-account roles' generated name (the environment passes the same everywhere)
+                         "ExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-sm-model-exec"}),
         Deployer("sagemaker-projects-launch-role",
                  "Service Catalog launch role of the MLOps project products (SageMaker projects)",
                  "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole",
                  ("project-model-build-train", "project-model-deploy"), "service-catalog-launch", SC_STACK,
-                 params={"SageMakerProjectName": "churn", "SageMakerProjectId": "p-abc123"},
-                 planned={"project-model-build-train": "mlops-projects", "project-model-deploy": "mlops-projects"}),
+                 params=PROJECT),
+        Deployer("sagemaker-projects-launch-role-code-connections",
+                 "The same role launching the project templates with a CodeConnections repository",
+                 "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole",
+                 ("project-model-build-train", "project-model-deploy"), "service-catalog-launch", SC_STACK,
+                 params={**PROJECT, **CONNECTION}, exceptions="sagemaker-projects-launch-role"),
+        Deployer("sagemaker-projects-use-role",
+                 "Role of the projects' pipelines: the model deploy pipeline's StackSet actions create and update "
+                 "the endpoint StackSets (the CodePipeline action modelled as the StackSet resource it amounts to)",
+                 "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsUseRole",
+                 ("model-deployment-stacksets",), "codepipeline-stackset-action",
+                 "sagemaker-churn-p-abc123-deploy-staging", params=PROJECT,
+                 planned={"model-deployment-stacksets": "model-deployment-stacksets"}),
     )
 
 

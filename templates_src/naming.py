@@ -28,6 +28,12 @@ LIMITS = {
     "bucket": 63,
     "product": 100,  # Service Catalog product name (console shows up to 100)
     "stackset": 128,  # StackSet name
+    "repository": 100,  # CodeCommit repository name
+    "codebuild": 150,  # CodeBuild project name
+    "pipeline": 100,  # CodePipeline pipeline name
+    "rule": 64,  # EventBridge rule name
+    "endpoint": 63,  # SageMaker endpoint name
+    "sagemaker-pipeline": 256,  # SageMaker pipeline name
 }
 
 # Markers that other roles' policies use to find roles they may create, pass or assume.  A user-chosen

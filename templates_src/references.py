@@ -18,13 +18,15 @@ from typing import Any
 from troposphere import AWSHelperFn
 
 TEMPLATE_SUFFIXES = (".yaml", ".json")
+CODE_KINDS = ("lambda-code", "seed-code")
+SEED_CODE_FOLDER = "seed_code/"  # seed code is referred to as seed_code/<folder>.zip (S3 Key; Bucket beside it)
 _LOCAL = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
 @dataclass(frozen=True)
 class Reference:
     resource: str  # logical id
-    kind: str  # nested-stack | stack-set | sc-product | lambda-code
+    kind: str  # nested-stack | stack-set | sc-product | lambda-code | seed-code
     target: str  # the local path as written
     path: tuple  # keys from the resource's Properties to the value
 
@@ -32,7 +34,7 @@ class Reference:
     def stem(self) -> str | None:
         """Template name for template references, None for code."""
         for suffix in TEMPLATE_SUFFIXES:
-            if self.kind != "lambda-code" and self.target.endswith(suffix):
+            if self.kind not in CODE_KINDS and self.target.endswith(suffix):
                 return self.target[: -len(suffix)]
         return None
 
@@ -62,6 +64,8 @@ def _locations(resource_type: str, props: dict) -> Iterator[tuple[str, tuple]]:
             yield "sc-product", ("ProvisioningArtifactParameters", i, "Info", "LoadTemplateFromURL")
     elif resource_type == "AWS::Lambda::Function":
         yield "lambda-code", ("Code",)
+    elif resource_type == "AWS::CodeCommit::Repository":
+        yield "seed-code", ("Code", "S3", "Key")
 
 
 def _get(props: dict, path: tuple) -> Any:
@@ -84,14 +88,25 @@ def iter_references(template: dict) -> Iterator[Reference]:
                 yield Reference(logical_id, kind, value, path)
 
 
-def rewrite(template: dict, new_value: Callable[[Reference], str]) -> dict:
-    """Replace every local reference in place with ``new_value(reference)``; returns the template."""
+def rewrite(template: dict, new_value: Callable[[Reference], Any]) -> dict:
+    """Replace every local reference in place with ``new_value(reference)``; returns the template.
+
+    Seed code is an S3 location: its new value is the whole ``{"Bucket", "Key"}`` mapping."""
     for ref in list(iter_references(template)):
         node = template["Resources"][ref.resource]["Properties"]
-        for key in ref.path[:-1]:
+        path = ref.path[:-1] if ref.kind == "seed-code" else ref.path
+        for key in path[:-1]:
             node = node[key]
-        node[ref.path[-1]] = new_value(ref)
+        value = new_value(ref)
+        if ref.kind == "seed-code" and not isinstance(value, dict):
+            continue  # unchanged (another output format)
+        node[path[-1]] = value
     return template
+
+
+def seed_folder(ref: Reference) -> str:
+    """The seed-code folder a seed-code reference names (``seed_code/<folder>.zip``)."""
+    return ref.target.removeprefix(SEED_CODE_FOLDER).removesuffix(".zip")
 
 
 def for_format(template: dict, suffix: str) -> dict:

@@ -19,6 +19,7 @@ from templates_src.templates.core import (core_iam_sc_sm_projects_roles, core_ia
 from templates_src.templates.env import (data_science_environment_quickstart, env_iam, env_iam_target_account_roles,
                                          env_kms, env_main, env_s3, env_sagemaker_studio, env_sc_portfolio,
                                          env_target_account_network, env_vpc, env_vpc_egress)
+from templates_src.templates.project import cfn_sm_endpoint_template, project_model_build_train, project_model_deploy
 
 # `aws cloudformation deploy --template-file` uploads the body inline only up to this size.
 DIRECT_DEPLOY_LIMIT = 51_200
@@ -79,8 +80,21 @@ TEMPLATES: dict[str, TemplateSpec] = {s.name: s for s in (
     _spec(data_science_environment_quickstart, BY_URL),
     _spec(env_iam_target_account_roles, DIRECTLY),
     _spec(env_target_account_network),
+    _spec(project_model_build_train, BY_URL),
+    _spec(project_model_deploy, BY_URL),
+    _spec(cfn_sm_endpoint_template),
     _spec(package_cfn, DIRECTLY),
 )}
+
+
+# Generated templates a seed-code folder ships (file name in the folder -> template name): packaging adds them to
+# the folder's zip, so a project's repository has the endpoint template its pipeline deploys.
+SEED_CODE_TEMPLATES: dict[str, dict[str, str]] = {
+    project_model_deploy.SEED_CODE: {f"{cfn_sm_endpoint_template.NAME}.yaml": cfn_sm_endpoint_template.NAME},
+}
+# Object tags of published project templates: SageMaker lists S3 project templates tagged for Studio, and the
+# SageMaker products launch role reads only objects tagged for Service Catalog provisioning.
+PROJECT_TEMPLATE_TAGS = (("sagemaker:studio-visibility", "true"), ("servicecatalog:provisioning", "true"))
 
 
 def unknown(names) -> list[str]:

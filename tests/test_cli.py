@@ -67,7 +67,8 @@ def test_only_builds_the_named_templates_and_what_they_nest(tmp_path):
     assert result.exit_code == 0
     assert sorted(p.stem for p in (tmp_path / "b").glob("*.yaml")) == sorted(
         ["env-main", "env-iam", "env-kms", "env-vpc", "env-vpc-egress", "env-s3", "env-sagemaker-studio",
-         "env-sc-portfolio", "env-iam-target-account-roles", "env-target-account-network", "package-cfn"])
+         "env-sc-portfolio", "env-iam-target-account-roles", "env-target-account-network", "package-cfn",
+         "project-model-build-train", "project-model-deploy"])
 
 
 def test_unknown_template_is_a_usage_error(tmp_path):

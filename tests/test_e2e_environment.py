@@ -448,8 +448,10 @@ def assert_key_policy(document: dict, *, administrators: list[str], users: list[
     statements_ = by_sid(document)
     base = ["EnableIAMPolicies", "KeyAdministrators", "KeyUsers", "KeyUsersGrantsForAWSResources",
             "DenyKeyAdministrationToWorkloadRoles", "DenyGrantsNotForAWSResources"]
-    # The S3 key also lets the model execution roles of the deployment accounts decrypt models through S3.
-    assert list(statements_) in (base, base + ["TargetAccountsDecryptModels"])
+    # The S3 key also lets the model execution roles of the deployment accounts decrypt models through S3, the
+    # EBS key their model deployment StackSet execution role create grants for endpoint volumes.
+    assert list(statements_) in (base, base + ["TargetAccountsDecryptModels"],
+                                 base + ["TargetAccountsEncryptEndpointVolumes"])
     assert statements_["EnableIAMPolicies"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
     assert as_list(statements_["KeyAdministrators"]["Principal"]["AWS"]) == administrators
     admin_actions = set(as_list(statements_["KeyAdministrators"]["Action"]))

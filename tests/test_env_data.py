@@ -104,7 +104,7 @@ TARGET_PARAMETERS = ["OrganizationalUnitStagingId", "OrganizationalUnitProdId", 
 def test_kms_interface_is_the_designed_one(kms):
     assert list(kms["Parameters"]) == ["EnvName", "EnvType", "DSTeamAdministratorRoleArn", "DataScientistRoleArn",
                                        "SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn",
-                                       *TARGET_PARAMETERS]
+                                       *TARGET_PARAMETERS, "TargetStackSetExecutionRoleName"]
     for name in ("DSTeamAdministratorRoleArn", "DataScientistRoleArn"):
         assert kms["Parameters"][name]["Default"] == "" and cfn.accepts(kms["Parameters"][name], "")
     for name in ("SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn"):
@@ -257,7 +257,7 @@ def test_data_and_model_buckets_are_encrypted_versioned_private_logged_and_retai
                 (buckets[b]["Properties"] for b in env_s3.BUCKETS)}) == 2
 
 
-def test_log_bucket_uses_sse_s3_and_accepts_only_s3_logging_for_the_two_buckets(s3):
+def test_log_bucket_uses_sse_s3_and_accepts_only_s3_logging_of_its_buckets_and_projects(s3):
     logs = s3["Resources"]["LogsBucket"]
     props = logs["Properties"]
     (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -271,8 +271,8 @@ def test_log_bucket_uses_sse_s3_and_accepts_only_s3_logging_for_the_two_buckets(
     assert [r["ExpirationInDays"] for r in expiry] == [env_s3.LOG_RETENTION_DAYS]
     statements = s3["Resources"]["LogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     allows = [s for s in statements if s["Effect"] == "Allow"]
-    assert [s["Sid"] for s in allows] == ["AllowServerAccessLogs"]
-    (allow,) = allows
+    assert [s["Sid"] for s in allows] == ["AllowServerAccessLogs", "AllowProjectServerAccessLogs"]
+    allow = allows[0]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"} and allow["Action"] == ["s3:PutObject"]
     assert [cfn.text(a) for a in allow["Condition"]["ArnLike"]["aws:SourceArn"]] == [
         "arn:${AWS::Partition}:s3:::${DataBucketName}", "arn:${AWS::Partition}:s3:::${ModelBucketName}"]
@@ -293,6 +293,12 @@ def test_log_bucket_uses_sse_s3_and_accepts_only_s3_logging_for_the_two_buckets(
     assert not deliver("someone-elses-bucket").allowed
     assert not deliver(DATA, account="999999999999").allowed
     assert not deliver(DATA, key="elsewhere/x").allowed
+    # The MLOps projects' artifact buckets of this account log under projects/, nowhere else.
+    project_bucket = f"sm-mlops-cp-p-abc123def456-{ACCOUNT}"
+    assert deliver(project_bucket, key="projects/p-abc123def456/x").allowed
+    assert not deliver(project_bucket, key="data/x").allowed
+    assert not deliver(project_bucket, account="999999999999", key="projects/x").allowed
+    assert not deliver("sm-mlops-cpx", key="projects/x").allowed
 
 
 def _bucket_arn(resource: dict, logical_id: str, resolver: iam_policy.Resolver) -> list[str]:

@@ -334,6 +334,18 @@ def test_account_lists_self_managed_stack_sets_and_grants(built):
                   if s["Sid"] == "TargetAccountsDecryptModels"]
     assert decrypt["Condition"]["StringLike"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
     assert "root" not in json.dumps(reader) + json.dumps(decrypt)
+    # The model deployments' StackSet execution role of the listed accounts may let SageMaker encrypt endpoint
+    # volumes with the EBS key (grants for AWS resources only); no other key, no other role.
+    volumes = [(k, s) for k, r in resources(tree["EnvironmentKMSKeys"], "AWS::KMS::Key").items()
+               for s in r["Properties"]["KeyPolicy"]["Statement"] if s["Sid"] == "TargetAccountsEncryptEndpointVolumes"]
+    assert [k for k, _ in volumes] == ["SagemakerEBSKMSKey"]
+    (_, volume), = volumes
+    assert volume["Action"] == ["kms:DescribeKey", "kms:CreateGrant"]
+    assert volume["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    assert volume["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["333333333333", "444444444444",
+                                                                         "555555555555"]
+    assert volume["Condition"]["ArnLike"]["aws:PrincipalArn"] == (
+        "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-stackset-exec")
 
 
 def test_an_updated_account_list_changes_the_grants(built):

@@ -356,9 +356,14 @@ def test_portfolio_parameters_and_outputs(portfolio):
                                             "SCMLOpsProductLaunchRoleArn"}
     assert "Default" not in portfolio["Parameters"]["SCMLOpsPortfolioPrincipalRoleArn"]
     assert set(portfolio["Outputs"]) == {"MLOpsPortfolioId", "MLOpsProductLaunchRoleArn"}
-    # No products yet (the slot is empty): only the portfolio and its principals.
-    assert {r["Type"] for r in portfolio["Resources"].values()} == {
-        "AWS::ServiceCatalog::Portfolio", "AWS::ServiceCatalog::PortfolioPrincipalAssociation"}
+    # The two MLOps project products, each in the portfolio with the SageMaker products launch constraint.
+    products = {lid: r for lid, r in portfolio["Resources"].items()
+                if r["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"}
+    assert {p["Properties"]["ProvisioningArtifactParameters"][-1]["Info"]["LoadTemplateFromURL"]
+            for p in products.values()} == {"project-model-build-train.yaml", "project-model-deploy.yaml"}
+    for kind in ("AWS::ServiceCatalog::PortfolioProductAssociation", "AWS::ServiceCatalog::LaunchRoleConstraint"):
+        assert sorted(r["Properties"]["ProductId"]["Ref"] for r in portfolio["Resources"].values()
+                      if r["Type"] == kind) == sorted(products), kind
 
 
 def test_portfolio_principals_are_the_execution_role_and_the_given_persona_roles(portfolio):

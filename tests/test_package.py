@@ -97,6 +97,9 @@ def packaged_references(template: dict):
         if resource["Type"] == "AWS::Lambda::Function" and "S3Key" in props.get("Code", {}):
             assert props["Code"]["S3Bucket"] == BUCKET
             yield f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{props['Code']['S3Key']}"
+        if resource["Type"] == "AWS::CodeCommit::Repository":
+            assert props["Code"]["S3"]["Bucket"] == BUCKET
+            yield f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{props['Code']['S3']['Key']}"
 
 
 def fake_earlier_release(server, version="0.0.9") -> str:
@@ -300,6 +303,47 @@ def test_full_release_to_an_empty_bucket(moto):
     assert {n: key_of(s["Properties"]["TemplateURL"]) for n, s in quickstart["Resources"].items()} == {
         "DataScienceCore": m["templates"]["core-main"]["key"],
         "DataScienceEnvironment": m["templates"]["env-main"]["key"]}
+
+
+def tag_set(server, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in server.client("s3").get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+
+
+def test_project_templates_point_at_the_seed_code_they_publish(moto):
+    """The project templates with this repository's seed code: each packaged template seeds its repository from
+    the release's zip of its folder; the deploy zip carries the generated endpoint template; templates are tagged
+    for Studio (S3 project templates) and Service Catalog, the zips for Service Catalog."""
+    projects = {"project-model-build-train": "model-build-train", "project-model-deploy": "model-deploy"}
+    result = package(moto, "--create-bucket", "--only", ",".join(projects))
+    assert result.exit_code == 0, result.output
+    m = manifest(moto)
+    assert sorted(m["seed_code"]) == sorted(projects.values())
+    for name, folder in projects.items():
+        template = load(read(moto, m["templates"][name]["key"]))
+        (repo,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CodeCommit::Repository"]
+        assert repo["Properties"]["Code"]["S3"] == {"Bucket": BUCKET, "Key": m["seed_code"][folder]["key"]}
+        for key in (m["templates"][name]["key"], key_of(m["templates"][name]["release_url"])):
+            assert tag_set(moto, key) == {"sagemaker:studio-visibility": "true", "servicecatalog:provisioning": "true"}
+        seed_key = m["seed_code"][folder]["key"]
+        assert tag_set(moto, seed_key) == {"servicecatalog:provisioning": "true"}
+        names = zipfile.ZipFile(io.BytesIO(read(moto, seed_key))).namelist()
+        assert "buildspec.yml" in names and "README.md" in names
+        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or ".pytest_cache" in n]
+    deploy = zipfile.ZipFile(io.BytesIO(read(moto, m["seed_code"]["model-deploy"]["key"])))
+    shipped = load(deploy.read("cfn-sm-endpoint-template.yaml"))
+    assert shipped == load(read(moto, m["templates"]["cfn-sm-endpoint-template"]["key"]))
+    assert shipped["Resources"]["EndpointConfig"]["Properties"]["KmsKeyId"] == {"Ref": "VolumeKmsKeyArn"}
+    assert "cfn-sm-endpoint-template.yaml" not in zipfile.ZipFile(io.BytesIO(read(
+        moto, m["seed_code"]["model-build-train"]["key"]))).namelist()
+
+
+def test_a_release_without_the_projects_seed_code_is_refused(moto, seed_dir):
+    """Project templates whose seed code the release lacks would create empty repositories: nothing is published."""
+    (seed_dir / "model-build-train").rename(seed_dir / "other")
+    result = package(moto, "--create-bucket", "--only", "project-model-build-train", "--seed-code-dir", str(seed_dir))
+    assert result.exit_code != 0
+    assert "needs the seed code 'model-build-train'" in result.output
+    assert not objects(moto)
 
 
 def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(moto, tmp_path):

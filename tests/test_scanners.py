@@ -44,9 +44,10 @@ import yaml
 from templates_src import registry
 from templates_src.blocks import parameters as params
 from templates_src.blocks import scanners
+from templates_src.blocks import project as project_block
 from templates_src.generator import generate, write
 from tests import cfn
-from tests import support_render
+from tests import support_project, support_render
 from tests.conftest import HARDENED, PINNED, REPO
 
 REQUIRE = os.environ.get("SM_MLOPS_REQUIRE_SCANNERS") == "1"
@@ -251,6 +252,7 @@ SAMPLE_VALUES = {
     "AdministratorAccountId": "222222222222",
     "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "ModelBucketName": "team1-dev-us-east-1-222222222222-models",
+    **support_project.PROJECT,
 }
 # Every template users deploy (the registry's entries) is rendered with its defaults, env-main with every option
 # that adds resources (its defaults are rendered inside the quickstart), so that every resource of every
@@ -269,6 +271,17 @@ DEPLOYMENT_VALUES = {
     "env-target-account-network": [{"EnvName": "sm-mlops", "EnvType": "staging", "NumberOfAZs": "3",
                                     "CreateVPCFlowLogs": "YES", "UseTargetAccountBoundary": "YES",
                                     "ModelBucketName": "sm-mlops-dev-us-east-1-123456789012-models"}],
+    "project-model-deploy": [{}, {"SourceCodeProvider": "CodeConnection", "RepositoryFullName": "org/churn",
+                                  "CodeConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/"
+                                                       "0123abcd-4567-89ef-0123-456789abcdef"}],
+    # Deployed by the model deploy pipeline's StackSets with the values its build writes, data capture on.
+    "cfn-sm-endpoint-template": [{
+        "EnvName": "sm-mlops", "EnvType": "staging", "ExecutionRoleName": "sm-mlops-dev-us-east-1-sm-model-exec",
+        "ModelPackageName": "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-p-abc123def456/3",
+        "SageMakerSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",  # the SSM parameters' values
+        "SageMakerSecurityGroupIds": "sg-0123456789abcdef0",
+        "VolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"], "DataCapture": "YES",
+        "DataCaptureS3Uri": "s3://sm-mlops-dev-us-east-1-123456789012-models/data-capture"}],
 }
 # What custom resources answer in these deployments (the renderer answers empty values).  CheckIfIAMRolesExist
 # answers a role's name when the role does not exist yet, and the stack then creates that role.
@@ -377,8 +390,16 @@ def _attributes_read(node) -> set[tuple[str, str]]:
 
 
 def _answered(templates: dict[str, dict]) -> dict[str, dict]:
-    """The templates with their custom resources' answers (CUSTOM_RESOURCE_ANSWERS) for the renderer."""
+    """The templates with their custom resources' answers (CUSTOM_RESOURCE_ANSWERS, the projects' environment)
+    for the renderer."""
     templates = json.loads(json.dumps(templates))
+    for name, spec in registry.TEMPLATES.items():
+        if spec.family == "project" and project_block.ENV_CONFIG in templates[name]["Resources"]:
+            templates[name] = support_project.with_environment(templates[name])
+        # CloudFormation resolves SSM parameter names before anything else: render the resolved values.
+        for parameter in templates[name].get("Parameters", {}).values():
+            if parameter["Type"] == "AWS::SSM::Parameter::Value<String>":
+                parameter["Type"] = "String"
     for template in templates.values():
         for logical_id, resource in template["Resources"].items():
             answer = CUSTOM_RESOURCE_ANSWERS.get(resource["Type"])

@@ -170,8 +170,8 @@ def test_version_only_where_it_means_something(default_config):
     after = generate(default_config.model_copy(update={"version": "9.9.9"})).files()
     changed = sorted(rel for rel in before if before[rel] != after[rel])
     # The bootstrap names the release it publishes (its URLs and the configuration it passes on).
-    assert changed == ["core-sc-shared-portfolio.yaml", "package-cfn.yaml"]
-    assert b"v9.9.9" in after["core-sc-shared-portfolio.yaml"]
+    assert changed == ["core-sc-shared-portfolio.yaml", "env-sc-portfolio.yaml", "package-cfn.yaml"]
+    assert b"v9.9.9" in after["core-sc-shared-portfolio.yaml"] and b"v9.9.9" in after["env-sc-portfolio.yaml"]
 
 
 def test_direct_deploy_templates_fit_template_file_limit(configs):

@@ -21,6 +21,10 @@ ENV = "${EnvName}-${EnvType}"
 
 # -- S3 buckets: <env>-<type>-<region>-<account>-<kind> (unprefixed: S3's 63 characters leave no room) -------
 BUCKET_KINDS = ("data", "models", "logs")
+LOGS_KIND = "logs"
+# The MLOps projects' artifact buckets (templates_src.blocks.project) and where the log bucket keeps their logs.
+PROJECT_BUCKETS = "sm-mlops-cp-*"
+PROJECT_LOGS_PREFIX = "projects/"
 
 
 def bucket_name(ctx: BuildContext, kind: str) -> Name:

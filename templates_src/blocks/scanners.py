@@ -121,6 +121,11 @@ CONDITIONED_CROSS_ACCOUNT_PRINCIPAL = Reason(
     "organizational units), decrypting only through S3 (kms:ViaService). KMS refuses a key policy naming a role "
     "that does not exist yet, and the target accounts' roles are created by StackSets after the key.",
 )
+NETWORK_ISOLATION_BY_PARAMETER = Reason(
+    ("CKV_AWS_370",),
+    "Network isolation is on by default (parameter NetworkIsolation, YES); the parameter exists for model "
+    "containers that must reach the VPC (the endpoint runs in the stage's private subnets either way).",
+)
 ACCESS_LOGS_BUCKET_NOT_LOGGED = Reason(
     ("CKV_AWS_18",),
     "This bucket receives the server access logs of the environment's data and model buckets. Logging it into "
@@ -185,8 +190,10 @@ NOT_MET_BY_DEFAULT = (
         "Object Lock cannot be deactivated once active; an environment that does not need write-once storage "
         "should not carry an irreversible setting. With s3_object_lock it is active on the data and model "
         "buckets, without default retention, and their bucket policies refuse compliance-mode locks (which "
-        "nobody could lift, not even to honour a deletion request).",
-        resources=("env-s3/DataBucket", "env-s3/ModelBucket"), option="s3_object_lock"),
+        "nobody could lift, not even to honour a deletion request); the MLOps projects' artifact buckets follow "
+        "the same switch.",
+        resources=("env-s3/DataBucket", "env-s3/ModelBucket", "project-model-build-train/MlOpsArtifactsBucket",
+                   "project-model-deploy/MlOpsArtifactsBucket"), option="s3_object_lock"),
 )
 
 # Never met, in any configuration: the controls contradict what the resource is for.
@@ -229,5 +236,13 @@ UNREADABLE_AS_WRITTEN = (
         "CT.S3.PR.8", "bucket policies that deny requests without TLS",
         "The statement DenyInsecureTransport names the bucket as !GetAtt Bucket.Arn (the YAML short form) and its "
         "objects as !Sub '${Bucket.Arn}/*'; the rule recognises only the list form of GetAtt and Fn::Join.",
-        resources=("env-s3/DataBucketPolicy", "env-s3/ModelBucketPolicy", "env-s3/LogsBucketPolicy")),
+        resources=("env-s3/DataBucketPolicy", "env-s3/ModelBucketPolicy", "env-s3/LogsBucketPolicy",
+                   "project-model-build-train/MlOpsArtifactsBucketPolicy",
+                   "project-model-deploy/MlOpsArtifactsBucketPolicy")),
+    ControlException(
+        "CT.S3.PR.2", "server access logging on every bucket",
+        "The MLOps projects' artifact buckets log into the environment's log bucket, whose name is built with "
+        "Fn::Sub from the environment's name and stage (values of the environment configuration, Fn::GetAtt); "
+        "cfn-guard reads a computed DestinationBucketName as no value. Rendered, the control passes.",
+        resources=("project-model-build-train/MlOpsArtifactsBucket", "project-model-deploy/MlOpsArtifactsBucket")),
 )

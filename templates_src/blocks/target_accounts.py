@@ -48,6 +48,11 @@ MODEL_ROLE_NAME = ParamSpec(
     allowed_pattern=params.optional(params.ROLE_NAME), max_length=64,
     constraint="must be an IAM role name, or empty")
 
+STACKSET_ROLE_NAME = MODEL_ROLE_NAME.with_(
+    name="TargetStackSetExecutionRoleName", description="Name of the model deployment StackSet execution role in "
+    "the target accounts (the role that creates endpoints whose storage volumes the EBS key encrypts)",
+    label="Target StackSet execution role name")
+
 PARAMETERS = (OU_STAGING, OU_PROD, ORGANIZATION_ID, STAGING_ACCOUNTS, PROD_ACCOUNTS)
 
 OU_MODE = "OrganizationalUnitCondition"

@@ -7,7 +7,7 @@ because other core stacks and running projects in the account may use them.
 
 from __future__ import annotations
 
-from awacs.aws import Condition, ForAnyValueStringLike, StringLike
+from awacs.aws import Condition, ForAnyValueStringLike, StringEquals, StringLike
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 
 from templates_src import naming
@@ -63,8 +63,12 @@ def launch_role_statements(ctx: BuildContext) -> list:
         allow(a("codebuild", "CreateProject", "DeleteProject", "UpdateProject", "BatchGetProjects"),
               _arn(ctx, "codebuild", "project/sagemaker-*"), sid="CodeBuild"),
         allow(a("codecommit", "CreateCommit", "CreateRepository", "DeleteRepository", "GetRepository",
-                "UpdateRepositoryName", "TagResource", "UntagResource"), _arn(ctx, "codecommit", "sagemaker-*"),
-              sid="CodeCommit"),
+                "UpdateRepositoryName", "UpdateRepositoryDescription", "TagResource", "UntagResource"),
+              _arn(ctx, "codecommit", "sagemaker-*"), sid="CodeCommit"),
+        # Pipelines of projects whose code lives in GitHub, GitLab or Bitbucket use a connection of this account.
+        allow([*a("codestar-connections", "PassConnection"), *a("codeconnections", "PassConnection")],
+              connections(ctx), sid="PassConnectionsToPipelines",
+              condition=Condition(StringEquals({"codestar-connections:PassedToService": "codepipeline.amazonaws.com"}))),
         allow(a("codecommit", "ListRepositories"), "*", sid="ListRepositories"),
         allow(a("codepipeline", "CreatePipeline", "DeletePipeline", "GetPipeline", "GetPipelineState",
                 "StartPipelineExecution", "TagResource", "UntagResource", "UpdatePipeline"),
@@ -120,6 +124,12 @@ def launch_role_statements(ctx: BuildContext) -> list:
     ]
 
 
+def connections(ctx: BuildContext) -> list:
+    """CodeConnections connections of this account, under both service prefixes (the console has created
+    codeconnections ARNs since July 2024; older connections keep codestar-connections ARNs)."""
+    return [_arn(ctx, prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")]
+
+
 def use_role_statements(ctx: BuildContext) -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     pattern = ctx.role_path_pattern()
@@ -142,8 +152,20 @@ def use_role_statements(ctx: BuildContext) -> list:
               [_arn(ctx, "cloudformation", "stack/sagemaker-*"), _arn(ctx, "cloudformation", "stackset/sagemaker-*"),
                _arn(ctx, "cloudformation", "stackset-target/sagemaker-*"), _arn(ctx, "cloudformation", "type/resource/*")],
               sid="ProjectStacks"),
-        # No resource-level permissions for these.
-        allow(a("cloudformation", "GetTemplate", "GetTemplateSummary", "ValidateTemplate"), "*", sid="ReadTemplates"),
+        allow(a("cloudformation", "TagResource", "UntagResource"),
+              [_arn(ctx, "cloudformation", "stack/sagemaker-*"), _arn(ctx, "cloudformation", "stackset/sagemaker-*")],
+              sid="TagProjectStacks"),
+        # No resource-level permissions for these.  IAM authorizes CreateStackSet only on "*"; the model deployment
+        # StackSets can still only run as the environment's StackSet roles (PassRole below).
+        allow(a("cloudformation", "GetTemplate", "GetTemplateSummary", "ValidateTemplate", "CreateStackSet"), "*",
+              sid="ReadTemplates"),
+        # The model deploy build finds the accounts of the environment's organizational units (read-only calls,
+        # answered in the management account and to delegated administrators).
+        allow(a("organizations", "ListAccountsForParent", "ListChildren", "DescribeOrganizationalUnit"),
+              [ctx.arn("organizations", "ou/o-*/ou-*", account="*"), ctx.arn("organizations", "root/o-*/r-*", account="*")],
+              sid="TargetAccountsOfOrganizationalUnits"),
+        allow([*a("codestar-connections", "UseConnection"), *a("codeconnections", "UseConnection")],
+              connections(ctx), sid="UseConnections"),
         allow(a("cloudwatch", "PutMetricData"), "*", sid="Metrics"),
         allow(a("codebuild", "BatchGetBuilds", "StartBuild"),
               [_arn(ctx, "codebuild", "project/sagemaker-*"), _arn(ctx, "codebuild", "build/sagemaker-*")],

@@ -165,6 +165,14 @@ def cross_account_statement(ctx: BuildContext):
         extra={"StringLike": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}})
 
 
+def cross_account_volume_statement(ctx: BuildContext):
+    """Multi-account: the model deployments' StackSet execution role of each target account creates endpoints whose
+    ML storage volumes this key encrypts; SageMaker uses the key through the grant the role creates for it."""
+    return target_accounts.reader_statement(
+        ctx, "TargetAccountsEncryptEndpointVolumes", ["kms:DescribeKey", "kms:CreateGrant"], "*",
+        Ref(target_accounts.STACKSET_ROLE_NAME.name), extra={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+
+
 def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
     key = t.add_resource(kms.Key(
         spec.title,
@@ -172,8 +180,9 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
         EnableKeyRotation=True,
         KeyPolicy=key_policy(ctx),
     ))
-    if spec.kind == "s3":
-        key.KeyPolicy["Statement"].append(cross_account_statement(ctx))
+    cross_account = {"s3": cross_account_statement, "ebs": cross_account_volume_statement}.get(spec.kind)
+    if cross_account:
+        key.KeyPolicy["Statement"].append(cross_account(ctx))
         scanners.skip(key, scanners.CONDITIONED_CROSS_ACCOUNT_PRINCIPAL)
     # Keys outlive their stack: data, volumes and backups encrypted with them stay readable.
     key.DeletionPolicy = "Retain"
@@ -197,13 +206,15 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     params.add(t, params.ENV_NAME, params.ENV_TYPE, DS_TEAM_ADMIN_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
-               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, *target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME)
+               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, *target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME,
+               target_accounts.STACKSET_ROLE_NAME)
     target_accounts.add_conditions(t, multi_account=False)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
         ("Key users and administrators", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
                                           DS_TEAM_ADMIN_ROLE_ARN]),
-        ("Target accounts that read models", [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME]),
+        ("Target accounts that read models", [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME,
+                                              target_accounts.STACKSET_ROLE_NAME]),
     ])
     t.add_condition(HAS_DS_TEAM_ADMIN, Not(Equals(Ref(DS_TEAM_ADMIN_ROLE_ARN.name), "")))
     t.add_condition(HAS_DATA_SCIENTIST, Not(Equals(Ref(DATA_SCIENTIST_ROLE_ARN.name), "")))

@@ -328,6 +328,7 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
         "SageMakerExecutionRoleArn": w.execution, "SageMakerPipelineExecutionRoleArn": w.pipeline,
         **{spec.name: Ref(spec.name) for spec in target_accounts.PARAMETERS},
         target_accounts.MODEL_ROLE_NAME.name: w.model_role,
+        target_accounts.STACKSET_ROLE_NAME.name: w.stackset_role,
     })
     _nested(ctx, t, "EnvironmentVPC", env_vpc.NAME, {
         **{name: pass_through(t, name) for name in VPC_PARAMETERS + FLOW_LOG_PARAMETERS},

@@ -25,12 +25,12 @@ Object Lock.
 
 from __future__ import annotations
 
-from awacs.aws import (Allow, ArnLike, Bool, BoolIfExists, Condition, Deny, Null, Principal, Statement,
+from awacs.aws import (Allow, ArnLike, BoolIfExists, Condition, Deny, Null, Principal, Statement,
                        StringEquals, StringNotEquals, StringNotEqualsIfExists)
 from troposphere import Export, GetAtt, If, Output, Ref, Sub, Template, encode_to_dict
 from troposphere import s3
 
-from templates_src.blocks import environment
+from templates_src.blocks import buckets, environment
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import scanners
@@ -73,7 +73,7 @@ DATA_ACTIONS = ("GetObject*", "PutObject*", "DeleteObject*", "ListBucket*", "Lis
 SSE_HEADER = "s3:x-amz-server-side-encryption"
 SSE_KMS_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 
-LOGS_KIND = "logs"
+LOGS_KIND = environment.LOGS_KIND
 # bucket logical id -> (kind, parameter with its name); each bucket's access logs go under "<kind>/".
 BUCKETS = {
     "DataBucket": ("data", DATA_BUCKET_NAME),
@@ -85,60 +85,17 @@ def log_prefix(kind: str) -> str:
     return f"{kind}/"
 
 
-def _public_access_blocked() -> s3.PublicAccessBlockConfiguration:
-    return s3.PublicAccessBlockConfiguration(BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True,
-                                             RestrictPublicBuckets=True)
-
-
-def _owner_enforced() -> s3.OwnershipControls:
-    """ACLs disabled: the bucket owner owns every object, access is decided by policies only."""
-    return s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")])
-
-
-def _no_customer_keys() -> s3.BlockedEncryptionTypes:
-    """SSE-C: the key is the client's, so nobody could read such an object without it (nor audit its use)."""
-    return s3.BlockedEncryptionTypes(EncryptionType=["SSE-C"])
-
-
-def _retain(bucket: s3.Bucket) -> s3.Bucket:
-    bucket.DeletionPolicy = "Retain"
-    bucket.UpdateReplacePolicy = "Retain"
-    return bucket
-
-
-def _objects(bucket: s3.Bucket, prefix: str = "") -> Sub:
-    """ARN pattern of the bucket's objects (under ``prefix``)."""
-    return Sub(f"${{{bucket.title}.Arn}}/{prefix}*")
-
-
-def _bucket_policy(title: str, bucket: s3.Bucket, *statements: Statement) -> s3.BucketPolicy:
-    return s3.BucketPolicy(title, Bucket=Ref(bucket), PolicyDocument=iam_blocks.document(*statements))
-
-
-def _notifications() -> s3.NotificationConfiguration:
-    """Object events go to EventBridge's default bus, free of charge there: rules may react to new data or models
-    (AWS Control Tower's CT.S3.PR.4)."""
-    return s3.NotificationConfiguration(EventBridgeConfiguration=s3.EventBridgeConfiguration(EventBridgeEnabled=True))
-
-
-def _tls_only(bucket) -> Statement:
-    """Data in transit is always encrypted (AWS Control Tower's CT.S3.PR.8)."""
-    return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"),
-                     Action=iam_blocks.actions("s3", "*"), Resource=[GetAtt(bucket, "Arn"), _objects(bucket)],
-                     Condition=Condition(Bool({"aws:SecureTransport": "false"})))
-
-
 def logs_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
-    bucket = t.add_resource(_retain(s3.Bucket(
+    bucket = t.add_resource(buckets.retain(s3.Bucket(
         "LogsBucket",
         BucketName=environment.bucket_name(ctx, LOGS_KIND).sub(),
         BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
             ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
-            BlockedEncryptionTypes=_no_customer_keys())]),
+            BlockedEncryptionTypes=buckets.no_customer_keys())]),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        PublicAccessBlockConfiguration=_public_access_blocked(),
-        OwnershipControls=_owner_enforced(),
-        NotificationConfiguration=_notifications(),
+        PublicAccessBlockConfiguration=buckets.public_access_blocked(),
+        OwnershipControls=buckets.owner_enforced(),
+        NotificationConfiguration=buckets.notifications(),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
             s3.LifecycleRule(Id="ExpireAccessLogs", Status="Enabled", ExpirationInDays=LOG_RETENTION_DAYS,
                              NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(
@@ -150,24 +107,31 @@ def logs_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
     )))
     scanners.skip(bucket, scanners.ACCESS_LOGS_BUCKET_NOT_LOGGED)
     sources = [ctx.bucket_arn(f"${{{spec.name}}}") for _, spec in BUCKETS.values()]
-    t.add_resource(_bucket_policy(
+    t.add_resource(buckets.bucket_policy(
         "LogsBucketPolicy", bucket,
         # S3 delivers server access logs as the logging service principal; aws:SourceArn and aws:SourceAccount
         # keep any other bucket (of any account) from writing logs here (confused deputy).
         Statement(Sid="AllowServerAccessLogs", Effect=Allow,
                   Principal=Principal("Service", "logging.s3.amazonaws.com"),
                   Action=iam_blocks.actions("s3", "PutObject"),
-                  Resource=[_objects(bucket, log_prefix(kind)) for kind, _ in BUCKETS.values()],
+                  Resource=[buckets.objects(bucket, log_prefix(kind)) for kind, _ in BUCKETS.values()],
                   Condition=Condition([ArnLike({"aws:SourceArn": sources}),
                                        StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})])),
-        _tls_only(bucket),
+        # The MLOps projects' artifact buckets (sm-mlops-cp-*) of this account log under projects/.
+        Statement(Sid="AllowProjectServerAccessLogs", Effect=Allow,
+                  Principal=Principal("Service", "logging.s3.amazonaws.com"),
+                  Action=iam_blocks.actions("s3", "PutObject"),
+                  Resource=[buckets.objects(bucket, environment.PROJECT_LOGS_PREFIX)],
+                  Condition=Condition([ArnLike({"aws:SourceArn": ctx.bucket_arn(environment.PROJECT_BUCKETS)}),
+                                       StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})])),
+        buckets.tls_only(bucket),
     ))
     return bucket
 
 
 def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> s3.Bucket:
     kind, name = BUCKETS[title]
-    bucket = t.add_resource(_retain(s3.Bucket(
+    bucket = t.add_resource(buckets.retain(s3.Bucket(
         title,
         # The log bucket's policy must exist before S3 delivers the first log.
         DependsOn=["LogsBucketPolicy"],
@@ -178,11 +142,11 @@ def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> 
             # One data key per bucket and period instead of a KMS request per object: fewer KMS calls and
             # costs, same key.
             BucketKeyEnabled=True,
-            BlockedEncryptionTypes=_no_customer_keys())]),
+            BlockedEncryptionTypes=buckets.no_customer_keys())]),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        PublicAccessBlockConfiguration=_public_access_blocked(),
-        OwnershipControls=_owner_enforced(),
-        NotificationConfiguration=_notifications(),
+        PublicAccessBlockConfiguration=buckets.public_access_blocked(),
+        OwnershipControls=buckets.owner_enforced(),
+        NotificationConfiguration=buckets.notifications(),
         LoggingConfiguration=s3.LoggingConfiguration(
             DestinationBucketName=Ref(logs), LogFilePrefix=log_prefix(kind),
             # <prefix><account>/<region>/<bucket>/<yyyy>/<mm>/<dd>/: logs queryable by date (Athena).
@@ -198,8 +162,8 @@ def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> 
     )))
     if ctx.config.s3_object_lock:  # no default retention: see the module docstring
         bucket.ObjectLockEnabled = True
-    policy = t.add_resource(_bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket),
-                                           *lock_statements(ctx, bucket)))
+    policy = t.add_resource(buckets.bucket_policy(f"{title}Policy", bucket, *perimeter_statements(bucket),
+                                                  *lock_statements(ctx, bucket)))
     if title == "ModelBucket":
         cross_account_readers(ctx, bucket, policy)
     return bucket
@@ -219,9 +183,9 @@ def cross_account_readers(ctx: BuildContext, bucket: s3.Bucket, policy: s3.Bucke
                                         statement["Condition"])
     document["Statement"] += [
         target_accounts.reader_statement(ctx, "TargetAccountsReadModels", ["s3:GetObject", "s3:GetObjectVersion"],
-                                         [_objects(bucket)], role),
+                                         [buckets.objects(bucket)], role),
         {"Sid": "DenyModelRolesOutsideVpcEndpoints", "Effect": "Deny", "Principal": {"AWS": "*"},
-         "Action": [f"s3:{a}" for a in DATA_ACTIONS], "Resource": [GetAtt(bucket, "Arn"), _objects(bucket)],
+         "Action": [f"s3:{a}" for a in DATA_ACTIONS], "Resource": [GetAtt(bucket, "Arn"), buckets.objects(bucket)],
          "Condition": {"ArnLike": {"aws:PrincipalArn": pattern}, "Null": {"aws:SourceVpce": "true"}}},
     ]
     policy.PolicyDocument = document
@@ -235,16 +199,16 @@ def lock_statements(ctx: BuildContext, bucket: s3.Bucket) -> list[Statement]:
     if not ctx.config.s3_object_lock:
         return []
     return [Statement(Sid="DenyComplianceModeLocks", Effect=Deny, Principal=Principal("*"),
-                      Action=iam_blocks.actions("s3", "PutObject", "PutObjectRetention"), Resource=[_objects(bucket)],
+                      Action=iam_blocks.actions("s3", "PutObject", "PutObjectRetention"), Resource=[buckets.objects(bucket)],
                       Condition=Condition(StringEquals({"s3:object-lock-mode": "COMPLIANCE"})))]
 
 
 def perimeter_statements(bucket: s3.Bucket) -> list[Statement]:
     """The bucket policy of the data and model buckets (Deny statements only: access itself is granted by the
     roles' IAM policies and the key policy)."""
-    objects = _objects(bucket)
+    objects = buckets.objects(bucket)
     return [
-        _tls_only(bucket),
+        buckets.tls_only(bucket),
         # The data perimeter: objects are read, written and listed only from the environment's VPC, through its
         # S3 endpoint, whose own policy limits which buckets the VPC reaches.  The one exception is a request an
         # AWS service makes for a principal with that principal's own credentials (forward access sessions,

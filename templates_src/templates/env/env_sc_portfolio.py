@@ -5,8 +5,8 @@ when given, the data scientist and team administrator roles) are the portfolio's
 tagged ``sagemaker:studio-visibility=true`` (SageMaker lists only such products) and launched with the
 SageMaker products launch role.
 
-The products are the templates ``products(ctx)`` lists (none yet; a later release adds the model build/train and
-model deploy project templates), each with one version per release like the core's environment product.
+The products are the MLOps project templates ``products(ctx)`` lists (model build/train, model deploy), each with
+one version per release like the core's environment product.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from templates_src.blocks import parameters as params
 from templates_src.blocks.parameters import ENVIRONMENT
 from templates_src.context import BuildContext
 from templates_src.templates.core import core_sc_shared_portfolio as core_portfolio
+from templates_src.templates.project import project_model_build_train, project_model_deploy
 
 NAME = "env-sc-portfolio"
 DESCRIPTION = "Creates the environment's Service Catalog portfolio of MLOps project templates"
@@ -39,8 +40,15 @@ class ProductSpec:
 
 
 def products(ctx: BuildContext) -> tuple[ProductSpec, ...]:
-    """The project templates of the portfolio (the slot a later release fills)."""
-    return ()
+    """The project templates of the portfolio."""
+    return (
+        ProductSpec(project_model_build_train.NAME, "MLOps model build and train",
+                    "Model building and training: a repository with seed code and a pipeline that runs a SageMaker "
+                    "pipeline (preprocess, train, evaluate, register) on every commit, in the environment's VPC"),
+        ProductSpec(project_model_deploy.NAME, "MLOps model deploy",
+                    "Model deployment: approved models are deployed to staging, tested, and after a manual "
+                    "approval deployed to production, in this account or the environment's target accounts"),
+    )
 
 
 PRINCIPAL_ROLE_ARN = params.role_arn_param(

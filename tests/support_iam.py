@@ -15,6 +15,7 @@ from templates_src.iam_coverage import Need
 from templates_src.iam_policy import request
 
 PARTITION = "aws"
+ORGANIZATION_MANAGER, ORGANIZATION_ID = "999999999999", "o-exampleorgid"
 
 
 @contextlib.contextmanager
@@ -46,6 +47,17 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
         name = params["RoleName"]
         return [("iam:GetRole", (role_arn and role_arn(name)) or f"arn:{PARTITION}:iam::{account}:role/{name}", {})]
     if service == "api.sagemaker" or service == "sagemaker":
+        group = params.get("ModelPackageGroupName")
+        if operation in ("DescribeModelPackageGroup", "PutModelPackageGroupPolicy", "GetModelPackageGroupPolicy"):
+            return [(f"sagemaker:{operation}", own.format("sagemaker", f"model-package-group/{group}"), {})]
+        if operation == "CreateModelPackageGroup":
+            resource = own.format("sagemaker", f"model-package-group/{group}")
+            keys = [t["Key"] for t in params.get("Tags", [])]
+            tagging = {"aws:TagKeys": keys, "sagemaker:TaggingAction": "CreateModelPackageGroup"}
+            return [("sagemaker:CreateModelPackageGroup", resource, {"aws:TagKeys": keys})] + (
+                [("sagemaker:AddTags", resource, tagging)] if keys else [])
+        if operation == "ListModelPackages":
+            return [("sagemaker:ListModelPackages", "*", {})]  # IAM's action table: no resource type
         if operation == "DescribeProject":
             return [("sagemaker:DescribeProject", own.format("sagemaker", f"project/{params['ProjectName']}"), {})]
         if operation == "DescribeDomain":
@@ -56,6 +68,13 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
         name = params["Name"]
         return [("ssm:GetParameter", own.format("ssm", "parameter" + (name if name.startswith("/") else "/" + name)),
                  {})]
+    if service == "organizations" and operation in ("ListAccountsForParent", "ListChildren"):
+        # Organizations ARNs carry the management account and the organization id, which the caller does not
+        # know: the sample organization's.
+        parent = params["ParentId"]
+        kind = "root" if parent.startswith("r-") else "ou"
+        return [(f"organizations:{operation}", f"arn:{PARTITION}:organizations::{ORGANIZATION_MANAGER}:{kind}/"
+                 f"{ORGANIZATION_ID}/{parent}", {})]
     if service == "codebuild" and operation == "StartBuild":
         return [("codebuild:StartBuild", own.format("codebuild", f"project/{params['projectName']}"), {})]
     if service == "s3":

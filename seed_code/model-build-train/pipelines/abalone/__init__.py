@@ -1,0 +1,1 @@
+"""The abalone age regression pipeline: data set, container scripts and pipeline definition."""

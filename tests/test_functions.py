@@ -530,6 +530,18 @@ def test_env_config_resolves_domain_tags_and_parameters(env_config, aws, recorde
     _envelope_ok(body, event)
 
 
+def test_env_config_delete_succeeds_without_reading_anything(env_config, aws, recorder):
+    """SageMaker deletes a project's stack while it deletes the project (and perhaps the domain is gone already):
+    Delete reads nothing and answers SUCCESS with the same physical id, so the project's stack deletes."""
+    event = cfn_event("Delete", recorder.url, {"SageMakerProjectName": "deleted-project", "SSMParams": ["x"]},
+                      physical_id="env-config")
+    with count_calls(aws, "sagemaker") as sagemaker_calls, count_calls(aws, "ssm") as ssm_calls:
+        assert env_config.lambda_handler(event, FakeContext()) == "SUCCESS"
+    body = recorder.single()
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == "env-config"
+    assert sagemaker_calls == [] and ssm_calls == []
+
+
 def test_env_config_reads_every_page_of_tags(env_config, aws, recorder):
     # moto pages ListTags by 50: the environment tags sit on the second page.
     _create_domain([{"Key": f"Filler{i:02d}", "Value": "x"} for i in range(55)] + ENV_TAGS)

@@ -81,8 +81,8 @@ def test_endpoint_stack_serves_the_package_from_the_stage_network_with_the_volum
 def test_data_capture_and_instance_settings_reach_the_endpoint_configuration(moto, template_file):
     for suffix, value in (("private-subnet-ids", SUBNETS), ("sagemaker-sg-ids", GROUPS)):
         aws(moto, "ssm", "put-parameter", "--name", f"{ENV}-{STAGE}-{suffix}", "--type", "String", "--value", value)
-    stack = deploy(moto, template_file, "sagemaker-churn-capture", DataCapture="YES", DataCaptureSamplingPercentage="20",
-                   DataCaptureS3Uri="s3://capture-bucket/churn", EndpointInstanceCount="2",
+    stack = deploy(moto, template_file, "sagemaker-churn-capture", DataCapture="YES",
+                   DataCaptureSamplingPercentage="20", DataCaptureS3Uri="s3://capture-bucket/churn", EndpointInstanceCount="2",
                    EndpointInstanceType="ml.c5.large")
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     sagemaker = moto.client("sagemaker")

@@ -154,7 +154,8 @@ BUILD_TRAIN_CALLS = [
         "DescribePipelineExecution", "ListPipelineExecutionSteps")),
     ("iam:PassRole", PIPELINE_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
     ("s3:ListBucket", f"arn:aws:s3:::{DATA}", {"s3:prefix": "datasets/abalone/"}),
-    *((f"s3:{action}", f"arn:aws:s3:::{DATA}/datasets/abalone/abalone.csv", {}) for action in ("GetObject", "PutObject")),
+    *((f"s3:{action}", f"arn:aws:s3:::{DATA}/datasets/abalone/abalone.csv", {})
+      for action in ("GetObject", "PutObject")),
     ("s3:PutObject", f"arn:aws:s3:::{DATA}/churn-build-p-abc123def456/code/0123abcd/preprocess.py", {}),
     ("kms:GenerateDataKey", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
 ]
@@ -183,7 +184,7 @@ def test_use_role_does_not_reach_other_accounts_roles_or_studio():
         ("sts:AssumeRole", "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole", {}),
         ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         ("sagemaker:DeleteDomain", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:domain/d-abc", {}),
-        ("organizations:MoveAccount", f"arn:aws:organizations::999999999999:account/o-x/333333333333", {}),
+        ("organizations:MoveAccount", "arn:aws:organizations::999999999999:account/o-x/333333333333", {}),
     ]:
         decision = evaluate(statements, request(action, resource, True, context, complete=True))
         assert not decision.allowed, (action, resource)

@@ -135,8 +135,9 @@ def artifact_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
     pipelines' history; CloudFormation cannot delete a bucket with objects)."""
     bucket = t.add_resource(buckets.retain(s3.Bucket(
         "MlOpsArtifactsBucket",
-        BucketName=ctx.namer.name("bucket", environment.PROJECT_BUCKETS.replace("*", "${SageMakerProjectId}-${AWS::AccountId}"),
-                                  PROJECT, prefixed=False).sub(),
+        BucketName=ctx.namer.name(
+            "bucket", environment.PROJECT_BUCKETS.replace("*", "${SageMakerProjectId}-${AWS::AccountId}"), PROJECT,
+            prefixed=False).sub(),
         BucketEncryption=buckets.kms_encryption(env("S3KmsKeyArn")),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
         PublicAccessBlockConfiguration=buckets.public_access_blocked(),

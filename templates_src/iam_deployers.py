@@ -1,9 +1,9 @@
 """Which role deploys what: the deployment topology the deploying-role check (``iam_coverage``) proves.
 
 Every role that deploys templates is listed here with the templates it deploys, who assumes it (the caller
-whose own calls it must allow) and sample parameter values that make physical names concrete.  A template
-that a later issue generates is covered by the reviewed ``planned`` resources of ``iam_coverage.yaml``
-until it exists; from then on its rendered resources are used.
+whose own calls it must allow) and sample parameter values that make physical names concrete.  What a role
+deploys without a template of ours (what a CodePipeline action creates, such as the model deploy pipeline's
+StackSets) is described by the reviewed ``planned`` resources of ``iam_coverage.yaml``.
 """
 
 from __future__ import annotations

@@ -132,7 +132,8 @@ def build(ctx: BuildContext) -> Template:
                 "PROD_CONFIG_NAME": CONFIG_NAMES["prod"],
                 "CFN_TEMPLATE_NAME": ENDPOINT_TEMPLATE.removesuffix(".yaml")})
     test_project = project.build_project(
-        ctx, t, "ModelDeployTestProject", "-modeldeploy-test", buildspec="test/buildspec.yml", timeout=30,
+        # The test waits up to 20 minutes for each staging account's endpoint to be in service.
+        ctx, t, "ModelDeployTestProject", "-modeldeploy-test", buildspec="test/buildspec.yml", timeout=60,
         description="Tests the staging endpoints by invoking them",
         values={**common, **deployment, "BUILD_CONFIG": CONFIG_NAMES["staging"]})
     pipe = project.pipeline(ctx, t, "ModelDeployPipeline", "-modeldeploy", bucket, [

@@ -332,3 +332,25 @@ def test_the_deploy_seed_code_ships_the_generated_endpoint_template():
     assert SEED_CODE_TEMPLATES[deploy.SEED_CODE] == {f"{endpoint.NAME}.yaml": endpoint.NAME}
     assert TEMPLATES[endpoint.NAME].family == "project" and not TEMPLATES[endpoint.NAME].entry
     assert all(TEMPLATES[name].entry for name in PROJECTS)
+
+
+def test_every_release_adds_a_version_of_each_project_product():
+    """Packaged with an earlier release in the bucket, each product lists the earlier release's template (its own,
+    unchanged URL) and then this release's: environments updated to a new release offer both versions."""
+    import pathlib
+
+    from templates_src.config import Config
+    from templates_src.release.model import Target
+    from templates_src.release.plan import plan_release
+
+    target = Target("releases", "sagemaker-mlops", "us-east-1", "amazonaws.com")
+    earlier = {name: {"key": f"sagemaker-mlops/templates/{name}/0123456789abcdef.yaml", "sha256": "0" * 64}
+               for name in PROJECTS}
+    seed = pathlib.Path(__file__).resolve().parents[1] / "seed_code"
+    plan = plan_release(Config(), target, None, [{"release": "0.0.9", "templates": earlier}], seed)
+    portfolio = plan.packaged.templates[env_sc_portfolio.NAME].template
+    for product in resources(portfolio, "AWS::ServiceCatalog::CloudFormationProduct").values():
+        versions = product["Properties"]["ProvisioningArtifactParameters"]
+        (name,) = [n for n in PROJECTS if n in versions[-1]["Info"]["LoadTemplateFromURL"]]
+        assert [(v["Name"], v["Info"]["LoadTemplateFromURL"]) for v in versions] == [
+            ("v0.0.9", target.url(earlier[name]["key"])), (f"v{Config().version}", plan.template_urls[name])]

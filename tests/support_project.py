@@ -3,7 +3,15 @@ answers for a (development) environment, for rendering the project templates off
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import pathlib
+import shutil
+import sys
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
 
 from templates_src.blocks import project
 
@@ -34,3 +42,75 @@ def with_environment(template: dict) -> dict:
     lookup["Metadata"] = {"Cloud-Radar": {"attribute-values": ENVIRONMENT}}
     lookup["Properties"]["ServiceToken"] = "arn:aws:lambda:us-east-1:123456789012:function:core-get-env"
     return template
+
+
+# -- the model deploy seed code's build, run against the moto server --------------------------------------------
+MODEL_ROLE, STACKSET_ROLE = "sm-mlops-dev-us-east-1-sm-model-exec", "sm-mlops-dev-us-east-1-stackset-exec"
+SEED_DEPLOY = pathlib.Path(__file__).resolve().parents[1] / "seed_code" / "model-deploy"
+
+
+def load_deploy_build():
+    """seed_code/model-deploy/build.py as a module (it is a script of the project's repository, not a package)."""
+    spec = importlib.util.spec_from_file_location("seed_model_deploy_build", SEED_DEPLOY / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def deploy_checkout(folder: pathlib.Path) -> pathlib.Path:
+    """The deploy repository as a project gets it: the seed code and the generated endpoint template."""
+    from templates_src.config import Config
+    from templates_src.context import BuildContext
+    from templates_src.generator import build_template, render
+    from templates_src.templates.project import cfn_sm_endpoint_template as endpoint
+
+    if not SEED_DEPLOY.is_dir():
+        pytest.skip("seed_code/model-deploy is absent")
+    shutil.copytree(SEED_DEPLOY, folder, ignore=shutil.ignore_patterns("tests", "__pycache__", ".pytest_cache"))
+    (folder / f"{endpoint.NAME}.yaml").write_text(render(build_template(endpoint.NAME, BuildContext(Config())),
+                                                         ".yaml"))
+    return folder
+
+
+def moto_session(moto, monkeypatch, policies: list | None = None) -> boto3.session.Session:
+    """A boto3 session on the moto server as CodeBuild's would be (environment credentials and endpoint).  moto has
+    no PutModelPackageGroupPolicy: the session answers it itself (still recorded by record_calls, which runs
+    first) and appends the policy to ``policies``."""
+    for key, value in moto.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    session = boto3.session.Session(region_name=moto.region)
+
+    def put_policy(params, **kwargs):  # params: the serialized request (a JSON body)
+        if policies is not None:
+            body = json.loads(params["body"])
+            policies.append((body["ModelPackageGroupName"], json.loads(body["ResourcePolicy"])))
+        return AWSResponse(None, 200, {}, None), {"ModelPackageGroupArn": "arn"}
+
+    session.events.register("before-call.sagemaker.PutModelPackageGroupPolicy", put_policy)
+    return session
+
+
+def approved_package(moto, group: str, statuses=("Approved",)) -> None:
+    """A model package group in moto's registry with packages of these statuses, oldest first."""
+    sm = moto.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    container = {"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+                 "ModelDataUrl": "s3://models/churn/model.tar.gz"}
+    for status in statuses:
+        sm.create_model_package(ModelPackageGroupName=group, ModelApprovalStatus=status, InferenceSpecification={
+            "Containers": [container], "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"]})
+
+
+def deploy_settings(build, group: str, **environment):
+    """The deploy build's settings as the project's CodeBuild project sets them (a development environment
+    sm-mlops in us-east-1, moto's account), with ``environment`` on top."""
+    account, region = "123456789012", "us-east-1"
+    return build.Settings.from_env({
+        "SAGEMAKER_PROJECT_NAME": "churn-deploy", "SAGEMAKER_PROJECT_ID": "p-999deploy999", "ENV_NAME": "sm-mlops",
+        "ENV_TYPE": "dev", "MODEL_PACKAGE_GROUP_NAME": group, "MODEL_EXECUTION_ROLE_NAME": MODEL_ROLE,
+        "STACKSET_EXECUTION_ROLE_NAME": STACKSET_ROLE, "ROLE_PATH": "/", "CFN_TEMPLATE_NAME": "cfn-sm-endpoint",
+        "EBS_KMS_KEY_ARN": f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        **environment})

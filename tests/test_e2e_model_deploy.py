@@ -16,43 +16,23 @@ moto does not implement PutModelPackageGroupPolicy: the call is answered in the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import shutil
-import sys
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 
-from templates_src.config import Config
-from templates_src.context import BuildContext
-from templates_src.generator import build_template, render
-from templates_src.templates.project import cfn_sm_endpoint_template as endpoint
+from tests import support_project
 from tests.support_moto import ACCOUNT_ID, aws
 from tests.test_e2e_multi_account import Accounts
 
 pytestmark = pytest.mark.e2e
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SEED = REPO / "seed_code" / "model-deploy"
 REGION = "us-east-1"
 ENV = "sm-mlops"
 GROUP = "churn-build-p-abc123def456"
 STAGING, PROD = ["333333333333", "444444444444"], ["555555555555"]
-MODEL_ROLE = f"{ENV}-dev-{REGION}-sm-model-exec"
-STACKSET_ROLE = f"{ENV}-dev-{REGION}-stackset-exec"
+MODEL_ROLE, STACKSET_ROLE = support_project.MODEL_ROLE, support_project.STACKSET_ROLE
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/{ENV}-dev-{REGION}-stackset-admin"
 EBS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-def _build_module():
-    spec = importlib.util.spec_from_file_location("model_deploy_build_e2e", SEED / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def network(account: str) -> tuple[str, str]:
@@ -62,45 +42,20 @@ def network(account: str) -> tuple[str, str]:
 
 @pytest.fixture
 def build_output(moto, monkeypatch, tmp_path):
-    if not SEED.is_dir():
-        pytest.skip("seed_code/model-deploy is absent")
-    source = tmp_path / "src"
-    shutil.copytree(SEED, source, ignore=shutil.ignore_patterns("tests", "__pycache__", ".pytest_cache"))
-    (source / f"{endpoint.NAME}.yaml").write_text(render(build_template(endpoint.NAME, BuildContext(Config())),
-                                                         ".yaml"))
-    sm = moto.client("sagemaker")
-    sm.create_model_package_group(ModelPackageGroupName=GROUP)
-    container = {"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
-                 "ModelDataUrl": f"s3://{ENV}-dev-{REGION}-{ACCOUNT_ID}-models/churn/model.tar.gz"}
-    for status in ("Approved", "PendingManualApproval"):
-        sm.create_model_package(ModelPackageGroupName=GROUP, ModelApprovalStatus=status, InferenceSpecification={
-            "Containers": [container], "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"]})
-    for key, value in moto.env.items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
-    session = boto3.session.Session(region_name=REGION)
+    source = support_project.deploy_checkout(tmp_path / "src")
+    # An approved package, then a newer one still pending: the approved one is deployed.
+    support_project.approved_package(moto, GROUP, ("Approved", "PendingManualApproval"))
     policies = []
-
-    def put_policy(params, **kwargs):  # params: the serialized request (a JSON body)
-        body = json.loads(params["body"])
-        assert body["ModelPackageGroupName"] == GROUP
-        policies.append(json.loads(body["ResourcePolicy"]))
-        return AWSResponse(None, 200, {}, None), {"ModelPackageGroupArn": "arn"}
-
-    session.events.register("before-call.sagemaker.PutModelPackageGroupPolicy", put_policy)
-    build = _build_module()
-    settings = build.Settings.from_env({
-        "SAGEMAKER_PROJECT_NAME": "churn-deploy", "SAGEMAKER_PROJECT_ID": "p-999deploy999", "ENV_NAME": ENV,
-        "ENV_TYPE": "dev", "MODEL_PACKAGE_GROUP_NAME": GROUP, "MODEL_EXECUTION_ROLE_NAME": MODEL_ROLE,
-        "STACKSET_EXECUTION_ROLE_NAME": STACKSET_ROLE, "ROLE_PATH": "/", "EBS_KMS_KEY_ARN": EBS_KEY,
-        "MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_ACCOUNT_LIST": ",".join(STAGING),
-        "PROD_ACCOUNT_LIST": ",".join(PROD), "CFN_TEMPLATE_NAME": "cfn-sm-endpoint"})
+    session = support_project.moto_session(moto, monkeypatch, policies)
+    build = support_project.load_deploy_build()
+    settings = support_project.deploy_settings(build, GROUP, MULTI_ACCOUNT_DEPLOYMENT="YES",
+                                                STAGING_ACCOUNT_LIST=",".join(STAGING),
+                                                PROD_ACCOUNT_LIST=",".join(PROD), EBS_KMS_KEY_ARN=EBS_KEY)
     result = build.run(source, tmp_path / "out", settings, session=session)
     return tmp_path / "out", result, policies
 
 
-def deploy_stage(moto, output: pathlib.Path, stage: str, config: str) -> list[str]:
+def deploy_stage(moto, output, stage: str, config: str) -> list[str]:
     """What the stage's CloudFormationStackSet action does, with the CLI."""
     name = f"sagemaker-churn-deploy-p-999deploy999-deploy-{stage}"
     aws(moto, "cloudformation", "create-stack-set", "--stack-set-name", name, "--template-body",
@@ -119,7 +74,8 @@ def test_multi_account_deployment_creates_each_stages_endpoints_in_its_accounts(
     assert json.loads((output / "prod-targets.json").read_text()) == PROD
     assert result["model_package_arn"].endswith(f"model-package/{GROUP}/1")  # the approved one, not the newer
     # The group's policy lets exactly the target accounts' StackSet execution and model execution roles read it.
-    (policy,) = policies
+    ((group, policy),) = policies
+    assert group == GROUP
     principals = {p for s in policy["Statement"] for p in
                   (s["Principal"]["AWS"] if isinstance(s["Principal"]["AWS"], list) else [s["Principal"]["AWS"]])}
     assert principals == {f"arn:aws:iam::{a}:role/{r}" for a in STAGING + PROD for r in (MODEL_ROLE, STACKSET_ROLE)}

@@ -11,31 +11,22 @@ The deploying-role check (tests/test_iam_coverage.py) covers what the templates 
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import shutil
-import sys
-
-import boto3
-from botocore.awsrequest import AWSResponse
 import pytest
 
 from templates_src import iam_coverage
 from templates_src.config import Config
 from templates_src.context import BuildContext
-from templates_src.generator import build_selected, build_template, render
+from templates_src.generator import build_selected
 from templates_src.iam_policy import Resolver, request, role_statements
 from templates_src.naming import SAGEMAKER_PRODUCTS_USE_ROLE
-from templates_src.templates.project import cfn_sm_endpoint_template as endpoint
+from tests import support_project
 from tests.support_iam import code_needs, record_calls
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SEED = REPO / "seed_code" / "model-deploy"
 REGION, ACCOUNT = "us-east-1", "123456789012"  # moto's
 GROUP = "churn-build-p-abc123def456"
 ENV = "sm-mlops"
 PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ENV}-dev-{REGION}-sm-pipeline"
-MODEL_ROLE = f"{ENV}-dev-{REGION}-sm-model-exec"
+MODEL_ROLE = support_project.MODEL_ROLE
 
 
 def use_role_statements(config: Config):
@@ -54,58 +45,12 @@ def assert_allowed(needs, config: Config = Config()):
     return coverage
 
 
-def _load_build():
-    spec = importlib.util.spec_from_file_location("model_deploy_build_for_roles", SEED / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def checkout(tmp_path):
-    """The deploy repository as a project gets it: the seed code and the generated endpoint template."""
-    if not SEED.is_dir():
-        pytest.skip("seed_code/model-deploy is absent")
-    source = tmp_path / "src"
-    shutil.copytree(SEED, source, ignore=shutil.ignore_patterns("tests", "__pycache__", ".pytest_cache"))
-    (source / f"{endpoint.NAME}.yaml").write_text(render(build_template(endpoint.NAME, BuildContext(Config())),
-                                                         ".yaml"))
-    return source
-
-
-def session_on(moto, monkeypatch) -> boto3.session.Session:
-    for key, value in moto.env.items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
-    return boto3.session.Session(region_name=REGION)
-
-
-def approved_package(moto):
-    sm = moto.client("sagemaker")
-    sm.create_model_package_group(ModelPackageGroupName=GROUP)
-    sm.create_model_package(ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
-                            InferenceSpecification={"Containers": [{"Image": "xgboost:latest",
-                                                                    "ModelDataUrl": "s3://models/model.tar.gz"}],
-                                                    "SupportedContentTypes": ["text/csv"],
-                                                    "SupportedResponseMIMETypes": ["text/csv"]})
-
-
-def settings(build, **multi):
-    values = {"SAGEMAKER_PROJECT_NAME": "churn-deploy", "SAGEMAKER_PROJECT_ID": "p-999deploy999", "ENV_NAME": ENV,
-              "ENV_TYPE": "dev", "MODEL_PACKAGE_GROUP_NAME": GROUP, "MODEL_EXECUTION_ROLE_NAME": MODEL_ROLE,
-              "STACKSET_EXECUTION_ROLE_NAME": f"{ENV}-dev-{REGION}-stackset-exec", "ROLE_PATH": "/",
-              "EBS_KMS_KEY_ARN": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-              "CFN_TEMPLATE_NAME": "cfn-sm-endpoint", **multi}
-    return build.Settings.from_env(values)
+    return support_project.deploy_checkout(tmp_path / "src")
 
 
 def run_recorded(build, checkout, tmp_path, session, values) -> list:
-    def answer_policy(**kwargs):  # moto has no PutModelPackageGroupPolicy: answered here, still recorded
-        return {"ResponseMetadata": {"HTTPStatusCode": 200}, "ModelPackageGroupArn": "arn"}
-
-    session.events.register("before-call.sagemaker.PutModelPackageGroupPolicy",
-                            lambda **kwargs: (AWSResponse(None, 200, {}, None), answer_policy()))
     with record_calls(session) as calls:
         build.run(checkout, tmp_path / "out", values, session=session)
     return calls
@@ -113,9 +58,9 @@ def run_recorded(build, checkout, tmp_path, session, values) -> list:
 
 @pytest.mark.parametrize("mode", ["single-account", "account-lists", "organizational-units"])
 def test_use_role_allows_every_call_of_the_deploy_build(moto, monkeypatch, checkout, tmp_path, mode):
-    build = _load_build()
-    session = session_on(moto, monkeypatch)
-    approved_package(moto)
+    build = support_project.load_deploy_build()
+    session = support_project.moto_session(moto, monkeypatch)
+    support_project.approved_package(moto, GROUP)
     multi = {}
     if mode == "account-lists":
         multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_ACCOUNT_LIST": "333333333333,444444444444",
@@ -131,7 +76,7 @@ def test_use_role_allows_every_call_of_the_deploy_build(moto, monkeypatch, check
             org.move_account(AccountId=account["AccountId"], SourceParentId=root, DestinationParentId=ou)
             ous[stage] = ou
         multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_OU_ID": ous["staging"], "PROD_OU_ID": ous["prod"]}
-    calls = run_recorded(build, checkout, tmp_path, session, settings(build, **multi))
+    calls = run_recorded(build, checkout, tmp_path, session, support_project.deploy_settings(build, GROUP, **multi))
     operations = {(service, operation) for service, operation, _ in calls}
     assert ("sagemaker", "ListModelPackages") in operations or ("api.sagemaker", "ListModelPackages") in operations
     if mode != "single-account":

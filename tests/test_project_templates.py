@@ -15,6 +15,7 @@ from templates_src.templates.project import cfn_sm_endpoint_template as endpoint
 from templates_src.templates.project import project_model_deploy as deploy
 from tests import cfn
 from tests.support_cfn import load_source
+from tests import support_project
 from tests.support_project import ENVIRONMENT, PROJECT, with_environment
 from tests.support_render import render, resources, rule_failures
 
@@ -198,6 +199,8 @@ def test_every_endpoint_template_parameter_is_set_by_the_build_or_has_a_default(
     assert without_default <= set(deploy.BUILD_OWNED_PARAMETERS)
     assert set(deploy.BUILD_OWNED_PARAMETERS) <= set(parameters)
     assert "Accounts" not in parameters  # the reference's unused parameter
+    # The seed code's build owns exactly these (it refuses them in a stage configuration).
+    assert set(support_project.load_deploy_build().BUILD_OWNED) == set(deploy.BUILD_OWNED_PARAMETERS)
 
 
 # -- the model deploy pipeline --------------------------------------------------------------------------------------

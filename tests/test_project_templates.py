@@ -17,7 +17,7 @@ from tests import cfn
 from tests.support_cfn import load_source
 from tests import support_project
 from tests.support_project import ENVIRONMENT, PROJECT, with_environment
-from tests.support_render import render, resources, rule_failures
+from tests.support_render import fake, render, resources, rule_failures
 
 PROJECTS = ("project-model-build-train", "project-model-deploy")
 CONNECTION = {"SourceCodeProvider": "CodeConnection", "RepositoryFullName": "example-org/churn",
@@ -44,7 +44,7 @@ def action(pipeline: dict, name: str) -> dict:
 @pytest.mark.parametrize("name", PROJECTS)
 def test_codecommit_project_seeds_a_repository_and_starts_on_pushes_to_its_branch(templates, name):
     stack = created(templates, name, RepositoryBranch="trunk")
-    (repo,) = resources(stack, "AWS::CodeCommit::Repository").values()
+    ((repo_id, repo),) = resources(stack, "AWS::CodeCommit::Repository").items()
     seed = "model-build-train" if "build" in name else "model-deploy"
     assert repo["Properties"]["Code"] == {"BranchName": "trunk", "S3": {
         "Bucket": "release-bucket", "Key": f"seed_code/{seed}.zip"}}  # packaging points Key at the release's zip
@@ -58,7 +58,7 @@ def test_codecommit_project_seeds_a_repository_and_starts_on_pushes_to_its_branc
     assert len(pushes) == 1
     pattern = pushes[0]["Properties"]["EventPattern"]
     assert pattern["detail"]["referenceName"] == ["trunk"] and pattern["detail"]["referenceType"] == ["branch"]
-    assert pattern["resources"] == [f"{repo['Properties']['RepositoryName']}"] or pattern["resources"]
+    assert pattern["resources"] == [fake(templates[name], repo_id, "Arn")]  # this repository only
 
 
 @pytest.mark.parametrize("name", PROJECTS)

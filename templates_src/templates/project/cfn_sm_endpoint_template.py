@@ -9,7 +9,7 @@ key, with network isolation unless turned off and optional data capture.
 
 from __future__ import annotations
 
-from troposphere import And, Equals, GetAtt, If, Not, Output, Parameter, Ref, Split, Sub, Tags, Template
+from troposphere import And, Equals, GetAtt, If, Not, Output, Parameter, Ref, Split, Tags, Template
 from troposphere import sagemaker
 
 from templates_src.blocks import parameters as params
@@ -102,7 +102,7 @@ def build(ctx: BuildContext) -> Template:
     _parameters(t)
     model = t.add_resource(sagemaker.Model(
         "Model",
-        ExecutionRoleArn=Sub(ctx.role_arn("${ExecutionRoleName}").data["Fn::Sub"]),
+        ExecutionRoleArn=ctx.role_arn("${ExecutionRoleName}"),
         PrimaryContainer=sagemaker.ContainerDefinition(ModelPackageName=Ref(MODEL_PACKAGE.name)),
         VpcConfig=sagemaker.VpcConfig(Subnets=Split(",", Ref(SUBNETS.name)),
                                       SecurityGroupIds=Split(",", Ref(SECURITY_GROUPS.name))),

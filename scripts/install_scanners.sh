@@ -2,7 +2,8 @@
 # Installs the security scanners the tests run over the generated templates, pinned, under .tools/:
 #
 #   .tools/checkov/            a virtualenv with checkov (it pins boto3/awscli versions that conflict with
-#                              the project's, so it cannot live in .venv)
+#                              the project's, so it cannot live in .venv), installed from the lock
+#                              requirements/checkov.txt (every package pinned, with hashes)
 #   .tools/cfnguard/package/   the npm package @cdklabs/cdk-validator-cfnguard: the cfn-guard binary
 #                              (bin/ubuntu/<arch>/cfn-guard) and the AWS Control Tower proactive-control rules
 #                              (rules/control-tower/cfn-guard/)
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CHECKOV_VERSION=3.3.30
+CHECKOV_LOCK=requirements/checkov.txt
 CFNGUARD_PACKAGE=@cdklabs/cdk-validator-cfnguard
 CFNGUARD_VERSION=0.0.62
 # The registry's integrity hash of that tarball: a republished or tampered package fails the install.
@@ -22,8 +24,12 @@ TOOLS=.tools
 PYTHON=${PYTHON:-python3}
 
 install_checkov() {
-    local dir=$TOOLS/checkov marker=$TOOLS/checkov/.installed
-    if [[ -f $marker && $(cat "$marker") == "$CHECKOV_VERSION" && -x $dir/bin/checkov ]]; then
+    local dir=$TOOLS/checkov marker=$TOOLS/checkov/.installed stamp
+    grep -q "^checkov==$CHECKOV_VERSION " "$CHECKOV_LOCK" || {
+        echo "$CHECKOV_LOCK does not pin checkov $CHECKOV_VERSION: run bash scripts/update_locks.sh" >&2; exit 1; }
+    # The lock's content is part of the stamp: a refreshed lock installs again.
+    stamp="$CHECKOV_VERSION $(sha256sum "$CHECKOV_LOCK" | cut -d' ' -f1)"
+    if [[ -f $marker && $(cat "$marker") == "$stamp" && -x $dir/bin/checkov ]]; then
         echo "checkov $CHECKOV_VERSION: already installed in $dir"
         return
     fi
@@ -31,14 +37,14 @@ install_checkov() {
     rm -rf "$dir"
     "$PYTHON" -m venv "$dir"
     # pip's output goes to a log, shown only when the install fails.
-    if ! "$dir/bin/python" -m pip install --disable-pip-version-check "checkov==$CHECKOV_VERSION" \
+    if ! "$dir/bin/python" -m pip install --disable-pip-version-check --require-hashes -r "$CHECKOV_LOCK" \
             >"$TOOLS/checkov-pip.log" 2>&1; then
         tail -n 40 "$TOOLS/checkov-pip.log" >&2
         echo "checkov $CHECKOV_VERSION: pip install failed (log: $TOOLS/checkov-pip.log)" >&2
         exit 1
     fi
     "$dir/bin/checkov" --version >/dev/null
-    echo "$CHECKOV_VERSION" >"$marker"
+    echo "$stamp" >"$marker"
 }
 
 install_cfnguard() {

@@ -26,6 +26,7 @@ from templates_src.context import BuildContext
 from templates_src.blocks import partitions
 from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES
 from tests import cfn
+from tests.conftest import REPO
 from tests.support_cfn import (FakeContext, ResponseRecorder, cfn_event, count_calls, load_inline,
                                load_source, mocked_aws)
 
@@ -168,12 +169,18 @@ def test_project_logs_to_its_own_log_group_with_the_configured_retention(both):
 
 
 def test_buildspec_installs_the_source_in_a_venv_then_packages(default):
+    """Dependencies from the archive's lock file with hashes (nothing unpinned from the index), then the
+    generator itself without dependencies, then the package command."""
     commands = all_commands(buildspec(default))
     assert commands[0] == "python3 -m venv .venv"
-    assert ".venv/bin/python -m pip install --quiet --no-cache-dir ." in commands
-    install = commands.index(".venv/bin/python -m pip install --quiet --no-cache-dir .")
+    lock = package_cfn.RUNTIME_LOCK
+    assert (REPO / lock).is_file()  # in the repository, hence in `git archive`'s source archive
+    dependencies = commands.index(f".venv/bin/python -m pip install --quiet --no-cache-dir --require-hashes -r {lock}")
+    generator = commands.index(".venv/bin/python -m pip install --quiet --no-cache-dir --no-deps "
+                               "--no-build-isolation .")
+    assert [c for c in commands if "pip install" in c] == [commands[dependencies], commands[generator]]
     package = next(i for i, c in enumerate(commands) if "generate.py package" in c)
-    assert install < package == len(commands) - 1
+    assert dependencies < generator < package == len(commands) - 1
     args = package_command(default)
     assert args[:3] == [".venv/bin/python", "generate.py", "package"]
     options = dict(zip(args[3::2], args[4::2]))

@@ -94,9 +94,15 @@ FUNCTION = PROJECT + "-start-build-${AWS::Region}"
 IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"  # Amazon Linux 2023, python 3.12 available
 TIMEOUT_MINUTES = 20
 CONFIG_FILE = "generator-config.json"
+# The generator's lock file in the source archive (every dependency pinned, with hashes; scripts/update_locks.sh):
+# the build installs exactly the versions the release was tested with, never the newest ones an index offers at
+# publish time, because the templates it writes are deployed by administrator-equivalent roles.
+RUNTIME_LOCK = "requirements/runtime.txt"
 
 # Commands run from the unpacked archive (the repository root).  Explicit venv paths, so nothing depends on
-# shell state carried between commands or phases.  The configuration comes from the project's environment:
+# shell state carried between commands or phases.  Dependencies come from the lock with their hashes; the
+# generator itself is then installed from the archive without dependencies and without build isolation (the
+# lock pins setuptools and wheel too, so nothing is taken from the index unpinned).  The configuration comes from the project's environment:
 # the build publishes exactly the templates this bootstrap was generated for (prefix, role path, boundary,
 # tags, version).
 BUILDSPEC = f"""\
@@ -107,7 +113,8 @@ phases:
       python: 3.12
     commands:
       - python3 -m venv .venv
-      - .venv/bin/python -m pip install --quiet --no-cache-dir .
+      - .venv/bin/python -m pip install --quiet --no-cache-dir --require-hashes -r {RUNTIME_LOCK}
+      - .venv/bin/python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation .
   pre_build:
     commands:
       - printf '%s\\n' "$GENERATOR_CONFIG" > {CONFIG_FILE}

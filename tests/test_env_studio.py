@@ -274,7 +274,10 @@ def test_apps_cleanup_role_deletes_only_sagemaker_user_content_of_this_account_a
     stmts = _statements(studio, "StudioAppsCleanupLambdaRole")
     assert cfn.actions(stmts) == {"logs:CreateLogStream", "logs:PutLogEvents", "sagemaker:ListApps",
                                   "sagemaker:ListSpaces", "sagemaker:ListUserProfiles", "sagemaker:DescribeDomain",
-                                  "sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile"}
+                                  "sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile",
+                                  "cloudformation:DescribeStacks"}
+    # Whether its stack is being deleted (never on an update: users' spaces stay), asked of its own stack only.
+    assert cfn.statement(stmts, "OwnStackStatus")["Resource"] == [{"Ref": "AWS::StackId"}]
     for sid, kind in (("DeleteApps", "app"), ("DeleteSpaces", "space"), ("DeleteUserProfiles", "user-profile"),
                       ("DescribeDomains", "domain")):
         assert [cfn.text(r) for r in cfn.statement(stmts, sid)["Resource"]] == [

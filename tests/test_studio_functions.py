@@ -13,6 +13,11 @@ tests/support_cfn.py.  What moto lacks is stubbed, operation by operation, and s
   botocore ``before-call`` short-circuit, recording the API parameters instead of the body.  It also lets one
   EC2 DeleteSecurityGroup call fail with DependencyViolation (moto does not refuse a group in use).
 
+CloudFormation DescribeStacks (StudioAppsCleanup deletes users' data only while the stack holding it is being
+deleted) is moto's: real stacks, a nested one too, whose StackStatus a test sets in moto's backend (moto runs
+no stack operation long enough to observe DELETE_IN_PROGRESS or a clean-up phase).  Its failures are moto's
+(an unknown stack) or ``stub_api`` (AccessDenied, throttling).
+
 No test really sleeps: ``time.sleep`` advances a fake clock (and the fake SageMaker: deletions finish, pending
 apps start), and the cleanup module reads that clock.
 """
@@ -21,12 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import sys
 import time
 import uuid
 
 import boto3
 import pytest
+from moto.cloudformation.models import cloudformation_backends
 
 from templates_src import functions
 from templates_src.config import Config
@@ -87,7 +94,7 @@ def clock(monkeypatch):
 @pytest.fixture(scope="module")
 def boto_session():
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    for service in ("sagemaker", "servicecatalog", "efs", "ec2"):
+    for service in ("sagemaker", "servicecatalog", "efs", "ec2", "cloudformation"):
         session.client(service)  # loads the service models once
     return session
 
@@ -154,9 +161,11 @@ def stub_api(session, service_id: str, operation: str, respond):
         session.events.unregister(f"before-call.{service_id}.{operation}", unique_id=ids[1])
 
 
-def _allowed(template: dict, role_id: str, requests: list, params: dict) -> list:
-    """The requests the role (as rendered) does NOT allow unconditionally; [] when it allows them all."""
-    resolver = Resolver(template, params, pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT})
+def _allowed(template: dict, role_id: str, requests: list, params: dict, stack_id: str | None = None) -> list:
+    """The requests the role (as rendered) does NOT allow unconditionally; [] when it allows them all.
+    ``stack_id``: the ARN of the stack the role is rendered in (AWS::StackId; unknown, i.e. any, without it)."""
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, **({"AWS::StackId": stack_id} if stack_id else {})}
+    resolver = Resolver(template, params, pseudo=pseudo)
     statements, _ = role_statements(template, role_id, resolver)
     refused = []
     for action, resource, context in requests:
@@ -445,10 +454,10 @@ def studio(aws, clock, fake: FakeStudio):
         yield fake
 
 
-def _domain(vpc_id: str = "vpc-0abc", subnet_id: str = "subnet-1") -> str:
+def _domain(vpc_id: str = "vpc-0abc", subnet_id: str = "subnet-1", name: str = "mlops-dev") -> str:
     """A SageMaker domain in moto; returns its id."""
     arn = boto3.client("sagemaker").create_domain(
-        DomainName="mlops-dev", AuthMode="IAM", VpcId=vpc_id, SubnetIds=[subnet_id],
+        DomainName=name, AuthMode="IAM", VpcId=vpc_id, SubnetIds=[subnet_id],
         DefaultUserSettings={"ExecutionRole": EXECUTION_ROLE}, AppNetworkAccessType="VpcOnly")["DomainArn"]
     return arn.rsplit("/", 1)[1]
 
@@ -457,9 +466,60 @@ def _app(name, status="InService", kind="JupyterLab", **owner):
     return {"AppName": name, "AppType": kind, "Status": status, **owner}
 
 
-def _apps_event(recorder, request_type, domain_id, **kwargs):
-    return cfn_event(request_type, recorder.url, {"DomainId": domain_id, "KeepUserProfiles": [OWN_PROFILE]},
-                     resource_type="Custom::StudioAppsCleanup", logical_id="StudioAppsCleanup", **kwargs)
+# One resource moto's CloudFormation creates (a stack needs one); what the stack holds does not matter here.
+MARKER_TEMPLATE = {"Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
+    "Name": "/test/marker", "Type": "String", "Value": "x"}}}}
+
+
+class Stacks:
+    """Stacks in moto (the one holding the custom resource, and env-main nesting it) and their StackStatus."""
+
+    def __init__(self):
+        self.cloudformation = boto3.client("cloudformation")
+
+    def create(self, name: str, template: dict = MARKER_TEMPLATE) -> str:
+        return self.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))["StackId"]
+
+    def nested(self, parent: str) -> tuple[str, str]:
+        """env-main-like ``parent`` nesting a Studio stack, as CloudFormation does: (parent id, nested stack id)."""
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="nested-templates")
+        s3.put_object(Bucket="nested-templates", Key="studio.json", Body=json.dumps(MARKER_TEMPLATE))
+        parent_id = self.create(parent, {"Resources": {"SageMakerStudio": {
+            "Type": "AWS::CloudFormation::Stack",
+            "Properties": {"TemplateURL": "https://nested-templates.s3.amazonaws.com/studio.json"}}}})
+        (resource,) = self.cloudformation.describe_stack_resources(StackName=parent_id)["StackResources"]
+        nested = self.cloudformation.describe_stacks(StackName=resource["PhysicalResourceId"])["Stacks"][0]
+        assert nested["StackId"] != parent_id
+        return parent_id, nested["StackId"]
+
+    @staticmethod
+    def set_status(stack_id: str, status: str) -> None:
+        cloudformation_backends[ACCOUNT][REGION].stacks[stack_id].status = status
+
+    def status(self, stack_id: str) -> str:
+        return self.cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+
+
+@pytest.fixture
+def stacks(aws):
+    return Stacks()
+
+
+@pytest.fixture
+def studio_stack(stacks):
+    """The stack that holds StudioAppsCleanup, being deleted (the status in which its Delete deletes data)."""
+    stack_id = stacks.create("mlops-dev-env-sagemaker-studio")
+    stacks.set_status(stack_id, "DELETE_IN_PROGRESS")
+    return stack_id
+
+
+def _apps_event(recorder, request_type, domain_id, stack_id=None, **kwargs):
+    event = cfn_event(request_type, recorder.url, {"DomainId": domain_id, "KeepUserProfiles": [OWN_PROFILE]},
+                      resource_type="Custom::StudioAppsCleanup", logical_id="StudioAppsCleanup", **kwargs)
+    if stack_id:
+        event["StackId"] = stack_id  # the ARN of the stack that holds the resource
+    return event
 
 
 def _users_content(domain_id, stuck=()):
@@ -472,23 +532,47 @@ def _users_content(domain_id, stuck=()):
     ], spaces=["alice-space", "team-space", "bob-space"], profiles=[OWN_PROFILE, "alice", "bob"], stuck=stuck)
 
 
-@pytest.mark.parametrize("request_type", ["Create", "Update"])
-def test_apps_cleanup_create_and_update_do_nothing_but_return_the_domain_id(cleanup, aws, recorder, clock,
-                                                                            request_type):
+def _untouched(fake: FakeStudio) -> None:
+    """Every app, space and user profile of the fake domain is as _users_content made it."""
+    assert fake.calls == [] and fake.violations == []
+    assert fake.spaces == {name: "InService" for name in ("alice-space", "team-space", "bob-space")}
+    assert fake.profiles == {name: "InService" for name in (OWN_PROFILE, "alice", "bob")}
+    assert [a["Status"] for a in fake.apps] == ["InService", "InService", "Pending", "Deleted", "Failed"]
+
+
+def test_apps_cleanup_create_does_nothing_but_return_the_domain_id(cleanup, aws, recorder, clock):
     domain_id = _domain()
     fake = _users_content(domain_id)
     with studio(aws, clock, fake):
-        cleanup.lambda_handler(_apps_event(recorder, request_type, domain_id, physical_id="old"), FakeContext())
+        cleanup.lambda_handler(_apps_event(recorder, "Create", domain_id), FakeContext())
     body = recorder.single()
     assert (body["Status"], body["PhysicalResourceId"], body["Data"]) == ("SUCCESS", domain_id, {"DomainId": domain_id})
     assert fake.calls == [] and clock.sleeps == []
 
 
-def test_apps_cleanup_delete_removes_apps_then_spaces_then_other_profiles(cleanup, aws, recorder, clock):
+def test_apps_cleanup_update_keeps_its_physical_id_when_the_domain_is_replaced(cleanup, aws, recorder, clock):
+    """A new physical id would make CloudFormation send a Delete for the old one in the update's clean-up
+    phase (the audit's data loss): an Update never changes it, also for stacks whose id is an old domain id."""
+    old, new = _domain(name="mlops-dev"), _domain(name="mlops-dev-renamed")
+    fake = _users_content(old)
+    event = _apps_event(recorder, "Update", new, physical_id=old,
+                        old_properties={"DomainId": old, "KeepUserProfiles": [OWN_PROFILE]})
+    with studio(aws, clock, fake):
+        cleanup.lambda_handler(event, FakeContext())
+    body = recorder.single()
+    assert (body["Status"], body["PhysicalResourceId"], body["Data"]) == ("SUCCESS", old, {"DomainId": new})
+    _untouched(fake)
+
+
+@pytest.mark.parametrize("status", ["DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"])
+def test_apps_cleanup_delete_removes_apps_then_spaces_then_other_profiles(cleanup, aws, recorder, clock, stacks,
+                                                                           status):
+    stack_id = stacks.create("mlops-dev-env-sagemaker-studio")
+    stacks.set_status(stack_id, status)  # the stack is deleted, or its failed creation rolled back
     domain_id = _domain()
     fake = _users_content(domain_id)
     with studio(aws, clock, fake):
-        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, physical_id=domain_id),
+        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, stack_id, physical_id=domain_id),
                                       FakeContext()) == "SUCCESS"
     assert recorder.single()["Status"] == "SUCCESS"
     kinds = [kind for kind, _ in fake.calls]
@@ -505,11 +589,113 @@ def test_apps_cleanup_delete_removes_apps_then_spaces_then_other_profiles(cleanu
     assert clock.sleeps and all(s == cleanup.POLL for s in clock.sleeps)
 
 
-def test_apps_cleanup_gives_up_after_its_budget_and_says_what_is_left(cleanup, aws, recorder, clock):
+@pytest.mark.parametrize("status", ["UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_IN_PROGRESS"])
+def test_apps_cleanup_delete_during_an_update_keeps_every_app_space_and_profile(cleanup, aws, recorder, clock,
+                                                                                 stacks, status):
+    """The audit's scenario: an update replaced the domain and CloudFormation's clean-up phase sends a Delete for
+    the old physical id with the old domain's properties (also a resource removed or renamed by an update, or
+    the clean-up after a rolled-back update).  Nothing of the users' is deleted, and CloudFormation gets SUCCESS."""
+    stack_id = stacks.create("mlops-dev-env-sagemaker-studio")
+    stacks.set_status(stack_id, status)
+    old = _domain()
+    fake = _users_content(old)
+    with studio(aws, clock, fake):
+        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", old, stack_id, physical_id=old),
+                                      FakeContext()) == "SUCCESS"
+    body = recorder.single()
+    assert (body["Status"], body["PhysicalResourceId"]) == ("SUCCESS", old)
+    _untouched(fake)
+    assert clock.sleeps == []
+    kept = body["Data"]["Kept"]
+    assert old in kept and status in kept and "never deleted on an update" in kept and "migrate" in kept
+
+
+def test_apps_cleanup_replacing_the_domain_in_an_update_deletes_no_user_data(cleanup, aws, recorder, clock, stacks):
+    """CloudFormation's whole sequence for an update that replaces the domain (DomainName changed): the custom
+    resource is updated with the new DomainId; only if the answer names another physical id does the
+    clean-up phase send a Delete for the old one (with the old properties)."""
+    stack_id = stacks.create("mlops-dev-env-sagemaker-studio")
+    old, new = _domain(name="mlops-dev"), _domain(name="mlops-dev-renamed")
+    fake = _users_content(old)
+    with studio(aws, clock, fake):
+        stacks.set_status(stack_id, "UPDATE_IN_PROGRESS")
+        cleanup.lambda_handler(_apps_event(recorder, "Update", new, stack_id, physical_id=old, old_properties={
+            "DomainId": old, "KeepUserProfiles": [OWN_PROFILE]}), FakeContext())
+        answer = recorder.requests[-1].json
+        assert answer["Status"] == "SUCCESS", answer["Reason"]
+        if answer["PhysicalResourceId"] != old:
+            stacks.set_status(stack_id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+            cleanup.lambda_handler(_apps_event(recorder, "Delete", old, stack_id, physical_id=old), FakeContext())
+            assert recorder.requests[-1].json["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == old  # no Delete at all
+    _untouched(fake)
+
+
+@pytest.mark.parametrize("status, deletes", [("DELETE_IN_PROGRESS", True),
+                                             ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", False)])
+def test_apps_cleanup_asks_about_the_nested_stack_that_holds_it(cleanup, aws, recorder, clock, stacks, status,
+                                                                deletes):
+    """In env-main, the resource lives in the nested Studio stack: CloudFormation's StackId is that stack's ARN,
+    and deleting env-main (or an update of it) puts the nested stack in DELETE_IN_PROGRESS (or its clean-up)."""
+    parent_id, nested_id = stacks.nested("mlops-dev-env-main")
+    for stack_id in (parent_id, nested_id):
+        stacks.set_status(stack_id, status)
+    domain_id = _domain()
+    fake = _users_content(domain_id)
+    with studio(aws, clock, fake), stub_api(aws, "cloudformation", "DescribeStacks", lambda params: None) as asked:
+        cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, nested_id, physical_id=domain_id),
+                               FakeContext())
+    assert recorder.single()["Status"] == "SUCCESS"
+    assert [call["StackName"] for call in asked] == [nested_id]  # the stack holding it, not env-main
+    if deletes:
+        assert fake.spaces == {} and fake.profiles == {OWN_PROFILE: "InService"}
+    else:
+        _untouched(fake)
+
+
+def _denied(params):
+    raise StubError("AccessDenied", "User is not authorized to perform: cloudformation:DescribeStacks", 403)
+
+
+def _throttled(params):
+    raise StubError("Throttling", "Rate exceeded", 400)
+
+
+@pytest.mark.parametrize("failure", ["AccessDenied", "Throttling", "unknown stack"])
+def test_apps_cleanup_keeps_the_data_and_fails_when_the_stack_status_is_unknown(cleanup, aws, recorder, clock,
+                                                                                stacks, failure):
+    """No answer from DescribeStacks: nothing is deleted, and the Delete FAILS, saying why (a stack deletion then
+    stops, and deleting the stack again asks again; SUCCESS would let it go on to a domain SageMaker refuses to
+    delete while spaces exist, with no retry of this resource)."""
+    stack_id = stacks.create("mlops-dev-env-sagemaker-studio")
+    stacks.set_status(stack_id, "DELETE_IN_PROGRESS")
+    domain_id = _domain()
+    fake = _users_content(domain_id)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(studio(aws, clock, fake))
+        if failure == "unknown stack":  # moto's own answer for a stack it does not know
+            stack_id = stack_id.replace("mlops-dev-env-sagemaker-studio", "another-stack")
+        else:
+            stack.enter_context(stub_api(aws, "cloudformation", "DescribeStacks",
+                                         _denied if failure == "AccessDenied" else _throttled))
+        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, stack_id, physical_id=domain_id),
+                                      FakeContext()) == "FAILED"
+    body = recorder.single()
+    assert body["Status"] == "FAILED"
+    reason = body["Reason"]
+    assert reason.startswith("RuntimeError: nothing was deleted: cannot tell whether stack") and stack_id in reason
+    assert {"AccessDenied": "AccessDenied", "Throttling": "Throttling", "unknown stack": "ValidationError"}[
+        failure] in reason
+    assert "cloudformation:DescribeStacks" in reason and "delete it again" in reason
+    _untouched(fake)
+
+
+def test_apps_cleanup_gives_up_after_its_budget_and_says_what_is_left(cleanup, aws, recorder, clock, studio_stack):
     domain_id = _domain()
     fake = _users_content(domain_id, stuck=("default",))
     with studio(aws, clock, fake):
-        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, physical_id=domain_id),
+        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, studio_stack, physical_id=domain_id),
                                       FakeContext()) == "FAILED"
     body = recorder.single()
     assert "still waiting after 780 s" in body["Reason"] and "JupyterLab/default" in body["Reason"]
@@ -520,36 +706,42 @@ def test_apps_cleanup_gives_up_after_its_budget_and_says_what_is_left(cleanup, a
     assert cleanup.BUDGET + 60 <= 900
 
 
-def test_apps_cleanup_delete_of_a_domain_that_is_gone_succeeds_at_once(cleanup, aws, recorder, clock):
+def test_apps_cleanup_delete_of_a_domain_that_is_gone_succeeds_at_once(cleanup, aws, recorder, clock, studio_stack):
     def missing(request):
         raise StubError("ResourceNotFound", f"Domain {request['DomainId']} not found")
 
     fake = _users_content("d-gone")
     with studio(aws, clock, fake), stub_operation(aws, "sagemaker", "DescribeDomain", missing):
-        cleanup.lambda_handler(_apps_event(recorder, "Delete", "d-gone", physical_id="d-gone"), FakeContext())
+        cleanup.lambda_handler(_apps_event(recorder, "Delete", "d-gone", studio_stack, physical_id="d-gone"),
+                               FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     assert fake.calls == [] and clock.sleeps == []
 
 
-def test_apps_cleanup_other_describe_errors_fail_the_delete(cleanup, aws, recorder, clock):
+def test_apps_cleanup_other_describe_errors_fail_the_delete(cleanup, aws, recorder, clock, studio_stack):
     def denied(request):
         raise StubError("AccessDeniedException", "not authorized to perform sagemaker:DescribeDomain")
 
     with stub_operation(aws, "sagemaker", "DescribeDomain", denied):
-        cleanup.lambda_handler(_apps_event(recorder, "Delete", "d-x", physical_id="d-x"), FakeContext())
+        cleanup.lambda_handler(_apps_event(recorder, "Delete", "d-x", studio_stack, physical_id="d-x"), FakeContext())
     body = recorder.single()
     assert body["Status"] == "FAILED" and "AccessDeniedException" in body["Reason"]
 
 
-def test_apps_cleanup_function_role_allows_every_call_of_its_code(cleanup, aws, recorder, clock, studio_template):
+def test_apps_cleanup_function_role_allows_every_call_of_its_code(cleanup, aws, recorder, clock, studio_template,
+                                                                  studio_stack):
     domain_id = _domain()
     fake = _users_content(domain_id)
     with record_calls(aws) as calls, studio(aws, clock, fake):
-        cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, physical_id=domain_id), FakeContext())
+        cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, studio_stack, physical_id=domain_id),
+                               FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     requests = []
     for _, operation, params in calls:
-        if operation in ("ListApps", "ListSpaces", "ListUserProfiles"):
+        if operation == "DescribeStacks":
+            assert params["StackName"] == studio_stack  # an ARN: IAM authorizes it against that stack
+            requests.append(("cloudformation:DescribeStacks", params["StackName"], {}))
+        elif operation in ("ListApps", "ListSpaces", "ListUserProfiles"):
             requests.append((f"sagemaker:{operation}", "*", {}))
         elif operation == "DescribeDomain":
             requests.append(("sagemaker:DescribeDomain", _own("sagemaker", f"domain/{params['DomainId']}"), {}))
@@ -565,15 +757,21 @@ def test_apps_cleanup_function_role_allows_every_call_of_its_code(cleanup, aws, 
                                                                               f"{params['UserProfileName']}"), {}))
         else:
             raise AssertionError(f"{operation}: say how IAM authorizes it")
-    assert {r[0] for r in requests} == {"sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles",
-                                        "sagemaker:DescribeDomain", "sagemaker:DeleteApp", "sagemaker:DeleteSpace",
-                                        "sagemaker:DeleteUserProfile"}
-    assert _allowed(studio_template, "StudioAppsCleanupLambdaRole", requests, {}) == []
-    # Only SageMaker, in this account and region: no domain deletion, nothing elsewhere.
+    assert {r[0] for r in requests} == {"cloudformation:DescribeStacks", "sagemaker:ListApps", "sagemaker:ListSpaces",
+                                        "sagemaker:ListUserProfiles", "sagemaker:DescribeDomain",
+                                        "sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile"}
+    # The role is rendered in the stack that holds the resource: AWS::StackId is the event's StackId.
+    assert _allowed(studio_template, "StudioAppsCleanupLambdaRole", requests, {}, stack_id=studio_stack) == []
+    # Only SageMaker, in this account and region: no domain deletion, nothing elsewhere; no other stack's status,
+    # nothing but reading its own stack.
     other = [("sagemaker:DeleteDomain", _own("sagemaker", f"domain/{domain_id}"), {}),
              ("sagemaker:DeleteApp", f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:app/d-1/u/jupyterlab/default", {}),
-             ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", "file-system/fs-1"), {})]
-    assert _allowed(studio_template, "StudioAppsCleanupLambdaRole", other, {}) == other
+             ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", "file-system/fs-1"), {}),
+             ("cloudformation:DescribeStacks", _own("cloudformation", "stack/mlops-dev-env-main/1234"), {}),
+             ("cloudformation:DescribeStacks", "*", {}),
+             ("cloudformation:DeleteStack", studio_stack, {}),
+             ("cloudformation:UpdateStack", studio_stack, {})]
+    assert _allowed(studio_template, "StudioAppsCleanupLambdaRole", other, {}, stack_id=studio_stack) == other
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -3,9 +3,32 @@
 #
 # Custom::StudioAppsCleanup (DependsOn the domain and the stack's user profile, so CloudFormation deletes it
 #   first).  Delete: deletes every app of the domain that is not Deleted or Failed and waits until they are
-#   gone, deletes every space and waits, then deletes the user profiles other than KeepUserProfiles (the stack
-#   deletes its own) and waits, so that the stack's user profile and the domain can be deleted (SageMaker
-#   refuses while apps, spaces or other profiles exist).  Create/Update: nothing; the physical id is DomainId.
+#   gone, deletes every space (its EBS volume: the user's files) and waits, then deletes the user profiles other
+#   than KeepUserProfiles (the stack deletes its own) and waits, so that the stack's user profile and the domain
+#   can be deleted (SageMaker refuses while apps, spaces or other profiles exist).
+#   Users' data is deleted ONLY when the stack that holds this resource is being deleted: CloudFormation also
+#   sends Delete on an update (the clean-up phase after a replacement, a resource removed from the template,
+#   the clean-up after a rolled-back update), and there nothing may be lost.  The event's StackId is the ARN of
+#   the stack that holds the resource (env-sagemaker-studio, a nested stack of env-main: deleting env-main, or
+#   an env-main update that removes it, deletes that nested stack, which is then DELETE_IN_PROGRESS too).
+#   Before deleting anything the handler asks DescribeStacks(StackId) for its StackStatus:
+#   * DELETE_IN_PROGRESS (the stack is deleted, also when a deletion is retried) or ROLLBACK_IN_PROGRESS (a
+#     failed creation rolls back: no user data can exist yet): delete as above;
+#   * anything else (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS, UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS, ...):
+#     delete nothing and answer SUCCESS; what was kept and why is logged (cfn_runtime sends a Reason only with
+#     FAILED; a SUCCESS names the log stream) and returned as Data "Kept" (the old domain, its spaces and
+#     profiles are left for the user to migrate or delete; CloudFormation's own attempt to delete a replaced
+#     domain fails while they exist, which does not fail the update);
+#   * DescribeStacks fails (AccessDenied, throttling beyond botocore's retries, ...): delete nothing and answer
+#     FAILED, saying why.  Fail safe and completable: during a stack deletion the stack becomes DELETE_FAILED
+#     and deleting it again (once the cause is fixed) asks again; a SUCCESS there would let CloudFormation go
+#     on to the user profile and the domain, which SageMaker refuses while spaces exist, and no retry would
+#     reach this function again.  During an update's clean-up phase a failed Delete does not fail the update.
+#   The function's role may DescribeStacks on its own stack only (nothing else is granted for this).
+#   Create: the physical id is the DomainId.  Update: nothing, and the physical id never changes (also when a
+#   replaced domain brings a new DomainId): CloudFormation then sends no Delete for the old id at all, and a
+#   later stack deletion cleans the domain named by the properties of that time.  Stacks created before this
+#   rule keep their physical id (an old domain id) the same way; it is only a name.
 #
 # Custom::HomeFileSystemRelease (the domain DependsOn it, so CloudFormation deletes it after the domain).
 #   Delete: finds the home file systems SageMaker created for domains of this account and region that no longer
@@ -16,11 +39,13 @@
 #
 # Every wait is bounded (BUDGET seconds for one request in all); past it the request FAILS with what is left,
 # and deleting the stack again continues where this one stopped.
+import logging
 import re
 import time
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cfn_runtime import custom_resource
 
@@ -33,6 +58,10 @@ NFS_GROUP_NAMES = ("security-group-for-inbound-nfs-{}", "security-group-for-outb
 # Statuses: what is gone, what is on its way (wait for it), and what can be deleted now.
 APPS_GONE = ("Deleted", "Failed")
 BUSY = ("Pending", "Deleting", "Updating")
+
+# Statuses of the stack holding Custom::StudioAppsCleanup in which its Delete may delete users' data.
+DELETES_DATA = ("DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+STACK_RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})  # throttling: retried, then FAILED
 
 
 def now():
@@ -126,7 +155,24 @@ def apps_cleanup_ready(props, event):
     domain_id = props.get("DomainId")
     if not isinstance(domain_id, str) or not domain_id:
         raise ValueError("DomainId is required")
-    return domain_id, {"DomainId": domain_id}
+    # Create: the domain id.  Update: None, i.e. the physical id CloudFormation sent (never a new one, so that
+    # no Delete follows for the old id; see the module comment).
+    physical_id = domain_id if event.get("RequestType") == "Create" else None
+    return physical_id, {"DomainId": domain_id}
+
+
+def stack_status(stack_id):
+    """StackStatus of the stack that holds the resource; RuntimeError (nothing deleted) when it is unknown."""
+    try:
+        stacks = boto3.client("cloudformation", config=STACK_RETRIES).describe_stacks(StackName=stack_id)["Stacks"]
+        return stacks[0]["StackStatus"]
+    except (ClientError, BotoCoreError, LookupError) as err:
+        detail = f"{code(err)}: {err}" if isinstance(err, ClientError) else f"{type(err).__name__}: {err}"
+        raise RuntimeError(
+            f"nothing was deleted: cannot tell whether stack {stack_id} is being deleted ({detail}); users' apps, "
+            "spaces and profiles are deleted only during a stack deletion. If the stack is being deleted, delete "
+            "it again once the cause is fixed (the function's role needs cloudformation:DescribeStacks on this "
+            "stack)") from err
 
 
 def apps_cleanup(props, event):
@@ -140,6 +186,14 @@ def apps_cleanup(props, event):
         if code(err) == "ResourceNotFound":
             return None, None
         raise
+    status = stack_status(event["StackId"])
+    if status not in DELETES_DATA:
+        kept = (f"kept domain {domain_id} with its apps, spaces and user profiles: stack {event['StackId']} is "
+                f"{status}, not being deleted (this Delete comes from an update or its rollback), and users' data "
+                "is never deleted on an update. They are left for the user to migrate or delete (a replaced "
+                "domain stays until its spaces and other user profiles are deleted)")
+        logging.getLogger().warning("%s", kept)
+        return None, {"Kept": kept[:1000]}
     deadline = Deadline()
     delete_apps(sm, domain_id, deadline)
     delete_spaces(sm, domain_id, deadline)

@@ -236,9 +236,13 @@ def enable_projects(ctx: BuildContext, t: Template) -> None:
 
 def apps_cleanup_statements(ctx: BuildContext) -> list:
     own = lambda kind: ctx.own("sagemaker", f"{kind}/*")  # noqa: E731
-    # Any domain of this account and region, not only today's: when a domain is replaced, the old cleanup
-    # resource runs after the policy names the new domain, and must still clean the old one.
+    # Any domain of this account and region, not only today's: a replaced domain changes the resource's DomainId
+    # (its physical id stays), and the Delete of a stack deletion names the domain of its latest properties.
     return [
+        # The handler deletes users' data only while this stack (the one holding the resource: the event's
+        # StackId) is being deleted, and asks CloudFormation for its status; no other stack.
+        iam_blocks.allow(iam_blocks.actions("cloudformation", "DescribeStacks"), Ref("AWS::StackId"),
+                         sid="OwnStackStatus"),
         iam_blocks.allow(iam_blocks.actions("sagemaker", "ListApps", "ListSpaces", "ListUserProfiles"), "*",
                          sid="ListDomainContents"),
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeDomain"), own("domain"), sid="DescribeDomains"),

@@ -135,9 +135,14 @@ class _YamlDumper(cfn_flip.yaml_dumper.Dumper):
 
 
 def _represent_dict(dumper: _YamlDumper, value: dict):
-    """cfn-flip's map representer: a one-key mapping of an intrinsic function in its short form (!Ref, !Sub)."""
+    """cfn-flip's map representer: a one-key mapping of an intrinsic function in its short form (!Ref, !Sub),
+    except Fn::GetAtt, written in its full form with the list (``Fn::GetAtt: [Resource, Attribute]``): scanners
+    that read templates as written (cfn-guard's AWS Control Tower rules) recognise a resource's ARN only in
+    that form, never in the dotted short form cfn-flip writes."""
     if len(value) == 1:
         key = next(iter(value))
+        if key == "Fn::GetAtt" and isinstance(value[key], list):
+            return dumper.represent_mapping(cfn_flip.yaml_dumper.TAG_MAP, value, flow_style=False)
         if key in cfn_flip.yaml_dumper.CONVERTED_SUFFIXES:
             return cfn_flip.yaml_dumper.fn_representer(dumper, key, value[key])
         if key.startswith(cfn_flip.yaml_dumper.FN_PREFIX):

@@ -98,6 +98,18 @@ def handler_actions(resource_type: str, handler: str) -> list[str]:
     return list(((schema(resource_type).get("handlers") or {}).get(handler) or {}).get("permissions", []))
 
 
+def unlisted_actions(resource_type: str, handler: str, props: dict, resolver: Resolver) -> list[str]:
+    """Actions a handler calls that its schema does not list (``unlisted_handler_actions``), when the
+    resource's properties have the values the entry names."""
+    out = []
+    for entry in reviewed().get("unlisted_handler_actions") or []:
+        if entry["type"] != resource_type or handler not in entry["handlers"]:
+            continue
+        if all(resolver.values(props.get(name)) == [str(value)] for name, value in (entry.get("when") or {}).items()):
+            out += entry["actions"]
+    return out
+
+
 def has_handlers(resource_type: str) -> bool:
     if resource_type in reviewed()["fallback_handlers"]:
         return True
@@ -309,6 +321,7 @@ class Deployed:
     template: dict
     params: dict[str, Any]
     stack_name: str
+    imports: dict[str, str] = field(default_factory=dict)  # the exports it imports (name -> value)
 
 
 def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver: Resolver,
@@ -330,13 +343,14 @@ def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver
     boundary = resolver.values(props["PermissionsBoundary"]) if "PermissionsBoundary" in props else []
     needs: dict[str, Need] = {}
     for handler in handlers:
-        for raw in handler_actions(t, handler):
+        unlisted = unlisted_actions(t, handler, props, resolver)
+        for raw in handler_actions(t, handler) + unlisted:
             action = canonical_action(raw)
             if action is None:
                 continue  # not an IAM action (schema noise such as s3:REST.PUT.OBJECT)
             if action in needs:
                 continue
-            prop = gating_property(t, action)
+            prop = None if raw in unlisted else gating_property(t, action)
             if prop is not None and not any(property_set(props, path, resolver)
                                             for path in ([prop] if isinstance(prop, str) else prop)):
                 unset_gated.append((where, action, prop if isinstance(prop, str) else " or ".join(prop)))
@@ -378,7 +392,7 @@ BOUNDARY_ACTIONS = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy
 def template_needs(deployed: Deployed, generated: dict[str, dict], unset_gated: list) -> list[Need]:
     """Needs of every resource of a template and, through nested stacks, of its generated children."""
     resolver = Resolver(deployed.template, deployed.params, arn_of=lambda r, lid, res: own_arns(
-        r, lid, res, deployed.stack_name))
+        r, lid, res, deployed.stack_name), imports=deployed.imports)
     needs = []
     for logical_id, resource in (deployed.template.get("Resources") or {}).items():
         if "Condition" in resource and resolver.condition(resource["Condition"]) is False:
@@ -395,7 +409,8 @@ def template_needs(deployed: Deployed, generated: dict[str, dict], unset_gated: 
                 passed = {**defaults, **{k: (resolver.values(v) or [""])[0]
                           for k, v in ((resource.get("Properties") or {}).get("Parameters") or {}).items()}}
                 needs += template_needs(Deployed(child, generated[child], passed,
-                                                 f"{deployed.stack_name}-{logical_id}-ABCDEF012345"),
+                                                 f"{deployed.stack_name}-{logical_id}-ABCDEF012345",
+                                                 deployed.imports),
                                         generated, unset_gated)
     return needs
 

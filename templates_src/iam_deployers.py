@@ -17,6 +17,7 @@ from templates_src.iam_policy import PSEUDO, Resolver, role_statements
 from templates_src.naming import ENVIRONMENT_STACKS
 
 ACCOUNT = PSEUDO["AWS::AccountId"]
+CORE_NAME = "sm-mlops-core"  # env-main's default CoreStackSetName
 REGION = PSEUDO["AWS::Region"]
 ADMIN_ACCOUNT = "222222222222"
 ENV = {"EnvName": "sm-mlops", "EnvType": "dev"}
@@ -48,6 +49,7 @@ class Deployer:
     params: dict[str, str] = field(default_factory=dict)  # sample values for every template involved
     planned: dict[str, str] = field(default_factory=dict)  # template name -> planned resources key
     exceptions: str = ""  # key of its not_granted entries in iam_coverage.yaml when shared with another deployer
+    imports: dict[str, str] = field(default_factory=dict)  # exports its templates import (name -> value)
 
     @property
     def values(self) -> dict[str, str]:
@@ -67,6 +69,11 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
     core = {name: f"{prefix}core-{REGION}-{suffix}" for name, suffix in (
         ("SCLaunchRoleName", "sc-launch"), ("DSAdministratorRoleName", "ds-administrator"),
         ("SageMakerDetectiveControlExecutionRoleName", "sm-detective-control"))}
+    imports = {}
+    if not config.permissions_boundary:  # the platform boundary core-main creates, passes and exports
+        platform = f"arn:aws:iam::{ACCOUNT}:policy/{prefix}{CORE_NAME}-{REGION}-platform-boundary"
+        core["PermissionsBoundaryArn"] = platform
+        imports[f"{CORE_NAME}-platform-boundary-arn"] = platform
     target_boundary = (f"arn:aws:iam::{ACCOUNT}:policy{config.role_path}{prefix}sm-mlops-staging-target-account"
                        "-boundary")
     return (
@@ -74,28 +81,32 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
                  "Service Catalog launch role of the data science environment product (also the --role-arn of "
                  "a direct CloudFormation deployment)",
                  "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
-                 params=core),
+                 params=core, imports=imports),
         Deployer("environment-launch-role-account-lists",
                  "The environment launch role deploying a multi-account environment with account lists "
                  "(self-managed StackSets)",
                  "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
-                 params={**core, **ACCOUNT_LISTS}, exceptions="environment-launch-role"),
+                 params={**core, **ACCOUNT_LISTS}, exceptions="environment-launch-role", imports=imports),
         Deployer("environment-launch-role-organizational-units",
                  "The environment launch role deploying a multi-account environment with organizational units "
                  "(service-managed StackSets, as a delegated administrator)",
                  "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
-                 params={**core, **ORGANIZATIONAL_UNITS}, exceptions="environment-launch-role"),
+                 params={**core, **ORGANIZATIONAL_UNITS}, exceptions="environment-launch-role",
+                 imports=imports),
         Deployer("environment-direct-deployment",
                  "The same role as the --role-arn of the two-step CloudFormation deployment of the environment",
                  "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "cloudformation-service-role",
                  f"{config.prefix}{ENVIRONMENT_STACKS.replace('*', 'sm-mlops-dev')}",
-                 params=core, exceptions="environment-launch-role"),
+                 params=core, exceptions="environment-launch-role", imports=imports),
         Deployer("setup-stackset-role",
                  "StackSet execution role of the environment's StackSets in each target account",
                  "env-iam-setup-stackset-role", "SetupStackSetExecutionRole",
                  ("env-iam-target-account-roles", "env-target-account-network"), "stackset-execution",
                  "StackSet-sm-mlops-staging-roles-0123abcd-4567-89ef-0123-456789abcdef",
-                 params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary}),
+                 # As the environment's self-managed StackSets pass them: roles under the target-account boundary.
+                 params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary, "UseTargetAccountBoundary": "YES",
+                         "StackSetExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-stackset-exec",
+                         "EndpointVolumeKmsKeyArn": ENDPOINT["VolumeKmsKeyArn"]}),
         Deployer("model-deployment-stackset-role",
                  "StackSet execution role of the MLOps projects' model deployments in each target account",
                  "env-iam-target-account-roles", "StackSetExecutionRole", ("cfn-sm-endpoint-template",),
@@ -114,12 +125,12 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
                  "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole",
                  ("project-model-build-train", "project-model-deploy"), "service-catalog-launch", SC_STACK,
                  params={**PROJECT, **CONNECTION}, exceptions="sagemaker-projects-launch-role"),
-        Deployer("sagemaker-projects-use-role",
-                 "Role of the projects' pipelines: the model deploy pipeline's StackSet actions create and update "
-                 "the endpoint StackSets (the CodePipeline action modelled as the StackSet resource it amounts to)",
-                 "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsUseRole",
-                 ("model-deployment-stacksets",), "codepipeline-stackset-action",
-                 "sagemaker-churn-p-abc123-deploy-staging", params=PROJECT,
+        Deployer("model-deploy-role",
+                 "Role of the environment's model deploy projects: their pipelines' StackSet actions create and "
+                 "update the endpoint StackSets (the CodePipeline action modelled as the StackSet resource it "
+                 "amounts to)",
+                 "env-iam", "SageMakerModelDeployRole", ("model-deployment-stacksets",),
+                 "codepipeline-stackset-action", "sagemaker-churn-p-abc123-deploy-staging", params=PROJECT,
                  planned={"model-deployment-stacksets": "model-deployment-stacksets"}),
     )
 
@@ -136,7 +147,8 @@ def coverage(deployer: Deployer, templates: dict[str, dict], config: Config) -> 
     planned_done: set[str] = set()
     for name in deployer.deploys:
         if name in templates:
-            needs += iam_coverage.template_needs(Deployed(name, templates[name], values, deployer.stack_name),
+            needs += iam_coverage.template_needs(Deployed(name, templates[name], values, deployer.stack_name,
+                                                          deployer.imports),
                                                  templates, unset)
         elif name in deployer.planned:
             key = deployer.planned[name]

@@ -147,6 +147,31 @@ def _compare(base: str, pattern: Any, value: Any) -> bool:
     raise KeyError(base)
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _substitute(pattern, req: Request):
+    """A condition value with its policy variables replaced by the request's values; None when one is missing
+    (or is multivalued, which IAM does not substitute)."""
+    if not isinstance(pattern, str) or "${" not in pattern:
+        return pattern
+    missing = False
+
+    def replace(match):
+        nonlocal missing
+        name = match.group(1)
+        if name in ("*", "?", "$"):
+            return name
+        value = req.keys.get(name.lower())
+        if value is None or isinstance(value, tuple):
+            missing = True
+            return ""
+        return str(value)
+
+    text = _VARIABLE.sub(replace, pattern)
+    return None if missing else text
+
+
 def condition_holds(operator: str, key: str, values: tuple, req: Request) -> bool | None:
     """True, False, or None when the request's context cannot decide it."""
     set_op, _, base = operator.rpartition(":")
@@ -176,6 +201,11 @@ def condition_holds(operator: str, key: str, values: tuple, req: Request) -> boo
         return None
     actual = known[k]
     actual_values = list(actual) if isinstance(actual, tuple) else [actual]
+    # Policy variables (${aws:username}, ${aws:SourceIdentity}, ...) take the request's values; one the request
+    # does not carry matches nothing (IAM's rule for a variable without a value), a negated operator then holds.
+    values = tuple(v for v in (_substitute(p, req) for p in values) if v is not None)
+    if not values:
+        return negated
 
     def any_match(v):
         return any(_compare(positive, p, v) for p in values)
@@ -236,13 +266,15 @@ def evaluate(statements: list[Statement], req: Request) -> Decision:
 class Resolver:
     """Turns template values (intrinsic functions included) into the strings they can take.
 
-    Parameters take the given values, else their defaults, else stay unknown (``*``).  ``Fn::If`` follows the
+    Parameters take the given values, else their defaults, else stay unknown (``*``); ``Fn::ImportValue`` takes
+    the value of the given ``imports``, else stays unknown.  ``Fn::If`` follows the
     condition when the template's Conditions can be evaluated with those values, both branches otherwise.
     """
 
     def __init__(self, template: dict, params: dict[str, Any] | None = None, pseudo: dict | None = None,
-                 arn_of=None):
+                 arn_of=None, imports: dict[str, str] | None = None):
         self.template = template
+        self.imports = imports or {}  # export name -> value, for Fn::ImportValue
         self.pseudo = {**PSEUDO, **(pseudo or {})}
         declared = template.get("Parameters") or {}
         self.params = {name: spec["Default"] for name, spec in declared.items() if "Default" in spec}
@@ -296,6 +328,8 @@ class Resolver:
             if resource and attr == "Arn" and self.arn_of:
                 return self.arn_of(resource, logical, self)
             return [ANY_ARN if attr.endswith("Arn") else "*"]
+        if fn == "Fn::ImportValue":
+            return [self.imports.get(name, "*") for name in self.values(args)]
         if fn == "Fn::If":
             truth = self.condition(args[0])
             branches = [args[1]] if truth is True else [args[2]] if truth is False else args[1:]
@@ -345,10 +379,27 @@ class Resolver:
         return ["".join(combo) for combo in itertools.product(*pieces)]
 
 
+def raw_statements(document: dict, resolver: Resolver, source: str = "") -> list[dict]:
+    """A document's statements, each ``Fn::If`` between whole statements resolved by the template's conditions
+    (``AWS::NoValue`` drops the statement)."""
+    out = []
+    for raw in _as_tuple(document.get("Statement")):
+        while isinstance(raw, dict) and set(raw) == {"Fn::If"}:
+            name, when_true, when_false = raw["Fn::If"]
+            truth = resolver.condition(name)
+            if truth is None:
+                raise ValueError(f"{source}: statement chosen by {name}, which cannot be decided from the parameters")
+            raw = when_true if truth else when_false
+        if raw == {"Ref": "AWS::NoValue"}:
+            continue
+        out.append(raw)
+    return out
+
+
 def statements_from(document: dict, resolver: Resolver, source: str) -> list[Statement]:
     """The statements of a policy document as the template renders it."""
     out = []
-    for raw in _as_tuple(document.get("Statement")):
+    for raw in raw_statements(document, resolver, source):
         conditions = []
         condition = raw.get("Condition") or {}
         while set(condition) == {"Fn::If"}:  # a condition block chosen by a template condition
@@ -403,8 +454,8 @@ def trust_statements(template: dict, logical_id: str, resolver: Resolver) -> lis
     ``aws:PrincipalAccount`` or ``aws:PrincipalServiceName``), so callers can be evaluated as requests."""
     document = template["Resources"][logical_id]["Properties"]["AssumeRolePolicyDocument"]
     folded = []
-    for stmt, raw in zip(statements_from(document, resolver, "trust"), _as_tuple(document.get("Statement"))):
-        principal = raw.get("Principal") or {}
+    for stmt, raw in zip(statements_from(document, resolver, "trust"), raw_statements(document, resolver)):
+        principal = chosen(raw.get("Principal"), resolver, "trust") or {}
         extra = []
         if isinstance(principal, dict):
             for kind, value in principal.items():
@@ -422,4 +473,60 @@ def trust_statements(template: dict, logical_id: str, resolver: Resolver) -> lis
                     extra.append(("StringEquals", f"principal:{kind}", values))
         folded.append(Statement(stmt.effect, stmt.actions, stmt.not_actions, ("*",), (),
                                 tuple(extra) + stmt.conditions, stmt.sid, stmt.source))
+    return folded
+
+
+def chosen(node, resolver: Resolver, source: str = ""):
+    """``node`` with an ``Fn::If`` around it resolved by the template's conditions."""
+    while isinstance(node, dict) and set(node) == {"Fn::If"}:
+        name, when_true, when_false = node["Fn::If"]
+        truth = resolver.condition(name)
+        if truth is None:
+            raise ValueError(f"{source}: value chosen by {name}, which cannot be decided from the parameters")
+        node = when_true if truth else when_false
+    return node
+
+
+ACCOUNT_PRINCIPAL = "#account-principal"  # marks (in ``source``) a statement whose principals are accounts only
+
+
+def names_accounts_only(statement: Statement) -> bool:
+    """Whether a folded resource-policy statement names accounts only: it delegates to the identity policies of
+    those accounts' principals and, in its own account, grants nobody anything by itself."""
+    return statement.source.endswith(ACCOUNT_PRINCIPAL)
+
+
+def resource_policy_statements(document: dict, resolver: Resolver, source: str) -> list[Statement]:
+    """A resource policy's statements (a bucket, key or VPC endpoint policy) with each ``Principal`` folded into
+    conditions, as trust policies are: ``*`` adds nothing; accounts (ids or ``:root`` ARNs) become
+    ``aws:PrincipalAccount`` (and the statement is marked: see ``names_accounts_only``); other ARNs
+    ``aws:PrincipalArn``; services ``aws:PrincipalServiceName``.  So the caller's keys decide whom a statement
+    names."""
+    folded = []
+    for stmt, raw in zip(statements_from(document, resolver, source), raw_statements(document, resolver, source)):
+        principal = chosen(raw.get("Principal"), resolver, source)
+        extra = []
+        mark = ""
+        if isinstance(principal, dict):
+            for kind, value in principal.items():
+                values = tuple(v for item in _as_tuple(value) for v in resolver.values(item))
+                if kind == "AWS":
+                    if "*" in values:
+                        continue
+                    accounts = tuple(v.split(":")[4] if v.endswith(":root") else v for v in values
+                                     if v.endswith(":root") or re.fullmatch(r"\d{12}", v))
+                    arns = tuple(v for v in values if not v.endswith(":root") and not re.fullmatch(r"\d{12}", v))
+                    if accounts and not arns:
+                        extra.append(("StringEquals", "aws:PrincipalAccount", accounts))
+                        mark = ACCOUNT_PRINCIPAL
+                    elif arns and not accounts:
+                        extra.append(("ArnLike", "aws:PrincipalArn", arns))
+                    else:  # both kinds: any of them (an ARN pattern of the accounts' principals)
+                        extra.append(("ArnLike", "aws:PrincipalArn", arns + tuple(f"arn:*:*::{a}:*" for a in accounts)))
+                elif kind == "Service":
+                    extra.append(("StringEquals", "aws:PrincipalServiceName", values))
+        elif principal not in ("*", None):
+            extra.append(("StringEquals", "principal", (str(principal),)))
+        folded.append(Statement(stmt.effect, stmt.actions, stmt.not_actions, stmt.resources, stmt.not_resources,
+                                tuple(extra) + stmt.conditions, stmt.sid, stmt.source + mark))
     return folded

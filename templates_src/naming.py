@@ -42,7 +42,19 @@ MODEL_EXECUTION_ROLE_MARKER = "sm-model-exec"  # endpoint role in every deployme
 STACKSET_EXECUTION_ROLE_MARKER = "stackset-exec"  # model deployment StackSets in every deployment account
 SAGEMAKER_EXECUTION_ROLE_MARKER = "sm-execution"  # Studio, notebooks and jobs of an environment
 PIPELINE_EXECUTION_ROLE_MARKER = "sm-pipeline"  # SageMaker pipelines of an environment
-STACKSET_ADMINISTRATION_ROLE_MARKER = "stackset-admin"  # administers the environment's StackSets
+STACKSET_ADMINISTRATION_ROLE_MARKER = "stackset-admin"  # administers the environment's set-up StackSets
+# Administers the model deployment StackSets of the environment's MLOps projects (assumes only the model deployment
+# StackSet execution roles of the target accounts, never their setup roles).
+DEPLOYMENT_ADMINISTRATION_ROLE_MARKER = "deploy-admin"
+MODEL_BUILD_ROLE_MARKER = "sm-model-build"  # the build/train projects' pipelines and builds (data scientists' code)
+MODEL_DEPLOY_ROLE_MARKER = "sm-model-deploy"  # the model deploy projects' pipelines and builds (reviewed code)
+# Every customer managed policy an environment creates carries this in its name: the environment launch role may
+# create and version only these (never another policy of the account, never its own, never the boundary).
+ENVIRONMENT_POLICY_MARKER = "env-policy"
+# SSM parameters (suffixes of /<env>/<type>/...) of the environment's contract with its projects' deploy builds:
+# with organizational units, the StackSet whose stack instances are the accounts the environment set up.
+TARGET_ACCOUNTS_STACKSET_SSM = "target-accounts-stackset-name"
+STACKSET_CALL_AS_SSM = "stackset-call-as"
 GET_ENVIRONMENT_CONFIGURATION = "get-environment-configuration"  # the core function project templates call
 
 # SageMaker's own project roles: SageMaker looks them up by these exact names under this path.

@@ -18,6 +18,7 @@ from typing import Any
 from troposphere import AWSHelperFn
 
 TEMPLATE_SUFFIXES = (".yaml", ".json")
+TEMPLATE_URL_PARAMETER = "TemplateURL"  # nested stack parameters with this suffix hold a template's URL
 CODE_KINDS = ("lambda-code", "seed-code")
 SEED_CODE_FOLDER = "seed_code/"  # seed code is referred to as seed_code/<folder>.zip (S3 Key; Bucket beside it)
 _LOCAL = re.compile(r"^[A-Za-z0-9_./-]+$")
@@ -26,7 +27,7 @@ _LOCAL = re.compile(r"^[A-Za-z0-9_./-]+$")
 @dataclass(frozen=True)
 class Reference:
     resource: str  # logical id
-    kind: str  # nested-stack | stack-set | sc-product | lambda-code | seed-code
+    kind: str  # nested-stack | stack-set | sc-product | template-url-parameter | lambda-code | seed-code
     target: str  # the local path as written
     path: tuple  # keys from the resource's Properties to the value
 
@@ -59,6 +60,12 @@ def _locations(resource_type: str, props: dict) -> Iterator[tuple[str, tuple]]:
     if resource_type in ("AWS::CloudFormation::Stack", "AWS::CloudFormation::StackSet"):
         kind = "nested-stack" if resource_type.endswith("::Stack") else "stack-set"
         yield kind, ("TemplateURL",)
+        if resource_type.endswith("::Stack"):
+            # A nested stack's parameter named *TemplateURL passes a template's URL to the child (which pins the
+            # templates a role may deploy with it, cloudformation:TemplateUrl).
+            for name in sorted(props.get("Parameters") or {}):
+                if name.endswith(TEMPLATE_URL_PARAMETER):
+                    yield "template-url-parameter", ("Parameters", name)
     elif resource_type == "AWS::ServiceCatalog::CloudFormationProduct":
         for i, _ in enumerate(props.get("ProvisioningArtifactParameters") or []):
             yield "sc-product", ("ProvisioningArtifactParameters", i, "Info", "LoadTemplateFromURL")
@@ -114,3 +121,16 @@ def for_format(template: dict, suffix: str) -> dict:
     def new(ref: Reference) -> str:
         return ref.stem + suffix if ref.stem is not None else ref.target
     return rewrite(template, new)
+
+
+def release_alias_pattern(url, stem: str):
+    """From a template's packaged (content-addressed) URL, the pattern of the same template's release aliases
+    in the same bucket and prefix, as a CloudFormation value: ``<base>/releases/*/<stem>.yaml`` where the URL is
+    ``<base>/templates/<stem>/<hash>.yaml`` (``templates_src.release.layout``).  Before packaging (a local path)
+    the value names nothing."""
+    from troposphere import Join, Select, Split
+
+    from templates_src.release import layout
+
+    return Join("", [Select(0, Split(f"/{layout.TEMPLATES_FOLDER}/{stem}/", url)),
+                     f"/{layout.RELEASES_FOLDER}/*/{stem}.yaml"])

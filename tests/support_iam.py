@@ -15,7 +15,6 @@ from templates_src.iam_coverage import Need
 from templates_src.iam_policy import request
 
 PARTITION = "aws"
-ORGANIZATION_MANAGER, ORGANIZATION_ID = "999999999999", "o-exampleorgid"
 
 
 @contextlib.contextmanager
@@ -68,13 +67,13 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
         name = params["Name"]
         return [("ssm:GetParameter", own.format("ssm", "parameter" + (name if name.startswith("/") else "/" + name)),
                  {})]
-    if service == "organizations" and operation in ("ListAccountsForParent", "ListChildren"):
-        # Organizations ARNs carry the management account and the organization id, which the caller does not
-        # know: the sample organization's.
-        parent = params["ParentId"]
-        kind = "root" if parent.startswith("r-") else "ou"
-        return [(f"organizations:{operation}", f"arn:{PARTITION}:organizations::{ORGANIZATION_MANAGER}:{kind}/"
-                 f"{ORGANIZATION_ID}/{parent}", {})]
+    if service == "cloudformation" and operation == "ListStackInstances":
+        stack_set = own.format("cloudformation", f"stackset/{params['StackSetName']}:0123abcd-4567-89ef-0123-456789abcdef")
+        out = [("cloudformation:ListStackInstances", stack_set, {})]
+        if params.get("CallAs") == "DELEGATED_ADMIN":
+            # CloudFormation checks the caller's registration as a delegated administrator as the caller.
+            out.append(("organizations:ListDelegatedAdministrators", "*", {}))
+        return out
     if service == "codebuild" and operation == "StartBuild":
         return [("codebuild:StartBuild", own.format("codebuild", f"project/{params['projectName']}"), {})]
     if service == "s3":

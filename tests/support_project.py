@@ -29,17 +29,24 @@ ENVIRONMENT = {
     "OrganizationalUnitStagingId": "", "OrganizationalUnitProdId": "",
     "ModelExecutionRoleName": "sm-mlops-dev-us-east-1-sm-model-exec",
     "StackSetExecutionRoleName": "sm-mlops-dev-us-east-1-stackset-exec",
-    "StackSetAdministrationRoleArn": "arn:aws:iam::123456789012:role/sm-mlops-dev-us-east-1-stackset-admin",
+    "StackSetAdministrationRoleArn": "arn:aws:iam::123456789012:role/sm-mlops-dev-deploy-admin",
+    "TargetAccountsStackSetName": "", "StackSetCallAs": "",  # organizational units only
     "EnvTypeStagingName": "staging", "EnvTypeProdName": "prod",
 }
+# The project role each kind reads from the environment (its SSM contract's ProjectRoleArn).
+PROJECT_ROLES = {"sm-model-build-role-arn": "arn:aws:iam::123456789012:role/sm-mlops-dev-us-east-1-sm-model-build",
+                 "sm-model-deploy-role-arn": "arn:aws:iam::123456789012:role/sm-mlops-dev-us-east-1-sm-model-deploy"}
 
 
 def with_environment(template: dict) -> dict:
     """A copy of a project template whose environment lookup answers ENVIRONMENT (its function is the core's
     export, which an offline rendering cannot import)."""
-    template = json.loads(json.dumps(template))
+    text = json.dumps(template)
+    template = json.loads(text)
     lookup = template["Resources"][project.ENV_CONFIG]
-    lookup["Metadata"] = {"Cloud-Radar": {"attribute-values": ENVIRONMENT}}
+    role = [arn for suffix, arn in PROJECT_ROLES.items() if f"/{suffix}" in text or f'"{suffix}"' in text]
+    assert len(role) == 1, "a project template reads exactly one project role"
+    lookup["Metadata"] = {"Cloud-Radar": {"attribute-values": {**ENVIRONMENT, "ProjectRoleArn": role[0]}}}
     lookup["Properties"]["ServiceToken"] = "arn:aws:lambda:us-east-1:123456789012:function:core-get-env"
     return template
 
@@ -90,6 +97,17 @@ def moto_session(moto, monkeypatch, policies: list | None = None) -> boto3.sessi
 
     session.events.register("before-call.sagemaker.PutModelPackageGroupPolicy", put_policy)
     return session
+
+
+def answer_stack_instances(session, instances: list[tuple[str, str]]) -> None:
+    """The session answers ListStackInstances itself (moto's service-managed stack instances carry no
+    OrganizationalUnitId): (account, OU) per instance of the environment's target-account StackSet."""
+    def list_instances(params, **kwargs):
+        return AWSResponse(None, 200, {}, None), {"Summaries": [
+            {"StackSetId": "stack-set:1", "Region": "us-east-1", "Account": account, "Status": "CURRENT",
+             "OrganizationalUnitId": ou} for account, ou in instances]}
+
+    session.events.register("before-call.cloudformation.ListStackInstances", list_instances)
 
 
 def approved_package(moto, group: str, statuses=("Approved",)) -> None:

@@ -94,6 +94,42 @@ def _get_atts(node):
             yield from _get_atts(value)
 
 
+class _CoreExports(dict):
+    """The exports of the core deployment any rendered template imports, whatever its name: the platform
+    boundary's ARN (env-main) and the environment configuration function (projects)."""
+
+    VALUES = {"-platform-boundary-arn": "arn:aws:iam::{account}:policy/{core}-{region}-platform-boundary",
+              "-get-environment-configuration-lambda-arn":
+                  "arn:aws:lambda:{region}:{account}:function:{core}-get-environment-configuration"}
+
+    def __init__(self, region: str):
+        super().__init__()
+        self.region = region
+
+    def _value(self, name: str) -> str | None:
+        for suffix, value in self.VALUES.items():
+            if name.endswith(suffix):
+                return value.format(account=ACCOUNT, region=self.region, core=name[: -len(suffix)])
+        return None
+
+    def __contains__(self, name) -> bool:
+        return self._value(name) is not None
+
+    def __getitem__(self, name):
+        value = self._value(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def boundary_arn(core: str = "sm-mlops-core", region: str = REGION) -> str:
+    """The platform boundary ARN ``render`` gives env-main's import of a core's export."""
+    return _CoreExports(region)[f"{core}-platform-boundary-arn"]
+
+
 def render(template: dict, parameters: dict[str, str] | None = None, region: str = REGION) -> dict:
     """The template as CloudFormation would create it: resources of false conditions dropped, values resolved."""
     parameters = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in (parameters or {}).items()}
@@ -108,7 +144,7 @@ def render(template: dict, parameters: dict[str, str] | None = None, region: str
         metadata.setdefault("ref", identity["ref"])
         metadata["attribute-values"] = {**identity["attribute-values"], **metadata.get("attribute-values", {})}
     with contextlib.redirect_stdout(io.StringIO()):  # cloud-radar prints the template object
-        return _Template(template, imports={}).create_stack(parameters, region=region)
+        return _Template(template, imports=_CoreExports(region)).create_stack(parameters, region=region)
 
 
 def resources(stack: dict, type_: str | None = None) -> dict[str, dict]:

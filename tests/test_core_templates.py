@@ -67,13 +67,16 @@ def test_environment_configuration_function_has_its_own_narrow_role(main):
     assert cond == "IAMRolesCondition" and own == {"Fn::GetAtt": ["GetEnvironmentConfigurationLambdaRole", "Arn"]}
     stmts = cfn.role_statements(main, "GetEnvironmentConfigurationLambdaRole")
     assert cfn.actions(stmts) == {"sagemaker:DescribeProject", "sagemaker:DescribeDomain", "sagemaker:ListTags",
-                                  "ssm:GetParameter", "logs:CreateLogStream", "logs:PutLogEvents"}
+                                  "ssm:GetParameter", "logs:CreateLogStream", "logs:PutLogEvents",
+                                  # the environment of a project's creator outside Studio: its role's tags
+                                  "iam:ListRoleTags", "iam:ListUserTags"}
 
 
 def test_exports_and_names_carry_the_core_name(main, enterprise_templates):
     exports = {k: cfn.text(v["Export"]["Name"]) for k, v in main["Outputs"].items() if "Export" in v}
     assert exports == {"SCLaunchRoleArn": "${StackSetName}-service-catalog-launch-role-arn",
-                       "GetEnvironmentConfigurationLambdaArn": "${StackSetName}-get-environment-configuration-lambda-arn"}
+                       "GetEnvironmentConfigurationLambdaArn": "${StackSetName}-get-environment-configuration-lambda-arn",
+                       "PlatformBoundaryArn": "${StackSetName}-platform-boundary-arn"}
     ent = enterprise_templates[MAIN]
     assert cfn.text(ent["Outputs"]["SCLaunchRoleArn"]["Export"]["Name"]).startswith("acme-${StackSetName}-")
     names = ent["Resources"]["IAMSharedRoles"]["Properties"]["Parameters"]
@@ -112,8 +115,18 @@ def test_project_roles_fix_the_reference_faults(templates):
     assert deny["Effect"] == "Deny"
     assert {cfn.text(r).rsplit(":", 1)[1] for r in deny["Resource"]} == {
         "domain/*", "user-profile/*", "app/*", "space/*", "flow-definition/*"}
-    assert cfn.text(cfn.statement(use, "AssumeModelExecutionRoles")["Resource"][0]) == (
-        "arn:${AWS::Partition}:iam::*:role/*sm-model-exec*")
+    # SageMaker's own templates' role: no other role assumed, itself passed only to the services it runs with,
+    # never a model approval, the guardrails that need no environment.
+    assert not [s for s in use if "sts:AssumeRole" in cfn.as_list(s["Action"])]
+    (passing,) = [s for s in use if "iam:PassRole" in cfn.as_list(s["Action"])]
+    assert [cfn.text(r) for r in passing["Resource"]] == [
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/service-role/AmazonSageMakerServiceCatalogProductsUseRole"]
+    assert "iam:PassedToService" in passing["Condition"]["StringEquals"]
+    approval = cfn.statement(use, "NoModelApproval")
+    assert approval["Effect"] == "Deny" and approval["Condition"] == {
+        "StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}}
+    assert {"RequireVpcSubnets", "RequireVolumeKey", "NotebookNoDirectInternet", "StudioVpcOnly"} <= {
+        s["Sid"] for s in use if s["Effect"] == "Deny"}
     kms = cfn.statement(use, "EnvironmentKeys")
     assert [cfn.text(r) for r in kms["Resource"]] == ["arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"]
 
@@ -128,14 +141,20 @@ def test_launch_role_may_invoke_the_core_function(templates, main):
 
 
 def test_data_science_administrator_is_narrowed(templates):
+    """Reads, the environment product, and the release's env-main as the launch role: no AWS managed policy that
+    writes (AmazonSageMakerFullAccess would put the administrator outside every guardrail)."""
     role = templates[SHARED]["Resources"]["DataScienceAdministratorRole"]["Properties"]
     managed = {cfn.text(a).rsplit("/", 1)[1] for a in role["ManagedPolicyArns"]}
-    assert managed == {"ReadOnlyAccess", "AWSServiceCatalogEndUserFullAccess", "AmazonSageMakerFullAccess"}
-    users, sessions = role["AssumeRolePolicyDocument"]["Statement"]
-    assert set(users["Principal"]) == set(sessions["Principal"]) == {"AWS"}
+    assert managed == {"ReadOnlyAccess"}
+    users, users_identity, sessions, sessions_identity = role["AssumeRolePolicyDocument"]["Statement"]
+    assert {frozenset(s["Principal"]) for s in role["AssumeRolePolicyDocument"]["Statement"]} == {frozenset({"AWS"})}
     # Bool, not BoolIfExists: access keys (which carry no MFA flag) are refused; evaluated in test_iam_coverage.
     assert users["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
     assert set(sessions["Condition"]) == {"ArnLike"}
+    # Who the person is: an IAM user may name only themselves; a role session keeps the identity it has.
+    assert users_identity["Action"] == sessions_identity["Action"] == ["sts:SetSourceIdentity"]
+    assert users_identity["Condition"]["StringEquals"] == {"sts:SourceIdentity": "${aws:username}"}
+    assert sessions_identity["Condition"]["StringEquals"] == {"sts:SourceIdentity": "${aws:SourceIdentity}"}
 
 
 def test_sc_launch_role_cannot_change_the_core_roles(templates, enterprise_templates):

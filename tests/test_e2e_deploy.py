@@ -59,18 +59,24 @@ def build_dir(tmp_path_factory) -> pathlib.Path:
     return output
 
 
+# The development account's model deploy role, which tests the staging endpoints as each account's model role.
+DEPLOY_ROLE = f"arn:aws:iam::{ADMIN_ACCOUNT_ID}:role/{ENV_NAME}-dev-us-east-1-sm-model-deploy"
+
+
 def role_arn(name: str, path: str = "/") -> str:
     return f"arn:aws:iam::{ACCOUNT_ID}:role{path}{name}"
 
 
-def assert_trusts_only_admin_account_roles(document: dict, admin_account_id: str) -> None:
-    """Only the environment's StackSet administration role(s) of the administrator account."""
+def assert_trusts_only_admin_account_roles(document: dict, admin_account_id: str,
+                                           administrator: str = "stackset-admin") -> None:
+    """Only the environment's StackSet administration role(s) of the administrator account: the set-up one
+    (stackset-admin) for the setup role, the model deployments' one (deploy-admin) for the deployment role."""
     [statement] = statements(document)
     assert statement["Effect"] == "Allow"
     assert as_list(statement["Action"]) == ["sts:AssumeRole"]
     assert statement.get("Principal") == {"AWS": f"arn:aws:iam::{admin_account_id}:root"}
     assert statement.get("Condition") == {
-        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{admin_account_id}:role/{ENV_NAME}-*-stackset-admin"}}
+        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{admin_account_id}:role/{ENV_NAME}-*-{administrator}"}}
 
 
 def boundary_arn() -> str:
@@ -213,7 +219,7 @@ def test_target_account_roles_stack(moto, build_dir):
         "--stack-name", stack_name, "--capabilities", "CAPABILITY_NAMED_IAM",
         "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, AdministratorAccountId=ACCOUNT_ID,
                                         ModelS3KMSKeyArn=KMS_KEY_ARN, ModelBucketName=MODEL_BUCKET,
-                                        PermissionsBoundaryArn=boundary))
+                                        PermissionsBoundaryArn=boundary, PipelineExecutionRoleArn=DEPLOY_ROLE))
     stack = wait_for_stack(moto, stack_name)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
 
@@ -237,12 +243,12 @@ def test_target_account_roles_stack(moto, build_dir):
         assert roles[name]["Arn"] == role_arn(name)
 
     assert_trusts_only_admin_account_roles(
-        policy_document(roles[stackset_role]["AssumeRolePolicyDocument"]), ACCOUNT_ID)
+        policy_document(roles[stackset_role]["AssumeRolePolicyDocument"]), ACCOUNT_ID, "deploy-admin")
     model_trust = policy_document(roles[model_role]["AssumeRolePolicyDocument"])
     principals = [s["Principal"] for s in statements(model_trust)]
-    assert {"Service": ["sagemaker.amazonaws.com"]} in principals
-    assert {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/service-role/AmazonSageMakerServiceCatalogProductsUseRole"} \
-        in principals
+    # SageMaker of this account, and the endpoint test of the environment's model deploy projects (their role);
+    # never SageMaker's account-wide products use role, which every project of the account runs as.
+    assert principals == [{"Service": ["sagemaker.amazonaws.com"]}, {"AWS": DEPLOY_ROLE}]
 
     for name, policy in ((model_role, "sagemaker-model-execution"), (stackset_role, "stackset-execution")):
         assert iam.list_role_policies(RoleName=name)["PolicyNames"] == [policy]

@@ -61,6 +61,8 @@ import sys
 import pytest
 from tests import cfn
 
+from templates_src.templates.env import env_vpc_egress
+
 from tests.support_moto import aws, moto_limitation, wait_for_stack
 from tests.support_moto import ACCOUNT_ID, REGION, as_list, policy_document, stack_outputs, statements
 
@@ -87,16 +89,37 @@ def role_arn(name: str) -> str:
 # The roles env-iam creates, by the names it gives them.
 EXECUTION_ROLE = f"{PREFIX}-{REGION}-sm-execution"
 PIPELINE_ROLE = f"{PREFIX}-{REGION}-sm-pipeline"
+BUILD_ROLE = f"{PREFIX}-{REGION}-sm-model-build"
+DEPLOY_ROLE = f"{PREFIX}-{REGION}-sm-model-deploy"
 SCIENTIST_ROLE = f"{PREFIX}-{REGION}-data-scientist"
 TEAM_ADMIN_ROLE = f"{PREFIX}-{REGION}-ds-team-admin"
 FLOW_LOGS_ROLE = f"{PREFIX}-{REGION}-flow-logs"
 STACKSET_ADMIN_ROLE = f"{PREFIX}-stackset-admin"
+DEPLOYMENT_ADMIN_ROLE = f"{PREFIX}-deploy-admin"
+# The core's platform boundary, as env-main imports it (by the core's name, env-main's default CoreStackSetName).
+CORE_NAME = "sm-mlops-core"
+PLATFORM_BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/{CORE_NAME}-{REGION}-platform-boundary"
+CORE_EXPORTS = {f"{CORE_NAME}-platform-boundary-arn": PLATFORM_BOUNDARY}
 
-# The interface endpoints env-vpc-egress creates by default (the Studio Classic notebook endpoint is off).
+
+def create_platform_boundary(server) -> str:
+    """The platform boundary the core creates (a stand-in document: moto enforces no boundary)."""
+    iam = server.client("iam")
+    try:
+        iam.get_policy(PolicyArn=PLATFORM_BOUNDARY)
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_policy(PolicyName=PLATFORM_BOUNDARY.rsplit("/", 1)[1], PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:Describe*",
+                                                    "Resource": "*"}]}))
+    return PLATFORM_BOUNDARY
+
+# The interface endpoints' toggles, and those env-vpc-egress creates by default in a new VPC (the Studio Classic
+# notebook endpoint is off).
+INTERFACE_TOGGLES = tuple(e.toggle for e in env_vpc_egress.INTERFACE_ENDPOINTS)
 DEFAULT_INTERFACE_ENDPOINTS = {
     f"com.amazonaws.{REGION}.{service}" for service in (
         "ssm", "monitoring", "logs", "sagemaker.api", "sagemaker.runtime", "sts", "git-codecommit", "codecommit",
-        "codepipeline", "codebuild", "ecr.api", "ecr.dkr", "servicecatalog", "kms")
+        "codepipeline", "codebuild", "ecr.api", "ecr.dkr", "servicecatalog", "kms", "cloudformation")
 } | {f"aws.sagemaker.{REGION}.studio"}
 
 
@@ -415,9 +438,12 @@ def test_env_vpc_existing_network_and_internet_free_egress(moto, build_dir, tmp_
     assert ssm_values(moto, f"{PREFIX}-vpc-id", f"{PREFIX}-private-subnet-ids") == {
         f"{PREFIX}-vpc-id": vpc_id, f"{PREFIX}-private-subnet-ids": ",".join(subnets)}
 
-    # Internet-free, and two endpoint toggles the other way round than their defaults.
+    # Internet-free in the existing VPC: its own endpoints serve (Auto creates none there), except those asked
+    # for, here every one but CodeCommit's Git endpoint, and the notebook one.
+    asked = {name: "YES" for name in INTERFACE_TOGGLES}
     stack = create_stack(moto, "sm-mlops-dev-vpc-egress", for_moto(build_dir, "env-vpc-egress.yaml"), egress_parameters(
-        network, CreateNATGateways="NO", CreateCodeCommitVPCEndpoint="NO", CreateSageMakerNotebookVPCEndpoint="YES"),
+        network, CreateVPC="NO", CreateNATGateways="NO", **{**asked, "CreateCodeCommitVPCEndpoint": "NO",
+                                                             "CreateSageMakerNotebookVPCEndpoint": "YES"}),
         tmp_path)
     egress = stack_outputs(stack)
     assert set(egress) == {"VPCEndpointS3Id", "VPCEndpointKMSId"}  # no NATGatewayIds
@@ -444,42 +470,41 @@ KEYS = {  # output prefix -> (alias, SSM parameter)
 }
 
 
-def assert_key_policy(document: dict, *, administrators: list[str], users: list[str], workload: list[str]) -> None:
+def assert_key_policy(document: dict, *, users: list[str]) -> None:
     statements_ = by_sid(document)
-    base = ["EnableIAMPolicies", "KeyAdministrators", "KeyUsers", "KeyUsersGrantsForAWSResources",
-            "DenyKeyAdministrationToWorkloadRoles", "DenyGrantsNotForAWSResources"]
+    base = ["EnableIAMPolicies", "KeyUsers", "KeyUsersGrantsForAWSResources",
+            "DenyKeyAdministrationToEnvironmentRoles", "DenyGrantsNotForAWSResources"]
     # The S3 key also lets the model execution roles of the deployment accounts decrypt models through S3, the
     # EBS key their model deployment StackSet execution role create grants for endpoint volumes.
     assert list(statements_) in (base, base + ["TargetAccountsDecryptModels"],
-                                 base + ["TargetAccountsEncryptEndpointVolumes"])
+                                 base + ["TargetAccountsDescribeEndpointVolumeKey",
+                                         "TargetAccountsEncryptEndpointVolumes"])
     assert statements_["EnableIAMPolicies"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
-    assert as_list(statements_["KeyAdministrators"]["Principal"]["AWS"]) == administrators
-    admin_actions = set(as_list(statements_["KeyAdministrators"]["Action"]))
-    assert not admin_actions & {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
     assert as_list(statements_["KeyUsers"]["Principal"]["AWS"]) == users
     assert set(as_list(statements_["KeyUsers"]["Action"])) == {
         "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"}
     grants = statements_["KeyUsersGrantsForAWSResources"]
     assert as_list(grants["Principal"]["AWS"]) == users
     assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
-    deny = statements_["DenyKeyAdministrationToWorkloadRoles"]
+    deny = statements_["DenyKeyAdministrationToEnvironmentRoles"]
     assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
-    assert as_list(deny["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == workload
+    assert as_list(deny["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == users  # none administers a key
     assert {"kms:ScheduleKeyDeletion", "kms:Put*", "kms:Disable*"} <= set(as_list(deny["Action"]))
     assert statements_["DenyGrantsNotForAWSResources"]["Effect"] == "Deny"
 
 
-def test_env_kms_keys_rotate_with_separate_administrators_and_users(moto, build_dir, tmp_path):
+def test_env_kms_keys_rotate_and_their_users_never_administer_them(moto, build_dir, tmp_path):
     """Three keys with rotation, their aliases and SSM parameters; key policies for the given roles, and with the
-    optional persona roles left out (administration falls back to the account)."""
+    optional persona roles left out (the account administers the keys through IAM)."""
     template = for_moto(build_dir, "env-kms.yaml")
     # KMS refuses a key policy naming a principal that does not exist (moto does not check): create them first.
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    for name in (EXECUTION_ROLE, PIPELINE_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
+    for name in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
         moto.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
     roles = {"SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
              "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
+             "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE), "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
              "DataScientistRoleArn": role_arn(SCIENTIST_ROLE), "DSTeamAdministratorRoleArn": role_arn(TEAM_ADMIN_ROLE)}
     stack = create_stack(moto, "sm-mlops-dev-kms", template, {"EnvName": ENV_NAME, "EnvType": ENV_TYPE, **roles},
                          tmp_path)
@@ -497,9 +522,8 @@ def test_env_kms_keys_rotate_with_separate_administrators_and_users(moto, build_
         assert aliases[alias] == key_id
         assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
         assert_key_policy(policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
-                          administrators=[role_arn(TEAM_ADMIN_ROLE)],
-                          users=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE)],
-                          workload=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, SCIENTIST_ROLE)])
+                          users=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE,
+                                                       SCIENTIST_ROLE, TEAM_ADMIN_ROLE)])
         assert ssm_values(moto, parameter) == {parameter: arn}
         # The key works (moto's DescribeKey fails on keys made by CloudFormation: see the module docstring).
         assert kms.encrypt(KeyId=alias, Plaintext=b"x")["KeyId"] == arn
@@ -507,13 +531,12 @@ def test_env_kms_keys_rotate_with_separate_administrators_and_users(moto, build_
     # Another stage, without the optional persona roles.
     stack = create_stack(moto, "sm-mlops-test-kms", template, {
         "EnvName": ENV_NAME, "EnvType": "test", "SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
-        "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE)}, tmp_path)
+        "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE), "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE),
+        "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE)}, tmp_path)
     key_id = stack_outputs(stack)["S3BucketKMSKeyId"]
     assert {a["AliasName"] for a in kms.list_aliases(KeyId=key_id)["Aliases"]} == {f"alias/{ENV_NAME}-test-kms-s3"}
     assert_key_policy(policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
-                      administrators=[f"arn:aws:iam::{ACCOUNT_ID}:root"],
-                      users=[role_arn(EXECUTION_ROLE), role_arn(PIPELINE_ROLE)],
-                      workload=[role_arn(EXECUTION_ROLE), role_arn(PIPELINE_ROLE)])
+                      users=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE)])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -581,40 +604,45 @@ def attached_or_declared(server, stack_name: str, template: dict, logical_id: st
 
 
 def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
-    """Every role with its name, trust and policies, the managed policies and the outputs; then a second stage
-    without the persona roles and the flow-logs role, with a custom StackSet setup role name."""
+    """Every role with its name, trust, boundary and policies, the managed policies and the outputs; then a second
+    stage without the persona roles and the flow-logs role, with a custom StackSet setup role name."""
     template = for_moto(build_dir, "env-iam.yaml")  # no adaptation
+    iam = moto.client("iam")
+    boundary = create_platform_boundary(moto)  # the parameter env-main passes
     stack = create_stack(moto, "sm-mlops-dev-iam", template, {
         "EnvName": ENV_NAME, "EnvType": ENV_TYPE, "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET,
-        "SeedCodeS3BucketName": SEED_BUCKET}, tmp_path)
+        "SeedCodeS3BucketName": SEED_BUCKET, "PermissionsBoundaryArn": boundary}, tmp_path)
     outputs = stack_outputs(stack)
     names = {"DSTeamAdministratorRole": TEAM_ADMIN_ROLE, "DataScientistRole": SCIENTIST_ROLE,
-             "SageMakerExecutionRole": EXECUTION_ROLE, "SageMakerPipelineExecutionRole": PIPELINE_ROLE}
+             "SageMakerExecutionRole": EXECUTION_ROLE, "SageMakerPipelineExecutionRole": PIPELINE_ROLE,
+             "SageMakerModelBuildRole": BUILD_ROLE, "SageMakerModelDeployRole": DEPLOY_ROLE}
     expected = {f"{k}{s}": (role_arn(v) if s == "Arn" else v) for k, v in names.items() for s in ("Arn", "Name")}
     expected |= {"StackSetAdministrationRoleArn": role_arn(STACKSET_ADMIN_ROLE),
+                 "ModelDeploymentAdministrationRoleArn": role_arn(DEPLOYMENT_ADMIN_ROLE),
                  "VPCFlowLogsRoleArn": role_arn(FLOW_LOGS_ROLE)}
     for output, role in (("AssumeTeamAdminRole", TEAM_ADMIN_ROLE), ("AssumeDataScientistRole", SCIENTIST_ROLE)):
         expected[output] = (f"https://signin.aws.amazon.com/switchrole?account={ACCOUNT_ID}&roleName={role}"
                             f"&displayName={role}")
     assert outputs == expected
 
-    iam = moto.client("iam")
     roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
-    assert set(roles) == {TEAM_ADMIN_ROLE, SCIENTIST_ROLE, EXECUTION_ROLE, PIPELINE_ROLE, STACKSET_ADMIN_ROLE,
-                          FLOW_LOGS_ROLE}
+    assert set(roles) == {*names.values(), STACKSET_ADMIN_ROLE, DEPLOYMENT_ADMIN_ROLE, FLOW_LOGS_ROLE}
     for name, role in roles.items():
         assert role["Path"] == "/" and role["Arn"] == role_arn(name)
         assert role.get("Description"), name
         assert tags({"Tags": iam.list_role_tags(RoleName=name)["Tags"]}) == {"Solution": "sagemaker-secure-mlops"}
+        # Every role of the environment carries the platform boundary.
+        assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
 
     def trust(name):
         return by_sid(policy_document(roles[name]["AssumeRolePolicyDocument"]))
 
     # Personas: IAM users of this account with MFA, or role sessions of this account (federation); never the
-    # account root alone.
+    # account root alone.  Each sets its source identity (a user: its own name), which Studio profiles match.
     for persona in (TEAM_ADMIN_ROLE, SCIENTIST_ROLE):
         statements_ = trust(persona)
-        assert set(statements_) == {"IamUsersWithMfa", "RoleSessions"}
+        assert set(statements_) == {"IamUsersWithMfa", "IamUsersNameThemselves", "RoleSessions",
+                                    "RoleSessionsKeepTheirIdentity"}
         root = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
         assert statements_["IamUsersWithMfa"]["Principal"] == root == statements_["RoleSessions"]["Principal"]
         assert statements_["IamUsersWithMfa"]["Condition"] == {
@@ -622,34 +650,46 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
             "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT_ID}:user/*"}}
         assert as_list(statements_["RoleSessions"]["Condition"]["ArnLike"]["aws:PrincipalArn"]) == [
             f"arn:aws:iam::{ACCOUNT_ID}:role/*"]
-    # Service roles: their service, for this account only.
+        assert as_list(statements_["IamUsersNameThemselves"]["Action"]) == ["sts:SetSourceIdentity"]
+        assert statements_["IamUsersNameThemselves"]["Condition"]["StringEquals"] == {
+            "sts:SourceIdentity": "${aws:username}"}
+    # Service roles: their service, for this account only (and the source the service names, where it does).
     for name, service in ((EXECUTION_ROLE, "sagemaker"), (PIPELINE_ROLE, "sagemaker"),
-                          (STACKSET_ADMIN_ROLE, "cloudformation"), (FLOW_LOGS_ROLE, "vpc-flow-logs")):
+                          (STACKSET_ADMIN_ROLE, "cloudformation"), (DEPLOYMENT_ADMIN_ROLE, "cloudformation"),
+                          (FLOW_LOGS_ROLE, "vpc-flow-logs")):
         [statement] = trust(name).values()
         assert as_list(statement["Principal"]["Service"]) == [f"{service}.amazonaws.com"], name
         assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_ID}, name
     assert trust(FLOW_LOGS_ROLE)["ServiceForThisAccount"]["Condition"]["ArnLike"] == {
         "aws:SourceArn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:vpc-flow-log/*"}
+    assert trust(STACKSET_ADMIN_ROLE)["ServiceForThisAccount"]["Condition"]["ArnLike"] == {
+        "aws:SourceArn": f"arn:aws:cloudformation:*:{ACCOUNT_ID}:stackset/ds-{PREFIX}-*"}
+    for name in (BUILD_ROLE, DEPLOY_ROLE):  # the projects' builds, pipelines and event rules
+        statements_ = trust(name)
+        assert set(statements_) == {"ProjectBuildsAndPipelines", "ProjectEventRules"}
+        assert as_list(statements_["ProjectEventRules"]["Principal"]["Service"]) == ["events.amazonaws.com"]
+        assert statements_["ProjectEventRules"]["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_ID}
 
     inline = {name: iam.list_role_policies(RoleName=name)["PolicyNames"] for name in roles}
-    assert inline == {TEAM_ADMIN_ROLE: ["data-science-team-administrator"], SCIENTIST_ROLE: ["data-scientist"],
-                      EXECUTION_ROLE: [], PIPELINE_ROLE: [], STACKSET_ADMIN_ROLE: ["assume-stackset-execution-roles"],
-                      FLOW_LOGS_ROLE: ["vpc-flow-logs"]}
+    assert inline == {TEAM_ADMIN_ROLE: [], SCIENTIST_ROLE: ["data-scientist"], EXECUTION_ROLE: [], PIPELINE_ROLE: [],
+                      BUILD_ROLE: [], DEPLOY_ROLE: [], STACKSET_ADMIN_ROLE: ["assume-stackset-setup-roles"],
+                      DEPLOYMENT_ADMIN_ROLE: ["assume-model-deployment-roles"], FLOW_LOGS_ROLE: ["vpc-flow-logs"]}
     documents = {(name, policy): inline_policy(iam, name, policy)
                  for name, policies in inline.items() for policy in policies}
-    [assume] = statements(documents[(STACKSET_ADMIN_ROLE, "assume-stackset-execution-roles")])
-    # The target accounts' execution roles (env-iam-target-account-roles; env-iam-setup-stackset-role's
-    # default name).
-    assert as_list(assume["Resource"]) == ["arn:aws:iam::*:role/*stackset-exec*",
-                                           f"arn:aws:iam::*:role/{ENV_NAME}-*-stackset-setup"]
+    # Two administrators: the environment's set-up StackSets assume only the target accounts' setup role, the
+    # projects' model deployments only their model deployment role.
+    [setup] = statements(documents[(STACKSET_ADMIN_ROLE, "assume-stackset-setup-roles")])
+    assert as_list(setup["Resource"]) == [f"arn:aws:iam::*:role/{ENV_NAME}-*-stackset-setup"]
+    [deployments] = statements(documents[(DEPLOYMENT_ADMIN_ROLE, "assume-model-deployment-roles")])
+    assert as_list(deployments["Resource"]) == ["arn:aws:iam::*:role/*stackset-exec*"]
     flow_logs = by_sid(documents[(FLOW_LOGS_ROLE, "vpc-flow-logs")])
     assert as_list(flow_logs["FlowLogGroup"]["Resource"]) == [
         f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/vpcflowlogs/{PREFIX}{suffix}" for suffix in ("", ":*")]
 
-    policy_arns = {p["PolicyName"]: p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
-    execution_1, execution_2, pipeline_1 = (f"{PREFIX}-{REGION}-sm-{n}" for n in ("execution-1", "execution-2",
-                                                                                 "pipeline-1"))
-    assert policy_arns == {n: f"arn:aws:iam::{ACCOUNT_ID}:policy/{n}" for n in (execution_1, execution_2, pipeline_1)}
+    policy_arns = {p["PolicyName"]: p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]
+                   if p["Arn"] != boundary}
+    # Every managed policy the environment creates carries its name marker (the launch role creates only those).
+    assert policy_arns and all(n.startswith(f"{PREFIX}-{REGION}-env-policy-") for n in policy_arns)
     for name, arn in policy_arns.items():
         documents[(None, name)] = managed_policy(iam, arn)
         assert all(s.get("Sid") for s in statements(documents[(None, name)])), name
@@ -658,30 +698,33 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
             assert "*" not in as_list(statement["Action"]) and "NotAction" not in statement, (name, statement)
     # The environment's buckets, by the names given.
     buckets = [f"arn:aws:s3:::{DATA_BUCKET}", f"arn:aws:s3:::{MODEL_BUCKET}"]
-    execution = by_sid(documents[(None, execution_1)])
-    assert sorted(as_list(execution["EnvironmentBuckets"]["Resource"])) == buckets
-    pipeline = by_sid(documents[(None, pipeline_1)])
-    assert sorted(as_list(pipeline["EnvironmentObjects"]["Resource"])) == [f"{b}/*" for b in buckets]
-
-    assert attached_or_declared(moto, "sm-mlops-dev-iam", template, "SageMakerExecutionRole", EXECUTION_ROLE) == [
-        policy_arns[execution_1], policy_arns[execution_2]]
-    assert attached_or_declared(moto, "sm-mlops-dev-iam", template, "SageMakerPipelineExecutionRole",
-                                PIPELINE_ROLE) == [policy_arns[pipeline_1]]
+    execution = {sid: st for (role, name), doc in documents.items() if role is None and "-sm-execution-" in name
+                 for sid, st in by_sid(doc).items()}
+    # (and the SageMaker SDK's default bucket of the account)
+    assert set(buckets) <= set(as_list(execution["EnvironmentBuckets"]["Resource"]))
+    for output, role in names.items():
+        logical_id = {"DSTeamAdministratorRole": "DataScienceTeamAdministratorRole"}.get(output, output)
+        attached = attached_or_declared(moto, "sm-mlops-dev-iam", template, logical_id, role)
+        kind = role.rsplit(f"{REGION}-", 1)[1]
+        assert attached == sorted(arn for n, arn in policy_arns.items() if n.startswith(
+            f"{PREFIX}-{REGION}-env-policy-{kind}-")) or kind == "data-scientist", role
 
     # Another stage: no persona roles, no flow-logs role, a named StackSet setup role.
     stack = create_stack(moto, "sm-mlops-test-iam", template, {
         "EnvName": ENV_NAME, "EnvType": "test", "CreateIAMUserRoles": "NO", "CreateVPCFlowLogsRole": "NO",
         "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET, "SeedCodeS3BucketName": SEED_BUCKET,
-        "SetupStackSetExecutionRoleName": "acme-stackset-setup"}, tmp_path)
-    assert set(stack_outputs(stack)) == {"SageMakerExecutionRoleArn", "SageMakerExecutionRoleName",
-                                         "SageMakerPipelineExecutionRoleArn", "SageMakerPipelineExecutionRoleName",
-                                         "StackSetAdministrationRoleArn"}
+        "SetupStackSetExecutionRoleName": "acme-stackset-setup", "PermissionsBoundaryArn": boundary}, tmp_path)
+    assert set(stack_outputs(stack)) == {
+        "SageMakerExecutionRoleArn", "SageMakerExecutionRoleName", "SageMakerPipelineExecutionRoleArn",
+        "SageMakerPipelineExecutionRoleName", "SageMakerModelBuildRoleArn", "SageMakerModelBuildRoleName",
+        "SageMakerModelDeployRoleArn", "SageMakerModelDeployRoleName", "StackSetAdministrationRoleArn",
+        "ModelDeploymentAdministrationRoleArn"}
     new_roles = {r["RoleName"] for r in iam.list_roles()["Roles"]} - set(roles)
-    assert new_roles == {f"{ENV_NAME}-test-{REGION}-sm-execution", f"{ENV_NAME}-test-{REGION}-sm-pipeline",
-                         f"{ENV_NAME}-test-stackset-admin"}
-    [assume] = statements(inline_policy(iam, f"{ENV_NAME}-test-stackset-admin", "assume-stackset-execution-roles"))
-    assert as_list(assume["Resource"]) == ["arn:aws:iam::*:role/*stackset-exec*",
-                                           "arn:aws:iam::*:role/acme-stackset-setup"]
+    assert new_roles == {f"{ENV_NAME}-test-{REGION}-{kind}" for kind in ("sm-execution", "sm-pipeline",
+                                                                         "sm-model-build", "sm-model-deploy")} | {
+        f"{ENV_NAME}-test-stackset-admin", f"{ENV_NAME}-test-deploy-admin"}
+    [assume] = statements(inline_policy(iam, f"{ENV_NAME}-test-stackset-admin", "assume-stackset-setup-roles"))
+    assert as_list(assume["Resource"]) == ["arn:aws:iam::*:role/acme-stackset-setup"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -696,10 +739,13 @@ _SUB = re.compile(r"\$\{(!?)([^}]+)\}")
 class Evaluator:
     """Just enough of CloudFormation's intrinsic functions to compute what a template passes on: Ref (parameters,
     pseudo parameters), GetAtt of nested stack outputs (``outputs``: logical id -> the child's real outputs),
-    If, Sub, Join, Split, Select, FindInMap, conditions and the rule functions.  Anything else fails the test."""
+    If, Sub, Join, Split, Select, FindInMap, ImportValue (``imports``), conditions and the rule functions.  Anything
+    else fails the test."""
 
-    def __init__(self, template: dict, parameters: dict, outputs: dict[str, dict[str, str]] | None = None):
+    def __init__(self, template: dict, parameters: dict, outputs: dict[str, dict[str, str]] | None = None,
+                 imports: dict[str, str] | None = None):
         self.template, self.parameters, self.outputs = template, parameters, outputs if outputs is not None else {}
+        self.imports = CORE_EXPORTS if imports is None else imports  # exports of other stacks (the core's)
         self._conditions: dict[str, bool] = {}
 
     def condition(self, name: str) -> bool:
@@ -759,6 +805,10 @@ class Evaluator:
         if key == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self(arg[1]))
             return self.sub(text, variables)
+        if key == "Fn::ImportValue":
+            name = self(arg)
+            assert name in self.imports, f"Fn::ImportValue {name}: no such export"
+            return self.imports[name]
         if key == "Fn::FindInMap":
             mapping, first, second = self(arg)
             return self.template["Mappings"][mapping][first][second]
@@ -909,6 +959,9 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
         "EnvName='SM_MLOPS'", "NumberOfAZs='5'"]
     assert constraint_errors(main, {"EnvName": ENV_NAME}) == ["SeedCodeS3BucketName: required, not given",
                                                             "AvailabilityZones: required, not given"]
+    # The core's platform boundary, which env-main imports by the core's name (CoreStackSetName).
+    assert parameter_values(main, user)["CoreStackSetName"] == CORE_NAME
+    create_platform_boundary(moto)
     evaluate = Evaluator(main, parameter_values(main, user))
 
     nested = {lid: r for lid, r in main["Resources"].items() if r["Type"] == "AWS::CloudFormation::Stack"
@@ -934,6 +987,11 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     # (SageMakerDomainId, StudioUrl, MLOpsPortfolioId: env-main's outputs only) are left out.
     rest = for_moto(build_dir, "env-main.yaml")
     for logical_id in nested:
+        del rest["Resources"][logical_id]
+    # The Studio scope policy names the domain (not on moto): checked on the template (tests/test_env_main.py).
+    scoped = {lid for lid, r in rest["Resources"].items() if {lid_ for lid_, _ in output_reads(r)} & NOT_ON_MOTO}
+    assert scoped == {"StudioScopePolicy"}
+    for logical_id in scoped:
         del rest["Resources"][logical_id]
     rest["Resources"] = inline_outputs(rest["Resources"], evaluate.outputs)
     assert output_reads(rest["Resources"]) == set()
@@ -968,9 +1026,10 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
         policy = by_sid(policy_document(kms.get_key_policy(KeyId=kms_out[f"{key}Id"], PolicyName="default")["Policy"]))
         users = as_list(policy["KeyUsers"]["Principal"]["AWS"])
         assert users == [iam_out[k] for k in ("SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn",
+                                              "SageMakerModelBuildRoleArn", "SageMakerModelDeployRoleArn",
                                               "DataScientistRoleArn", "DSTeamAdministratorRoleArn")]
         assert set(users) <= role_arns
-        assert as_list(policy["KeyAdministrators"]["Principal"]["AWS"]) == [iam_out["DSTeamAdministratorRoleArn"]]
+        assert "KeyAdministrators" not in policy  # no role of the environment administers its keys
     for bucket in (DATA_BUCKET, MODEL_BUCKET):
         [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
         assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == kms_out["S3BucketKMSKeyArn"]
@@ -984,19 +1043,25 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     model_policy = inline_policy(iam, model_role, "sagemaker-model-execution")
     resources = {r for s in statements(model_policy) for r in as_list(s["Resource"])}
     assert {kms_out["S3BucketKMSKeyArn"], f"arn:aws:s3:::{MODEL_BUCKET}/*"} <= resources
-    # The StackSet administration role may assume the execution role, which trusts it.
+    # The model deployments' administration role may assume the model deployment role, which trusts it (and
+    # not the set-up administration role).
     stackset_role = target_out["StackSetExecutionRoleName"]
-    [assume] = statements(inline_policy(iam, STACKSET_ADMIN_ROLE, "assume-stackset-execution-roles"))
+    [assume] = statements(inline_policy(iam, DEPLOYMENT_ADMIN_ROLE, "assume-model-deployment-roles"))
     assert any(fnmatch.fnmatchcase(target_out["StackSetExecutionRoleArn"], p.replace("::*:", f"::{ACCOUNT_ID}:"))
                for p in as_list(assume["Resource"]))
     [trust] = statements(policy_document(iam.get_role(RoleName=stackset_role)["Role"]["AssumeRolePolicyDocument"]))
-    assert fnmatch.fnmatchcase(iam_out["StackSetAdministrationRoleArn"],
+    assert fnmatch.fnmatchcase(iam_out["ModelDeploymentAdministrationRoleArn"],
                                trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
+    assert not fnmatch.fnmatchcase(iam_out["StackSetAdministrationRoleArn"],
+                                   trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
 
-    # The guardrails: attached to the environment's four roles, naming the environment's subnets, group and keys.
+    # The guardrails: attached to the environment's six roles that create SageMaker resources (and its model
+    # deployment role), naming the environment's subnets, group and keys.
     guardrails = outputs["SageMakerGuardrailsPolicyArns"].split(",")
-    assert [a.rsplit("/", 1)[1] for a in guardrails] == [f"{PREFIX}-{REGION}-sm-guardrails-{i}" for i in (1, 2)]
-    for role in (EXECUTION_ROLE, PIPELINE_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
+    assert [a.rsplit("/", 1)[1] for a in guardrails] == [f"{PREFIX}-{REGION}-env-policy-sm-guardrails-{i}"
+                                                          for i in (1, 2)]
+    for role in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE,
+                 stackset_role):
         attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
         assert set(guardrails) <= attached, role
     documents = by_sid(managed_policy(iam, guardrails[0])) | by_sid(managed_policy(iam, guardrails[1]))
@@ -1019,7 +1084,7 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
         f"{PREFIX}-sm-pipeline-execution-role-arn": iam_out["SageMakerPipelineExecutionRoleArn"],
         f"{PREFIX}-sm-execution-role-arn": iam_out["SageMakerExecutionRoleArn"],
         f"{PREFIX}-sm-model-execution-role-name": model_role,
-        f"{PREFIX}-stackset-administration-role-arn": iam_out["StackSetAdministrationRoleArn"],
+        f"{PREFIX}-stackset-administration-role-arn": iam_out["ModelDeploymentAdministrationRoleArn"],
         f"{PREFIX}-stackset-execution-role-name": stackset_role,
         f"{PREFIX}-model-bucket-name": MODEL_BUCKET, f"{PREFIX}-data-bucket-name": DATA_BUCKET,
         f"{PREFIX}-env-type-staging-name": "staging", f"{PREFIX}-env-type-prod-name": "prod",

@@ -31,7 +31,7 @@ ENV = "sm-mlops"
 GROUP = "churn-build-p-abc123def456"
 STAGING, PROD = ["333333333333", "444444444444"], ["555555555555"]
 MODEL_ROLE, STACKSET_ROLE = support_project.MODEL_ROLE, support_project.STACKSET_ROLE
-ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/{ENV}-dev-{REGION}-stackset-admin"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/{ENV}-dev-deploy-admin"  # the model deployments' administrator
 EBS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 

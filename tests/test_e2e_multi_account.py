@@ -80,9 +80,10 @@ from tests.support_moto import (ACCOUNT_ID, REGION, as_list, aws, moto_limitatio
                                 statements)
 from tests.support_render import fake, render, resources
 from tests.test_e2e_environment import (
-    DATA_BUCKET, ENV_NAME, ENV_TYPE, EXECUTION_ROLE, MAIN_PARAMETERS, MAIN_STACK, MODEL_BUCKET, MOTO_ADAPTATIONS,
-    PIPELINE_ROLE, PREFIX, SCIENTIST_ROLE, STACKSET_ADMIN_ROLE, TEAM_ADMIN_ROLE, Evaluator, aws_batch, by_sid,
-    constraint_errors, create_stack, inline_policy, parameter_values, role_arn, without_ssm_parameter_tags)
+    BUILD_ROLE, DATA_BUCKET, DEPLOY_ROLE, ENV_NAME, ENV_TYPE, EXECUTION_ROLE, MAIN_PARAMETERS, MAIN_STACK,
+    MODEL_BUCKET, MOTO_ADAPTATIONS, PIPELINE_ROLE, PREFIX, SCIENTIST_ROLE, STACKSET_ADMIN_ROLE, TEAM_ADMIN_ROLE,
+    Evaluator, aws_batch, by_sid, constraint_errors, create_platform_boundary, create_stack, inline_policy,
+    parameter_values, role_arn, without_ssm_parameter_tags)
 
 pytestmark = pytest.mark.e2e
 
@@ -385,7 +386,7 @@ def assert_target_roles(client, account: str, setup: dict[str, str], properties:
         condition = key_grant["Condition"]
         assert fnmatch.fnmatchcase(outputs["SageMakerModelExecutionRoleArn"],
                                    condition["ArnLike"]["aws:PrincipalArn"])
-        assert account in as_list(condition["StringEquals"]["aws:PrincipalAccount"])
+        assert account in as_list(key_grant["Principal"]["AWS"])
 
 
 def assert_execution_chain(accounts: Accounts, account: str, properties: dict) -> None:
@@ -396,7 +397,7 @@ def assert_execution_chain(accounts: Accounts, account: str, properties: dict) -
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
     assert fnmatch.fnmatchcase(properties["AdministrationRoleARN"], trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
     admin_name = properties["AdministrationRoleARN"].rsplit("/", 1)[1]
-    [assume] = statements(inline_policy(accounts(ACCOUNT_ID)("iam"), admin_name, "assume-stackset-execution-roles"))
+    [assume] = statements(inline_policy(accounts(ACCOUNT_ID)("iam"), admin_name, "assume-stackset-setup-roles"))
     assert any(fnmatch.fnmatchcase(execution["Arn"], pattern) for pattern in as_list(assume["Resource"]))
 
 
@@ -426,6 +427,7 @@ def development_account(server, build: pathlib.Path, tmp_path: pathlib.Path, mai
                         user: dict[str, str]) -> dict[str, dict[str, str]]:
     """env-iam and env-kms created with what env-main passes them; their outputs (the StackSets read the
     administration role and the model key from them)."""
+    create_platform_boundary(server)
     evaluate = Evaluator(main, parameter_values(main, user))
     for logical_id, name in (("EnvironmentIAMRoles", "env-iam.json"), ("EnvironmentKMSKeys", "env-kms.json")):
         values = evaluate(main["Resources"][logical_id]["Properties"]["Parameters"])
@@ -436,13 +438,17 @@ def development_account(server, build: pathlib.Path, tmp_path: pathlib.Path, mai
 
 
 def stand_ins(server) -> dict[str, dict[str, str]]:
-    """The two outputs of env-iam and env-kms the StackSets read, from a role and a key made with boto3."""
+    """The outputs of env-iam and env-kms the StackSets read, from roles and keys made with boto3."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    admin = server.client("iam").create_role(RoleName=STACKSET_ADMIN_ROLE, AssumeRolePolicyDocument=trust)
+    iam = server.client("iam")
+    admin = iam.create_role(RoleName=STACKSET_ADMIN_ROLE, AssumeRolePolicyDocument=trust)
+    deploy = iam.create_role(RoleName=DEPLOY_ROLE, AssumeRolePolicyDocument=trust)
     key = server.client("kms").create_key(Description="stands in for env-kms's S3 key")["KeyMetadata"]
-    return {"EnvironmentIAMRoles": {"StackSetAdministrationRoleArn": admin["Role"]["Arn"]},
-            "EnvironmentKMSKeys": {"S3BucketKMSKeyArn": key["Arn"]}}
+    ebs = server.client("kms").create_key(Description="stands in for env-kms's EBS key")["KeyMetadata"]
+    return {"EnvironmentIAMRoles": {"StackSetAdministrationRoleArn": admin["Role"]["Arn"],
+                                    "SageMakerModelDeployRoleArn": deploy["Role"]["Arn"]},
+            "EnvironmentKMSKeys": {"S3BucketKMSKeyArn": key["Arn"], "SagemakerEBSKMSKeyArn": ebs["Arn"]}}
 
 
 def list_instances(server, *names: str) -> list[dict]:
@@ -479,7 +485,9 @@ def test_roles_stack_set_follows_the_account_lists(moto, accounts, json_build, t
     assert parameters_of(roles) == {
         "EnvType": "staging", "EnvName": ENV_NAME, "SageMakerModelExecutionRoleName": MODEL_ROLE,
         "StackSetExecutionRoleName": TARGET_STACKSET_ROLE, "AdministratorAccountId": ACCOUNT_ID,
-        "ModelS3KMSKeyArn": key_arn, "ModelBucketName": MODEL_BUCKET, "UseTargetAccountBoundary": "YES"}
+        "ModelS3KMSKeyArn": key_arn, "ModelBucketName": MODEL_BUCKET, "UseTargetAccountBoundary": "YES",
+        # the development account's model deploy role tests the staging endpoints as the account's model role
+        "PipelineExecutionRoleArn": outputs["EnvironmentIAMRoles"]["SageMakerModelDeployRoleArn"]}
     # The template as the handler gets it (TemplateURL: the file `aws cloudformation package` uploads).
     template = json_build / roles["TemplateURL"]
 
@@ -540,13 +548,22 @@ def test_network_stack_set_follows_the_account_lists_on_moto(moto, accounts, jso
     outputs = stand_ins(moto)
     network = stack_sets(main, WITH_LISTS, outputs)[NETWORK_STACK_SET]
     assert network["StackSetName"] == NETWORK_STACK_SET_NAME
-    assert parameters_of(network) == {"EnvType": "staging", "EnvName": ENV_NAME, "ModelBucketName": MODEL_BUCKET,
-                                      "UseTargetAccountBoundary": "YES"}
+    assert parameters_of(network) == {
+        "EnvType": "staging", "EnvName": ENV_NAME, "ModelBucketName": MODEL_BUCKET, "UseTargetAccountBoundary": "YES",
+        # the account's model deployments' guardrails attach to its model deployment role, naming the EBS key
+        "StackSetExecutionRoleName": TARGET_STACKSET_ROLE,
+        "EndpointVolumeKmsKeyArn": outputs["EnvironmentKMSKeys"]["SagemakerEBSKMSKeyArn"]}
     assert network["AdministrationRoleARN"] == role_arn(STACKSET_ADMIN_ROLE)
     assert network["ExecutionRoleName"] == SETUP_ROLE
     assert instances_of(network) == {(STAGING, REGION): {"EnvType": "staging"}, (PROD, REGION): {"EnvType": "prod"}}
     template = tmp_path / network["TemplateURL"]  # without the SSM parameters' tags (module docstring)
     template.write_text(json.dumps(for_moto(json_build, network["TemplateURL"]), indent=2))
+    # The network's endpoint guardrails attach to each account's model deployment role, which the roles StackSet
+    # creates first (env-main: DependsOn); here a stand-in of it.
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "sts:AssumeRole"}]})
+    for account in (STAGING, PROD, NEW_PROD):
+        accounts(account)("iam").create_role(RoleName=TARGET_STACKSET_ROLE, AssumeRolePolicyDocument=trust)
 
     run(moto, handler_create(network, template))
     described, listed = run(moto, [
@@ -621,10 +638,11 @@ def create_environment_roles(server) -> dict[str, str]:
     """The roles env-kms's policies name (KMS refuses a policy naming a principal that does not exist)."""
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    for name in (EXECUTION_ROLE, PIPELINE_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
+    for name in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
         server.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=trust)
     return {"SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
             "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
+            "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE), "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
             "DataScientistRoleArn": role_arn(SCIENTIST_ROLE), "DSTeamAdministratorRoleArn": role_arn(TEAM_ADMIN_ROLE)}
 
 
@@ -639,12 +657,13 @@ def s3_key_policy(server, key_id: str) -> dict:
 
 
 def assert_grant(statement: dict, granted: list[str], actions: list[str]) -> None:
-    """An Allow for the model execution role, by name, in exactly these accounts."""
-    assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": "*"}
+    """An Allow for the model execution role, by name, in exactly these accounts: the accounts are the principals
+    (never "*" narrowed by aws:PrincipalAccount, which S3 would treat as public), the role a condition."""
+    assert statement["Effect"] == "Allow" and set(statement["Principal"]) == {"AWS"}
+    assert sorted(as_list(statement["Principal"]["AWS"])) == sorted(granted)
     assert sorted(as_list(statement["Action"])) == sorted(actions)
-    condition = statement["Condition"]
-    assert as_list(condition["StringEquals"]["aws:PrincipalAccount"]) == granted
-    assert condition["ArnLike"] == {"aws:PrincipalArn": f"arn:aws:iam::*:role/{MODEL_ROLE}"}
+    assert statement["Condition"]["ArnLike"] == {"aws:PrincipalArn": f"arn:aws:iam::*:role/{MODEL_ROLE}"}
+    assert "aws:PrincipalAccount" not in json.dumps(statement["Condition"])
 
 
 def test_s3_key_and_model_bucket_grants_follow_the_account_lists(moto, json_build, tmp_path):
@@ -663,7 +682,7 @@ def test_s3_key_and_model_bucket_grants_follow_the_account_lists(moto, json_buil
         keys = stack_outputs(stack)
         policy = by_sid(s3_key_policy(moto, keys["S3BucketKMSKeyId"]))
         grant = policy.pop("TargetAccountsDecryptModels")
-        assert_grant(grant, granted, ["kms:Decrypt", "kms:DescribeKey"])
+        assert_grant(grant, granted, ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"])
         assert grant["Resource"] == "*"
         assert grant["Condition"]["StringLike"] == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
         others.append(policy)
@@ -698,7 +717,7 @@ def test_s3_key_policy_update_on_moto(moto, json_build, tmp_path):
     path.write_text(json.dumps(for_moto(json_build, "env-kms.json")))
     stack = create_stack(moto, stack_name, json.loads(path.read_text()), kms_parameters(roles, first), tmp_path)
     key_id = stack_outputs(stack)["S3BucketKMSKeyId"]
-    actions = ["kms:Decrypt", "kms:DescribeKey"]
+    actions = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
     assert_grant(by_sid(s3_key_policy(moto, key_id))["TargetAccountsDecryptModels"], first_accounts, actions)
 
     def update(lists: dict[str, str], accounts: list[str]) -> None:
@@ -710,7 +729,7 @@ def test_s3_key_policy_update_on_moto(moto, json_build, tmp_path):
         if rc != 0:
             moto_limitation("update env-kms's stack", err or out)
         grant = by_sid(s3_key_policy(moto, key_id))["TargetAccountsDecryptModels"]
-        granted = as_list(grant["Condition"]["StringEquals"]["aws:PrincipalAccount"])
+        granted = sorted(as_list(grant["Principal"]["AWS"]))
         if granted != accounts:
             rc, out, err = aws(moto, "cloudformation", "describe-stacks", "--stack-name", stack_name, check=False)
             moto_limitation("update an AWS::KMS::Key's policy with its stack",

@@ -26,6 +26,8 @@ KMS, S3 = env_kms.NAME, env_s3.NAME
 ACCOUNT = "111122223333"
 EXEC = f"arn:aws:iam::{ACCOUNT}:role/ml-dev-us-east-1-sm-execution"
 PIPELINE = f"arn:aws:iam::{ACCOUNT}:role/ml-dev-us-east-1-sm-pipeline"
+BUILD = f"arn:aws:iam::{ACCOUNT}:role/ml-dev-us-east-1-sm-model-build"
+DEPLOY = f"arn:aws:iam::{ACCOUNT}:role/ml-dev-us-east-1-sm-model-deploy"
 SCIENTIST = f"arn:aws:iam::{ACCOUNT}:role/ml-dev-us-east-1-data-scientist"
 TEAM_ADMIN = f"arn:aws:iam::{ACCOUNT}:role/ml-dev-us-east-1-ds-team-admin"
 OTHER = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
@@ -64,7 +66,8 @@ def render(template: dict, values: dict) -> dict:
 
 def kms_params(scientist: str = "", team_admin: str = "") -> dict:
     return {"EnvName": "ml", "EnvType": "dev", "SageMakerExecutionRoleArn": EXEC,
-            "SageMakerPipelineExecutionRoleArn": PIPELINE, "DataScientistRoleArn": scientist,
+            "SageMakerPipelineExecutionRoleArn": PIPELINE, "SageMakerModelBuildRoleArn": BUILD,
+            "SageMakerModelDeployRoleArn": DEPLOY, "DataScientistRoleArn": scientist,
             "DSTeamAdministratorRoleArn": team_admin}
 
 
@@ -82,7 +85,9 @@ def key_statements(policy: dict) -> list[iam_policy.Statement]:
     out = []
     for raw in policy["Statement"]:
         who = principals(raw)
-        folded = () if who == ["*"] else (("ArnEquals", "aws:PrincipalArn", tuple(who)),)
+        accounts = tuple(w for w in who if w.isdigit())
+        folded = () if who == ["*"] else (("StringEquals", "aws:PrincipalAccount", accounts),) if accounts else (
+            ("ArnEquals", "aws:PrincipalArn", tuple(who)),)
         conditions = tuple((op, key, tuple(cfn.as_list(value)))
                            for op, block in (raw.get("Condition") or {}).items() for key, value in block.items())
         out.append(iam_policy.Statement(raw["Effect"], actions=tuple(cfn.as_list(raw["Action"])),
@@ -99,15 +104,16 @@ def ask(statements, action: str, principal: str, **context) -> iam_policy.Decisi
 # -- env-kms ----------------------------------------------------------------------------------------------------
 TARGET_PARAMETERS = ["OrganizationalUnitStagingId", "OrganizationalUnitProdId", "OrganizationId", "StagingAccountList",
                      "ProductionAccountList", "TargetModelExecutionRoleName"]
+WORKLOAD_PARAMETERS = ["SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn", "SageMakerModelBuildRoleArn",
+                       "SageMakerModelDeployRoleArn"]
 
 
 def test_kms_interface_is_the_designed_one(kms):
     assert list(kms["Parameters"]) == ["EnvName", "EnvType", "DSTeamAdministratorRoleArn", "DataScientistRoleArn",
-                                       "SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn",
-                                       *TARGET_PARAMETERS, "TargetStackSetExecutionRoleName"]
+                                       *WORKLOAD_PARAMETERS, *TARGET_PARAMETERS, "TargetStackSetExecutionRoleName"]
     for name in ("DSTeamAdministratorRoleArn", "DataScientistRoleArn"):
         assert kms["Parameters"][name]["Default"] == "" and cfn.accepts(kms["Parameters"][name], "")
-    for name in ("SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn"):
+    for name in WORKLOAD_PARAMETERS:
         assert "Default" not in kms["Parameters"][name] and not cfn.accepts(kms["Parameters"][name], "")
         assert cfn.accepts(kms["Parameters"][name], "arn:aws-us-gov:iam::111122223333:role/ml-platform/x")
     assert set(kms["Outputs"]) == {f"{key}{suffix}" for key in KEYS for suffix in ("Arn", "Id")}
@@ -139,10 +145,11 @@ def test_optional_roles_never_become_empty_or_none_principals(kms):
             assert "None" not in json.dumps(policy)
             for stmt in policy["Statement"]:
                 who = principals(stmt)
-                assert who and all(p == "*" or p.startswith("arn:aws:iam::") for p in who), (roles, stmt["Sid"])
+                assert who and all(p == "*" or p.startswith("arn:aws:iam::") or p.isdigit() and len(p) == 12
+                                   for p in who), (roles, stmt["Sid"])
                 condition = json.dumps(stmt.get("Condition", {}))
                 assert '""' not in condition and "None" not in condition
-            deny = cfn.statement(policy["Statement"], "DenyKeyAdministrationToWorkloadRoles")
+            deny = cfn.statement(policy["Statement"], "DenyKeyAdministrationToEnvironmentRoles")
             named = {p for s in policy["Statement"] for p in principals(s)} | set(
                 deny["Condition"]["ArnEquals"]["aws:PrincipalArn"])
             assert (SCIENTIST in named) == bool(roles["scientist"])
@@ -151,9 +158,12 @@ def test_optional_roles_never_become_empty_or_none_principals(kms):
 
 @pytest.mark.parametrize("roles", OPTIONAL_ROLES, ids=lambda r: f"scientist={bool(r['scientist'])},"
                                                               f"admin={bool(r['team_admin'])}")
-def test_key_administrators_are_separate_from_key_users(kms, roles):
+def test_no_role_of_the_environment_administers_a_key(kms, roles):
+    """Key users use the keys and never change them (a key administrator could rewrite the key policy): the
+    account's administrators and the launch role administer them through IAM (the root statement)."""
     stack = render(kms, kms_params(**roles))
-    workloads = [EXEC, PIPELINE] + ([SCIENTIST] if roles["scientist"] else [])
+    workloads = [EXEC, PIPELINE, BUILD, DEPLOY] + ([SCIENTIST] if roles["scientist"] else []) + (
+        [TEAM_ADMIN] if roles["team_admin"] else [])
     for key in KEYS:
         policy = stack["Resources"][key]["Properties"]["KeyPolicy"]
         statements = key_statements(policy)
@@ -162,14 +172,14 @@ def test_key_administrators_are_separate_from_key_users(kms, roles):
             if stmt["Effect"] == "Allow" and set(principals(stmt)) & set(workloads):
                 acts = cfn.as_list(stmt["Action"])
                 assert not [a for a in acts for c in KEY_CHANGES if iam_policy.glob_match(a, c, True)], stmt["Sid"]
-        deny = cfn.statement(policy["Statement"], "DenyKeyAdministrationToWorkloadRoles")
+        deny = cfn.statement(policy["Statement"], "DenyKeyAdministrationToEnvironmentRoles")
         assert deny["Effect"] == "Deny" and principals(deny) == ["*"]
         assert sorted(deny["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == sorted(workloads)
         # Behaviour: workload roles use the key and never change it, whatever IAM would allow.
         for role in workloads:
             for action in KEY_CHANGES:
                 decision = ask(statements, action, role)
-                assert "key-policy/DenyKeyAdministrationToWorkloadRoles" in decision.denied_by, (key, role, action)
+                assert "key-policy/DenyKeyAdministrationToEnvironmentRoles" in decision.denied_by, (key, role, action)
             for action in CRYPTO:
                 decision = ask(statements, action, role)
                 assert decision.allowed and not decision.conditional, (key, role, action)
@@ -182,19 +192,8 @@ def test_key_administrators_are_separate_from_key_users(kms, roles):
             assert "key-policy/DenyGrantsNotForAWSResources" in decision.denied_by
         assert ask(statements, "kms:CreateGrant", "arn:aws:iam::aws:root", **{
             "aws:PrincipalIsAWSService": True, "kms:GrantIsForAWSResource": False}).denied_by == []
-        admins = cfn.statement(policy["Statement"], "KeyAdministrators")
-        assert not {"kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"} & set(admins["Action"])
-        assert not [a for a in admins["Action"] if "*" in a or a.startswith(("kms:Generate", "kms:ReEncrypt"))]
-        if roles["team_admin"]:
-            assert principals(admins) == [TEAM_ADMIN]
-            for action in KEY_CHANGES:
-                if action != "kms:ImportKeyMaterial":  # only for keys with imported material
-                    decision = ask(statements, action, TEAM_ADMIN)
-                    assert decision.allowed and not decision.denied_by, action
-            assert ask(statements, "kms:Decrypt", TEAM_ADMIN).allowed
-        else:  # the statement then names the account, already covered by the root statement: nothing new
-            assert principals(admins) == principals(cfn.statement(policy["Statement"], "EnableIAMPolicies"))
-            assert re.fullmatch(r"arn:aws:iam::\d{12}:root", principals(admins)[0])
+        assert [st["Sid"] for st in policy["Statement"] if st["Effect"] == "Allow"][:3] == [
+            "EnableIAMPolicies", "KeyUsers", "KeyUsersGrantsForAWSResources"], "no key administrator statement"
         # The key policy grants nothing by itself to anyone else (the root statement delegates to IAM).
         assert not ask(statements, "kms:Decrypt", OTHER).allowed
         assert cfn.statement(policy["Statement"], "EnableIAMPolicies")["Action"] == "kms:*"
@@ -325,10 +324,10 @@ def test_bucket_policies_are_deny_statements_with_sids_and_no_tag_exceptions(s3)
     assert "PrincipalTag" not in text and "aws:ResourceTag" not in text
     for logical_id in ("DataBucketPolicy", "ModelBucketPolicy"):
         statements = s3["Resources"][logical_id]["Properties"]["PolicyDocument"]["Statement"]
-        cross_account = ["TargetAccountsReadModels", "DenyModelRolesOutsideVpcEndpoints"] if (
-            logical_id == "ModelBucketPolicy") else []
-        assert all((s["Effect"] == "Deny" or s["Sid"] == "TargetAccountsReadModels") and s.get("Sid")
-                   and s["Principal"] in ("*", {"AWS": "*"}) for s in statements)
+        cross_account = ["TargetAccountsReadModels", "TargetAccountsWriteDataCapture",
+                         "DenyModelRolesOutsideVpcEndpoints"] if logical_id == "ModelBucketPolicy" else []
+        assert all(s["Effect"] == "Deny" and s.get("Sid") and s["Principal"] in ("*", {"AWS": "*"})
+                   or s["Sid"] in ("TargetAccountsReadModels", "TargetAccountsWriteDataCapture") for s in statements)
         assert [s["Sid"] for s in statements] == ["DenyInsecureTransport", "DenyAccessOutsideVpcEndpoint",
                                                   "DenyOtherKmsKeys", "DenyOtherEncryption",
                                                   "DenyCustomerProvidedKeys", *cross_account]
@@ -455,7 +454,7 @@ def test_target_accounts_model_roles_read_models_through_their_own_endpoints(s3)
     params = {**S3_PARAMS, "StagingAccountList": "333333333333", "ProductionAccountList": "444444444444"}
     resolver = iam_policy.Resolver(s3, params, pseudo={"AWS::AccountId": ACCOUNT}, arn_of=_bucket_arn)
     document = s3["Resources"]["ModelBucketPolicy"]["Properties"]["PolicyDocument"]
-    statements = iam_policy.statements_from(document, resolver, "models")
+    statements = iam_policy.resource_policy_statements(document, resolver, "models")
     role = "ml-dev-eu-west-1-sm-model-exec"
 
     def decide(account: str, name: str, endpoint: str | None):

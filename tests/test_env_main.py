@@ -24,6 +24,8 @@ EXISTING_ROLES = {
     "CreateEnvironmentIAMRoles": "NO",
     "SageMakerExecutionRoleArn": ROLE.format("exec"), "SageMakerPipelineExecutionRoleArn": ROLE.format("pipeline"),
     "StackSetAdministrationRoleArn": ROLE.format("admin"), "SetupLambdaExecutionRoleArn": ROLE.format("setup"),
+    "ModelDeploymentAdministrationRoleArn": ROLE.format("deploy-admin"),
+    "SageMakerModelBuildRoleArn": ROLE.format("sm-model-build"), "SageMakerModelDeployRoleArn": ROLE.format("sm-model-deploy"),
     "SageMakerModelExecutionRoleName": "model-sm-model-exec", "StackSetExecutionRoleName": "x-stackset-exec-x",
     "CreateVPCFlowLogsRole": "NO", "VPCFlowLogsRoleArn": ROLE.format("flow-logs"),
 }
@@ -98,10 +100,19 @@ def test_guardrails_name_the_environment_network_and_keys_and_attach_to_its_role
         assert subnet in text
     assert vpc["Outputs"]["SageMakerSecurityGroupIds"]["Value"] in text
     assert kms["Outputs"]["SagemakerEBSKMSKeyArn"]["Value"] in text
-    attached = {role for policy in policies for role in policy["Roles"]}
-    assert attached == {iam["Outputs"][o]["Value"] for o in ("SageMakerExecutionRoleName",
-                                                           "SageMakerPipelineExecutionRoleName",
-                                                           "DataScientistRoleName", "DSTeamAdministratorRoleName")}
+    guardrails = [p for p in policies if "sm-guardrails" in p["ManagedPolicyName"]]
+    attached = {role for policy in guardrails for role in policy["Roles"]}
+    # Every role that creates or uses SageMaker resources, the projects' too, and this account's model
+    # deployment role (single-account deployments put staging and production endpoints here).
+    assert attached == {iam["Outputs"][o]["Value"] for o in env_main.GUARDED_ROLES} | {
+        defaults["EnvironmentTargetAccountRoles"]["Outputs"]["StackSetExecutionRoleName"]["Value"]}
+    assert {"SageMakerModelBuildRoleName", "SageMakerModelDeployRoleName"} <= set(env_main.GUARDED_ROLES)
+    # Studio only in the environment's domain, for the roles that use Studio.
+    [scope] = [p for p in policies if "studio-scope" in p["ManagedPolicyName"]]
+    assert set(scope["Roles"]) == {iam["Outputs"][o]["Value"] for o in env_main.STUDIO_ROLES}
+    domain = defaults["EnvironmentSageMakerStudio"]["Outputs"]["SageMakerDomainId"]["Value"]
+    [statement] = scope["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and all(f"/{domain}/*" in r for r in statement["NotResource"])
 
 
 def test_ssm_contract_is_complete_and_never_empty(defaults):
@@ -139,7 +150,7 @@ def test_internet_free_environment(built):
     assert not [r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
     # Every endpoint Studio, jobs and pipelines need, with private DNS.
     needed = {"sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ssm", "kms",
-              "servicecatalog", "ecr.api", "ecr.dkr", "s3"}
+              "servicecatalog", "ecr.api", "ecr.dkr", "s3", "cloudformation"}
     assert needed <= endpoint_services(tree)
     for endpoint in props(egress, "AWS::EC2::VPCEndpoint"):
         if endpoint.get("VpcEndpointType", "Gateway") == "Interface":
@@ -221,6 +232,8 @@ def test_quickstart_creates_core_and_environment(built):
     env = tree["root"]["Resources"]["DataScienceEnvironment"]
     assert env["DependsOn"] == ["DataScienceCore"] or env["DependsOn"] == "DataScienceCore"
     assert env["Properties"]["Parameters"]["AvailabilityZones"] == "us-east-1a,us-east-1b"
+    # The environment's roles carry the platform boundary of this quickstart's own core (imported by its name).
+    assert env["Properties"]["Parameters"]["CoreStackSetName"] == core["StackSetName"]
     assert "DataScienceEnvironment/EnvironmentSageMakerStudio" in tree
     three = render_tree(built, "data-science-environment-quickstart", {
         "EnvName": "team1", "SeedCodeS3BucketName": "release-bucket", "NumberOfAZs": "3"})
@@ -297,10 +310,10 @@ def test_single_account_creates_no_stack_set_and_no_cross_account_grant(defaults
     assert stack_sets(defaults) == {}
     (reader,) = [s for s in _policy_statements(defaults["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
                  if s["Sid"] == "TargetAccountsReadModels"]
-    assert reader["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["123456789012"]  # this account only
+    assert reader["Principal"] == {"AWS": ["123456789012"]}  # this account only
     (decrypt,) = [s for p in props(defaults["EnvironmentKMSKeys"], "AWS::KMS::Key") for s in p["KeyPolicy"]["Statement"]
                   if s["Sid"] == "TargetAccountsDecryptModels"]
-    assert decrypt["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["123456789012"]
+    assert decrypt["Principal"] == {"AWS": ["123456789012"]}
 
 
 def test_account_lists_self_managed_stack_sets_and_grants(built):
@@ -322,30 +335,31 @@ def test_account_lists_self_managed_stack_sets_and_grants(built):
     passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
     assert passed["UseTargetAccountBoundary"] == "YES"  # the setup role creates roles only with it
     assert passed["SageMakerModelExecutionRoleName"] == "sm-mlops-dev-us-east-1-sm-model-exec"
-    # Grants name the role in the listed accounts, never an account root.
+    # Grants name the listed accounts (by id: not "public" by S3's definition), narrowed to the role.
     (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
                  if s["Sid"] == "TargetAccountsReadModels"]
-    assert reader["Principal"] == {"AWS": "*"}
-    assert reader["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["333333333333", "444444444444",
-                                                                         "555555555555"]
-    assert reader["Condition"]["ArnLike"]["aws:PrincipalArn"] == (
-        "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-sm-model-exec")
+    assert reader["Principal"] == {"AWS": ["333333333333", "444444444444", "555555555555"]}
+    assert reader["Condition"] == {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-sm-model-exec"}}
     (decrypt,) = [s for p in props(tree["EnvironmentKMSKeys"], "AWS::KMS::Key") for s in p["KeyPolicy"]["Statement"]
                   if s["Sid"] == "TargetAccountsDecryptModels"]
     assert decrypt["Condition"]["StringLike"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
-    assert "root" not in json.dumps(reader) + json.dumps(decrypt)
-    # The model deployments' StackSet execution role of the listed accounts may let SageMaker encrypt endpoint
-    # volumes with the EBS key (grants for AWS resources only); no other key, no other role.
-    volumes = [(k, s) for k, r in resources(tree["EnvironmentKMSKeys"], "AWS::KMS::Key").items()
-               for s in r["Properties"]["KeyPolicy"]["Statement"] if s["Sid"] == "TargetAccountsEncryptEndpointVolumes"]
-    assert [k for k, _ in volumes] == ["SagemakerEBSKMSKey"]
-    (_, volume), = volumes
-    assert volume["Action"] == ["kms:DescribeKey", "kms:CreateGrant"]
-    assert volume["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
-    assert volume["Condition"]["StringEquals"]["aws:PrincipalAccount"] == ["333333333333", "444444444444",
-                                                                         "555555555555"]
-    assert volume["Condition"]["ArnLike"]["aws:PrincipalArn"] == (
-        "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-stackset-exec")
+    assert decrypt["Principal"] == reader["Principal"]
+    # The model deployments' StackSet execution role of the listed accounts describes the EBS key and lets
+    # SageMaker encrypt endpoint volumes with it (grants for AWS resources only); no other key, no other role.
+    # DescribeKey requests carry no grant keys: it has its own statement.
+    volumes = {s["Sid"]: (k, s) for k, r in resources(tree["EnvironmentKMSKeys"], "AWS::KMS::Key").items()
+               for s in r["Properties"]["KeyPolicy"]["Statement"] if s["Sid"].startswith("TargetAccounts")
+               and "EndpointVolume" in s["Sid"]}
+    assert {k for k, _ in volumes.values()} == {"SagemakerEBSKMSKey"}
+    describe, grant = volumes["TargetAccountsDescribeEndpointVolumeKey"][1], volumes[
+        "TargetAccountsEncryptEndpointVolumes"][1]
+    assert describe["Action"] == ["kms:DescribeKey"] and "Bool" not in describe["Condition"]
+    assert grant["Action"] == ["kms:CreateGrant"]
+    assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    for statement in (describe, grant):
+        assert statement["Principal"] == {"AWS": ["333333333333", "444444444444", "555555555555"]}
+        assert statement["Condition"]["ArnLike"]["aws:PrincipalArn"] == (
+            "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-stackset-exec")
 
 
 def test_an_updated_account_list_changes_the_grants(built):
@@ -355,7 +369,7 @@ def test_an_updated_account_list_changes_the_grants(built):
     def accounts(tree):
         (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
                      if s["Sid"] == "TargetAccountsReadModels"]
-        return reader["Condition"]["StringEquals"]["aws:PrincipalAccount"]
+        return reader["Principal"]["AWS"]
 
     assert accounts(before) == ["333333333333", "444444444444", "555555555555"]
     assert accounts(after) == ["666666666666", "555555555555"]
@@ -376,6 +390,9 @@ def test_organizational_units_service_managed_stack_sets_and_org_path_grants(bui
                  if s["Sid"] == "TargetAccountsReadModels"]
     assert reader["Condition"]["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"] == [
         "o-abcdefghij/*/ou-abcd-11111111/*", "o-abcdefghij/*/ou-abcd-22222222/*"]
+    # Principal "*" restricted to the organization by a fixed value: not "public" by S3's definition.
+    assert reader["Principal"] == {"AWS": "*"}
+    assert reader["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-abcdefghij"}
 
 
 @pytest.mark.parametrize("params,field", [

@@ -265,8 +265,9 @@ def test_egress_parameters(egress):
     assert [p[f"PublicSubnet{i}CIDR"]["Default"] for i in range(1, 5)] == [
         "10.0.128.0/20", "10.0.144.0/20", "10.0.160.0/20", "10.0.176.0/20"]
     toggles = {e.toggle: p[e.toggle]["Default"] for e in env_vpc_egress.INTERFACE_ENDPOINTS}
-    assert len(toggles) == 16 and toggles.pop("CreateSageMakerNotebookVPCEndpoint") == "NO"
-    assert set(toggles.values()) == {"YES"} and "CreateSageMakerStudioVPCEndpoint" in toggles
+    assert len(toggles) == 17 and toggles.pop("CreateSageMakerNotebookVPCEndpoint") == "NO"
+    assert set(toggles.values()) == {"Auto"} and "CreateSageMakerStudioVPCEndpoint" in toggles
+    assert {p[t]["AllowedValues"] == ["YES", "NO", "Auto"] for t in toggles} == {True}
     assert p["AvailabilityZones"] == env_vpc.AVAILABILITY_ZONES.to_parameter().to_dict()
 
 
@@ -276,7 +277,7 @@ def test_interface_endpoints_use_private_dns_in_every_private_subnet(egress):
     names = {e["ServiceName"] for e in endpoints.values()}
     expected = {f"com.amazonaws.{REGION}.{s}" for s in (
         "ssm", "monitoring", "logs", "sagemaker.api", "sagemaker.runtime", "sts", "git-codecommit", "codecommit",
-        "codepipeline", "codebuild", "ecr.api", "ecr.dkr", "servicecatalog", "kms")}
+        "codepipeline", "codebuild", "ecr.api", "ecr.dkr", "servicecatalog", "kms", "cloudformation")}
     expected.add(f"aws.sagemaker.{REGION}.studio")
     assert names == expected  # the notebook endpoint (Studio Classic, notebook instances) is off by default
     for endpoint in endpoints.values():
@@ -288,6 +289,21 @@ def test_interface_endpoints_use_private_dns_in_every_private_subnet(egress):
     for resource in cfn.resources(egress, "AWS::EC2::VPCEndpoint").values():
         if resource["Properties"]["VpcEndpointType"] == "Interface":
             assert resource["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_an_existing_vpc_keeps_its_own_interface_endpoints_unless_asked(egress):
+    """W6: EC2 refuses a second endpoint with private DNS for one service in a VPC, and an existing (enterprise)
+    VPC usually has some: with CreateVPC NO the defaults create no interface endpoint; each one asked for (YES)
+    is created; a new VPC gets the default set."""
+    new = interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="YES"))
+    assert len(new) == 16
+    assert interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="NO")) == {}
+    asked = interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="NO", CreateKMSVPCEndpoint="YES",
+                                       CreateSageMakerStudioVPCEndpoint="YES"))
+    assert set(asked) == {"VPCEndpointKMS", "VPCEndpointSageMakerStudio"}
+    assert "VPCEndpointS3" in deploy(egress, EGRESS_PARAMS, CreateVPC="NO")["Resources"]  # its id is needed
+    assert interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="YES", CreateSTSVPCEndpoint="NO")).keys() == \
+        new.keys() - {"VPCEndpointSTS"}
 
 
 @pytest.fixture(scope="module")
@@ -415,7 +431,7 @@ def test_internet_free_mode_has_no_way_out(egress):
                         "AWS::EC2::NatGateway", "AWS::EC2::Subnet", "AWS::EC2::Route", "AWS::EC2::RouteTable"}
     assert INTERNET not in str(stack["Resources"])
     assert "NATGatewayIds" not in stack["Outputs"]
-    assert len(interface_endpoints(stack)) == 15 and "VPCEndpointS3" in stack["Resources"]
+    assert len(interface_endpoints(stack)) == 16 and "VPCEndpointS3" in stack["Resources"]
 
 
 # -- both templates ---------------------------------------------------------------------------------------------------

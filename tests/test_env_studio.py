@@ -34,6 +34,7 @@ STUDIO_PARAMS = {
     "SageMakerStudioSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
     "SageMakerSecurityGroupIds": "sg-0123456789abcdef0", "SageMakerStudioStorageKMSKeyId": KEY,
     "SageMakerExecutionRoleArn": EXECUTION,
+    "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/sm-mlops-core-us-east-1-platform-boundary",
 }
 FUNCTIONS = {"EnableSageMakerProjectsLambda": "enable_sagemaker_projects",
              "StudioAppsCleanupLambda": "studio_cleanup", "HomeFileSystemReleaseLambda": "studio_cleanup"}
@@ -72,7 +73,7 @@ def test_studio_parameters_keep_the_reference_names_and_allow_only_iam_and_vpc_o
     assert set(params) == {"EnvName", "EnvType", "DomainName", "UserProfileName", "AuthMode", "NetworkAccessType",
                            "VPCId", "SageMakerStudioSubnetIds", "SageMakerSecurityGroupIds",
                            "SageMakerStudioStorageKMSKeyId", "SageMakerExecutionRoleArn",
-                           "SageMakerPipelineExecutionRoleArn", "DataScientistRoleArn", "SetupLambdaExecutionRoleArn"}
+                           "SetupLambdaExecutionRoleArn", "PermissionsBoundaryArn"}
     assert (params["AuthMode"]["AllowedValues"], params["AuthMode"]["Default"]) == (["IAM"], "IAM")
     assert (params["NetworkAccessType"]["AllowedValues"], params["NetworkAccessType"]["Default"]) == (
         ["VpcOnly"], "VpcOnly")
@@ -86,7 +87,6 @@ def test_studio_parameters_keep_the_reference_names_and_allow_only_iam_and_vpc_o
     assert cfn.accepts(params["SageMakerStudioStorageKMSKeyId"], KEY)
     assert not cfn.accepts(params["SageMakerStudioStorageKMSKeyId"], "alias/aws/sagemaker")
     assert not cfn.accepts(params["SageMakerExecutionRoleArn"], "")
-    assert cfn.accepts(params["SageMakerPipelineExecutionRoleArn"], "")
     assert params["VPCId"]["Type"] == "AWS::EC2::VPC::Id"
 
 
@@ -253,21 +253,16 @@ def test_enable_projects_role_and_principals(studio, stack):
     assert cfn.actions(stmts) == {"logs:CreateLogStream", "logs:PutLogEvents",
                                   "sagemaker:EnableSagemakerServicecatalogPortfolio",
                                   "servicecatalog:ListAcceptedPortfolioShares", "servicecatalog:AcceptPortfolioShare",
-                                  "servicecatalog:AssociatePrincipalWithPortfolio",
-                                  "servicecatalog:DisassociatePrincipalFromPortfolio", "iam:GetRole"}
+                                  # principals of earlier versions are disassociated; none is associated
+                                  "servicecatalog:DisassociatePrincipalFromPortfolio"}
     portfolio = cfn.statement(stmts, "SageMakerPortfolioPrincipals")
     assert [cfn.text(r) for r in portfolio["Resource"]] == [
         "arn:${AWS::Partition}:catalog:${AWS::Region}:*:portfolio/*"]
     star = {a for s in stmts if "*" in cfn.as_list(s["Resource"]) for a in cfn.as_list(s["Action"])}
     assert star == {"sagemaker:EnableSagemakerServicecatalogPortfolio", "servicecatalog:ListAcceptedPortfolioShares"}
-    # Principals: the execution role always, the pipeline and data scientist roles when given.
-    assert [p for p in stack["Resources"]["EnableSageMakerProjects"]["Properties"]["PrincipalArns"] if p] == [EXECUTION]
-    full = render(studio, {**STUDIO_PARAMS, "SageMakerPipelineExecutionRoleArn": PIPELINE,
-                           "DataScientistRoleArn": SCIENTIST})
-    assert full["Resources"]["EnableSageMakerProjects"]["Properties"]["PrincipalArns"] == [EXECUTION, PIPELINE,
-                                                                                         SCIENTIST]
-    get_role = cfn.statement(_statements(full, "EnableSageMakerProjectsLambdaRole"), "PrincipalsExist")
-    assert get_role["Resource"] == [EXECUTION, PIPELINE, SCIENTIST]
+    # No principal of the environment uses SageMaker's own project templates (they run as SageMaker's account-wide
+    # products use role): the environment offers its own.
+    assert stack["Resources"]["EnableSageMakerProjects"]["Properties"]["PrincipalArns"] == []
 
 
 def test_apps_cleanup_role_deletes_only_sagemaker_user_content_of_this_account_and_region(studio):
@@ -358,7 +353,7 @@ def test_portfolio_parameters_and_outputs(portfolio):
                                             "DataScientistRoleArn", "DSTeamAdministratorRoleArn",
                                             "SCMLOpsProductLaunchRoleArn"}
     assert "Default" not in portfolio["Parameters"]["SCMLOpsPortfolioPrincipalRoleArn"]
-    assert set(portfolio["Outputs"]) == {"MLOpsPortfolioId", "MLOpsProductLaunchRoleArn"}
+    assert set(portfolio["Outputs"]) == {"MLOpsPortfolioId", "MLOpsDeploymentPortfolioId", "MLOpsProductLaunchRoleArn"}
     # The two MLOps project products, each in the portfolio with the SageMaker products launch constraint.
     products = {lid: r for lid, r in portfolio["Resources"].items()
                 if r["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"}
@@ -380,7 +375,13 @@ def test_portfolio_principals_are_the_execution_role_and_the_given_persona_roles
                       if r["Type"] == "AWS::ServiceCatalog::PortfolioPrincipalAssociation")
 
     assert principals(minimal) == [(EXECUTION, "IAM", "MLOpsPortfolio")]
-    assert principals(full) == sorted((arn, "IAM", "MLOpsPortfolio") for arn in (EXECUTION, SCIENTIST, TEAM_ADMIN))
+    # Model deploy projects are the team administrator's (what their code says is deployed to staging and
+    # production): only it is a principal of the deployment portfolio.
+    assert principals(full) == sorted([*((arn, "IAM", "MLOpsPortfolio") for arn in (EXECUTION, SCIENTIST, TEAM_ADMIN)),
+                                       (TEAM_ADMIN, "IAM", "MLOpsDeploymentPortfolio")])
+    products = {lid.removesuffix("PortfolioAssociation"): r["Properties"]["PortfolioId"]
+                for lid, r in full["Resources"].items() if r["Type"] == "AWS::ServiceCatalog::PortfolioProductAssociation"}
+    assert products == {"ProjectModelBuildTrain": "MLOpsPortfolio", "ProjectModelDeploy": "MLOpsDeploymentPortfolio"}
     display = minimal["Resources"]["MLOpsPortfolio"]["Properties"]["DisplayName"]
     assert "mlops-dev" in display and len(display) <= 100
     assert minimal["Outputs"]["MLOpsPortfolioId"]["Value"] == "MLOpsPortfolio"

@@ -622,6 +622,80 @@ def test_env_config_delete_is_a_no_op(env_config, aws, recorder):
     assert sm_calls == [] and ssm_calls == []
 
 
+def _project_by(created_by: dict, **extra):
+    def respond(request):
+        return {"ProjectName": "my-project", "ProjectId": "p-abc123", "ProjectStatus": "CreateCompleted",
+                "ProjectArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:project/my-project", "CreatedBy": created_by,
+                **extra}
+    return respond
+
+
+@pytest.mark.parametrize("kind,creator", [
+    ("role", f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-dev-data-scientist/alice"),
+    ("role", f"arn:aws:iam::{ACCOUNT}:role/ml/mlops-dev-data-scientist"),
+    ("user", f"arn:aws:iam::{ACCOUNT}:user/ml/alice"),
+])
+def test_env_config_resolves_a_project_created_outside_studio(env_config, aws, recorder, kind, creator):
+    """W4: a project created with the CLI or from an S3 project template has no CreatedBy.DomainId: the
+    environment is the one its creator (an IAM role or user) belongs to, by the environment tags every role of an
+    environment carries, and the domain is that environment's (its SSM parameter)."""
+    _create_domain(ENV_TAGS)
+    iam = boto3.client("iam")
+    if kind == "role":
+        iam.create_role(RoleName="mlops-dev-data-scientist", Path="/ml/" if ":role/ml/" in creator else "/",
+                        AssumeRolePolicyDocument="{}", Tags=[{"Key": "Owner", "Value": "team"}, *ENV_TAGS])
+    else:
+        iam.create_user(UserName="alice", Path="/ml/", Tags=ENV_TAGS)
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="mlops-dev-sagemaker-domain-id", Value=DOMAIN_ID, Type="String")
+    ssm.put_parameter(Name="mlops-dev-data-bucket-name", Value="mlops-dev-data", Type="String")
+    event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project", "SageMakerProjectId": "p-abc123",
+                                               "SSMParams": ["data-bucket-name"]})
+    with stub_operation(aws, "sagemaker", "DescribeProject", _project_by({"IamIdentity": {"Arn": creator}})):
+        assert env_config.lambda_handler(event, FakeContext()) == "SUCCESS"
+    body = recorder.single()
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    data = body["Data"]
+    assert (data["EnvironmentName"], data["EnvironmentType"], data["DomainId"]) == ("mlops", "dev", DOMAIN_ID)
+    assert data["VpcId"] == "vpc-0abc" and data["data-bucket-name"] == "mlops-dev-data"
+
+
+def test_env_config_refuses_a_creator_of_no_environment(env_config, aws, recorder):
+    boto3.client("iam").create_role(RoleName="Admin", AssumeRolePolicyDocument="{}")
+    event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project"})
+    creator = {"IamIdentity": {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/bob"}}
+    with stub_operation(aws, "sagemaker", "DescribeProject", _project_by(creator)), count_calls(aws, "ssm") as ssm:
+        env_config.lambda_handler(event, FakeContext())
+    body = recorder.single()
+    assert body["Status"] == "FAILED"
+    assert "role Admin" in body["Reason"] and "EnvironmentName" in body["Reason"] and ssm == []
+
+
+@pytest.mark.parametrize("props,extra,stack,reason", [
+    ({"SageMakerProjectId": "p-other"}, {}, None, "has id p-abc123, not p-other"),
+    ({}, {"ServiceCatalogProvisionedProductDetails": {"ProvisionedProductId": "pp-mine"}},
+     f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/SC-{ACCOUNT}-pp-other/0123", "is not project my-project's "
+     "provisioned product pp-mine"),
+    ({}, {"TemplateProviderDetails": [{"CfnTemplateProviderDetail": {"StackDetail": {
+        "Id": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/project-stack/0456"}}}]},
+     f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/someone-elses/0789", "is not project my-project's stack"),
+])
+def test_env_config_answers_only_the_projects_own_stack(env_config, aws, recorder, props, extra, stack, reason):
+    """A stack that names another project (by hand, with its name) gets nothing of that project's environment:
+    the project's id, its provisioned product or its stack must be the asking stack's."""
+    _create_domain(ENV_TAGS)
+    event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project", **props})
+    if stack:
+        event["StackId"] = stack
+    with stub_operation(aws, "sagemaker", "DescribeProject",
+                        _project_by({"DomainId": DOMAIN_ID, "UserProfileName": "alice"}, **extra)), \
+            count_calls(aws, "ssm") as ssm:
+        env_config.lambda_handler(event, FakeContext())
+    body = recorder.single()
+    assert body["Status"] == "FAILED" and reason in body["Reason"], body["Reason"]
+    assert ssm == []
+
+
 def test_operation_stub_is_removed_after_use(aws):
     with stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()):
         assert boto3.client("sagemaker").describe_project(ProjectName="my-project")["CreatedBy"]["DomainId"] \

@@ -102,7 +102,8 @@ def test_launch_roles_read_templates_from_service_catalogs_own_bucket(configured
     ("cloudformation:CreateStackSet", "*"),
     ("resource-groups:CreateGroup", "*"),
     ("kms:GenerateDataKeyWithoutPlaintext", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
-    ("iam:ListEntitiesForPolicy", f"arn:aws:iam::{ACCOUNT}:policy{{role_path}}{{prefix}}sm-mlops-dev-guardrails"),
+    ("iam:ListEntitiesForPolicy",
+     f"arn:aws:iam::{ACCOUNT}:policy{{role_path}}{{prefix}}sm-mlops-dev-{REGION}-env-policy-sm-guardrails-1"),
 ])
 def test_environment_launch_role_audit_findings_are_fixed(configured, action, resource):
     config, templates = configured
@@ -142,20 +143,25 @@ def _assume(principal_arn, account, **context):
                                                     "aws:PrincipalAccount": account, **context}, complete=True)
 
 
-@pytest.mark.parametrize("template,role", [("env-iam-setup-stackset-role", "SetupStackSetExecutionRole"),
-                                           ("env-iam-target-account-roles", "StackSetExecutionRole")])
-def test_stackset_execution_roles_trust_only_the_environments_administration_role(configured, template, role):
+@pytest.mark.parametrize("template,role,administrator,other", [
+    # the environment's set-up StackSets (roles, networks) and the projects' model deployments: two administrators
+    ("env-iam-setup-stackset-role", "SetupStackSetExecutionRole", "stackset-admin", "deploy-admin"),
+    ("env-iam-target-account-roles", "StackSetExecutionRole", "deploy-admin", "stackset-admin")])
+def test_stackset_execution_roles_trust_only_the_environments_administration_role(configured, template, role,
+                                                                                 administrator, other):
     config, templates = configured
     trust = _trust(templates, config, template, role)
     admin = iam_deployers.ADMIN_ACCOUNT
     path, prefix = config.role_path, config.prefix
-    assert evaluate(trust, _assume(f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-stackset-admin", admin)).allowed
+    assert evaluate(trust, _assume(f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-{administrator}",
+                                   admin)).allowed
     for principal, account in [
+        (f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-{other}", admin),  # the other administrator
         (f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-sm-execution", admin),  # another platform role
         (f"arn:aws:iam::{admin}:role/Admin", admin),  # any other role of the administrator account
         (f"arn:aws:iam::{admin}:user/alice", admin),
-        (f"arn:aws:iam::{admin}:role{path}{prefix}other-env-dev-stackset-admin", admin),  # another environment
-        (f"arn:aws:iam::333333333333:role{path}{prefix}sm-mlops-dev-stackset-admin", "333333333333"),
+        (f"arn:aws:iam::{admin}:role{path}{prefix}other-env-dev-{administrator}", admin),  # another environment
+        (f"arn:aws:iam::333333333333:role{path}{prefix}sm-mlops-dev-{administrator}", "333333333333"),
     ]:
         assert not evaluate(trust, _assume(principal, account)).allowed, principal
 
@@ -175,6 +181,8 @@ def test_target_account_roles_stay_within_the_boundary_the_setup_role_enforces(d
     checked = 0
     for role in ("SageMakerModelExecutionRole", "StackSetExecutionRole"):
         for stmt in role_statements(target, role, target_resolver)[0]:
+            if stmt.effect != "Allow":
+                continue  # a deny narrows; only what is allowed must lie within the boundary
             context = {key: values[0] for op, key, values in stmt.conditions if op in ("StringEquals", "Bool")}
             for action in stmt.actions:
                 for resource in stmt.resources:
@@ -293,3 +301,17 @@ def test_gating_ties_actions_to_the_properties_they_serve():
     assert iam_coverage.gating_property("AWS::Logs::LogGroup", "logs:DescribeLogGroups") is None
     assert iam_coverage.gating_property("AWS::EC2::Subnet", "ec2:DescribeSubnets") is None  # not the read-only SubnetId
     assert iam_coverage.gating_property("AWS::EC2::EIP", "ec2:AllocateAddress") is None  # reviewed correction
+
+
+def test_delegated_administrator_stacksets_can_check_the_registration(default_config, templates):
+    """W3: as a delegated administrator CloudFormation checks the caller's registration with Organizations
+    (the StackSet schema does not list it): the organizational-unit deployment needs and gets it."""
+    deployer = next(d for d in iam_deployers.deployers(default_config) if d.key.endswith("organizational-units"))
+    coverage = iam_deployers.coverage(deployer, templates, default_config)
+    checks = [f for f in coverage.findings if f.need.action == "organizations:ListDelegatedAdministrators"]
+    assert {f.need.where.split(" ")[0] for f in checks} == {"env-main/EnvironmentTargetAccountRolesStackSetOU",
+                                                          "env-main/EnvironmentVPCStackSetOU"}
+    assert {f.status for f in checks} == {"granted"}
+    self_managed = next(d for d in iam_deployers.deployers(default_config) if d.key.endswith("account-lists"))
+    assert not [f for f in iam_deployers.coverage(self_managed, templates, default_config).findings
+                if f.need.action == "organizations:ListDelegatedAdministrators"]

@@ -92,6 +92,9 @@ def packaged_references(template: dict):
         props = resource.get("Properties", {})
         if resource["Type"] in ("AWS::CloudFormation::Stack", "AWS::CloudFormation::StackSet"):
             yield props["TemplateURL"]
+        if resource["Type"] == "AWS::CloudFormation::Stack":  # a template a nested stack's role may deploy
+            yield from (value for name, value in sorted((props.get("Parameters") or {}).items())
+                        if name.endswith("TemplateURL"))
         for artifact in props.get("ProvisioningArtifactParameters", []) or []:
             yield artifact["Info"]["LoadTemplateFromURL"]
         if resource["Type"] == "AWS::Lambda::Function" and "S3Key" in props.get("Code", {}):

@@ -1,11 +1,13 @@
-"""The MLOps projects' pipelines run as SageMaker's products use role: it must allow what their builds call.
+"""The MLOps projects' pipelines and builds run as the environment's project roles (env-iam): the model build
+role (build/train projects: code data scientists push) and the model deploy role (deploy projects: reviewed
+code). Each must allow what its builds call.
 
 * The model deploy build (seed_code/model-deploy/build.py) is run against the moto server with every AWS call
   recorded, single-account and multi-account (account lists, organizational units), and each recorded call is
-  evaluated against the use role's policy as IAM would authorize it (tests/support_iam.py).
+  evaluated against the model deploy role's policies as IAM would authorize it (tests/support_iam.py).
 * The model build/train build drives the SageMaker Python SDK for hours against real SageMaker; its calls are the
-  reviewed list BUILD_TRAIN_CALLS (from the seed code and the SDK's pipeline API), evaluated the same way, and
-  the endpoint test's calls likewise.
+  reviewed list BUILD_TRAIN_CALLS (from the seed code and the SDK's pipeline API), evaluated against the model
+  build role the same way, and the endpoint test's calls against the model deploy role.
 The deploying-role check (tests/test_iam_coverage.py) covers what the templates and the StackSet actions need.
 """
 
@@ -18,7 +20,6 @@ from templates_src.config import Config
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
 from templates_src.iam_policy import Resolver, request, role_statements
-from templates_src.naming import SAGEMAKER_PRODUCTS_USE_ROLE
 from tests import support_project
 from tests.support_iam import code_needs, record_calls
 
@@ -29,17 +30,21 @@ PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ENV}-dev-{REGION}-sm-pipeline"
 MODEL_ROLE = support_project.MODEL_ROLE
 
 
-def use_role_statements(config: Config):
-    template = build_selected(["core-iam-sc-sm-projects-roles"], BuildContext(config))["core-iam-sc-sm-projects-roles"]
-    resolver = Resolver(template, {}, pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
+BUILD_ROLE, DEPLOY_ROLE = "SageMakerModelBuildRole", "SageMakerModelDeployRole"
+
+
+def project_role_statements(role: str, config: Config = Config()):
+    template = build_selected(["env-iam"], BuildContext(config))["env-iam"]
+    resolver = Resolver(template, {"EnvName": ENV, "EnvType": "dev"},
+                        pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
                         arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
-    statements, unreadable = role_statements(template, SAGEMAKER_PRODUCTS_USE_ROLE, resolver)
+    statements, unreadable = role_statements(template, role, resolver)
     assert not unreadable
     return statements
 
 
-def assert_allowed(needs, config: Config = Config()):
-    coverage = iam_coverage.check(SAGEMAKER_PRODUCTS_USE_ROLE, use_role_statements(config), needs, [])
+def assert_allowed(role: str, needs, config: Config = Config()):
+    coverage = iam_coverage.check(role, project_role_statements(role, config), needs, [])
     assert not coverage.missing, "\n".join(coverage.report())
     assert not coverage.by_status("conditional"), "\n".join(coverage.report())
     return coverage
@@ -57,7 +62,7 @@ def run_recorded(build, checkout, tmp_path, session, values) -> list:
 
 
 @pytest.mark.parametrize("mode", ["single-account", "account-lists", "organizational-units"])
-def test_use_role_allows_every_call_of_the_deploy_build(moto, monkeypatch, checkout, tmp_path, mode):
+def test_model_deploy_role_allows_every_call_of_the_deploy_build(moto, monkeypatch, checkout, tmp_path, mode):
     build = support_project.load_deploy_build()
     session = support_project.moto_session(moto, monkeypatch)
     support_project.approved_package(moto, GROUP)
@@ -66,24 +71,21 @@ def test_use_role_allows_every_call_of_the_deploy_build(moto, monkeypatch, check
         multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_ACCOUNT_LIST": "333333333333,444444444444",
                  "PROD_ACCOUNT_LIST": "555555555555"}
     elif mode == "organizational-units":
-        org = moto.client("organizations")
-        org.create_organization(FeatureSet="ALL")
-        root = org.list_roots()["Roots"][0]["Id"]
-        ous = {}
-        for stage in ("staging", "prod"):
-            ou = org.create_organizational_unit(ParentId=root, Name=stage)["OrganizationalUnit"]["Id"]
-            account = org.create_account(AccountName=stage, Email=f"{stage}@example.com")["CreateAccountStatus"]
-            org.move_account(AccountId=account["AccountId"], SourceParentId=root, DestinationParentId=ou)
-            ous[stage] = ou
-        multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_OU_ID": ous["staging"], "PROD_OU_ID": ous["prod"]}
+        # The accounts the environment set up in each OU: its target-account StackSet's stack instances.
+        support_project.answer_stack_instances(session, [("333333333333", "ou-abcd-11111111"),
+                                                         ("555555555555", "ou-abcd-22222222")])
+        multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_OU_ID": "ou-abcd-11111111",
+                 "PROD_OU_ID": "ou-abcd-22222222", "STACKSET_CALL_AS": "DELEGATED_ADMIN",
+                 "TARGET_ACCOUNTS_STACKSET": f"ds-{ENV}-dev-target-account-roles"}
     calls = run_recorded(build, checkout, tmp_path, session, support_project.deploy_settings(build, GROUP, **multi))
     operations = {(service, operation) for service, operation, _ in calls}
     assert ("sagemaker", "ListModelPackages") in operations or ("api.sagemaker", "ListModelPackages") in operations
     if mode != "single-account":
         assert any(op == "PutModelPackageGroupPolicy" for _, op in operations)
     if mode == "organizational-units":
-        assert ("organizations", "ListAccountsForParent") in operations
-    coverage = assert_allowed(code_needs(calls, REGION, ACCOUNT, "model-deploy build"))
+        assert ("cloudformation", "ListStackInstances") in operations
+        assert not [op for service, op in operations if service == "organizations"], "no route to Organizations"
+    coverage = assert_allowed(DEPLOY_ROLE, code_needs(calls, REGION, ACCOUNT, "model-deploy build"))
     assert len(coverage.findings) >= 2  # at least the group and its packages
 
 
@@ -102,8 +104,9 @@ BUILD_TRAIN_CALLS = [
     *((f"s3:{action}", f"arn:aws:s3:::{DATA}/datasets/abalone/abalone.csv", {})
       for action in ("GetObject", "PutObject")),
     ("s3:PutObject", f"arn:aws:s3:::{DATA}/churn-build-p-abc123def456/code/0123abcd/preprocess.py", {}),
-    ("kms:GenerateDataKey", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
 ]
+# Its use of the environment's S3 key (kms:GenerateDataKey, Decrypt) is granted by the key policy, which names the
+# role: evaluated with the key policy in tests/test_flows.py.
 ENDPOINT_TEST_CALLS = [
     ("sts:AssumeRole", f"arn:aws:iam::333333333333:role/{MODEL_ROLE}", {}),
     ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/{MODEL_ROLE}", {}),
@@ -113,22 +116,28 @@ ENDPOINT_TEST_CALLS = [
 ]
 
 
-@pytest.mark.parametrize("calls", [BUILD_TRAIN_CALLS, ENDPOINT_TEST_CALLS], ids=["build-train", "endpoint-test"])
-def test_use_role_allows_the_build_train_and_endpoint_test_calls(calls):
+@pytest.mark.parametrize("role,calls", [(BUILD_ROLE, BUILD_TRAIN_CALLS), (DEPLOY_ROLE, ENDPOINT_TEST_CALLS)],
+                         ids=["build-train", "endpoint-test"])
+def test_project_roles_allow_the_build_train_and_endpoint_test_calls(role, calls):
     needs = [iam_coverage.Need(action, "project build", "reviewed call",
                                requests=(request(action, resource, True, context, complete=True),))
              for action, resource, context in calls]
-    assert_allowed(needs)
+    assert_allowed(role, needs)
 
 
-def test_use_role_does_not_reach_other_accounts_roles_or_studio():
-    """Narrowed, not open: another role of a target account, another pipeline role, Studio itself."""
-    statements = use_role_statements(Config())
+@pytest.mark.parametrize("role", [BUILD_ROLE, DEPLOY_ROLE])
+def test_project_roles_do_not_reach_other_accounts_roles_or_studio(role):
+    """Narrowed, not open: another role of a target account, another role to pass, Studio itself, the
+    organization, a model approval."""
+    statements = project_role_statements(role)
     from templates_src.iam_policy import evaluate
     for action, resource, context in [
         ("sts:AssumeRole", "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole", {}),
+        ("sts:AssumeRole", f"arn:aws:iam::333333333333:role/{ENV}-staging-stackset-setup", {}),
         ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         ("sagemaker:DeleteDomain", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:domain/d-abc", {}),
+        ("sagemaker:UpdateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1",
+         {"sagemaker:ModelApprovalStatus": "Approved"}),
         ("organizations:MoveAccount", "arn:aws:organizations::999999999999:account/o-x/333333333333", {}),
     ]:
         decision = evaluate(statements, request(action, resource, True, context, complete=True))

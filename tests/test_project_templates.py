@@ -126,7 +126,9 @@ def test_every_build_runs_in_the_environments_vpc_with_its_key(templates, name):
         assert props["VpcConfig"] == {"VpcId": ENVIRONMENT["VpcId"], "Subnets": ENVIRONMENT["SubnetIds"].split(","),
                                       "SecurityGroupIds": [ENVIRONMENT["SecurityGroups"]]}
         assert props["EncryptionKey"] == ENVIRONMENT["S3KmsKeyArn"]
-        assert props["ServiceRole"].endswith(":role/service-role/AmazonSageMakerServiceCatalogProductsUseRole")
+        # The environment's role of the project kind (never SageMaker's account-wide products use role).
+        assert props["ServiceRole"] == support_project.PROJECT_ROLES[
+            "sm-model-build-role-arn" if name == "project-model-build-train" else "sm-model-deploy-role-arn"]
         assert "standard:3.0" not in props["Environment"]["Image"]
         variables = env_vars(build)
         for key, attribute in (("SUBNET_IDS", "SubnetIds"), ("SECURITY_GROUP_IDS", "SecurityGroups"),
@@ -151,8 +153,13 @@ def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(templates, 
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
     assert "AccessControl" not in props
     (policy,) = resources(stack, "AWS::S3::BucketPolicy").values()
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tls, project_role_only = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Only the project's role reads and writes the artifacts a pipeline deploys.
+    (build_project,) = [b for b in resources(stack, "AWS::CodeBuild::Project").values()][:1]
+    assert project_role_only["Effect"] == "Deny" and project_role_only["Principal"] == "*"
+    assert project_role_only["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": build_project["Properties"]
+                                                                  ["ServiceRole"]}}
 
 
 def test_endpoint_template_encrypts_the_volume_and_runs_in_the_stage_network(templates):

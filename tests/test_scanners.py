@@ -270,7 +270,9 @@ DEPLOYMENT_VALUES = {
     # Deployed by env-main's StackSets with its defaults (rendered there); here with every option on.
     "env-target-account-network": [{"EnvName": "sm-mlops", "EnvType": "staging", "NumberOfAZs": "3",
                                     "CreateVPCFlowLogs": "YES", "UseTargetAccountBoundary": "YES",
-                                    "ModelBucketName": "sm-mlops-dev-us-east-1-123456789012-models"}],
+                                    "ModelBucketName": "sm-mlops-dev-us-east-1-123456789012-models",
+                                    "StackSetExecutionRoleName": "sm-mlops-staging-us-east-1-stackset-exec",
+                                    "EndpointVolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"]}],
     "project-model-deploy": [{}, {"SourceCodeProvider": "CodeConnection", "RepositoryFullName": "org/churn",
                                   "CodeConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/"
                                                        "0123abcd-4567-89ef-0123-456789abcdef"}],
@@ -540,8 +542,8 @@ def test_hardened_template_files_fail_where_a_parameter_gives_the_value(scans, h
     a hardening parameter gives, on every resource concerned, because cfn-guard takes a Ref to a parameter for
     no value."""
     parameterised = [gap for gap in scanners.NOT_MET_BY_DEFAULT if gap.pinned_by]
-    wanted = expected(types(hardened_templates), *parameterised, *scanners.UNREADABLE_AS_WRITTEN,
-                      *scanners.NEVER_MET)
+    wanted = expected(types(hardened_templates), *parameterised, *scanners.PARAMETER_GIVEN_AS_WRITTEN,
+                      *scanners.UNREADABLE_AS_WRITTEN, *scanners.NEVER_MET)
     failures = guard_failures(scans.run("guard:files:hardened"))
     assert failures == wanted, _report(failures, wanted)
 
@@ -564,7 +566,7 @@ def test_control_exceptions_are_reviewed_entries():
         assert len({e.control for e in listed}) == len(listed)
     for exception in scanners.NOT_MET_BY_DEFAULT:
         assert exception.option and (exception.resource_type or exception.resources)
-    for exception in scanners.NEVER_MET + scanners.UNREADABLE_AS_WRITTEN:
+    for exception in scanners.NEVER_MET + scanners.UNREADABLE_AS_WRITTEN + scanners.PARAMETER_GIVEN_AS_WRITTEN:
         assert exception.option is None and exception.resources
     with pytest.raises(ValueError):
         scanners.ControlException("CT.S3.PR.1", "x", "y", resource_type="AWS::S3::Bucket", resources=("a/b",))
@@ -659,7 +661,36 @@ def test_pinned_templates_are_the_hardened_ones_with_the_values_in_place(hardene
     assert list(pinned_templates) == list(hardened_templates)
     for name, hardened in hardened_templates.items():
         deployed = _hardening_parameters_removed(resolve(hardened, DEPLOY_TIME_VALUES))
-        assert _generator_config_blanked(pinned_templates[name]) == _generator_config_blanked(deployed), name
+        pinned = pinned_templates[name]
+        if name in ("env-vpc", "env-main"):  # the flow log group's key and retention, pinned too (below)
+            pinned, deployed = _flow_log_pinning_set_aside(pinned), _flow_log_pinning_set_aside(deployed)
+        assert _generator_config_blanked(pinned) == _generator_config_blanked(deployed), name
+    # A pinned release writes the flow log group's key and retention (CT.CLOUDWATCH.PR.2/PR.3 read them as
+    # written) and its two reference parameters accept only those values.
+    group = pinned_templates["env-vpc"]["Resources"]["VPCFlowLogsLogGroup"]["Properties"]
+    assert group["KmsKeyId"] == PINNED["logs_kms_key_arn"]
+    assert group["RetentionInDays"] == PINNED["log_retention_days"] >= 365
+    for name in ("env-vpc", "env-main"):
+        declared = pinned_templates[name]["Parameters"]
+        assert declared[FLOW_LOG_RETENTION]["AllowedValues"] == [str(PINNED["log_retention_days"])]
+        assert declared[FLOW_LOG_KEY]["AllowedValues"] == ["", PINNED["logs_kms_key_arn"]]
+
+
+FLOW_LOG_RETENTION, FLOW_LOG_KEY = "VPCFlowLogsLogGroupRetention", "VPCFlowLogsCloudWatchKMSKey"
+
+
+def _flow_log_pinning_set_aside(template: dict) -> dict:
+    """``template`` without what pinning the log key changes beyond the values: the flow log group's key and
+    retention (and the condition choosing the key), and the definitions of their two parameters."""
+    template = json.loads(json.dumps(template))
+    for name in (FLOW_LOG_RETENTION, FLOW_LOG_KEY):
+        template.get("Parameters", {}).pop(name, None)
+    template.get("Conditions", {}).pop("VPCFlowLogsKMSKeyCondition", None)
+    group = template["Resources"].get("VPCFlowLogsLogGroup")
+    if group:
+        group["Properties"].pop("KmsKeyId", None)
+        group["Properties"].pop("RetentionInDays", None)
+    return template
 
 
 # -- the hardening parameters -------------------------------------------------------------------------------

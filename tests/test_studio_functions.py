@@ -319,13 +319,17 @@ def test_projects_delete_after_a_failed_create_with_bad_input_succeeds(projects,
 
 
 def test_projects_function_role_allows_every_call_of_its_code(projects, aws, recorder, studio_template):
+    """The environment associates no principal with SageMaker's portfolio (its templates run as SageMaker's
+    account-wide use role): the update from a version that did disassociates them, and the role can do that and
+    enable Projects, but associate nobody."""
     fake = FakeCatalog(SHARES)
-    fake.associated = {(PORTFOLIO_ID, DS_ROLE)}
-    event = cfn_event("Update", recorder.url, {"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE]},
+    fake.associated = {(PORTFOLIO_ID, EXECUTION_ROLE), (PORTFOLIO_ID, DS_ROLE)}
+    event = cfn_event("Update", recorder.url, {"PrincipalArns": []},
                       physical_id="p", old_properties={"PrincipalArns": [EXECUTION_ROLE, DS_ROLE]})
     with record_calls(aws) as calls, catalog(aws, fake):
         projects.lambda_handler(event, FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
+    assert fake.associated == set()
     portfolio = f"arn:aws:catalog:{REGION}:{SAGEMAKER_ACCOUNT}:portfolio/{PORTFOLIO_ID}"
     requests = []
     for service, operation, params in calls:
@@ -333,23 +337,19 @@ def test_projects_function_role_allows_every_call_of_its_code(projects, aws, rec
             requests.append(("sagemaker:EnableSagemakerServicecatalogPortfolio", "*", {}))
         elif operation == "ListAcceptedPortfolioShares":
             requests.append(("servicecatalog:ListAcceptedPortfolioShares", "*", {}))
-        elif operation in ("AssociatePrincipalWithPortfolio", "DisassociatePrincipalFromPortfolio"):
-            requests += [(f"servicecatalog:{operation}", portfolio, {}), ("iam:GetRole", params["PrincipalARN"], {})]
+        elif operation == "DisassociatePrincipalFromPortfolio":
+            requests.append((f"servicecatalog:{operation}", portfolio, {}))
         else:
             raise AssertionError(f"{service}.{operation}: say how IAM authorizes it")
-    assert {r[0] for r in requests} >= {"servicecatalog:AssociatePrincipalWithPortfolio",
-                                        "servicecatalog:DisassociatePrincipalFromPortfolio"}
-    template_params = {"SageMakerExecutionRoleArn": EXECUTION_ROLE, "SageMakerPipelineExecutionRoleArn": PIPELINE_ROLE,
-                       "DataScientistRoleArn": DS_ROLE}
-    assert _allowed(studio_template, "EnableSageMakerProjectsLambdaRole", requests, template_params) == []
-    # ...and the role does not allow the same on portfolios of another region, nor other roles' existence.
-    assert _allowed(studio_template, "EnableSageMakerProjectsLambdaRole", [
-        ("servicecatalog:AssociatePrincipalWithPortfolio", portfolio.replace(REGION, "eu-west-1"), {}),
-        ("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {}),
-        ("sagemaker:DisableSagemakerServicecatalogPortfolio", "*", {})], template_params) == [
-        ("servicecatalog:AssociatePrincipalWithPortfolio", portfolio.replace(REGION, "eu-west-1"), {}),
+    assert [r[0] for r in requests].count("servicecatalog:DisassociatePrincipalFromPortfolio") == 2
+    assert _allowed(studio_template, "EnableSageMakerProjectsLambdaRole", requests, {}) == []
+    # ...and the role associates nobody, reads no role, and does not reach another region's portfolio.
+    refused = [
+        ("servicecatalog:AssociatePrincipalWithPortfolio", portfolio, {}),
+        ("servicecatalog:DisassociatePrincipalFromPortfolio", portfolio.replace(REGION, "eu-west-1"), {}),
         ("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {}),
         ("sagemaker:DisableSagemakerServicecatalogPortfolio", "*", {})]
+    assert _allowed(studio_template, "EnableSageMakerProjectsLambdaRole", refused, {}) == refused
 
 
 # --------------------------------------------------------------------------------------------------------

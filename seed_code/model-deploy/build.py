@@ -44,6 +44,9 @@ BUILD_OWNED = (
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 OU_ID = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
 CONFIG_TEMPLATE_KEYS = {"Parameters", "Tags"}  # "Tags" is accepted and not used (yet)
+# The one place the model execution roles of every account may write endpoint data capture: this prefix of the
+# environment's model bucket (with its key).
+DATA_CAPTURE_PREFIX = "data-capture/"
 
 
 class BuildError(Exception):
@@ -91,6 +94,10 @@ class Settings:
     ebs_kms_key_arn: str
     template_name: str
     stages: tuple[Stage, Stage]
+    # Organizational-unit mode: the environment's StackSet that set up the target accounts, and how to call it.
+    target_accounts_stackset: str = ""
+    stackset_call_as: str = "SELF"
+    model_bucket: str = ""  # the environment's model bucket: data capture goes under its DATA_CAPTURE_PREFIX
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -120,6 +127,9 @@ class Settings:
             raise BuildError("the staging and production stages need different stage names and config names")
         if multi == "YES":
             get("STACKSET_EXECUTION_ROLE_NAME")  # the target accounts' deployment role needs to read the group
+        call_as = get("STACKSET_CALL_AS", "SELF").upper()
+        if call_as not in ("SELF", "DELEGATED_ADMIN"):
+            raise BuildError(f"STACKSET_CALL_AS must be SELF or DELEGATED_ADMIN, not {call_as!r}")
         return cls(
             project_name=get("SAGEMAKER_PROJECT_NAME"),
             project_id=get("SAGEMAKER_PROJECT_ID"),
@@ -133,6 +143,9 @@ class Settings:
             ebs_kms_key_arn=get("EBS_KMS_KEY_ARN"),
             template_name=get("CFN_TEMPLATE_NAME", "cfn-sm-endpoint"),
             stages=stages,
+            target_accounts_stackset=env.get("TARGET_ACCOUNTS_STACKSET", "").strip(),
+            model_bucket=env.get("MODEL_BUCKET", "").strip(),
+            stackset_call_as=call_as,
         )
 
 
@@ -171,26 +184,24 @@ def parse_account_list(text: str, variable: str) -> list[str]:
     return sorted(set(accounts))
 
 
-def ou_accounts(org, ou_id: str) -> list[str]:
-    """ACTIVE accounts of an OU and of all OUs below it."""
+def ou_accounts(cfn, stackset: str, call_as: str, ou_id: str) -> list[str]:
+    """The accounts of an OU (and of the OUs below it) that the environment has set up: the stack instances of
+    its target-account StackSet deployed to that OU.
+
+    CloudFormation resolved the OU when it deployed the environment's roles there (and keeps doing so for
+    accounts added later), and it answers through the VPC's CloudFormation endpoint: the build needs no route
+    to AWS Organizations (which has no endpoint in most regions), and an account the environment never set up
+    (no deployment role there) is never a target."""
     accounts: set[str] = set()
-    pending, seen = [ou_id], set()
-    while pending:
-        parent = pending.pop()
-        if parent in seen:
-            continue
-        seen.add(parent)
-        for page in org.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
-            for account in page["Accounts"]:
-                # "State" replaces the older "Status"; both say ACTIVE for a usable account.
-                if (account.get("State") or account.get("Status")) == "ACTIVE":
-                    accounts.add(account["Id"])
-        for page in org.get_paginator("list_children").paginate(ParentId=parent, ChildType="ORGANIZATIONAL_UNIT"):
-            pending.extend(child["Id"] for child in page["Children"])
+    paginator = cfn.get_paginator("list_stack_instances")
+    for page in paginator.paginate(StackSetName=stackset, CallAs=call_as):
+        for instance in page["Summaries"]:
+            if instance.get("OrganizationalUnitId") == ou_id and instance.get("Status") != "INOPERABLE":
+                accounts.add(instance["Account"])
     return sorted(accounts)
 
 
-def resolve_targets(settings: Settings, own_account: str, org_client_factory) -> dict[str, list[str]]:
+def resolve_targets(settings: Settings, own_account: str, cfn_client_factory) -> dict[str, list[str]]:
     """Stage name -> sorted target account ids (never empty)."""
     if not settings.multi_account:
         return {stage.name: [own_account] for stage in settings.stages}
@@ -201,16 +212,21 @@ def resolve_targets(settings: Settings, own_account: str, org_client_factory) ->
         if not accounts and stage.ou_id:
             if not OU_ID.match(stage.ou_id):
                 raise BuildError(f"{ou_var} is not an organizational unit id (ou-xxxx-xxxxxxxx): {stage.ou_id!r}")
+            if not settings.target_accounts_stackset:
+                raise BuildError(f"{ou_var} is set but TARGET_ACCOUNTS_STACKSET is not: the project reads it from "
+                                 "the environment's configuration (update the environment, then the project)")
             try:
-                accounts = ou_accounts(org_client_factory(), stage.ou_id)
+                accounts = ou_accounts(cfn_client_factory(), settings.target_accounts_stackset,
+                                       settings.stackset_call_as, stage.ou_id)
             except ClientError as error:
                 raise BuildError(
-                    f"cannot list the accounts of {ou_var}={stage.ou_id} ({error.response['Error']['Code']}: "
-                    f"{error.response['Error'].get('Message', '')}). Listing OU accounts needs the "
-                    "organization's management account or a delegated administrator; otherwise set "
-                    f"{list_var} instead") from error
+                    f"cannot list the accounts the environment set up in {ou_var}={stage.ou_id} (StackSet "
+                    f"{settings.target_accounts_stackset}, called as {settings.stackset_call_as}: "
+                    f"{error.response['Error']['Code']}: {error.response['Error'].get('Message', '')})") from error
             if not accounts:
-                raise BuildError(f"stage {stage.name}: {ou_var}={stage.ou_id} and its child OUs have no ACTIVE account")
+                raise BuildError(f"stage {stage.name}: the environment has set up no account of {ou_var}="
+                                 f"{stage.ou_id} or its child OUs (StackSet {settings.target_accounts_stackset} has "
+                                 "no stack instance there)")
         if not accounts:
             raise BuildError(
                 f"MULTI_ACCOUNT_DEPLOYMENT=YES but stage {stage.name} has no target account: set {list_var} "
@@ -298,9 +314,26 @@ def load_config_template(path: Path) -> dict[str, str]:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise BuildError(f"{path.name}: parameter {key} must be a string or a number, not {value!r}")
         parameters[key] = str(value)
-    if parameters.get("DataCapture", "NO").upper() == "YES" and not parameters.get("DataCaptureS3Uri"):
-        raise BuildError(f"{path.name}: DataCapture is YES but DataCaptureS3Uri is not set")
     return parameters
+
+
+def data_capture(settings: Settings, stage: Stage, config: dict[str, str], file_name: str) -> dict[str, str]:
+    """With DataCapture YES: DataCaptureS3Uri defaults to the model bucket's capture prefix for this project and
+    stage, and must lie under that prefix (the only place the model execution roles may write)."""
+    if config.get("DataCapture", "NO").upper() != "YES":
+        return {}
+    if not settings.model_bucket:
+        raise BuildError(f"{file_name}: DataCapture is YES but MODEL_BUCKET (the environment's model bucket, where "
+                         "captured data goes) is not set")
+    allowed = f"s3://{settings.model_bucket}/{DATA_CAPTURE_PREFIX}"
+    uri = config.get("DataCaptureS3Uri", "").strip()
+    if not uri:
+        return {"DataCaptureS3Uri": f"{allowed}{settings.project_name}-{settings.project_id}/{stage.name}"}
+    if not uri.startswith(allowed) or uri == allowed:
+        raise BuildError(f"{file_name}: DataCaptureS3Uri must lie under {allowed} (the one place the endpoints' "
+                         f"model execution roles may write), not {uri!r}; leave it out to use {allowed}"
+                         f"{settings.project_name}-{settings.project_id}/{stage.name}")
+    return {}
 
 
 def stage_parameters(settings: Settings, stage: Stage, package_arn: str, config: dict[str, str]) -> list[dict]:
@@ -316,7 +349,8 @@ def stage_parameters(settings: Settings, stage: Stage, package_arn: str, config:
         "SageMakerSecurityGroupIds": f"{settings.env_name}-{stage.name}-sagemaker-sg-ids",
         "VolumeKmsKeyArn": settings.ebs_kms_key_arn,
     }
-    merged = {**config, **owned}  # disjoint: load_config_template refuses build-owned keys
+    merged = {**config, **data_capture(settings, stage, config, stage.config_template_file), **owned}
+    # (disjoint from ``owned``: load_config_template refuses build-owned keys)
     return [{"ParameterKey": k, "ParameterValue": merged[k]} for k in sorted(merged)]
 
 
@@ -420,13 +454,15 @@ def run(source_dir: Path, output_dir: Path, settings: Settings, session=None) ->
     # Read the files first so that a mistake in them fails the build before any AWS change.
     configs = {stage.name: load_config_template(source_dir / stage.config_template_file)
                for stage in settings.stages}
+    for stage in settings.stages:
+        data_capture(settings, stage, configs[stage.name], stage.config_template_file)
     declared = template_parameters(template_source.read_text(encoding="utf-8"))
     if declared is None:
         print("PyYAML is not installed: parameters are not checked against the template", file=sys.stderr)
 
     identity = session.client("sts").get_caller_identity()
     own_account, partition = identity["Account"], identity["Arn"].split(":")[1]
-    targets = resolve_targets(settings, own_account, lambda: session.client("organizations"))
+    targets = resolve_targets(settings, own_account, lambda: session.client("cloudformation"))
     for stage in settings.stages:
         print(f"Stage {stage.name}: target accounts {', '.join(targets[stage.name])}")
 

@@ -82,11 +82,13 @@ def lambda_function(
     role_condition: str | None = None,
     fallback_role_arn: AWSHelperFn | None = None,
     role_name: Name | None = None,
+    boundary: AWSHelperFn | None = None,
 ) -> LambdaFunction:
     """Function + log group + its own least-privilege role.
 
     With ``role_condition`` the role exists only under that condition (for deployments that must not
-    create IAM roles); otherwise the function runs as ``fallback_role_arn``.
+    create IAM roles); otherwise the function runs as ``fallback_role_arn``.  ``boundary``: the role's
+    permissions boundary where none is configured (an environment's roles carry the platform boundary).
     """
     if condition and role_condition:
         raise ValueError("a function under a condition cannot have a role under another condition")
@@ -107,6 +109,7 @@ def lambda_function(
             *statements,
             *([vpc_network_interfaces()] if in_vpc else []),
         )],
+        boundary=boundary,
     )
     if role_name is not None:  # where the deploying role may create roles by name only (prefix and path)
         fn_role.RoleName = role_name.sub()

@@ -25,6 +25,9 @@ LOGS_KIND = "logs"
 # The MLOps projects' artifact buckets (templates_src.blocks.project) and where the log bucket keeps their logs.
 PROJECT_BUCKETS = "sm-mlops-cp-*"
 PROJECT_LOGS_PREFIX = "projects/"
+# Where endpoints capture requests and responses (the endpoint template's DataCaptureS3Uri): the model bucket, under
+# this prefix, is the one place the model execution roles of every account of the environment may write.
+DATA_CAPTURE_PREFIX = "data-capture/"
 
 
 def bucket_name(ctx: BuildContext, kind: str) -> Name:
@@ -51,6 +54,15 @@ DS_TEAM_ADMIN = "ds-team-admin"
 DATA_SCIENTIST = "data-scientist"
 FLOW_LOGS = "flow-logs"
 SETUP_FUNCTIONS = "functions"
+MODEL_BUILD = naming.MODEL_BUILD_ROLE_MARKER
+MODEL_DEPLOY = naming.MODEL_DEPLOY_ROLE_MARKER
+FUNCTION_ROLES = "fn-"  # the set-up functions' roles: <prefix><env>-<type>-<region>-fn-<what>
+
+
+def policy_name(ctx: BuildContext, suffix: str, number: int) -> Name:
+    """A customer managed policy of the environment: <prefix><env>-<type>-<region>-env-policy-<suffix>-<n>."""
+    return ctx.namer.name("policy", f"{ENV}-${{AWS::Region}}-{naming.ENVIRONMENT_POLICY_MARKER}-{suffix}-{number}",
+                          ENVIRONMENT)
 
 # -- SSM parameters: the contract with the MLOps projects and their seed code ---------------------------------
 # Read as <EnvName>-<EnvType>-<suffix> by the core's environment configuration function and the seed code.

@@ -177,6 +177,41 @@ def sagemaker_guardrail_statements(ctx: BuildContext, subnet_ids, security_group
             *studio_and_notebook_statements()]
 
 
+ENDPOINT_ACTIONS = ("CreateModel", "CreateEndpointConfig")
+
+
+def endpoint_statements(subnet_ids, security_group_ids, volume_keys) -> list[Statement]:
+    """The guardrails of a target account's model deployments: models only in that account's network (its
+    subnets and security groups), endpoint volumes only encrypted with the environment's EBS key."""
+    return [
+        deny(_a("CreateModel"), "*", sid="EndpointModelsInAVpc", condition=Condition(Null({VPC_SUBNETS: "true"}))),
+        deny(_a(*ENDPOINT_ACTIONS), "*", sid="EndpointOnlyTheseSubnets",
+             condition=Condition(ForAnyValueStringNotEquals({VPC_SUBNETS: subnet_ids}))),
+        deny(_a(*ENDPOINT_ACTIONS), "*", sid="EndpointOnlyTheseSecurityGroups",
+             condition=Condition(ForAnyValueStringNotEquals({VPC_SECURITY_GROUPS: security_group_ids}))),
+        deny(_a("CreateEndpointConfig"), "*", sid="EndpointVolumeKeyRequired", condition=Condition([
+            Null({VOLUME_KEY: "true"}),
+            ForAnyValueStringNotLike({INSTANCE_TYPES: list(LOCAL_STORAGE_INSTANCE_TYPES)}),
+        ])),
+        deny(_a("CreateEndpointConfig"), "*", sid="EndpointOnlyTheVolumeKey", condition=Condition([
+            Null({VOLUME_KEY: "false"}), StringNotEquals({VOLUME_KEY: volume_keys})])),
+    ]
+
+
+def presence_statements(sid: str = "Require") -> list[Statement]:
+    """The guardrails that need no environment's identifiers: SageMaker compute only with a VPC configuration and
+    encryption keys (whatever they are), notebook instances only without direct internet access, domains only
+    VPC-only.  For roles that serve every environment of an account or a target account, where the network and
+    key identifiers are not known (SageMaker's products use role, the model deployment StackSet execution role)."""
+    return [
+        deny(_a(*VPC_REQUIRED), "*", sid=f"{sid}VpcSubnets", condition=Condition(Null({VPC_SUBNETS: "true"}))),
+        deny(_a(*VPC_REQUIRED), "*", sid=f"{sid}VpcSecurityGroups",
+             condition=Condition(Null({VPC_SECURITY_GROUPS: "true"}))),
+        *[stmt for stmt in key_statements([], []) if stmt.Sid.startswith("Require")],
+        *studio_and_notebook_statements(),
+    ]
+
+
 def condition_pairs(statements: list[Statement]) -> set[tuple[str, str]]:
     """(action, condition key) of every statement, for the tests that check IAM supports each pair."""
     pairs = set()

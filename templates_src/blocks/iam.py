@@ -21,6 +21,9 @@ from templates_src.context import BuildContext
 POLICY_VERSION = "2012-10-17"
 INLINE_POLICIES_LIMIT = 10_240  # all inline policies of one role together, characters without whitespace
 MANAGED_POLICY_LIMIT = 6_144  # one customer managed policy
+# What a generated managed policy may fill at worst-case values: a tenth of the limit stays free, so a longer
+# name prefix, role path or a statement added in a fix never turns into a deployment that IAM refuses.
+MANAGED_POLICY_BUDGET = MANAGED_POLICY_LIMIT * 9 // 10
 # Worst-case values for the size estimate: the longest partition, region and any parameter.
 _WORST = {"AWS::Partition": "aws-us-gov", "AWS::AccountId": "0" * 12, "AWS::Region": "us-isof-south-1"}
 _SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
@@ -80,6 +83,16 @@ def trust_statement(principal: Principal, condition: Condition | None = None, si
     return Statement(**kwargs)
 
 
+def source_identity_statement(principal: Principal, identity: str, sid: str, condition: list = ()) -> Statement:
+    """Trust statement allowing the caller to set the session's source identity, only to ``identity`` (a policy
+    variable such as ``${aws:username}``)."""
+    from awacs.aws import StringEquals
+    from awacs.sts import SetSourceIdentity
+
+    return Statement(Sid=sid, Effect=Allow, Action=[SetSourceIdentity], Principal=principal,
+                     Condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]))
+
+
 def _worst_case(node):
     """A policy (as a dict) with every ${...}, Ref and GetAtt at its longest value."""
     if isinstance(node, dict):
@@ -113,7 +126,8 @@ def creates_on_star(document: PolicyDocument) -> bool:
 
 def managed_policies(ctx: BuildContext, title: str, description: str,
                      statements: Sequence[Statement]) -> list[iam.ManagedPolicy]:
-    """Pack statements, in order, into as few customer managed policies as the size limit allows.
+    """Pack statements, in order, into as few customer managed policies as the size budget (90 % of IAM's limit
+    at worst-case values) allows.
 
     Used where a role needs more than the 10,240 characters of inline policy IAM allows per role.
     """
@@ -125,13 +139,13 @@ def managed_policies(ctx: BuildContext, title: str, description: str,
         size = policy_size(stmt)
         if not frame:
             frame = policy_size(document(stmt)) - size
-        if groups[-1] and frame + used + len(groups[-1]) + size > MANAGED_POLICY_LIMIT:
+        if groups[-1] and frame + used + len(groups[-1]) + size > MANAGED_POLICY_BUDGET:
             groups.append([])
             used = 0
         groups[-1].append(stmt)
         used += size
-        if frame + used + len(groups[-1]) - 1 > MANAGED_POLICY_LIMIT:
-            raise ValueError(f"statement {stmt.Sid!r} alone exceeds the managed policy size limit")
+        if frame + used + len(groups[-1]) - 1 > MANAGED_POLICY_BUDGET:
+            raise ValueError(f"statement {stmt.Sid!r} alone exceeds the managed policy size budget")
     return [iam.ManagedPolicy(f"{title}{i + 1}", Description=f"{description} ({i + 1}/{len(groups)})",
                               Path=ctx.config.role_path, PolicyDocument=document(*group))
             for i, group in enumerate(groups)]
@@ -202,8 +216,9 @@ def role_admin_statements(ctx: BuildContext, resources: list, sid: str, *, bound
     """Create and maintain roles matching ``resources``, the one rule every role-creating role follows.
 
     * ``boundary`` (default: the configured permissions boundary): when there is one, every write that shapes
-      a role's permissions (create, inline policies, attachments, setting the boundary) requires the role to
-      carry exactly that boundary, so no role this one creates can exceed it.
+      or changes a role (create, inline policies, attachments, setting the boundary, trust policy, settings,
+      deletion: every call IAM checks ``iam:PermissionsBoundary`` on) requires the role to carry exactly that
+      boundary, so no role this one creates can exceed it and no other role of the account can be touched.
     * Removing a boundary (DeleteRolePermissionsBoundary) is never granted.
     * ``attachable``: the only managed policies the roles may get (iam:PolicyARN); none means no attachments.
     """
@@ -211,11 +226,13 @@ def role_admin_statements(ctx: BuildContext, resources: list, sid: str, *, bound
 
     boundary = ctx.permissions_boundary if boundary is None else boundary
     read = actions("iam", "GetRole", "ListRoleTags", "GetRolePolicy", "ListRolePolicies", "ListAttachedRolePolicies")
-    maintain = actions("iam", "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy", "TagRole",
-                       "UntagRole", "DeleteRole")
+    maintain = actions("iam", "TagRole", "UntagRole")  # IAM checks no boundary on these
+    changes = actions("iam", "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy", "DeleteRole")
     shape = actions("iam", "CreateRole", "PutRolePolicy", "DeleteRolePolicy")
     if boundary is not None:
-        shape += actions("iam", "PutRolePermissionsBoundary")
+        shape += actions("iam", "PutRolePermissionsBoundary") + changes
+    else:
+        maintain += changes
     cond = boundary_condition(boundary)
     statements = [allow(read + maintain, resources, sid=sid + "Maintain"),
                   allow(shape, resources, sid=sid + ("WithBoundary" if cond else "Policies"), condition=cond)]

@@ -118,3 +118,24 @@ def service_catalog_admin(ctx: BuildContext, sid: str = "Portfolio") -> object:
     creation and its association and constraint calls against arn:<partition>:catalog:<region>:<account>:*,
     which also covers portfolio/* and product/*."""
     return allow(a("servicecatalog", *SERVICE_CATALOG_ADMIN_ACTIONS), ctx.own("catalog", "*"), sid=sid)
+
+
+# -- Service Catalog, as an end user -------------------------------------------------------------------------------
+def service_catalog_end_user(ctx: BuildContext, sid: str = "Products", products: list | None = None) -> list:
+    """Launch, update and terminate products of the portfolios shared with the role (Service Catalog checks the
+    portfolio association itself and runs them as their launch role): the end-user actions, written out instead
+    of an AWS managed policy, on ``products`` (default: this account's), and only the role's own provisioned
+    products (``servicecatalog:roleLevel`` self; provisioned products have no resource type in IAM)."""
+    from awacs.aws import Condition, StringEquals
+
+    own_products = Condition(StringEquals({"servicecatalog:roleLevel": "self"}))
+    return [
+        allow(a("servicecatalog", "DescribeProduct", "DescribeProvisioningParameters", "DescribeProvisioningArtifact",
+                "ListLaunchPaths", "ListProvisioningArtifacts", "ProvisionProduct"),
+              products or ctx.own("catalog", "product/*"), sid=sid),
+        allow(a("servicecatalog", "SearchProducts", "DescribeProductView", "ListAcceptedPortfolioShares"), "*",
+              sid=sid + "Find"),
+        allow(a("servicecatalog", "DescribeProvisionedProduct", "DescribeRecord", "ListRecordHistory",
+                "SearchProvisionedProducts", "ScanProvisionedProducts", "UpdateProvisionedProduct",
+                "TerminateProvisionedProduct"), "*", sid=sid + "Provisioned", condition=own_products),
+    ]

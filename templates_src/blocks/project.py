@@ -4,8 +4,13 @@ products roles are scoped to, the environment configuration lookup, the artifact
 environment's VPC, the pipeline and the push trigger.
 
 Every physical name starts with ``sagemaker-`` (the artifact bucket with ``sm-mlops-cp-``): SageMaker's
-products launch and use roles are scoped to these prefixes, so the configured name prefix does not apply here.
-Everything runs as SageMaker's products use role, which SageMaker requires for project resources.
+products launch role is scoped to these prefixes, so the configured name prefix does not apply here.
+Everything runs as the project role of the project's environment (``ProjectRoleArn`` of the environment
+configuration: the environment's model build role for build/train projects, its model deploy role for deploy
+projects), never as SageMaker's account-wide products use role: a project of one environment can reach nothing
+of another, and what a push runs has no more than its environment's roles.  The artifact bucket lets only that
+role read or write its objects (its bucket policy), so no other project's code can read them or change what a
+later stage deploys.
 """
 
 from __future__ import annotations
@@ -59,6 +64,14 @@ PIP_INDEX_URL = ParamSpec(
     constraint="must be an https:// URL, or empty")
 
 CODECOMMIT = "UseCodeCommit"
+# Repository name suffixes of the two project kinds: the environment's roles tell the build/train repositories
+# (data scientists push) from the deploy repositories (the team administrator pushes) by them.
+BUILD_REPOSITORY_SUFFIX = "-model-build-train"
+DEPLOY_REPOSITORY_SUFFIX = "-model-deploy"
+# Build projects and pipelines likewise: a build/train project's role may start only build/train builds and
+# pipelines (a build runs as its project's role: starting a deploy build would run as the deploy role).
+BUILD_SUFFIX = "-modelbuild"
+DEPLOY_SUFFIX = "-modeldeploy"
 ENV_CONFIG = "GetEnvironmentConfiguration"
 SOURCE_ARTIFACT = "SourceArtifact"
 BUILD_ARTIFACT = "BuildArtifact"
@@ -89,8 +102,14 @@ def physical(ctx: BuildContext, kind: str, suffix: str, extra: dict | None = Non
     return name.sub()
 
 
-def use_role_arn(ctx: BuildContext):
-    return ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_USE_ROLE)
+# The environment's SSM parameter of each project kind's role (read as ProjectRoleArn by each template).
+BUILD_ROLE_SSM = {"ProjectRoleArn": "sm-model-build-role-arn"}
+DEPLOY_ROLE_SSM = {"ProjectRoleArn": "sm-model-deploy-role-arn"}
+
+
+def role_arn():
+    """The project's role: its environment's model build or model deploy role (the template's SSM contract)."""
+    return env("ProjectRoleArn")
 
 
 def tags(**extra) -> Tags:
@@ -126,6 +145,7 @@ def environment_configuration(ctx: BuildContext, t: Template, ssm: dict[str, str
         ENV_CONFIG,
         ServiceToken=ImportValue(export.sub()),
         SageMakerProjectName=Ref(PROJECT_NAME.name),
+        SageMakerProjectId=Ref(PROJECT_ID.name),
         SSMParams=[{"VariableName": k, "ParameterName": v} for k, v in sorted(ssm.items())],
     ))
 
@@ -156,8 +176,22 @@ def artifact_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
     )))
     if ctx.config.s3_object_lock:  # as the environment's buckets: no default retention
         bucket.ObjectLockEnabled = True
-    t.add_resource(buckets.bucket_policy("MlOpsArtifactsBucketPolicy", bucket, buckets.tls_only(bucket)))
+    t.add_resource(buckets.bucket_policy("MlOpsArtifactsBucketPolicy", bucket, buckets.tls_only(bucket),
+                                         only_the_project_role(bucket)))
     return bucket
+
+
+def only_the_project_role(bucket: s3.Bucket):
+    """Only the project's role reads or writes the artifacts (its pipeline and builds): no other principal of the
+    account, whatever its IAM policies say (a deploy pipeline deploys what its artifacts say)."""
+    from awacs.aws import Condition, Deny, Principal, Statement, StringNotEquals
+
+    from templates_src.blocks import iam as iam_blocks
+
+    return Statement(Sid="OnlyTheProjectRoleReadsAndWritesArtifacts", Effect=Deny, Principal=Principal("*"),
+                     Action=iam_blocks.actions("s3", "GetObject", "GetObjectVersion", "PutObject"),
+                     Resource=[buckets.objects(bucket)],
+                     Condition=Condition(StringNotEquals({"aws:PrincipalArn": role_arn()})))
 
 
 def repository(ctx: BuildContext, t: Template, title: str, suffix: str, seed: str, what: str):
@@ -228,7 +262,7 @@ def build_project(ctx: BuildContext, t: Template, title: str, suffix: str, *, de
         title,
         Name=physical(ctx, "codebuild", suffix),
         Description=description,
-        ServiceRole=use_role_arn(ctx),
+        ServiceRole=role_arn(),
         Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
         Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=buildspec),
         Environment=codebuild.Environment(ComputeType="BUILD_GENERAL1_SMALL", Image=BUILD_IMAGE,
@@ -261,7 +295,7 @@ def pipeline(ctx: BuildContext, t: Template, title: str, suffix: str, bucket: s3
     return t.add_resource(codepipeline.Pipeline(
         title,
         Name=physical(ctx, "pipeline", suffix),
-        RoleArn=use_role_arn(ctx),
+        RoleArn=role_arn(),
         ArtifactStore=codepipeline.ArtifactStore(
             Type="S3", Location=Ref(bucket),
             EncryptionKey=codepipeline.EncryptionKey(Id=env("S3KmsKeyArn"), Type="KMS")),
@@ -273,7 +307,7 @@ def pipeline(ctx: BuildContext, t: Template, title: str, suffix: str, bucket: s3
 
 def rule_target(ctx: BuildContext, pipe: codepipeline.Pipeline, target_id: str) -> events.Target:
     return events.Target(
-        Id=target_id, RoleArn=use_role_arn(ctx),
+        Id=target_id, RoleArn=role_arn(),
         Arn=Sub(f"arn:${{AWS::Partition}}:codepipeline:${{AWS::Region}}:${{AWS::AccountId}}:${{{pipe.title}}}"))
 
 

@@ -113,13 +113,31 @@ ACTIONS_AUTHORIZED_ONLY_ON_STAR = Reason(
     "role deploys (tests/test_iam_coverage.py); every other write of the policy is scoped to the platform's "
     "names in this account.",
 )
+PERMISSIONS_BOUNDARY = Reason(
+    ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111"),
+    "A permissions boundary, never attached as a grant: it allows nothing alone and only caps the roles of the "
+    "environments (a role may do what both its own policies and this ceiling allow). Its Resource is '*' by "
+    "design: every role's own policies scope resources, and tests/test_boundary.py proves each of their "
+    "statements lies within this ceiling, which holds no IAM write, no whole service and passes and assumes only "
+    "the platform's roles.",
+)
 # S3: the environment's access-log bucket (env-s3).
 CONDITIONED_CROSS_ACCOUNT_PRINCIPAL = Reason(
     ("CKV_AWS_33",),
-    "The wildcard principal is narrowed by conditions to the model execution role (aws:PrincipalArn) of the "
-    "environment's target accounts (aws:PrincipalAccount in the account lists, or aws:PrincipalOrgPaths of the "
-    "organizational units), decrypting only through S3 (kms:ViaService). KMS refuses a key policy naming a role "
-    "that does not exist yet, and the target accounts' roles are created by StackSets after the key.",
+    "With organizational units the principal is '*' narrowed by conditions to the model execution role "
+    "(aws:PrincipalArn) of the organization's accounts (aws:PrincipalOrgID) in the environment's OUs "
+    "(aws:PrincipalOrgPaths), decrypting only through S3 (kms:ViaService); with account lists the principals are "
+    "the listed accounts, narrowed to that role. KMS refuses a key policy naming a role that does not exist yet, "
+    "and the target accounts' roles are created by StackSets after the key.",
+)
+CONDITIONED_CROSS_ACCOUNT_VOLUME_KEY = Reason(
+    ("CKV_AWS_33",),
+    "With organizational units the principal is '*' narrowed by conditions to the model deployment StackSet "
+    "execution role (aws:PrincipalArn) of the organization's accounts (aws:PrincipalOrgID) in the environment's "
+    "OUs (aws:PrincipalOrgPaths): it may describe the key and create grants for AWS resources only "
+    "(kms:GrantIsForAWSResource), which is how SageMaker encrypts an endpoint's volume; with account lists the "
+    "principals are the listed accounts, narrowed to that role. KMS refuses a key policy naming a role that does "
+    "not exist yet.",
 )
 NETWORK_ISOLATION_BY_PARAMETER = Reason(
     ("CKV_AWS_370",),
@@ -217,32 +235,26 @@ NEVER_MET = (
         resources=("env-s3/LogsBucket",)),
 )
 
-# Failing only in the template files as written, where cfn-guard sees the unresolved form: a value given by a
-# parameter, a Fn::If, or a reference form the rule does not recognise.  Checked on the rendered templates (what
-# the hooks see, values resolved), they pass.
-UNREADABLE_AS_WRITTEN = (
+# Failing in the hardened template files as written (not pinned) only because a hardening parameter of the
+# template gives the value (cfn-guard takes a Ref to a parameter for no value); a pinned release writes it.
+PARAMETER_GIVEN_AS_WRITTEN = (
     ControlException(
         "CT.CLOUDWATCH.PR.2", "log groups retained for at least 365 days",
         "RetentionInDays is env-vpc's parameter VPCFlowLogsLogGroupRetention (default 365, kept for the "
-        "reference's parameter files), which cfn-guard reads as no value. With the default it passes; a deployer "
-        "who chooses fewer days is stopped by the control wherever it is enforced.",
+        "reference's parameter files), which cfn-guard reads as no value. A release that pins the log key "
+        "(logs_kms_key_arn) writes the configuration's retention instead and accepts only that value.",
         resources=("env-vpc/VPCFlowLogsLogGroup",)),
-    ControlException(
-        "CT.CLOUDWATCH.PR.3", "log groups encrypted with a customer managed KMS key",
-        "KmsKeyId is Fn::If: the key given in VPCFlowLogsCloudWatchKMSKey, else the configuration's log key "
-        "(pinned or LogsKmsKeyArn); cfn-guard does not evaluate Fn::If.",
-        resources=("env-vpc/VPCFlowLogsLogGroup",)),
-    ControlException(
-        "CT.S3.PR.8", "bucket policies that deny requests without TLS",
-        "The statement DenyInsecureTransport names the bucket as !GetAtt Bucket.Arn (the YAML short form) and its "
-        "objects as !Sub '${Bucket.Arn}/*'; the rule recognises only the list form of GetAtt and Fn::Join.",
-        resources=("env-s3/DataBucketPolicy", "env-s3/ModelBucketPolicy", "env-s3/LogsBucketPolicy",
-                   "project-model-build-train/MlOpsArtifactsBucketPolicy",
-                   "project-model-deploy/MlOpsArtifactsBucketPolicy")),
+)
+
+# Failing in every template file as written, where cfn-guard sees the unresolved form, because the value exists
+# only at deployment.  Checked on the rendered templates (what the hooks see, values resolved), they pass.
+UNREADABLE_AS_WRITTEN = (
     ControlException(
         "CT.S3.PR.2", "server access logging on every bucket",
-        "The MLOps projects' artifact buckets log into the environment's log bucket, whose name is built with "
-        "Fn::Sub from the environment's name and stage (values of the environment configuration, Fn::GetAtt); "
-        "cfn-guard reads a computed DestinationBucketName as no value. Rendered, the control passes.",
+        "The MLOps projects' artifact buckets log into their environment's log bucket, whose name exists only at "
+        "deployment: a project learns its environment from the environment lookup (Fn::GetAtt of the custom "
+        "resource), and one project template serves every environment of every account. cfn-guard reads a "
+        "computed DestinationBucketName as no value; a literal one would tie the template to one environment, "
+        "and a log bucket of the project's own would need logging itself. Rendered, the control passes.",
         resources=("project-model-build-train/MlOpsArtifactsBucket", "project-model-deploy/MlOpsArtifactsBucket")),
 )

@@ -1,7 +1,10 @@
 """What the self-managed StackSets of an environment need in a target account, defined once.
 
-Both target-account templates trust the environment's StackSet administration role (never the whole
-administrator account), and both execution roles run CloudFormation stack instances.  The roles the
+Each target-account execution role trusts one administration role of the environment (never the whole
+administrator account): the setup role (env-iam-setup-stackset-role) its StackSet administration role, which
+runs the environment's own StackSets; the model deployment StackSet execution role (env-iam-target-account-roles)
+its model deployment administration role, which runs the projects' endpoint StackSets.  So model deployment
+can never run as the setup role.  Both execution roles run CloudFormation stack instances.  The roles the
 StackSets create are found by name marker, role path and prefix (``templates_src.naming``) and are held
 below the target-account permissions boundary, so the setup role cannot make a role more powerful than
 what model deployment needs.
@@ -13,31 +16,35 @@ from awacs.aws import ArnLike, Condition, Principal, StringEquals, StringLike, S
 from troposphere import Ref, Sub
 
 from templates_src import naming
+from templates_src.blocks import environment
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import policies
 from templates_src.blocks.parameters import ADMINISTRATOR_ACCOUNT_ID
 from templates_src.context import BuildContext
 
 ADMIN = "${%s}" % ADMINISTRATOR_ACCOUNT_ID.name
-# The StackSet administration roles of the environment (any stage) in the administrator account: the
-# StackSets of EnvName are administered by <prefix><EnvName>-<stage>-stackset-admin there.
+# The administration roles of the environment (any stage) in the administrator account: its own StackSets are
+# administered by <prefix><EnvName>-<stage>-stackset-admin there, its projects' model deployments by
+# <prefix><EnvName>-<stage>-deploy-admin.
 ADMINISTRATION_ROLES = "${EnvName}-*-" + naming.STACKSET_ADMINISTRATION_ROLE_MARKER
+DEPLOYMENT_ADMINISTRATION_ROLES = "${EnvName}-*-" + naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER
 
 
 def administration_role_arn(ctx: BuildContext, account: str = ADMIN, name: str = ADMINISTRATION_ROLES) -> Sub:
     return ctx.role_arn(ctx.config.prefix + name, account=account)
 
 
-def administration_role_trust(ctx: BuildContext):
-    """Trust the environment's StackSet administration role in the administrator account, nobody else.
+def administration_role_trust(ctx: BuildContext, name: str = ADMINISTRATION_ROLES):
+    """Trust one administration role of the environment in the administrator account (``name``: the set-up
+    one, or the model deployment one), nobody else.
 
     The principal is the administrator account with a condition on the caller's role ARN rather than the
     role ARN itself: IAM rejects a trust policy naming a role that does not exist yet, and the environment
-    creates its administration role after its target accounts were prepared.
+    creates its administration roles after its target accounts were prepared.
     """
     return iam_blocks.trust(iam_blocks.trust_statement(
         Principal("AWS", ctx.root_arn(account=ADMIN)),
-        condition=Condition(ArnLike({"aws:PrincipalArn": administration_role_arn(ctx)})),
+        condition=Condition(ArnLike({"aws:PrincipalArn": administration_role_arn(ctx, name=name)})),
         sid="StackSetAdministrationRole",
     ))
 
@@ -88,7 +95,10 @@ def target_boundary_statements(ctx: BuildContext) -> list:
         *stack_instance_statements(ctx),
         allow(a("s3", "GetObject", "ListBucket"), [admin_models, ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models", "*")],
               sid="ModelArtifacts"),
-        allow(a("kms", "Decrypt", "DescribeKey", "CreateGrant"),
+        # The endpoints' data capture, under the development model bucket's capture prefix.
+        allow(a("s3", "PutObject"), ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models",
+                                                   environment.DATA_CAPTURE_PREFIX + "*"), sid="DataCapture"),
+        allow(a("kms", "Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKey"),
               [ctx.arn("kms", "key/*", region="*", account=ADMIN), ctx.own("kms", "key/*")], sid="Keys"),
         allow(a("ec2", "CreateNetworkInterface", "CreateNetworkInterfacePermission", "DeleteNetworkInterface",
                 "DeleteNetworkInterfacePermission"), ctx.own("ec2", "*"), sid="NetworkInterfaces"),
@@ -100,6 +110,10 @@ def target_boundary_statements(ctx: BuildContext) -> list:
               condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
         allow(a("ssm", "GetParameter", "GetParameters"), ctx.own("ssm", "parameter/${EnvName}-*"),
               sid="EnvironmentParameters"),
+        # The network's flow logs role writes the flow log group.
+        allow(a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+              ctx.own("logs", "log-group:/vpcflowlogs/*"), sid="FlowLogs"),
+        allow(a("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
         allow(a("iam", "PassRole"), Sub(ctx.role_path_pattern() + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
               sid="PassModelRole",
               condition=Condition(StringEquals({"iam:PassedToService": "sagemaker.amazonaws.com"}))),

@@ -2,12 +2,15 @@
 organizational units, or two account lists, never a mix), the conditions that tell the modes apart, and the
 principals in them that may read the development account's models.
 
-Grants name the target accounts' model execution role, never an account root.  With account lists the role
-ARNs are built from the lists, so an update of a list adds and removes grants and deleting the stack removes
-them (``aws:PrincipalAccount`` in the lists).  With organizational units the grant follows the OU membership through ``aws:PrincipalOrgPaths``, so an
-account moved into an OU is covered without any update.  Both use ``Principal: *`` with conditions on the
-caller's ARN: S3 and KMS refuse a policy that names a role which does not exist yet, and the target roles are
-created by StackSets after these policies.
+Grants are narrowed to the target accounts' role by name (``aws:PrincipalArn``): S3 and KMS refuse a policy
+that names a role which does not exist yet, and the target roles are created by StackSets after these policies.
+With account lists the principals are the listed accounts (by id), so an update of a list adds and removes
+grants and deleting the stack removes them.  With organizational units the principal is ``*`` restricted to the
+organization (``aws:PrincipalOrgID``, a fixed value) and its OUs' paths (``aws:PrincipalOrgPaths``), so an
+account moved into an OU is covered without any update.  Neither form is "public" by S3's definition (Block
+Public Access refuses a bucket policy whose ``Principal: *`` statement is not restricted by a fixed value of a
+listed key: ``aws:PrincipalOrgPaths`` and ``aws:PrincipalArn`` patterns are wildcards, and
+``aws:PrincipalAccount`` is not in S3's list).
 """
 
 from __future__ import annotations
@@ -96,24 +99,28 @@ def accounts() -> Split:
 
 
 def model_reader_condition(ctx: BuildContext, role_name, extra: dict | None = None) -> If:
-    """The condition block that matches the target accounts' model execution role sessions: the role by name
-    (and the platform's role path) in any account, and the account by the OUs' paths or by the lists; plus
+    """The condition block that matches the target accounts' role sessions of ``role_name``: the role by name (and
+    the platform's role path), with organizational units also the organization and the OUs' paths; plus
     ``extra`` conditions in either case."""
     role = {"ArnLike": {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::*:role{ctx.config.role_path}${{Role}}",
                                                  Role=role_name)}, **(extra or {})}
-    by_ou = {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [
-        Sub(f"${{{ORGANIZATION_ID.name}}}/*/${{{spec.name}}}/*") for spec in (OU_STAGING, OU_PROD)]}, **role}
-    # One account only: this account's own model execution role (which its IAM policy lets read anyway), so the
-    # statement list stays literal without granting anything new.
-    by_list = {"StringEquals": {"aws:PrincipalAccount": If(LIST_MODE, accounts(), [Ref("AWS::AccountId")])},
-               **role}
-    return If(OU_MODE, by_ou, by_list)
+    by_ou = {"StringEquals": {"aws:PrincipalOrgID": Ref(ORGANIZATION_ID.name)},
+             "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [
+                 Sub(f"${{{ORGANIZATION_ID.name}}}/*/${{{spec.name}}}/*") for spec in (OU_STAGING, OU_PROD)]}, **role}
+    return If(OU_MODE, by_ou, role)
+
+
+def reader_principal() -> If:
+    """The principals of a target-account grant: the listed accounts (by id), this account alone without
+    lists (its own model execution role, which its IAM policy lets read anyway, so the statement list stays
+    literal without granting anything new), or, with organizational units, ``*`` (restricted by
+    ``aws:PrincipalOrgID`` in the condition)."""
+    return If(OU_MODE, {"AWS": "*"}, {"AWS": If(LIST_MODE, accounts(), [Ref("AWS::AccountId")])})
 
 
 def reader_statement(ctx: BuildContext, sid: str, actions: list[str], resources, role_name,
                      extra: dict | None = None) -> dict:
-    """An Allow for the model execution roles of the accounts models are deployed to.  Always in the policy (a
-    literal statement list: scanners read it as written, and no AWS::NoValue in a list)."""
-    condition = model_reader_condition(ctx, role_name, extra)
-    return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": actions, "Resource": resources,
-            "Condition": condition}
+    """An Allow for a role of the accounts models are deployed to.  Always in the policy (a literal statement
+    list: scanners read it as written, and no AWS::NoValue in a list)."""
+    return {"Sid": sid, "Effect": "Allow", "Principal": reader_principal(), "Action": actions,
+            "Resource": resources, "Condition": model_reader_condition(ctx, role_name, extra)}

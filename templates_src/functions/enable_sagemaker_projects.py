@@ -1,6 +1,7 @@
-# Enables SageMaker Projects in the account and region, and lets the environment's principals use SageMaker's
-# own project templates: each ARN of PrincipalArns is associated with the portfolio that Amazon SageMaker shares
-# with the account.
+# Enables SageMaker Projects in the account and region.  Each ARN of PrincipalArns (none, as the environment
+# passes it: SageMaker's own project templates run as its account-wide products use role, which would reach
+# every environment of the account; the environment offers its own templates) is associated with the portfolio
+# that Amazon SageMaker shares with the account, and the principals of earlier versions are disassociated.
 #
 # Create/Update: EnableSagemakerServicecatalogPortfolio (idempotent; it accepts SageMaker's portfolio share),
 # then the accepted share whose provider is Amazon SageMaker is looked up (a bounded number of times: the share
@@ -68,8 +69,6 @@ def disassociate(sc, portfolio_id, arns):
 
 def enable(props, event):
     arns = principals(props)
-    if not arns:
-        raise ValueError("PrincipalArns must name at least one IAM principal")
     boto3.client("sagemaker").enable_sagemaker_servicecatalog_portfolio()
     sc = boto3.client("servicecatalog")
     portfolio_id = find_portfolio(sc)

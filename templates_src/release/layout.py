@@ -21,6 +21,8 @@ HASH_CHARS = 16
 MANIFEST = "manifest.json"
 CLAIM = "claim.json"
 SEED_CODE_TAG = ("servicecatalog:provisioning", "true")
+TEMPLATES_FOLDER = "templates"
+RELEASES_FOLDER = "releases"
 
 
 def content_key(prefix: str, kind: str, name: str, sha256: str, suffix: str) -> str:
@@ -28,7 +30,7 @@ def content_key(prefix: str, kind: str, name: str, sha256: str, suffix: str) -> 
 
 
 def release_key(prefix: str, version: str, name: str) -> str:
-    return f"{prefix}/releases/{version}/{name}"
+    return f"{prefix}/{RELEASES_FOLDER}/{version}/{name}"
 
 
 def manifest_key(prefix: str, version: str) -> str:
@@ -40,11 +42,11 @@ def claim_key(prefix: str, version: str) -> str:
 
 
 def release_folder(prefix: str, version: str) -> str:
-    return f"{prefix}/releases/{version}/"
+    return f"{prefix}/{RELEASES_FOLDER}/{version}/"
 
 
 def releases_prefix(prefix: str) -> str:
-    return f"{prefix}/releases/"
+    return f"{prefix}/{RELEASES_FOLDER}/"
 
 
 def source_archive_key(prefix: str) -> str:

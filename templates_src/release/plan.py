@@ -146,7 +146,7 @@ def plan_release(config: Config, target: Target, names: list[str] | None = None,
             return ref.target
         template = references.rewrite(json.loads(json.dumps(built[name])), resolve)
         text = render(template, ".yaml").encode("utf-8")
-        key = layout.content_key(target.prefix, "templates", name, sha(text), ".yaml")
+        key = layout.content_key(target.prefix, layout.TEMPLATES_FOLDER, name, sha(text), ".yaml")
         plan.artifacts.append(Artifact(key, text, "template", name, "application/x-yaml", _tags(name)))
         plan.template_urls[name] = target.url(key)
         packaged[name] = BuiltTemplate(name, template, {f"{name}.yaml": text})

@@ -1,4 +1,4 @@
-"""build.py against moto (SageMaker model registry, STS, Organizations) behind the front server.
+"""build.py against moto (SageMaker model registry, STS) behind the front server (which answers what moto lacks).
 
 moto does not implement PutModelPackageGroupPolicy; the front server answers it and records the policy.
 """
@@ -164,56 +164,82 @@ def test_account_lists_give_sorted_targets_and_a_group_policy_for_their_roles(wo
         f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package/{GROUP}/")
 
 
-def organization_with_nested_ous():
-    """Root > Staging OU (1 active, 1 closed account) > Nested OU (21 accounts: more than one page)."""
-    org = boto3.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    root = org.list_roots()["Roots"][0]["Id"]
-    staging = org.create_organizational_unit(ParentId=root, Name="staging")["OrganizationalUnit"]["Id"]
-    nested = org.create_organizational_unit(ParentId=staging, Name="team-a")["OrganizationalUnit"]["Id"]
-    org.create_organizational_unit(ParentId=root, Name="empty")
-
-    def account(name, parent):
-        status = org.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
-        account_id = status["AccountId"]
-        org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=parent)
-        return account_id
-
-    active = [account("staging-1", staging)] + [account(f"nested-{i}", nested) for i in range(21)]
-    closed = account("closed", staging)
-    org.close_account(AccountId=closed)
-    outside = account("outside", root)
-    return staging, sorted(active), closed, outside
+STACKSET = "ds-ds-team-dev-target-account-roles"
 
 
-def test_ou_accounts_are_the_active_accounts_of_the_ou_and_its_children(workspace, capsys, aws, monkeypatch):
-    packages(["Approved"])
+def answer_stack_instances(aws, instances: list[tuple[str, str, str]], page_size: int = 10):
+    """The front server answers ListStackInstances of the environment's target-account StackSet, in pages:
+    (account, organizational unit, status) per instance, as CloudFormation reports service-managed instances
+    (the OU is the one the StackSet targets, also for accounts of the OUs below it)."""
     record_group_policy(aws)
-    staging_ou, active, closed, outside = organization_with_nested_ous()
+    group_policy = aws.override
+
+    def member(account, ou, status):
+        return (f"<member><StackSetId>{STACKSET}:0123abcd</StackSetId><Region>us-east-1</Region>"
+                f"<Account>{account}</Account><Status>{status}</Status>"
+                f"<OrganizationalUnitId>{ou}</OrganizationalUnitId></member>")
+
+    def override(request):
+        if request.operation != "query.ListStackInstances":
+            return group_policy(request)
+        start = int(request.params.get("NextToken", "0"))
+        page = instances[start:start + page_size]
+        token = f"<NextToken>{start + page_size}</NextToken>" if start + page_size < len(instances) else ""
+        body = ('<ListStackInstancesResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+                f"<ListStackInstancesResult><Summaries>{''.join(member(*i) for i in page)}</Summaries>{token}"
+                "</ListStackInstancesResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+                "</ListStackInstancesResponse>").encode()
+        return 200, {"Content-Type": "text/xml"}, body
+    aws.override = override
+
+
+def test_ou_accounts_are_the_accounts_the_environment_set_up_in_the_ou(workspace, capsys, aws, monkeypatch):
+    """W5: no call to AWS Organizations (no route from the VPC in most regions): the accounts are the stack
+    instances of the environment's target-account StackSet in the stage's OU, through CloudFormation."""
+    packages(["Approved"])
+    staging_ou, prod_ou = "ou-abcd-11111111", "ou-abcd-22222222"
+    nested = [(f"4444444444{i:02d}", staging_ou, "CURRENT") for i in range(21)]  # more than two pages
+    answer_stack_instances(aws, [("222222222222", staging_ou, "CURRENT"), *nested,
+                                 ("999999999999", staging_ou, "INOPERABLE"),  # being removed: never a target
+                                 ("333333333333", prod_ou, "OUTDATED")])
     monkeypatch.setenv("MULTI_ACCOUNT_DEPLOYMENT", "YES")
     monkeypatch.setenv("STAGING_OU_ID", staging_ou)
-    monkeypatch.setenv("PROD_ACCOUNT_LIST", "333333333333")
+    monkeypatch.setenv("PROD_OU_ID", prod_ou)
+    monkeypatch.setenv("TARGET_ACCOUNTS_STACKSET", STACKSET)
+    monkeypatch.setenv("STACKSET_CALL_AS", "DELEGATED_ADMIN")
     code, out = run_build(workspace, capsys)
     assert code == 0, out.err
     targets = read(workspace[1], "staging-targets.json")
-    assert targets == active and len(targets) == 22
-    assert closed not in targets and outside not in targets
+    assert targets == sorted(["222222222222", *(a for a, _, _ in nested)]) and len(targets) == 22
     assert read(workspace[1], "prod-targets.json") == ["333333333333"]
-    assert len(aws.calls("AWSOrganizationsV20161128.ListAccountsForParent")) >= 3, "pages were followed"
+    calls = aws.calls("query.ListStackInstances")
+    assert len(calls) >= 3 * 2, "every page was followed for each stage"
+    assert {(c.params["StackSetName"], c.params["CallAs"]) for c in calls} == {(STACKSET, "DELEGATED_ADMIN")}
+    assert not [r for r in aws.requests if "Organizations" in r.operation or "organizations" in r.path]
 
 
-def test_an_ou_without_active_accounts_fails(workspace, capsys, aws, monkeypatch):
+def test_an_ou_the_environment_set_up_no_account_in_fails(workspace, capsys, aws, monkeypatch):
     packages(["Approved"])
-    org = boto3.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    root = org.list_roots()["Roots"][0]["Id"]
-    empty = org.create_organizational_unit(ParentId=root, Name="empty")["OrganizationalUnit"]["Id"]
+    answer_stack_instances(aws, [("222222222222", "ou-abcd-11111111", "CURRENT")])
     monkeypatch.setenv("MULTI_ACCOUNT_DEPLOYMENT", "YES")
     monkeypatch.setenv("STAGING_ACCOUNT_LIST", "111111111111")
-    monkeypatch.setenv("PROD_OU_ID", empty)
+    monkeypatch.setenv("PROD_OU_ID", "ou-abcd-33333333")
+    monkeypatch.setenv("TARGET_ACCOUNTS_STACKSET", STACKSET)
     code, out = run_build(workspace, capsys)
     assert code == 1
-    assert f"stage prod: PROD_OU_ID={empty} and its child OUs have no ACTIVE account" in out.err
+    assert (f"stage prod: the environment has set up no account of PROD_OU_ID=ou-abcd-33333333 or its child OUs "
+            f"(StackSet {STACKSET} has no stack instance there)") in out.err
+    assert {c.params["CallAs"] for c in aws.calls("query.ListStackInstances")} == {"SELF"}
+
+
+def test_ou_mode_needs_the_environments_stackset(workspace, capsys, aws, monkeypatch):
+    monkeypatch.setenv("MULTI_ACCOUNT_DEPLOYMENT", "YES")
+    monkeypatch.setenv("STAGING_OU_ID", "ou-abcd-11111111")
+    monkeypatch.setenv("PROD_ACCOUNT_LIST", "333333333333")
+    code, out = run_build(workspace, capsys)
+    assert code == 1
+    assert "STAGING_OU_ID is set but TARGET_ACCOUNTS_STACKSET is not" in out.err
+    assert not aws.calls("query.ListStackInstances")
 
 
 def test_multi_account_needs_the_stackset_execution_role_name(workspace, capsys, monkeypatch):
@@ -280,15 +306,38 @@ def test_an_unknown_parameter_is_refused_against_the_template(workspace, capsys)
             in out.err)
 
 
-def test_data_capture_needs_a_destination(workspace, capsys):
+def _set_capture(source, stage, **parameters):
+    document = json.loads((source / f"{stage}-config-template.json").read_text())
+    document["Parameters"].update(parameters)
+    (source / f"{stage}-config-template.json").write_text(json.dumps(document))
+
+
+def test_data_capture_goes_to_the_model_buckets_capture_prefix(workspace, capsys, monkeypatch):
+    """The model execution roles may write captured data only under the model bucket's data-capture/ prefix: the
+    build puts it there by default (per project and stage) and accepts a sub-prefix of it."""
     packages(["Approved"])
-    source = workspace[0]
-    document = json.loads((source / "prod-config-template.json").read_text())
-    document["Parameters"]["DataCapture"] = "YES"
-    (source / "prod-config-template.json").write_text(json.dumps(document))
+    monkeypatch.setenv("MODEL_BUCKET", "ds-team-dev-us-east-1-123456789012-models")
+    _set_capture(workspace[0], "prod", DataCapture="YES")
+    _set_capture(workspace[0], "staging", DataCapture="YES",
+                 DataCaptureS3Uri="s3://ds-team-dev-us-east-1-123456789012-models/data-capture/churn/custom")
+    code, out = run_build(workspace, capsys)
+    assert code == 0, out.err
+    prod = as_dict(read(workspace[1], "prod-config.json"))
+    assert prod["DataCaptureS3Uri"] == ("s3://ds-team-dev-us-east-1-123456789012-models/data-capture/"
+                                        "churn-p-abc123def456/prod")
+    staging = as_dict(read(workspace[1], "staging-config.json"))
+    assert staging["DataCaptureS3Uri"].endswith("/data-capture/churn/custom")
+
+
+@pytest.mark.parametrize("uri", ["s3://another-bucket/capture", "s3://ds-team-dev-us-east-1-123456789012-models/x",
+                                 "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/"])
+def test_data_capture_elsewhere_is_refused_before_any_aws_call(workspace, capsys, monkeypatch, uri):
+    monkeypatch.setenv("MODEL_BUCKET", "ds-team-dev-us-east-1-123456789012-models")
+    _set_capture(workspace[0], "prod", DataCapture="YES", DataCaptureS3Uri=uri)
     code, out = run_build(workspace, capsys)
     assert code == 1
-    assert "prod-config-template.json: DataCapture is YES but DataCaptureS3Uri is not set" in out.err
+    assert ("prod-config-template.json: DataCaptureS3Uri must lie under "
+            "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/") in out.err
     assert workspace[2].requests == [], "found before any AWS call"
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from troposphere import Equals, If, Output, Ref, Sub, Template, iam
 
+from awacs.aws import Condition, StringEquals
+
 from templates_src import naming
+from templates_src.blocks import environment
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import network
 from templates_src.blocks import parameters as params
@@ -30,10 +33,17 @@ SETUP_ROLE_NAME = params.role_name_param(
 GENERATE_NAME = "GenerateStackSetExecutionRoleName"
 
 def target_role_resources(ctx: BuildContext) -> list[Sub]:
-    """The roles the target-account StackSet may create: the two marked role kinds, under the platform path."""
+    """The roles the target-account StackSets may create: the two marked role kinds and the network's flow logs
+    role, under the platform path."""
     base = ctx.role_path_pattern()
     return [Sub(f"{base}*{marker}*") for marker in
-            (naming.MODEL_EXECUTION_ROLE_MARKER, naming.STACKSET_EXECUTION_ROLE_MARKER)]
+            (naming.MODEL_EXECUTION_ROLE_MARKER, naming.STACKSET_EXECUTION_ROLE_MARKER)] + [
+        Sub(f"{base}${{EnvName}}-*-{environment.FLOW_LOGS}")]
+
+
+def guardrails_policy_arn(ctx: BuildContext) -> Sub:
+    """The model deployments' guardrails policy the network template creates (env-target-account-network)."""
+    return ctx.policy_arn(ctx.config.prefix + "${EnvName}-*-endpoint-guardrails")
 
 
 def boundary_arn(ctx: BuildContext):
@@ -46,9 +56,24 @@ def setup_policy(ctx: BuildContext):
         "stackset-setup",
         *stacksets.stack_instance_statements(ctx),
         *iam_blocks.role_admin_statements(ctx, target_role_resources(ctx), sid="TargetAccountRoles",
-                                          boundary=boundary_arn(ctx)),
-        # The target-account network: private subnets and endpoints only (no NAT, no internet gateway).
-        *network.network_statements(ctx, "*", internet=False, flow_logs=False, sid="TargetAccountNetwork"),
+                                          boundary=boundary_arn(ctx), attachable=[guardrails_policy_arn(ctx)]),
+        # The network's guardrails of the model deployments (a policy it creates and attaches to their role).
+        iam_blocks.allow(iam_blocks.actions("iam", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion",
+                                            "DeletePolicyVersion", "GetPolicy", "GetPolicyVersion", "ListPolicyVersions",
+                                            "ListEntitiesForPolicy", "TagPolicy", "UntagPolicy"),
+                         guardrails_policy_arn(ctx), sid="ModelDeploymentGuardrails"),
+        # The flow logs role of the network, handed to the flow logs service only.
+        iam_blocks.allow(iam_blocks.actions("iam", "PassRole"), target_role_resources(ctx)[-1],
+                         sid="PassFlowLogsRole", condition=Condition(StringEquals(
+                             {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}))),
+        # The target-account network: private subnets and endpoints only (no NAT, no internet gateway), and
+        # its flow logs into a log group of the environment.
+        *network.network_statements(ctx, "*", internet=False, flow_logs=True, sid="TargetAccountNetwork"),
+        iam_blocks.allow(iam_blocks.actions("logs", "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy",
+                                            "DeleteRetentionPolicy", "TagResource", "UntagResource", "TagLogGroup",
+                                            "ListTagsForResource", "AssociateKmsKey", "DisassociateKmsKey"),
+                         ctx.arn("logs", "log-group:/vpcflowlogs/*", region="*"), sid="FlowLogGroups"),
+        iam_blocks.allow(iam_blocks.actions("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
         iam_blocks.allow(
             iam_blocks.actions("ssm", "PutParameter", "DeleteParameter", "GetParameter", "GetParameters",
                                "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource"),

@@ -3,6 +3,15 @@
 SageMaker looks these roles up by their fixed names under /service-role/ (the console creates them when
 projects are enabled).  core-main creates only the ones missing in the account and keeps them on delete,
 because other core stacks and running projects in the account may use them.
+
+* The launch role creates the MLOps projects of every environment (the environments' project products launch
+  with it) and hands each project the roles of its environment: the environment's model build or model deploy
+  role (by name suffix, only to CodeBuild, CodePipeline and EventBridge).
+* The use role is SageMaker's account-wide role for its own (AWS-provided) project templates.  This platform's
+  projects never run as it (each environment has its own project roles), and its environments' roles are not
+  principals of SageMaker's own portfolio; it is kept for SageMaker and hardened all the same: the guardrails
+  that need no environment (VPC and keys on every job, no internet notebook, VPC-only domains), no model
+  approval, roles passed only to the services that use them, no other role assumed.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from awacs.aws import Condition, ForAnyValueStringLike, StringEquals, StringLike
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
 
 from templates_src import naming
+from templates_src.blocks import guardrails
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import policies
@@ -73,8 +83,9 @@ def launch_role_statements(ctx: BuildContext) -> list:
         allow(a("codepipeline", "CreatePipeline", "DeletePipeline", "GetPipeline", "GetPipelineState",
                 "StartPipelineExecution", "TagResource", "UntagResource", "UpdatePipeline"),
               _arn(ctx, "codepipeline", "sagemaker-*"), sid="CodePipeline"),
-        # CodePipeline checks the role it is given (the SageMaker projects' use role).
-        allow(a("iam", "GetRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES), sid="ReadProjectRoles"),
+        # CodePipeline checks the role it is given.
+        allow(a("iam", "GetRole"), [ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES), *project_roles(ctx)],
+              sid="ReadProjectRoles"),
         allow(a("cognito-idp", "CreateUserPool"), "*", sid="CognitoCreateTagged", condition=tagging),
         allow(a("cognito-idp", "CreateGroup", "CreateUserPoolDomain", "CreateUserPoolClient", "DeleteGroup",
                 "DeleteUserPool", "DeleteUserPoolClient", "DeleteUserPoolDomain", "DescribeUserPool",
@@ -97,9 +108,10 @@ def launch_role_statements(ctx: BuildContext) -> list:
         allow(a("glue", "CreateJob"), _arn(ctx, "glue", "job/sagemaker-*"), sid="GlueJobs"),
         allow(a("glue", "CreateCrawler", "GetCrawler"), _arn(ctx, "glue", "crawler/sagemaker-*"), sid="GlueCrawlers"),
         allow(a("glue", "CreateTrigger", "GetTrigger"), _arn(ctx, "glue", "trigger/sagemaker-*"), sid="GlueTriggers"),
-        allow(a("iam", "PassRole"), [ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES),
-                                     Sub(ctx.role_path_pattern() + f"*{naming.SAGEMAKER_EXECUTION_ROLE_MARKER}*")],
-              sid="PassProjectRoles"),
+        # An environment's project roles, to the services a project runs them with (the project templates read
+        # them from the environment's configuration); SageMaker's use role likewise, for its own templates.
+        allow(a("iam", "PassRole"), [ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_USE_ROLE), *project_roles(ctx)],
+              sid="PassProjectRoles", condition=Condition(StringEquals({"iam:PassedToService": PROJECT_SERVICES}))),
         allow(a("lambda", "AddPermission", "CreateFunction", "DeleteFunction", "GetFunction",
                 "GetFunctionConfiguration", "InvokeFunction", "RemovePermission", "PutFunctionConcurrency",
                 "TagResource"), _arn(ctx, "lambda", "function:sagemaker-*"), sid="ProjectFunctions"),
@@ -124,6 +136,19 @@ def launch_role_statements(ctx: BuildContext) -> list:
     ]
 
 
+# The services a project's resources run a role with (pipelines, builds, rules; SageMaker's own templates also
+# use the others).
+PROJECT_SERVICES = [f"{service}.amazonaws.com" for service in (
+    "codebuild", "codepipeline", "events", "sagemaker", "cloudformation", "lambda", "states", "glue", "firehose",
+    "apigateway")]
+
+
+def project_roles(ctx: BuildContext) -> list:
+    """Every environment's project roles (<prefix><env>-<type>-<region>-sm-model-build | -sm-model-deploy)."""
+    return [Sub(f"{ctx.role_path_pattern()}*-{marker}") for marker in (naming.MODEL_BUILD_ROLE_MARKER,
+                                                                        naming.MODEL_DEPLOY_ROLE_MARKER)]
+
+
 def connections(ctx: BuildContext) -> list:
     """CodeConnections connections of this account, under both service prefixes (the console has created
     codeconnections ARNs since July 2024; older connections keep codestar-connections ARNs)."""
@@ -138,10 +163,6 @@ def use_role_statements(ctx: BuildContext) -> list:
     studio = [_arn(ctx, "sagemaker", f"{kind}/*") for kind in
               ("domain", "user-profile", "app", "space", "flow-definition")]
     return [
-        # Tests of deployed endpoints, in the development and in every target account.
-        allow(a("sts", "AssumeRole"),
-              Sub(ctx.role_path_pattern(account="*") + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
-              sid="AssumeModelExecutionRoles"),
         allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks",
                 "DescribeStackEvents", "DescribeStackResources", "ListStackResources", "CreateChangeSet",
                 "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "SetStackPolicy", "CreateStackSet",
@@ -197,12 +218,9 @@ def use_role_statements(ctx: BuildContext) -> list:
               [_arn(ctx, "glue", "catalog"), _arn(ctx, "glue", "database/default"),
                _arn(ctx, "glue", "database/global_temp"), _arn(ctx, "glue", "database/sagemaker-*"),
                _arn(ctx, "glue", "table/sagemaker-*"), _arn(ctx, "glue", "tableVersion/sagemaker-*")], sid="Glue"),
-        allow(a("iam", "PassRole"),
-              [ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES)]
-              + [Sub(f"{pattern}*{marker}*") for marker in (naming.SAGEMAKER_EXECUTION_ROLE_MARKER,
-                                                            naming.PIPELINE_EXECUTION_ROLE_MARKER,
-                                                            naming.STACKSET_ADMINISTRATION_ROLE_MARKER)],
-              sid="PassProjectRoles"),
+        # Only itself (SageMaker's own templates pass it on to the services they create), and only to them.
+        allow(a("iam", "PassRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_USE_ROLE), sid="PassItself",
+              condition=Condition(StringEquals({"iam:PassedToService": PROJECT_SERVICES}))),
         allow(a("lambda", "InvokeFunction"), _arn(ctx, "lambda", "function:sagemaker-*"), sid="Lambda"),
         allow(a("logs", "CreateLogDelivery", "CreateLogGroup", "CreateLogStream", "DeleteLogDelivery",
                 "DescribeLogGroups", "DescribeLogStreams", "GetLogDelivery", "GetLogEvents", "ListLogDeliveries",
@@ -211,7 +229,7 @@ def use_role_statements(ctx: BuildContext) -> list:
                 "ListBucketMultipartUploads", "PutBucketCors", "AbortMultipartUpload", "DeleteObject", "GetObject",
                 "GetObjectVersion", "PutObject"),
               [ctx.bucket_arn(b, objects) for objects in (None, "*") for b in
-               ("aws-glue-*", "sagemaker-*", "sm-mlops-cp-*", "*-${AWS::AccountId}-data", "*-${AWS::AccountId}-models")],
+               ("aws-glue-*", "sagemaker-*")],
               sid="ProjectBuckets"),
         allow(a("s3", "ListAllMyBuckets"), "*", sid="ListBuckets"),
         # Pipelines, model packages, jobs, models and endpoints of this account.  Studio itself (domains,
@@ -219,6 +237,10 @@ def use_role_statements(ctx: BuildContext) -> list:
         allow(a("sagemaker", *sagemaker_write, "Describe*", "Search", "Send*", "Get*", "Batch*", "ListTags"),
               _arn(ctx, "sagemaker", "*"), sid="SageMakerProjectResources"),
         iam_blocks.deny(a("sagemaker", *sagemaker_write), studio, sid="NoStudioChanges"),
+        # Models are approved by people: never by what a project's code runs as.
+        iam_blocks.deny(a("sagemaker", "CreateModelPackage", "UpdateModelPackage"), "*", sid="NoModelApproval",
+                        condition=Condition(StringEquals({"sagemaker:ModelApprovalStatus": "Approved"}))),
+        *guardrails.presence_statements(),
         allow(a("sagemaker", "List*"), "*", sid="SageMakerList"),
         allow(a("states", "DescribeExecution", "DescribeStateMachine", "DescribeStateMachineForExecution",
                 "GetExecutionHistory", "ListExecutions", "ListTagsForResource", "StartExecution", "StopExecution",
@@ -235,6 +257,25 @@ def use_role_statements(ctx: BuildContext) -> list:
     ]
 
 
+def use_role_trust(ctx: BuildContext):
+    """The services SageMaker's own project templates run the use role with; those that document confused-deputy
+    keys for the roles they assume get them (aws:SourceAccount, and for EventBridge the rule's ARN)."""
+    from awacs.aws import Allow, ArnLike, Principal, Statement
+    from awacs.sts import AssumeRole
+
+    this_account = StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})
+    return iam_blocks.trust(
+        Statement(Sid="Services", Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", [
+            f"{s}.amazonaws.com" for s in ("cloudformation", "apigateway", "lambda", "codebuild", "glue",
+                                           "codepipeline", "firehose")])),
+        Statement(Sid="ServicesForThisAccount", Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", [
+            f"{s}.amazonaws.com" for s in ("sagemaker", "states")]), Condition=Condition(this_account)),
+        Statement(Sid="EventRulesOfThisAccount", Effect=Allow, Action=[AssumeRole],
+                  Principal=Principal("Service", ["events.amazonaws.com"]), Condition=Condition([
+                      this_account, ArnLike({"aws:SourceArn": ctx.own("events", "rule/*")})])),
+    )
+
+
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     params.add(t, LAUNCH_ROLE_NAME, USE_ROLE_NAME)
@@ -242,24 +283,37 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(LAUNCH_CONDITION, Not(Equals(Ref(LAUNCH_ROLE_NAME.name), "")))
     t.add_condition(USE_CONDITION, Not(Equals(Ref(USE_ROLE_NAME.name), "")))
 
+    # More than 90 % of a role's 10,240 characters of inline policy: customer managed policies (kept with the
+    # role).
+    launch_policies = iam_blocks.managed_policies(ctx, f"{LAUNCH_ROLE}Policy", "SageMaker's products launch role",
+                                                  launch_role_statements(ctx))
+    for policy in launch_policies:
+        policy.Condition = LAUNCH_CONDITION
+        policy.DeletionPolicy = policy.UpdateReplacePolicy = "Retain"
+        t.add_resource(policy)
     launch = t.add_resource(iam_blocks.role(
         ctx, LAUNCH_ROLE,
         description="Service Catalog launch role of SageMaker project templates",
         name=Ref(LAUNCH_ROLE_NAME.name),
         path=SERVICE_ROLE_PATH,
         assume=iam_blocks.service_trust("servicecatalog"),
-        policies=[iam_blocks.inline(f"{LAUNCH_ROLE}Policy", *launch_role_statements(ctx))],
+        managed=[Ref(policy) for policy in launch_policies],
         condition=LAUNCH_CONDITION,
         retain=True,
     ))
+    use_policies = iam_blocks.managed_policies(ctx, f"{USE_ROLE}Policy", "SageMaker's products use role",
+                                               use_role_statements(ctx))
+    for policy in use_policies:
+        policy.Condition = USE_CONDITION
+        policy.DeletionPolicy = policy.UpdateReplacePolicy = "Retain"
+        t.add_resource(policy)
     use = t.add_resource(iam_blocks.role(
         ctx, USE_ROLE,
         description="Role the resources of SageMaker projects (pipelines, builds, rules, stacks) run as",
         name=Ref(USE_ROLE_NAME.name),
         path=SERVICE_ROLE_PATH,
-        assume=iam_blocks.service_trust("cloudformation", "apigateway", "lambda", "codebuild", "sagemaker", "glue",
-                                        "events", "states", "codepipeline", "firehose"),
-        policies=[iam_blocks.inline(f"{USE_ROLE}Policy", *use_role_statements(ctx))],
+        assume=use_role_trust(ctx),
+        managed=[Ref(policy) for policy in use_policies],
         condition=USE_CONDITION,
         retain=True,
     ))

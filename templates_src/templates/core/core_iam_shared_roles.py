@@ -1,19 +1,27 @@
 """core-iam-shared-roles: persona and service roles shared by every environment of a core deployment.
 
-* DataScienceAdministratorRole: the person who provisions environments through Service Catalog.
+* DataScienceAdministratorRole: the person who provisions environments, through Service Catalog or with
+  CloudFormation as the environment launch role, and only from the release's env-main template
+  (``cloudformation:TemplateUrl``): it cannot run another template as that role, holds no AWS managed policy
+  but ReadOnlyAccess, and creates no SageMaker resource itself.
 * SageMakerDetectiveControlExecutionRole: functions that stop or remove non-compliant SageMaker resources.
 * SCLaunchRole: the Service Catalog launch role of the data science environment product; it creates the
-  whole environment, so it is the broadest role of the platform.  Its grants are scoped to this account,
-  to the platform's role path and name prefix, and to the environment's naming where AWS allows it.
+  whole environment, so it is the broadest role of the platform.  Every role it creates, changes, deletes or
+  attaches a policy to must carry the platform permissions boundary (``PlatformBoundary``, created here when
+  the configuration names none, which no environment role can exceed and which denies every IAM write); it
+  passes only the environment's roles (by name suffix) to the services that run them; it creates and versions
+  only the environment's policies (by name marker), never its own policies, the boundary or the core's roles.
 """
 
 from __future__ import annotations
 
-from awacs.aws import ArnLike, Bool, Principal, StringEquals
+from awacs.aws import ArnLike, Bool, Principal, StringEquals, StringLike
 from awacs.aws import Condition as PolicyCondition
 from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, Template
 
-from templates_src import naming
+from templates_src import naming, references
+from templates_src.blocks import boundary as platform_boundary
+from templates_src.blocks import environment
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import network, policies, scanners
 from templates_src.blocks import parameters as params
@@ -33,6 +41,15 @@ SC_LAUNCH_ROLE_NAME = params.role_name_param(
     "SCLaunchRoleName", "Name of the Service Catalog launch role of the environment product; empty skips it",
     "Service Catalog launch role name", default="DSServiceCatalogLaunchRole")
 
+ENVIRONMENT_TEMPLATE_URL = params.ParamSpec(
+    "EnvironmentTemplateURL", "URL of the release's env-main template: the only template the data science "
+    "administrator may deploy with the environment launch role (core-main passes it)",
+    "Environment template URL", max_length=1024, allowed_pattern=r"https://[\x21-\x7e]+|[\w./-]+\.(yaml|json)",
+    constraint="must be an https:// URL (or, before packaging, the template's file name)")
+PLATFORM_BOUNDARY_ARN = platform_boundary.PARAMETER.with_(
+    description="The platform permissions boundary (core-main creates it): the launch role creates and changes "
+                "only roles that carry it")
+
 DS_ADMIN_CONDITION = "DSAdministratorRoleCondition"
 DETECTIVE_CONDITION = "SageMakerDetectiveControlExecutionRoleCondition"
 SC_LAUNCH_CONDITION = "SCLaunchRoleCondition"
@@ -41,25 +58,34 @@ SWITCH_ROLE_LINK = "DSAdministratorRoleLink"
 
 
 def administrator_trust(ctx: BuildContext):
-    """Who may assume the data science administrator role (configuration ``ds_administrator_trust``).
+    """Who may assume the persona roles (configuration ``ds_administrator_trust``).
 
     * IAM users of this account, only with MFA: their long-term access keys carry no MFA flag, so
       ``Bool`` (not ``BoolIfExists``) keeps them out unless they signed in, or got a session, with MFA.
     * Role sessions of this account whose role matches the configured patterns: federated (SAML, OIDC) and
       IAM Identity Center users arrive as role sessions, authenticated (with MFA) by their identity provider.
     ``aws:PrincipalArn`` is the user's ARN, or for a role session the role's ARN (path included).
+
+    And who the person is, for the session's whole life (``sts:SourceIdentity``, in CloudTrail and in every
+    request; a Studio user profile opens only for its own person): an IAM user may set only their own user
+    name; a role session only carries on the identity it already has (set by its identity provider, or at
+    the start of its chain), which STS never lets anyone change.
     """
     trust = ctx.config.ds_administrator_trust
     account = Principal("AWS", ctx.root_arn())
+    users = ArnLike({"aws:PrincipalArn": ctx.arn("iam", "user/*")})
+    roles = ArnLike({"aws:PrincipalArn": [ctx.arn("iam", f"role/{pattern}") for pattern in trust.roles]})
     statements = []
     if trust.iam_users_with_mfa:
-        statements.append(iam_blocks.trust_statement(account, sid="IamUsersWithMfa", condition=PolicyCondition([
-            Bool({"aws:MultiFactorAuthPresent": "true"}),
-            ArnLike({"aws:PrincipalArn": ctx.arn("iam", "user/*")}),
-        ])))
+        mfa = Bool({"aws:MultiFactorAuthPresent": "true"})
+        statements.append(iam_blocks.trust_statement(account, sid="IamUsersWithMfa",
+                                                     condition=PolicyCondition([mfa, users])))
+        statements.append(iam_blocks.source_identity_statement(
+            account, "${aws:username}", sid="IamUsersNameThemselves", condition=[mfa, users]))
     if trust.roles:
-        statements.append(iam_blocks.trust_statement(account, sid="RoleSessions", condition=PolicyCondition(
-            ArnLike({"aws:PrincipalArn": [ctx.arn("iam", f"role/{pattern}") for pattern in trust.roles]}))))
+        statements.append(iam_blocks.trust_statement(account, sid="RoleSessions", condition=PolicyCondition(roles)))
+        statements.append(iam_blocks.source_identity_statement(
+            account, "${aws:SourceIdentity}", sid="RoleSessionsKeepTheirIdentity", condition=[roles]))
     return iam_blocks.trust(*statements)
 
 
@@ -67,31 +93,32 @@ def ds_admin_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
     buckets = [ctx.bucket_arn(f"*-${{AWS::AccountId}}-{kind}", objects)
                for kind in ("data", "models") for objects in (None, "*")]
+    environment_stacks = ctx.own("cloudformation", f"stack/{ctx.config.prefix}{naming.ENVIRONMENT_STACKS}/*")
+    template_url = Ref(ENVIRONMENT_TEMPLATE_URL.name)
     return iam_blocks.role(
         ctx, "DataScienceAdministratorRole",
-        description="Data science administrator: provisions environments from the Service Catalog portfolio",
+        description="Data science administrator: provisions environments from the release's env-main template",
         name=Ref(DS_ADMIN_ROLE_NAME.name),
         assume=administrator_trust(ctx),
-        managed=[
-            ctx.aws_policy_arn("ReadOnlyAccess"),
-            ctx.aws_policy_arn("AWSServiceCatalogEndUserFullAccess"),
-            # The administrator runs SageMaker for the teams (Studio, projects, endpoints); AWS keeps this
-            # policy current with SageMaker's features, which a hand-written list would not.
-            ctx.aws_policy_arn("AmazonSageMakerFullAccess"),
-        ],
+        # Reads only; no AWS managed policy that writes (AmazonSageMakerFullAccess would put the administrator
+        # outside every environment's guardrails, with iam:PassRole of any SageMaker role).
+        managed=[ctx.aws_policy_arn("ReadOnlyAccess")],
         policies=[iam_blocks.inline(
             "data-science-administrator",
-            allow(a("iam", "PassRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
-                  sid="SageMakerProjects"),
-            # The two-step CloudFormation deployment: the administrator creates the environment stack and
-            # CloudFormation runs it as the environment launch role (no rights on the resources themselves).
+            # Service Catalog: launch, update and terminate the environment product (the portfolio's products
+            # shared with this role; Service Catalog runs them as the product's launch role).
+            *policies.service_catalog_end_user(ctx, sid="EnvironmentProducts"),
+            # The two-step CloudFormation deployment: CloudFormation runs the environment stack as the
+            # environment launch role, and only with the release's env-main template (its packaged URL or a
+            # release's alias of it): no other template can run as that role.
             allow(a("iam", "PassRole"), ctx.role_arn("${SCLaunchRoleName}"), sid="EnvironmentLaunchRole",
                   condition=PolicyCondition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"}))),
-            allow(a("cloudformation", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks",
-                    "DescribeStackEvents", "DescribeStackResources", "GetTemplate", "CreateChangeSet",
-                    "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet"),
-                  ctx.own("cloudformation", f"stack/{ctx.config.prefix}{naming.ENVIRONMENT_STACKS}/*"),
-                  sid="EnvironmentStacks"),
+            allow(a("cloudformation", "CreateStack", "UpdateStack", "CreateChangeSet"), environment_stacks,
+                  sid="EnvironmentTemplateOnly", condition=PolicyCondition(StringLike({"cloudformation:TemplateUrl": [
+                      template_url, references.release_alias_pattern(template_url, "env-main")]}))),
+            allow(a("cloudformation", "DeleteStack", "DescribeStacks", "DescribeStackEvents",
+                    "DescribeStackResources", "GetTemplate", "DescribeChangeSet", "ExecuteChangeSet",
+                    "DeleteChangeSet"), environment_stacks, sid="EnvironmentStacks"),
             allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid="EnvironmentTemplates"),
             # Clean-up of an environment: empty its buckets and remove project StackSets.
             allow(a("s3", "ListBucket", "ListBucketVersions", "DeleteObject", "DeleteObjectVersion",
@@ -129,13 +156,43 @@ def detective_control_role(ctx: BuildContext):
 ENVIRONMENT_BUCKETS = ("data", "models", "logs")
 
 
-def sc_launch_statements(ctx: BuildContext) -> list:
+# The environment's roles the launch role hands to the services that run them, by name suffix (every environment
+# role is <prefix><env>-<type>[-<region>]-<suffix>, under the configured path).
+PASSED_ROLES = {
+    "sagemaker.amazonaws.com": (environment.SAGEMAKER_EXECUTION, environment.PIPELINE_EXECUTION),
+    "lambda.amazonaws.com": (environment.FUNCTION_ROLES + "*",),
+    "cloudformation.amazonaws.com": (naming.STACKSET_ADMINISTRATION_ROLE_MARKER,),
+    "vpc-flow-logs.amazonaws.com": (environment.FLOW_LOGS,),
+}
+
+
+def passed_roles(ctx: BuildContext) -> list:
+    """iam:PassRole statements: each service gets only the environment roles it runs (and Service Catalog the
+    SageMaker projects' launch role, for the portfolio's launch constraints)."""
+    a, allow = iam_blocks.actions, iam_blocks.allow
+    out = []
+    for service, suffixes in PASSED_ROLES.items():
+        out.append(allow(a("iam", "PassRole"), [Sub(f"{ctx.role_path_pattern()}*-{suffix}") for suffix in suffixes],
+                         sid="Pass" + service.split(".")[0].title().replace("-", "") + "Roles",
+                         condition=PolicyCondition(StringEquals({"iam:PassedToService": service}))))
+    out.append(allow(a("iam", "PassRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
+                     sid="PassProjectLaunchRole", condition=PolicyCondition(StringEquals(
+                         {"iam:PassedToService": "servicecatalog.amazonaws.com"}))))
+    return out
+
+
+def sc_launch_statements(ctx: BuildContext, boundary) -> list:
     """What launching the data science environment product needs, proven by the deploying-role check
-    (tests/test_iam_coverage.py) against the handler permissions of every resource the environment deploys."""
+    (tests/test_iam_coverage.py) against the handler permissions of every resource the environment deploys.
+
+    ``boundary``: the permissions boundary every role it creates or changes must carry (the platform boundary
+    this template creates, or the configured one)."""
     a, allow = iam_blocks.actions, iam_blocks.allow
     platform_roles = Sub(ctx.role_path_pattern() + "*")
     sagemaker_roles = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES)
-    platform_policies = ctx.policy_arn(f"{ctx.config.prefix}*")
+    environment_policies = ctx.policy_arn(f"{ctx.config.prefix}*-{naming.ENVIRONMENT_POLICY_MARKER}-*")
+    policy_writes = ("CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion",
+                     "SetDefaultPolicyVersion", "TagPolicy", "UntagPolicy")
     return [
         # Service Catalog provisions into SC-<account>-pp-<id>; a direct deployment (two-step option, --role-arn)
         # names its stack <prefix>ds-env-*; nested stacks are named after their parent.
@@ -143,11 +200,16 @@ def sc_launch_statements(ctx: BuildContext) -> list:
         policies.provisioning_artifacts(),
         policies.own_account_objects(ctx),
         *policies.stack_sets(ctx, sid="EnvironmentStackSets"),
+        # Service-managed StackSets called as a delegated administrator: CloudFormation checks the caller's
+        # registration with Organizations as the caller (a read; the action has no resource type).
+        allow(a("organizations", "ListDelegatedAdministrators"), "*", sid="DelegatedAdministratorCheck"),
         # Buckets are kept when the environment is deleted (Retain): never deleted by this role.
         policies.buckets(ctx, [f"*-${{AWS::AccountId}}-{kind}" for kind in ENVIRONMENT_BUCKETS],
                          sid="EnvironmentBuckets"),
-        *iam_blocks.role_admin_statements(ctx, [platform_roles], sid="EnvironmentRoles",
-                                          attachable=[platform_policies]),
+        # Every role it creates, changes or deletes carries the boundary (IAM checks iam:PermissionsBoundary on
+        # each of these calls), so no other role of the account can be touched and none it makes can exceed it.
+        *iam_blocks.role_admin_statements(ctx, [platform_roles], sid="EnvironmentRoles", boundary=boundary,
+                                          attachable=[environment_policies]),
         # The core's own roles share the path and prefix of environment roles: never let the launch role
         # change them (that would let it widen its own permissions).
         iam_blocks.deny(a("iam", "PutRolePolicy", "AttachRolePolicy", "DeleteRolePolicy", "DetachRolePolicy",
@@ -156,15 +218,14 @@ def sc_launch_statements(ctx: BuildContext) -> list:
                         [ctx.role_arn("${%s}" % spec.name) for spec in
                          (SC_LAUNCH_ROLE_NAME, DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME)] + [sagemaker_roles],
                         sid="NoChangesToCoreRoles"),
-        allow(a("iam", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion", "GetPolicy",
-                "GetPolicyVersion", "ListPolicyVersions", "ListEntitiesForPolicy", "TagPolicy", "UntagPolicy"),
-              platform_policies, sid="EnvironmentManagedPolicies"),
+        allow(a("iam", *policy_writes, "GetPolicy", "GetPolicyVersion", "ListPolicyVersions", "ListEntitiesForPolicy"),
+              environment_policies, sid="EnvironmentManagedPolicies"),
+        # Nor its own policies, nor the boundary: the launch role cannot rewrite what it may do.
+        iam_blocks.deny(a("iam", *policy_writes), [ctx.policy_arn("${%s}-*" % SC_LAUNCH_ROLE_NAME.name), boundary],
+                        sid="NoChangesToOwnPoliciesOrBoundary"),
         # Service Catalog checks the roles of launch constraints and portfolio principals (both are roles).
         allow(a("iam", "GetRole"), [platform_roles, sagemaker_roles], sid="ReadRoles"),
-        allow(a("iam", "PassRole"), [platform_roles, sagemaker_roles], sid="PassEnvironmentRoles",
-              condition=PolicyCondition(StringEquals({"iam:PassedToService": [
-                  "sagemaker.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com",
-                  "vpc-flow-logs.amazonaws.com", "servicecatalog.amazonaws.com"]}))),
+        *passed_roles(ctx),
         allow(a("iam", "CreateServiceLinkedRole"), ctx.arn("iam", "role/aws-service-role/*"),
               sid="ServiceLinkedRoles",
               condition=PolicyCondition(StringEquals({"iam:AWSServiceName": [
@@ -208,12 +269,20 @@ def sc_launch_statements(ctx: BuildContext) -> list:
     ]
 
 
+def launch_boundary(ctx: BuildContext):
+    """The boundary the launch role requires on the roles it creates: the configured one, else the platform
+    boundary core-main creates."""
+    return ctx.permissions_boundary if ctx.permissions_boundary is not None else Ref(PLATFORM_BOUNDARY_ARN.name)
+
+
 def sc_launch_role(ctx: BuildContext, t: Template):
-    # More than IAM's 10,240 characters of inline policy per role: customer managed policies instead.
+    # More than IAM's 10,240 characters of inline policy per role: customer managed policies instead, named
+    # after the role (so its own statements can deny it any change to them).
     packed = iam_blocks.managed_policies(ctx, "SCLaunchPolicy", "Service Catalog launch role of the data science "
-                                         "environment product", sc_launch_statements(ctx))
-    for policy in packed:
+                                         "environment product", sc_launch_statements(ctx, launch_boundary(ctx)))
+    for number, policy in enumerate(packed, start=1):
         policy.Condition = SC_LAUNCH_CONDITION
+        policy.ManagedPolicyName = Sub("${%s}-%d" % (SC_LAUNCH_ROLE_NAME.name, number))
         if iam_blocks.creates_on_star(policy.PolicyDocument):
             scanners.skip(policy, scanners.ACTIONS_AUTHORIZED_ONLY_ON_STAR)
         t.add_resource(policy)
@@ -232,8 +301,10 @@ def sc_launch_role(ctx: BuildContext, t: Template):
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     specs = [DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME, SC_LAUNCH_ROLE_NAME]
-    params.add(t, *specs)
-    params.interface(t, [("Role names", specs)])
+    own_boundary = ctx.permissions_boundary is None
+    params.add(t, *specs, ENVIRONMENT_TEMPLATE_URL, *([PLATFORM_BOUNDARY_ARN] if own_boundary else []))
+    params.interface(t, [("Role names", specs),
+                         ("Platform", [ENVIRONMENT_TEMPLATE_URL, *([PLATFORM_BOUNDARY_ARN] if own_boundary else [])])])
     for cond, spec in ((DS_ADMIN_CONDITION, DS_ADMIN_ROLE_NAME), (DETECTIVE_CONDITION, DETECTIVE_ROLE_NAME),
                        (SC_LAUNCH_CONDITION, SC_LAUNCH_ROLE_NAME)):
         t.add_condition(cond, Not(Equals(Ref(spec.name), "")))

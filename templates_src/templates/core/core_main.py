@@ -11,11 +11,15 @@ from __future__ import annotations
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Select, Split, Sub, Template
 from troposphere import Export
 
-from templates_src import naming
+from troposphere import iam
+
+from templates_src import naming, references
+from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import partitions
+from templates_src.blocks import scanners
 from templates_src.blocks.nested import nested_stack
 from templates_src.context import BuildContext
 from templates_src.templates.core import core_iam_sc_sm_projects_roles as projects_roles
@@ -107,7 +111,30 @@ def _shared_roles(ctx: BuildContext, t: Template):
                               {"StackSetName": params.STACK_SET_NAME}).sub()
         for param, suffix in SHARED_ROLE_SUFFIXES.items()
     }
+    # The only template the data science administrator may run as the environment launch role (packaging
+    # rewrites the local path to the release's URL).
+    names[shared_roles.ENVIRONMENT_TEMPLATE_URL.name] = references.local_template("env-main")
+    if ctx.permissions_boundary is None:
+        names[shared_roles.PLATFORM_BOUNDARY_ARN.name] = Ref(PLATFORM_BOUNDARY)
     return nested_stack(ctx, t, "IAMSharedRoles", shared_roles.NAME, names, condition=IAM_ROLES)
+
+
+PLATFORM_BOUNDARY = "PlatformBoundary"
+
+
+def _platform_boundary(ctx: BuildContext, t: Template):
+    """The platform permissions boundary (when the configuration names none): the ceiling of every role of the
+    environments of this core (templates_src.blocks.boundary)."""
+    if ctx.permissions_boundary is not None:
+        return None
+    return t.add_resource(scanners.skip(iam.ManagedPolicy(
+        PLATFORM_BOUNDARY,
+        ManagedPolicyName=platform_boundary.name(ctx).sub(),
+        Path=ctx.config.role_path,
+        Description="Permissions boundary of every role of the data science environments of this core: no IAM "
+                    "writes, only the services the platform uses",
+        PolicyDocument=iam_blocks.document(*platform_boundary.statements(ctx)),
+    ), scanners.PERMISSIONS_BOUNDARY))
 
 
 def _environment_configuration(ctx: BuildContext, t: Template):
@@ -127,6 +154,9 @@ def _environment_configuration(ctx: BuildContext, t: Template):
             # Environment names are not known to the core: any parameter of this account and region.
             iam_blocks.allow(iam_blocks.actions("ssm", "GetParameter"), own("ssm", "parameter/*"),
                              sid="EnvironmentParameters"),
+            # Who created a project outside Studio: the environment tags of that role (or user).
+            iam_blocks.allow(iam_blocks.actions("iam", "ListRoleTags", "ListUserTags"),
+                             [ctx.arn("iam", "role/*"), ctx.arn("iam", "user/*")], sid="CreatorsEnvironment"),
         ],
         role_condition=IAM_ROLES,
         fallback_role_arn=If(ENV_CONFIG_ROLE_GIVEN, Ref(ENV_CONFIG_ROLE_ARN.name), launch_role),
@@ -143,7 +173,7 @@ def _portfolio(ctx: BuildContext, t: Template, shared):
     }, condition=SC_PORTFOLIO)
 
 
-def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config) -> None:
+def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config, bounded) -> None:
     signin = Sub("https://${Host}/switchrole?account=${AWS::AccountId}&roleName=${Role}&displayName=${Role}",
                  Host=partitions.host(t, "SignIn"), Role=Select(1, Split(":role/", Ref(DS_ADMIN_ROLE_ARN.name))))
     export = lambda suffix: Export(Sub(ctx.namer.name(  # noqa: E731
@@ -164,6 +194,11 @@ def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config) -> No
                Description="Function the MLOps project templates call to read their environment configuration",
                Value=env_config.arn, Export=export("get-environment-configuration-lambda-arn")),
     ])
+    if bounded is not None:
+        t.add_output(Output("PlatformBoundaryArn", Value=Ref(bounded),
+                            Description="ARN of the platform permissions boundary every environment role carries "
+                                        "(env-main imports it by its CoreStackSetName)",
+                            Export=Export(platform_boundary.export_name(ctx).sub())))
     for name, description in (
         ("ProductId", "Service Catalog data science product id"),
         ("PortfolioId", "Service Catalog data science portfolio id"),
@@ -191,9 +226,10 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(ENV_CONFIG_ROLE_GIVEN, Not(Equals(Ref(ENV_CONFIG_ROLE_ARN.name), "")))
     _rules(t)
 
+    bounded = _platform_boundary(ctx, t)
     _project_roles(ctx, t)
     shared = _shared_roles(ctx, t)
     env_config = _environment_configuration(ctx, t)
     sc_stack = _portfolio(ctx, t, shared)
-    _outputs(ctx, t, shared, sc_stack, env_config)
+    _outputs(ctx, t, shared, sc_stack, env_config, bounded)
     return t

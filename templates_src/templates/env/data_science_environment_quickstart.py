@@ -61,8 +61,9 @@ def build(ctx: BuildContext) -> Template:
     # core-main has the administrator's console link only where the partition has a console.
     t.add_condition(partitions.KNOWN, Or(*(Equals(Ref("AWS::Partition"), p) for p in partitions.HOSTS)))
 
+    core_name = If(DEFAULT_CORE_NAME, Sub("ds-${EnvName}"), Ref(CORE_NAME.name))
     core_stack = nested_stack(ctx, t, "DataScienceCore", core_main.NAME, {
-        params.STACK_SET_NAME.name: If(DEFAULT_CORE_NAME, Sub("ds-${EnvName}"), Ref(CORE_NAME.name)),
+        params.STACK_SET_NAME.name: core_name,
         "CreateSharedServices": Ref("CreateSharedServices"),
         **nested.forward_hardening(t, core),
     })
@@ -70,9 +71,13 @@ def build(ctx: BuildContext) -> Template:
         **{name: Ref(name) for name in ENVIRONMENT + NETWORK},
         "AvailabilityZones": _availability_zones(),
         "NumberOfAZs": Ref(NUMBER_OF_AZS.name),
+        # The core whose platform boundary every role of the environment carries (imported by its name), when the
+        # core creates one (no configured boundary).
+        **({"CoreStackSetName": core_name} if "CoreStackSetName" in env.parameters else {}),
         **nested.forward_hardening(t, env),
     })
-    # The environment's MLOps portfolio uses the SageMaker project roles the core creates.
+    # The environment's MLOps portfolio uses the SageMaker project roles the core creates, and its roles the
+    # core's platform boundary.
     env_stack.DependsOn = [core_stack.title]
     t.add_output([
         Output("AssumeDSAdministratorRole", Condition=partitions.KNOWN, Description="Console link to switch to the data "

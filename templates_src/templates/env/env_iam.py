@@ -10,9 +10,20 @@
   the environment's buckets and the project buckets of this account.  The environment's SageMaker guardrails
   (``templates_src.blocks.guardrails``) are attached by env-main once the network and the keys exist; key use
   is granted by the key policies (env-kms).
-* StackSetAdministrationRole: may assume only the StackSet execution roles of the environment's target
-  accounts (found by name marker) and their setup role.
+* SageMakerModelBuildRole and SageMakerModelDeployRole: the MLOps projects' pipelines, builds and event rules,
+  one role per kind of project and environment (never SageMaker's account-wide products use role).  The build
+  role runs the data scientists' code (a push to a build/train repository) and holds no more than the execution
+  role: the guardrails, this environment only, no approval.  The deploy role runs the deploy projects' reviewed
+  code (their repositories' writes are the team administrator's) and their StackSet actions, with the model
+  deployment administration role.
+* StackSetAdministrationRole: may assume only the target accounts' setup role (the environment's own StackSets).
+* ModelDeploymentAdministrationRole: may assume only the target accounts' model deployment StackSet execution
+  role (the deploy projects' StackSets): model deployment can never run as the setup role.
 * VPCFlowLogsRole (CreateVPCFlowLogsRole=YES): writes the environment's flow log group only.
+
+Every role carries the platform permissions boundary (``templates_src.blocks.boundary``, or the configured
+one), and every service trust the confused-deputy conditions its service documents.  What each persona can
+reach, through any chain of roles, is proven in tests/test_escalation.py.
 
 There is no setup function role and no Service Catalog launch role here: each function of the environment
 gets its own least-privilege role where it is defined, and the project launch role is SageMaker's own
@@ -21,15 +32,18 @@ gets its own least-privilege role where it is defined, and the project launch ro
 
 from __future__ import annotations
 
-from awacs.aws import Allow, ArnLike, Condition, Principal, Statement, StringEquals, StringLike, StringNotEquals
+from awacs.aws import (Allow, ArnEquals, ArnEqualsIfExists, ArnLike, Condition, Null, Principal, Statement, StringEquals,
+                       StringLike, StringNotEquals)
 from awacs.sts import AssumeRole, SetSourceIdentity
 from troposphere import And, Equals, If, Output, Ref, Sub, Template
 from troposphere import Condition as TemplateCondition
 
 from templates_src import naming
-from templates_src.blocks import environment, partitions
+from templates_src.blocks import boundary as platform_boundary
+from templates_src.blocks import environment, partitions, policies
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
+from templates_src.blocks import project
 from templates_src.blocks.environment import ENV
 from templates_src.context import BuildContext
 from templates_src.templates.core.core_iam_shared_roles import administrator_trust
@@ -70,7 +84,7 @@ SWITCH_ROLE_LINKS = "IAMUserRolesLinks"
 # what the persona roles find the environment's Studio resources by.
 ENVIRONMENT_TAGS = {"EnvironmentName": params.ENV_NAME.name, "EnvironmentType": params.ENV_TYPE.name}
 STUDIO_KINDS = ("domain", "user-profile", "space", "app")
-PROJECT_BUCKETS = ("sagemaker-*", "sm-mlops-cp-*")  # SageMaker's and the MLOps projects' buckets
+SDK_DEFAULT_BUCKET = "sagemaker-${AWS::Region}-${AWS::AccountId}"  # the SageMaker SDK's default bucket (account-wide)
 PROJECT_NAMES = "sagemaker-*"  # CodeCommit repositories, pipelines and builds of SageMaker projects
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 
@@ -82,9 +96,9 @@ def role_names(ctx: BuildContext) -> dict[str, naming.Name]:
     """Physical names of the roles, by suffix (the markers other policies find the roles by stay in them)."""
     names = {suffix: environment.role_name(ctx, suffix) for suffix in (
         environment.SAGEMAKER_EXECUTION, environment.PIPELINE_EXECUTION, environment.DS_TEAM_ADMIN,
-        environment.DATA_SCIENTIST, environment.FLOW_LOGS)}
-    names[naming.STACKSET_ADMINISTRATION_ROLE_MARKER] = environment.role_name(
-        ctx, naming.STACKSET_ADMINISTRATION_ROLE_MARKER, regional=False)
+        environment.DATA_SCIENTIST, environment.FLOW_LOGS, environment.MODEL_BUILD, environment.MODEL_DEPLOY)}
+    for marker in (naming.STACKSET_ADMINISTRATION_ROLE_MARKER, naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER):
+        names[marker] = environment.role_name(ctx, marker, regional=False)
     return names
 
 
@@ -107,11 +121,27 @@ def service_trust(service: str, extra: list | None = None, source_identity: bool
     ``source_identity``: the service may also set the session's source identity (Studio sets the user profile
     name, env-sagemaker-studio's ExecutionRoleIdentityConfig, so CloudTrail shows who did what).
     """
+    return iam_blocks.trust(service_statement(service, extra, source_identity))
+
+
+def service_statement(service: str, extra: list | None = None, source_identity: bool = False,
+                      sid: str = "ServiceForThisAccount") -> Statement:
     condition = Condition([StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}), *(extra or [])])
     acts = [AssumeRole, *([SetSourceIdentity] if source_identity else [])]
-    return iam_blocks.trust(Statement(Sid="ServiceForThisAccount", Effect=Allow, Action=acts,
-                                      Principal=Principal("Service", [f"{service}.amazonaws.com"]),
-                                      Condition=condition))
+    return Statement(Sid=sid, Effect=Allow, Action=acts, Principal=Principal("Service", [f"{service}.amazonaws.com"]),
+                     Condition=condition)
+
+
+def project_trust(ctx: BuildContext):
+    """The MLOps projects' roles: CodeBuild and CodePipeline (which document no confused-deputy keys for service
+    roles; a role cannot be passed to another account's resources), and EventBridge rules of this account's
+    projects (aws:SourceAccount and the rule's ARN, as EventBridge documents for rule targets)."""
+    return iam_blocks.trust(
+        Statement(Sid="ProjectBuildsAndPipelines", Effect=Allow, Action=[AssumeRole],
+                  Principal=Principal("Service", ["codebuild.amazonaws.com", "codepipeline.amazonaws.com"])),
+        service_statement("events", [ArnLike({"aws:SourceArn": ctx.own("events", f"rule/{PROJECT_NAMES}")})],
+                          sid="ProjectEventRules"),
+    )
 
 
 # -- statements several roles share ---------------------------------------------------------------------------
@@ -119,20 +149,17 @@ def environment_parameters(ctx: BuildContext, sid: str = "EnvironmentParameters"
     return [allow(a("ssm", "GetParameter", "GetParameters"), ctx.own("ssm", f"parameter/{ENV}-*"), sid=sid)]
 
 
-def environment_buckets(ctx: BuildContext) -> list:
-    """Read and write the environment's data and model buckets and this account's project buckets."""
-    env = [f"${{{DATA_BUCKET.name}}}", f"${{{MODEL_BUCKET.name}}}"]
+def environment_buckets(ctx: BuildContext, sdk_bucket: bool = True) -> list:
+    """Read and write the environment's data and model buckets (and, ``sdk_bucket``, the SageMaker SDK's default
+    bucket of the account, which SageMaker shares between everyone of the account).  No project artifact
+    bucket: each belongs to its project's pipeline roles (and its bucket policy says so)."""
+    env = [f"${{{DATA_BUCKET.name}}}", f"${{{MODEL_BUCKET.name}}}"] + ([SDK_DEFAULT_BUCKET] if sdk_bucket else [])
     bucket_actions = a("s3", "ListBucket", "GetBucketLocation", "ListBucketMultipartUploads")
     object_actions = a("s3", "GetObject", "GetObjectVersion", "PutObject", "DeleteObject", "AbortMultipartUpload",
                        "ListMultipartUploadParts")
-    this_account = Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))
     return [
         allow(bucket_actions, [ctx.bucket_arn(b) for b in env], sid="EnvironmentBuckets"),
         allow(object_actions, [ctx.bucket_arn(b, "*") for b in env], sid="EnvironmentObjects"),
-        allow(bucket_actions, [ctx.bucket_arn(b) for b in PROJECT_BUCKETS], sid="ProjectBuckets",
-              condition=this_account),
-        allow(object_actions, [ctx.bucket_arn(b, "*") for b in PROJECT_BUCKETS], sid="ProjectObjects",
-              condition=this_account),
     ]
 
 
@@ -168,16 +195,42 @@ def sagemaker_read(sid: str) -> list:
     ]
 
 
-def project_repositories(ctx: BuildContext, write: bool, sid: str = "ProjectRepositories") -> list:
-    read = ("GitPull", "GetRepository", "BatchGetRepositories", "GetBranch", "ListBranches", "GetCommit",
-            "BatchGetCommits", "GetDifferences", "GetFile", "GetFolder", "GetBlob", "GetPullRequest",
-            "ListPullRequests")
-    writes = ("GitPush", "CreateBranch", "CreateCommit", "CreatePullRequest", "UpdatePullRequestStatus",
-              "PostCommentForPullRequest") if write else ()
-    return [
-        allow(a("codecommit", *read, *writes), ctx.own("codecommit", PROJECT_NAMES), sid=sid),
-        allow(a("codecommit", "ListRepositories"), "*", sid=sid + "List"),
-    ]
+REPOSITORY_READS = ("GitPull", "GetRepository", "BatchGetRepositories", "GetBranch", "ListBranches", "GetCommit",
+                    "BatchGetCommits", "GetDifferences", "GetFile", "GetFolder", "GetBlob", "GetPullRequest",
+                    "ListPullRequests")
+REPOSITORY_WRITES = ("GitPush", "CreateBranch", "CreateCommit", "PutFile", "CreatePullRequest",
+                     "UpdatePullRequestStatus", "PostCommentForPullRequest")
+
+
+def project_repositories(ctx: BuildContext, write_build: bool, write_deploy: bool,
+                         sid: str = "ProjectRepositories") -> list:
+    """The environment's project repositories (tagged with its EnvironmentName and EnvironmentType by the
+    project templates): read, and write the build/train ones (``write_build``), the deploy ones
+    (``write_deploy``: the team administrator's; what is pushed there is deployed to staging and production)."""
+    mine = Condition(StringEquals(env_tags_condition()))
+    build = ctx.own("codecommit", f"{PROJECT_NAMES}{project.BUILD_REPOSITORY_SUFFIX}")
+    deploy = ctx.own("codecommit", f"{PROJECT_NAMES}{project.DEPLOY_REPOSITORY_SUFFIX}")
+    writable = [r for r, w in ((build, write_build), (deploy, write_deploy)) if w]
+    out = [allow(a("codecommit", *REPOSITORY_READS), [build, deploy], sid=sid, condition=mine),
+           allow(a("codecommit", "ListRepositories"), "*", sid=sid + "List")]
+    if writable:
+        out.append(allow(a("codecommit", *REPOSITORY_WRITES), writable, sid=sid + "Write", condition=mine))
+    return out
+
+
+def only_this_environment(sid: str) -> list:
+    """Nothing of another environment, or of another stage of this one (the staging and production endpoints a
+    single-account deployment creates here): every SageMaker, CodeCommit, CodeBuild and CodePipeline request
+    on a resource tagged for another environment or stage is denied, and so is tagging a new resource for one.
+    Resources without these tags are not attributed to any environment and are not covered."""
+    services = [*a("sagemaker", "*"), *a("codecommit", "*"), *a("codebuild", "*"), *a("codepipeline", "*")]
+    out = []
+    for tag, param in ENVIRONMENT_TAGS.items():
+        for kind in ("ResourceTag", "RequestTag"):
+            key = f"aws:{kind}/{tag}"
+            out.append(iam_blocks.deny(services, "*", sid=f"{sid}{kind}{tag}", condition=Condition([
+                Null({key: "false"}), StringNotEquals({key: Ref(param)})])))
+    return out
 
 
 def sagemaker_logs_read(ctx: BuildContext) -> list:
@@ -194,12 +247,14 @@ def sagemaker_logs_read(ctx: BuildContext) -> list:
 
 
 def project_pipelines_read(ctx: BuildContext) -> list:
+    mine = Condition(StringEquals(env_tags_condition()))
     return [
         allow(a("codepipeline", "GetPipeline", "GetPipelineState", "GetPipelineExecution", "ListPipelineExecutions",
-                "ListActionExecutions"), ctx.own("codepipeline", PROJECT_NAMES), sid="ProjectPipelines"),
+                "ListActionExecutions"), ctx.own("codepipeline", PROJECT_NAMES), sid="ProjectPipelines",
+              condition=mine),
         allow(a("codepipeline", "ListPipelines"), "*", sid="ListProjectPipelines"),
         allow(a("codebuild", "BatchGetBuilds", "BatchGetProjects", "ListBuildsForProject"),
-              ctx.own("codebuild", f"project/{PROJECT_NAMES}"), sid="ProjectBuilds"),
+              ctx.own("codebuild", f"project/{PROJECT_NAMES}"), sid="ProjectBuilds", condition=mine),
     ]
 
 
@@ -273,26 +328,13 @@ def execution_statements(ctx: BuildContext) -> list:
         *job_runtime(ctx),
         allow(a("cloudwatch", "GetMetricData", "GetMetricStatistics", "ListMetrics"), "*", sid="ReadMetrics"),
         *environment_parameters(ctx),
-        *service_catalog_projects(ctx),
-        *project_repositories(ctx, write=True),
-    ]
-
-
-def service_catalog_projects(ctx: BuildContext) -> list:
-    """What creating SageMaker projects needs from the caller: SageMaker provisions the project template from the
-    portfolios shared with the role (Service Catalog checks the portfolio association itself): the end-user
-    actions, confined to the role's own provisioned products."""
-    own_products = Condition(StringEquals({"servicecatalog:roleLevel": "self"}))
-    return [
-        allow(a("servicecatalog", "DescribeProduct", "DescribeProvisioningParameters", "DescribeProvisioningArtifact",
-                "ListLaunchPaths", "ListProvisioningArtifacts", "ProvisionProduct"),
-              ctx.own("catalog", "product/*"), sid="ProjectProducts"),
-        allow(a("servicecatalog", "SearchProducts", "DescribeProductView", "ListAcceptedPortfolioShares"), "*",
-              sid="FindProjectProducts"),
-        # Provisioned products have no resource type; roleLevel=self confines these to the role's own.
-        allow(a("servicecatalog", "DescribeProvisionedProduct", "DescribeRecord", "ListRecordHistory",
-                "SearchProvisionedProducts", "ScanProvisionedProducts", "UpdateProvisionedProduct",
-                "TerminateProvisionedProduct"), "*", sid="OwnProvisionedProjects", condition=own_products),
+        # Project templates: SageMaker provisions them from the portfolios shared with the role (the build/train
+        # portfolio; Service Catalog checks the association itself).
+        *policies.service_catalog_end_user(ctx, sid="ProjectProducts"),
+        # Studio users push to the environment's build/train repositories; deploy code is the team
+        # administrator's (what it says is deployed to staging and production).
+        *project_repositories(ctx, write_build=True, write_deploy=False),
+        *only_this_environment("OnlyThisEnvironment"),
     ]
 
 
@@ -326,6 +368,7 @@ def pipeline_statements(ctx: BuildContext) -> list:
         *environment_buckets(ctx),
         *job_runtime(ctx),
         *environment_parameters(ctx),
+        *only_this_environment("OnlyThisEnvironment"),
     ]
 
 
@@ -334,13 +377,14 @@ def team_admin_statements(ctx: BuildContext) -> list:
     names = role_names(ctx)
     studio = [own_sagemaker(kind) for kind in STUDIO_KINDS]
     created = [own_sagemaker(kind) for kind in ("user-profile", "space")]
+    mine = Condition(StringEquals(env_tags_condition()))
     return [
         # The environment's domain and everything in it, found by the environment's tags.
         allow(a("sagemaker", "DescribeDomain", "DescribeUserProfile", "UpdateUserProfile", "DeleteUserProfile",
                 "DescribeSpace", "UpdateSpace", "DeleteSpace", "DescribeApp", "DeleteApp",
-                "CreatePresignedDomainUrl"), studio, sid="EnvironmentStudio",
-              condition=Condition(StringEquals(env_tags_condition()))),
-        # New user profiles and spaces must carry the environment's tags (so they stay manageable here).
+                "CreatePresignedDomainUrl"), studio, sid="EnvironmentStudio", condition=mine),
+        # New user profiles and spaces must carry the environment's tags (so they stay manageable here); a
+        # person's profile also carries the person (STUDIO_USER_TAG, see data_scientist_statements).
         allow(a("sagemaker", "CreateUserProfile", "CreateSpace"), created, sid="EnvironmentStudioCreate",
               condition=Condition(StringEquals(env_tags_condition("aws:RequestTag")))),
         allow(a("sagemaker", "AddTags"), created + [own_sagemaker("project")], sid="TagOnCreate",
@@ -351,46 +395,185 @@ def team_admin_statements(ctx: BuildContext) -> list:
                           sid="PassExecutionRole"),
         allow(a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"),
               sid="Projects"),
-        # Project templates from the portfolios shared with the role: Service Catalog's end-user actions, written
-        # out (the environment's launch role attaches no AWS managed policies).
-        *service_catalog_projects(ctx),
+        # Project templates from the portfolios shared with the role (both kinds: only the team administrator
+        # creates model deploy projects, whose code is deployed to staging and production).
+        *policies.service_catalog_end_user(ctx, sid="ProjectProducts"),
         # Approving a model package (UpdateModelPackage with ModelApprovalStatus) deploys it.
         allow(a("sagemaker", "UpdateModelPackage", "DeleteModelPackage", "DeleteModelPackageGroup"),
               [own_sagemaker("model-package"), own_sagemaker("model-package-group")], sid="ModelApprovals"),
+        # The production deployment's manual approval in the environment's deploy pipelines.
+        allow(a("codepipeline", "PutApprovalResult"),
+              ctx.own("codepipeline", f"{PROJECT_NAMES}/*/*"), sid="ProductionApprovals", condition=mine),
         *sagemaker_read("ReadSageMaker"),
         *environment_parameters(ctx),
         allow(a("ssm", "DescribeParameters"), "*", sid="DescribeParameters"),
         *sagemaker_logs_read(ctx),
-        *project_repositories(ctx, write=True),
+        *project_repositories(ctx, write_build=True, write_deploy=True),
         allow(a("codecommit", "UpdatePullRequestApprovalState", "MergePullRequestBySquash",
-                "MergePullRequestByFastForward"), ctx.own("codecommit", PROJECT_NAMES), sid="ProjectReviews"),
+                "MergePullRequestByFastForward"), ctx.own("codecommit", PROJECT_NAMES), sid="ProjectReviews",
+              condition=mine),
         *project_pipelines_read(ctx),
+        *only_this_environment("OnlyThisEnvironment"),
     ]
+
+
+# The tag of a person's Studio user profile: the person's source identity (sts:SourceIdentity, set when they
+# assume the data scientist role: their IAM user name, or what their identity provider sets; it cannot be
+# changed afterwards).  A data scientist opens only the profiles carrying their own.
+STUDIO_USER_TAG = "StudioUser"
 
 
 def data_scientist_statements(ctx: BuildContext) -> list:
     return [
-        # Studio as the environment's user profiles (tagged by env-sagemaker-studio or the team administrator).
-        allow(a("sagemaker", "CreatePresignedDomainUrl"), own_sagemaker("user-profile"), sid="OpenStudio",
-              condition=Condition(StringEquals(env_tags_condition()))),
+        # Studio as the person's own user profile of the environment (tagged by the team administrator).
+        allow(a("sagemaker", "CreatePresignedDomainUrl"), own_sagemaker("user-profile"), sid="OpenOwnStudioProfile",
+              condition=Condition(StringEquals({**env_tags_condition(),
+                                                f"aws:ResourceTag/{STUDIO_USER_TAG}": "${aws:SourceIdentity}"}))),
         *sagemaker_read("ReadSageMaker"),
         *environment_parameters(ctx),
         *sagemaker_logs_read(ctx),
-        *project_repositories(ctx, write=False),
+        *project_repositories(ctx, write_build=False, write_deploy=False),
         *project_pipelines_read(ctx),
+    ]
+
+
+# -- the MLOps projects' roles ---------------------------------------------------------------------------------------------
+def codebuild_runtime(ctx: BuildContext) -> list:
+    """What a project's builds need to run in the environment's VPC and log (CodeBuild in a VPC creates the
+    build's network interface with the service role)."""
+    return [
+        allow(a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
+              [ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}"),
+               ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}:*")], sid="BuildLogs"),
+        allow(a("ec2", "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+              ctx.own("ec2", "*"), sid="BuildNetworkInterfaces"),
+        allow(a("ec2", "DescribeNetworkInterfaces", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups",
+                "DescribeDhcpOptions"), "*", sid="BuildNetworkDescribe"),
+        allow(a("codebuild", "CreateReportGroup", "CreateReport", "UpdateReport", "BatchPutTestCases",
+                "BatchPutCodeCoverages"), ctx.own("codebuild", f"report-group/{PROJECT_NAMES}"), sid="BuildReports"),
+    ]
+
+
+def project_pipeline_runtime(ctx: BuildContext, repository_suffix: str, suffix: str) -> list:
+    """What a project's CodePipeline pipeline and EventBridge rules do with the role: read the source (the
+    environment's repositories of the project kind, or a connection), keep artifacts in the project's bucket,
+    start the builds and pipelines of the project kind (``suffix``), never another kind's (a build runs as its
+    project's role)."""
+    mine = Condition(StringEquals(env_tags_condition()))
+    # Names end with the kind's suffix (a project name may contain the other kind's: only the end tells).
+    builds = [f"{PROJECT_NAMES}{suffix}"] + ([f"{PROJECT_NAMES}{suffix}-test"] if suffix == project.DEPLOY_SUFFIX
+                                              else [])
+    return [
+        allow(a("codecommit", "GetBranch", "GetCommit", "GetRepository", "UploadArchive", "GetUploadArchiveStatus",
+                "CancelUploadArchive", "GitPull"),
+              ctx.own("codecommit", f"{PROJECT_NAMES}{repository_suffix}"), sid="Source", condition=mine),
+        allow([*a("codestar-connections", "UseConnection"), *a("codeconnections", "UseConnection")],
+              [ctx.own(prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")],
+              sid="SourceConnections"),
+        allow(a("s3", "GetObject", "GetObjectVersion", "PutObject", "GetBucketLocation", "ListBucket",
+                "GetBucketVersioning"),
+              [ctx.bucket_arn(environment.PROJECT_BUCKETS), ctx.bucket_arn(environment.PROJECT_BUCKETS, "*")],
+              sid="Artifacts", condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
+        allow(a("codebuild", "StartBuild", "BatchGetBuilds", "StopBuild"),
+              [ctx.own("codebuild", f"{kind}/{name}{tail}") for name in builds
+               for kind, tail in (("project", ""), ("build", ":*"))], sid="Builds", condition=mine),
+        allow(a("codepipeline", "StartPipelineExecution"), ctx.own("codepipeline", f"{PROJECT_NAMES}{suffix}"),
+              sid="StartPipeline", condition=mine),
+    ]
+
+
+def model_build_statements(ctx: BuildContext) -> list:
+    """The build/train projects' role: it runs what data scientists push, so it holds no more than the execution
+    role (the environment's guardrails are attached to it too, by env-main): upsert and run the project's
+    SageMaker pipeline as the pipeline role, its data in the environment's buckets, never an approval."""
+    names = role_names(ctx)
+    own = own_sagemaker()
+    return [
+        *project_pipeline_runtime(ctx, project.BUILD_REPOSITORY_SUFFIX, project.BUILD_SUFFIX),
+        *codebuild_runtime(ctx),
+        allow(a("sagemaker", "CreatePipeline", "UpdatePipeline", "DescribePipeline", "DescribePipelineDefinitionForExecution",
+                "StartPipelineExecution", "StopPipelineExecution", "DescribePipelineExecution",
+                "ListPipelineExecutionSteps", "ListPipelineExecutions", "ListTags"), own, sid="SageMakerPipelines"),
+        allow(a("sagemaker", "AddTags"), own_sagemaker("pipeline"), sid="TagPipelines"),
+        *sagemaker_read("ReadSageMaker"),
+        pass_to_sagemaker([ctx.role_arn(names[environment.PIPELINE_EXECUTION].pattern)], sid="PassPipelineRole"),
+        *environment_buckets(ctx, sdk_bucket=False),
+        *environment_parameters(ctx),
+        *only_this_environment("OnlyThisEnvironment"),
+    ]
+
+
+def model_deploy_statements(ctx: BuildContext) -> list:
+    """The model deploy projects' role: their builds (the newest approved package, its stage configurations and
+    target accounts; the staging endpoints' test) and their pipelines' StackSet actions, administered by the
+    model deployment administration role.  Its code is reviewed: only the team administrator writes the deploy
+    repositories."""
+    names = role_names(ctx)
+    deployment_admin = ctx.role_arn(names[naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER].pattern)
+    stack_sets = [ctx.own("cloudformation", f"stackset/{PROJECT_NAMES}:*"),
+                  ctx.own("cloudformation", f"stackset-target/{PROJECT_NAMES}:*"),
+                  ctx.own("cloudformation", "type/resource/*")]
+    return [
+        *project_pipeline_runtime(ctx, project.DEPLOY_REPOSITORY_SUFFIX, project.DEPLOY_SUFFIX),
+        *codebuild_runtime(ctx),
+        # The build: the group's packages (the newest approved one), the group policy that lets the target
+        # accounts' roles read them; the environment's parameters; the accounts of its organizational units.
+        allow(a("sagemaker", "ListModelPackages"), "*", sid="ListModelPackages"),
+        allow(a("sagemaker", "DescribeModelPackage", "DescribeModelPackageGroup", "PutModelPackageGroupPolicy",
+                "GetModelPackageGroupPolicy", "DeleteModelPackageGroupPolicy"),
+              [own_sagemaker("model-package"), own_sagemaker("model-package-group")], sid="ModelRegistry"),
+        # The accounts of its organizational units the environment set up: the stack instances of its
+        # target-account StackSet (CloudFormation checks a delegated administrator's registration as the caller).
+        allow(a("cloudformation", "ListStackInstances"),
+              ctx.own("cloudformation", f"stackset/{ctx.config.prefix}ds-{ENV}-target-account-roles:*"),
+              sid="TargetAccountsOfOrganizationalUnits"),
+        allow(a("organizations", "ListDelegatedAdministrators"), "*", sid="DelegatedAdministratorCheck"),
+        *environment_parameters(ctx),
+        # The test: each staging endpoint, as its account's model execution role (the development account's
+        # for single-account deployments).
+        allow(a("sts", "AssumeRole"),
+              Sub(ctx.role_path_pattern(account="*") + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
+              sid="AssumeModelExecutionRoles"),
+        allow(a("sagemaker", "DescribeEndpoint", "InvokeEndpoint"), own_sagemaker("endpoint"), sid="TestEndpoints",
+              condition=Condition(StringEquals({"aws:ResourceTag/EnvironmentName": Ref(params.ENV_NAME.name)}))),
+        # The pipeline's StackSet actions: the endpoint StackSets of the projects, administered by the model
+        # deployment administration role (and no other).  CreateStackSet is authorized on "*" only.
+        # A StackSet of another environment's project (administered by its own administration role) is never
+        # updated with this role: a request naming an administration role must name this environment's.
+        allow(a("cloudformation", *(x for x in policies.STACK_SET_ACTIONS if x != "UpdateStackSet")), stack_sets,
+              sid="ModelDeploymentStackSets"),
+        allow(a("cloudformation", "UpdateStackSet"), stack_sets, sid="ModelDeploymentStackSetUpdates",
+              condition=Condition(ArnEqualsIfExists({"cloudformation:RoleArn": deployment_admin}))),
+        allow(a("cloudformation", "CreateStackSet"), "*", sid="ModelDeploymentStackSetsCreate",
+              condition=Condition(ArnEquals({"cloudformation:RoleArn": deployment_admin}))),
+        allow(a("cloudformation", "GetTemplateSummary", "ValidateTemplate"), "*", sid="Templates"),
+        allow(a("iam", "PassRole"), deployment_admin, sid="PassDeploymentAdministrationRole",
+              condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"}))),
+        allow(a("cloudwatch", "PutMetricData"), "*", sid="Metrics",
+              condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
     ]
 
 
 # -- StackSet administration, flow logs ----------------------------------------------------------------------------
 def stackset_targets(ctx: BuildContext) -> list:
-    """The roles the administration role may assume: the StackSet execution roles of any account, found by marker,
-    and the setup role of the target accounts (given, or env-iam-setup-stackset-role's generated names)."""
+    """The roles the environment's (set-up) StackSet administration role may assume: the setup role of the target
+    accounts (given, or env-iam-setup-stackset-role's generated names), nothing else."""
     base = ctx.role_path_pattern(account="*")
-    return [
-        Sub(f"{base}*{naming.STACKSET_EXECUTION_ROLE_MARKER}*"),
-        If(GENERATED_SETUP_ROLE, Sub(f"{base}${{EnvName}}-*-stackset-setup"),
-           ctx.role_arn(f"${{{SETUP_ROLE_NAME.name}}}", account="*")),
-    ]
+    return [If(GENERATED_SETUP_ROLE, Sub(f"{base}${{EnvName}}-*-stackset-setup"),
+               ctx.role_arn(f"${{{SETUP_ROLE_NAME.name}}}", account="*"))]
+
+
+def deployment_targets(ctx: BuildContext) -> list:
+    """The roles the model deployment administration role may assume: the model deployment StackSet execution
+    roles of the target accounts (and of this account, for single-account deployments), found by marker."""
+    return [Sub(ctx.role_path_pattern(account="*") + f"*{naming.STACKSET_EXECUTION_ROLE_MARKER}*")]
+
+
+def stackset_trust(ctx: BuildContext, stack_sets: str):
+    """CloudFormation administering this account's StackSets named ``stack_sets`` (aws:SourceAccount and the
+    StackSet's ARN, which StackSets sets when it assumes an administration role)."""
+    return service_trust("cloudformation", [ArnLike({"aws:SourceArn": ctx.arn(
+        "cloudformation", f"stackset/{stack_sets}", region="*")})])
 
 
 def flow_logs_statements(ctx: BuildContext) -> list:
@@ -404,16 +587,23 @@ def flow_logs_statements(ctx: BuildContext) -> list:
 
 
 # -- roles ------------------------------------------------------------------------------------------------------------
-def managed(ctx: BuildContext, t: Template, title: str, suffix: str, description: str, statements: list) -> list[Ref]:
+def managed(ctx: BuildContext, t: Template, title: str, suffix: str, description: str, statements: list,
+            condition: str | None = None) -> list[Ref]:
     """Customer managed policies (under the configured path) holding ``statements``, more than a role's inline
-    policies may hold.  Named like the role they serve (<prefix><env>-<type>-<region>-<suffix>-<n>): the
-    environment's launch role may create only policies with the configured prefix."""
+    policies may hold.  Named with the environment policy marker (environment.policy_name): the environment's
+    launch role may create and version only such policies."""
     refs = []
     for number, policy in enumerate(iam_blocks.managed_policies(ctx, title, description, statements), start=1):
-        policy.ManagedPolicyName = ctx.namer.name(
-            "policy", f"{ENV}-${{AWS::Region}}-{suffix}-{number}", params.ENVIRONMENT).sub()
+        policy.ManagedPolicyName = environment.policy_name(ctx, suffix, number).sub()
+        if condition:
+            policy.Condition = condition
         refs.append(Ref(t.add_resource(policy)))
     return refs
+
+
+def boundary(ctx: BuildContext):
+    """Every role here carries the platform boundary (a parameter: the core's) unless one is configured."""
+    return Ref(platform_boundary.PARAMETER.name) if ctx.permissions_boundary is None else None
 
 
 def persona_roles(ctx: BuildContext, t: Template) -> dict:
@@ -423,8 +613,10 @@ def persona_roles(ctx: BuildContext, t: Template) -> dict:
         description="Team administrator of the data science environment: Studio users, projects, model approvals",
         name=names[environment.DS_TEAM_ADMIN].sub(),
         assume=administrator_trust(ctx),
-        policies=[iam_blocks.inline("data-science-team-administrator", *team_admin_statements(ctx))],
+        managed=managed(ctx, t, "DSTeamAdministratorPolicy", environment.DS_TEAM_ADMIN,
+                        "Team administrator of the environment", team_admin_statements(ctx), USER_ROLES),
         condition=USER_ROLES,
+        boundary=boundary(ctx),
     ))
     scientist = t.add_resource(iam_blocks.role(
         ctx, "DataScientistRole",
@@ -433,12 +625,14 @@ def persona_roles(ctx: BuildContext, t: Template) -> dict:
         assume=administrator_trust(ctx),
         policies=[iam_blocks.inline("data-scientist", *data_scientist_statements(ctx))],
         condition=USER_ROLES,
+        boundary=boundary(ctx),
     ))
     return {"admin": admin, "scientist": scientist}
 
 
 def service_roles(ctx: BuildContext, t: Template) -> dict:
     names = role_names(ctx)
+    bounded = boundary(ctx)
     execution = t.add_resource(iam_blocks.role(
         ctx, "SageMakerExecutionRole",
         description="Studio, notebooks and SageMaker jobs of the environment run as this role",
@@ -446,6 +640,7 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
         assume=service_trust("sagemaker", source_identity=True),
         managed=managed(ctx, t, "SageMakerExecutionPolicy", environment.SAGEMAKER_EXECUTION,
                         "SageMaker execution role of the environment", execution_statements(ctx)),
+        boundary=bounded,
     ))
     pipeline = t.add_resource(iam_blocks.role(
         ctx, "SageMakerPipelineExecutionRole",
@@ -454,14 +649,46 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
         assume=service_trust("sagemaker"),
         managed=managed(ctx, t, "SageMakerPipelineExecutionPolicy", environment.PIPELINE_EXECUTION,
                         "SageMaker pipeline role of the environment", pipeline_statements(ctx)),
+        boundary=bounded,
+    ))
+    build = t.add_resource(iam_blocks.role(
+        ctx, "SageMakerModelBuildRole",
+        description="The environment's model build/train projects (pipelines, builds, rules) run as this role",
+        name=names[environment.MODEL_BUILD].sub(),
+        assume=project_trust(ctx),
+        managed=managed(ctx, t, "SageMakerModelBuildPolicy", environment.MODEL_BUILD,
+                        "Model build/train projects of the environment", model_build_statements(ctx)),
+        boundary=bounded,
+    ))
+    deploy = t.add_resource(iam_blocks.role(
+        ctx, "SageMakerModelDeployRole",
+        description="The environment's model deploy projects (pipelines, builds, rules, StackSet actions) run as "
+                    "this role",
+        name=names[environment.MODEL_DEPLOY].sub(),
+        assume=project_trust(ctx),
+        managed=managed(ctx, t, "SageMakerModelDeployPolicy", environment.MODEL_DEPLOY,
+                        "Model deploy projects of the environment", model_deploy_statements(ctx)),
+        boundary=bounded,
     ))
     stackset = t.add_resource(iam_blocks.role(
         ctx, "StackSetAdministrationRole",
-        description="Administers the environment's self-managed StackSets in the target accounts",
+        description="Administers the environment's own StackSets (target-account roles and networks): assumes only "
+                    "the target accounts' setup role",
         name=names[naming.STACKSET_ADMINISTRATION_ROLE_MARKER].sub(),
-        assume=service_trust("cloudformation"),
-        policies=[iam_blocks.inline("assume-stackset-execution-roles", allow(
-            a("sts", "AssumeRole"), stackset_targets(ctx), sid="StackSetExecutionRoles"))],
+        assume=stackset_trust(ctx, f"{ctx.config.prefix}ds-{ENV}-*"),
+        policies=[iam_blocks.inline("assume-stackset-setup-roles", allow(
+            a("sts", "AssumeRole"), stackset_targets(ctx), sid="StackSetSetupRoles"))],
+        boundary=bounded,
+    ))
+    deployment = t.add_resource(iam_blocks.role(
+        ctx, "ModelDeploymentAdministrationRole",
+        description="Administers the model deployment StackSets of the environment's projects: assumes only the "
+                    "model deployment StackSet execution roles",
+        name=names[naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER].sub(),
+        assume=stackset_trust(ctx, PROJECT_NAMES),
+        policies=[iam_blocks.inline("assume-model-deployment-roles", allow(
+            a("sts", "AssumeRole"), deployment_targets(ctx), sid="ModelDeploymentExecutionRoles"))],
+        boundary=bounded,
     ))
     flow_logs = t.add_resource(iam_blocks.role(
         ctx, "VPCFlowLogsRole",
@@ -470,8 +697,10 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
         assume=service_trust("vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]),
         policies=[iam_blocks.inline("vpc-flow-logs", *flow_logs_statements(ctx))],
         condition=FLOW_LOGS_ROLE,
+        boundary=bounded,
     ))
-    return {"execution": execution, "pipeline": pipeline, "stackset": stackset, "flow_logs": flow_logs}
+    return {"execution": execution, "pipeline": pipeline, "build": build, "deploy": deploy, "stackset": stackset,
+            "deployment": deployment, "flow_logs": flow_logs}
 
 
 def outputs(ctx: BuildContext, t: Template, personas: dict, services: dict) -> None:
@@ -508,7 +737,17 @@ def outputs(ctx: BuildContext, t: Template, personas: dict, services: dict) -> N
         Output("SageMakerPipelineExecutionRoleName", Value=Ref(services["pipeline"]),
                Description="Name of the SageMaker pipeline execution role"),
         Output("StackSetAdministrationRoleArn", Value=arn(services["stackset"]),
-               Description="ARN of the StackSet administration role (AdministrationRoleARN of the StackSets)"),
+               Description="ARN of the StackSet administration role of the environment's own StackSets"),
+        Output("ModelDeploymentAdministrationRoleArn", Value=arn(services["deployment"]),
+               Description="ARN of the StackSet administration role of the projects' model deployments"),
+        Output("SageMakerModelBuildRoleArn", Value=arn(services["build"]),
+               Description="ARN of the role of the model build/train projects"),
+        Output("SageMakerModelBuildRoleName", Value=Ref(services["build"]),
+               Description="Name of the role of the model build/train projects"),
+        Output("SageMakerModelDeployRoleArn", Value=arn(services["deploy"]),
+               Description="ARN of the role of the model deploy projects"),
+        Output("SageMakerModelDeployRoleName", Value=Ref(services["deploy"]),
+               Description="Name of the role of the model deploy projects"),
         Output("VPCFlowLogsRoleArn", Condition=FLOW_LOGS_ROLE, Value=arn(services["flow_logs"]),
                Description="ARN of the VPC flow logs role"),
     ])
@@ -516,12 +755,13 @@ def outputs(ctx: BuildContext, t: Template, personas: dict, services: dict) -> N
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
+    bounded = [platform_boundary.PARAMETER] if ctx.permissions_boundary is None else []
     specs = [params.ENV_NAME, params.ENV_TYPE, CREATE_USER_ROLES, CREATE_FLOW_LOGS_ROLE, DATA_BUCKET, MODEL_BUCKET,
-             SEED_CODE_BUCKET, SETUP_ROLE_NAME]
+             SEED_CODE_BUCKET, SETUP_ROLE_NAME, *bounded]
     params.add(t, *specs)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-        ("Roles to create", [CREATE_USER_ROLES, CREATE_FLOW_LOGS_ROLE]),
+        ("Roles to create", [CREATE_USER_ROLES, CREATE_FLOW_LOGS_ROLE, *bounded]),
         ("Buckets", [DATA_BUCKET, MODEL_BUCKET, SEED_CODE_BUCKET]),
         ("Multi-account deployment", [SETUP_ROLE_NAME]),
     ])

@@ -7,10 +7,11 @@ account's role names so that one ExecutionRoleName works everywhere.
 
 from __future__ import annotations
 
-from awacs.aws import Bool, Condition, Principal, StringEquals, StringLike
-from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template
+from awacs.aws import Bool, Condition, ForAllValuesStringNotEquals, Principal, StringEquals, StringLike
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template, encode_to_dict
 
 from templates_src import naming
+from templates_src.blocks import environment, guardrails
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import stacksets
@@ -22,9 +23,9 @@ DESCRIPTION = ("Creates the IAM roles for multi-account model deployment in a ta
 
 PIPELINE_ROLE_ARN = params.role_arn_param(
     "PipelineExecutionRoleArn",
-    "Role in the development account that may assume the model execution role (tests of deployed endpoints). "
-    "Leave empty for the account's AmazonSageMakerServiceCatalogProductsUseRole",
-    "Pipeline execution role ARN",
+    "Role in the development account that may assume the model execution role (the tests of deployed endpoints: "
+    "the environment's model deploy role, which env-main passes). Leave empty for none",
+    "Endpoint test role ARN",
 )
 MODEL_KMS_KEY_ARN = params.ParamSpec(
     "ModelS3KMSKeyArn",
@@ -98,10 +99,11 @@ def model_execution_policy(ctx: BuildContext):
     log_groups = ctx.arn("logs", "log-group:/aws/sagemaker/Endpoints/*", region="${AWS::Region}")
     return iam_blocks.inline(
         "sagemaker-model-execution",
-        # Read and invoke only: endpoints are created by the StackSet execution role, not by this role.
+        # Read and invoke only: endpoints are created by the StackSet execution role, not by this role; only the
+        # environment's (tagged EnvironmentName by the endpoint template: other environments may deploy here too).
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeEndpoint", "DescribeEndpointConfig",
                                             "DescribeModel", "InvokeEndpoint", "ListTags"),
-                         endpoint_resources, sid="EndpointsReadAndInvoke"),
+                         endpoint_resources, sid="EndpointsReadAndInvoke", condition=own_environment()),
         iam_blocks.allow(iam_blocks.actions("ec2", "CreateNetworkInterface", "CreateNetworkInterfacePermission",
                                             "DeleteNetworkInterface", "DeleteNetworkInterfacePermission"),
                          ctx.arn("ec2", "*", region="${AWS::Region}"), sid="VpcNetworkInterfaces"),
@@ -115,6 +117,13 @@ def model_execution_policy(ctx: BuildContext):
                          sid="ListModelBucket"),
         iam_blocks.allow(iam_blocks.actions("kms", "Decrypt", "DescribeKey"), Ref(MODEL_KMS_KEY_ARN.name),
                          sid="DecryptModelArtifacts"),
+        # Data capture (the endpoint template's DataCaptureS3Uri): written to the model bucket's capture prefix,
+        # encrypted with its key, never anywhere else.
+        iam_blocks.allow(iam_blocks.actions("s3", "PutObject"),
+                         ctx.bucket_arn("${ModelBucketName}", environment.DATA_CAPTURE_PREFIX + "*"),
+                         sid="WriteDataCapture"),
+        iam_blocks.allow(iam_blocks.actions("kms", "GenerateDataKey"), Ref(MODEL_KMS_KEY_ARN.name),
+                         sid="EncryptDataCapture"),
         iam_blocks.allow(iam_blocks.actions("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents",
                                             "DescribeLogStreams"), log_groups, sid="EndpointLogs"),
         # PutMetricData has no resource-level permissions; the namespace condition confines it.
@@ -123,18 +132,31 @@ def model_execution_policy(ctx: BuildContext):
     )
 
 
+def own_environment(key: str = "aws:ResourceTag") -> Condition:
+    return Condition(StringEquals({f"{key}/EnvironmentName": Ref(params.ENV_NAME.name)}))
+
+
 def stackset_execution_policy(ctx: BuildContext, model_role):
     own = [ctx.arn("sagemaker", f"{kind}/*", region="${AWS::Region}")
            for kind in ("endpoint", "endpoint-config", "model")]
     return iam_blocks.inline(
         "stackset-execution",
         *stacksets.stack_instance_statements(ctx),
+        # The environment's endpoints only (tagged EnvironmentName by the endpoint template): created with the
+        # tag, changed and deleted only with it.
+        iam_blocks.allow(iam_blocks.actions("sagemaker", "CreateModel", "CreateEndpointConfig", "CreateEndpoint"),
+                         own, sid="CreateEndpoints", condition=own_environment("aws:RequestTag")),
+        iam_blocks.allow(iam_blocks.actions("sagemaker", "AddTags"), own, sid="TagOnCreate", condition=Condition(
+            StringEquals({"sagemaker:TaggingAction": ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]}))),
         iam_blocks.allow(iam_blocks.actions(
-            "sagemaker", "CreateModel", "DeleteModel", "DescribeModel", "CreateEndpointConfig",
-            "DeleteEndpointConfig", "DescribeEndpointConfig", "CreateEndpoint", "DeleteEndpoint",
-            "DescribeEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "AddTags", "DeleteTags",
-            "ListTags",
-        ), own, sid="DeployEndpoints"),
+            "sagemaker", "DeleteModel", "DescribeModel", "DeleteEndpointConfig", "DescribeEndpointConfig",
+            "DeleteEndpoint", "DescribeEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "ListTags",
+        ), own, sid="DeployEndpoints", condition=own_environment()),
+        # A template update changes other tags of its resources, never the EnvironmentName tag.
+        iam_blocks.allow(iam_blocks.actions("sagemaker", "AddTags", "DeleteTags"), own, sid="RetagEndpoints",
+                         condition=Condition([
+                             StringEquals({"aws:ResourceTag/EnvironmentName": Ref(params.ENV_NAME.name)}),
+                             ForAllValuesStringNotEquals({"aws:TagKeys": "EnvironmentName"})])),
         # The endpoints serve model packages registered in the development account.
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeModelPackage"),
                          ctx.arn("sagemaker", "model-package/*", region="${AWS::Region}", account=stacksets.ADMIN),
@@ -153,6 +175,8 @@ def stackset_execution_policy(ctx: BuildContext, model_role):
                          sid="EnvironmentParameters"),
         iam_blocks.allow(iam_blocks.actions("iam", "PassRole"), GetAtt(model_role, "Arn"), sid="PassModelRole",
                          condition=Condition(StringEquals({"iam:PassedToService": "sagemaker.amazonaws.com"}))),
+        # Whatever a deployment's template says: models only in a VPC, endpoint volumes only encrypted with a key.
+        *guardrails.presence_statements("Endpoints"),
     )
 
 
@@ -182,18 +206,20 @@ def build(ctx: BuildContext) -> Template:
 
     model_generated, stackset_generated = model_role_name(ctx), stackset_role_name(ctx)
 
-    pipeline_role = If(PIPELINE_ROLE_DEFAULT,
-                       ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_USE_ROLE, account=stacksets.ADMIN),
-                       Ref(PIPELINE_ROLE_ARN.name))
+    # The endpoint tests of the environment's deploy projects (one named role of the development account, never
+    # SageMaker's account-wide products use role); SageMaker for this account only (aws:SourceAccount).
     model_role = t.add_resource(iam_blocks.role(
         ctx,
         "SageMakerModelExecutionRole",
         description="SageMaker endpoints of the environment's MLOps projects run as this role",
         name=If(GENERATE_MODEL_ROLE_NAME, model_generated.sub(), Ref(model_name.name)),
-        assume=iam_blocks.trust(
-            iam_blocks.trust_statement(Principal("Service", ["sagemaker.amazonaws.com"]), sid="SageMaker"),
-            iam_blocks.trust_statement(Principal("AWS", pipeline_role), sid="EndpointTests"),
-        ),
+        assume={"Version": iam_blocks.POLICY_VERSION, "Statement": [
+            encode_to_dict(iam_blocks.trust_statement(
+                Principal("Service", ["sagemaker.amazonaws.com"]), sid="SageMaker",
+                condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})))),
+            If(PIPELINE_ROLE_DEFAULT, Ref("AWS::NoValue"), encode_to_dict(
+                iam_blocks.trust_statement(Principal("AWS", Ref(PIPELINE_ROLE_ARN.name)), sid="EndpointTests"))),
+        ]},
         policies=[model_execution_policy(ctx)],
         boundary=boundary,
     ))
@@ -202,7 +228,8 @@ def build(ctx: BuildContext) -> Template:
         "StackSetExecutionRole",
         description="Model deployment StackSets of the environment's MLOps projects run as this role",
         name=If(GENERATE_STACKSET_ROLE_NAME, stackset_generated.sub(), Ref(stackset_name.name)),
-        assume=stacksets.administration_role_trust(ctx),
+        # Only the environment's model deployment administration role (never its set-up one).
+        assume=stacksets.administration_role_trust(ctx, stacksets.DEPLOYMENT_ADMINISTRATION_ROLES),
         policies=[stackset_execution_policy(ctx, model_role)],
         boundary=boundary,
     ))

@@ -8,16 +8,16 @@ Every key rotates yearly and is kept when its stack is deleted or the key replac
 never makes data unreadable.  The key policies separate the roles that *administer* a key from the roles that
 *use* it:
 
-1. the account (root) gets ``kms:*``, AWS's default statement: IAM policies then decide as for any resource;
-2. key administrators (the data science team administrator role, when given) get administrative actions only;
-3. key users (SageMaker execution and pipeline roles, the data scientist and team administrator roles when
-   given) get cryptographic use and ...
-4. ... grants for AWS resources (how SageMaker, EFS and EBS use a key for the volumes they attach);
-5. an explicit Deny keeps the workload roles (execution, pipeline, data scientist) from administering a key,
-   whatever their IAM policies say.  The 2022 reference made the SageMaker execution role, which every
-   notebook and job runs as, an administrator of the Studio storage key (able to disable it or schedule its
-   deletion);
-6. an explicit Deny of grants that are not for AWS resources, to everyone.
+1. the account (root) gets ``kms:*``, AWS's default statement: IAM policies then decide as for any resource
+   (the account's administrators and the launch role deploying the environment administer the keys);
+2. key users (SageMaker execution, pipeline and project roles, the data scientist and team administrator roles
+   when given) get cryptographic use and ...
+3. ... grants for AWS resources (how SageMaker, EFS and EBS use a key for the volumes they attach);
+4. an explicit Deny keeps every role of the environment (the key users) from administering a key, whatever
+   their IAM policies say: a key administrator could rewrite the key policy.  The 2022 reference made the
+   SageMaker execution role, which every notebook and job runs as, an administrator of the Studio storage key
+   (able to disable it or schedule its deletion), and the team administrator an administrator of every key;
+5. an explicit Deny of grants that are not for AWS resources, to everyone.
 
 Optional role ARNs may be empty: they are chosen with ``Fn::If`` over whole principal lists, never with
 ``AWS::NoValue`` inside a list, so an empty ARN never becomes a principal.
@@ -54,22 +54,23 @@ PIPELINE_ROLE_ARN = params.role_arn_param(
     "SageMakerPipelineExecutionRoleArn",
     "Role SageMaker pipelines run as: may use the keys, never administer them",
     "SageMaker pipeline execution role ARN", required=True)
+BUILD_ROLE_ARN = params.role_arn_param(
+    "SageMakerModelBuildRoleArn",
+    "Role of the model build/train projects (their pipelines' artifacts, their data): may use the keys, never "
+    "administer them", "Model build role ARN", required=True)
+DEPLOY_ROLE_ARN = params.role_arn_param(
+    "SageMakerModelDeployRoleArn",
+    "Role of the model deploy projects (their pipelines' artifacts): may use the keys, never administer them",
+    "Model deploy role ARN", required=True)
 
 HAS_DS_TEAM_ADMIN = "HasDSTeamAdministratorRole"
 HAS_DATA_SCIENTIST = "HasDataScientistRole"
 
 POLICY_VERSION = "2012-10-17"
 
-# Administrative actions on one key, spelled out: no wildcard, so no cryptographic use and no kms:CreateGrant
-# (a grant to oneself would be use) hides in an administrator's permissions.
-ADMIN_ACTIONS = tuple(f"kms:{a}" for a in (
-    "CreateAlias", "DeleteAlias", "UpdateAlias", "DescribeKey", "EnableKey", "DisableKey", "EnableKeyRotation",
-    "DisableKeyRotation", "GetKeyPolicy", "GetKeyRotationStatus", "ListKeyPolicies", "ListKeyRotations",
-    "ListResourceTags", "ListGrants", "PutKeyPolicy", "RevokeGrant", "RotateKeyOnDemand", "TagResource",
-    "UntagResource", "UpdateKeyDescription", "ScheduleKeyDeletion", "CancelKeyDeletion"))
 USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
 GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
-# What the workload roles may never do.  Not denied: cryptographic use, DescribeKey, Get*/List*, and the grant
+# What the environment's roles may never do.  Not denied: cryptographic use, DescribeKey, Get*/List*, and the grant
 # operations (CreateGrant, ListGrants, RevokeGrant, RetireGrant) that SageMaker, EFS and EBS need to attach
 # encrypted volumes for these roles.
 DENIED_TO_WORKLOADS = ("kms:CreateAlias", "kms:Delete*", "kms:Update*", "kms:Put*", "kms:Disable*", "kms:Enable*",
@@ -103,14 +104,11 @@ def _role_list(required: list, optional: list[tuple[str, Ref]]):
     return If(condition, _role_list(required + [arn], rest), _role_list(required, rest))
 
 
-def workload_roles():
-    """Roles that run code (notebooks, jobs, pipelines): users of a key, never its administrators."""
-    return _role_list([Ref(EXECUTION_ROLE_ARN.name), Ref(PIPELINE_ROLE_ARN.name)],
-                      [(HAS_DATA_SCIENTIST, Ref(DATA_SCIENTIST_ROLE_ARN.name))])
+WORKLOADS = (EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_ARN)
 
 
 def key_users():
-    return _role_list([Ref(EXECUTION_ROLE_ARN.name), Ref(PIPELINE_ROLE_ARN.name)],
+    return _role_list([Ref(spec.name) for spec in WORKLOADS],
                       [(HAS_DATA_SCIENTIST, Ref(DATA_SCIENTIST_ROLE_ARN.name)),
                        (HAS_DS_TEAM_ADMIN, Ref(DS_TEAM_ADMIN_ROLE_ARN.name))])
 
@@ -127,50 +125,51 @@ def key_policy(ctx: BuildContext) -> dict:
     # through its IAM policy.  It does not let anyone in the account use the key by itself.
     root = {"Sid": "EnableIAMPolicies", "Effect": "Allow", "Principal": {"AWS": ctx.root_arn()},
             "Action": "kms:*", "Resource": "*"}
-    # (2) Administer, not use (the team administrator is a key user too, in the statements below).  Without a
-    # team administrator role the statement names the account, which statement 1 already covers: it then
-    # grants nothing new, and the statement list stays the same.
-    admins = {"Sid": "KeyAdministrators", "Effect": "Allow",
-              "Principal": {"AWS": If(HAS_DS_TEAM_ADMIN, Ref(DS_TEAM_ADMIN_ROLE_ARN.name), ctx.root_arn())},
-              "Action": list(ADMIN_ACTIONS), "Resource": "*"}
-    # (3) Use, not administer.
+    # (2) Use, not administer.
     users = {"Sid": "KeyUsers", "Effect": "Allow", "Principal": {"AWS": key_users()},
              "Action": list(USE_ACTIONS), "Resource": "*"}
-    # (4) Grants only for AWS resources: SageMaker, EFS and EBS create grants to attach encrypted volumes.
+    # (3) Grants only for AWS resources: SageMaker, EFS and EBS create grants to attach encrypted volumes.
     grants = {"Sid": "KeyUsersGrantsForAWSResources", "Effect": "Allow", "Principal": {"AWS": key_users()},
               "Action": list(GRANT_ACTIONS), "Resource": "*",
               "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
-    # (5) The workload roles can never administer a key, even if an IAM policy (or a mistake) allowed it: an
-    # explicit Deny wins over the root statement's delegation to IAM.  Principal "*" with aws:PrincipalArn
-    # matches every session of these roles.
-    deny_admin = {"Sid": "DenyKeyAdministrationToWorkloadRoles", "Effect": "Deny", "Principal": {"AWS": "*"},
+    # (4) No role of the environment ever administers a key, even if an IAM policy (or a mistake) allowed it: an
+    # explicit Deny wins over the root statement's delegation to IAM.  A key administrator could rewrite the
+    # key policy (to another account, say), so only the account's administrators and the launch role that
+    # deploys this stack do, through IAM.  Principal "*" with aws:PrincipalArn matches every session of these roles.
+    deny_admin = {"Sid": "DenyKeyAdministrationToEnvironmentRoles", "Effect": "Deny", "Principal": {"AWS": "*"},
                   "Action": list(DENIED_TO_WORKLOADS), "Resource": "*",
-                  "Condition": {"ArnEquals": {"aws:PrincipalArn": workload_roles()}}}
-    # (6) Nobody, whatever IAM allows, creates a grant that is not for an AWS resource (a grant to oneself or
+                  "Condition": {"ArnEquals": {"aws:PrincipalArn": key_users()}}}
+    # (5) Nobody, whatever IAM allows, creates a grant that is not for an AWS resource (a grant to oneself or
     # another principal would be a second, invisible key policy); AWS services acting as themselves may.
     # AWS Control Tower's CT.KMS.PR.3.
     deny_grants = {"Sid": "DenyGrantsNotForAWSResources", "Effect": "Deny", "Principal": {"AWS": "*"},
                    "Action": "kms:CreateGrant", "Resource": "*",
                    "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false",
                                                   "aws:PrincipalIsAWSService": "false"}}}
-    return {"Version": POLICY_VERSION, "Statement": [root, admins, users, grants, deny_admin, deny_grants]}
+    return {"Version": POLICY_VERSION, "Statement": [root, users, grants, deny_admin, deny_grants]}
 
 
 def cross_account_statement(ctx: BuildContext):
-    """Multi-account: the target accounts' model execution roles decrypt models, only through S3 (the model
-    bucket's objects are encrypted with the S3 key)."""
+    """Multi-account: the target accounts' model execution roles decrypt models and encrypt their endpoints'
+    data capture, only through S3 (the model bucket's objects are encrypted with the S3 key)."""
     return target_accounts.reader_statement(
-        ctx, "TargetAccountsDecryptModels", ["kms:Decrypt", "kms:DescribeKey"], "*",
+        ctx, "TargetAccountsDecryptModels", ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"], "*",
         Ref(target_accounts.MODEL_ROLE_NAME.name),
         extra={"StringLike": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}})
 
 
-def cross_account_volume_statement(ctx: BuildContext):
+def cross_account_volume_statements(ctx: BuildContext) -> list:
     """Multi-account: the model deployments' StackSet execution role of each target account creates endpoints whose
-    ML storage volumes this key encrypts; SageMaker uses the key through the grant the role creates for it."""
-    return target_accounts.reader_statement(
-        ctx, "TargetAccountsEncryptEndpointVolumes", ["kms:DescribeKey", "kms:CreateGrant"], "*",
-        Ref(target_accounts.STACKSET_ROLE_NAME.name), extra={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+    ML storage volumes this key encrypts.  It describes the key (SageMaker checks it when the endpoint
+    configuration is created; DescribeKey requests carry no grant keys, so it cannot sit under the grant
+    condition) and creates the grant SageMaker uses the key through, for AWS resources only."""
+    role = Ref(target_accounts.STACKSET_ROLE_NAME.name)
+    return [
+        target_accounts.reader_statement(ctx, "TargetAccountsDescribeEndpointVolumeKey", ["kms:DescribeKey"], "*",
+                                         role),
+        target_accounts.reader_statement(ctx, "TargetAccountsEncryptEndpointVolumes", ["kms:CreateGrant"], "*", role,
+                                         extra={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+    ]
 
 
 def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
@@ -180,10 +179,12 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
         EnableKeyRotation=True,
         KeyPolicy=key_policy(ctx),
     ))
-    cross_account = {"s3": cross_account_statement, "ebs": cross_account_volume_statement}.get(spec.kind)
-    if cross_account:
-        key.KeyPolicy["Statement"].append(cross_account(ctx))
+    if spec.kind == "s3":
+        key.KeyPolicy["Statement"].append(cross_account_statement(ctx))
         scanners.skip(key, scanners.CONDITIONED_CROSS_ACCOUNT_PRINCIPAL)
+    elif spec.kind == "ebs":
+        key.KeyPolicy["Statement"].extend(cross_account_volume_statements(ctx))
+        scanners.skip(key, scanners.CONDITIONED_CROSS_ACCOUNT_VOLUME_KEY)
     # Keys outlive their stack: data, volumes and backups encrypted with them stay readable.
     key.DeletionPolicy = "Retain"
     key.UpdateReplacePolicy = "Retain"
@@ -206,13 +207,14 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     params.add(t, params.ENV_NAME, params.ENV_TYPE, DS_TEAM_ADMIN_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
-               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, *target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME,
+               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_ARN, *target_accounts.PARAMETERS,
+               target_accounts.MODEL_ROLE_NAME,
                target_accounts.STACKSET_ROLE_NAME)
     target_accounts.add_conditions(t, multi_account=False)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-        ("Key users and administrators", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
-                                          DS_TEAM_ADMIN_ROLE_ARN]),
+        ("Key users and administrators", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_ARN,
+                                          DATA_SCIENTIST_ROLE_ARN, DS_TEAM_ADMIN_ROLE_ARN]),
         ("Target accounts that read models", [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME,
                                               target_accounts.STACKSET_ROLE_NAME]),
     ])

@@ -20,10 +20,11 @@ EnvName and EnvType instead of read from outputs, so they add no dependency.
 
 from __future__ import annotations
 
-from troposphere import (And, Condition, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Split, Sub, Tags,
-                         Template)
+from troposphere import (And, Condition, Equals, GetAtt, If, ImportValue, Join, Not, Or, Output, Ref, Split, Sub,
+                         Tags, Template)
 from troposphere import cloudformation, iam, resourcegroups, ssm
 
+from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import environment as envb
 from templates_src.blocks import guardrails
 from templates_src.blocks import target_accounts
@@ -32,7 +33,7 @@ from templates_src.blocks import parameters as params
 from templates_src.blocks import nested
 from templates_src.blocks.nested import nested_stack, offer_parameters, pass_through
 from templates_src.blocks.parameters import ParamSpec
-from templates_src import references
+from templates_src import naming, references
 from templates_src.context import BuildContext
 from templates_src.templates.env import (env_iam, env_iam_target_account_roles, env_kms, env_s3,
                                          env_sagemaker_studio, env_sc_portfolio, env_target_account_network, env_vpc,
@@ -78,8 +79,20 @@ EXECUTION_ROLE_ARN = params.role_arn_param("SageMakerExecutionRoleArn", f"SageMa
                                            f"the jobs {_EXISTING}", "SageMaker execution role ARN")
 PIPELINE_ROLE_ARN = params.role_arn_param("SageMakerPipelineExecutionRoleArn", f"SageMaker pipeline execution "
                                           f"role {_EXISTING}", "SageMaker pipeline execution role ARN")
-STACKSET_ADMIN_ARN = params.role_arn_param("StackSetAdministrationRoleArn", f"StackSet administration role "
-                                           f"{_EXISTING}", "StackSet administration role ARN")
+STACKSET_ADMIN_ARN = params.role_arn_param("StackSetAdministrationRoleArn", f"StackSet administration role of "
+                                           f"the environment's own StackSets {_EXISTING}",
+                                           "StackSet administration role ARN")
+DEPLOYMENT_ADMIN_ARN = params.role_arn_param(
+    "ModelDeploymentAdministrationRoleArn", f"StackSet administration role of the projects' model deployments "
+    f"{_EXISTING}", "Model deployment administration role ARN")
+BUILD_ROLE_ARN = params.role_arn_param("SageMakerModelBuildRoleArn", f"Role of the model build/train projects "
+                                       f"{_EXISTING}", "Model build role ARN")
+DEPLOY_ROLE_ARN = params.role_arn_param("SageMakerModelDeployRoleArn", f"Role of the model deploy projects "
+                                        f"{_EXISTING}", "Model deploy role ARN")
+CORE_NAME = params.STACK_SET_NAME.with_(
+    name="CoreStackSetName", default="sm-mlops-core", label="Core deployment name",
+    description="Name of the core deployment (core-main's StackSetName) whose platform permissions boundary every "
+                "role of the environment carries")
 SETUP_LAMBDA_ROLE_ARN = params.role_arn_param(
     "SetupLambdaExecutionRoleArn", f"Role of the environment's set-up functions {_EXISTING}; it needs the "
     "permissions listed in the README", "Set-up function role ARN")
@@ -115,13 +128,15 @@ ENDPOINT_PARAMETERS = ("CreateS3VPCEndpoint", "ExistingS3VPCEndpointId", "Create
                        "CreateSageMakerNotebookVPCEndpoint", "CreateSageMakerStudioVPCEndpoint", "CreateSTSVPCEndpoint",
                        "CreateCodeCommitVPCEndpoint", "CreateCodeCommitAPIVPCEndpoint",
                        "CreateCodePipelineVPCEndpoint", "CreateCodeBuildVPCEndpoint", "CreateECRAPIVPCEndpoint",
-                       "CreateECRVPCEndpoint", "CreateServiceCatalogVPCEndpoint", "CreateKMSVPCEndpoint")
+                       "CreateECRVPCEndpoint", "CreateServiceCatalogVPCEndpoint", "CreateKMSVPCEndpoint",
+                       "CreateCloudFormationVPCEndpoint")
 # Interface endpoints an internet-free environment cannot work without (SageMaker's documentation for VPC-only
 # Studio, plus what jobs, pipelines and the projects' configuration lookup call).
 INTERNET_FREE_ENDPOINTS = ("CreateSageMakerAPIVPCEndpoint", "CreateSageMakerRuntimeVPCEndpoint",
                            "CreateSageMakerStudioVPCEndpoint", "CreateSTSVPCEndpoint", "CreateCWLVPCEndpoint",
                            "CreateCWVPCEndpoint", "CreateSSMVPCEndpoint", "CreateKMSVPCEndpoint",
-                           "CreateServiceCatalogVPCEndpoint", "CreateECRAPIVPCEndpoint", "CreateECRVPCEndpoint")
+                           "CreateServiceCatalogVPCEndpoint", "CreateECRAPIVPCEndpoint", "CreateECRVPCEndpoint",
+                           "CreateCloudFormationVPCEndpoint")
 CREATE_FLOW_LOGS_ROLE = yes_no("CreateVPCFlowLogsRole", "Create the role VPC flow logs write with (NO: give "
                                "VPCFlowLogsRoleArn)", "Create flow logs role")
 FLOW_LOGS_ROLE_ARN = params.role_arn_param("VPCFlowLogsRoleArn", "Existing role VPC flow logs write with (when "
@@ -172,7 +187,8 @@ def _rule(t: Template, name: str, when, asserts: list[tuple]) -> None:
 def _rules(t: Template) -> None:
     _rule(t, "IAMRoles", _no(CREATE_IAM_ROLES.name), [
         (_given(spec.name), f"{spec.name} is required when CreateEnvironmentIAMRoles is NO")
-        for spec in (EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, STACKSET_ADMIN_ARN, SETUP_LAMBDA_ROLE_ARN)])
+        for spec in (EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, STACKSET_ADMIN_ARN, SETUP_LAMBDA_ROLE_ARN,
+                     DEPLOYMENT_ADMIN_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_ARN)])
     _rule(t, "S3BucketsExisting", _no(CREATE_S3_BUCKETS.name), [
         (_given(spec.name), f"{spec.name} is required when CreateEnvironmentS3Buckets is NO")
         for spec in (DATA_BUCKET, MODEL_BUCKET)])
@@ -196,8 +212,9 @@ def _rules(t: Template) -> None:
     _rule(t, "NATGateways", _yes("CreateNATGateways"), [
         (_yes("CreateVPC"), "CreateNATGateways YES needs CreateVPC YES (public subnets are created in the new VPC)")])
     _rule(t, "InternetFree", _no("CreateNATGateways"), [
-        (_yes(toggle), f"{toggle} must be YES when CreateNATGateways is NO: Studio and SageMaker jobs reach this "
-                       "service only through its VPC endpoint in an internet-free environment")
+        (Not(_no(toggle)), f"{toggle} must be YES or Auto when CreateNATGateways is NO: Studio, SageMaker jobs and "
+                           "the projects' builds reach this service only through a VPC endpoint in an internet-free "
+                           "environment (Auto with an existing VPC: its own endpoint)")
         for toggle in INTERNET_FREE_ENDPOINTS])
     _rule(t, "VPCFlowLogsRole", And(_yes("CreateVPCFlowLogsToCloudWatch"),
                                     Or(_no(CREATE_FLOW_LOGS_ROLE.name), _no(CREATE_IAM_ROLES.name))), [
@@ -241,12 +258,14 @@ def _conditions(t: Template) -> None:
 def _parameters(ctx: BuildContext, t: Template) -> None:
     model_role_name, stackset_role_name = env_iam_target_account_roles.role_name_params(ctx)
     groups: list[tuple[str, list]] = [
-        ("Environment", [ENV_NAME, params.ENV_TYPE, envb.ENV_TYPE_STAGING, envb.ENV_TYPE_PROD, SEED_CODE_BUCKET]),
+        ("Environment", [ENV_NAME, params.ENV_TYPE, envb.ENV_TYPE_STAGING, envb.ENV_TYPE_PROD, SEED_CODE_BUCKET,
+                         *([CORE_NAME] if ctx.permissions_boundary is None else [])]),
         ("Deployment options", [CREATE_IAM_ROLES, CREATE_S3_BUCKETS, START_KERNEL_GATEWAY_APPS, USE_PYPI_MIRROR]),
         ("Existing S3 buckets (only when CreateEnvironmentS3Buckets is NO)", [DATA_BUCKET, MODEL_BUCKET]),
         ("Existing IAM roles (only when CreateEnvironmentIAMRoles is NO)",
-         [DS_TEAM_ADMIN_ARN, DATA_SCIENTIST_ARN, EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, STACKSET_ADMIN_ARN,
-          SETUP_LAMBDA_ROLE_ARN, model_role_name, stackset_role_name]),
+         [DS_TEAM_ADMIN_ARN, DATA_SCIENTIST_ARN, EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN,
+          DEPLOY_ROLE_ARN, STACKSET_ADMIN_ARN, DEPLOYMENT_ADMIN_ARN, SETUP_LAMBDA_ROLE_ARN, model_role_name,
+          stackset_role_name]),
         ("MLOps projects", [SC_PROJECT_LAUNCH_ROLE_ARN]),
         ("Multi-account model deployment (target accounts by organizational units or by account lists; "
          "leave all empty for one account)",
@@ -303,7 +322,14 @@ class Wiring:
         self.data_scientist = self.role("DataScientistRoleArn", DATA_SCIENTIST_ARN)
         self.team_admin = self.role("DSTeamAdministratorRoleArn", DS_TEAM_ADMIN_ARN)
         self.stackset_admin = self.role("StackSetAdministrationRoleArn", STACKSET_ADMIN_ARN)
+        self.deployment_admin = self.role("ModelDeploymentAdministrationRoleArn", DEPLOYMENT_ADMIN_ARN)
+        self.build_role = self.role("SageMakerModelBuildRoleArn", BUILD_ROLE_ARN)
+        self.deploy_role = self.role("SageMakerModelDeployRoleArn", DEPLOY_ROLE_ARN)
         self.seed = Ref(SEED_CODE_BUCKET.name)
+        # The platform permissions boundary every role of the environment carries: the core's (imported by its
+        # name), unless the configuration names one (then on every role already).
+        self.boundary = (ImportValue(platform_boundary.export_name(ctx, CORE_NAME.name).sub())
+                         if ctx.permissions_boundary is None else None)
         # The model execution role's name in every account (generated from the environment's names, or given):
         # computed, not read from the target roles stack, so the keys and buckets do not wait for it.
         self.model_role = If(GENERATED_MODEL_ROLE, env_iam_target_account_roles.model_role_name(ctx).sub(),
@@ -317,15 +343,17 @@ class Wiring:
 
 
 def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
+    bounded = {platform_boundary.PARAMETER.name: w.boundary} if w.boundary is not None else {}
     _nested(ctx, t, "EnvironmentIAMRoles", env_iam.NAME, {
         "CreateIAMUserRoles": "YES",
         "CreateVPCFlowLogsRole": If(FLOW_LOGS_ROLE, "YES", "NO"),
         "DataBucketName": w.data_bucket, "ModelBucketName": w.model_bucket, "SeedCodeS3BucketName": w.seed,
-        "SetupStackSetExecutionRoleName": Ref(SETUP_STACKSET_ROLE_NAME.name),
+        "SetupStackSetExecutionRoleName": Ref(SETUP_STACKSET_ROLE_NAME.name), **bounded,
     }, condition=IAM_ROLES)
     _nested(ctx, t, "EnvironmentKMSKeys", env_kms.NAME, {
         "DSTeamAdministratorRoleArn": w.team_admin, "DataScientistRoleArn": w.data_scientist,
         "SageMakerExecutionRoleArn": w.execution, "SageMakerPipelineExecutionRoleArn": w.pipeline,
+        "SageMakerModelBuildRoleArn": w.build_role, "SageMakerModelDeployRoleArn": w.deploy_role,
         **{spec.name: Ref(spec.name) for spec in target_accounts.PARAMETERS},
         target_accounts.MODEL_ROLE_NAME.name: w.model_role,
         target_accounts.STACKSET_ROLE_NAME.name: w.stackset_role,
@@ -338,6 +366,7 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
     vpc = lambda output: _out("EnvironmentVPC", output)  # noqa: E731
     kms = lambda output: _out("EnvironmentKMSKeys", output)  # noqa: E731
     _nested(ctx, t, "EnvironmentVPCEndpoints", env_vpc_egress.NAME, {
+        "CreateVPC": pass_through(t, "CreateVPC"),
         "VPCId": vpc("VPCId"), "AvailabilityZones": pass_through(t, "AvailabilityZones"),
         "NumberOfAZs": Ref("NumberOfAZs"), "PrivateSubnetIds": vpc("PrivateSubnetIds"),
         "PrivateRouteTableIds": vpc("PrivateRouteTableIds"),
@@ -356,9 +385,8 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
         "VPCId": vpc("VPCId"), "SageMakerStudioSubnetIds": vpc("PrivateSubnetIds"),
         "SageMakerSecurityGroupIds": vpc("SageMakerSecurityGroupIds"),
         "SageMakerStudioStorageKMSKeyId": kms("SageMakerStudioStorageKMSKeyArn"),
-        "SageMakerExecutionRoleArn": w.execution, "SageMakerPipelineExecutionRoleArn": w.pipeline,
-        "DataScientistRoleArn": w.data_scientist,
-        "SetupLambdaExecutionRoleArn": If(IAM_ROLES, "", Ref(SETUP_LAMBDA_ROLE_ARN.name)),
+        "SageMakerExecutionRoleArn": w.execution,
+        "SetupLambdaExecutionRoleArn": If(IAM_ROLES, "", Ref(SETUP_LAMBDA_ROLE_ARN.name)), **bounded,
     })
     _nested(ctx, t, "EnvironmentSCPortfolio", env_sc_portfolio.NAME, {
         "SCMLOpsPortfolioPrincipalRoleArn": w.execution, "DataScientistRoleArn": w.data_scientist,
@@ -368,9 +396,10 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
     _nested(ctx, t, "EnvironmentTargetAccountRoles", env_iam_target_account_roles.NAME, {
         "SageMakerModelExecutionRoleName": Ref("SageMakerModelExecutionRoleName"),
         "StackSetExecutionRoleName": Ref("StackSetExecutionRoleName"),
-        "PipelineExecutionRoleArn": "",
+        # Created with the environment's roles only (its condition): the deploy role is the created one.
+        "PipelineExecutionRoleArn": _out("EnvironmentIAMRoles", "SageMakerModelDeployRoleArn"),
         "AdministratorAccountId": Ref("AWS::AccountId"),
-        "ModelS3KMSKeyArn": kms("S3BucketKMSKeyArn"), "ModelBucketName": w.model_bucket,
+        "ModelS3KMSKeyArn": kms("S3BucketKMSKeyArn"), "ModelBucketName": w.model_bucket, **bounded,
     }, condition=IAM_ROLES)
 
 
@@ -435,24 +464,42 @@ def _stack_set(ctx: BuildContext, t: Template, title: str, child: str, suffix: s
     ))
 
 
+TARGET_ROLES_SUFFIX = "target-account-roles"
+
+
 def _target_accounts(ctx: BuildContext, t: Template, w: Wiring) -> None:
     kms = _out("EnvironmentKMSKeys", "S3BucketKMSKeyArn")
     for service_managed, title in ((True, "EnvironmentTargetAccountRolesStackSetOU"),
                                    (False, "EnvironmentTargetAccountRolesStackSet")):
-        _stack_set(ctx, t, title, env_iam_target_account_roles.NAME, "target-account-roles", {
+        _stack_set(ctx, t, title, env_iam_target_account_roles.NAME, TARGET_ROLES_SUFFIX, {
             "EnvName": Ref("EnvName"),
             "SageMakerModelExecutionRoleName": w.model_role, "StackSetExecutionRoleName": w.stackset_role,
-            "AdministratorAccountId": Ref("AWS::AccountId"),  # PipelineExecutionRoleArn: its default
+            "AdministratorAccountId": Ref("AWS::AccountId"),
+            # The deploy projects' role tests the endpoints (as each account's model execution role).
+            "PipelineExecutionRoleArn": w.deploy_role,
             "ModelS3KMSKeyArn": kms, "ModelBucketName": w.model_bucket,
         }, w, service_managed)
-    for service_managed, title, condition in ((True, "EnvironmentVPCStackSetOU", TARGET_NETWORK_OU),
-                                              (False, "EnvironmentVPCStackSet", TARGET_NETWORK_SELF)):
-        _stack_set(ctx, t, title, env_target_account_network.NAME, "target-account-network", {
+    ebs = _out("EnvironmentKMSKeys", "SagemakerEBSKMSKeyArn")
+    for service_managed, title, condition, roles in (
+            (True, "EnvironmentVPCStackSetOU", TARGET_NETWORK_OU, "EnvironmentTargetAccountRolesStackSetOU"),
+            (False, "EnvironmentVPCStackSet", TARGET_NETWORK_SELF, "EnvironmentTargetAccountRolesStackSet")):
+        network = _stack_set(ctx, t, title, env_target_account_network.NAME, "target-account-network", {
             "EnvName": Ref("EnvName"), "ModelBucketName": w.model_bucket,
+            # The model deployments' guardrails of each account attach to its deployment role (created first).
+            "StackSetExecutionRoleName": w.stackset_role, "EndpointVolumeKmsKeyArn": ebs,
         }, w, service_managed, condition)
+        network.DependsOn = [roles]
     for title, suffix, value in (("OrganizationalUnitStagingIdSSM", "ou-staging-id", target_accounts.OU_STAGING),
                                  ("OrganizationalUnitProdIdSSM", "ou-prod-id", target_accounts.OU_PROD)):
         _ssm(t, title, suffix, Ref(value.name), condition=target_accounts.OU_MODE)
+    # With organizational units, the deploy build finds the accounts of each OU the environment set up in the
+    # stack instances of its target-account StackSet (CloudFormation answers through the VPC's endpoint; AWS
+    # Organizations has no endpoint in most regions, so an internet-free build cannot ask it).
+    _ssm(t, "TargetAccountsStackSetSSM", naming.TARGET_ACCOUNTS_STACKSET_SSM,
+         ctx.namer.name("stackset", f"ds-{envb.ENV}-{TARGET_ROLES_SUFFIX}", params.ENVIRONMENT).sub(),
+         condition=target_accounts.OU_MODE)
+    _ssm(t, "StackSetCallAsSSM", naming.STACKSET_CALL_AS_SSM, Ref(STACKSET_CALL_AS.name),
+         condition=target_accounts.OU_MODE)
     for title, suffix, value in (("StagingAccountListSSM", "staging-account-list", target_accounts.STAGING_ACCOUNTS),
                                  ("ProductionAccountListSSM", "production-account-list", target_accounts.PROD_ACCOUNTS)):
         _ssm(t, title, suffix, Ref(value.name), condition=target_accounts.LIST_MODE)
@@ -474,18 +521,46 @@ def _guardrails(ctx: BuildContext, t: Template) -> list[iam.ManagedPolicy]:
         Split(",", _out("EnvironmentVPC", "SageMakerSecurityGroupIds")),
         keys("ebs", "SagemakerEBSKMSKeyArn", "SagemakerEBSKMSKeyId"),
         keys("s3", "S3BucketKMSKeyArn", "S3BucketKMSKeyId"))
-    roles = If(IAM_ROLES, [_out("EnvironmentIAMRoles", output) for output in (
-        "SageMakerExecutionRoleName", "SageMakerPipelineExecutionRoleName", "DataScientistRoleName",
-        "DSTeamAdministratorRoleName")], Ref("AWS::NoValue"))
+    roles = If(IAM_ROLES, [_out("EnvironmentIAMRoles", output) for output in GUARDED_ROLES]
+               # This account's model deployments (single-account: its staging and production endpoints).
+               + [_out("EnvironmentTargetAccountRoles", "StackSetExecutionRoleName")], Ref("AWS::NoValue"))
     packed = iam_blocks.managed_policies(ctx, "SageMakerGuardrailsPolicy", "SageMaker guardrails of the "
                                          "environment: jobs, models and domains only in its VPC and with its keys",
                                          statements)
     for i, policy in enumerate(packed):
-        policy.ManagedPolicyName = ctx.namer.name("policy", f"{envb.ENV}-${{AWS::Region}}-sm-guardrails-{i + 1}",
-                                                  params.ENVIRONMENT).sub()
+        policy.ManagedPolicyName = envb.policy_name(ctx, "sm-guardrails", i + 1).sub()
         policy.Roles = roles
         t.add_resource(policy)
     return packed
+
+
+# Every role of the environment that can create or use SageMaker resources.
+GUARDED_ROLES = ("SageMakerExecutionRoleName", "SageMakerPipelineExecutionRoleName", "SageMakerModelBuildRoleName",
+                 "SageMakerModelDeployRoleName", "DataScientistRoleName", "DSTeamAdministratorRoleName")
+
+
+STUDIO_ROLES = ("SageMakerExecutionRoleName", "DataScientistRoleName", "DSTeamAdministratorRoleName")
+
+
+def _studio_scope(ctx: BuildContext, t: Template) -> None:
+    """Studio only in the environment's own domain: apps, spaces and user profiles of another domain of the
+    account (which may allow internet access, or belong to another team) are denied to the roles that use
+    Studio.  A policy of its own: it waits for the domain, the guardrails do not."""
+    from awacs.aws import Action, Deny, Statement
+
+    domain = _out("EnvironmentSageMakerStudio", "SageMakerDomainId")
+    own = [Sub(f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/${{DomainId}}/*",
+               DomainId=domain) for kind in ("app", "space", "user-profile")]
+    statement = Statement(Sid="StudioOnlyInTheEnvironmentsDomain", Effect=Deny, NotResource=own, Action=[
+        Action("sagemaker", action) for action in (
+            "CreateApp", "DeleteApp", "CreateSpace", "UpdateSpace", "DeleteSpace", "CreateUserProfile",
+            "UpdateUserProfile", "DeleteUserProfile", "CreatePresignedDomainUrl")])
+    t.add_resource(iam.ManagedPolicy(
+        "StudioScopePolicy", Condition=IAM_ROLES,
+        ManagedPolicyName=envb.policy_name(ctx, "studio-scope", 1).sub(), Path=ctx.config.role_path,
+        Description="Studio of the environment: only its own domain",
+        PolicyDocument=iam_blocks.document(statement),
+        Roles=[_out("EnvironmentIAMRoles", output) for output in STUDIO_ROLES]))
 
 
 # -- the SSM contract -------------------------------------------------------------------------------------------------------
@@ -515,7 +590,10 @@ def _contract(ctx: BuildContext, t: Template, w: Wiring) -> None:
         ("SageMakerPipelineExecutionRoleSSM", "sm-pipeline-execution-role-arn", w.pipeline),
         ("SageMakerExecutionRoleSSM", "sm-execution-role-arn", w.execution),
         ("SageMakerModelExecutionRoleSSM", "sm-model-execution-role-name", model_role),
-        ("StackSetAdminstratorRoleSSM", "stackset-administration-role-arn", w.stackset_admin),
+        # The administration role of the projects' model deployment StackSets (never the set-up one).
+        ("StackSetAdminstratorRoleSSM", "stackset-administration-role-arn", w.deployment_admin),
+        ("SageMakerModelBuildRoleSSM", "sm-model-build-role-arn", w.build_role),
+        ("SageMakerModelDeployRoleSSM", "sm-model-deploy-role-arn", w.deploy_role),
         ("StackSetExecutionRoleSSM", "stackset-execution-role-name", stackset_role),
         ("ModelBucketSSM", "model-bucket-name", w.model_bucket),
         ("DataBucketSSM", "data-bucket-name", w.data_bucket),
@@ -575,6 +653,7 @@ def build(ctx: BuildContext) -> Template:
     w = Wiring(ctx)
     _children(ctx, t, w)
     policies = _guardrails(ctx, t)
+    _studio_scope(ctx, t)
     _contract(ctx, t, w)
     _target_accounts(ctx, t, w)
     _resource_group(t)

@@ -170,7 +170,8 @@ def data_bucket(ctx: BuildContext, t: Template, title: str, logs: s3.Bucket) -> 
 
 
 def cross_account_readers(ctx: BuildContext, bucket: s3.Bucket, policy: s3.BucketPolicy) -> None:
-    """Multi-account: the target accounts' model execution roles read models (no grant to an account root).
+    """Multi-account: the target accounts' model execution roles read models and write their endpoints' data
+    capture (no grant to an account root).
     They read through their own accounts' S3 endpoints, so the environment's endpoint restriction exempts them
     and a second deny makes them use a VPC endpoint (any credentials of theirs used from the internet fail)."""
     role = Ref(target_accounts.MODEL_ROLE_NAME.name)
@@ -184,6 +185,10 @@ def cross_account_readers(ctx: BuildContext, bucket: s3.Bucket, policy: s3.Bucke
     document["Statement"] += [
         target_accounts.reader_statement(ctx, "TargetAccountsReadModels", ["s3:GetObject", "s3:GetObjectVersion"],
                                          [buckets.objects(bucket)], role),
+        # Their endpoints' data capture: written under the capture prefix only (the bucket owner owns every object).
+        target_accounts.reader_statement(ctx, "TargetAccountsWriteDataCapture", ["s3:PutObject"],
+                                         [Sub("${Bucket}/" + environment.DATA_CAPTURE_PREFIX + "*",
+                                              Bucket=GetAtt(bucket, "Arn"))], role),
         {"Sid": "DenyModelRolesOutsideVpcEndpoints", "Effect": "Deny", "Principal": {"AWS": "*"},
          "Action": [f"s3:{a}" for a in DATA_ACTIONS], "Resource": [GetAtt(bucket, "Arn"), buckets.objects(bucket)],
          "Condition": {"ArnLike": {"aws:PrincipalArn": pattern}, "Null": {"aws:SourceVpce": "true"}}},

@@ -6,7 +6,9 @@
   tags EnvironmentName/EnvironmentType (the core's environment configuration function reads them) propagated
   to the apps and spaces users create.
 * A default user profile, and the domain id in SSM (``<env>-<type>-sagemaker-domain-id``).
-* SageMaker Projects enabled for the environment's principals (custom resource EnableSageMakerProjects).
+* SageMaker Projects enabled in the account and region (custom resource EnableSageMakerProjects); the
+  environment's roles use its own project templates (env-sc-portfolio), not SageMaker's, which run as SageMaker's
+  account-wide products use role.
 * Clean deletion without manual steps and without deleting the users' home file system: StudioAppsCleanup
   (deleted before the user profile and the domain) removes what users created in the domain; after the domain,
   HomeFileSystemRelease removes the home file system's mount targets and SageMaker's NFS security groups, so the
@@ -22,6 +24,7 @@ from troposphere import Equals, Export, GetAtt, If, Not, Output, Ref, Sub, Tags,
 from troposphere import sagemaker, ssm
 
 from templates_src import naming
+from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import environment
 from templates_src.blocks import iam as iam_blocks
@@ -69,20 +72,12 @@ AUTH_MODE = ParamSpec(
 EXECUTION_ROLE_ARN = params.role_arn_param(
     "SageMakerExecutionRoleArn", "Execution role of the Studio users, spaces and jobs; it may use SageMaker's "
     "project templates", "SageMaker execution role ARN", required=True)
-PIPELINE_ROLE_ARN = params.role_arn_param(
-    "SageMakerPipelineExecutionRoleArn", "SageMaker pipeline execution role; it may use SageMaker's project "
-    "templates too. May stay empty", "SageMaker pipeline execution role ARN")
-DATA_SCIENTIST_ROLE_ARN = params.role_arn_param(
-    "DataScientistRoleArn", "Data scientist role; it may use SageMaker's project templates too. May stay empty",
-    "Data scientist role ARN")
 SETUP_ROLE_ARN = params.role_arn_param(
     "SetupLambdaExecutionRoleArn", "Role of this stack's set-up functions. Leave empty to give each function its "
     "own least-privilege role; a role given here needs the permissions of all three", "Set-up function role ARN")
 
 GENERATE_DOMAIN_NAME = "GenerateDomainName"
 GENERATE_USER_PROFILE_NAME = "GenerateUserProfileName"
-HAS_PIPELINE_ROLE = "PipelineExecutionRoleGiven"
-HAS_DATA_SCIENTIST_ROLE = "DataScientistRoleGiven"
 CREATE_FUNCTION_ROLES = "CreateFunctionRoles"
 
 # Defaults of the users' apps and spaces (users may choose other instance types and sizes within the limits).
@@ -93,7 +88,7 @@ HIDDEN_APP_TYPES = ["JupyterServer"]  # Studio Classic
 FUNCTION_TIMEOUT = 900  # the cleanups wait up to 780 s (studio_cleanup.BUDGET); the runtime answers in time
 
 SPECS = [params.ENV_NAME, params.ENV_TYPE, DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS, VPC_ID,
-         SUBNET_IDS, SECURITY_GROUP_IDS, STORAGE_KEY, EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
+         SUBNET_IDS, SECURITY_GROUP_IDS, STORAGE_KEY, EXECUTION_ROLE_ARN,
          SETUP_ROLE_ARN]
 ENV_TAGS = {"EnvironmentName": Ref(params.ENV_NAME.name), "EnvironmentType": Ref(params.ENV_TYPE.name)}
 
@@ -101,8 +96,6 @@ ENV_TAGS = {"EnvironmentName": Ref(params.ENV_NAME.name), "EnvironmentType": Ref
 def _conditions(t: Template) -> None:
     t.add_condition(GENERATE_DOMAIN_NAME, Equals(Ref(DOMAIN_NAME.name), ""))
     t.add_condition(GENERATE_USER_PROFILE_NAME, Equals(Ref(USER_PROFILE_NAME.name), ""))
-    t.add_condition(HAS_PIPELINE_ROLE, Not(Equals(Ref(PIPELINE_ROLE_ARN.name), "")))
-    t.add_condition(HAS_DATA_SCIENTIST_ROLE, Not(Equals(Ref(DATA_SCIENTIST_ROLE_ARN.name), "")))
     t.add_condition(CREATE_FUNCTION_ROLES, Equals(Ref(SETUP_ROLE_ARN.name), ""))
 
 
@@ -184,12 +177,6 @@ def user_profile(ctx: BuildContext, t: Template, studio) -> sagemaker.UserProfil
     ))
 
 
-def _principal_arns() -> list:
-    return [Ref(EXECUTION_ROLE_ARN.name),
-            If(HAS_PIPELINE_ROLE, Ref(PIPELINE_ROLE_ARN.name), Ref("AWS::NoValue")),
-            If(HAS_DATA_SCIENTIST_ROLE, Ref(DATA_SCIENTIST_ROLE_ARN.name), Ref("AWS::NoValue"))]
-
-
 def _function_name(ctx: BuildContext, suffix: str):
     return ctx.namer.name("function", f"{environment.ENV}-{suffix}", ENVIRONMENT)
 
@@ -201,9 +188,12 @@ ROLE_SUFFIXES = {"EnableSageMakerProjectsLambda": "fn-projects", "StudioAppsClea
 
 
 def _function(ctx: BuildContext, t: Template, title: str, **kwargs) -> cr.LambdaFunction:
+    # The function roles carry the platform boundary (every role the environment launch role creates does).
+    bounded = Ref(platform_boundary.PARAMETER.name) if ctx.permissions_boundary is None else None
     return cr.lambda_function(ctx, t, title, role_condition=CREATE_FUNCTION_ROLES,
                               fallback_role_arn=Ref(SETUP_ROLE_ARN.name),
-                              role_name=environment.role_name(ctx, ROLE_SUFFIXES[title]), **kwargs)
+                              role_name=environment.role_name(ctx, ROLE_SUFFIXES[title]), boundary=bounded,
+                              **kwargs)
 
 
 def enable_projects_statements(ctx: BuildContext) -> list:
@@ -216,22 +206,22 @@ def enable_projects_statements(ctx: BuildContext) -> list:
                          sid="EnableSageMakerProjects"),
         iam_blocks.allow(iam_blocks.actions("servicecatalog", "ListAcceptedPortfolioShares"), "*",
                          sid="FindSageMakerPortfolio"),
+        # Disassociates the principals earlier versions associated (the environment associates none now).
         iam_blocks.allow(iam_blocks.actions("servicecatalog", "AcceptPortfolioShare",
-                                            "AssociatePrincipalWithPortfolio", "DisassociatePrincipalFromPortfolio"),
+                                            "DisassociatePrincipalFromPortfolio"),
                          sagemaker_portfolio, sid="SageMakerPortfolioPrincipals"),
-        # Service Catalog checks that an IAM principal it associates exists, with the caller's permissions.
-        iam_blocks.allow(iam_blocks.actions("iam", "GetRole"), _principal_arns(), sid="PrincipalsExist"),
     ]
 
 
 def enable_projects(ctx: BuildContext, t: Template) -> None:
     fn = _function(ctx, t, "EnableSageMakerProjectsLambda", module="enable_sagemaker_projects",
-                   description="Enables SageMaker Projects and lets the environment's roles use SageMaker's "
-                               "project templates",
+                   description="Enables SageMaker Projects in the account and region",
                    name=_function_name(ctx, "enable-sm-projects"), statements=enable_projects_statements(ctx),
                    timeout=120)
-    cr.custom_resource(t, "EnableSageMakerProjects", "Custom::EnableSageMakerProjects", fn,
-                       PrincipalArns=_principal_arns())
+    # No principal of the environment uses SageMaker's own project templates (they run as SageMaker's account-wide
+    # products use role, which reaches every environment): the environment's portfolios offer its own.  Principals
+    # associated by earlier versions are disassociated on the update.
+    cr.custom_resource(t, "EnableSageMakerProjects", "Custom::EnableSageMakerProjects", fn, PrincipalArns=[])
 
 
 def apps_cleanup_statements(ctx: BuildContext) -> list:
@@ -317,13 +307,14 @@ def _outputs(ctx: BuildContext, t: Template, studio, profile) -> None:
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    params.add(t, *SPECS)
+    bounded = [platform_boundary.PARAMETER] if ctx.permissions_boundary is None else []
+    params.add(t, *SPECS, *bounded)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
         ("Studio domain", [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS]),
         ("Network", [VPC_ID, SUBNET_IDS, SECURITY_GROUP_IDS]),
         ("Encryption", [STORAGE_KEY]),
-        ("IAM roles", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN, SETUP_ROLE_ARN]),
+        ("IAM roles", [EXECUTION_ROLE_ARN, SETUP_ROLE_ARN, *bounded]),
     ])
     _conditions(t)
     fs_release = release(ctx, t)

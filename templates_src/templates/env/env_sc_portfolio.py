@@ -1,9 +1,14 @@
-"""env-sc-portfolio: the environment's Service Catalog portfolio of MLOps project templates.
+"""env-sc-portfolio: the environment's Service Catalog portfolios of MLOps project templates.
 
-Studio users see the portfolio's products as organization project templates: the SageMaker execution role (and,
-when given, the data scientist and team administrator roles) are the portfolio's principals, every product is
-tagged ``sagemaker:studio-visibility=true`` (SageMaker lists only such products) and launched with the
-SageMaker products launch role.
+Studio users see the portfolios' products as organization project templates: every product is tagged
+``sagemaker:studio-visibility=true`` (SageMaker lists only such products) and launched with the SageMaker products
+launch role.  Who may launch which is Service Catalog's portfolio association:
+
+* ``MLOpsPortfolio`` (model build/train): the SageMaker execution role (Studio users), and, when given, the data
+  scientist and team administrator roles;
+* ``MLOpsDeploymentPortfolio`` (model deploy): the team administrator role only.  A deploy project's code (its
+  repository, or the connection's repository its creator names) is what its pipeline deploys to the staging and
+  production accounts, so only the person who approves models creates them.
 
 The products are the MLOps project templates ``products(ctx)`` lists (model build/train, model deploy), each with
 one version per release like the core's environment product.
@@ -36,6 +41,7 @@ class ProductSpec:
     stem: str  # name of the generated template (its file is <stem>.yaml)
     name: str  # product name; the environment is appended
     description: str
+    portfolio: str = "MLOpsPortfolio"  # logical id of the portfolio it is in (which says who may launch it)
     owner: str = PROVIDER
 
 
@@ -47,8 +53,12 @@ def products(ctx: BuildContext) -> tuple[ProductSpec, ...]:
                     "pipeline (preprocess, train, evaluate, register) on every commit, in the environment's VPC"),
         ProductSpec(project_model_deploy.NAME, "MLOps model deploy",
                     "Model deployment: approved models are deployed to staging, tested, and after a manual "
-                    "approval deployed to production, in this account or the environment's target accounts"),
+                    "approval deployed to production, in this account or the environment's target accounts",
+                    portfolio=DEPLOYMENT_PORTFOLIO),
     )
+
+
+DEPLOYMENT_PORTFOLIO = "MLOpsDeploymentPortfolio"
 
 
 PRINCIPAL_ROLE_ARN = params.role_arn_param(
@@ -80,11 +90,14 @@ def _title(stem: str) -> str:
     return "".join(part.capitalize() for part in stem.replace("_", "-").split("-") if part)
 
 
-def principals(t: Template, portfolio: sc.Portfolio) -> None:
-    for title, spec, condition in (
-        ("SageMakerExecutionRolePortfolioAssociation", PRINCIPAL_ROLE_ARN, None),
-        ("DataScientistRolePortfolioAssociation", DATA_SCIENTIST_ROLE_ARN, HAS_DATA_SCIENTIST_ROLE),
-        ("DSTeamAdministratorRolePortfolioAssociation", TEAM_ADMIN_ROLE_ARN, HAS_TEAM_ADMIN_ROLE),
+def principals(t: Template, portfolios: dict[str, sc.Portfolio]) -> None:
+    build, deployment = portfolios["MLOpsPortfolio"], portfolios[DEPLOYMENT_PORTFOLIO]
+    for title, portfolio, spec, condition in (
+        ("SageMakerExecutionRolePortfolioAssociation", build, PRINCIPAL_ROLE_ARN, None),
+        ("DataScientistRolePortfolioAssociation", build, DATA_SCIENTIST_ROLE_ARN, HAS_DATA_SCIENTIST_ROLE),
+        ("DSTeamAdministratorRolePortfolioAssociation", build, TEAM_ADMIN_ROLE_ARN, HAS_TEAM_ADMIN_ROLE),
+        ("DSTeamAdministratorRoleDeploymentPortfolioAssociation", deployment, TEAM_ADMIN_ROLE_ARN,
+         HAS_TEAM_ADMIN_ROLE),
     ):
         association = sc.PortfolioPrincipalAssociation(
             title, PortfolioId=Ref(portfolio), PrincipalARN=Ref(spec.name), PrincipalType="IAM")
@@ -93,7 +106,9 @@ def principals(t: Template, portfolio: sc.Portfolio) -> None:
         t.add_resource(association)
 
 
-def product(ctx: BuildContext, t: Template, portfolio: sc.Portfolio, spec: ProductSpec) -> sc.CloudFormationProduct:
+def product(ctx: BuildContext, t: Template, portfolios: dict[str, sc.Portfolio],
+            spec: ProductSpec) -> sc.CloudFormationProduct:
+    portfolio = portfolios[spec.portfolio]
     title = _title(spec.stem)
     name = ctx.namer.name("product", f"{spec.name} (${{EnvName}}-${{EnvType}})", ENVIRONMENT, prefixed=False)
     item = t.add_resource(sc.CloudFormationProduct(
@@ -128,18 +143,31 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(HAS_DATA_SCIENTIST_ROLE, Not(Equals(Ref(DATA_SCIENTIST_ROLE_ARN.name), "")))
     t.add_condition(HAS_TEAM_ADMIN_ROLE, Not(Equals(Ref(TEAM_ADMIN_ROLE_ARN.name), "")))
     t.add_condition(LAUNCH_ROLE_GIVEN, Not(Equals(Ref(LAUNCH_ROLE_ARN.name), "")))
-    portfolio = t.add_resource(sc.Portfolio(
-        "MLOpsPortfolio",
-        DisplayName=Sub("MLOps project templates (${EnvName}-${EnvType})"),
-        Description=Sub("Products for creating MLOps projects in the data science environment ${EnvName}-${EnvType}"),
-        ProviderName=PROVIDER,
-    ))
-    principals(t, portfolio)
+    portfolios = {
+        "MLOpsPortfolio": t.add_resource(sc.Portfolio(
+            "MLOpsPortfolio",
+            DisplayName=Sub("MLOps project templates (${EnvName}-${EnvType})"),
+            Description=Sub("Products for creating MLOps projects in the data science environment "
+                            "${EnvName}-${EnvType}"),
+            ProviderName=PROVIDER,
+        )),
+        DEPLOYMENT_PORTFOLIO: t.add_resource(sc.Portfolio(
+            DEPLOYMENT_PORTFOLIO,
+            DisplayName=Sub("MLOps model deployment templates (${EnvName}-${EnvType})"),
+            Description=Sub("Products for creating model deployment projects in the data science environment "
+                            "${EnvName}-${EnvType} (its team administrator only)"),
+            ProviderName=PROVIDER,
+        )),
+    }
+    principals(t, portfolios)
     for spec in products(ctx):
-        product(ctx, t, portfolio, spec)
+        product(ctx, t, portfolios, spec)
     t.add_output([
         Output("MLOpsPortfolioId", Description="Service Catalog portfolio of the environment's MLOps project "
-                                               "templates", Value=Ref(portfolio)),
+                                               "templates", Value=Ref(portfolios["MLOpsPortfolio"])),
+        Output("MLOpsDeploymentPortfolioId", Description="Service Catalog portfolio of the environment's model "
+                                                         "deployment project templates (team administrator)",
+               Value=Ref(portfolios[DEPLOYMENT_PORTFOLIO])),
         Output("MLOpsProductLaunchRoleArn", Description="Role Service Catalog launches the MLOps project "
                                                         "templates with", Value=launch_role_arn(ctx)),
     ])

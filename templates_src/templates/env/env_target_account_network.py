@@ -15,19 +15,23 @@ The zones are the account's first NumberOfAZs zones (Fn::GetAZs): a StackSet dep
 every account, and zone names map to different physical zones in each account.  (Where the account has a
 default VPC with default subnets in some zones only, Fn::GetAZs returns those zones.)
 
-VPC flow logs (CreateVPCFlowLogs, off by default) need a role the flow logs service assumes; this template then
-creates it, named like env-iam's flow logs role (with UseTargetAccountBoundary, under the target-account
-permissions boundary).  The setup role of env-iam-setup-stackset-role does not create that role, its log group
-or flow logs today, and that boundary does not let a role write flow logs: with self-managed StackSets, YES
-needs both extended.  Service-managed StackSets run with an execution role of their own.
+VPC flow logs (CreateVPCFlowLogs, on by default: logs are evidence) are written by a role this template creates,
+named like env-iam's flow logs role (with UseTargetAccountBoundary, under the target-account permissions
+boundary, which lets it write the flow log group and nothing else), into a log group that is kept when the stack
+is deleted.  Service-managed StackSets run with an execution role of their own.
+
+The model deployments of this account get their guardrails here, where the network's identifiers are known
+(``EndpointGuardrails``, attached to the model deployment StackSet execution role by name): models only in
+this network's subnets and security group, endpoint volumes only with the environment's EBS key, whatever a
+deployment's template says.
 """
 
 from __future__ import annotations
 
 from awacs.aws import ArnLike
-from troposphere import Equals, GetAtt, GetAZs, If, Output, Ref, Select, Template
+from troposphere import Equals, GetAtt, GetAZs, If, Output, Ref, Select, Split, Template, iam
 
-from templates_src.blocks import environment
+from templates_src.blocks import environment, guardrails
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks import stacksets
@@ -53,11 +57,9 @@ PRIVATE_SUBNET_CIDRS = env_vpc.PRIVATE_SUBNET_CIDRS[:MAX_AZS]
 MODEL_BUCKET = env_iam_target_account_roles.MODEL_BUCKET_NAME  # the development account's model bucket
 CREATE_FLOW_LOGS = params.yes_no(
     "CreateVPCFlowLogs",
-    "Record the VPC's IP traffic (VPC flow logs) in a CloudWatch log group, written by a role this stack creates. "
-    "With self-managed StackSets, YES also needs the setup role of env-iam-setup-stackset-role to be allowed to "
-    "create that role, its log group and the flow log, and the target-account boundary to let the role write the "
-    "log group",
-    "Create VPC flow logs", default="NO")
+    "Record the VPC's IP traffic (VPC flow logs) in a CloudWatch log group (kept when the stack is deleted), "
+    "written by a role this stack creates",
+    "Create VPC flow logs", default="YES")
 
 # Only without a configured permissions boundary (a configured one is on every role anyway).
 USE_TARGET_BOUNDARY = params.yes_no(
@@ -68,8 +70,17 @@ USE_TARGET_BOUNDARY = params.yes_no(
     "Use the target-account boundary", default="NO")
 TARGET_BOUNDARY = "TargetAccountBoundaryCondition"
 
+DEPLOYMENT_ROLE_NAME = params.role_name_param(
+    "StackSetExecutionRoleName", "Name of the model deployment StackSet execution role in this account (the "
+    "environment's env-iam-target-account-roles): its deployments get this network's guardrails",
+    "Model deployment StackSet execution role name", required=True)
+VOLUME_KEY = environment.kms_key_arn_param(
+    "EndpointVolumeKmsKeyArn", "The environment's EBS key (development account): the only key endpoint volumes "
+    "of this account's model deployments may be encrypted with", "Endpoint volume KMS key ARN")
+GUARDRAILS_POLICY = "${EnvName}-${EnvType}-endpoint-guardrails"  # managed policy name (with the prefix)
+
 PARAMETERS = (params.ENV_NAME, ENV_TYPE, NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS, MODEL_BUCKET,
-              CREATE_FLOW_LOGS)
+              CREATE_FLOW_LOGS, DEPLOYMENT_ROLE_NAME, VOLUME_KEY)
 
 # -- what an endpoint and its deployment call, through interface endpoints ---------------------------------------
 ENDPOINT_SERVICES = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr",
@@ -79,6 +90,10 @@ assert len(INTERFACE_ENDPOINTS) == len(ENDPOINT_SERVICES)
 
 # Model artifacts are only read: SageMaker downloads them with the model execution role of this account.
 MODEL_READ_ACTIONS = ("GetObject", "ListBucket")
+
+
+def guardrails_policy_name(ctx: BuildContext):
+    return ctx.namer.name("policy", GUARDRAILS_POLICY, params.ENVIRONMENT)
 
 
 def zone(index: int) -> Select:
@@ -92,6 +107,9 @@ def s3_endpoint_policy(ctx: BuildContext):
     return iam_blocks.document(
         env_vpc_egress.named_buckets_statement(ctx, "ModelArtifacts", (f"${{{MODEL_BUCKET.name}}}",),
                                                MODEL_READ_ACTIONS),
+        # The endpoints' data capture, under the model bucket's capture prefix only.
+        env_vpc_egress.prefix_statement(ctx, "DataCapture", f"${{{MODEL_BUCKET.name}}}",
+                                        environment.DATA_CAPTURE_PREFIX, ("PutObject",)),
         *env_vpc_egress.account_sagemaker_bucket_statements(ctx),
         env_vpc_egress.ecr_layers_statement(ctx),
     )
@@ -128,6 +146,7 @@ def build(ctx: BuildContext) -> Template:
         ("Environment", [params.ENV_NAME, ENV_TYPE]),
         ("Network", [NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS]),
         ("Model artifacts", [MODEL_BUCKET]),
+        ("Model deployments", [DEPLOYMENT_ROLE_NAME, VOLUME_KEY]),
         ("VPC flow logs", [CREATE_FLOW_LOGS, *([USE_TARGET_BOUNDARY] if own_boundary else [])]),
     ])
     env_vpc.az_conditions(t, NUMBER_OF_AZS)
@@ -149,6 +168,13 @@ def build(ctx: BuildContext) -> Template:
     network = env_vpc.PrivateSubnets(subnet_ids=env_vpc.join_per_az(subnets),
                                      route_table_ids=env_vpc.join_per_az(tables))
     env_vpc.ssm_parameters(t, vpc_id, network, env_vpc.SecurityGroups(sagemaker, endpoints_group))
+    t.add_resource(iam.ManagedPolicy(
+        "EndpointGuardrails",
+        ManagedPolicyName=guardrails_policy_name(ctx).sub(), Path=ctx.config.role_path,
+        Description="Model deployments of this account: only in its network, only with the environment's EBS key",
+        PolicyDocument=iam_blocks.document(*guardrails.endpoint_statements(
+            Split(",", network.subnet_ids), [GetAtt(sagemaker, "GroupId")], [Ref(VOLUME_KEY.name)])),
+        Roles=[Ref(DEPLOYMENT_ROLE_NAME.name)]))
     env_vpc_egress.s3_endpoint_ssm_parameter(t, Ref(s3))
     t.add_output([
         Output("VPCId", Description="Id of the VPC", Value=vpc_id),

@@ -115,6 +115,34 @@ PARAMETERS = (params.ENV_NAME, params.ENV_TYPE, AVAILABILITY_ZONES, NUMBER_OF_AZ
               *PRIVATE_SUBNET_CIDRS, CREATE_FLOW_LOGS, FLOW_LOGS_ROLE_ARN, FLOW_LOGS_KMS_KEY, FLOW_LOGS_FORMAT,
               FLOW_LOGS_RETENTION, FLOW_LOGS_AGGREGATION, FLOW_LOGS_TRAFFIC)
 
+
+
+def pinned_log_key(ctx: BuildContext) -> str | None:
+    """The log key a release pins (encrypt_logs with logs_kms_key_arn), else None."""
+    return ctx.config.logs_kms_key_arn if ctx.config.encrypt_logs else None
+
+
+def parameters(ctx: BuildContext) -> tuple[ParamSpec, ...]:
+    """PARAMETERS as this release declares them.  A release that pins the log key fixes the flow log group's
+    key and retention too (the configuration's), so that the template as written says them: scanners that read
+    files as written (AWS Control Tower's CT.CLOUDWATCH.PR.2 and PR.3 through cfn-guard) see literal values.  The
+    two parameters stay, for the reference's parameter files, and accept only the release's values."""
+    key = pinned_log_key(ctx)
+    if not key:
+        return PARAMETERS
+    days = str(ctx.config.log_retention_days)
+    fixed = {
+        FLOW_LOGS_RETENTION.name: FLOW_LOGS_RETENTION.with_(
+            description=f"Days CloudWatch Logs keeps the flow log records: {days}, fixed by this release",
+            default=days, allowed_values=(days,), constraint=f"must be {days}: this release fixes the retention"),
+        FLOW_LOGS_KMS_KEY.name: FLOW_LOGS_KMS_KEY.with_(
+            description="KMS key of the flow log group: this release's log key (empty or that key)",
+            allowed_pattern=None, allowed_values=("", key),
+            constraint="must be empty or the release's log key: this release fixes the key"),
+    }
+    return tuple(fixed.get(spec.name, spec) for spec in PARAMETERS)
+
+
 # -- conditions -------------------------------------------------------------------------------------------------
 NEW_VPC = "NewVPCCondition"
 EXISTING_VPC = "ExistingVPCCondition"
@@ -361,7 +389,6 @@ def endpoints_security_group(t: Template, vpc_id: AWSHelperFn, sagemaker: ec2.Se
 def flow_logs(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> None:
     """Flow logs of the VPC (new or existing) into an encrypted-when-asked log group of the environment."""
     t.add_condition(FLOW_LOGS, Equals(Ref(CREATE_FLOW_LOGS.name), "YES"))
-    t.add_condition(FLOW_LOGS_KEY_GIVEN, Not(Equals(Ref(FLOW_LOGS_KMS_KEY.name), "")))
     t.add_rule("VPCFlowLogs", {
         "RuleCondition": Equals(Ref(CREATE_FLOW_LOGS.name), "YES"),
         "Assertions": [{"Assert": Not(Equals(Ref(FLOW_LOGS_ROLE_ARN.name), "")),
@@ -369,11 +396,13 @@ def flow_logs(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> None:
                                              "is YES: the flow logs service writes the log group with that role"}],
     })
     # The project's log group with this template's retention, and the key given for the flow logs in front of
-    # the default.
+    # the default; a release that pins the log key writes both as literals (see ``parameters``).
     group = flow_log_group(ctx, t, FLOW_LOGS)
-    group.RetentionInDays = Ref(FLOW_LOGS_RETENTION.name)
-    default_key = group.properties.get("KmsKeyId", NO_VALUE)
-    group.KmsKeyId = If(FLOW_LOGS_KEY_GIVEN, Ref(FLOW_LOGS_KMS_KEY.name), default_key)
+    if not pinned_log_key(ctx):
+        t.add_condition(FLOW_LOGS_KEY_GIVEN, Not(Equals(Ref(FLOW_LOGS_KMS_KEY.name), "")))
+        group.RetentionInDays = Ref(FLOW_LOGS_RETENTION.name)
+        default_key = group.properties.get("KmsKeyId", NO_VALUE)
+        group.KmsKeyId = If(FLOW_LOGS_KEY_GIVEN, Ref(FLOW_LOGS_KMS_KEY.name), default_key)
     t.add_resource(group)
     t.add_resource(flow_log(vpc_id, group, Ref(FLOW_LOGS_ROLE_ARN.name), FLOW_LOGS,
                             LogFormat=Ref(FLOW_LOGS_FORMAT.name),
@@ -382,10 +411,14 @@ def flow_logs(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> None:
 
 
 def flow_log_group(ctx: BuildContext, t: Template, condition: str) -> logs.LogGroup:
-    """The flow log group, not yet added to ``t``: the project's log group (deleted with the stack; the
-    configuration's key, or LogsKmsKeyArn, when logs are encrypted; the configured retention)."""
+    """The flow log group, not yet added to ``t``: the project's log group (the configuration's key, or
+    LogsKmsKeyArn, when logs are encrypted; the configured retention), kept when its stack is deleted or the group
+    replaced: flow logs are evidence.  (An environment created again with the same names finds its old group:
+    delete it first, or keep the environment's name.)"""
     group = log_groups.log_group(ctx, t, "VPCFlowLogsLogGroup", flow_logs_log_group_name(ctx).sub())
     group.Condition = condition
+    group.DeletionPolicy = "Retain"
+    group.UpdateReplacePolicy = "Retain"
     return group
 
 
@@ -417,7 +450,7 @@ def ssm_parameters(t: Template, vpc_id, subnets: PrivateSubnets, groups: Securit
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    params.add(t, *PARAMETERS)
+    params.add(t, *parameters(ctx))
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
         ("VPC", [AVAILABILITY_ZONES, NUMBER_OF_AZS, CREATE_VPC, EXISTING_VPC_ID, VPC_CIDR]),

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import (AWSHelperFn, Equals, GetAtt, If, Join, Not, Output, Ref, Select, Split, Sub, Tags,
-                         Template)
+from troposphere import (AWSHelperFn, And, Equals, GetAtt, If, Join, Not, Or, Output, Ref, Select, Split, Sub,
+                         Tags, Template)
+from troposphere import Condition as TemplateCondition
 from troposphere import ec2, ssm
 
 from templates_src.blocks import environment
@@ -36,6 +37,9 @@ ACCOUNT = Ref("AWS::AccountId")
 
 
 # -- the interface endpoints, as data ---------------------------------------------------------------------------
+# An interface endpoint's toggle: YES, NO, or Auto (created with a new VPC; with an existing VPC its own endpoints
+# serve: EC2 refuses a second endpoint with private DNS for a service in one VPC, and enterprise VPCs have them).
+AUTO = "Auto"
 @dataclass(frozen=True)
 class InterfaceEndpoint:
     """An interface VPC endpoint of the environment and the parameter that turns it on."""
@@ -45,7 +49,7 @@ class InterfaceEndpoint:
     service: str  # after com.amazonaws.<region>., or a full name pattern (SageMaker's aws.sagemaker.<region>.*)
     label: str
     purpose: str
-    default: str = "YES"
+    default: str = AUTO
     account_principals_only: bool = False  # endpoint policy: only principals of this account
 
     @property
@@ -63,8 +67,11 @@ class InterfaceEndpoint:
 
     @property
     def spec(self) -> ParamSpec:
-        return params.yes_no(self.toggle, f"Create the {self.label} interface endpoint: {self.purpose}",
-                             f"{self.label} endpoint", default=self.default)
+        return ParamSpec(
+            self.toggle, f"Create the {self.label} interface endpoint (private DNS): {self.purpose}. Auto: created "
+            "with a new VPC; with an existing VPC (CreateVPC NO) not created, the VPC's own endpoint serves (EC2 "
+            "refuses a second endpoint with private DNS for one service in a VPC)", f"{self.label} endpoint",
+            default=self.default, allowed_values=("YES", "NO", AUTO), constraint="must be YES, NO or Auto")
 
 
 E = InterfaceEndpoint
@@ -93,6 +100,9 @@ INTERFACE_ENDPOINTS = (
     E("CreateECRVPCEndpoint", "VPCEndpointECR", "ecr.dkr", "ECR Docker", "container image pulls"),
     E("CreateServiceCatalogVPCEndpoint", "VPCEndpointServiceCatalog", "servicecatalog", "Service Catalog",
       "SageMaker projects, provisioned from Service Catalog"),
+    E("CreateCloudFormationVPCEndpoint", "VPCEndpointCloudFormation", "cloudformation", "CloudFormation",
+      "the model deploy builds find the accounts of the environment's organizational units (its StackSet's "
+      "instances) and follow the deployments"),
     E("CreateKMSVPCEndpoint", "VPCEndpointKMS", "kms", "KMS", "encryption with the environment's keys; only "
       "principals of this account may use it", account_principals_only=True),
 )
@@ -136,13 +146,14 @@ SEED_CODE_BUCKET = environment.bucket_param("SeedCodeS3BucketName", "Bucket with
                                             "(read only through the S3 endpoint)", "Seed code bucket",
                                             required=True)
 
-PARAMETERS = (params.ENV_NAME, params.ENV_TYPE, VPC_ID, env_vpc.AVAILABILITY_ZONES, env_vpc.NUMBER_OF_AZS,
+PARAMETERS = (params.ENV_NAME, params.ENV_TYPE, env_vpc.CREATE_VPC, VPC_ID, env_vpc.AVAILABILITY_ZONES, env_vpc.NUMBER_OF_AZS,
               PRIVATE_SUBNET_IDS, PRIVATE_ROUTE_TABLE_IDS, VPC_ENDPOINTS_SECURITY_GROUP_ID, CREATE_NAT,
               *PUBLIC_SUBNET_CIDRS, CREATE_S3_ENDPOINT, EXISTING_S3_ENDPOINT_ID,
               *(e.spec for e in INTERFACE_ENDPOINTS), DATA_BUCKET, MODEL_BUCKET, SEED_CODE_BUCKET)
 
 # -- conditions -------------------------------------------------------------------------------------------------
 NAT = "NATGatewaysCondition"
+NEW_VPC = "NewVPCCondition"
 S3_ENDPOINT = "S3VPCEndpointCondition"
 
 
@@ -180,6 +191,12 @@ def named_buckets_statement(ctx: BuildContext, sid: str, buckets: tuple[str, ...
                             actions: tuple[str, ...] = OBJECT_ACTIONS + BUCKET_ACTIONS) -> Statement:
     """``actions`` on the buckets named (Fn::Sub patterns) and their objects, for callers of this account."""
     return _statement(sid, actions, _objects_and_buckets(ctx, buckets), own_principal())
+
+
+def prefix_statement(ctx: BuildContext, sid: str, bucket: str, prefix: str, actions: tuple[str, ...]) -> Statement:
+    """``actions`` on the objects under ``prefix`` of one bucket (an Fn::Sub pattern), for callers of this
+    account."""
+    return _statement(sid, actions, [ctx.bucket_arn(bucket, prefix + "*")], own_principal())
 
 
 def account_sagemaker_bucket_statements(ctx: BuildContext) -> list[Statement]:
@@ -244,11 +261,13 @@ def kms_endpoint_policy() -> PolicyDocument:
 # -- builders ---------------------------------------------------------------------------------------------------
 def interface_endpoints(ctx: BuildContext, t: Template, vpc_id, subnet_ids,
                         security_group_id) -> dict[str, ec2.VPCEndpoint]:
-    """Every interface endpoint of the table, each behind its parameter, with private DNS (the services' own
-    names resolve to the endpoint inside the VPC, so no client needs to be configured)."""
+    """Every interface endpoint of the table, each behind its parameter (Auto: with a new VPC only), with private
+    DNS (the services' own names resolve to the endpoint inside the VPC, so no client needs to be configured)."""
     created = {}
+    t.add_condition(NEW_VPC, Equals(Ref(env_vpc.CREATE_VPC.name), "YES"))
     for endpoint in INTERFACE_ENDPOINTS:
-        t.add_condition(endpoint.condition, Equals(Ref(endpoint.toggle), "YES"))
+        t.add_condition(endpoint.condition, Or(Equals(Ref(endpoint.toggle), "YES"), And(
+            Equals(Ref(endpoint.toggle), AUTO), TemplateCondition(NEW_VPC))))
         created[endpoint.toggle] = t.add_resource(
             interface_endpoint(endpoint, vpc_id, subnet_ids, security_group_id, endpoint.condition))
     return created
@@ -352,7 +371,7 @@ def build(ctx: BuildContext) -> Template:
     params.add(t, *PARAMETERS)
     params.interface(t, [
         ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-        ("Network (outputs of env-vpc)", [VPC_ID, env_vpc.AVAILABILITY_ZONES, env_vpc.NUMBER_OF_AZS,
+        ("Network (outputs of env-vpc)", [env_vpc.CREATE_VPC, VPC_ID, env_vpc.AVAILABILITY_ZONES, env_vpc.NUMBER_OF_AZS,
                                           PRIVATE_SUBNET_IDS, PRIVATE_ROUTE_TABLE_IDS,
                                           VPC_ENDPOINTS_SECURITY_GROUP_ID]),
         ("Internet access", [CREATE_NAT, *PUBLIC_SUBNET_CIDRS]),

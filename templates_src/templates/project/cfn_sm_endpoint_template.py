@@ -53,7 +53,9 @@ DATA_CAPTURE = params.yes_no("DataCapture", "Capture requests and responses to D
 SAMPLING = ParamSpec("DataCaptureSamplingPercentage", "Percentage of requests captured", "Sampling percentage",
                      type="Number", default="100", constraint="must be a number from 1 to 100")
 CAPTURE_URI = ParamSpec(
-    "DataCaptureS3Uri", "Where captured data goes (s3://bucket/prefix), required with DataCapture=YES",
+    "DataCaptureS3Uri", "Where captured data goes (s3://bucket/prefix), required with DataCapture=YES: under the "
+    "environment's model bucket's data-capture/ prefix, the one place the model execution roles may write (the "
+    "deploy build sets it)",
     "Data capture S3 URI", default="", max_length=1024, allowed_pattern=params.optional(r"s3://[a-z0-9][a-z0-9.-]{1,61}"
                                                                                          r"[a-z0-9](/.*)?"),
     constraint="must be an s3:// URI, or empty")

@@ -23,17 +23,17 @@ SEED_CODE = "model-build-train"
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     project.add_parameters(t)
-    project.environment_configuration(ctx, t, project.COMMON_SSM)
+    project.environment_configuration(ctx, t, {**project.COMMON_SSM, **project.BUILD_ROLE_SSM})
     bucket = project.artifact_bucket(ctx, t)
-    repo = project.repository(ctx, t, "ModelBuildCodeCommitRepository", "-model-build-train", SEED_CODE,
+    repo = project.repository(ctx, t, "ModelBuildCodeCommitRepository", project.BUILD_REPOSITORY_SUFFIX, SEED_CODE,
                               "Model build and training code")
     build_project = project.build_project(
-        ctx, t, "ModelPipelineBuildProject", "-modelbuild",
+        ctx, t, "ModelPipelineBuildProject", project.BUILD_SUFFIX,
         description="Upserts and runs the project's SageMaker pipeline", buildspec="buildspec.yml", timeout=480,
         values={**project.common_variables(bucket),
                 "SAGEMAKER_PIPELINE_NAME": project.physical(ctx, "sagemaker-pipeline", ""),
                 "MODEL_PACKAGE_GROUP_NAME": Sub("${SageMakerProjectName}-${SageMakerProjectId}")})
-    pipe = project.pipeline(ctx, t, "ModelBuildPipeline", "-modelbuild", bucket, [
+    pipe = project.pipeline(ctx, t, "ModelBuildPipeline", project.BUILD_SUFFIX, bucket, [
         codepipeline.Stages(Name="Source", Actions=[project.source_action(repo)]),
         codepipeline.Stages(Name="Build", Actions=[project.build_action(
             "BuildAndExecuteSageMakerPipeline", build_project, [project.SOURCE_ARTIFACT])]),

@@ -18,6 +18,7 @@ from __future__ import annotations
 from troposphere import Equals, If, Ref, Sub, Template
 from troposphere import codepipeline, events
 
+from templates_src import naming
 from templates_src.blocks import environment as envb
 from templates_src.blocks import parameters as params
 from templates_src.blocks import project
@@ -45,10 +46,13 @@ AUTO_GROUP = "GenerateModelPackageGroupName"
 
 SSM = {
     **project.COMMON_SSM,
+    **project.DEPLOY_ROLE_SSM,
     "StagingAccountList": "staging-account-list",
     "ProductionAccountList": "production-account-list",
     "OrganizationalUnitStagingId": "ou-staging-id",
     "OrganizationalUnitProdId": "ou-prod-id",
+    "TargetAccountsStackSetName": naming.TARGET_ACCOUNTS_STACKSET_SSM,
+    "StackSetCallAs": naming.STACKSET_CALL_AS_SSM,
     "ModelExecutionRoleName": "sm-model-execution-role-name",
     "StackSetExecutionRoleName": "stackset-execution-role-name",
     "StackSetAdministrationRoleArn": "stackset-administration-role-arn",
@@ -108,7 +112,7 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(AUTO_GROUP, Equals(Ref(GROUP.name), "Auto"))
     project.environment_configuration(ctx, t, SSM)
     bucket = project.artifact_bucket(ctx, t)
-    repo = project.repository(ctx, t, "ModelDeployCodeCommitRepository", "-model-deploy", SEED_CODE,
+    repo = project.repository(ctx, t, "ModelDeployCodeCommitRepository", project.DEPLOY_REPOSITORY_SUFFIX, SEED_CODE,
                               "Model deployment code")
     common = project.common_variables(bucket)
     deployment = {
@@ -117,7 +121,7 @@ def build(ctx: BuildContext) -> Template:
         "ROLE_PATH": ctx.config.role_path,
     }
     build_project = project.build_project(
-        ctx, t, "ModelDeployBuildProject", "-modeldeploy", buildspec="buildspec.yml", timeout=15,
+        ctx, t, "ModelDeployBuildProject", project.DEPLOY_SUFFIX, buildspec="buildspec.yml", timeout=15,
         description="Builds the endpoint deployment of the newest approved model package for each stage",
         values={**common, **deployment,
                 "MULTI_ACCOUNT_DEPLOYMENT": Ref(MULTI_ACCOUNT.name),
@@ -125,6 +129,8 @@ def build(ctx: BuildContext) -> Template:
                 "PROD_ACCOUNT_LIST": project.env("ProductionAccountList"),
                 "STAGING_OU_ID": project.env("OrganizationalUnitStagingId"),
                 "PROD_OU_ID": project.env("OrganizationalUnitProdId"),
+                "TARGET_ACCOUNTS_STACKSET": project.env("TargetAccountsStackSetName"),
+                "STACKSET_CALL_AS": project.env("StackSetCallAs"),
                 "ENV_TYPE_STAGING_NAME": project.env("EnvTypeStagingName"),
                 "ENV_TYPE_PROD_NAME": project.env("EnvTypeProdName"),
                 "STACKSET_EXECUTION_ROLE_NAME": project.env("StackSetExecutionRoleName"),
@@ -133,10 +139,10 @@ def build(ctx: BuildContext) -> Template:
                 "CFN_TEMPLATE_NAME": ENDPOINT_TEMPLATE.removesuffix(".yaml")})
     test_project = project.build_project(
         # The test waits up to 20 minutes for each staging account's endpoint to be in service.
-        ctx, t, "ModelDeployTestProject", "-modeldeploy-test", buildspec="test/buildspec.yml", timeout=60,
+        ctx, t, "ModelDeployTestProject", project.DEPLOY_SUFFIX + "-test", buildspec="test/buildspec.yml", timeout=60,
         description="Tests the staging endpoints by invoking them",
         values={**common, **deployment, "BUILD_CONFIG": CONFIG_NAMES["staging"]})
-    pipe = project.pipeline(ctx, t, "ModelDeployPipeline", "-modeldeploy", bucket, [
+    pipe = project.pipeline(ctx, t, "ModelDeployPipeline", project.DEPLOY_SUFFIX, bucket, [
         codepipeline.Stages(Name="Source", Actions=[project.source_action(repo)]),
         codepipeline.Stages(Name="Build", Actions=[project.build_action(
             "BuildEndpointDeployment", build_project, [project.SOURCE_ARTIFACT], [project.BUILD_ARTIFACT])]),

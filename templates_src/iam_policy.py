@@ -384,12 +384,7 @@ def raw_statements(document: dict, resolver: Resolver, source: str = "") -> list
     (``AWS::NoValue`` drops the statement)."""
     out = []
     for raw in _as_tuple(document.get("Statement")):
-        while isinstance(raw, dict) and set(raw) == {"Fn::If"}:
-            name, when_true, when_false = raw["Fn::If"]
-            truth = resolver.condition(name)
-            if truth is None:
-                raise ValueError(f"{source}: statement chosen by {name}, which cannot be decided from the parameters")
-            raw = when_true if truth else when_false
+        raw = chosen(raw, resolver, source, "statement")
         if raw == {"Ref": "AWS::NoValue"}:
             continue
         out.append(raw)
@@ -476,13 +471,13 @@ def trust_statements(template: dict, logical_id: str, resolver: Resolver) -> lis
     return folded
 
 
-def chosen(node, resolver: Resolver, source: str = ""):
+def chosen(node, resolver: Resolver, source: str = "", what: str = "value"):
     """``node`` with an ``Fn::If`` around it resolved by the template's conditions."""
     while isinstance(node, dict) and set(node) == {"Fn::If"}:
         name, when_true, when_false = node["Fn::If"]
         truth = resolver.condition(name)
         if truth is None:
-            raise ValueError(f"{source}: value chosen by {name}, which cannot be decided from the parameters")
+            raise ValueError(f"{source}: {what} chosen by {name}, which cannot be decided from the parameters")
         node = when_true if truth else when_false
     return node
 

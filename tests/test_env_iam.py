@@ -129,7 +129,7 @@ def test_managed_policies_carry_the_prefix_the_launch_role_may_create(enterprise
     marker = f"acme-${{EnvName}}-${{EnvType}}-${{AWS::Region}}-{naming.ENVIRONMENT_POLICY_MARKER}-"
     assert all(n.startswith(marker) for n in names), names
     assert {n[len(marker):].rsplit("-", 1)[0] for n in names} == {
-        "sm-execution", "sm-pipeline", "sm-model-build", "sm-model-deploy"}
+        "sm-execution", "sm-pipeline", "sm-model-build", "sm-model-deploy", "ds-team-admin"}
 
 
 def test_no_setup_function_role_and_no_project_launch_role(template):

@@ -213,6 +213,11 @@ def test_security_groups_allow_exactly_what_vpc_only_studio_needs(vpc):
 
 
 def test_flow_logs_go_to_the_environment_log_group(vpc):
+    """Flow logs are evidence: on by default, into the environment's log group, which is kept when the stack is
+    deleted or the group replaced."""
+    group = vpc["Resources"]["VPCFlowLogsLogGroup"]
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
+    assert vpc["Parameters"]["CreateVPCFlowLogsToCloudWatch"]["Default"] == "YES"
     stack = deploy(vpc, VPC_PARAMS)
     (group,) = of_type(stack, "AWS::Logs::LogGroup").values()
     assert group["LogGroupName"] == "/vpcflowlogs/team1-dev" and group["RetentionInDays"] == "365"
@@ -232,13 +237,23 @@ def test_flow_logs_off(vpc):
 
 
 def test_flow_log_group_key_follows_the_hardening_configuration(built, configs):
+    """The key given for the flow logs, else the configuration's; a release that pins the log key writes it (and
+    the retention) into the template, and a Rule refuses other values of the two parameters."""
     for flavour, config in configs.items():
-        key = built[flavour][VPC]["Resources"]["VPCFlowLogsLogGroup"]["Properties"]["KmsKeyId"]
+        template = built[flavour][VPC]
+        group = template["Resources"]["VPCFlowLogsLogGroup"]["Properties"]
+        key = group["KmsKeyId"]
+        if config.logs_kms_key_arn:
+            assert key == config.logs_kms_key_arn and group["RetentionInDays"] == config.log_retention_days
+            for values in ({"VPCFlowLogsCloudWatchKMSKey": "arn:aws:kms:us-east-1:111122223333:key/other"},
+                           {"VPCFlowLogsLogGroupRetention": "90"}):
+                assert rule_failures(template, **{**VPC_PARAMS, **values}), values
+            assert rule_failures(template, **VPC_PARAMS) == []
+            continue
         cond, given, default = key["Fn::If"]
         assert cond == env_vpc.FLOW_LOGS_KEY_GIVEN and given == {"Ref": "VPCFlowLogsCloudWatchKMSKey"}
-        if config.logs_kms_key_arn:
-            assert default == config.logs_kms_key_arn
-        elif config.encrypt_logs:
+        assert group["RetentionInDays"] == {"Ref": "VPCFlowLogsLogGroupRetention"}
+        if config.encrypt_logs:
             assert default == {"Ref": params.LOGS_KMS_KEY_ARN.name}
         else:
             assert default == {"Ref": "AWS::NoValue"}

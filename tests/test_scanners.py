@@ -681,11 +681,13 @@ FLOW_LOG_RETENTION, FLOW_LOG_KEY = "VPCFlowLogsLogGroupRetention", "VPCFlowLogsC
 
 def _flow_log_pinning_set_aside(template: dict) -> dict:
     """``template`` without what pinning the log key changes beyond the values: the flow log group's key and
-    retention (and the condition choosing the key), and the definitions of their two parameters."""
+    retention (and the condition choosing the key, or the Rule refusing other values), and the definitions of
+    their two parameters."""
     template = json.loads(json.dumps(template))
     for name in (FLOW_LOG_RETENTION, FLOW_LOG_KEY):
         template.get("Parameters", {}).pop(name, None)
     template.get("Conditions", {}).pop("VPCFlowLogsKMSKeyCondition", None)
+    template.get("Rules", {}).pop("PinnedFlowLogGroup", None)
     group = template["Resources"].get("VPCFlowLogsLogGroup")
     if group:
         group["Properties"].pop("KmsKeyId", None)

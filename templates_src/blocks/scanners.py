@@ -110,24 +110,28 @@ ACTIONS_AUTHORIZED_ONLY_ON_STAR = Reason(
     "Creates resources with actions IAM authorizes only on '*' (IAM's action table lists no resource type for "
     "kms:CreateKey, elasticfilesystem:CreateFileSystem, resource-groups:CreateGroup and "
     "cloudformation:CreateStackSet), so no resource can narrow them. Each is proven needed by a resource this "
-    "role deploys (tests/test_iam_coverage.py); every other write of the policy is scoped to the platform's "
-    "names in this account.",
+    "role deploys (tests/test_iam_coverage.py). Every other write is scoped to this account and region, and to "
+    "the platform's names wherever the resource has one (stacks, StackSets, buckets, roles, policies, functions, "
+    "parameters, log groups); every role it creates, changes, attaches a policy to or passes must carry the "
+    "platform boundary (or the configured one), which holds no IAM write, and it never changes its own policies, "
+    "the boundary or the core's roles (tests/test_escalation.py proves no persona reaches more through it).",
 )
 PERMISSIONS_BOUNDARY = Reason(
     ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111"),
     "A permissions boundary, never attached as a grant: it allows nothing alone and only caps the roles of the "
     "environments (a role may do what both its own policies and this ceiling allow). Its Resource is '*' by "
     "design: every role's own policies scope resources, and tests/test_boundary.py proves each of their "
-    "statements lies within this ceiling, which holds no IAM write, no whole service and passes and assumes only "
-    "the platform's roles.",
+    "statements lies within this ceiling, which holds no IAM write and no whole service, and passes and assumes "
+    "only roles under the configured role path and name prefix (any role with the defaults: the roles' own "
+    "policies name the roles they pass and assume, and tests/test_escalation.py proves no chain reaches another).",
 )
 # S3: the environment's access-log bucket (env-s3).
 CONDITIONED_CROSS_ACCOUNT_PRINCIPAL = Reason(
     ("CKV_AWS_33",),
     "With organizational units the principal is '*' narrowed by conditions to the model execution role "
     "(aws:PrincipalArn) of the organization's accounts (aws:PrincipalOrgID) in the environment's OUs "
-    "(aws:PrincipalOrgPaths), decrypting only through S3 (kms:ViaService); with account lists the principals are "
-    "the listed accounts, narrowed to that role. KMS refuses a key policy naming a role that does not exist yet, "
+    "(aws:PrincipalOrgPaths), using the key only through S3 (kms:ViaService: decrypting models, encrypting their "
+    "endpoints' data capture); with account lists the principals are the listed accounts, narrowed to that role. KMS refuses a key policy naming a role that does not exist yet, "
     "and the target accounts' roles are created by StackSets after the key.",
 )
 CONDITIONED_CROSS_ACCOUNT_VOLUME_KEY = Reason(

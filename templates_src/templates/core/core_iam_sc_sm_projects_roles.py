@@ -285,12 +285,16 @@ def build(ctx: BuildContext) -> Template:
 
     # More than 90 % of a role's 10,240 characters of inline policy: customer managed policies (kept with the
     # role).
-    launch_policies = iam_blocks.managed_policies(ctx, f"{LAUNCH_ROLE}Policy", "SageMaker's products launch role",
-                                                  launch_role_statements(ctx))
-    for policy in launch_policies:
-        policy.Condition = LAUNCH_CONDITION
-        policy.DeletionPolicy = policy.UpdateReplacePolicy = "Retain"
-        t.add_resource(policy)
+    def kept_policies(role: str, description: str, statements: list, condition: str) -> list:
+        policies = iam_blocks.managed_policies(ctx, f"{role}Policy", description, statements)
+        for policy in policies:
+            policy.Condition = condition
+            policy.DeletionPolicy = policy.UpdateReplacePolicy = "Retain"
+            t.add_resource(policy)
+        return policies
+
+    launch_policies = kept_policies(LAUNCH_ROLE, "SageMaker's products launch role", launch_role_statements(ctx),
+                                    LAUNCH_CONDITION)
     launch = t.add_resource(iam_blocks.role(
         ctx, LAUNCH_ROLE,
         description="Service Catalog launch role of SageMaker project templates",
@@ -301,12 +305,7 @@ def build(ctx: BuildContext) -> Template:
         condition=LAUNCH_CONDITION,
         retain=True,
     ))
-    use_policies = iam_blocks.managed_policies(ctx, f"{USE_ROLE}Policy", "SageMaker's products use role",
-                                               use_role_statements(ctx))
-    for policy in use_policies:
-        policy.Condition = USE_CONDITION
-        policy.DeletionPolicy = policy.UpdateReplacePolicy = "Retain"
-        t.add_resource(policy)
+    use_policies = kept_policies(USE_ROLE, "SageMaker's products use role", use_role_statements(ctx), USE_CONDITION)
     use = t.add_resource(iam_blocks.role(
         ctx, USE_ROLE,
         description="Role the resources of SageMaker projects (pipelines, builds, rules, stacks) run as",

@@ -398,7 +398,16 @@ def flow_logs(ctx: BuildContext, t: Template, vpc_id: AWSHelperFn) -> None:
     # The project's log group with this template's retention, and the key given for the flow logs in front of
     # the default; a release that pins the log key writes both as literals (see ``parameters``).
     group = flow_log_group(ctx, t, FLOW_LOGS)
-    if not pinned_log_key(ctx):
+    key = pinned_log_key(ctx)
+    if key:  # the parameters accept only the release's values (``parameters``); say so where they are checked
+        t.add_rule("PinnedFlowLogGroup", {"Assertions": [
+            {"Assert": Or(Equals(Ref(FLOW_LOGS_KMS_KEY.name), ""), Equals(Ref(FLOW_LOGS_KMS_KEY.name), key)),
+             "AssertDescription": "VPCFlowLogsCloudWatchKMSKey must be empty or this release's log key: the release "
+                                  "fixes the flow log group's key"},
+            {"Assert": Equals(Ref(FLOW_LOGS_RETENTION.name), str(ctx.config.log_retention_days)),
+             "AssertDescription": f"VPCFlowLogsLogGroupRetention must be {ctx.config.log_retention_days}: the "
+                                  "release fixes the flow log group's retention"}]})
+    else:
         t.add_condition(FLOW_LOGS_KEY_GIVEN, Not(Equals(Ref(FLOW_LOGS_KMS_KEY.name), "")))
         group.RetentionInDays = Ref(FLOW_LOGS_RETENTION.name)
         default_key = group.properties.get("KmsKeyId", NO_VALUE)

@@ -1195,6 +1195,12 @@ def test_env_main_nested_stacks_on_moto(moto, build_dir, tmp_path):
     'get_cfn_attribute').  Where moto creates it the test checks the stack; otherwise it skips, saying what it
     saw (test_env_main_wiring_on_moto deploys the same stacks one by one).  Past that fault, the children (YAML, as packaged) would meet the ones worked around
     above: the short-form conditions, SSM parameter and KMS key tags, the flow logs' aggregation interval."""
+    # The core's export env-main imports (the platform boundary), as core-main exports it.
+    boundary = create_platform_boundary(moto)
+    [(export, _)] = CORE_EXPORTS.items()
+    create_stack(moto, "sm-mlops-core-exports", {"Resources": {"Marker": {
+        "Type": "AWS::SSM::Parameter", "Properties": {"Name": "sm-mlops-core-marker", "Type": "String", "Value": "x"}}},
+        "Outputs": {"PlatformBoundaryArn": {"Value": boundary, "Export": {"Name": export}}}}, {}, tmp_path)
     bucket = "sm-mlops-packaging"
     moto.client("s3").create_bucket(Bucket=bucket)
     packaged = tmp_path / "env-main.yaml"

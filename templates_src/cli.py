@@ -291,6 +291,8 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         for line in publisher.warnings:
             click.echo(f"warning: {line}", err=True)
         plan = plan_release(config, target, names or None, history, seed_dir)
+        for line in plan.warnings:
+            click.echo(f"warning: {line}", err=True)
         lint_report = plan.packaged.lint(linter, packaged=True, cache=LintCache.default(not no_cache))
         if lint_report.failed:
             for line in ["packaged templates do not lint clean, nothing was published:", *lint_report.problems]:

@@ -121,7 +121,10 @@ def fake_earlier_release(server, version="0.0.9") -> str:
 # -- a full release -------------------------------------------------------------------------------------
 
 def test_full_release_is_consistent_and_tagged(moto, seed_dir, tmp_path):
-    result = package(moto, "--create-bucket", "--only", TARGETS, "--seed-code-dir", str(seed_dir))
+    (seed_dir / "unreferenced folder").mkdir()  # no template refers to it: never published
+    (seed_dir / "unreferenced folder" / "notes.txt").write_text("private\n")
+    result = package(moto, "--create-bucket", "--only", f"{TARGETS},project-model-build-train,project-model-deploy",
+                     "--seed-code-dir", str(seed_dir))
     assert result.exit_code == 0, result.output
     assert "published release 0.1.0" in result.output
     m = manifest(moto)
@@ -136,8 +139,10 @@ def test_full_release_is_consistent_and_tagged(moto, seed_dir, tmp_path):
         assert read(moto, key_of(entry["release_url"])) == read(moto, entry["key"])
         for url in packaged_references(load(read(moto, entry["key"]))):
             assert key_of(url) in m["objects"]
-    # Seed code: deterministic zips, tagged for Service Catalog (checked with the real CLI).
+    # Seed code: deterministic zips of the folders the templates refer to, tagged for Service Catalog (checked
+    # with the real CLI).
     assert sorted(m["seed_code"]) == ["model-build-train", "model-deploy"]
+    assert not [k for k in stored if "unreferenced" in k]
     zf = zipfile.ZipFile(io.BytesIO(read(moto, m["seed_code"]["model-build-train"]["key"])))
     assert zf.namelist() == ["buildspec.yml", "pipelines/run.py"]
     _, tagging, _ = aws(moto, "s3api", "get-object-tagging", "--bucket", BUCKET, "--key",
@@ -246,7 +251,7 @@ def test_dry_run_writes_nothing(moto, seed_dir):
     assert result.exit_code == 0, result.output
     assert objects(moto) == before == {}
     planned = [line for line in result.output.splitlines() if line.startswith("would upload ")]
-    assert len(planned) == 7  # 2 templates, 2 release aliases, 2 seed zips, the manifest
+    assert len(planned) == 5  # 2 templates, 2 release aliases, the manifest (they need no seed code)
     assert "nothing was written" in result.output
 
 
@@ -267,12 +272,13 @@ def test_same_version_with_other_content_is_refused(moto, edit_template):
 
 
 def test_missing_seed_code_tag_is_restored_without_reupload(moto, seed_dir):
-    assert package(moto, "--create-bucket", "--only", TARGETS, "--seed-code-dir", str(seed_dir)).exit_code == 0
+    projects = "project-model-build-train,project-model-deploy"
+    assert package(moto, "--create-bucket", "--only", projects, "--seed-code-dir", str(seed_dir)).exit_code == 0
     key = manifest(moto)["seed_code"]["model-deploy"]["key"]
     s3 = moto.client("s3")
     s3.delete_object_tagging(Bucket=BUCKET, Key=key)
     etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
-    result = package(moto, "--only", TARGETS, "--seed-code-dir", str(seed_dir), config={"version": "0.1.1"},
+    result = package(moto, "--only", projects, "--seed-code-dir", str(seed_dir), config={"version": "0.1.1"},
                      tmp=seed_dir.parent)
     assert result.exit_code == 0 and "1 re-tagged" in result.output
     assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
@@ -844,16 +850,18 @@ def test_version_with_build_metadata_is_refused_before_anything_is_written(moto,
 
 def test_seed_code_defaults_to_the_project_folder_not_the_working_directory(moto, tmp_path, monkeypatch):
     project = tmp_path / "project"
-    (project / "seed_code" / "from-project").mkdir(parents=True)
-    (project / "seed_code" / "from-project" / "buildspec.yml").write_text("version: 0.2\n")
+    (project / "seed_code" / "model-build-train").mkdir(parents=True)
+    (project / "seed_code" / "model-build-train" / "buildspec.yml").write_text("version: 0.2\n# project\n")
     elsewhere = tmp_path / "elsewhere"
-    (elsewhere / "seed_code" / "from-cwd").mkdir(parents=True)
-    (elsewhere / "seed_code" / "from-cwd" / "buildspec.yml").write_text("version: 0.2\n")
+    (elsewhere / "seed_code" / "model-build-train").mkdir(parents=True)
+    (elsewhere / "seed_code" / "model-build-train" / "buildspec.yml").write_text("version: 0.2\n# cwd\n")
     monkeypatch.setattr(generate, "PROJECT_ROOT", project)
     monkeypatch.chdir(elsewhere)
-    result = package(moto, "--create-bucket", "--only", TARGETS)
+    result = package(moto, "--create-bucket", "--only", "project-model-build-train")
     assert result.exit_code == 0, result.output
-    assert sorted(manifest(moto)["seed_code"]) == ["from-project"]
+    key = manifest(moto)["seed_code"]["model-build-train"]["key"]
+    zipped = zipfile.ZipFile(io.BytesIO(read(moto, key)))
+    assert zipped.read("buildspec.yml").endswith(b"# project\n")
 
 
 def test_installed_package_without_seed_code_asks_for_the_option(moto, tmp_path, monkeypatch):

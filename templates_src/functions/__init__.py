@@ -71,14 +71,30 @@ def module_for_asset(path: str) -> str | None:
 def deterministic_zip(files: dict[str, bytes]) -> bytes:
     """Zip with fixed timestamps, permissions and order: identical content gives identical bytes."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+    write_deterministic_zip(files, buf)
+    return buf.getvalue()
+
+
+CHUNK = 1024 * 1024  # bytes read from a file at a time
+
+
+def write_deterministic_zip(files: dict[str, bytes | pathlib.Path], out) -> None:
+    """``deterministic_zip`` into the seekable binary stream ``out``; a file's content given as a path is
+    streamed (read and compressed a chunk at a time, never whole in memory), with the same bytes as a result."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name in sorted(files):
+            source = files[name]
             info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             info.external_attr = 0o644 << 16
             info.create_system = 3  # as written on Unix, whatever the building OS
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, files[name], compresslevel=9)
-    return buf.getvalue()
+            if isinstance(source, (bytes, bytearray)):
+                zf.writestr(info, source, compresslevel=9)
+                continue
+            info.file_size = source.stat().st_size
+            with source.open("rb") as src, zf.open(info, "w") as dest:
+                while chunk := src.read(CHUNK):
+                    dest.write(chunk)
 
 
 def zip_bytes(module: str) -> bytes:

@@ -32,20 +32,36 @@ class Target:
 
 @dataclass(frozen=True)
 class Artifact:
+    """One object of a release: its bytes in memory (``body``), or, for large seed code, in a file of the plan's
+    (``file``, streamed when uploaded, never held in memory whole; ``digest`` and ``length`` computed once)."""
+
     key: str
     body: bytes
     kind: str  # template | lambda | seed-code | release-alias | manifest
     name: str
     content_type: str
     tags: tuple[tuple[str, str], ...] = ()
+    file: Any = None  # pathlib.Path of the bytes when they are not in ``body``
+    digest: str = ""
+    length: int = 0
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
+        return self.digest if self.file is not None else hashlib.sha256(self.body).hexdigest()
 
     @property
     def size(self) -> int:
-        return len(self.body)
+        return self.length if self.file is not None else len(self.body)
+
+    def open(self):
+        """The bytes as a fresh binary stream (each upload attempt reads from the start)."""
+        import io
+
+        return self.file.open("rb") if self.file is not None else io.BytesIO(self.body)
+
+    def content(self) -> bytes:
+        """All the bytes (a comparison with an object that records no SHA-256; rare for file-backed ones)."""
+        return self.file.read_bytes() if self.file is not None else self.body
 
 
 @dataclass
@@ -57,6 +73,17 @@ class Plan:
     template_urls: dict[str, str] = field(default_factory=dict)  # name -> content-addressed URL
     entry_urls: dict[str, str] = field(default_factory=dict)  # name -> release URL
     packaged: Any = None  # templates_src.generator.Generation of the packaged templates, for the lint
+    warnings: list[str] = field(default_factory=list)  # for the user; they do not stop the release
+    _workdir: Any = None  # tempfile.TemporaryDirectory holding file-backed artifacts (removed with the plan)
+
+    def workdir(self):
+        """A private folder for the plan's large artifacts, removed when the plan is."""
+        import pathlib
+        import tempfile
+
+        if self._workdir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="sm-mlops-release-")
+        return pathlib.Path(self._workdir.name)
 
     def all(self) -> list[Artifact]:
         return self.artifacts + ([self.manifest] if self.manifest else [])

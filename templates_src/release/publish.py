@@ -424,7 +424,7 @@ class S3Publisher:
         if recorded:
             return recorded == artifact.sha256
         body = self._read_if_exists(artifact.key)
-        return None if body is None else body == artifact.body
+        return None if body is None else body == artifact.content()
 
     # -- the claim -------------------------------------------------------------------------------------
     def _read_claim(self, plan: Plan) -> Claim | None:
@@ -489,18 +489,29 @@ class S3Publisher:
                 f"published: {self._what_to_do(plan)}", resumable=False)
 
     # -- writing ---------------------------------------------------------------------------------------
-    def _put_object(self, key: str, body: bytes, content_type: str, what: str, tags=(), **extra) -> None:
-        """PutObject with the body's SHA-256 as metadata; KeyExists when a condition (If-None-Match) fails."""
+    def _put_object(self, key: str, body: bytes | Artifact, content_type: str, what: str, tags=(), **extra) -> None:
+        """PutObject with the body's SHA-256 as metadata; KeyExists when a condition (If-None-Match) fails.
+
+        ``body``: bytes, or an artifact, whose bytes are streamed afresh for each attempt."""
         from templates_src.release.model import sha
 
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type,
-                                  "Metadata": {"sha256": sha(body)}, **extra}
+        artifact = body if isinstance(body, Artifact) else None
+        digest = artifact.sha256 if artifact is not None else sha(body)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type,
+                                  "Metadata": {"sha256": digest}, **extra}
         if tags:
             from urllib.parse import urlencode
 
             kwargs["Tagging"] = urlencode(tags)
+
+        def put(**kw):
+            if artifact is None:
+                return self.s3.put_object(Body=body, **kw)
+            with artifact.open() as stream:
+                return self.s3.put_object(Body=stream, ContentLength=artifact.size, **kw)
+
         try:
-            self._attempt(what, self.s3.put_object, **kwargs)
+            self._attempt(what, put, **kwargs)
         except ClientError as exc:
             if _code(exc) in PRECONDITION_FAILED:
                 raise KeyExists(key) from None
@@ -509,7 +520,7 @@ class S3Publisher:
             raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
 
     def _put(self, artifact: Artifact, **extra) -> None:
-        self._put_object(artifact.key, artifact.body, artifact.content_type, f"uploading {self._url(artifact.key)}",
+        self._put_object(artifact.key, artifact, artifact.content_type, f"uploading {self._url(artifact.key)}",
                          artifact.tags, **extra)
 
     def _conflict(self, plan: Plan, artifact: Artifact) -> PublishError:
@@ -566,7 +577,7 @@ class S3Publisher:
                 upload.append(artifact)
                 continue
             recorded = self._recorded_sha(artifact.key)
-            if recorded == artifact.sha256 or (recorded is None and self._read(artifact.key) == artifact.body):
+            if recorded == artifact.sha256 or (recorded is None and self._read(artifact.key) == artifact.content()):
                 unchanged.append(artifact)
                 if artifact.tags and not self._has_tags(artifact):
                     retag.append(artifact)

@@ -29,6 +29,78 @@ EXIT_LINT = 1
 EXIT_INPUT = 2
 EXIT_AWS = 3
 EXIT_DEFECT = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
+EXIT_CODES = ("Exit codes: 0 success; 1 lint findings (nothing published); 2 bad input (configuration, options, "
+              "seed code; nothing written or published); 3 an AWS or network error while publishing (a new run "
+              "continues where it stopped); 4 a defect of the generator; 130 interrupted (Ctrl-C; what was left "
+              "is said).")
+
+
+class StdoutGuard:
+    """Standard output that survives its reader going away (``generate.py package ... | head -3``).
+
+    A closed pipe must not change what a run does: the first write that finds the pipe closed sends the rest of
+    the output to nowhere (the descriptor is pointed at the null device, so nothing later raises either), the
+    run goes on, and at the end one line on standard error says that the report was cut short."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.cut = False
+
+    def _closed(self) -> None:
+        if not self.cut:
+            self.cut = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def write(self, text):
+        if self.cut:
+            return len(text)
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self):
+        if self.cut:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class Cli(click.Group):
+    """The command group, with the README's promises kept for every error click itself raises: a usage error is
+    one ``error:`` line (exit 2), Ctrl-C exits 130 with what was left, a closed standard output is survived."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # no command at all: the help, as asked
+                click.echo(exc.format_message())
+                sys.exit(0)
+            hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_INPUT)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code if exc.exit_code else EXIT_INPUT)
+        except click.exceptions.Abort:
+            click.echo("error: interrupted (Ctrl-C); nothing more was done", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
 
 
 def fail_input(lines: list[str] | str) -> None:
@@ -69,25 +141,26 @@ def fail_defect(lines: list[str]) -> None:
     sys.exit(EXIT_DEFECT)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="generate.py")
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.version_option(__version__, message="%(prog)s (sagemaker-secure-mlops-templates) %(version)s")
 def cli() -> None:
     """Generate, lint and publish the CloudFormation templates of the secure SageMaker MLOps platform."""
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Generation-time configuration (YAML or JSON); embedded defaults when omitted.")
 @click.option("--output-dir", default="build", show_default=True, type=click.Path(file_okay=False),
               help="Where the templates are written.")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json", "both"]), default="yaml", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json", "both"]), default="yaml", show_default=True,
+              help="Write each template as YAML, JSON or both (the same content).")
 @click.option("--only", "only", multiple=True, metavar="NAME",
               help="Build only these templates (repeat, or comma-separate) and the templates they nest.")
 @click.option("--no-cache", is_flag=True,
               help="Lint every template afresh, neither reading nor writing the lint cache (also "
               "SM_MLOPS_NO_LINT_CACHE=1).")
 def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...], no_cache: bool) -> None:
-    """Write every template to OUTPUT_DIR, lint each with cfn-lint and print a summary table.
+    """Write every template to --output-dir, lint each with cfn-lint and print a summary table.
 
     Lint results are cached by content (the template's bytes, the nested templates it reads, cfn-lint's
     version and options) in $SM_MLOPS_LINT_CACHE_DIR or ~/.cache/sagemaker-secure-mlops-templates/lint:
@@ -131,7 +204,7 @@ def _print_timings(timings: dict[str, float], report) -> None:
     click.echo(f"timings: {phases} linted={report.linted} cached={report.cached}", err=True)
 
 
-@cli.command(name="list")
+@cli.command(name="list", epilog=EXIT_CODES)
 def list_templates() -> None:
     """The templates this generator builds: name, family, one-line description."""
     width = max(map(len, TEMPLATES))
@@ -141,7 +214,7 @@ def list_templates() -> None:
         click.echo(f"{name:<{width}}  {spec.family:<{family}}  {spec.description}{marker}")
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True))
 @click.option("--packaged", is_flag=True, help="The templates are packaged: local paths (W3002) are errors too.")
 @click.option("--region", "regions", multiple=True, help="Regions to check against (default: us-east-1).")
@@ -187,7 +260,6 @@ BUCKET_RULES = ("3 to 63 characters a-z, 0-9, '.' and '-', starting and ending w
                 "'.-' or '-.', not an IP address, no reserved prefix (xn--, sthree-, amzn-s3-demo-) or suffix "
                 "(-s3alias, --ol-s3, --x-s3, --table-s3)")
 KEY_PREFIX = r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*"
-REGION = r"[a-z]{2}(-[a-z]+)+-\d"
 # The folder holding templates_src/: the repository root in a checkout (with seed_code/ next to it),
 # site-packages when installed from a wheel (no seed_code/ there).
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -212,6 +284,22 @@ def _check_prefix(prefix: str) -> None:
                    "paths by URLs and tools; use plain names, e.g. sagemaker-mlops/team-a")
     _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix: segments of A-Z a-z 0-9 ! _ . * ' ( ) - "
                   "separated by '/'")
+
+
+def _check_region(region: str | None) -> None:
+    """A region botocore knows (any partition: its region list or its region pattern), like cfn-lint."""
+    import re
+
+    import botocore.session
+
+    if region is None:
+        return
+    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
+    known = any(region in p.get("regions", {}) or re.fullmatch(p.get("regionRegex", "$^"), region)
+                for p in partitions)
+    if not known:
+        fail_input(f"--region: {region!r} is not an AWS region botocore knows: pass --region with a region like "
+                   "eu-west-1")
 
 
 def _check_endpoint(url: str | None) -> None:
@@ -248,7 +336,7 @@ def seed_code_folder(option: str | None) -> pathlib.Path:
     return path
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.option("--bucket", required=True, help="S3 bucket to publish to (in --region).")
 @click.option("--prefix", default="sagemaker-mlops", show_default=True, help="Key prefix of the release.")
 @click.option("--region", help="Region of the bucket and the stacks (default: the AWS session's region).")
@@ -275,24 +363,30 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
 
     _check_option("--bucket", bucket, BUCKET_NAME, f"an S3 bucket name ({BUCKET_RULES})")
     _check_prefix(prefix)
-    _check_option("--region", region, REGION, "a region name like eu-west-1")
+    _check_region(region)
     _check_endpoint(endpoint_url)
     seed_dir = seed_code_folder(seed_code_dir)
     names, config = selection_and_config(only, config_path)
 
     start = time.perf_counter()
     linter = shared_linter(tuple(config.lint_regions))
+    publisher = None
+    def phase(text: str) -> None:  # on standard error: what is happening, so a long plan or lint is never silent
+        click.echo(text, err=True)
     try:
         # Read only until the release is planned and linted: a plan that fails leaves nothing behind.
         publisher = S3Publisher(bucket, region, profile, endpoint_url)
+        phase(f"checking bucket s3://{bucket} in {publisher.region} ...")
         exists = publisher.check_bucket(create=create_bucket)
         target = publisher.target(prefix)
         history = publisher.published_manifests(prefix, config.version) if exists else []
         for line in publisher.warnings:
             click.echo(f"warning: {line}", err=True)
+        phase(f"planning release {config.version} (building and packaging the templates) ...")
         plan = plan_release(config, target, names or None, history, seed_dir)
         for line in plan.warnings:
             click.echo(f"warning: {line}", err=True)
+        phase(f"linting {len(plan.packaged.templates)} packaged template(s) ...")
         lint_report = plan.packaged.lint(linter, packaged=True, cache=LintCache.default(not no_cache))
         if lint_report.failed:
             for line in ["packaged templates do not lint clean, nothing was published:", *lint_report.problems]:
@@ -310,6 +404,10 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
     except PublishError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_AWS if exc.resumable else EXIT_INPUT)
+    except KeyboardInterrupt:
+        click.echo(f"error: interrupted (Ctrl-C); {_what_was_left(publisher, bucket, prefix, config.version)}",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
     where = f"s3://{bucket}/{prefix}/"
     if dry_run:
@@ -332,10 +430,15 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
                    + f", {time.perf_counter() - start:.1f} s")
     for line in lint_report.table():
         click.echo(line)
-    click.echo("templates:")
+    if plan.entry_urls:
+        click.echo(f"entry templates (release {plan.release}: what users deploy; the URLs stay with this release):")
+        width = max(map(len, plan.entry_urls))
+        for name, url in plan.entry_urls.items():
+            click.echo(f"  {name:<{width}}  {url}")
+    click.echo("content-addressed templates (what the entries nest; each URL changes only with its content):")
     width = max(map(len, plan.template_urls))
     for name, url in plan.template_urls.items():
-        click.echo(f"  {name:<{width}}  {plan.entry_urls.get(name, url)}")
+        click.echo(f"  {name:<{width}}  {url}")
     click.echo(f"  {'manifest':<{width}}  {target.url(plan.manifest.key)}")
     steps = next_steps(plan, publisher.account_id())
     if steps:
@@ -344,14 +447,37 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
             click.echo(f"  {line}")
 
 
+def _what_was_left(publisher, bucket: str, prefix: str, version: str) -> str:
+    """After an interruption: what this run left in the bucket, and what to do about it."""
+    state = getattr(publisher, "state", None)
+    if state is None or not (state.claimed or state.bucket_created):
+        return "nothing was published or written (the run was still checking or planning)"
+    left = []
+    if state.bucket_created:
+        left.append(f"the bucket {bucket} (created)")
+    if state.claimed:
+        left.append(f"the claim of release {version} and {len(state.uploaded)} uploaded object(s)")
+    text = f"release {version} is not published; left in s3://{bucket}/{prefix}/: {', '.join(left)}"
+    if state.claimed:
+        from templates_src.release.layout import release_folder
+
+        folder = f"s3://{bucket}/{release_folder(prefix, version)}"
+        text += (f". Run the same command again to finish it (the same content continues); to publish other "
+                 f"content under this version, first remove {folder} (aws s3 rm {folder} --recursive)")
+    return text
+
+
 def main() -> None:
     """The installed command: an unexpected exception is a defect, reported as one line (exit 4).
 
     ``SM_MLOPS_TRACEBACK=1`` shows the traceback instead.
     """
+    guard = StdoutGuard(sys.stdout)
+    sys.stdout = guard
     try:
         cli()
     except SystemExit as exc:
+        _report_cut_output(guard, exc.code)
         _leave(exc.code)
         raise
     except Exception as exc:  # noqa: BLE001 - the last resort; every expected error is handled above
@@ -362,6 +488,13 @@ def main() -> None:
                    "SM_MLOPS_TRACEBACK=1 to see the traceback and report it", err=True)
         _leave(EXIT_DEFECT)
         sys.exit(EXIT_DEFECT)
+
+
+def _report_cut_output(guard: StdoutGuard, code) -> None:
+    if guard.cut:
+        click.echo(f"warning: standard output was closed by its reader before the end; the run went on and ended "
+                   f"with exit code {code or 0} - run again without the pipe (or with a file) to see the whole "
+                   "report", err=True)
 
 
 def _leave(code) -> None:

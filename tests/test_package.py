@@ -428,7 +428,7 @@ def test_no_credentials(moto):
 @pytest.mark.parametrize("args, words", [
     (("--bucket", "Bad_Bucket"), "--bucket: 'Bad_Bucket' is not an S3 bucket name"),
     (("--prefix", "/abs/"), "--prefix: '/abs/' is not a key prefix"),
-    (("--region", "moon"), "--region: 'moon' is not a region name"),
+    (("--region", "moon"), "--region: 'moon' is not an AWS region botocore knows"),
     (("--only", "nope"), "--only: unknown template nope"),
 ])
 def test_bad_options(moto, args, words):
@@ -659,11 +659,14 @@ def test_claim_of_other_content_stops_the_run_before_it_uploads(moto):
             "error: release 0.1.0 is being published (or was interrupted) by another run with other content "
             f"(host build-7, pid 4242, 2026-11-30T10:00:00Z, s3://{BUCKET}/{PREFIX}/releases/0.1.0/claim.json); "
             "nothing of this run was published: set a new `version` in the configuration, or, if no other run is "
-            f"active, delete the unpublished objects under s3://{BUCKET}/{PREFIX}/releases/0.1.0/ (nothing there "
-            "is published until its manifest.json exists) and run again")
+            "active, clear the unpublished release (nothing under "
+            f"s3://{BUCKET}/{PREFIX}/releases/0.1.0/ is published until its manifest.json exists) with "
+            f"`aws s3 rm s3://{BUCKET}/{PREFIX}/releases/0.1.0/ --recursive --region us-east-1 --endpoint-url "
+            f"{moto.url}` and run again")
         assert objects(moto) == before
-    # What the message says to do works.
-    moto.client("s3").delete_object(Bucket=BUCKET, Key=layout.claim_key(PREFIX, "0.1.0"))
+    # What the message says to do works: the command it gives, run with the real AWS CLI.
+    command = error.split("`")[-2].split()
+    assert aws(moto, *command[1:])[0] == 0
     assert package(moto, "--only", TARGETS).exit_code == 0
     assert_one_consistent_release(moto, "0.1.0")
 
@@ -715,9 +718,13 @@ def test_object_written_by_another_run_meanwhile(moto, monkeypatch, same):
     else:
         assert result.exit_code == 2
         (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
-        assert error == (f"error: s3://{BUCKET}/{key} exists with other content; content-addressed objects are "
-                         "never overwritten (was it changed by hand?) - release 0.1.0 is not published")
+        assert error.startswith(f"error: s3://{BUCKET}/{key} exists with other content; content-addressed "
+                                "objects are never overwritten (was it changed by hand?) - release 0.1.0 is not "
+                                "published")
+        # A re-run cannot fix it: this run's claim is released, so a run after the fix is not refused by it.
+        assert "this run's claim was released" in error
         assert layout.manifest_key(PREFIX, "0.1.0") not in objects(moto)
+        assert layout.claim_key(PREFIX, "0.1.0") not in objects(moto)
 
 
 @pytest.mark.parametrize("same", [True, False])
@@ -753,7 +760,7 @@ def test_release_alias_with_other_content_is_never_overwritten(moto):
     (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert error.startswith(f"error: s3://{BUCKET}/{alias} exists with other content: another run is publishing "
                             "release 0.1.0 with other content (or was interrupted); nothing was overwritten")
-    assert f"delete the unpublished objects under s3://{BUCKET}/{PREFIX}/releases/0.1.0/" in error
+    assert f"`aws s3 rm s3://{BUCKET}/{PREFIX}/releases/0.1.0/ --recursive" in error
     assert objects(moto).keys() == {alias} and read(moto, alias) == b"other: content\n"
 
 
@@ -908,8 +915,10 @@ def test_malformed_manifest_of_this_release_is_refused(moto, body, why):
     moto.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 2
-    assert result.output.startswith(f"error: release 0.1.0: s3://{BUCKET}/{key} is not a release manifest ({why}")
-    assert result.output.count("\n") == 1
+    assert result.stderr.splitlines()[0].startswith("checking bucket ")  # a phase line
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: release 0.1.0: s3://{BUCKET}/{key} is not a release manifest ({why}")
+    assert result.stdout == ""
     assert objects(moto).keys() == {key}
 
 

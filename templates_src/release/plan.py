@@ -278,7 +278,28 @@ def plan_release(config: Config, target: Target, names: list[str] | None = None,
 
     plan.packaged = Generation({n: packaged[n] for n in built}, {})
     plan.manifest = _manifest(plan)
+    check_limits(plan)
     return plan
+
+
+S3_KEY_LIMIT = 1024  # bytes of an object key (UTF-8)
+TEMPLATE_URL_LIMIT = 1024  # characters of a TemplateURL CloudFormation accepts
+
+
+def check_limits(plan: Plan) -> None:
+    """Every key fits S3 and every template URL fits CloudFormation, before anything is linted, written or
+    published: the prefix (and the release's version) are what make them long, so the error names them."""
+    longest = max(plan.all(), key=lambda a: len(a.key.encode("utf-8")))
+    size = len(longest.key.encode("utf-8"))
+    cause = f"--prefix ({len(plan.target.prefix)} characters) with release {plan.release!r}"
+    if size > S3_KEY_LIMIT:
+        raise PlanError(f"{cause} makes the key of {longest.name} {size} bytes long; S3 keys have at most "
+                        f"{S3_KEY_LIMIT} bytes: shorten --prefix (or the version); nothing was published")
+    urls = [*plan.template_urls.values(), *plan.entry_urls.values()]
+    url = max(urls, key=len, default="")
+    if len(url) > TEMPLATE_URL_LIMIT:
+        raise PlanError(f"{cause} makes template URLs up to {len(url)} characters long; CloudFormation accepts "
+                        f"at most {TEMPLATE_URL_LIMIT}: shorten --prefix (or the version); nothing was published")
 
 
 def _tags(name: str) -> tuple[tuple[str, str], ...]:

@@ -61,6 +61,12 @@ from templates_src.release.model import Artifact, Claim, ManifestError, Plan, Ta
 # answer: MAX_ATTEMPTS * (CONNECT_TIMEOUT or READ_TIMEOUT) plus the backoff, about 84 s, every retry shown.
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection
 READ_TIMEOUT = 20.0  # seconds to wait for (more of) an answer
+# A whole request (sending the body, the whole answer) gets at most this, plus the time its body needs at
+# MIN_RATE: an endpoint that trickles one byte every few seconds never trips the read timeout, and would keep
+# a run waiting forever.  While a request takes longer than WAIT_NOTICE, a line says what is being waited on.
+REQUEST_DEADLINE = 60.0
+MIN_RATE = 64 * 1024  # bytes per second an upload is allowed to be as slow as
+WAIT_NOTICE = 10.0
 MAX_ATTEMPTS = 4  # attempts per request, for throttling, 5xx answers, timeouts and connection errors
 BACKOFF_BASE = 0.5  # seconds before the second attempt; doubled for each further one (with jitter)
 BACKOFF_CAP = 8.0
@@ -75,6 +81,11 @@ THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExcee
 TRANSIENT = {"InternalError", "ServiceUnavailable", "RequestTimeout", "ConditionalRequestConflict", "500", "502",
              "504"}
 PRECONDITION_FAILED = {"PreconditionFailed", "412"}
+# Answers that say the request itself is wrong (a key, a tag, a size): the same input fails the same way again,
+# so a re-run does not help; it is bad input (exit 2), not an AWS fault (exit 3).
+INVALID_INPUT = {"InvalidArgument", "KeyTooLongError", "InvalidRequest", "InvalidObjectName", "InvalidURI",
+                 "InvalidTag", "MalformedXML", "EntityTooLarge", "MetadataTooLarge", "InvalidBucketName",
+                 "InvalidStorageClass", "400"}
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -86,12 +97,27 @@ class PublishError(Exception):
         super().__init__(message)
 
 
+class DeadlineExceeded(BotoCoreError):
+    """A request that did not finish within its deadline (``REQUEST_DEADLINE``): retried like a timeout."""
+
+    fmt = "no complete answer within {seconds:.0f} s"
+
+
 class KeyExists(PublishError):
     """A conditional write found the key taken (HTTP 412): the caller compares what is there."""
 
     def __init__(self, key: str):
         super().__init__(f"{key} exists", resumable=False)
         self.key = key
+
+
+@dataclass
+class PublishState:
+    """What a run has written so far: said when it is interrupted."""
+
+    bucket_created: bool = False
+    claimed: bool = False
+    uploaded: list = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +172,9 @@ class Progress:
     def retry(self, what: str, attempt: int, attempts: int, error: str) -> None:
         self._line(f"retrying {what} (attempt {attempt}/{attempts}) after {error}")
 
+    def waiting(self, what: str, seconds: float, deadline: float) -> None:
+        self._line(f"still {what}: {seconds:.0f} s without a complete answer (giving up after {deadline:.0f} s)")
+
     def finish(self) -> None:
         if self._open:
             print(file=self.stream, flush=True)
@@ -163,7 +192,19 @@ def retryable(exc: Exception) -> bool:
         return _code(exc) in THROTTLED | TRANSIENT or status >= 500 or status == 429
     if isinstance(exc, (SSLError, ProxyConnectionError)):
         return False  # configuration, not luck
-    return isinstance(exc, (BotoConnectionError, HTTPClientError))
+    return isinstance(exc, (BotoConnectionError, HTTPClientError, DeadlineExceeded))
+
+
+def bad_input(exc: Exception) -> bool:
+    """An answer (or a client-side check) that says the request itself is wrong: the same input fails again."""
+    from botocore.exceptions import ParamValidationError
+
+    if isinstance(exc, ParamValidationError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return _code(exc) in INVALID_INPUT and (status == 400 or not status)
+    return False
 
 
 def brief(exc: Exception) -> str:
@@ -188,7 +229,7 @@ def describe_error(exc: Exception, what: str, attempts: int = 1) -> str:
                 "environment variables) and run again")
     if isinstance(exc, ProfileNotFound):
         return f"AWS profile not found: {exc.kwargs.get('profile')} (see aws configure list-profiles)"
-    if isinstance(exc, ReadTimeoutError):
+    if isinstance(exc, (ReadTimeoutError, DeadlineExceeded)):
         return (f"no answer from AWS while {what}{after} ({exc}): check the network, --region and "
                 "--endpoint-url")
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, BotoConnectionError, HTTPClientError)):
@@ -220,6 +261,7 @@ class S3Publisher:
         self.endpoint_url = endpoint_url
         self.progress = progress or Progress()
         self.warnings: list[str] = []  # lines for the user that do not stop the run
+        self.state = PublishState()  # what this run has left in the bucket so far (for an interruption)
         # One attempt per botocore call: the retries are ours (bounded, visible, with the conditional-write
         # logic above).
         config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT,
@@ -231,12 +273,16 @@ class S3Publisher:
         self._config = config
 
     # -- helpers ---------------------------------------------------------------------------------------
-    def _attempt(self, what: str, fn: Callable[..., Any], **kwargs) -> Any:
-        """``fn(**kwargs)``, retried on transient errors; the last botocore exception is raised as it is."""
+    def _attempt(self, what: str, fn: Callable[..., Any], _size: int = 0, **kwargs) -> Any:
+        """``fn(**kwargs)``, retried on transient errors; the last botocore exception is raised as it is.
+
+        Each attempt has a deadline (``REQUEST_DEADLINE`` plus ``_size`` bytes at ``MIN_RATE``), and says what it
+        waits on while it takes long."""
         attempts = MAX_ATTEMPTS
+        deadline = REQUEST_DEADLINE + _size / MIN_RATE
         for attempt in range(1, attempts + 1):
             try:
-                return fn(**kwargs)
+                return self._within(what, deadline, fn, kwargs)
             except (BotoCoreError, ClientError) as exc:
                 if attempt == attempts or not retryable(exc):
                     raise
@@ -244,11 +290,48 @@ class S3Publisher:
                 time.sleep(backoff(attempt))
         raise AssertionError("unreachable")
 
+    def _within(self, what: str, deadline: float, fn: Callable[..., Any], kwargs: dict) -> Any:
+        """``fn(**kwargs)`` in a worker thread, given up after ``deadline`` seconds (DeadlineExceeded); the
+        abandoned request ends with its connection, in the background (a daemon thread never holds the run)."""
+        import queue
+        import threading
+
+        results: queue.Queue = queue.Queue(maxsize=1)
+
+        def run() -> None:
+            try:
+                results.put((True, fn(**kwargs)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as it is
+                results.put((False, exc))
+
+        threading.Thread(target=run, name=f"s3 {what}", daemon=True).start()
+        start = time.monotonic()
+        while True:
+            left = deadline - (time.monotonic() - start)
+            if left <= 0:
+                raise DeadlineExceeded(seconds=deadline)
+            try:
+                ok, value = results.get(timeout=min(left, WAIT_NOTICE))
+            except queue.Empty:
+                if time.monotonic() - start < deadline:
+                    self.progress.waiting(what, time.monotonic() - start, deadline)
+                continue
+            if ok:
+                return value
+            raise value
+
+    def _error(self, exc: Exception, what: str) -> PublishError:
+        """The PublishError for a botocore error: bad input is not resumable (exit 2), the rest is (exit 3)."""
+        if bad_input(exc):
+            return PublishError(f"AWS refused {what}: {brief(exc)} - the request itself is wrong (nothing of this "
+                                "run can fix it by trying again)", resumable=False)
+        return PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1))
+
     def _call(self, what: str, fn: Callable[..., Any], **kwargs) -> Any:
         try:
             return self._attempt(what, fn, **kwargs)
         except (BotoCoreError, ClientError) as exc:
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
 
     def _url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -294,9 +377,9 @@ class S3Publisher:
                 return False
             if code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
                 raise PublishError(self._wrong_region_message(), resumable=False) from None
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
         except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
         actual = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         if actual != self.region:
             raise PublishError(self._wrong_region_message(actual), resumable=False)
@@ -314,6 +397,7 @@ class S3Publisher:
         configured the same way.
         """
         what = f"creating bucket {self.bucket}"
+        self.state.bucket_created = True
         kwargs: dict[str, Any] = {"Bucket": self.bucket}
         if self.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
@@ -321,9 +405,9 @@ class S3Publisher:
             self._attempt(what, self.s3.create_bucket, **kwargs)
         except ClientError as exc:
             if _code(exc) != "BucketAlreadyOwnedByYou":
-                raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+                raise self._error(exc, what) from None
         except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
         self._call(what, self.s3.put_public_access_block, Bucket=self.bucket, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True})
@@ -407,9 +491,9 @@ class S3Publisher:
         except ClientError as exc:
             if _code(exc) in NOT_FOUND:
                 return None
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
         except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
 
     def _read_if_exists(self, key: str) -> bytes | None:
         return self._unless_missing(f"reading {self._url(key)}", self._get_bytes, Key=key)
@@ -437,10 +521,19 @@ class S3Publisher:
     def _release_folder(self, plan: Plan) -> str:
         return self._url(layout.release_folder(plan.target.prefix, plan.release))
 
+    def clear_command(self, plan: Plan) -> str:
+        """The command that removes an unpublished release's claim and aliases (safe while no run is active:
+        nothing under it is published until its manifest exists)."""
+        import shlex
+
+        folder = self._release_folder(plan)
+        extra = f" --endpoint-url {shlex.quote(self.endpoint_url)}" if self.endpoint_url else ""
+        return f"aws s3 rm {shlex.quote(folder)} --recursive --region {self.region}{extra}"
+
     def _what_to_do(self, plan: Plan) -> str:
-        return (f"set a new `version` in the configuration, or, if no other run is active, delete the unpublished "
-                f"objects under {self._release_folder(plan)} (nothing there is published until its "
-                f"{layout.MANIFEST} exists) and run again")
+        return (f"set a new `version` in the configuration, or, if no other run is active, clear the unpublished "
+                f"release (nothing under {self._release_folder(plan)} is published until its {layout.MANIFEST} "
+                f"exists) with `{self.clear_command(plan)}` and run again")
 
     def _other_content_published(self, plan: Plan) -> PublishError:
         assert plan.manifest is not None
@@ -477,6 +570,20 @@ class S3Publisher:
             raise self._claimed_by_other(plan, theirs)
         raise PublishError(f"the claim {self._url(key)} keeps appearing and disappearing; run again")
 
+    def _release_claim(self, plan: Plan) -> bool:
+        """Remove the release's claim if it is still this run's (a run that fails for a reason a re-run cannot fix
+        must not block the fixed run); False when it is not ours or cannot be removed."""
+        key = layout.claim_key(plan.target.prefix, plan.release)
+        try:
+            theirs = self._read_claim(plan)
+            if theirs is None or theirs.identity != plan.identity:
+                return False
+            self._attempt(f"releasing the claim {self._url(key)}", self.s3.delete_object, Bucket=self.bucket, Key=key)
+            self.state.claimed = False
+            return True
+        except (PublishError, BotoCoreError, ClientError):
+            return False
+
     def _confirm_claim(self, plan: Plan) -> None:
         """Right before the manifest: the claim must still be this identity's (claimed again if deleted)."""
         theirs = self._read_claim(plan)
@@ -511,13 +618,13 @@ class S3Publisher:
                 return self.s3.put_object(Body=stream, ContentLength=artifact.size, **kw)
 
         try:
-            self._attempt(what, put, **kwargs)
+            self._attempt(what, put, _size=artifact.size if artifact is not None else len(body), **kwargs)
         except ClientError as exc:
             if _code(exc) in PRECONDITION_FAILED:
                 raise KeyExists(key) from None
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
         except BotoCoreError as exc:
-            raise PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1)) from None
+            raise self._error(exc, what) from None
 
     def _put(self, artifact: Artifact, **extra) -> None:
         self._put_object(artifact.key, artifact, artifact.content_type, f"uploading {self._url(artifact.key)}",
@@ -619,6 +726,8 @@ class S3Publisher:
             report.seconds = time.perf_counter() - start
             return report
         self.claim(plan)
+        self.state.claimed = True
+        self.state.uploaded = report.uploaded
         self.progress.start(len(upload) + 1, sum(a.size for a in upload) + manifest.size)
         try:
             for artifact in upload:
@@ -642,7 +751,11 @@ class S3Publisher:
                 report.already_published = True  # an identical run published it meanwhile
         except PublishError as exc:
             if not exc.resumable:
-                raise
+                released = self._release_claim(plan)
+                raise PublishError(
+                    f"{exc}" + (f" - release {plan.release} is not published; this run's claim was released and its "
+                                f"{len(report.uploaded)} uploaded object(s) are kept (content-addressed: a later "
+                                "run reuses them)" if released else ""), resumable=False) from None
             raise PublishError(f"{exc} - release {plan.release} is not published; {len(report.uploaded)} object(s) "
                                f"uploaded are kept and a new run continues from there", exc.resumable) from None
         finally:

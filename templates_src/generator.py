@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -196,15 +197,19 @@ def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml",
 
 
 class OutputError(Problems):
-    """The output folder cannot be written; nothing in it was changed."""
+    """The output folder cannot be written; the message says whether anything in it changed."""
 
 
 def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.Path]:
-    """Write every file, all or nothing: staged in a temporary folder inside ``out_dir``, then moved into place.
+    """Write every file, all or nothing.
 
-    Moving a staged file over the old one is an atomic rename on the same file system, so readers never see
-    half a file, and a folder that cannot be written fails before any file in it changes.  Files whose bytes
-    are already there are left untouched.
+    The new files are staged in a temporary folder inside ``out_dir``; each is then moved over the old one with
+    an atomic rename (readers never see half a file), after a copy of the old one is kept in the staging
+    folder.  If any move fails, or the run is interrupted (Ctrl-C), every file already moved is put back from
+    its copy (or removed, if it is new), and folders created for the new files are removed again: the folder
+    holds the old build, file for file.  Should putting a file back fail too, the error says so and names what
+    is left from the new build, instead of claiming nothing changed.  Files whose bytes are already there are
+    left untouched.
     """
     out = pathlib.Path(out_dir)
     try:
@@ -212,21 +217,68 @@ def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.
                    if not ((out / rel).is_file() and (out / rel).read_bytes() == data)}
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
+            new, old = pathlib.Path(staging, "new"), pathlib.Path(staging, "old")
             for rel, data in changed.items():
-                staged = pathlib.Path(staging) / rel
+                staged = new / rel
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 staged.write_bytes(data)
                 os.chmod(staged, 0o644)
-            # Every folder the files go to, and no folder where a file goes, before the first file moves:
-            # what can fail fails while nothing has changed yet.
-            for rel in changed:
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                if (out / rel).is_dir():
-                    raise IsADirectoryError(21, "Is a directory", str(out / rel))
-            for rel in changed:
-                os.replace(pathlib.Path(staging) / rel, out / rel)
+            _swap_in(out, changed, new, old)
     except OSError as exc:
         where = exc.filename or out
         raise OutputError(f"--output-dir: cannot write {where}: {exc.strerror or exc}; nothing was changed "
                           "there") from None
     return [out / rel for rel in sorted(files)]
+
+
+def _swap_in(out: pathlib.Path, changed: dict[str, bytes], new: pathlib.Path, old: pathlib.Path) -> None:
+    """Move the staged files into ``out``, or, on any failure, put the old ones back (see ``write``)."""
+    created: list[pathlib.Path] = []  # folders made for new files, deepest last
+    moved: list[tuple[pathlib.Path, pathlib.Path | None]] = []  # (target, copy of the old file or None)
+    try:
+        # Every folder the files go to, and no folder where a file goes, before the first file moves: what can
+        # fail fails while nothing has changed yet.
+        for rel in changed:
+            for folder in reversed((out / rel).relative_to(out).parents[:-1]):
+                if not (out / folder).is_dir():
+                    (out / folder).mkdir()
+                    created.append(out / folder)
+            if (out / rel).is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(out / rel))
+        for rel in changed:
+            target, kept = out / rel, None
+            if target.exists():
+                kept = old / rel
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(target, kept)
+            os.replace(new / rel, target)
+            moved.append((target, kept))
+    except BaseException as exc:
+        left = _put_back(moved, created)
+        if left and isinstance(exc, (OSError, KeyboardInterrupt)):
+            cause = (f"cannot write {exc.filename or out}: {exc.strerror or exc}" if isinstance(exc, OSError)
+                     else "interrupted (Ctrl-C)")
+            names = ", ".join(str(path.relative_to(out)) for path in left)
+            raise OutputError(f"--output-dir: {cause}; {len(left)} file(s) already replaced could not be put back "
+                              f"and are from the new build ({names}); the other files are the old build: run the "
+                              f"build again once {out} can be written") from None
+        raise
+
+
+def _put_back(moved: list[tuple[pathlib.Path, pathlib.Path | None]], created: list[pathlib.Path]) -> list[pathlib.Path]:
+    """Undo the moves, newest first; returns the files that could not be put back."""
+    left = []
+    for target, kept in reversed(moved):
+        try:
+            if kept is None:
+                target.unlink()
+            else:
+                os.replace(kept, target)
+        except OSError:
+            left.append(target)
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (a file could not be removed: it is named) or not ours to remove
+    return sorted(left)

@@ -167,7 +167,8 @@ def old_build(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:
 
 
 def snapshot(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:
-    return {p: p.read_bytes() for p in folder.rglob("*")}
+    """Every file and folder under ``folder`` (folders map to None)."""
+    return {p: p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
 
 
 def test_read_only_output_folder_keeps_its_files(tmp_path):
@@ -203,6 +204,75 @@ def test_output_folder_with_a_file_in_the_way_keeps_its_files(tmp_path):
     assert one_error_line(result) == (f"error: --output-dir: cannot write {out / 'lambda'}: File exists; nothing "
                                       "was changed there")
     assert snapshot(out) == before
+
+
+class FailingMoves:
+    """``os.replace`` that fails (PermissionError, or the given exception) for the ``nth`` file moved into the
+    output folder, and, if ``put_back`` names a file, for putting that file back: a folder whose subfolder is
+    read-only, seen from a process permissions do not stop (root)."""
+
+    def __init__(self, monkeypatch, nth: int, exc: BaseException | None = None, put_back: str | None = None):
+        import os
+        self.real, self.nth, self.exc, self.put_back, self.moves = os.replace, nth, exc, put_back, 0
+        monkeypatch.setattr(os, "replace", self)
+
+    def __call__(self, src, dst, **kwargs):
+        src, dst = pathlib.Path(src), pathlib.Path(dst)
+        if src.parent.name == "new" or "new" in src.parts:
+            self.moves += 1
+            if self.moves == self.nth:
+                raise self.exc or PermissionError(13, "Permission denied", str(dst))
+        elif self.put_back and dst.name == self.put_back:
+            raise PermissionError(13, "Permission denied", str(dst))
+        return self.real(src, dst, **kwargs)
+
+
+@pytest.fixture()
+def earlier_build(tmp_path):
+    """An output folder holding a complete build of another configuration, and that configuration."""
+    out = tmp_path / "out"
+    assert run("build", "--output-dir", str(out)).exit_code == 0
+    other = tmp_path / "other.yaml"
+    other.write_text("tags: {CostCenter: ml-42}\n")
+    return out, other, snapshot(out)
+
+
+def test_a_move_failing_midway_puts_the_earlier_build_back(earlier_build, monkeypatch):
+    """Issue 15 item 5: before, the files moved before the failure stayed new and the rest old, and the message
+    said nothing had changed.  Any failure while files move puts every moved file back."""
+    out, other, before = earlier_build
+    moves = FailingMoves(monkeypatch, nth=5)
+    result = run("build", "--config", str(other), "--output-dir", str(out))
+    assert moves.moves == 5  # four files had been replaced when the fifth failed
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert line.startswith(f"error: --output-dir: cannot write {out}/") and line.endswith(
+        ": Permission denied; nothing was changed there")
+    assert snapshot(out) == before
+
+
+def test_an_interrupted_move_puts_the_earlier_build_back(earlier_build, monkeypatch):
+    out, other, before = earlier_build
+    FailingMoves(monkeypatch, nth=3, exc=KeyboardInterrupt())
+    result = run("build", "--config", str(other), "--output-dir", str(out))
+    assert result.exit_code == generate.EXIT_INTERRUPTED
+    assert snapshot(out) == before
+
+
+def test_a_file_that_cannot_be_put_back_is_named(earlier_build, monkeypatch):
+    """When undoing fails too, the error says which files are from the new build instead of claiming nothing
+    changed."""
+    out, other, before = earlier_build
+    FailingMoves(monkeypatch, nth=5, put_back="core-main.yaml")
+    result = run("build", "--config", str(other), "--output-dir", str(out))
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert ("; 1 file(s) already replaced could not be put back and are from the new build (core-main.yaml); the "
+            f"other files are the old build: run the build again once {out} can be written") in line
+    after = snapshot(out)
+    assert after[out / "core-main.yaml"] != before[out / "core-main.yaml"]
+    assert {p: b for p, b in after.items() if p.name != "core-main.yaml"} == {
+        p: b for p, b in before.items() if p.name != "core-main.yaml"}
 
 
 def old_build_into(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:

@@ -185,6 +185,8 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
     except OutputError as exc:
         fail_input(exc.lines)
     written = time.perf_counter() - start
+    for line in generation.warnings:
+        click.echo(f"warning: {line}", err=True)
     for line in report.problems:
         click.echo(line, err=True)
     for line in report.table():
@@ -286,20 +288,40 @@ def _check_prefix(prefix: str) -> None:
                   "separated by '/'")
 
 
+def region_partition(region: str) -> str | None:
+    """The partition botocore puts ``region`` in (its region list or its region pattern), or None."""
+    import botocore.session
+    from botocore.exceptions import UnknownRegionError
+
+    try:
+        return botocore.session.get_session().get_partition_for_region(region)
+    except UnknownRegionError:
+        return None
+
+
 def _check_region(region: str | None) -> None:
     """A region botocore knows (any partition: its region list or its region pattern), like cfn-lint."""
-    import re
-
-    import botocore.session
-
-    if region is None:
-        return
-    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
-    known = any(region in p.get("regions", {}) or re.fullmatch(p.get("regionRegex", "$^"), region)
-                for p in partitions)
-    if not known:
+    if region is not None and region_partition(region) is None:
         fail_input(f"--region: {region!r} is not an AWS region botocore knows: pass --region with a region like "
                    "eu-west-1")
+
+
+def _check_pinned(config, region: str) -> None:
+    """Values pinned in the configuration that tie the release to a partition or region must be the release's:
+    its functions' code is read from the release bucket, which Lambda requires in the function's own region,
+    and CloudWatch Logs encrypts only with a key of its own region."""
+    partition = region_partition(region)
+    if config.logs_kms_key_arn:
+        _, key_partition, _, key_region, _ = config.logs_kms_key_arn.split(":", 4)
+        if (key_partition, key_region) != (partition, region):
+            fail_input(f"logs_kms_key_arn: the pinned key is in {key_region} ({key_partition}), the release in "
+                       f"{region} ({partition}): stacks of this release deploy in {region} only (Lambda reads the "
+                       f"functions' code from the release bucket's region) and CloudWatch Logs takes keys of its "
+                       f"own region only; pin a key of {region}, or publish to --region {key_region}")
+    boundary = config.permissions_boundary or ""
+    if boundary.startswith("arn:") and boundary.split(":")[1] != partition:
+        fail_input(f"permissions_boundary: {boundary!r} is in partition {boundary.split(':')[1]}, the release in "
+                   f"{region} (partition {partition}): give a policy of the release's partition, or its name")
 
 
 def _check_endpoint(url: str | None) -> None:
@@ -370,12 +392,14 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
 
     start = time.perf_counter()
     linter = shared_linter(tuple(config.lint_regions))
-    publisher = None
+    publisher = plan = None
+
     def phase(text: str) -> None:  # on standard error: what is happening, so a long plan or lint is never silent
         click.echo(text, err=True)
     try:
         # Read only until the release is planned and linted: a plan that fails leaves nothing behind.
         publisher = S3Publisher(bucket, region, profile, endpoint_url)
+        _check_pinned(config, publisher.region)
         phase(f"checking bucket s3://{bucket} in {publisher.region} ...")
         exists = publisher.check_bucket(create=create_bucket)
         target = publisher.target(prefix)
@@ -405,8 +429,7 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_AWS if exc.resumable else EXIT_INPUT)
     except KeyboardInterrupt:
-        click.echo(f"error: interrupted (Ctrl-C); {_what_was_left(publisher, bucket, prefix, config.version)}",
-                   err=True)
+        click.echo(f"error: interrupted (Ctrl-C); {_what_was_left(publisher, plan, bucket, prefix, config.version)}", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
     where = f"s3://{bucket}/{prefix}/"
@@ -447,7 +470,7 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
             click.echo(f"  {line}")
 
 
-def _what_was_left(publisher, bucket: str, prefix: str, version: str) -> str:
+def _what_was_left(publisher, plan, bucket: str, prefix: str, version: str) -> str:
     """After an interruption: what this run left in the bucket, and what to do about it."""
     state = getattr(publisher, "state", None)
     if state is None or not (state.claimed or state.bucket_created):
@@ -458,12 +481,9 @@ def _what_was_left(publisher, bucket: str, prefix: str, version: str) -> str:
     if state.claimed:
         left.append(f"the claim of release {version} and {len(state.uploaded)} uploaded object(s)")
     text = f"release {version} is not published; left in s3://{bucket}/{prefix}/: {', '.join(left)}"
-    if state.claimed:
-        from templates_src.release.layout import release_folder
-
-        folder = f"s3://{bucket}/{release_folder(prefix, version)}"
-        text += (f". Run the same command again to finish it (the same content continues); to publish other "
-                 f"content under this version, first remove {folder} (aws s3 rm {folder} --recursive)")
+    if state.claimed and plan is not None:
+        text += (". Run the same command again to finish it (the same content continues); to publish other "
+                 f"content under this version, first clear the unpublished release with `{publisher.clear_command(plan)}`")
     return text
 
 

@@ -10,6 +10,7 @@ import json
 import pathlib
 import re
 import typing
+import unicodedata
 from typing import Any, Literal
 
 import yaml
@@ -27,11 +28,26 @@ SUPPORTED_LAMBDA_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
 
-# Resources accept at most 50 tags; the templates add none of their own today, but keep room for the
-# tags CloudFormation and Service Catalog propagate (aws:* tags do not count) and for later additions.
-MAX_TAGS = 40
+# Tags reach every taggable resource of every template, so they follow the strictest rule of any of them
+# (tests/test_config.py derives each rule from cfn-lint's resource schemas of the resource types the templates
+# tag, and builds at the limits lint clean):
+# AWS::ServiceCatalog::Portfolio and ::CloudFormationProduct take at most 20 tags, and the MLOps project products
+# carry one of their own (sagemaker:studio-visibility, templates/env/env_sc_portfolio.py).
+MAX_TAGS = 20 - 1
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 128  # AWS::SageMaker::Domain and ::UserProfile take values of at most 128 characters
+# Keys: AWS::CloudFormation::StackSet takes ASCII letters and digits, white space and : _ . / = + - only (no
+# '@', no other letters); the space is the only white space kept (tabs and line breaks fail elsewhere).
+TAG_KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 :_./=+-")
+# Values: IAM, SageMaker, Service Catalog and SSM take Unicode letters (L*) and numbers (N*), separators and
+# _ . : / = + - @; the ASCII space is the only separator kept (no tab, line break or invisible space).
+TAG_VALUE_SYMBOLS = frozenset(" _.:/=+-@")
 
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
+
+def tag_value_character(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LN" or char in TAG_VALUE_SYMBOLS
+
+
 _POLICY_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy(/[\x21-\x7e]+)?/[\w+=,.@-]{1,128}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _ROLE_PATH = re.compile(r"^/([\x21-\x2e\x30-\x7e]+/)*$")
@@ -94,6 +110,12 @@ class AdministratorTrust(BaseModel):
         if not self.iam_users_with_mfa and not self.roles:
             raise ValueError("nobody could assume the administrator role: set iam_users_with_mfa or list roles")
         return self
+
+
+def _characters(chars: list[str]) -> str:
+    """Characters named so that invisible ones show: 'a', '\\t', '\\u00a0'."""
+    return ", ".join(repr(c) if c.isprintable() and not c.isspace() or c == " " else
+                     "'" + c.encode("unicode_escape").decode("ascii") + "'" for c in chars)
 
 
 def _distinct_ids(value: tuple[str, ...], pattern: re.Pattern, what: str, example: str, most: int) -> tuple[str, ...]:
@@ -244,21 +266,27 @@ class Config(BaseModel):
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_TAGS:
-            raise ValueError(f"at most {MAX_TAGS} tags, got {len(value)}")
+            raise ValueError(f"at most {MAX_TAGS} tags (Service Catalog's limit of 20 on products, which carry one "
+                             f"tag of their own), got {len(value)}")
         for key, val in value.items():
-            if not 1 <= len(key) <= 128:
-                raise ValueError(f"key {key!r} must have 1 to 128 characters")
+            if not 1 <= len(key) <= MAX_TAG_KEY:
+                raise ValueError(f"key {key!r} must have 1 to {MAX_TAG_KEY} characters")
             if key.lower().startswith("aws:"):
                 raise ValueError(f"key {key!r} uses the reserved 'aws:' prefix")
-            if len(val) > 256:
-                raise ValueError(f"value of {key!r} is longer than 256 characters")
+            bad = sorted({c for c in key if c not in TAG_KEY_CHARACTERS})
+            if bad:
+                raise ValueError(f"key {key!r} contains {_characters(bad)}: tag keys reach CloudFormation StackSets, "
+                                 "which take only ASCII letters, digits, spaces and _ . : / = + -")
+            if len(val) > MAX_TAG_VALUE:
+                raise ValueError(f"value of {key!r} has {len(val)} characters: at most {MAX_TAG_VALUE} (SageMaker's "
+                                 "limit on domains and user profiles)")
             if not val.strip():
-                raise ValueError(f"value of {key!r} is empty: give every tag a value (cfn-lint rejects empty "
-                                 "tag values of some resources)")
-            for text in (key, val):
-                if not _TAG_CHARS.match(text):
-                    raise ValueError(f"{text!r} contains characters AWS tags do not allow "
-                                     "(letters, digits, spaces and _ . : / = + - @ only)")
+                raise ValueError(f"value of {key!r} is empty: give every tag a value (SageMaker, Service Catalog "
+                                 "and StackSets refuse empty tag values)")
+            bad = sorted({c for c in val if not tag_value_character(c)})
+            if bad:
+                raise ValueError(f"value of {key!r} contains {_characters(bad)}: tag values take only letters, "
+                                 "digits, spaces and _ . : / = + - @")
         return value
 
     @field_validator("permissions_boundary")
@@ -413,8 +441,64 @@ def load(path: str | pathlib.Path | None) -> Config:
         raise ConfigError(f"config: {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
                           f"{exc.start}): save it as UTF-8") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        if path.suffix == ".json":
+            data = json.loads(text, object_pairs_hook=_json_object)
+            if isinstance(data, _Duplicate):
+                raise DuplicateKey(data.field)
+        else:
+            _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+            data = yaml.safe_load(text)
+    except DuplicateKey as exc:
+        raise ConfigError(f"{exc.field}: {path} gives this key more than once{exc.where}: keep one (the file would "
+                          "otherwise mean whichever comes last)") from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"config: {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}") from None
     return from_mapping(data)
+
+
+class DuplicateKey(Exception):
+    """A key given twice in one mapping of the configuration file (YAML and JSON parsers keep the last one)."""
+
+    def __init__(self, field: str, where: str = ""):
+        super().__init__(field)
+        self.field, self.where = field, where
+
+
+def _refuse_duplicate_keys(node, path: str = "") -> None:
+    """Walk the composed YAML document; the first key found twice in a mapping raises DuplicateKey."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            field = f"{path}.{name}" if path else str(name)
+            if name is not None:
+                line = key.start_mark.line + 1
+                if (key.tag, name) in first:
+                    earlier = first[(key.tag, name)]
+                    raise DuplicateKey(field, f" (line {line})" if earlier == line else f" (lines {earlier} and {line})")
+                first[(key.tag, name)] = line
+            _refuse_duplicate_keys(value, field)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{path}[{index}]")
+
+
+class _Duplicate:
+    """What a JSON object with a key given twice becomes while parsing: the field path, completed outwards."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> Any:
+    seen = set()
+    for key, value in pairs:
+        if key in seen:
+            return _Duplicate(key)
+        seen.add(key)
+        inner = next((v for v in (value if isinstance(value, list) else [value]) if isinstance(v, _Duplicate)), None)
+        if inner is not None:
+            index = f"[{value.index(inner)}]" if isinstance(value, list) else ""
+            return _Duplicate(f"{key}{index}.{inner.field}")
+    return dict(pairs)

@@ -22,6 +22,8 @@ class BuildContext:
     product_history: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     packaging: bool = False
     generated_templates: frozenset[str] = frozenset()  # names this generator builds (set when packaging)
+    # What the build found that deploys only under conditions (e.g. an IAM quota raised): one line each.
+    warnings: list[str] = field(default_factory=list, compare=False)
     namer: Namer = field(init=False)
     _declared: dict = field(init=False, repr=False, compare=False)
 

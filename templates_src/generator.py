@@ -18,8 +18,8 @@ import cfn_flip
 import cfn_flip.yaml_dumper
 from troposphere import Tags, Template
 
-from templates_src import contracts, functions, references
-from templates_src.config import Config, Problems
+from templates_src import contracts, document_limits, functions, references
+from templates_src.config import Config, ConfigError, Problems
 from templates_src.context import BuildContext
 from templates_src.registry import TEMPLATES
 
@@ -47,6 +47,7 @@ class Generation:
     templates: dict[str, BuiltTemplate]
     assets: dict[str, bytes]  # lambda/<module>.zip
     timings: dict[str, float] = field(default_factory=dict)  # seconds: build (with contracts), render
+    warnings: list[str] = field(default_factory=list)  # what deploys only under conditions (build_selected)
 
     def files(self) -> dict[str, bytes]:
         out = dict(self.assets)
@@ -163,8 +164,12 @@ def to_yaml(data: dict) -> str:
                      width=cfn_flip.config.max_col_width, sort_keys=False)
 
 
-def build_selected(names: list[str] | None, ctx: BuildContext) -> dict[str, dict]:
-    """The named templates (all when None) plus every generated template they reference, in registry order."""
+def build_selected(names: list[str] | None, ctx: BuildContext, check_documents: bool = True) -> dict[str, dict]:
+    """The named templates (all when None) plus every generated template they reference, in registry order.
+
+    Every policy document is checked against its AWS size limit at worst-case values (``document_limits``): one
+    that can exceed it is a ConfigError naming the configuration field that makes it long; one that needs an
+    IAM quota raised is a warning in ``ctx.warnings``."""
     built: dict[str, dict] = {}
     todo = list(names) if names else list(TEMPLATES)
     while todo:
@@ -175,14 +180,89 @@ def build_selected(names: list[str] | None, ctx: BuildContext) -> dict[str, dict
     ctx.namer.check_prefix()
     ordered = {n: built[n] for n in TEMPLATES if n in built}
     contracts.check(ordered)
+    if check_documents:
+        _check_documents(ordered, ctx)
     return ordered
+
+
+def _check_sizes(templates: dict[str, BuiltTemplate], config: Config) -> None:
+    """Every file within the size CloudFormation takes the way it is deployed (registry ``size_limit``): one the
+    configuration makes too large (many long tags, a long role path) is a ConfigError naming the field, before
+    anything is written; one too large with the defaults is a defect of the generator."""
+    problems = []
+    for name, built in templates.items():
+        limit = TEMPLATES[name].size_limit
+        for rel, data in built.files.items():
+            if len(data) <= limit:
+                continue
+            culprit = None
+            for field_name in ("tags", *_LENGTHENING_FIELDS):
+                default = Config.model_fields[field_name].get_default(call_default_factory=True)
+                if getattr(config, field_name) == default:
+                    continue
+                other = build_selected([name], BuildContext(config.model_copy(update={field_name: default})),
+                                       check_documents=False)[name]
+                if len(render(other, pathlib.PurePath(rel).suffix).encode("utf-8")) <= limit:
+                    culprit = field_name
+                    break
+            line = (f"{rel} would have {len(data):,} bytes, more than the {limit:,} CloudFormation takes "
+                    + ("from `aws cloudformation deploy --template-file`" if TEMPLATES[name].deploy_directly
+                       else "from S3"))
+            if culprit is None:
+                raise contracts.ContractError(line)
+            problems.append(f"{culprit}: {line}: make it shorter")
+    if problems:
+        raise ConfigError(problems)
+
+
+# Configuration fields that lengthen policy documents, in the order they are blamed when resetting them helps.
+_LENGTHENING_FIELDS = ("ds_administrator_trust", "role_path", "name_prefix", "permissions_boundary",
+                       "logs_kms_key_arn", "function_network")
+
+
+def _check_documents(built: dict[str, dict], ctx: BuildContext) -> None:
+    try:
+        found = list(document_limits.findings(built))
+    except document_limits.Unbounded as exc:
+        raise contracts.ContractError(f"{exc} (cannot check its size against AWS's limit)") from None
+    ctx.warnings.extend(f.line() for f in found if not f.fatal)
+    fatal = [f for f in found if f.fatal]
+    if fatal:  # one line per configuration field: its largest document, and how many more it breaks
+        by_field: dict[str, list[document_limits.Finding]] = {}
+        for finding in sorted(fatal, key=lambda f: f.limit - f.size):
+            by_field.setdefault(_culprit(finding, ctx.config), []).append(finding)
+        raise ConfigError([f"{name}: {found[0].line()}"
+                           + (f" ({len(found) - 1} more document(s) too)" if len(found) > 1 else "")
+                           for name, found in by_field.items()])
+
+
+def _culprit(finding: document_limits.Finding, config: Config) -> str:
+    """The configuration field whose default value shrinks the document most (``config`` if none does)."""
+    best, field_name = finding.size, "config"
+    for name in _LENGTHENING_FIELDS:
+        default = Config.model_fields[name].get_default(call_default_factory=True)
+        if getattr(config, name) == default:
+            continue
+        try:
+            other = config.model_copy(update={name: default})
+            templates = build_selected([finding.template], BuildContext(other), check_documents=False)
+            sizes = [f.size for f in document_limits.findings(templates, everything=True)
+                     if (f.template, f.resource, f.what) == (finding.template, finding.resource, finding.what)]
+        except Exception:  # noqa: BLE001 - a variant that does not build blames nothing
+            continue
+        if sizes and sizes[0] < best:
+            best, field_name = sizes[0], name
+    if field_name == "ds_administrator_trust" and finding.what == "trust policy":
+        field_name = "ds_administrator_trust.roles"
+    return field_name
 
 
 def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml",
              ctx: BuildContext | None = None) -> Generation:
     templates, assets = {}, {}
     start = time.perf_counter()
-    selected = build_selected(names, ctx or BuildContext(config))
+    ctx = ctx or BuildContext(config)
+    selected = build_selected(names, ctx)
     built_at = time.perf_counter()
     for name, template in selected.items():
         built = BuiltTemplate(name, template)
@@ -193,7 +273,9 @@ def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml",
             if module and ref.target not in assets:
                 assets[ref.target] = functions.zip_bytes(module)
         templates[name] = built
-    return Generation(templates, assets, {"build": built_at - start, "render": time.perf_counter() - built_at})
+    _check_sizes(templates, config)
+    return Generation(templates, assets, {"build": built_at - start, "render": time.perf_counter() - built_at},
+                      list(ctx.warnings))
 
 
 class OutputError(Problems):

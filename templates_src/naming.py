@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from troposphere import Sub
 
-from templates_src.blocks.parameters import ParamSpec
+from templates_src.blocks.parameters import LONGEST, ParamSpec
 from templates_src.config import ConfigError
 
-# Longest values of the pseudo parameters that appear in names.  us-isof-south-1 is the longest region
-# name known to cfn-lint today (15 characters).
-PSEUDO_LENGTHS = {"AWS::Region": 15, "AWS::AccountId": 12}
+# Longest values of the pseudo parameters that appear in names (blocks.parameters.LONGEST).
+PSEUDO_LENGTHS = LONGEST
 
 LIMITS = {
     "role": 64,  # IAM role name
@@ -109,6 +108,12 @@ class Namer:
             self._room.append((limit - unprefixed - 1, kind, full, longest, limit))
         return Name(full, longest)
 
+    def room(self) -> tuple[int, str, str, int]:
+        """The longest name prefix every prefixed name built so far fits (without the '-' that follows it), with
+        the name that limits it: (characters, kind, name pattern, limit)."""
+        fits, kind, full, _, limit = min(self._room, key=lambda r: r[0])
+        return fits, kind, full[len(self.prefix):], limit
+
     def check_prefix(self) -> None:
         """Raise one ConfigError if the configured prefix makes any name built so far exceed its limit."""
         if not self.prefix:
@@ -116,10 +121,9 @@ class Namer:
         too_long = [r for r in self._room if r[3] > r[4]]
         if too_long:
             room, kind, full, longest, limit = max(too_long, key=lambda r: r[3] - r[4])
-            allowed = min(r[0] for r in self._room)
             raise ConfigError(
                 f"name_prefix: {self.prefix[:-1]!r} is too long: the {kind} name '{full}' can reach "
-                f"{longest} characters (AWS allows {limit}); use at most {allowed} characters"
+                f"{longest} characters (AWS allows {limit}); use at most {self.room()[0]} characters"
             )
 
 

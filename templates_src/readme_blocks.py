@@ -9,6 +9,8 @@ Blocks:
 * ``build``: what ``generate.py build`` prints (the templates, their resources, parameters, bytes and lint);
 * ``deployers``: per deploying role, the actions its deployments need and how they are granted
   (templates_src/iam_deployers.py, tests/test_iam_coverage.py);
+* ``prefix-room`` (inline): the longest ``name_prefix`` every generated name fits (``Namer.room``, the figure
+  ``build`` itself gives when a prefix is too long);
 * ``escalation``: per scenario and persona, the principals each persona can make act for it, the requests
   evaluated and the paths found (tests/test_escalation.py).
 """
@@ -22,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)", re.S)
+BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n?)(?P<body>.*?)(<!-- /generated:(?P=name) -->)", re.S)
 
 
 def build_block() -> str:
@@ -78,7 +80,20 @@ def escalation_block() -> str:
     return "\n".join(rows) + "\n"
 
 
-PRODUCERS = {"build": build_block, "deployers": deployers_block, "escalation": escalation_block}
+def prefix_room_block() -> str:
+    """How long a name_prefix every generated name fits, and the name that sets the figure (inline)."""
+    from templates_src.config import Config
+    from templates_src.context import BuildContext
+    from templates_src.generator import build_selected
+
+    ctx = BuildContext(Config())
+    build_selected(None, ctx)
+    fits, kind, pattern, limit = ctx.namer.room()
+    return (f"{fits} characters with every template built: the {kind} name `<prefix>-{pattern}` must fit AWS's "
+            f"{limit} with the longest values its parameters and region take")
+
+
+PRODUCERS = {"build": build_block, "prefix-room": prefix_room_block, "deployers": deployers_block, "escalation": escalation_block}
 
 
 def update(text: str, names: tuple[str, ...] | None = None) -> str:

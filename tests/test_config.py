@@ -37,9 +37,15 @@ def test_defaults_need_no_file():
     ({"permissions_boundary": "arn:aws:iam::12345:policy/x"}, "permissions_boundary", "not an IAM managed policy ARN"),
     ({"permissions_boundary": "has space"}, "permissions_boundary", "neither a policy ARN"),
     ({"tags": {"aws:owner": "x"}}, "tags", "reserved 'aws:' prefix"),
-    ({"tags": {"Owner": "x" * 257}}, "tags", "longer than 256"),
-    ({"tags": {"Owner": "a;b"}}, "tags", "characters AWS tags do not allow"),
-    ({"tags": {f"k{i}": "v" for i in range(41)}}, "tags", "at most 40 tags"),
+    ({"tags": {"Owner": "x" * 129}}, "tags", "value of 'Owner' has 129 characters: at most 128"),
+    ({"tags": {"Owner": "a;b"}}, "tags", "value of 'Owner' contains ';'"),
+    ({"tags": {"Owner": "team\tml"}}, "tags", "value of 'Owner' contains '\\t'"),
+    ({"tags": {"Owner": "team\nml"}}, "tags", "value of 'Owner' contains '\\n'"),
+    ({"tags": {"Owner": "team\u00a0ml"}}, "tags", "value of 'Owner' contains '\\xa0'"),
+    ({"tags": {"Owner@corp": "x"}}, "tags", "key 'Owner@corp' contains '@'"),
+    ({"tags": {"Équipe": "x"}}, "tags", "key 'Équipe' contains 'É'"),
+    ({"tags": {"k\t": "x"}}, "tags", "key 'k\\t' contains '\\t'"),
+    ({"tags": {f"k{i}": "v" for i in range(20)}}, "tags", "at most 19 tags (Service Catalog's limit of 20"),
     ({"tags": {"Owner": 5}}, "tags.Owner", "valid string"),
     ({"log_retention_days": 100}, "log_retention_days", "not a CloudWatch Logs retention period"),
     ({"version": "v1"}, "version", "not a release version"),
@@ -50,7 +56,7 @@ def test_bad_values_name_the_field_on_one_line(data, field, words):
     assert len(lines) == 1
     assert lines[0].startswith(f"{field}: ")
     assert words in lines[0]
-    assert "\n" not in lines[0]
+    assert "\n" not in lines[0] and "\t" not in lines[0]
 
 
 def test_every_bad_value_is_reported():
@@ -257,3 +263,155 @@ def test_pinned_key_is_what_the_key_parameter_accepts():
 def test_nested_unknown_option_lists_its_own_section():
     (line,) = error_lines({"ds_administrator_trust": {"admins": []}})
     assert line == "ds_administrator_trust.admins: unknown option (allowed: iam_users_with_mfa, roles)"
+
+
+# -- tags: the strictest rule of every resource they reach (issue 15, item 7) ------------------------------------
+def _tagged_types(templates: dict[str, dict]) -> set[str]:
+    return {r["Type"] for t in templates.values() for r in t["Resources"].values() if "Tags" in (r.get("Properties") or {})}
+
+
+def _tag_rules(resource_type: str) -> tuple[dict, dict, dict]:
+    """(Tags, Key, Value) schemas cfn-lint ships for ``resource_type``."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema
+
+    def resolve(node):
+        return schema["definitions"][node["$ref"].split("/")[-1]] if "$ref" in node else node
+
+    tags = resolve(schema["properties"]["Tags"])
+    if tags.get("type") == "object":  # SSM: a map whose keys are tag keys
+        (pattern, value), = tags.get("patternProperties", {}).items()
+        return tags, {"pattern": pattern}, value
+    item = resolve(tags["items"])
+    return tags, item["properties"]["Key"], item["properties"]["Value"]
+
+
+def test_tag_limits_are_the_strictest_of_every_tagged_resource(any_templates):
+    """The config's tag limits, read against the cfn-lint schema of every resource type the templates tag: no
+    count, length or character a schema refuses is accepted (every Unicode code point is tried)."""
+    import regex  # cfn-lint's dependency: the schemas' patterns use Unicode properties (\\p{L})
+
+    from templates_src import config as cfg
+
+    _, built = any_templates
+    types = _tagged_types(built)
+    assert "AWS::ServiceCatalog::Portfolio" in types and "AWS::SageMaker::Domain" in types
+    accepted_key = [chr(c) for c in range(0x110000) if chr(c) in cfg.TAG_KEY_CHARACTERS]
+    accepted_value = [chr(c) for c in range(0x110000) if cfg.tag_value_character(chr(c))]
+    for resource_type in sorted(types):
+        tags, key, value = _tag_rules(resource_type)
+        assert cfg.MAX_TAGS <= tags.get("maxItems", cfg.MAX_TAGS), resource_type  # own tags: the build test
+        assert cfg.MAX_TAG_KEY <= key.get("maxLength", cfg.MAX_TAG_KEY), resource_type
+        assert cfg.MAX_TAG_VALUE <= value.get("maxLength", cfg.MAX_TAG_VALUE), resource_type
+        for rule, accepted in ((key, accepted_key), (value, accepted_value)):
+            if "pattern" in rule:
+                pattern = regex.compile(rule["pattern"])
+                refused = [c for c in accepted if not pattern.search(f"{c}{c}")]
+                assert not refused, (resource_type, rule["pattern"], refused[:5])
+
+
+def _tags_config(tmp_path, length: int):
+    from templates_src import config as cfg
+
+    symbols = "".join(sorted(cfg.TAG_VALUE_SYMBOLS))
+    tags = {f"Key {i:02d} :_./=+-".ljust(length, "k"): ("Équipe ÆØÅ 数据 " + symbols + str(i)).ljust(length, "v")
+            for i in range(cfg.MAX_TAGS)}
+    config = tmp_path / "tags.json"
+    config.write_text(json.dumps({"tags": tags}, ensure_ascii=False), encoding="utf-8")
+    return config
+
+
+def test_the_most_tags_with_every_allowed_character_build_and_lint_clean(tmp_path):
+    """19 tags using every symbol the rules allow and letters of other scripts: the build lints clean (before,
+    21 tags, a tab or 129-character values failed only in lint, after the files were written)."""
+    from click.testing import CliRunner
+
+    from templates_src import cli
+
+    config = _tags_config(tmp_path, 48)
+    result = CliRunner().invoke(cli.cli, ["build", "--config", str(config), "--output-dir", str(tmp_path / "out"),
+                                          "--no-cache"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output[-3000:]
+
+
+def test_tags_that_make_a_template_too_large_are_refused_before_anything_is_written(tmp_path):
+    """Tags at their longest make package-cfn larger than `aws cloudformation deploy --template-file` takes: a
+    tags error (exit 2) before anything is written, not a lint failure after."""
+    from click.testing import CliRunner
+
+    from templates_src import cli
+    from templates_src import config as cfg
+
+    config = _tags_config(tmp_path, cfg.MAX_TAG_VALUE)
+    result = CliRunner().invoke(cli.cli, ["build", "--config", str(config), "--output-dir", str(tmp_path / "out")],
+                                catch_exceptions=False)
+    assert result.exit_code == 2
+    (line,) = result.output.splitlines()
+    assert line.startswith("error: tags: package-cfn.yaml would have ") and line.endswith(
+        "bytes, more than the 51,200 CloudFormation takes from `aws cloudformation deploy --template-file`: make it "
+        "shorter")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_tag_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from templates_src import cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text('tags: {Owner: "data\\tscience"}\n')
+    result = CliRunner().invoke(cli.cli, ["build", "--config", str(config), "--output-dir", str(tmp_path / "out")],
+                                catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == ["error: tags: value of 'Owner' contains '\\t': tag values take only letters, "
+                                          "digits, spaces and _ . : / = + - @"]
+    assert not (tmp_path / "out").exists()
+
+
+# -- duplicate keys (issue 15, item 9) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix, text, line", [
+    (".yaml", "name_prefix: a\nname_prefix: b\n", "error: name_prefix: {path} gives this key more than once (lines 1 "
+     "and 2)"),
+    (".yaml", "tags:\n  Owner: a\n  Team: x\n  Owner: b\n", "error: tags.Owner: {path} gives this key more than "
+     "once (lines 2 and 4)"),
+    (".yaml", "tags: {Owner: a, Owner: b}\n", "error: tags.Owner: {path} gives this key more than once (line 1)"),
+    (".yaml", "ds_administrator_trust:\n  roles: [a]\n  roles: [b]\n", "error: ds_administrator_trust.roles: {path} "
+     "gives this key more than once (lines 2 and 3)"),
+    (".json", '{"tags": {"A": "x", "A": "y"}}', "error: tags.A: {path} gives this key more than once"),
+    (".json", '{"version": "1.0.0", "version": "2.0.0"}', "error: version: {path} gives this key more than once"),
+])
+def test_a_key_given_twice_is_refused(tmp_path, suffix, text, line):
+    """Before, the last value won silently."""
+    from click.testing import CliRunner
+
+    from templates_src import cli
+
+    config = tmp_path / f"c{suffix}"
+    config.write_text(text)
+    result = CliRunner().invoke(cli.cli, ["build", "--config", str(config), "--output-dir", str(tmp_path / "out")],
+                                catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [line.format(path=config) + ": keep one (the file would otherwise mean "
+                                          "whichever comes last)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_same_key_in_different_mappings_is_fine(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("tags: {Owner: a}\nfunction_network: null\nds_administrator_trust: {roles: [Owner]}\n")
+    assert load(config).tags == {"Owner": "a"}
+
+
+# -- the README's name_prefix figure is the check's (issue 15, item 10) --------------------------------------------
+def test_the_readme_prefix_figure_is_the_checks_own():
+    """The README says how long a prefix fits (a generated block); the longest it says builds, one more is refused
+    with the same figure (before, the README said 5 and the tool allowed 4)."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    figure = int(re.search(r"<!-- generated:prefix-room -->(\d+) characters", readme).group(1))
+    generate(from_mapping({"name_prefix": "e" * figure}))
+    with pytest.raises(ConfigError) as exc:
+        generate(from_mapping({"name_prefix": "e" * (figure + 1)}))
+    assert exc.value.lines[0].endswith(f"use at most {figure} characters")

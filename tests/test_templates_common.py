@@ -10,7 +10,6 @@ import re
 
 import troposphere
 
-from templates_src.blocks.iam import INLINE_POLICIES_LIMIT, MANAGED_POLICY_BUDGET, MANAGED_POLICY_LIMIT, policy_size
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, generate
@@ -163,25 +162,6 @@ def test_no_duplicate_actions(any_templates):
         for stmt in cfn.all_statements(template):
             acts = cfn.as_list(stmt.get("Action", []))
             assert len(acts) == len(set(acts)), (name, stmt.get("Sid"))
-
-
-def test_policy_sizes_keep_a_tenth_of_iams_limits_free_at_worst_case_values(any_templates):
-    """Every policy measured as IAM counts it (no whitespace) with every substituted value at its longest
-    (the longest partition and region, 64 characters for any parameter or name): managed policies and each
-    role's inline policies stay under 90 % of IAM's limits, so longer names never make IAM refuse them."""
-    _, built = any_templates
-    budget = MANAGED_POLICY_LIMIT * 0.9
-    assert MANAGED_POLICY_BUDGET <= budget
-    largest = 0
-    for name, template in built.items():
-        for logical_id, role in cfn.resources(template, "AWS::IAM::Role").items():
-            inline = sum(policy_size(p["PolicyDocument"]) for p in role["Properties"].get("Policies", []))
-            assert inline <= INLINE_POLICIES_LIMIT * 0.9, (name, logical_id, inline)
-        for logical_id, policy in cfn.resources(template, "AWS::IAM::ManagedPolicy").items():
-            size = policy_size(policy["Properties"]["PolicyDocument"])
-            assert size <= budget, (name, logical_id, size)
-            largest = max(largest, size)
-    assert largest > MANAGED_POLICY_LIMIT // 2  # the measure sees the real policies
 
 
 def test_lambda_runtime_is_the_configured_supported_one(any_templates):

@@ -63,7 +63,7 @@ PARAMETER = ParamSpec(
     "output); env-main passes it",
     "Permissions boundary ARN",
     allowed_pattern=r"arn:aws[a-z-]*:iam::\d{12}:policy/[\w+=,.@/-]+",
-    max_length=2048,
+    max_length=params.POLICY_ARN_MAX,
     constraint="must be an IAM managed policy ARN (arn:<partition>:iam::<account-id>:policy/<name>)")
 
 

@@ -104,4 +104,4 @@ def kms_key_arn_param(name: str, description: str, label: str, required: bool = 
     return ParamSpec(
         name, description, label, default=None if required else "",
         allowed_pattern=params.KMS_KEY_ARN if required else params.optional(params.KMS_KEY_ARN),
-        max_length=2048, constraint=constraint if required else constraint + ", or empty")
+        max_length=params.KMS_KEY_ARN_MAX, constraint=constraint if required else constraint + ", or empty")

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Sequence
 
 from awacs.aws import Action, Allow, Condition, Deny, Policy, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSHelperFn, GetAtt, encode_to_dict
+from troposphere import AWSHelperFn, GetAtt, Template, encode_to_dict
 from troposphere import iam
 
+from templates_src.blocks.parameters import LONGEST
 from templates_src.context import BuildContext
 
 POLICY_VERSION = "2012-10-17"
@@ -24,8 +25,9 @@ MANAGED_POLICY_LIMIT = 6_144  # one customer managed policy
 # What a generated managed policy may fill at worst-case values: a tenth of the limit stays free, so a longer
 # name prefix, role path or a statement added in a fix never turns into a deployment that IAM refuses.
 MANAGED_POLICY_BUDGET = MANAGED_POLICY_LIMIT * 9 // 10
-# Worst-case values for the size estimate: the longest partition, region and any parameter.
-_WORST = {"AWS::Partition": "aws-us-gov", "AWS::AccountId": "0" * 12, "AWS::Region": "us-isof-south-1"}
+# Worst-case values for the size estimate: the longest pseudo parameters (the packer's estimate; the generation
+# checks every document exactly, templates_src.document_limits).
+_WORST = {name: "x" * length for name, length in LONGEST.items()}
 _SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
 
 
@@ -93,25 +95,41 @@ def source_identity_statement(principal: Principal, identity: str, sid: str, con
                      Condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]))
 
 
-def _worst_case(node):
-    """A policy (as a dict) with every ${...}, Ref and GetAtt at its longest value."""
+def _worst_case(node, bounds: dict[str, int]):
+    """A policy (as a dict) with every ${...}, Ref and GetAtt at its longest value: a parameter's MaxLength
+    (``bounds``), the longest pseudo parameter, else 64 characters (128 for an attribute)."""
+    def longest(name: str) -> str:
+        return _WORST.get(name) or "x" * bounds.get(name, 64)
+
     if isinstance(node, dict):
         if set(node) == {"Fn::Sub"}:
             text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-            return _SUB_VAR.sub(lambda m: _WORST.get(m.group(1), "x" * 64), text)
+            return _SUB_VAR.sub(lambda m: longest(m.group(1)), text)
         if set(node) == {"Ref"}:
-            return _WORST.get(node["Ref"], "x" * 64)
+            return longest(node["Ref"])
         if set(node) == {"Fn::GetAtt"}:
             return "x" * 128
-        return {k: _worst_case(v) for k, v in node.items()}
+        return {k: _worst_case(v, bounds) for k, v in node.items()}
     if isinstance(node, list):
-        return [_worst_case(v) for v in node]
+        return [_worst_case(v, bounds) for v in node]
     return node
 
 
-def policy_size(document) -> int:
+def parameter_bounds(template: Template | None) -> dict[str, int]:
+    """The MaxLength (or longest AllowedValue) of every parameter ``template`` has so far."""
+    bounds = {}
+    for name, parameter in (template.parameters if template is not None else {}).items():
+        props = parameter.properties
+        if props.get("AllowedValues"):
+            bounds[name] = max(len(str(v)) for v in props["AllowedValues"])
+        elif "MaxLength" in props:
+            bounds[name] = int(props["MaxLength"])
+    return bounds
+
+
+def policy_size(document, bounds: dict[str, int] | None = None) -> int:
     """Characters IAM counts for a policy (no whitespace), with every ${...} at its longest value."""
-    return len(json.dumps(_worst_case(encode_to_dict(document)), separators=(",", ":")))
+    return len(json.dumps(_worst_case(encode_to_dict(document), bounds or {}), separators=(",", ":")))
 
 
 def creates_on_star(document: PolicyDocument) -> bool:
@@ -124,8 +142,8 @@ def creates_on_star(document: PolicyDocument) -> bool:
     return False
 
 
-def managed_policies(ctx: BuildContext, title: str, description: str,
-                     statements: Sequence[Statement]) -> list[iam.ManagedPolicy]:
+def managed_policies(ctx: BuildContext, title: str, description: str, statements: Sequence[Statement],
+                     template: Template) -> list[iam.ManagedPolicy]:
     """Pack statements, in order, into as few customer managed policies as the size budget (90 % of IAM's limit
     at worst-case values) allows.
 
@@ -135,10 +153,11 @@ def managed_policies(ctx: BuildContext, title: str, description: str,
     # once (measuring every growing group again made this quadratic, half the time of some templates' build).
     groups: list[list[Statement]] = [[]]
     frame = used = 0
+    bounds = parameter_bounds(template)
     for stmt in statements:
-        size = policy_size(stmt)
+        size = policy_size(stmt, bounds)
         if not frame:
-            frame = policy_size(document(stmt)) - size
+            frame = policy_size(document(stmt), bounds) - size
         if groups[-1] and frame + used + len(groups[-1]) + size > MANAGED_POLICY_BUDGET:
             groups.append([])
             used = 0

@@ -28,6 +28,18 @@ BUCKET_NAME = (r"(?!xn--|sthree-|amzn-s3-demo-)(?!\d+\.\d+\.\d+\.\d+$)(?!.*(\.\.
                r"(?!.*(-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LOWER_NAME = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 
+# The longest values AWS gives the pseudo parameters (tests/test_document_limits.py checks them against botocore's
+# partitions and cfn-lint's regions): they bound physical names (templates_src.naming) and policy documents
+# (templates_src.document_limits).
+LONGEST = {"AWS::Region": 15, "AWS::AccountId": 12, "AWS::Partition": 10, "AWS::URLSuffix": 16}
+IAM_PATH_MAX = 512  # IAM: a path has at most 512 characters, a role name 64, a policy name 128
+_ARN_HEAD = len("arn:") + LONGEST["AWS::Partition"] + 1
+# The longest ARNs the patterns above accept that AWS can issue: the MaxLength of ARN parameters, so that the
+# policies built from them stay within IAM's size limits at their worst case (templates_src.document_limits).
+ROLE_ARN_MAX = _ARN_HEAD + len("iam::") + 12 + len(":role") + IAM_PATH_MAX + 64
+POLICY_ARN_MAX = _ARN_HEAD + len("iam::") + 12 + len(":policy") + IAM_PATH_MAX + 128
+KMS_KEY_ARN_MAX = _ARN_HEAD + len("kms:") + LONGEST["AWS::Region"] + 1 + 12 + len(":key/mrk-") + 36
+
 
 def optional(pattern: str) -> str:
     """Pattern that also accepts the empty string (used for 'leave empty to ...' parameters)."""
@@ -183,7 +195,7 @@ LOGS_KMS_KEY_ARN = ParamSpec(
     "kms:Encrypt*, kms:Decrypt*, kms:ReEncrypt*, kms:GenerateDataKey* and kms:Describe*, or creating the log "
     "groups fails",
     "Log group KMS key ARN",
-    max_length=2048,
+    max_length=KMS_KEY_ARN_MAX,
     allowed_pattern=KMS_KEY_ARN,
     constraint="must be a KMS key ARN: arn:<partition>:kms:<region>:<account-id>:key/<key-id>",
 )
@@ -231,6 +243,6 @@ def role_arn_param(name: str, description: str, label: str, required: bool = Fal
     constraint = "must be an IAM role ARN (arn:<partition>:iam::<account-id>:role/<name>)"
     return ParamSpec(
         name, description, label, default=None if required else "",
-        allowed_pattern=ROLE_ARN if required else optional(ROLE_ARN), max_length=2048,
+        allowed_pattern=ROLE_ARN if required else optional(ROLE_ARN), max_length=ROLE_ARN_MAX,
         constraint=constraint if required else constraint + ", or empty",
     )

@@ -221,6 +221,7 @@ def plan_release(config: Config, target: Target, names: list[str] | None = None,
                        generated_templates=frozenset(TEMPLATES))
     built = build_selected(names, ctx)
     plan = Plan(config.version, target)
+    plan.warnings.extend(ctx.warnings)
 
     lambda_keys: dict[str, str] = {}
     for name in built:
@@ -291,15 +292,15 @@ def check_limits(plan: Plan) -> None:
     published: the prefix (and the release's version) are what make them long, so the error names them."""
     longest = max(plan.all(), key=lambda a: len(a.key.encode("utf-8")))
     size = len(longest.key.encode("utf-8"))
-    cause = f"--prefix ({len(plan.target.prefix)} characters) with release {plan.release!r}"
+    cause = f"--prefix: {len(plan.target.prefix)} characters with release {plan.release!r}"
     if size > S3_KEY_LIMIT:
-        raise PlanError(f"{cause} makes the key of {longest.name} {size} bytes long; S3 keys have at most "
-                        f"{S3_KEY_LIMIT} bytes: shorten --prefix (or the version); nothing was published")
+        raise PlanError(f"{cause} make the key of {longest.name} {size:,} bytes long; S3 keys have at most "
+                        f"{S3_KEY_LIMIT:,} bytes: shorten --prefix (or the version); nothing was published")
     urls = [*plan.template_urls.values(), *plan.entry_urls.values()]
     url = max(urls, key=len, default="")
     if len(url) > TEMPLATE_URL_LIMIT:
-        raise PlanError(f"{cause} makes template URLs up to {len(url)} characters long; CloudFormation accepts "
-                        f"at most {TEMPLATE_URL_LIMIT}: shorten --prefix (or the version); nothing was published")
+        raise PlanError(f"{cause} make template URLs up to {len(url):,} characters long; CloudFormation "
+                        f"accepts at most {TEMPLATE_URL_LIMIT:,}: shorten --prefix (or the version); nothing was published")
 
 
 def _tags(name: str) -> tuple[tuple[str, str], ...]:

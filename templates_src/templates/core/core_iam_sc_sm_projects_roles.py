@@ -286,7 +286,7 @@ def build(ctx: BuildContext) -> Template:
     # More than 90 % of a role's 10,240 characters of inline policy: customer managed policies (kept with the
     # role).
     def kept_policies(role: str, description: str, statements: list, condition: str) -> list:
-        policies = iam_blocks.managed_policies(ctx, f"{role}Policy", description, statements)
+        policies = iam_blocks.managed_policies(ctx, f"{role}Policy", description, statements, t)
         for policy in policies:
             policy.Condition = condition
             policy.DeletionPolicy = policy.UpdateReplacePolicy = "Retain"

@@ -279,7 +279,7 @@ def sc_launch_role(ctx: BuildContext, t: Template):
     # More than IAM's 10,240 characters of inline policy per role: customer managed policies instead, named
     # after the role (so its own statements can deny it any change to them).
     packed = iam_blocks.managed_policies(ctx, "SCLaunchPolicy", "Service Catalog launch role of the data science "
-                                         "environment product", sc_launch_statements(ctx, launch_boundary(ctx)))
+                                         "environment product", sc_launch_statements(ctx, launch_boundary(ctx)), t)
     for number, policy in enumerate(packed, start=1):
         policy.Condition = SC_LAUNCH_CONDITION
         policy.ManagedPolicyName = Sub("${%s}-%d" % (SC_LAUNCH_ROLE_NAME.name, number))

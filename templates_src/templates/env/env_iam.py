@@ -593,7 +593,7 @@ def managed(ctx: BuildContext, t: Template, title: str, suffix: str, description
     policies may hold.  Named with the environment policy marker (environment.policy_name): the environment's
     launch role may create and version only such policies."""
     refs = []
-    for number, policy in enumerate(iam_blocks.managed_policies(ctx, title, description, statements), start=1):
+    for number, policy in enumerate(iam_blocks.managed_policies(ctx, title, description, statements, t), start=1):
         policy.ManagedPolicyName = environment.policy_name(ctx, suffix, number).sub()
         if condition:
             policy.Condition = condition

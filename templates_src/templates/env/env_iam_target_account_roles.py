@@ -32,7 +32,7 @@ MODEL_KMS_KEY_ARN = params.ParamSpec(
     "ARN of the KMS key that encrypts the model bucket in the development account",
     "Model bucket KMS key ARN",
     allowed_pattern=params.KMS_KEY_ARN,
-    max_length=2048,
+    max_length=params.KMS_KEY_ARN_MAX,
     constraint="must be a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:key/<key-id>)",
 )
 MODEL_BUCKET_NAME = params.ParamSpec(
@@ -55,7 +55,7 @@ PERMISSIONS_BOUNDARY_ARN = params.ParamSpec(
     "Permissions boundary ARN",
     default="",
     allowed_pattern=params.optional(params.POLICY_ARN),
-    max_length=2048,
+    max_length=params.POLICY_ARN_MAX,
     constraint="must be an IAM managed policy ARN (arn:<partition>:iam::<account-id>:policy/<name>), or empty",
 )
 HAS_BOUNDARY = "PermissionsBoundaryGiven"

@@ -526,7 +526,7 @@ def _guardrails(ctx: BuildContext, t: Template) -> list[iam.ManagedPolicy]:
                + [_out("EnvironmentTargetAccountRoles", "StackSetExecutionRoleName")], Ref("AWS::NoValue"))
     packed = iam_blocks.managed_policies(ctx, "SageMakerGuardrailsPolicy", "SageMaker guardrails of the "
                                          "environment: jobs, models and domains only in its VPC and with its keys",
-                                         statements)
+                                         statements, t)
     for i, policy in enumerate(packed):
         policy.ManagedPolicyName = envb.policy_name(ctx, "sm-guardrails", i + 1).sub()
         policy.Roles = roles

@@ -38,7 +38,7 @@ SECURITY_GROUPS = SUBNETS.with_(
                 "<EnvName>-<stage>-sagemaker-sg-ids")
 VOLUME_KEY = ParamSpec(
     "VolumeKmsKeyArn", "KMS key of the endpoint instances' storage volumes: the environment's EBS key",
-    "Storage volume KMS key ARN", max_length=2048, allowed_pattern=params.KMS_KEY_ARN,
+    "Storage volume KMS key ARN", max_length=params.KMS_KEY_ARN_MAX, allowed_pattern=params.KMS_KEY_ARN,
     constraint="must be a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:key/<key-id>)")
 INSTANCE_TYPE = ParamSpec(
     "EndpointInstanceType", "Instance type of the endpoint (one with an EBS storage volume, so the volume key "
@@ -61,7 +61,7 @@ CAPTURE_URI = ParamSpec(
     constraint="must be an s3:// URI, or empty")
 CAPTURE_KEY = ParamSpec(
     "DataCaptureKmsKeyArn", "KMS key of the captured data. Empty: the bucket's default encryption",
-    "Data capture KMS key ARN", default="", max_length=2048, allowed_pattern=params.optional(params.KMS_KEY_ARN),
+    "Data capture KMS key ARN", default="", max_length=params.KMS_KEY_ARN_MAX, allowed_pattern=params.optional(params.KMS_KEY_ARN),
     constraint="must be a KMS key ARN, or empty")
 
 ISOLATED = "NetworkIsolationCondition"

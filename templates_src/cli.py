@@ -479,7 +479,8 @@ def _what_was_left(publisher, plan, bucket: str, prefix: str, version: str) -> s
     if state.bucket_created:
         left.append(f"the bucket {bucket} (created)")
     if state.claimed:
-        left.append(f"the claim of release {version} and {len(state.uploaded)} uploaded object(s)")
+        left.append(f"the claim of release {version} and {len(state.uploaded)} uploaded object(s)"
+                    + (f" (and perhaps {state.in_flight}, which was being uploaded)" if state.in_flight else ""))
     text = f"release {version} is not published; left in s3://{bucket}/{prefix}/: {', '.join(left)}"
     if state.claimed and plan is not None:
         text += (". Run the same command again to finish it (the same content continues); to publish other "
@@ -496,6 +497,7 @@ def main() -> None:
     sys.stdout = guard
     try:
         cli()
+        raise SystemExit(0)  # a command that returns (click's non-standalone mode) ends like one that exits
     except SystemExit as exc:
         _report_cut_output(guard, exc.code)
         _leave(exc.code)

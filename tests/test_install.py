@@ -34,7 +34,8 @@ def run(*args, cwd, env=None, check=True) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> pathlib.Path:
+def checkout(tmp_path_factory) -> pathlib.Path:
+    """A copy of the tracked sources holding a generator output folder, as a user's checkout would."""
     source = tmp_path_factory.mktemp("source")
     for name in SOURCES:
         path = REPO / name
@@ -42,6 +43,14 @@ def wheel(tmp_path_factory) -> pathlib.Path:
             shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(path, source / name)
+    (source / "build").mkdir()
+    (source / "build" / "core-main.yaml").write_text("generated\n")
+    return source
+
+
+@pytest.fixture(scope="module")
+def wheel(checkout, tmp_path_factory) -> pathlib.Path:
+    source = checkout
     out = tmp_path_factory.mktemp("wheel")
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
         "-w", out, source, cwd=source)
@@ -72,6 +81,16 @@ def test_wheel_holds_every_package_and_no_top_level_scripts(wheel):
     packaged = {n.rsplit("/", 1)[0] for n in names if n.endswith(".py")}
     assert source_packages <= packaged, f"left out of the wheel: {sorted(source_packages - packaged)}"
     assert {"templates_src/compatibility.yaml", "templates_src/iam_coverage.yaml"} <= set(names)
+
+
+def test_building_the_wheel_leaves_the_generators_output_folder_alone(wheel, checkout):
+    """`pip install .` used to put setuptools' build/lib and build/bdist.* into build/, the generator's
+    default output folder; setup.cfg sends them to a folder of their own that git ignores."""
+    assert sorted(p.name for p in (checkout / "build").iterdir()) == ["core-main.yaml"]
+    ignored = (REPO / ".gitignore").read_text().split()
+    made = sorted(d.name for d in checkout.iterdir() if d.is_dir() and d.name not in (*SOURCES, "build"))
+    assert any((checkout / name / "lib").is_dir() for name in made), made  # setuptools' files went elsewhere
+    assert all(f"{name}/" in ignored or name.endswith(".egg-info") for name in made), made
 
 
 def test_installed_command_lists_and_builds_from_another_directory(installed, tmp_path):

@@ -118,6 +118,7 @@ class PublishState:
     bucket_created: bool = False
     claimed: bool = False
     uploaded: list = field(default_factory=list)
+    in_flight: str | None = None  # the key being written when the run stopped: it may or may not have landed
 
 
 @dataclass
@@ -617,8 +618,10 @@ class S3Publisher:
             with artifact.open() as stream:
                 return self.s3.put_object(Body=stream, ContentLength=artifact.size, **kw)
 
+        self.state.in_flight = key
         try:
             self._attempt(what, put, _size=artifact.size if artifact is not None else len(body), **kwargs)
+            self.state.in_flight = None
         except ClientError as exc:
             if _code(exc) in PRECONDITION_FAILED:
                 raise KeyExists(key) from None

@@ -4,8 +4,9 @@
     .venv/bin/python scripts/benchmark_package.py [--seed-code-dir DIR]
 
 Prints, for each run: objects and bytes uploaded, objects left unchanged, and wall time: planning (build,
-release history, rewrite, lint of the packaged templates) and publishing (existence checks and uploads).  The bucket starts with one earlier release that holds an environment
-template, because core-main's product needs one (the environment templates are generated in a later
+release history, rewrite, lint of the packaged templates) and publishing (existence checks and uploads).  The
+bucket starts with one earlier release that holds an environment template, because core-main's product needs one (the
+environment templates are generated in a later
 release); everything else is built and uploaded by the run being measured.
 """
 
@@ -30,9 +31,14 @@ def main(argv=None) -> int:
 
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         del os.environ[key]
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull,
-                      AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     import logging
 
     import boto3
@@ -40,11 +46,11 @@ def main(argv=None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from templates_src.release.plan import plan_release
-    from templates_src.release.publish import Progress, S3Publisher
-    from templates_src.release import layout
     from templates_src.config import Config
     from templates_src.lint import shared_linter
+    from templates_src.release import layout
+    from templates_src.release.plan import plan_release
+    from templates_src.release.publish import Progress, S3Publisher
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -57,9 +63,13 @@ def main(argv=None) -> int:
         digest = hashlib.sha256(body).hexdigest()
         key = layout.content_key(prefix, "templates", "env-main", digest, ".yaml")
         s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"sha256": digest})
-        s3.put_object(Bucket=bucket, Key=layout.manifest_key(prefix, "0.0.1"),
-                      Body=json.dumps({"release": "0.0.1", "templates": {"env-main": {
-                          "key": key, "sha256": digest, "size": len(body)}}}).encode())
+        s3.put_object(
+            Bucket=bucket,
+            Key=layout.manifest_key(prefix, "0.0.1"),
+            Body=json.dumps(
+                {"release": "0.0.1", "templates": {"env-main": {"key": key, "sha256": digest, "size": len(body)}}}
+            ).encode(),
+        )
         with tempfile.TemporaryDirectory() as tmp:
             seed = pathlib.Path(args.seed_code_dir) if args.seed_code_dir else pathlib.Path(tmp)
             if not args.seed_code_dir:
@@ -69,12 +79,15 @@ def main(argv=None) -> int:
                         (seed / name / f"file{i}.py").write_text(f"# sample seed file {i}\n" * 200)
             config = Config()
             linter = shared_linter(tuple(config.lint_regions))  # rule loading is a one-off cost, reported apart
-            print(f"{'run':<18} {'uploaded':>8} {'bytes':>8} {'unchanged':>9} {'plan s':>7} {'upload s':>8} "
-                  f"{'total s':>7}")
+            print(
+                f"{'run':<18} {'uploaded':>8} {'bytes':>8} {'unchanged':>9} {'plan s':>7} {'upload s':>8} "
+                f"{'total s':>7}"
+            )
             for run in ("full release", "no-change re-run"):
                 start = time.perf_counter()
-                publisher = S3Publisher(bucket, "us-east-1", endpoint_url=url,
-                                        progress=Progress(open(os.devnull, "w"), interactive=False))
+                publisher = S3Publisher(
+                    bucket, "us-east-1", endpoint_url=url, progress=Progress(open(os.devnull, "w"), interactive=False)
+                )
                 publisher.check_bucket()
                 target = publisher.target(prefix)
                 plan = plan_release(config, target, None, publisher.published_manifests(prefix), seed)
@@ -82,8 +95,10 @@ def main(argv=None) -> int:
                 planned = time.perf_counter()
                 report = publisher.publish(plan)
                 done = time.perf_counter()
-                print(f"{run:<18} {len(report.uploaded):8d} {report.bytes_uploaded:8d} {len(report.unchanged):9d} "
-                      f"{planned - start:7.2f} {done - planned:8.2f} {done - start:7.2f}")
+                print(
+                    f"{run:<18} {len(report.uploaded):8d} {report.bytes_uploaded:8d} {len(report.unchanged):9d} "
+                    f"{planned - start:7.2f} {done - planned:8.2f} {done - start:7.2f}"
+                )
     finally:
         server.stop()
     return 0

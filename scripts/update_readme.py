@@ -20,14 +20,18 @@ def main(argv: list[str]) -> int:
     text = readme.read_text(encoding="utf-8")
     unknown = [n for n in argv if n not in readme_blocks.PRODUCERS]
     if unknown:
-        print(f"error: unknown block(s) {', '.join(unknown)}; known: {', '.join(readme_blocks.PRODUCERS)}",
-              file=sys.stderr)
+        print(
+            f"error: unknown block(s) {', '.join(unknown)}; known: {', '.join(readme_blocks.PRODUCERS)}",
+            file=sys.stderr,
+        )
         return 2
     updated = readme_blocks.update(text, tuple(argv) or None)
     if updated != text:
         readme.write_text(updated, encoding="utf-8")
-    print(f"{len(readme_blocks.names_in(updated))} generated block(s); README.md "
-          f"{'updated' if updated != text else 'unchanged'}")
+    print(
+        f"{len(readme_blocks.names_in(updated))} generated block(s); README.md "
+        f"{'updated' if updated != text else 'unchanged'}"
+    )
     return 0
 
 

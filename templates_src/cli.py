@@ -31,10 +31,12 @@ EXIT_AWS = 3
 EXIT_DEFECT = 4
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
-EXIT_CODES = ("Exit codes: 0 success; 1 lint findings (nothing published); 2 bad input (configuration, options, "
-              "seed code; nothing written or published); 3 an AWS or network error while publishing (a new run "
-              "continues where it stopped); 4 a defect of the generator; 130 interrupted (Ctrl-C; what was left "
-              "is said).")
+EXIT_CODES = (
+    "Exit codes: 0 success; 1 lint findings (nothing published); 2 bad input (configuration, options, "
+    "seed code; nothing written or published); 3 an AWS or network error while publishing (a new run "
+    "continues where it stopped); 4 a defect of the generator; 130 interrupted (Ctrl-C; what was left "
+    "is said)."
+)
 
 
 class StdoutGuard:
@@ -116,8 +118,10 @@ def split_names(values: tuple[str, ...]) -> list[str]:
     for value in values:
         for part in value.split(","):
             if not part.strip():
-                fail_input(f"--only: {value!r} has an empty template name: give template names separated by "
-                           "commas (see `generate.py list`)")
+                fail_input(
+                    f"--only: {value!r} has an empty template name: give template names separated by "
+                    "commas (see `generate.py list`)"
+                )
             names.append(part.strip())
     return names
 
@@ -148,17 +152,39 @@ def cli() -> None:
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Generation-time configuration (YAML or JSON); embedded defaults when omitted.")
-@click.option("--output-dir", default="build", show_default=True, type=click.Path(file_okay=False),
-              help="Where the templates are written.")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json", "both"]), default="yaml", show_default=True,
-              help="Write each template as YAML, JSON or both (the same content).")
-@click.option("--only", "only", multiple=True, metavar="NAME",
-              help="Build only these templates (repeat, or comma-separate) and the templates they nest.")
-@click.option("--no-cache", is_flag=True,
-              help="Lint every template afresh, neither reading nor writing the lint cache (also "
-              "SM_MLOPS_NO_LINT_CACHE=1).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Generation-time configuration (YAML or JSON); embedded defaults when omitted.",
+)
+@click.option(
+    "--output-dir",
+    default="build",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the templates are written.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json", "both"]),
+    default="yaml",
+    show_default=True,
+    help="Write each template as YAML, JSON or both (the same content).",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Build only these templates (repeat, or comma-separate) and the templates they nest.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Lint every template afresh, neither reading nor writing the lint cache (also SM_MLOPS_NO_LINT_CACHE=1).",
+)
 def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...], no_cache: bool) -> None:
     """Write every template to --output-dir, lint each with cfn-lint and print a summary table.
 
@@ -191,9 +217,11 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
         click.echo(line, err=True)
     for line in report.table():
         click.echo(line)
-    click.echo(f"{len(report.rows)} file(s) in {output_dir}/" + (f", {len(generation.assets)} function package(s)"
-                                                                 if generation.assets else "")
-               + (f"; lint results of {report.cached} unchanged file(s) from the cache" if report.cached else ""))
+    click.echo(
+        f"{len(report.rows)} file(s) in {output_dir}/"
+        + (f", {len(generation.assets)} function package(s)" if generation.assets else "")
+        + (f"; lint results of {report.cached} unchanged file(s) from the cache" if report.cached else "")
+    )
     if os.environ.get("SM_MLOPS_TIMINGS"):
         _print_timings({**generation.timings, **report.timings, "write": written}, report)
     sys.exit(EXIT_LINT if report.failed else 0)
@@ -201,8 +229,9 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
 
 def _print_timings(timings: dict[str, float], report) -> None:
     """``SM_MLOPS_TIMINGS=1``: one line on stderr with the seconds of each phase (for scripts/benchmark.py)."""
-    phases = " ".join(f"{name}={timings.get(name, 0.0):.3f}" for name in ("build", "render", "cache", "load",
-                                                                           "lint", "write"))
+    phases = " ".join(
+        f"{name}={timings.get(name, 0.0):.3f}" for name in ("build", "render", "cache", "load", "lint", "write")
+    )
     click.echo(f"timings: {phases} linted={report.linted} cached={report.cached}", err=True)
 
 
@@ -252,15 +281,19 @@ def _check_lint_regions(regions: tuple[str, ...]) -> None:
 
     bad = [r for r in regions if r not in REGIONS]
     if bad:
-        fail_input(f"--region: unknown region {', '.join(map(repr, bad))}: give regions cfn-lint knows, like "
-                   "us-east-1 or eu-west-1")
+        fail_input(
+            f"--region: unknown region {', '.join(map(repr, bad))}: give regions cfn-lint knows, like "
+            "us-east-1 or eu-west-1"
+        )
 
 
 # The same rule as the templates' bucket-name parameters (one definition, a Java-compatible pattern).
 BUCKET_NAME = parameters.BUCKET_NAME
-BUCKET_RULES = ("3 to 63 characters a-z, 0-9, '.' and '-', starting and ending with a letter or digit, no '..', "
-                "'.-' or '-.', not an IP address, no reserved prefix (xn--, sthree-, amzn-s3-demo-) or suffix "
-                "(-s3alias, --ol-s3, --x-s3, --table-s3)")
+BUCKET_RULES = (
+    "3 to 63 characters a-z, 0-9, '.' and '-', starting and ending with a letter or digit, no '..', "
+    "'.-' or '-.', not an IP address, no reserved prefix (xn--, sthree-, amzn-s3-demo-) or suffix "
+    "(-s3alias, --ol-s3, --x-s3, --table-s3)"
+)
 KEY_PREFIX = r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*"
 # The folder holding templates_src/: the repository root in a checkout (with seed_code/ next to it),
 # site-packages when installed from a wheel (no seed_code/ there).
@@ -279,13 +312,18 @@ def _check_prefix(prefix: str) -> None:
     relative paths, so the published URLs would not name the objects)."""
     segments = prefix.split("/")
     if "" in segments:
-        fail_input(f"--prefix: {prefix!r} is not a key prefix: it has an empty segment (a leading, trailing or "
-                   "double '/'); e.g. sagemaker-mlops or sagemaker-mlops/team-a")
+        fail_input(
+            f"--prefix: {prefix!r} is not a key prefix: it has an empty segment (a leading, trailing or "
+            "double '/'); e.g. sagemaker-mlops or sagemaker-mlops/team-a"
+        )
     if any(s in (".", "..") for s in segments):
-        fail_input(f"--prefix: {prefix!r} is not a key prefix: '.' and '..' segments are resolved as relative "
-                   "paths by URLs and tools; use plain names, e.g. sagemaker-mlops/team-a")
-    _check_option("--prefix", prefix, KEY_PREFIX, "a key prefix: segments of A-Z a-z 0-9 ! _ . * ' ( ) - "
-                  "separated by '/'")
+        fail_input(
+            f"--prefix: {prefix!r} is not a key prefix: '.' and '..' segments are resolved as relative "
+            "paths by URLs and tools; use plain names, e.g. sagemaker-mlops/team-a"
+        )
+    _check_option(
+        "--prefix", prefix, KEY_PREFIX, "a key prefix: segments of A-Z a-z 0-9 ! _ . * ' ( ) - separated by '/'"
+    )
 
 
 def region_partition(region: str) -> str | None:
@@ -302,8 +340,9 @@ def region_partition(region: str) -> str | None:
 def _check_region(region: str | None) -> None:
     """A region botocore knows (any partition: its region list or its region pattern), like cfn-lint."""
     if region is not None and region_partition(region) is None:
-        fail_input(f"--region: {region!r} is not an AWS region botocore knows: pass --region with a region like "
-                   "eu-west-1")
+        fail_input(
+            f"--region: {region!r} is not an AWS region botocore knows: pass --region with a region like eu-west-1"
+        )
 
 
 def _check_pinned(config, region: str) -> None:
@@ -314,14 +353,18 @@ def _check_pinned(config, region: str) -> None:
     if config.logs_kms_key_arn:
         _, key_partition, _, key_region, _ = config.logs_kms_key_arn.split(":", 4)
         if (key_partition, key_region) != (partition, region):
-            fail_input(f"logs_kms_key_arn: the pinned key is in {key_region} ({key_partition}), the release in "
-                       f"{region} ({partition}): stacks of this release deploy in {region} only (Lambda reads the "
-                       f"functions' code from the release bucket's region) and CloudWatch Logs takes keys of its "
-                       f"own region only; pin a key of {region}, or publish to --region {key_region}")
+            fail_input(
+                f"logs_kms_key_arn: the pinned key is in {key_region} ({key_partition}), the release in "
+                f"{region} ({partition}): stacks of this release deploy in {region} only (Lambda reads the "
+                f"functions' code from the release bucket's region) and CloudWatch Logs takes keys of its "
+                f"own region only; pin a key of {region}, or publish to --region {key_region}"
+            )
     boundary = config.permissions_boundary or ""
     if boundary.startswith("arn:") and boundary.split(":")[1] != partition:
-        fail_input(f"permissions_boundary: {boundary!r} is in partition {boundary.split(':')[1]}, the release in "
-                   f"{region} (partition {partition}): give a policy of the release's partition, or its name")
+        fail_input(
+            f"permissions_boundary: {boundary!r} is in partition {boundary.split(':')[1]}, the release in "
+            f"{region} (partition {partition}): give a policy of the release's partition, or its name"
+        )
 
 
 def _check_endpoint(url: str | None) -> None:
@@ -346,15 +389,19 @@ def seed_code_folder(option: str | None) -> pathlib.Path:
     if option is None:
         path = PROJECT_ROOT / "seed_code"
         if not path.is_dir():
-            fail_input(f"--seed-code-dir: there is no seed_code folder in {PROJECT_ROOT} (an installed package "
-                       "has none): pass --seed-code-dir with the folder whose subfolders are the MLOps project "
-                       "seed code")
+            fail_input(
+                f"--seed-code-dir: there is no seed_code folder in {PROJECT_ROOT} (an installed package "
+                "has none): pass --seed-code-dir with the folder whose subfolders are the MLOps project "
+                "seed code"
+            )
         return path
     path = pathlib.Path(option)
     if not path.is_dir():
-        fail_input(f"--seed-code-dir: {option} {'is not a folder' if path.exists() else 'does not exist'} "
-                   f"(relative to {pathlib.Path.cwd()}); nothing was published: give the folder whose subfolders "
-                   "are the MLOps project seed code")
+        fail_input(
+            f"--seed-code-dir: {option} {'is not a folder' if path.exists() else 'does not exist'} "
+            f"(relative to {pathlib.Path.cwd()}); nothing was published: give the folder whose subfolders "
+            "are the MLOps project seed code"
+        )
     return path
 
 
@@ -367,13 +414,29 @@ def seed_code_folder(option: str | None) -> pathlib.Path:
 @click.option("--create-bucket", is_flag=True, help="Create the bucket (private, encrypted, versioned) if missing.")
 @click.option("--dry-run", is_flag=True, help="Show what would be uploaded; write nothing.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Generation-time configuration.")
-@click.option("--only", "only", multiple=True, metavar="NAME", help="Publish only these templates (and what they nest).")
-@click.option("--seed-code-dir", default=None, show_default="seed_code/ of the repository",
-              help="Folder whose subfolders are zipped as MLOps project seed code; it must exist.")
+@click.option(
+    "--only", "only", multiple=True, metavar="NAME", help="Publish only these templates (and what they nest)."
+)
+@click.option(
+    "--seed-code-dir",
+    default=None,
+    show_default="seed_code/ of the repository",
+    help="Folder whose subfolders are zipped as MLOps project seed code; it must exist.",
+)
 @click.option("--no-cache", is_flag=True, help="Lint the packaged templates afresh, without the lint cache.")
-def package(bucket: str, prefix: str, region: str | None, profile: str | None, endpoint_url: str | None,
-            create_bucket: bool, dry_run: bool, config_path: str | None, only: tuple[str, ...],
-            seed_code_dir: str | None, no_cache: bool) -> None:
+def package(
+    bucket: str,
+    prefix: str,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    create_bucket: bool,
+    dry_run: bool,
+    config_path: str | None,
+    only: tuple[str, ...],
+    seed_code_dir: str | None,
+    no_cache: bool,
+) -> None:
     """Build, lint and publish a release to S3: templates, function packages and seed code."""
     from templates_src.contracts import ContractError
     from templates_src.lint import shared_linter
@@ -396,6 +459,7 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
 
     def phase(text: str) -> None:  # on standard error: what is happening, so a long plan or lint is never silent
         click.echo(text, err=True)
+
     try:
         # Read only until the release is planned and linted: a plan that fails leaves nothing behind.
         publisher = S3Publisher(bucket, region, profile, endpoint_url)
@@ -429,7 +493,9 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_AWS if exc.resumable else EXIT_INPUT)
     except KeyboardInterrupt:
-        click.echo(f"error: interrupted (Ctrl-C); {_what_was_left(publisher, plan, bucket, prefix, config.version)}", err=True)
+        click.echo(
+            f"error: interrupted (Ctrl-C); {_what_was_left(publisher, plan, bucket, prefix, config.version)}", err=True
+        )
         sys.exit(EXIT_INTERRUPTED)
 
     where = f"s3://{bucket}/{prefix}/"
@@ -437,20 +503,26 @@ def package(bucket: str, prefix: str, region: str | None, profile: str | None, e
         click.echo(f"dry run: release {plan.release} to {where}" + ("" if exists else " (bucket would be created)"))
         for artifact in report.uploaded:
             click.echo(f"would upload {artifact.key} ({artifact.size} bytes)")
-        click.echo(f"{len(report.uploaded)} object(s) ({sum(a.size for a in report.uploaded)} bytes) would be "
-                   f"uploaded, {len(report.unchanged)} unchanged; nothing was written")
+        click.echo(
+            f"{len(report.uploaded)} object(s) ({sum(a.size for a in report.uploaded)} bytes) would be "
+            f"uploaded, {len(report.unchanged)} unchanged; nothing was written"
+        )
         return
     if report.already_published and not report.uploaded:
         click.echo(f"release {plan.release} is already published in {where}: nothing uploaded")
     elif report.already_published:
-        click.echo(f"release {plan.release} was published meanwhile by another run with the same content in "
-                   f"{where}: this run uploaded {len(report.uploaded)} of its object(s), "
-                   f"{len(report.unchanged)} were already there")
+        click.echo(
+            f"release {plan.release} was published meanwhile by another run with the same content in "
+            f"{where}: this run uploaded {len(report.uploaded)} of its object(s), "
+            f"{len(report.unchanged)} were already there"
+        )
     else:
-        click.echo(f"published release {plan.release} to {where}: {len(report.uploaded)} object(s) uploaded "
-                   f"({report.bytes_uploaded} bytes), {len(report.unchanged)} unchanged"
-                   + (f", {len(report.retagged)} re-tagged" if report.retagged else "")
-                   + f", {time.perf_counter() - start:.1f} s")
+        click.echo(
+            f"published release {plan.release} to {where}: {len(report.uploaded)} object(s) uploaded "
+            f"({report.bytes_uploaded} bytes), {len(report.unchanged)} unchanged"
+            + (f", {len(report.retagged)} re-tagged" if report.retagged else "")
+            + f", {time.perf_counter() - start:.1f} s"
+        )
     for line in lint_report.table():
         click.echo(line)
     if plan.entry_urls:
@@ -479,12 +551,16 @@ def _what_was_left(publisher, plan, bucket: str, prefix: str, version: str) -> s
     if state.bucket_created:
         left.append(f"the bucket {bucket} (created)")
     if state.claimed:
-        left.append(f"the claim of release {version} and {len(state.uploaded)} uploaded object(s)"
-                    + (f" (and perhaps {state.in_flight}, which was being uploaded)" if state.in_flight else ""))
+        left.append(
+            f"the claim of release {version} and {len(state.uploaded)} uploaded object(s)"
+            + (f" (and perhaps {state.in_flight}, which was being uploaded)" if state.in_flight else "")
+        )
     text = f"release {version} is not published; left in s3://{bucket}/{prefix}/: {', '.join(left)}"
     if state.claimed and plan is not None:
-        text += (". Run the same command again to finish it (the same content continues); to publish other "
-                 f"content under this version, first clear the unpublished release with `{publisher.clear_command(plan)}`")
+        text += (
+            ". Run the same command again to finish it (the same content continues); to publish other "
+            f"content under this version, first clear the unpublished release with `{publisher.clear_command(plan)}`"
+        )
     return text
 
 
@@ -506,17 +582,23 @@ def main() -> None:
         if os.environ.get("SM_MLOPS_TRACEBACK"):
             raise
         text = (str(exc).strip().splitlines() or [""])[0]
-        click.echo(f"error: unexpected {type(exc).__name__}: {text} - a defect of the generator; run with "
-                   "SM_MLOPS_TRACEBACK=1 to see the traceback and report it", err=True)
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {text} - a defect of the generator; run with "
+            "SM_MLOPS_TRACEBACK=1 to see the traceback and report it",
+            err=True,
+        )
         _leave(EXIT_DEFECT)
         sys.exit(EXIT_DEFECT)
 
 
 def _report_cut_output(guard: StdoutGuard, code) -> None:
     if guard.cut:
-        click.echo(f"warning: standard output was closed by its reader before the end; the run went on and ended "
-                   f"with exit code {code or 0} - run again without the pipe (or with a file) to see the whole "
-                   "report", err=True)
+        click.echo(
+            f"warning: standard output was closed by its reader before the end; the run went on and ended "
+            f"with exit code {code or 0} - run again without the pipe (or with a file) to see the whole "
+            "report",
+            err=True,
+        )
 
 
 def _leave(code) -> None:

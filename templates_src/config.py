@@ -14,8 +14,7 @@ import unicodedata
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from templates_src import __version__
 from templates_src.blocks.parameters import KMS_KEY_ARN
@@ -25,8 +24,30 @@ from templates_src.blocks.parameters import KMS_KEY_ARN
 SUPPORTED_LAMBDA_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
 # CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                      2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # Tags reach every taggable resource of every template, so they follow the strictest rule of any of them
 # (tests/test_config.py derives each rule from cfn-lint's resource schemas of the resource types the templates
@@ -87,22 +108,27 @@ class AdministratorTrust(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     iam_users_with_mfa: bool = Field(
-        default=True, strict=True,
+        default=True,
+        strict=True,
         description="IAM users of the account, only with multi-factor authentication (their long-term access "
-        "keys carry no MFA flag and are refused).")
+        "keys carry no MFA flag and are refused).",
+    )
     roles: tuple[str, ...] = Field(
         default=("*",),
         description="Roles of the account (path and name, wildcards allowed) whose sessions may assume it: "
         "federated and IAM Identity Center users arrive as such sessions, e.g. "
-        "'aws-reserved/sso.amazonaws.com/*'. Empty admits no role session.")
+        "'aws-reserved/sso.amazonaws.com/*'. Empty admits no role session.",
+    )
 
     @field_validator("roles")
     @classmethod
     def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:
             if not _TRUSTED_ROLE.match(pattern) or pattern.startswith("/"):
-                raise ValueError(f"{pattern!r} is not a role path and name pattern like "
-                                 "'aws-reserved/sso.amazonaws.com/*' or 'AdminRole' (no leading '/')")
+                raise ValueError(
+                    f"{pattern!r} is not a role path and name pattern like "
+                    "'aws-reserved/sso.amazonaws.com/*' or 'AdminRole' (no leading '/')"
+                )
         return value
 
     @model_validator(mode="after")
@@ -114,8 +140,12 @@ class AdministratorTrust(BaseModel):
 
 def _characters(chars: list[str]) -> str:
     """Characters named so that invisible ones show: 'a', '\\t', '\\u00a0'."""
-    return ", ".join(repr(c) if c.isprintable() and not c.isspace() or c == " " else
-                     "'" + c.encode("unicode_escape").decode("ascii") + "'" for c in chars)
+    return ", ".join(
+        repr(c)
+        if c.isprintable() and not c.isspace() or c == " "
+        else "'" + c.encode("unicode_escape").decode("ascii") + "'"
+        for c in chars
+    )
 
 
 def _distinct_ids(value: tuple[str, ...], pattern: re.Pattern, what: str, example: str, most: int) -> tuple[str, ...]:
@@ -138,10 +168,12 @@ class FunctionNetwork(BaseModel):
     subnet_ids: tuple[str, ...] = Field(
         description=f"Private subnets of one VPC (1 to {MAX_FUNCTION_SUBNETS}, e.g. subnet-0123456789abcdef0; "
         "two or more Availability Zones recommended) with a route to the AWS APIs and Amazon S3 (NAT gateway or "
-        "VPC endpoints), as parameter FunctionSubnetIds describes.")
+        "VPC endpoints), as parameter FunctionSubnetIds describes."
+    )
     security_group_ids: tuple[str, ...] = Field(
         description=f"Security groups in that VPC (1 to {MAX_FUNCTION_SECURITY_GROUPS}, e.g. sg-0123456789abcdef0) "
-        "allowing outbound HTTPS, as parameter FunctionSecurityGroupIds describes.")
+        "allowing outbound HTTPS, as parameter FunctionSecurityGroupIds describes."
+    )
 
     @field_validator("subnet_ids", "security_group_ids", mode="before")
     @classmethod
@@ -158,8 +190,9 @@ class FunctionNetwork(BaseModel):
     @field_validator("security_group_ids")
     @classmethod
     def _security_groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _distinct_ids(value, _SECURITY_GROUP_ID, "security group", "sg-0123456789abcdef0",
-                             MAX_FUNCTION_SECURITY_GROUPS)
+        return _distinct_ids(
+            value, _SECURITY_GROUP_ID, "security group", "sg-0123456789abcdef0", MAX_FUNCTION_SECURITY_GROUPS
+        )
 
 
 class Config(BaseModel):
@@ -258,16 +291,17 @@ class Config(BaseModel):
     @classmethod
     def _prefix(cls, value: str) -> str:
         if not _PREFIX.match(value):
-            raise ValueError("must start with a lower-case letter, contain only a-z, 0-9 and '-', "
-                             "and not end with '-'")
+            raise ValueError("must start with a lower-case letter, contain only a-z, 0-9 and '-', and not end with '-'")
         return value
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_TAGS:
-            raise ValueError(f"at most {MAX_TAGS} tags (Service Catalog's limit of 20 on products, which carry one "
-                             f"tag of their own), got {len(value)}")
+            raise ValueError(
+                f"at most {MAX_TAGS} tags (Service Catalog's limit of 20 on products, which carry one "
+                f"tag of their own), got {len(value)}"
+            )
         for key, val in value.items():
             if not 1 <= len(key) <= MAX_TAG_KEY:
                 raise ValueError(f"key {key!r} must have 1 to {MAX_TAG_KEY} characters")
@@ -275,18 +309,26 @@ class Config(BaseModel):
                 raise ValueError(f"key {key!r} uses the reserved 'aws:' prefix")
             bad = sorted({c for c in key if c not in TAG_KEY_CHARACTERS})
             if bad:
-                raise ValueError(f"key {key!r} contains {_characters(bad)}: tag keys reach CloudFormation StackSets, "
-                                 "which take only ASCII letters, digits, spaces and _ . : / = + -")
+                raise ValueError(
+                    f"key {key!r} contains {_characters(bad)}: tag keys reach CloudFormation StackSets, "
+                    "which take only ASCII letters, digits, spaces and _ . : / = + -"
+                )
             if len(val) > MAX_TAG_VALUE:
-                raise ValueError(f"value of {key!r} has {len(val)} characters: at most {MAX_TAG_VALUE} (SageMaker's "
-                                 "limit on domains and user profiles)")
+                raise ValueError(
+                    f"value of {key!r} has {len(val)} characters: at most {MAX_TAG_VALUE} (SageMaker's "
+                    "limit on domains and user profiles)"
+                )
             if not val.strip():
-                raise ValueError(f"value of {key!r} is empty: give every tag a value (SageMaker, Service Catalog "
-                                 "and StackSets refuse empty tag values)")
+                raise ValueError(
+                    f"value of {key!r} is empty: give every tag a value (SageMaker, Service Catalog "
+                    "and StackSets refuse empty tag values)"
+                )
             bad = sorted({c for c in val if not tag_value_character(c)})
             if bad:
-                raise ValueError(f"value of {key!r} contains {_characters(bad)}: tag values take only letters, "
-                                 "digits, spaces and _ . : / = + - @")
+                raise ValueError(
+                    f"value of {key!r} contains {_characters(bad)}: tag values take only letters, "
+                    "digits, spaces and _ . : / = + - @"
+                )
         return value
 
     @field_validator("permissions_boundary")
@@ -296,8 +338,9 @@ class Config(BaseModel):
             return None
         if value.startswith("arn:"):
             if not _POLICY_ARN.match(value):
-                raise ValueError(f"{value!r} is not an IAM managed policy ARN "
-                                 "(arn:<partition>:iam::<account>:policy/<name>)")
+                raise ValueError(
+                    f"{value!r} is not an IAM managed policy ARN (arn:<partition>:iam::<account>:policy/<name>)"
+                )
         elif not _POLICY_NAME.match(value):
             raise ValueError(f"{value!r} is neither a policy ARN nor a valid policy name")
         return value
@@ -321,20 +364,25 @@ class Config(BaseModel):
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention period "
-                             f"({', '.join(map(str, LOG_RETENTION_DAYS))})")
+            raise ValueError(
+                f"{value} is not a CloudWatch Logs retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})"
+            )
         return value
 
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
         if "+" in value:
-            raise ValueError(f"{value!r} has build metadata ('+...'), which S3 keys and URLs read as a space: "
-                             "use a release version like 1.2.0 or a pre-release like 1.2.0-rc.1")
+            raise ValueError(
+                f"{value!r} has build metadata ('+...'), which S3 keys and URLs read as a space: "
+                "use a release version like 1.2.0 or a pre-release like 1.2.0-rc.1"
+            )
         if not _VERSION.match(value) or len(value) > 64:
-            raise ValueError(f"{value!r} is not a release version like 1.2.0 or 1.2.0-rc.1 (major.minor.patch "
-                             "without leading zeros, optionally '-' and dot-separated identifiers of "
-                             "0-9, A-Z, a-z and '-'; at most 64 characters)")
+            raise ValueError(
+                f"{value!r} is not a release version like 1.2.0 or 1.2.0-rc.1 (major.minor.patch "
+                "without leading zeros, optionally '-' and dot-separated identifiers of "
+                "0-9, A-Z, a-z and '-'; at most 64 characters)"
+            )
         return value
 
     @field_validator("lint_regions")
@@ -361,11 +409,15 @@ class Config(BaseModel):
         if value is None or value == "":
             return None
         if not _KMS_KEY_ARN.fullmatch(value):
-            raise ValueError(f"{value!r} is not a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:"
-                             "key/<key-id>; CloudWatch Logs takes no alias)")
+            raise ValueError(
+                f"{value!r} is not a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:"
+                "key/<key-id>; CloudWatch Logs takes no alias)"
+            )
         if info.data.get("encrypt_logs") is False:
-            raise ValueError("pins the log group key, but encrypt_logs is false: set encrypt_logs: true to encrypt "
-                             "the log groups with it, or remove logs_kms_key_arn")
+            raise ValueError(
+                "pins the log group key, but encrypt_logs is false: set encrypt_logs: true to encrypt "
+                "the log groups with it, or remove logs_kms_key_arn"
+            )
         return value
 
     @field_validator("function_network", mode="before")
@@ -379,8 +431,10 @@ class Config(BaseModel):
     @classmethod
     def _network(cls, value: FunctionNetwork | None, info: ValidationInfo) -> FunctionNetwork | None:
         if value is not None and info.data.get("functions_in_vpc") is False:
-            raise ValueError("pins the functions' network, but functions_in_vpc is false: set functions_in_vpc: "
-                             "true to run the functions in it, or remove function_network")
+            raise ValueError(
+                "pins the functions' network, but functions_in_vpc is false: set functions_in_vpc: "
+                "true to run the functions in it, or remove function_network"
+            )
         return value
 
     # -- derived values -------------------------------------------------------------------------------
@@ -395,8 +449,9 @@ def _model_at(loc: tuple) -> type[BaseModel]:
     model: type[BaseModel] = Config
     for part in loc:
         annotation = model.model_fields[part].annotation if part in model.model_fields else None
-        nested = [t for t in (annotation, *typing.get_args(annotation))
-                  if isinstance(t, type) and issubclass(t, BaseModel)]
+        nested = [
+            t for t in (annotation, *typing.get_args(annotation)) if isinstance(t, type) and issubclass(t, BaseModel)
+        ]
         if not nested:
             break
         model = nested[0]
@@ -438,8 +493,10 @@ def load(path: str | pathlib.Path | None) -> Config:
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config: {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                          f"{exc.start}): save it as UTF-8") from None
+        raise ConfigError(
+            f"config: {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None
     try:
         if path.suffix == ".json":
             data = json.loads(text, object_pairs_hook=_json_object)
@@ -449,11 +506,15 @@ def load(path: str | pathlib.Path | None) -> Config:
             _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
             data = yaml.safe_load(text)
     except DuplicateKey as exc:
-        raise ConfigError(f"{exc.field}: {path} gives this key more than once{exc.where}: keep one (the file would "
-                          "otherwise mean whichever comes last)") from None
+        raise ConfigError(
+            f"{exc.field}: {path} gives this key more than once{exc.where}: keep one (the file would "
+            "otherwise mean whichever comes last)"
+        ) from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"config: {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}") from None
+        raise ConfigError(
+            f"config: {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}"
+        ) from None
     return from_mapping(data)
 
 
@@ -476,7 +537,9 @@ def _refuse_duplicate_keys(node, path: str = "") -> None:
                 line = key.start_mark.line + 1
                 if (key.tag, name) in first:
                     earlier = first[(key.tag, name)]
-                    raise DuplicateKey(field, f" (line {line})" if earlier == line else f" (lines {earlier} and {line})")
+                    raise DuplicateKey(
+                        field, f" (line {line})" if earlier == line else f" (lines {earlier} and {line})"
+                    )
                 first[(key.tag, name)] = line
             _refuse_duplicate_keys(value, field)
     elif isinstance(node, yaml.SequenceNode):

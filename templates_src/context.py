@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from troposphere import AWSHelperFn, Sub, Template
 
-from templates_src.config import Config
 from templates_src import naming
+from templates_src.config import Config
 from templates_src.naming import Namer
 
 

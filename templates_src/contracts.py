@@ -36,7 +36,7 @@ def output_reads(node) -> Iterator[tuple[str, str]]:
             target = node["Fn::GetAtt"]
             parts = target if isinstance(target, list) else str(target).split(".", 1)
             if len(parts) == 2 and isinstance(parts[1], str) and parts[1].startswith("Outputs."):
-                yield parts[0], parts[1][len("Outputs."):]
+                yield parts[0], parts[1][len("Outputs.") :]
         elif set(node) == {"Fn::Sub"}:
             text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
             yield from _SUB_OUTPUT.findall(text)
@@ -51,23 +51,29 @@ def violations(built: dict[str, dict]) -> list[str]:
     """Broken contracts between the templates in ``built`` (name -> rendered template); empty when all fit."""
     problems = []
     for parent, template in built.items():
-        children = {ref.resource: ref.stem for ref in references.iter_references(template)
-                    if ref.kind in ("nested-stack", "stack-set") and ref.stem in built}
+        children = {
+            ref.resource: ref.stem
+            for ref in references.iter_references(template)
+            if ref.kind in ("nested-stack", "stack-set") and ref.stem in built
+        }
         for logical_id, child in children.items():
             declared = built[child].get("Parameters") or {}
             passed = _passed_parameters(template["Resources"][logical_id])
             for name in sorted(set(passed) - set(declared)):
-                problems.append(f"{parent}: {logical_id} passes parameter {name} to {child}, which {child} does "
-                                "not declare")
+                problems.append(
+                    f"{parent}: {logical_id} passes parameter {name} to {child}, which {child} does not declare"
+                )
             for name in sorted(n for n, p in declared.items() if "Default" not in p and n not in passed):
-                problems.append(f"{parent}: {logical_id} does not pass parameter {name}, which {child} requires "
-                                "(it has no default)")
+                problems.append(
+                    f"{parent}: {logical_id} does not pass parameter {name}, which {child} requires (it has no default)"
+                )
         outputs_read = sorted(set(output_reads({k: v for k, v in template.items() if k != "Parameters"})))
         for logical_id, output in outputs_read:
             if logical_id in children and output not in (built[children[logical_id]].get("Outputs") or {}):
                 child = children[logical_id]
-                problems.append(f"{parent}: reads output {output} of {child} ({logical_id}), which {child} does "
-                                "not define")
+                problems.append(
+                    f"{parent}: reads output {output} of {child} ({logical_id}), which {child} does not define"
+                )
     return problems
 
 

@@ -53,14 +53,25 @@ def pseudo_length(name: str) -> int | None:
         return LONGEST[name]
     return {
         "AWS::StackName": STACK_NAME,
-        "AWS::StackId": (len("arn::cloudformation:::stack//") + LONGEST["AWS::Partition"] + LONGEST["AWS::Region"]
-                         + LONGEST["AWS::AccountId"] + STACK_NAME + UUID),
+        "AWS::StackId": (
+            len("arn::cloudformation:::stack//")
+            + LONGEST["AWS::Partition"]
+            + LONGEST["AWS::Region"]
+            + LONGEST["AWS::AccountId"]
+            + STACK_NAME
+            + UUID
+        ),
     }.get(name)
 
 
 def arn_length(service: str, resource: int, regional: bool = True, account: bool = True) -> int:
-    return (len(f"arn::{service}:::") + LONGEST["AWS::Partition"] + resource
-            + (LONGEST["AWS::Region"] if regional else 0) + (LONGEST["AWS::AccountId"] if account else 0))
+    return (
+        len(f"arn::{service}:::")
+        + LONGEST["AWS::Partition"]
+        + resource
+        + (LONGEST["AWS::Region"] if regional else 0)
+        + (LONGEST["AWS::AccountId"] if account else 0)
+    )
 
 
 class Unbounded(Exception):
@@ -116,7 +127,7 @@ def _resource_length(scope: Scope, logical_id: str, attribute: str | None) -> in
         return length(props[name], scope) if name in props else default
 
     if kind == "AWS::CloudFormation::Stack" and attribute and attribute.startswith("Outputs."):
-        return _child_output(scope, logical_id, attribute[len("Outputs."):])
+        return _child_output(scope, logical_id, attribute[len("Outputs.") :])
     if kind == "AWS::IAM::Role":
         name = prop("RoleName", ROLE_NAME)
         if attribute is None:
@@ -126,8 +137,9 @@ def _resource_length(scope: Scope, logical_id: str, attribute: str | None) -> in
         if attribute == "RoleId":
             return 128
     if kind == "AWS::IAM::ManagedPolicy" and attribute in (None, "PolicyArn"):
-        return arn_length("iam", len("policy") + prop("Path", 1) + prop("ManagedPolicyName", POLICY_NAME),
-                          regional=False)
+        return arn_length(
+            "iam", len("policy") + prop("Path", 1) + prop("ManagedPolicyName", POLICY_NAME), regional=False
+        )
     if kind == "AWS::S3::Bucket":
         name = prop("BucketName", BUCKET_NAME)
         if attribute is None:
@@ -148,14 +160,18 @@ def _resource_length(scope: Scope, logical_id: str, attribute: str | None) -> in
         return 63  # SageMaker's DomainId limit
     if (kind, attribute) in CUSTOM_ATTRIBUTES:
         return CUSTOM_ATTRIBUTES[(kind, attribute)]()
-    raise Unbounded(f"{scope.name}: the longest value of {kind} {logical_id}"
-                    + (f".{attribute}" if attribute else "") + " is not known to templates_src.document_limits")
+    raise Unbounded(
+        f"{scope.name}: the longest value of {kind} {logical_id}"
+        + (f".{attribute}" if attribute else "")
+        + " is not known to templates_src.document_limits"
+    )
 
 
 # Attributes our own custom resources return (templates_src.functions), bounded like the values they are.
 CUSTOM_ATTRIBUTES = {
-    ("Custom::GetEnvironmentConfiguration", "ProjectRoleArn"):
-        lambda: arn_length("iam", len("role") + IAM_PATH_MAX + ROLE_NAME, regional=False),
+    ("Custom::GetEnvironmentConfiguration", "ProjectRoleArn"): lambda: arn_length(
+        "iam", len("role") + IAM_PATH_MAX + ROLE_NAME, regional=False
+    ),
 }
 
 
@@ -164,8 +180,10 @@ def _child(scope: Scope, logical_id: str) -> tuple[dict, Scope]:
     from templates_src import references
 
     resource = scope.template["Resources"][logical_id]
-    stem = next((r.stem for r in references.iter_references({"Resources": {logical_id: resource}})
-                 if r.kind == "nested-stack"), None)
+    stem = next(
+        (r.stem for r in references.iter_references({"Resources": {logical_id: resource}}) if r.kind == "nested-stack"),
+        None,
+    )
     if stem not in scope.templates:
         raise Unbounded(f"{scope.name}: {logical_id} nests a template this generation does not build")
     child = scope.templates[stem]
@@ -196,7 +214,7 @@ def length(node, scope: Scope) -> int:
         return len(str(node))
     if not (isinstance(node, dict) and len(node) == 1):
         raise Unbounded(f"{scope.name}: {json.dumps(node)[:80]} is not a string")
-    (fn, args), = node.items()
+    ((fn, args),) = node.items()
     if fn == "Ref":
         return _ref_length(args, scope)
     if fn == "Fn::GetAtt":
@@ -264,7 +282,7 @@ def _list_shape(node, scope: Scope) -> Shape:
         lengths = [length(n, scope) for n in node if n != {"Ref": "AWS::NoValue"}]
         return Shape(len(lengths), sum(lengths), max(lengths, default=0))
     if isinstance(node, dict) and len(node) == 1:
-        (fn, args), = node.items()
+        ((fn, args),) = node.items()
         if fn == "Fn::Split":
             return _split_shape(args[1], args[0], scope)
         if fn == "Ref" and _is_list_parameter(args, scope):
@@ -278,22 +296,24 @@ def _split_shape(value, separator: str, scope: Scope) -> Shape:
     """``Fn::Split`` of ``value``: the items a Fn::Join with the same separator made (followed through Fn::If
     and nested stack outputs), an account-id list parameter's ids, or else any string of bounded length."""
     if isinstance(value, dict) and len(value) == 1:
-        (fn, args), = value.items()
+        ((fn, args),) = value.items()
         if fn == "Fn::Join" and args[0] == separator:
             items = args[1]
             if not isinstance(items, list):
                 return _list_shape(items, scope)
             shapes = [_split_shape(item, separator, scope) for item in items if item != {"Ref": "AWS::NoValue"}]
-            return Shape(sum(s.count for s in shapes), sum(s.total for s in shapes),
-                         max((s.longest for s in shapes), default=0))
+            return Shape(
+                sum(s.count for s in shapes), sum(s.total for s in shapes), max((s.longest for s in shapes), default=0)
+            )
         if fn == "Fn::If":
-            return Shape.worst([_split_shape(branch, separator, scope) for branch in args[1:]
-                                if branch != {"Ref": "AWS::NoValue"}])
+            return Shape.worst(
+                [_split_shape(branch, separator, scope) for branch in args[1:] if branch != {"Ref": "AWS::NoValue"}]
+            )
         if fn == "Fn::GetAtt":
             logical_id, attribute = args if isinstance(args, list) else args.split(".", 1)
             if attribute.startswith("Outputs."):
                 child, child_scope = _child(scope, logical_id)
-                return _split_shape(child["Outputs"][attribute[len("Outputs."):]]["Value"], separator, child_scope)
+                return _split_shape(child["Outputs"][attribute[len("Outputs.") :]]["Value"], separator, child_scope)
         if fn == "Ref" and separator == ",":
             accounts = scope.account_list(value)
             if accounts:
@@ -320,8 +340,11 @@ def size(node, scope: Scope, whitespace: bool = True) -> int:
             return _list_shape(node, scope).json_size()
         return length(node, scope) + 2
     if isinstance(node, dict):
-        entries = [size(k, scope, whitespace) + 1 + size(v, scope, whitespace) for k, v in node.items()
-                   if v != {"Ref": "AWS::NoValue"}]
+        entries = [
+            size(k, scope, whitespace) + 1 + size(v, scope, whitespace)
+            for k, v in node.items()
+            if v != {"Ref": "AWS::NoValue"}
+        ]
         return 2 + sum(entries) + max(len(entries) - 1, 0)
     if isinstance(node, list):
         items = [size(v, scope, whitespace) for v in node if v != {"Ref": "AWS::NoValue"}]
@@ -374,11 +397,15 @@ class Finding:
 
     def line(self) -> str:
         if self.fatal:
-            return (f"the {self.what} of {self.resource} ({self.template}) can reach {self.size:,} {self.unit} with "
-                    f"the longest values its parameters and names allow; AWS accepts at most {self.limit:,}")
-        return (f"the {self.what} of {self.resource} ({self.template}) can reach {self.size:,} {self.unit}, over "
-                f"IAM's default quota of {self.quota:,} (at most {self.limit:,} when raised): it deploys only in "
-                "accounts where that quota was raised")
+            return (
+                f"the {self.what} of {self.resource} ({self.template}) can reach {self.size:,} {self.unit} with "
+                f"the longest values its parameters and names allow; AWS accepts at most {self.limit:,}"
+            )
+        return (
+            f"the {self.what} of {self.resource} ({self.template}) can reach {self.size:,} {self.unit}, over "
+            f"IAM's default quota of {self.quota:,} (at most {self.limit:,} when raised): it deploys only in "
+            "accounts where that quota was raised"
+        )
 
 
 def findings(templates: dict[str, dict], everything: bool = False) -> Iterator[Finding]:
@@ -388,8 +415,11 @@ def findings(templates: dict[str, dict], everything: bool = False) -> Iterator[F
             yield measured
 
 
-_RESOURCE_POLICY_NAMES = {"AWS::KMS::Key": "key policy", "AWS::S3::BucketPolicy": "bucket policy",
-                          "AWS::EC2::VPCEndpoint": "endpoint policy"}
+_RESOURCE_POLICY_NAMES = {
+    "AWS::KMS::Key": "key policy",
+    "AWS::S3::BucketPolicy": "bucket policy",
+    "AWS::EC2::VPCEndpoint": "endpoint policy",
+}
 
 
 def measure(templates: dict[str, dict]) -> Iterator[Finding]:
@@ -401,11 +431,23 @@ def measure(templates: dict[str, dict]) -> Iterator[Finding]:
             if kind == "AWS::IAM::Role":
                 yield from _role(scope, logical_id, props, resources)
             elif kind == "AWS::IAM::ManagedPolicy":
-                yield Finding(name, logical_id, "managed policy", size(props["PolicyDocument"], scope, False),
-                              MANAGED_POLICY, "characters")
+                yield Finding(
+                    name,
+                    logical_id,
+                    "managed policy",
+                    size(props["PolicyDocument"], scope, False),
+                    MANAGED_POLICY,
+                    "characters",
+                )
             elif kind in ("AWS::IAM::Policy", "AWS::IAM::RolePolicy") and not _attached_here(props, resources):
-                yield Finding(name, logical_id, "inline policy", size(props["PolicyDocument"], scope, False),
-                              ROLE_INLINE_POLICIES, "characters")
+                yield Finding(
+                    name,
+                    logical_id,
+                    "inline policy",
+                    size(props["PolicyDocument"], scope, False),
+                    ROLE_INLINE_POLICIES,
+                    "characters",
+                )
             elif kind in RESOURCE_POLICIES and RESOURCE_POLICIES[kind][0] in props:
                 prop, limit, unit = RESOURCE_POLICIES[kind]
                 yield Finding(name, logical_id, _RESOURCE_POLICY_NAMES[kind], size(props[prop], scope), limit, unit)
@@ -420,15 +462,25 @@ def _attached_here(props: dict, resources: dict) -> bool:
 
 
 def _refs_to(node, logical_id: str) -> bool:
-    return node == {"Ref": logical_id} or (isinstance(node, dict) and len(node) == 1
-                                           and next(iter(node)) == "Fn::If"
-                                           and any(_refs_to(b, logical_id) for b in node["Fn::If"][1:]))
+    return node == {"Ref": logical_id} or (
+        isinstance(node, dict)
+        and len(node) == 1
+        and next(iter(node)) == "Fn::If"
+        and any(_refs_to(b, logical_id) for b in node["Fn::If"][1:])
+    )
 
 
 def _role(scope: Scope, logical_id: str, props: dict, resources: dict) -> Iterator[Finding]:
     name = scope.name
-    yield Finding(name, logical_id, "trust policy", size(props["AssumeRolePolicyDocument"], scope, False),
-                  TRUST_POLICY_MAX, "characters", TRUST_POLICY_DEFAULT)
+    yield Finding(
+        name,
+        logical_id,
+        "trust policy",
+        size(props["AssumeRolePolicyDocument"], scope, False),
+        TRUST_POLICY_MAX,
+        "characters",
+        TRUST_POLICY_DEFAULT,
+    )
     inline = sum(size(p["PolicyDocument"], scope, False) for p in props.get("Policies") or [])
     attached = _list_shape(props["ManagedPolicyArns"], scope).count if props.get("ManagedPolicyArns") else 0
     for other in resources.values():
@@ -440,5 +492,12 @@ def _role(scope: Scope, logical_id: str, props: dict, resources: dict) -> Iterat
         elif other["Type"] == "AWS::IAM::ManagedPolicy":
             attached += 1
     yield Finding(name, logical_id, "inline policies", inline, ROLE_INLINE_POLICIES, "characters")
-    yield Finding(name, logical_id, "managed policies", attached, MANAGED_POLICIES_PER_ROLE_MAX, "attached",
-                  MANAGED_POLICIES_PER_ROLE_DEFAULT)
+    yield Finding(
+        name,
+        logical_id,
+        "managed policies",
+        attached,
+        MANAGED_POLICIES_PER_ROLE_MAX,
+        "attached",
+        MANAGED_POLICIES_PER_ROLE_DEFAULT,
+    )

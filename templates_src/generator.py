@@ -84,10 +84,18 @@ def tag_everything(template: Template, ctx: BuildContext) -> None:
 
 
 # Canonical order of template sections and resource attributes, for readable, stable output.
-SECTION_ORDER = ("AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings",
-                 "Conditions", "Resources", "Outputs")
-RESOURCE_ORDER = ("Type", "Condition", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy", "Metadata",
-                  "Properties")
+SECTION_ORDER = (
+    "AWSTemplateFormatVersion",
+    "Description",
+    "Metadata",
+    "Parameters",
+    "Rules",
+    "Mappings",
+    "Conditions",
+    "Resources",
+    "Outputs",
+)
+RESOURCE_ORDER = ("Type", "Condition", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy", "Metadata", "Properties")
 
 
 def _ordered(mapping: dict, order: tuple[str, ...]) -> dict:
@@ -148,7 +156,7 @@ def _represent_dict(dumper: _YamlDumper, value: dict):
         if key in cfn_flip.yaml_dumper.CONVERTED_SUFFIXES:
             return cfn_flip.yaml_dumper.fn_representer(dumper, key, value[key])
         if key.startswith(cfn_flip.yaml_dumper.FN_PREFIX):
-            return cfn_flip.yaml_dumper.fn_representer(dumper, key[len(cfn_flip.yaml_dumper.FN_PREFIX):], value[key])
+            return cfn_flip.yaml_dumper.fn_representer(dumper, key[len(cfn_flip.yaml_dumper.FN_PREFIX) :], value[key])
     return dumper.represent_mapping(cfn_flip.yaml_dumper.TAG_MAP, value, flow_style=False)
 
 
@@ -160,8 +168,14 @@ def to_yaml(data: dict) -> str:
     import yaml
     from cfn_clean import cfn_literal_parser
 
-    return yaml.dump(cfn_literal_parser(data), Dumper=_YamlDumper, default_flow_style=False, allow_unicode=True,
-                     width=cfn_flip.config.max_col_width, sort_keys=False)
+    return yaml.dump(
+        cfn_literal_parser(data),
+        Dumper=_YamlDumper,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=cfn_flip.config.max_col_width,
+        sort_keys=False,
+    )
 
 
 def build_selected(names: list[str] | None, ctx: BuildContext, check_documents: bool = True) -> dict[str, dict]:
@@ -200,14 +214,15 @@ def _check_sizes(templates: dict[str, BuiltTemplate], config: Config) -> None:
                 default = Config.model_fields[field_name].get_default(call_default_factory=True)
                 if getattr(config, field_name) == default:
                     continue
-                other = build_selected([name], BuildContext(config.model_copy(update={field_name: default})),
-                                       check_documents=False)[name]
+                other = build_selected(
+                    [name], BuildContext(config.model_copy(update={field_name: default})), check_documents=False
+                )[name]
                 if len(render(other, pathlib.PurePath(rel).suffix).encode("utf-8")) <= limit:
                     culprit = field_name
                     break
-            line = (f"{rel} would have {len(data):,} bytes, more than the {limit:,} CloudFormation takes "
-                    + ("from `aws cloudformation deploy --template-file`" if TEMPLATES[name].deploy_directly
-                       else "from S3"))
+            line = f"{rel} would have {len(data):,} bytes, more than the {limit:,} CloudFormation takes " + (
+                "from `aws cloudformation deploy --template-file`" if TEMPLATES[name].deploy_directly else "from S3"
+            )
             if culprit is None:
                 raise contracts.ContractError(line)
             problems.append(f"{culprit}: {line}: make it shorter")
@@ -216,8 +231,14 @@ def _check_sizes(templates: dict[str, BuiltTemplate], config: Config) -> None:
 
 
 # Configuration fields that lengthen policy documents, in the order they are blamed when resetting them helps.
-_LENGTHENING_FIELDS = ("ds_administrator_trust", "role_path", "name_prefix", "permissions_boundary",
-                       "logs_kms_key_arn", "function_network")
+_LENGTHENING_FIELDS = (
+    "ds_administrator_trust",
+    "role_path",
+    "name_prefix",
+    "permissions_boundary",
+    "logs_kms_key_arn",
+    "function_network",
+)
 
 
 def _check_documents(built: dict[str, dict], ctx: BuildContext) -> None:
@@ -231,9 +252,12 @@ def _check_documents(built: dict[str, dict], ctx: BuildContext) -> None:
         by_field: dict[str, list[document_limits.Finding]] = {}
         for finding in sorted(fatal, key=lambda f: f.limit - f.size):
             by_field.setdefault(_culprit(finding, ctx.config), []).append(finding)
-        raise ConfigError([f"{name}: {found[0].line()}"
-                           + (f" ({len(found) - 1} more document(s) too)" if len(found) > 1 else "")
-                           for name, found in by_field.items()])
+        raise ConfigError(
+            [
+                f"{name}: {found[0].line()}" + (f" ({len(found) - 1} more document(s) too)" if len(found) > 1 else "")
+                for name, found in by_field.items()
+            ]
+        )
 
 
 def _culprit(finding: document_limits.Finding, config: Config) -> str:
@@ -246,8 +270,11 @@ def _culprit(finding: document_limits.Finding, config: Config) -> str:
         try:
             other = config.model_copy(update={name: default})
             templates = build_selected([finding.template], BuildContext(other), check_documents=False)
-            sizes = [f.size for f in document_limits.findings(templates, everything=True)
-                     if (f.template, f.resource, f.what) == (finding.template, finding.resource, finding.what)]
+            sizes = [
+                f.size
+                for f in document_limits.findings(templates, everything=True)
+                if (f.template, f.resource, f.what) == (finding.template, finding.resource, finding.what)
+            ]
         except Exception:  # noqa: BLE001 - a variant that does not build blames nothing
             continue
         if sizes and sizes[0] < best:
@@ -257,8 +284,9 @@ def _culprit(finding: document_limits.Finding, config: Config) -> str:
     return field_name
 
 
-def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml",
-             ctx: BuildContext | None = None) -> Generation:
+def generate(
+    config: Config, names: list[str] | None = None, fmt: str = "yaml", ctx: BuildContext | None = None
+) -> Generation:
     templates, assets = {}, {}
     start = time.perf_counter()
     ctx = ctx or BuildContext(config)
@@ -274,8 +302,9 @@ def generate(config: Config, names: list[str] | None = None, fmt: str = "yaml",
                 assets[ref.target] = functions.zip_bytes(module)
         templates[name] = built
     _check_sizes(templates, config)
-    return Generation(templates, assets, {"build": built_at - start, "render": time.perf_counter() - built_at},
-                      list(ctx.warnings))
+    return Generation(
+        templates, assets, {"build": built_at - start, "render": time.perf_counter() - built_at}, list(ctx.warnings)
+    )
 
 
 class OutputError(Problems):
@@ -295,8 +324,11 @@ def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.
     """
     out = pathlib.Path(out_dir)
     try:
-        changed = {rel: data for rel, data in sorted(files.items())
-                   if not ((out / rel).is_file() and (out / rel).read_bytes() == data)}
+        changed = {
+            rel: data
+            for rel, data in sorted(files.items())
+            if not ((out / rel).is_file() and (out / rel).read_bytes() == data)
+        }
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
             new, old = pathlib.Path(staging, "new"), pathlib.Path(staging, "old")
@@ -308,8 +340,9 @@ def write(files: dict[str, bytes], out_dir: str | pathlib.Path) -> list[pathlib.
             _swap_in(out, changed, new, old)
     except OSError as exc:
         where = exc.filename or out
-        raise OutputError(f"--output-dir: cannot write {where}: {exc.strerror or exc}; nothing was changed "
-                          "there") from None
+        raise OutputError(
+            f"--output-dir: cannot write {where}: {exc.strerror or exc}; nothing was changed there"
+        ) from None
     return [out / rel for rel in sorted(files)]
 
 
@@ -338,12 +371,17 @@ def _swap_in(out: pathlib.Path, changed: dict[str, bytes], new: pathlib.Path, ol
     except BaseException as exc:
         left = _put_back(moved, created)
         if left and isinstance(exc, (OSError, KeyboardInterrupt)):
-            cause = (f"cannot write {exc.filename or out}: {exc.strerror or exc}" if isinstance(exc, OSError)
-                     else "interrupted (Ctrl-C)")
+            cause = (
+                f"cannot write {exc.filename or out}: {exc.strerror or exc}"
+                if isinstance(exc, OSError)
+                else "interrupted (Ctrl-C)"
+            )
             names = ", ".join(str(path.relative_to(out)) for path in left)
-            raise OutputError(f"--output-dir: {cause}; {len(left)} file(s) already replaced could not be put back "
-                              f"and are from the new build ({names}); the other files are the old build: run the "
-                              f"build again once {out} can be written") from None
+            raise OutputError(
+                f"--output-dir: {cause}; {len(left)} file(s) already replaced could not be put back "
+                f"and are from the new build ({names}); the other files are the old build: run the "
+                f"build again once {out} can be written"
+            ) from None
         raise
 
 

@@ -117,15 +117,98 @@ def has_handlers(resource_type: str) -> bool:
 
 
 # -- the gating heuristic ---------------------------------------------------------------------------------------
-_VERBS = {"create", "put", "get", "delete", "update", "describe", "list", "modify", "associate", "disassociate",
-          "attach", "detach", "enable", "disable", "add", "remove", "set", "start", "stop", "replace",
-          "authorize", "revoke", "allocate", "release", "register", "deregister", "batch", "tag", "untag",
-          "pass", "use", "apply", "import", "export", "schedule", "cancel", "reset", "restore", "run", "send",
-          "upload", "validate", "search", "change", "generate", "encrypt", "decrypt", "copy", "head", "rotate",
-          "retire", "publish", "invoke", "assign", "unassign", "accept", "reject", "share", "unshare"}
-_GENERIC = {"configuration", "config", "configs", "attribute", "attributes", "settings", "setting", "status",
-            "details", "for", "to", "from", "with", "and", "of", "arn", "id", "ids", "name", "resource",
-            "resources", "info", "policy", "policies", "without", "plaintext", "data", "key", "version"}
+_VERBS = {
+    "create",
+    "put",
+    "get",
+    "delete",
+    "update",
+    "describe",
+    "list",
+    "modify",
+    "associate",
+    "disassociate",
+    "attach",
+    "detach",
+    "enable",
+    "disable",
+    "add",
+    "remove",
+    "set",
+    "start",
+    "stop",
+    "replace",
+    "authorize",
+    "revoke",
+    "allocate",
+    "release",
+    "register",
+    "deregister",
+    "batch",
+    "tag",
+    "untag",
+    "pass",
+    "use",
+    "apply",
+    "import",
+    "export",
+    "schedule",
+    "cancel",
+    "reset",
+    "restore",
+    "run",
+    "send",
+    "upload",
+    "validate",
+    "search",
+    "change",
+    "generate",
+    "encrypt",
+    "decrypt",
+    "copy",
+    "head",
+    "rotate",
+    "retire",
+    "publish",
+    "invoke",
+    "assign",
+    "unassign",
+    "accept",
+    "reject",
+    "share",
+    "unshare",
+}
+_GENERIC = {
+    "configuration",
+    "config",
+    "configs",
+    "attribute",
+    "attributes",
+    "settings",
+    "setting",
+    "status",
+    "details",
+    "for",
+    "to",
+    "from",
+    "with",
+    "and",
+    "of",
+    "arn",
+    "id",
+    "ids",
+    "name",
+    "resource",
+    "resources",
+    "info",
+    "policy",
+    "policies",
+    "without",
+    "plaintext",
+    "data",
+    "key",
+    "version",
+}
 _TAG_WORDS = {"tag", "tags", "tagging"}
 
 
@@ -191,18 +274,26 @@ def own_arns(resource: dict, logical_id: str, resolver: Resolver, stack_name: st
     if t == "AWS::IAM::Role":
         return [f"arn:{part}:iam::{account}:role{path}{n}" for path in names("Path", "/") for n in names("RoleName")]
     if t == "AWS::IAM::ManagedPolicy":
-        return [f"arn:{part}:iam::{account}:policy{path}{n}" for path in names("Path", "/")
-                for n in names("ManagedPolicyName")]
+        return [
+            f"arn:{part}:iam::{account}:policy{path}{n}"
+            for path in names("Path", "/")
+            for n in names("ManagedPolicyName")
+        ]
     if t == "AWS::Lambda::Function":
         return [arn.format(service="lambda", rest=f"function:{n}") for n in names("FunctionName")]
     if t == "AWS::Logs::LogGroup":
-        return [arn.format(service="logs", rest=f"log-group:{n}{tail}") for n in names("LogGroupName")
-                for tail in ("", ":*")]
+        return [
+            arn.format(service="logs", rest=f"log-group:{n}{tail}")
+            for n in names("LogGroupName")
+            for tail in ("", ":*")
+        ]
     if t == "AWS::S3::Bucket":
         return [f"arn:{part}:s3:::{n}" for n in names("BucketName", generated.lower())]
     if t == "AWS::SSM::Parameter":
-        return [arn.format(service="ssm", rest="parameter" + (n if n.startswith("/") else "/" + n))
-                for n in names("Name", "CFN-" + generated)]
+        return [
+            arn.format(service="ssm", rest="parameter" + (n if n.startswith("/") else "/" + n))
+            for n in names("Name", "CFN-" + generated)
+        ]
     if t == "AWS::CloudFormation::Stack":
         return [arn.format(service="cloudformation", rest=f"stack/{generated}/*")]
     if t == "AWS::CloudFormation::StackSet":
@@ -258,6 +349,7 @@ def _requests_for(action: str, own: list[str], context: dict, absent=()) -> tupl
 def property_set(props: dict, path: str, resolver=None) -> bool:
     """Whether a (dotted, possibly nested) property is set; lists along the way are searched.  A Fn::If takes
     the branch its condition decides (``resolver``), or either branch when it cannot be decided."""
+
     def walk(node, parts):
         if node == {"Ref": "AWS::NoValue"}:
             return False
@@ -278,9 +370,23 @@ def property_set(props: dict, path: str, resolver=None) -> bool:
 
 
 _ROLE_KEY = re.compile(r"(Role|RoleArn|RoleARN|ServiceRole|ExecutionRole)$")
-_DATA_KEYS = {"Parameters", "Tags", "Variables", "EnvironmentVariables", "Environment", "Metadata", "Code",
-              "PolicyDocument", "AssumeRolePolicyDocument", "Policies", "KeyPolicy", "ResourceQuery", "Outputs",
-              "Value", "ProvisioningArtifactParameters"}
+_DATA_KEYS = {
+    "Parameters",
+    "Tags",
+    "Variables",
+    "EnvironmentVariables",
+    "Environment",
+    "Metadata",
+    "Code",
+    "PolicyDocument",
+    "AssumeRolePolicyDocument",
+    "Policies",
+    "KeyPolicy",
+    "ResourceQuery",
+    "Outputs",
+    "Value",
+    "ProvisioningArtifactParameters",
+}
 
 
 def passed_roles(props: dict) -> list:
@@ -292,9 +398,15 @@ def passed_roles(props: dict) -> list:
             for key, value in node.items():
                 if key in _DATA_KEYS:
                     continue
-                if _ROLE_KEY.search(key) and not isinstance(value, (dict, list)) or (
-                        _ROLE_KEY.search(key) and isinstance(value, dict) and any(k.startswith(("Fn::", "Ref"))
-                                                                                  for k in value)):
+                if (
+                    _ROLE_KEY.search(key)
+                    and not isinstance(value, (dict, list))
+                    or (
+                        _ROLE_KEY.search(key)
+                        and isinstance(value, dict)
+                        and any(k.startswith(("Fn::", "Ref")) for k in value)
+                    )
+                ):
                     found.append(value)
                 else:
                     walk(value)
@@ -324,8 +436,9 @@ class Deployed:
     imports: dict[str, str] = field(default_factory=dict)  # the exports it imports (name -> value)
 
 
-def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver: Resolver,
-                   unset_gated: list) -> list[Need]:
+def resource_needs(
+    deployed: Deployed, logical_id: str, resource: dict, resolver: Resolver, unset_gated: list
+) -> list[Need]:
     """The needs of one resource: its handlers' actions, minus those gated by properties it does not set."""
     t = resource["Type"]
     props = resource.get("Properties") or {}
@@ -336,8 +449,10 @@ def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver
         requests = tuple(request("lambda:InvokeFunction", a, "*" not in a) for a in arns)
         return [Need("lambda:InvokeFunction", where, "custom resource", requests=requests)]
     if not has_handlers(t):
-        raise ValueError(f"{where}: the resource provider schema lists no handler permissions for {t}; add "
-                         f"them under fallback_handlers in {DATA_FILE.name}")
+        raise ValueError(
+            f"{where}: the resource provider schema lists no handler permissions for {t}; add "
+            f"them under fallback_handlers in {DATA_FILE.name}"
+        )
     own = own_arns(resource, logical_id, resolver, deployed.stack_name)
     handlers = [h for h in HANDLERS if not (h == "delete" and resource.get("DeletionPolicy") == "Retain")]
     boundary = resolver.values(props["PermissionsBoundary"]) if "PermissionsBoundary" in props else []
@@ -351,8 +466,9 @@ def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver
             if action in needs:
                 continue
             prop = None if raw in unlisted else gating_property(t, action)
-            if prop is not None and not any(property_set(props, path, resolver)
-                                            for path in ([prop] if isinstance(prop, str) else prop)):
+            if prop is not None and not any(
+                property_set(props, path, resolver) for path in ([prop] if isinstance(prop, str) else prop)
+            ):
                 unset_gated.append((where, action, prop if isinstance(prop, str) else " or ".join(prop)))
                 continue
             if action == "iam:PassRole":
@@ -376,8 +492,9 @@ def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver
                 if not arns:
                     unset_gated.append((where, action, "ManagedPolicyArns"))
                     continue
-                reqs = tuple(r for a in arns for r in _requests_for(action, own, {**context, "iam:PolicyARN": a},
-                                                                     absent)[0])
+                reqs = tuple(
+                    r for a in arns for r in _requests_for(action, own, {**context, "iam:PolicyARN": a}, absent)[0]
+                )
                 needs[action] = Need(action, where, handler, requests=reqs)
                 continue
             reqs, alts = _requests_for(action, own, context, absent)
@@ -385,14 +502,25 @@ def resource_needs(deployed: Deployed, logical_id: str, resource: dict, resolver
     return list(needs.values())
 
 
-BOUNDARY_ACTIONS = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-                    "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"}
+BOUNDARY_ACTIONS = {
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+}
 
 
 def template_needs(deployed: Deployed, generated: dict[str, dict], unset_gated: list) -> list[Need]:
     """Needs of every resource of a template and, through nested stacks, of its generated children."""
-    resolver = Resolver(deployed.template, deployed.params, arn_of=lambda r, lid, res: own_arns(
-        r, lid, res, deployed.stack_name), imports=deployed.imports)
+    resolver = Resolver(
+        deployed.template,
+        deployed.params,
+        arn_of=lambda r, lid, res: own_arns(r, lid, res, deployed.stack_name),
+        imports=deployed.imports,
+    )
     needs = []
     for logical_id, resource in (deployed.template.get("Resources") or {}).items():
         if "Condition" in resource and resolver.condition(resource["Condition"]) is False:
@@ -404,24 +532,47 @@ def template_needs(deployed: Deployed, generated: dict[str, dict], unset_gated: 
             if child in generated:
                 # A child parameter its parent does not pass has its default: certain, unlike a root
                 # template's unknown parameters, which stay open (every value possible).
-                defaults = {k: str(p["Default"]) for k, p in (generated[child].get("Parameters") or {}).items()
-                            if "Default" in p}
-                passed = {**defaults, **{k: (resolver.values(v) or [""])[0]
-                          for k, v in ((resource.get("Properties") or {}).get("Parameters") or {}).items()}}
-                needs += template_needs(Deployed(child, generated[child], passed,
-                                                 f"{deployed.stack_name}-{logical_id}-ABCDEF012345",
-                                                 deployed.imports),
-                                        generated, unset_gated)
+                defaults = {
+                    k: str(p["Default"])
+                    for k, p in (generated[child].get("Parameters") or {}).items()
+                    if "Default" in p
+                }
+                passed = {
+                    **defaults,
+                    **{
+                        k: (resolver.values(v) or [""])[0]
+                        for k, v in ((resource.get("Properties") or {}).get("Parameters") or {}).items()
+                    },
+                }
+                needs += template_needs(
+                    Deployed(
+                        child,
+                        generated[child],
+                        passed,
+                        f"{deployed.stack_name}-{logical_id}-ABCDEF012345",
+                        deployed.imports,
+                    ),
+                    generated,
+                    unset_gated,
+                )
     return needs
 
 
-def planned_needs(planned: Iterable[dict], params: dict, stack_name: str, unset_gated: list,
-                  prefix: str = "", role_path: str = "/", boundary: str = "") -> list[Need]:
+def planned_needs(
+    planned: Iterable[dict],
+    params: dict,
+    stack_name: str,
+    unset_gated: list,
+    prefix: str = "",
+    role_path: str = "/",
+    boundary: str = "",
+) -> list[Need]:
     """Needs of resources that templates of a later issue will contain (reviewed data), as if generated.
 
     Values may use {prefix}, {role_path} and {boundary} (the configured permissions boundary ARN); a
     property whose value is empty is not set.
     """
+
     def value(node):
         if isinstance(node, dict):
             return {k: value(v) for k, v in node.items()}
@@ -449,9 +600,16 @@ def caller_needs(kind: str, values: dict[str, str]) -> list[Need]:
         resource = entry["resource"].format(**values)
         context = {k: v.format(**values) if isinstance(v, str) else v for k, v in (entry.get("context") or {}).items()}
         for action in entry["actions"]:
-            needs.append(Need(action, f"caller: {kind}", entry["why"],
-                              requests=(request(action, resource, "*" not in resource or resource == "*", context,
-                                                complete=True),)))
+            needs.append(
+                Need(
+                    action,
+                    f"caller: {kind}",
+                    entry["why"],
+                    requests=(
+                        request(action, resource, "*" not in resource or resource == "*", context, complete=True),
+                    ),
+                )
+            )
     return needs
 
 
@@ -480,8 +638,11 @@ class Coverage:
 
     def summary(self) -> str:
         counts = {s: len(self.by_status(s)) for s in ("granted", "conditional", "excused", "missing")}
-        return (f"{self.role}: {len(self.findings)} needed actions: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-                + f"; {len(self.gated)} gated by unset properties")
+        return (
+            f"{self.role}: {len(self.findings)} needed actions: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
+            + f"; {len(self.gated)} gated by unset properties"
+        )
 
     def report(self) -> list[str]:
         lines = [self.summary()]
@@ -494,7 +655,7 @@ class Coverage:
 def _decide(statements, need: Need) -> tuple[str, str]:
     if need.requests:
         decisions = [iam_policy.evaluate(statements, r) for r in need.requests]
-        failed = [(r, d) for r, d in zip(need.requests, decisions) if not d.allowed]
+        failed = [(r, d) for r, d in zip(need.requests, decisions, strict=False) if not d.allowed]
         if failed:
             r, d = failed[0]
             why = f"denied by {', '.join(d.denied_by)}" if d.denied_by else "no statement allows it"
@@ -511,8 +672,14 @@ def _decide(statements, need: Need) -> tuple[str, str]:
     return "missing", f"on none of the ARN forms it is authorized on ({forms})"
 
 
-def check(role: str, statements: list, needs: list[Need], exceptions: list[tuple[int, dict]],
-          unset_gated: list | None = None, unreadable: list[str] | None = None) -> Coverage:
+def check(
+    role: str,
+    statements: list,
+    needs: list[Need],
+    exceptions: list[tuple[int, dict]],
+    unset_gated: list | None = None,
+    unreadable: list[str] | None = None,
+) -> Coverage:
     """Evaluate every need against the role's statements; missing actions listed in ``exceptions``
     ((index, entry) of the reviewed file's not_granted entries for this role) are excused, and the indexes
     used are recorded."""
@@ -527,7 +694,8 @@ def check(role: str, statements: list, needs: list[Need], exceptions: list[tuple
         if status == "missing":
             for i, entry in exceptions:
                 if iam_policy.glob_match(entry["action"], need.action, ignore_case=True) and (
-                        "where" not in entry or entry["where"] in need.where):
+                    "where" not in entry or entry["where"] in need.where
+                ):
                     status, detail = "excused", entry["why"]
                     coverage.exceptions_used.add(i)
                     break

@@ -24,17 +24,28 @@ ENV = {"EnvName": "sm-mlops", "EnvType": "dev"}
 TARGET_ENV = {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": ADMIN_ACCOUNT}
 SC_STACK = f"SC-{ACCOUNT}-pp-abcdefghijklm"  # the stack Service Catalog provisions a product into
 # The two ways a multi-account environment names its target accounts.
-ACCOUNT_LISTS = {"StagingAccountList": "333333333333,444444444444", "ProductionAccountList": "555555555555",
-                 "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"}
+ACCOUNT_LISTS = {
+    "StagingAccountList": "333333333333,444444444444",
+    "ProductionAccountList": "555555555555",
+    "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role",
+}
 # A SageMaker project as SageMaker fills in its parameters, and a deployment of its endpoint template.
 PROJECT = {"SageMakerProjectName": "churn", "SageMakerProjectId": "p-abc123"}
-CONNECTION = {"SourceCodeProvider": "CodeConnection", "RepositoryFullName": "example-org/churn-model",
-              "CodeConnectionArn": f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/"
-                                   "0123abcd-4567-89ef-0123-456789abcdef"}
-ENDPOINT = {"ModelPackageName": f"arn:aws:sagemaker:{REGION}:{ADMIN_ACCOUNT}:model-package/churn-p-abc123/3",
-            "VolumeKmsKeyArn": f"arn:aws:kms:{REGION}:{ADMIN_ACCOUNT}:key/0123abcd-4567-89ef-0123-456789abcdef"}
-ORGANIZATIONAL_UNITS = {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
-                        "OrganizationId": "o-abcdefghij", "StackSetCallAs": "DELEGATED_ADMIN"}
+CONNECTION = {
+    "SourceCodeProvider": "CodeConnection",
+    "RepositoryFullName": "example-org/churn-model",
+    "CodeConnectionArn": f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0123abcd-4567-89ef-0123-456789abcdef",
+}
+ENDPOINT = {
+    "ModelPackageName": f"arn:aws:sagemaker:{REGION}:{ADMIN_ACCOUNT}:model-package/churn-p-abc123/3",
+    "VolumeKmsKeyArn": f"arn:aws:kms:{REGION}:{ADMIN_ACCOUNT}:key/0123abcd-4567-89ef-0123-456789abcdef",
+}
+ORGANIZATIONAL_UNITS = {
+    "OrganizationalUnitStagingId": "ou-abcd-11111111",
+    "OrganizationalUnitProdId": "ou-abcd-22222222",
+    "OrganizationId": "o-abcdefghij",
+    "StackSetCallAs": "DELEGATED_ADMIN",
+}
 
 
 @dataclass(frozen=True)
@@ -66,72 +77,138 @@ def boundary_arn(config: Config) -> str:
 
 def deployers(config: Config) -> tuple[Deployer, ...]:
     prefix = config.prefix
-    core = {name: f"{prefix}core-{REGION}-{suffix}" for name, suffix in (
-        ("SCLaunchRoleName", "sc-launch"), ("DSAdministratorRoleName", "ds-administrator"),
-        ("SageMakerDetectiveControlExecutionRoleName", "sm-detective-control"))}
+    core = {
+        name: f"{prefix}core-{REGION}-{suffix}"
+        for name, suffix in (
+            ("SCLaunchRoleName", "sc-launch"),
+            ("DSAdministratorRoleName", "ds-administrator"),
+            ("SageMakerDetectiveControlExecutionRoleName", "sm-detective-control"),
+        )
+    }
     imports = {}
     if not config.permissions_boundary:  # the platform boundary core-main creates, passes and exports
         platform = f"arn:aws:iam::{ACCOUNT}:policy/{prefix}{CORE_NAME}-{REGION}-platform-boundary"
         core["PermissionsBoundaryArn"] = platform
         imports[f"{CORE_NAME}-platform-boundary-arn"] = platform
-    target_boundary = (f"arn:aws:iam::{ACCOUNT}:policy{config.role_path}{prefix}sm-mlops-staging-target-account"
-                       "-boundary")
+    target_boundary = f"arn:aws:iam::{ACCOUNT}:policy{config.role_path}{prefix}sm-mlops-staging-target-account-boundary"
     return (
-        Deployer("environment-launch-role",
-                 "Service Catalog launch role of the data science environment product (also the --role-arn of "
-                 "a direct CloudFormation deployment)",
-                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
-                 params=core, imports=imports),
-        Deployer("environment-launch-role-account-lists",
-                 "The environment launch role deploying a multi-account environment with account lists "
-                 "(self-managed StackSets)",
-                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
-                 params={**core, **ACCOUNT_LISTS}, exceptions="environment-launch-role", imports=imports),
-        Deployer("environment-launch-role-organizational-units",
-                 "The environment launch role deploying a multi-account environment with organizational units "
-                 "(service-managed StackSets, as a delegated administrator)",
-                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "service-catalog-launch", SC_STACK,
-                 params={**core, **ORGANIZATIONAL_UNITS}, exceptions="environment-launch-role",
-                 imports=imports),
-        Deployer("environment-direct-deployment",
-                 "The same role as the --role-arn of the two-step CloudFormation deployment of the environment",
-                 "core-iam-shared-roles", "SCLaunchRole", ("env-main",), "cloudformation-service-role",
-                 f"{config.prefix}{ENVIRONMENT_STACKS.replace('*', 'sm-mlops-dev')}",
-                 params=core, exceptions="environment-launch-role", imports=imports),
-        Deployer("setup-stackset-role",
-                 "StackSet execution role of the environment's StackSets in each target account",
-                 "env-iam-setup-stackset-role", "SetupStackSetExecutionRole",
-                 ("env-iam-target-account-roles", "env-target-account-network"), "stackset-execution",
-                 "StackSet-sm-mlops-staging-roles-0123abcd-4567-89ef-0123-456789abcdef",
-                 # As the environment's self-managed StackSets pass them: roles under the target-account boundary.
-                 params={**TARGET_ENV, "PermissionsBoundaryArn": target_boundary, "UseTargetAccountBoundary": "YES",
-                         "StackSetExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-stackset-exec",
-                         "EndpointVolumeKmsKeyArn": ENDPOINT["VolumeKmsKeyArn"]}),
-        Deployer("model-deployment-stackset-role",
-                 "StackSet execution role of the MLOps projects' model deployments in each target account",
-                 "env-iam-target-account-roles", "StackSetExecutionRole", ("cfn-sm-endpoint-template",),
-                 "stackset-execution",
-                 "StackSet-sagemaker-churn-p-abc123-deploy-staging-0123abcd-4567-89ef-0123-456789abcdef",
-                 params={**TARGET_ENV, **PROJECT, **ENDPOINT,
-                         # the target-account roles' generated name (the environment passes the same everywhere)
-                         "ExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-sm-model-exec"}),
-        Deployer("sagemaker-projects-launch-role",
-                 "Service Catalog launch role of the MLOps project products (SageMaker projects)",
-                 "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole",
-                 ("project-model-build-train", "project-model-deploy"), "service-catalog-launch", SC_STACK,
-                 params=PROJECT),
-        Deployer("sagemaker-projects-launch-role-code-connections",
-                 "The same role launching the project templates with a CodeConnections repository",
-                 "core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole",
-                 ("project-model-build-train", "project-model-deploy"), "service-catalog-launch", SC_STACK,
-                 params={**PROJECT, **CONNECTION}, exceptions="sagemaker-projects-launch-role"),
-        Deployer("model-deploy-role",
-                 "Role of the environment's model deploy projects: their pipelines' StackSet actions create and "
-                 "update the endpoint StackSets (the CodePipeline action modelled as the StackSet resource it "
-                 "amounts to)",
-                 "env-iam", "SageMakerModelDeployRole", ("model-deployment-stacksets",),
-                 "codepipeline-stackset-action", "sagemaker-churn-p-abc123-deploy-staging", params=PROJECT,
-                 planned={"model-deployment-stacksets": "model-deployment-stacksets"}),
+        Deployer(
+            "environment-launch-role",
+            "Service Catalog launch role of the data science environment product (also the --role-arn of "
+            "a direct CloudFormation deployment)",
+            "core-iam-shared-roles",
+            "SCLaunchRole",
+            ("env-main",),
+            "service-catalog-launch",
+            SC_STACK,
+            params=core,
+            imports=imports,
+        ),
+        Deployer(
+            "environment-launch-role-account-lists",
+            "The environment launch role deploying a multi-account environment with account lists "
+            "(self-managed StackSets)",
+            "core-iam-shared-roles",
+            "SCLaunchRole",
+            ("env-main",),
+            "service-catalog-launch",
+            SC_STACK,
+            params={**core, **ACCOUNT_LISTS},
+            exceptions="environment-launch-role",
+            imports=imports,
+        ),
+        Deployer(
+            "environment-launch-role-organizational-units",
+            "The environment launch role deploying a multi-account environment with organizational units "
+            "(service-managed StackSets, as a delegated administrator)",
+            "core-iam-shared-roles",
+            "SCLaunchRole",
+            ("env-main",),
+            "service-catalog-launch",
+            SC_STACK,
+            params={**core, **ORGANIZATIONAL_UNITS},
+            exceptions="environment-launch-role",
+            imports=imports,
+        ),
+        Deployer(
+            "environment-direct-deployment",
+            "The same role as the --role-arn of the two-step CloudFormation deployment of the environment",
+            "core-iam-shared-roles",
+            "SCLaunchRole",
+            ("env-main",),
+            "cloudformation-service-role",
+            f"{config.prefix}{ENVIRONMENT_STACKS.replace('*', 'sm-mlops-dev')}",
+            params=core,
+            exceptions="environment-launch-role",
+            imports=imports,
+        ),
+        Deployer(
+            "setup-stackset-role",
+            "StackSet execution role of the environment's StackSets in each target account",
+            "env-iam-setup-stackset-role",
+            "SetupStackSetExecutionRole",
+            ("env-iam-target-account-roles", "env-target-account-network"),
+            "stackset-execution",
+            "StackSet-sm-mlops-staging-roles-0123abcd-4567-89ef-0123-456789abcdef",
+            # As the environment's self-managed StackSets pass them: roles under the target-account boundary.
+            params={
+                **TARGET_ENV,
+                "PermissionsBoundaryArn": target_boundary,
+                "UseTargetAccountBoundary": "YES",
+                "StackSetExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-stackset-exec",
+                "EndpointVolumeKmsKeyArn": ENDPOINT["VolumeKmsKeyArn"],
+            },
+        ),
+        Deployer(
+            "model-deployment-stackset-role",
+            "StackSet execution role of the MLOps projects' model deployments in each target account",
+            "env-iam-target-account-roles",
+            "StackSetExecutionRole",
+            ("cfn-sm-endpoint-template",),
+            "stackset-execution",
+            "StackSet-sagemaker-churn-p-abc123-deploy-staging-0123abcd-4567-89ef-0123-456789abcdef",
+            params={
+                **TARGET_ENV,
+                **PROJECT,
+                **ENDPOINT,
+                # the target-account roles' generated name (the environment passes the same everywhere)
+                "ExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-sm-model-exec",
+            },
+        ),
+        Deployer(
+            "sagemaker-projects-launch-role",
+            "Service Catalog launch role of the MLOps project products (SageMaker projects)",
+            "core-iam-sc-sm-projects-roles",
+            "AmazonSageMakerServiceCatalogProductsLaunchRole",
+            ("project-model-build-train", "project-model-deploy"),
+            "service-catalog-launch",
+            SC_STACK,
+            params=PROJECT,
+        ),
+        Deployer(
+            "sagemaker-projects-launch-role-code-connections",
+            "The same role launching the project templates with a CodeConnections repository",
+            "core-iam-sc-sm-projects-roles",
+            "AmazonSageMakerServiceCatalogProductsLaunchRole",
+            ("project-model-build-train", "project-model-deploy"),
+            "service-catalog-launch",
+            SC_STACK,
+            params={**PROJECT, **CONNECTION},
+            exceptions="sagemaker-projects-launch-role",
+        ),
+        Deployer(
+            "model-deploy-role",
+            "Role of the environment's model deploy projects: their pipelines' StackSet actions create and "
+            "update the endpoint StackSets (the CodePipeline action modelled as the StackSet resource it "
+            "amounts to)",
+            "env-iam",
+            "SageMakerModelDeployRole",
+            ("model-deployment-stacksets",),
+            "codepipeline-stackset-action",
+            "sagemaker-churn-p-abc123-deploy-staging",
+            params=PROJECT,
+            planned={"model-deployment-stacksets": "model-deployment-stacksets"},
+        ),
     )
 
 
@@ -147,19 +224,28 @@ def coverage(deployer: Deployer, templates: dict[str, dict], config: Config) -> 
     planned_done: set[str] = set()
     for name in deployer.deploys:
         if name in templates:
-            needs += iam_coverage.template_needs(Deployed(name, templates[name], values, deployer.stack_name,
-                                                          deployer.imports),
-                                                 templates, unset)
+            needs += iam_coverage.template_needs(
+                Deployed(name, templates[name], values, deployer.stack_name, deployer.imports), templates, unset
+            )
         elif name in deployer.planned:
             key = deployer.planned[name]
             if key not in planned_done:
                 planned_done.add(key)
-                needs += iam_coverage.planned_needs(data["planned"][key], values, deployer.stack_name, unset,
-                                                    prefix=config.prefix, role_path=config.role_path,
-                                                    boundary=boundary_arn(config))
+                needs += iam_coverage.planned_needs(
+                    data["planned"][key],
+                    values,
+                    deployer.stack_name,
+                    unset,
+                    prefix=config.prefix,
+                    role_path=config.role_path,
+                    boundary=boundary_arn(config),
+                )
         else:
             raise ValueError(f"{deployer.key}: deploys {name}, which is neither generated nor planned")
-    needs += iam_coverage.caller_needs(deployer.caller, {"region": REGION, "account": ACCOUNT,
-                                                         "stack_name": deployer.stack_name})
-    exceptions = [(i, e) for i, e in enumerate(data["not_granted"]) if e["role"] == (deployer.exceptions or deployer.key)]
+    needs += iam_coverage.caller_needs(
+        deployer.caller, {"region": REGION, "account": ACCOUNT, "stack_name": deployer.stack_name}
+    )
+    exceptions = [
+        (i, e) for i, e in enumerate(data["not_granted"]) if e["role"] == (deployer.exceptions or deployer.key)
+    ]
     return iam_coverage.check(deployer.key, statements, needs, exceptions, unset, unreadable)

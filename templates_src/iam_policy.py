@@ -26,8 +26,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111111111111",
-          "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "stack", "AWS::NoValue": None}
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "111111111111",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "stack",
+    "AWS::NoValue": None,
+}
 ANY_ARN = "arn:*"  # a value known to be an ARN, of unknown form
 
 
@@ -76,7 +82,7 @@ def arn_intersects(a: str, b: str) -> bool:
     left, right = a.split(":", 5), b.split(":", 5)
     if len(left) < 6 or len(right) < 6:
         return intersects(a, b)
-    return all(intersects(x, y) for x, y in zip(left, right))
+    return all(intersects(x, y) for x, y in zip(left, right, strict=False))
 
 
 # -- requests and statements --------------------------------------------------------------------------------
@@ -94,8 +100,9 @@ class Request:
         return dict(self.context)
 
 
-def request(action: str, resource: str, literal: bool = True, context: dict | None = None,
-            absent=(), complete: bool = False) -> Request:
+def request(
+    action: str, resource: str, literal: bool = True, context: dict | None = None, absent=(), complete: bool = False
+) -> Request:
     ctx = tuple(sorted((k.lower(), tuple(v) if isinstance(v, list) else v) for k, v in (context or {}).items()))
     return Request(action, resource, literal, ctx, frozenset(k.lower() for k in absent), complete)
 
@@ -271,8 +278,14 @@ class Resolver:
     condition when the template's Conditions can be evaluated with those values, both branches otherwise.
     """
 
-    def __init__(self, template: dict, params: dict[str, Any] | None = None, pseudo: dict | None = None,
-                 arn_of=None, imports: dict[str, str] | None = None):
+    def __init__(
+        self,
+        template: dict,
+        params: dict[str, Any] | None = None,
+        pseudo: dict | None = None,
+        arn_of=None,
+        imports: dict[str, str] | None = None,
+    ):
         self.template = template
         self.imports = imports or {}  # export name -> value, for Fn::ImportValue
         self.pseudo = {**PSEUDO, **(pseudo or {})}
@@ -288,7 +301,7 @@ class Resolver:
 
     def _truth(self, node) -> bool | None:
         if isinstance(node, dict) and len(node) == 1:
-            (fn, args), = node.items()
+            ((fn, args),) = node.items()
             if fn == "Condition":
                 return self.condition(args)
             if fn == "Fn::Equals":
@@ -316,7 +329,7 @@ class Resolver:
             return [v for item in node for v in self.values(item)]
         if not isinstance(node, dict) or len(node) != 1:
             return ["*"]
-        (fn, args), = node.items()
+        ((fn, args),) = node.items()
         if fn == "Ref":
             return self._ref(args)
         if fn == "Fn::Sub":
@@ -364,7 +377,7 @@ class Resolver:
         pieces: list[list[str]] = []
         pos = 0
         for match in re.finditer(r"\$\{([^}]+)\}", text):
-            pieces.append([text[pos:match.start()]])
+            pieces.append([text[pos : match.start()]])
             var = match.group(1)
             if var.startswith("!"):
                 pieces.append(["${" + var[1:] + "}"])
@@ -408,14 +421,21 @@ def statements_from(document: dict, resolver: Resolver, source: str) -> list[Sta
                 resolved = tuple(v for item in _as_tuple(value) for v in resolver.values(item))
                 conditions.append((operator, key, resolved))
 
-        def patterns(name):
+        def patterns(name, raw=raw):
             return tuple(v for item in _as_tuple(raw.get(name)) for v in resolver.values(item))
 
-        out.append(Statement(
-            effect=raw["Effect"], actions=patterns("Action"), not_actions=patterns("NotAction"),
-            resources=patterns("Resource"), not_resources=patterns("NotResource"),
-            conditions=tuple(conditions), sid=raw.get("Sid", ""), source=source,
-        ))
+        out.append(
+            Statement(
+                effect=raw["Effect"],
+                actions=patterns("Action"),
+                not_actions=patterns("NotAction"),
+                resources=patterns("Resource"),
+                not_resources=patterns("NotResource"),
+                conditions=tuple(conditions),
+                sid=raw.get("Sid", ""),
+                source=source,
+            )
+        )
     return out
 
 
@@ -449,7 +469,9 @@ def trust_statements(template: dict, logical_id: str, resolver: Resolver) -> lis
     ``aws:PrincipalAccount`` or ``aws:PrincipalServiceName``), so callers can be evaluated as requests."""
     document = template["Resources"][logical_id]["Properties"]["AssumeRolePolicyDocument"]
     folded = []
-    for stmt, raw in zip(statements_from(document, resolver, "trust"), raw_statements(document, resolver)):
+    for stmt, raw in zip(
+        statements_from(document, resolver, "trust"), raw_statements(document, resolver), strict=False
+    ):
         principal = chosen(raw.get("Principal"), resolver, "trust") or {}
         extra = []
         if isinstance(principal, dict):
@@ -466,8 +488,18 @@ def trust_statements(template: dict, logical_id: str, resolver: Resolver) -> lis
                     extra.append(("StringEquals", "aws:PrincipalServiceName", values))
                 else:
                     extra.append(("StringEquals", f"principal:{kind}", values))
-        folded.append(Statement(stmt.effect, stmt.actions, stmt.not_actions, ("*",), (),
-                                tuple(extra) + stmt.conditions, stmt.sid, stmt.source))
+        folded.append(
+            Statement(
+                stmt.effect,
+                stmt.actions,
+                stmt.not_actions,
+                ("*",),
+                (),
+                tuple(extra) + stmt.conditions,
+                stmt.sid,
+                stmt.source,
+            )
+        )
     return folded
 
 
@@ -498,7 +530,9 @@ def resource_policy_statements(document: dict, resolver: Resolver, source: str) 
     ``aws:PrincipalArn``; services ``aws:PrincipalServiceName``.  So the caller's keys decide whom a statement
     names."""
     folded = []
-    for stmt, raw in zip(statements_from(document, resolver, source), raw_statements(document, resolver, source)):
+    for stmt, raw in zip(
+        statements_from(document, resolver, source), raw_statements(document, resolver, source), strict=False
+    ):
         principal = chosen(raw.get("Principal"), resolver, source)
         extra = []
         mark = ""
@@ -508,8 +542,11 @@ def resource_policy_statements(document: dict, resolver: Resolver, source: str) 
                 if kind == "AWS":
                     if "*" in values:
                         continue
-                    accounts = tuple(v.split(":")[4] if v.endswith(":root") else v for v in values
-                                     if v.endswith(":root") or re.fullmatch(r"\d{12}", v))
+                    accounts = tuple(
+                        v.split(":")[4] if v.endswith(":root") else v
+                        for v in values
+                        if v.endswith(":root") or re.fullmatch(r"\d{12}", v)
+                    )
                     arns = tuple(v for v in values if not v.endswith(":root") and not re.fullmatch(r"\d{12}", v))
                     if accounts and not arns:
                         extra.append(("StringEquals", "aws:PrincipalAccount", accounts))
@@ -522,6 +559,16 @@ def resource_policy_statements(document: dict, resolver: Resolver, source: str) 
                     extra.append(("StringEquals", "aws:PrincipalServiceName", values))
         elif principal not in ("*", None):
             extra.append(("StringEquals", "principal", (str(principal),)))
-        folded.append(Statement(stmt.effect, stmt.actions, stmt.not_actions, stmt.resources, stmt.not_resources,
-                                tuple(extra) + stmt.conditions, stmt.sid, stmt.source + mark))
+        folded.append(
+            Statement(
+                stmt.effect,
+                stmt.actions,
+                stmt.not_actions,
+                stmt.resources,
+                stmt.not_resources,
+                tuple(extra) + stmt.conditions,
+                stmt.sid,
+                stmt.source + mark,
+            )
+        )
     return folded

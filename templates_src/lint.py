@@ -55,9 +55,11 @@ class LintResult:
         return bool(self.counted("E") or self.counted("W"))
 
     def summary(self) -> str:
-        parts = [f"{len(self.counted(level))} {word}" for level, word in (("E", "error"), ("W", "warning"),
-                                                                           ("I", "info"))
-                 if self.counted(level)]
+        parts = [
+            f"{len(self.counted(level))} {word}"
+            for level, word in (("E", "error"), ("W", "warning"), ("I", "info"))
+            if self.counted(level)
+        ]
         tolerated = sum(1 for f in self.findings if self.tolerated(f))
         text = ", ".join(parts) if parts else "ok"
         return text + (f" ({tolerated}x {PACKAGING_RULE} local path)" if tolerated else "")
@@ -90,10 +92,18 @@ class Linter:
         configure rules), generator version."""
         from templates_src import __version__, lint_cache
 
-        return lint_cache.sha256(json.dumps(
-            {"format": lint_cache.FORMAT, "cfn-lint": cfn_lint_version(), "options": self.options(),
-             "cfnlintrc": self._rc if self._rc is not None else cfnlintrc_files(), "generator": __version__},
-            sort_keys=True).encode())
+        return lint_cache.sha256(
+            json.dumps(
+                {
+                    "format": lint_cache.FORMAT,
+                    "cfn-lint": cfn_lint_version(),
+                    "options": self.options(),
+                    "cfnlintrc": self._rc if self._rc is not None else cfnlintrc_files(),
+                    "generator": __version__,
+                },
+                sort_keys=True,
+            ).encode()
+        )
 
     @property
     def loaded(self) -> bool:
@@ -163,8 +173,7 @@ class Linter:
 
     def lint(self, path: str | pathlib.Path, packaged: bool = False) -> LintResult:
         raw, _ = self.lint_raw(path)
-        return LintResult(str(path), [Finding(rule, str(path), line, message) for rule, line, message in raw],
-                          packaged)
+        return LintResult(str(path), [Finding(rule, str(path), line, message) for rule, line, message in raw], packaged)
 
     def _fork_workers(self, jobs: int):
         import multiprocessing
@@ -181,8 +190,9 @@ class Linter:
             _FORKED = None
             return None
 
-    def lint_many(self, root: pathlib.Path, rels: list[str],
-                  jobs: int | None = None) -> dict[str, tuple[list[tuple[str, int, str]], list[str] | None]]:
+    def lint_many(
+        self, root: pathlib.Path, rels: list[str], jobs: int | None = None
+    ) -> dict[str, tuple[list[tuple[str, int, str]], list[str] | None]]:
         """``lint_raw`` of each ``root/rel``, in parallel processes when that helps (see ``lint_jobs``).
 
         The rules are loaded here first, then the workers are forked: each starts with them loaded (and no
@@ -204,12 +214,14 @@ class Linter:
             order = sorted(paths, key=lambda p: -os.path.getsize(p))
             try:
                 with pool:
-                    done = dict(zip(order, pool.map(_lint_in_worker, order)))
+                    done = dict(zip(order, pool.map(_lint_in_worker, order), strict=False))
             except (BrokenProcessPool, OSError):  # a worker died, or no processes to be had: lint here
                 done = {}
             finally:
                 _FORKED = None
-        return {rel: done[path] if path in done else self.lint_raw(path) for rel, path in zip(rels, paths)}
+        return {
+            rel: done[path] if path in done else self.lint_raw(path) for rel, path in zip(rels, paths, strict=False)
+        }
 
     def lint_text(self, rel: str, data: bytes, packaged: bool = False) -> LintResult:
         """Lint one template given as bytes (written to a temporary file, reported under ``rel``)."""
@@ -239,8 +251,13 @@ def lint_jobs(templates: int) -> int:
             wanted = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             wanted = os.cpu_count() or 1
-    if (wanted <= 1 or templates <= 1 or sys.platform != "linux" or threading.active_count() > 1
-            or "fork" not in multiprocessing.get_all_start_methods()):
+    if (
+        wanted <= 1
+        or templates <= 1
+        or sys.platform != "linux"
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         return 1
     return min(wanted, templates)
 
@@ -324,7 +341,7 @@ class Report:
     HEADERS = ("template", "resources", "parameters", "bytes", "lint")
 
     def table(self) -> list[str]:
-        widths = [max(len(str(x)) for x in col) for col in zip(self.HEADERS, *self.rows)]
+        widths = [max(len(str(x)) for x in col) for col in zip(self.HEADERS, *self.rows, strict=False)]
         fmt = "  ".join(f"{{:{'>' if i in (1, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
         return [fmt.format(*row).rstrip() for row in [self.HEADERS, *self.rows]]
 
@@ -332,9 +349,14 @@ class Report:
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def check(files: dict[str, bytes], linter: Linter, packaged: bool = False,
-          templates: dict[str, dict] | None = None, size_limits: dict[str, int] | None = None,
-          cache=None) -> Report:
+def check(
+    files: dict[str, bytes],
+    linter: Linter,
+    packaged: bool = False,
+    templates: dict[str, dict] | None = None,
+    size_limits: dict[str, int] | None = None,
+    cache=None,
+) -> Report:
     """Lint template files given in memory (relative path -> bytes, function zips may be among them).
 
     The files are written to a temporary folder first, so nested-stack paths resolve between them exactly as
@@ -390,8 +412,9 @@ def check(files: dict[str, bytes], linter: Linter, packaged: bool = False,
         report.failed |= result.failed
         report.problems += [str(f) for f in result.findings if not result.tolerated(f)]
         data = (templates or {}).get(rel) or {}
-        report.rows.append((rel, len(data.get("Resources", {})), len(data.get("Parameters", {})),
-                            len(files[rel]), note))
+        report.rows.append(
+            (rel, len(data.get("Resources", {})), len(data.get("Parameters", {})), len(files[rel]), note)
+        )
     return report
 
 

@@ -115,9 +115,13 @@ class LintCache:
     def put(self, fingerprint: str, rel: str, files: Mapping[str, bytes], raw: Raw, reads: list[str]) -> None:
         """Store the findings of ``files[rel]``; ``reads`` are the other files (relative paths) its lint read."""
         key = self.key(fingerprint, rel, files[rel])
-        entry = {"format": FORMAT, "key": key, "template": rel,
-                 "findings": [list(f) for f in raw],
-                 "reads": {dep: (sha256(files[dep]) if dep in files else None) for dep in sorted(set(reads))}}
+        entry = {
+            "format": FORMAT,
+            "key": key,
+            "template": rel,
+            "findings": [list(f) for f in raw],
+            "reads": {dep: (sha256(files[dep]) if dep in files else None) for dep in sorted(set(reads))},
+        }
         tmp = None
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -150,7 +154,7 @@ class LintCache:
                 elif path.suffix == ".json":
                     entries.append((stat.st_mtime, path))
             if len(entries) > keep:
-                for _, path in sorted(entries)[:len(entries) - keep]:
+                for _, path in sorted(entries)[: len(entries) - keep]:
                     path.unlink(missing_ok=True)
         except OSError:
             pass

@@ -92,8 +92,7 @@ class Namer:
         # (characters of prefix left, kind, name, longest, limit) of every prefixed name built so far
         self._room: list[tuple[int, str, str, int, int]] = []
 
-    def name(self, kind: str, pattern: str, params: dict[str, ParamSpec] | None = None,
-             prefixed: bool = True) -> Name:
+    def name(self, kind: str, pattern: str, params: dict[str, ParamSpec] | None = None, prefixed: bool = True) -> Name:
         """Return the name ``<prefix><pattern>``; raise if it can exceed the limit of ``kind`` without a prefix.
 
         A name the prefix makes too long is recorded and reported by ``check_prefix`` once every template is
@@ -112,7 +111,7 @@ class Namer:
         """The longest name prefix every prefixed name built so far fits (without the '-' that follows it), with
         the name that limits it: (characters, kind, name pattern, limit)."""
         fits, kind, full, _, limit = min(self._room, key=lambda r: r[0])
-        return fits, kind, full[len(self.prefix):], limit
+        return fits, kind, full[len(self.prefix) :], limit
 
     def check_prefix(self) -> None:
         """Raise one ConfigError if the configured prefix makes any name built so far exceed its limit."""

@@ -29,8 +29,14 @@ BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n?)(?P<body>.*?)(<!--
 
 def build_block() -> str:
     with tempfile.TemporaryDirectory() as folder:
-        result = subprocess.run([sys.executable, str(REPO / "generate.py"), "build", "--no-cache", "--output-dir",
-                                 folder], cwd=REPO, capture_output=True, text=True, timeout=600, check=True)
+        result = subprocess.run(
+            [sys.executable, str(REPO / "generate.py"), "build", "--no-cache", "--output-dir", folder],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
         text = result.stdout.replace(folder.rstrip("/") + "/", "build/")
     return "```text\n$ .venv/bin/python generate.py build\n" + text.rstrip("\n") + "\n```\n"
 
@@ -43,14 +49,18 @@ def deployers_block() -> str:
 
     config = Config()
     templates = build_selected(None, BuildContext(config))
-    rows = ["| Deployer | Role (template) | Deploys | Needed actions | Granted / conditional / excused / missing |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| Deployer | Role (template) | Deploys | Needed actions | Granted / conditional / excused / missing |",
+        "|---|---|---|---|---|",
+    ]
     for deployer in iam_deployers.deployers(config):
         coverage = iam_deployers.coverage(deployer, templates, config)
         counts = [len(coverage.by_status(s)) for s in ("granted", "conditional", "excused", "missing")]
-        rows.append(f"| `{deployer.key}` | `{deployer.role}` (`{deployer.role_template}`) | "
-                    f"{', '.join(f'`{d}`' for d in deployer.deploys)} | {len(coverage.findings)} | "
-                    f"{' / '.join(map(str, counts))} |")
+        rows.append(
+            f"| `{deployer.key}` | `{deployer.role}` (`{deployer.role_template}`) | "
+            f"{', '.join(f'`{d}`' for d in deployer.deploys)} | {len(coverage.findings)} | "
+            f"{' / '.join(map(str, counts))} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -62,21 +72,31 @@ def escalation_block() -> str:
 
     config = Config()
     templates = build_selected(None, BuildContext(config))
-    rows = ["| Scenario | Persona | Principals reached (chains) | Requests evaluated | Paths found (rules 1-4) |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| Scenario | Persona | Principals reached (chains) | Requests evaluated | Paths found (rules 1-4) |",
+        "|---|---|---|---|---|",
+    ]
     for scenario in platform.SCENARIOS:
         p = platform.build(templates, config, scenario)
         analysis = rules.analysis(p)
         for name, persona in rules.personas(p).items():
             before = sum(analysis.checked.values())
             reach = analysis.reach(persona)
-            findings = (rules.iam_findings(analysis, persona) + rules.compute_findings(analysis, persona)
-                        + rules.target_findings(analysis, name, persona)
-                        + (rules.own_environment_findings(analysis, persona, platform.ENV_A)
-                           if name != "ds-administrator" else []))
+            findings = (
+                rules.iam_findings(analysis, persona)
+                + rules.compute_findings(analysis, persona)
+                + rules.target_findings(analysis, name, persona)
+                + (
+                    rules.own_environment_findings(analysis, persona, platform.ENV_A)
+                    if name != "ds-administrator"
+                    else []
+                )
+            )
             reached = sorted({analysis.principal(key).logical_id for key in reach})
-            rows.append(f"| {scenario} | {name} | {len(reach)}: {', '.join(reached)} | "
-                        f"{sum(analysis.checked.values()) - before} | {len(findings)} |")
+            rows.append(
+                f"| {scenario} | {name} | {len(reach)}: {', '.join(reached)} | "
+                f"{sum(analysis.checked.values()) - before} | {len(findings)} |"
+            )
     return "\n".join(rows) + "\n"
 
 
@@ -89,15 +109,23 @@ def prefix_room_block() -> str:
     ctx = BuildContext(Config())
     build_selected(None, ctx)
     fits, kind, pattern, limit = ctx.namer.room()
-    return (f"{fits} characters with every template built: the {kind} name `<prefix>-{pattern}` must fit AWS's "
-            f"{limit} with the longest values its parameters and region take")
+    return (
+        f"{fits} characters with every template built: the {kind} name `<prefix>-{pattern}` must fit AWS's "
+        f"{limit} with the longest values its parameters and region take"
+    )
 
 
-PRODUCERS = {"build": build_block, "prefix-room": prefix_room_block, "deployers": deployers_block, "escalation": escalation_block}
+PRODUCERS = {
+    "build": build_block,
+    "prefix-room": prefix_room_block,
+    "deployers": deployers_block,
+    "escalation": escalation_block,
+}
 
 
 def update(text: str, names: tuple[str, ...] | None = None) -> str:
     """``text`` (the README) with its generated blocks produced afresh (only ``names``, if given)."""
+
     def replace(match: re.Match) -> str:
         name = match.group("name")
         if names is not None and name not in names:

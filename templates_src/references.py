@@ -118,8 +118,10 @@ def seed_folder(ref: Reference) -> str:
 
 def for_format(template: dict, suffix: str) -> dict:
     """Point template references at the files of the output format being written (``.yaml``/``.json``)."""
+
     def new(ref: Reference) -> str:
         return ref.stem + suffix if ref.stem is not None else ref.target
+
     return rewrite(template, new)
 
 
@@ -132,5 +134,6 @@ def release_alias_pattern(url, stem: str):
 
     from templates_src.release import layout
 
-    return Join("", [Select(0, Split(f"/{layout.TEMPLATES_FOLDER}/{stem}/", url)),
-                     f"/{layout.RELEASES_FOLDER}/*/{stem}.yaml"])
+    return Join(
+        "", [Select(0, Split(f"/{layout.TEMPLATES_FOLDER}/{stem}/", url)), f"/{layout.RELEASES_FOLDER}/*/{stem}.yaml"]
+    )

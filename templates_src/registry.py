@@ -14,11 +14,25 @@ from troposphere import Template
 
 from templates_src.context import BuildContext
 from templates_src.templates.bootstrap import env_iam_setup_stackset_role, package_cfn
-from templates_src.templates.core import (core_iam_sc_sm_projects_roles, core_iam_shared_roles, core_main,
-                                          core_sc_shared_portfolio)
-from templates_src.templates.env import (data_science_environment_quickstart, env_iam, env_iam_target_account_roles,
-                                         env_kms, env_main, env_s3, env_sagemaker_studio, env_sc_portfolio,
-                                         env_target_account_network, env_vpc, env_vpc_egress)
+from templates_src.templates.core import (
+    core_iam_sc_sm_projects_roles,
+    core_iam_shared_roles,
+    core_main,
+    core_sc_shared_portfolio,
+)
+from templates_src.templates.env import (
+    data_science_environment_quickstart,
+    env_iam,
+    env_iam_target_account_roles,
+    env_kms,
+    env_main,
+    env_s3,
+    env_sagemaker_studio,
+    env_sc_portfolio,
+    env_target_account_network,
+    env_vpc,
+    env_vpc_egress,
+)
 from templates_src.templates.project import cfn_sm_endpoint_template, project_model_build_train, project_model_deploy
 
 # `aws cloudformation deploy --template-file` uploads the body inline only up to this size.
@@ -63,28 +77,31 @@ def _spec(module: ModuleType, deployed: str = NESTED) -> TemplateSpec:
     return TemplateSpec(module.NAME, family, module.DESCRIPTION, module.build, deployed)
 
 
-TEMPLATES: dict[str, TemplateSpec] = {s.name: s for s in (
-    _spec(core_main, BY_URL),
-    _spec(core_iam_shared_roles),
-    _spec(core_iam_sc_sm_projects_roles),
-    _spec(core_sc_shared_portfolio),
-    _spec(env_iam_setup_stackset_role, DIRECTLY),
-    _spec(env_main, BY_URL),
-    _spec(env_iam),
-    _spec(env_kms),
-    _spec(env_vpc),
-    _spec(env_vpc_egress),
-    _spec(env_s3),
-    _spec(env_sagemaker_studio),
-    _spec(env_sc_portfolio),
-    _spec(data_science_environment_quickstart, BY_URL),
-    _spec(env_iam_target_account_roles, DIRECTLY),
-    _spec(env_target_account_network),
-    _spec(project_model_build_train, BY_URL),
-    _spec(project_model_deploy, BY_URL),
-    _spec(cfn_sm_endpoint_template),
-    _spec(package_cfn, DIRECTLY),
-)}
+TEMPLATES: dict[str, TemplateSpec] = {
+    s.name: s
+    for s in (
+        _spec(core_main, BY_URL),
+        _spec(core_iam_shared_roles),
+        _spec(core_iam_sc_sm_projects_roles),
+        _spec(core_sc_shared_portfolio),
+        _spec(env_iam_setup_stackset_role, DIRECTLY),
+        _spec(env_main, BY_URL),
+        _spec(env_iam),
+        _spec(env_kms),
+        _spec(env_vpc),
+        _spec(env_vpc_egress),
+        _spec(env_s3),
+        _spec(env_sagemaker_studio),
+        _spec(env_sc_portfolio),
+        _spec(data_science_environment_quickstart, BY_URL),
+        _spec(env_iam_target_account_roles, DIRECTLY),
+        _spec(env_target_account_network),
+        _spec(project_model_build_train, BY_URL),
+        _spec(project_model_deploy, BY_URL),
+        _spec(cfn_sm_endpoint_template),
+        _spec(package_cfn, DIRECTLY),
+    )
+}
 
 
 # Generated templates a seed-code folder ships (file name in the folder -> template name): packaging adds them to

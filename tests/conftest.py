@@ -38,13 +38,19 @@ HARDENED = {**ENTERPRISE, "encrypt_logs": True, "functions_in_vpc": True, "s3_ob
 PINNED = {
     **HARDENED,
     "logs_kms_key_arn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    "function_network": {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
-                         "security_group_ids": ["sg-0123456789abcdef0"]},
+    "function_network": {
+        "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+        "security_group_ids": ["sg-0123456789abcdef0"],
+    },
 }
 
 # Keep fake credentials in every test process so nothing can reach a real account by accident.
-for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for _key, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ[_key] = _value
 os.environ.pop("AWS_PROFILE", None)
 
@@ -81,8 +87,12 @@ def pinned_config() -> Config:
 @pytest.fixture(scope="session")
 def configs(default_config, enterprise_config, hardened_config, pinned_config) -> dict[str, Config]:
     """Every configuration the tests build, by flavour name (the golden snapshot folders)."""
-    return {"default": default_config, "enterprise": enterprise_config, "hardened": hardened_config,
-            "pinned": pinned_config}
+    return {
+        "default": default_config,
+        "enterprise": enterprise_config,
+        "hardened": hardened_config,
+        "pinned": pinned_config,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +120,15 @@ def pinned_templates(pinned_config) -> dict[str, dict]:
 def any_templates(request, templates, enterprise_templates, hardened_templates, pinned_templates):
     """Every configuration, for properties that must hold whatever the configuration.  'hardened' and 'pinned'
     are the enterprise configuration plus the hardening options, so they expect the enterprise values."""
-    return (request.param, {"default": templates, "enterprise": enterprise_templates,
-                            "hardened": hardened_templates, "pinned": pinned_templates}[request.param])
+    return (
+        request.param,
+        {
+            "default": templates,
+            "enterprise": enterprise_templates,
+            "hardened": hardened_templates,
+            "pinned": pinned_templates,
+        }[request.param],
+    )
 
 
 @pytest.fixture(scope="session")

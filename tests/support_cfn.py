@@ -86,7 +86,8 @@ class ResponseRecorder:
                 body = self.rfile.read(length)
                 with recorder._lock:
                     recorder.requests.append(
-                        RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.monotonic()))
+                        RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.monotonic())
+                    )
                     failing = len(recorder.requests) <= recorder.fail_first
                 recorder.received.set()
                 if recorder.delay:
@@ -105,8 +106,7 @@ class ResponseRecorder:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.005},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
 
     def __enter__(self) -> "ResponseRecorder":
         self._thread.start()
@@ -121,9 +121,11 @@ class ResponseRecorder:
     def url(self) -> str:
         """Shaped like a pre-signed S3 URL: the path and query string must reach the server unchanged."""
         host, port = self._server.server_address[:2]
-        return (f"http://{host}:{port}/cloudformation-custom-resource-response-useast1/"
-                f"{STACK_ID.replace(':', '%3A').replace('/', '%2F')}%7CRes%7Creq?"
-                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=7200&X-Amz-Signature=abc123")
+        return (
+            f"http://{host}:{port}/cloudformation-custom-resource-response-useast1/"
+            f"{STACK_ID.replace(':', '%3A').replace('/', '%2F')}%7CRes%7Creq?"
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=7200&X-Amz-Signature=abc123"
+        )
 
     @property
     def expected_path(self) -> str:
@@ -172,9 +174,16 @@ class FakeContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
-def cfn_event(request_type: str, response_url: str, properties: dict | None = None, *,
-              physical_id: str | None = None, old_properties: dict | None = None,
-              logical_id: str = "TestResource", resource_type: str = "Custom::Test") -> dict:
+def cfn_event(
+    request_type: str,
+    response_url: str,
+    properties: dict | None = None,
+    *,
+    physical_id: str | None = None,
+    old_properties: dict | None = None,
+    logical_id: str = "TestResource",
+    resource_type: str = "Custom::Test",
+) -> dict:
     """A custom-resource request; Update and Delete carry a PhysicalResourceId (a default one if not given)."""
     event = {
         "RequestType": request_type,
@@ -289,7 +298,8 @@ class OperationStub:
         except StubError as err:
             return CannedHTTPResponse(err.status), {
                 "Error": {"Code": err.code, "Message": err.message},
-                "ResponseMetadata": {"HTTPStatusCode": err.status}}
+                "ResponseMetadata": {"HTTPStatusCode": err.status},
+            }
         parsed = dict(parsed)
         parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RequestId": "stub"})
         return CannedHTTPResponse(200), parsed
@@ -345,11 +355,15 @@ def mocked_aws(monkeypatch, tmp_path: pathlib.Path, session):
 
     for var in [v for v in os.environ if v.startswith("AWS_")]:
         monkeypatch.delenv(var, raising=False)
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                       "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-                       "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(var, value)
     with mock_aws():
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)

@@ -36,8 +36,7 @@ def _s3_object(bucket, key):
     return f"arn:{PARTITION}:s3:::{bucket}/{key}"
 
 
-def requests_for(service: str, operation: str, params: dict, region: str, account: str,
-                 role_arn=None) -> list:
+def requests_for(service: str, operation: str, params: dict, region: str, account: str, role_arn=None) -> list:
     """(action, resource, context) of one call; ``role_arn(name)`` gives an existing role's ARN (or None)."""
     own = f"arn:{PARTITION}:{{}}:{region}:{account}:{{}}"
     if service == "sts" and operation == "GetCallerIdentity":
@@ -54,7 +53,8 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
             keys = [t["Key"] for t in params.get("Tags", [])]
             tagging = {"aws:TagKeys": keys, "sagemaker:TaggingAction": "CreateModelPackageGroup"}
             return [("sagemaker:CreateModelPackageGroup", resource, {"aws:TagKeys": keys})] + (
-                [("sagemaker:AddTags", resource, tagging)] if keys else [])
+                [("sagemaker:AddTags", resource, tagging)] if keys else []
+            )
         if operation == "ListModelPackages":
             return [("sagemaker:ListModelPackages", "*", {})]  # IAM's action table: no resource type
         if operation == "DescribeProject":
@@ -65,10 +65,13 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
             return [("sagemaker:ListTags", params["ResourceArn"], {})]
     if service == "ssm" and operation == "GetParameter":
         name = params["Name"]
-        return [("ssm:GetParameter", own.format("ssm", "parameter" + (name if name.startswith("/") else "/" + name)),
-                 {})]
+        return [
+            ("ssm:GetParameter", own.format("ssm", "parameter" + (name if name.startswith("/") else "/" + name)), {})
+        ]
     if service == "cloudformation" and operation == "ListStackInstances":
-        stack_set = own.format("cloudformation", f"stackset/{params['StackSetName']}:0123abcd-4567-89ef-0123-456789abcdef")
+        stack_set = own.format(
+            "cloudformation", f"stackset/{params['StackSetName']}:0123abcd-4567-89ef-0123-456789abcdef"
+        )
         out = [("cloudformation:ListStackInstances", stack_set, {})]
         if params.get("CallAs") == "DELEGATED_ADMIN":
             # CloudFormation checks the caller's registration as a delegated administrator as the caller.
@@ -102,26 +105,35 @@ def code_needs(calls, region: str, account: str, where: str, role_arn=None) -> l
     needs = []
     for service, operation, params in calls:
         for action, resource, context in requests_for(service, operation, params, region, account, role_arn):
-            needs.append(Need(action, where, f"{service}.{operation}",
-                              requests=(request(action, resource, True, context, complete=True),)))
+            needs.append(
+                Need(
+                    action,
+                    where,
+                    f"{service}.{operation}",
+                    requests=(request(action, resource, True, context, complete=True),),
+                )
+            )
     return needs
 
 
-def function_role_coverage(template: dict, function_id: str, calls, region: str, account: str,
-                           params: dict | None = None, role_arn=None):
+def function_role_coverage(
+    template: dict, function_id: str, calls, region: str, account: str, params: dict | None = None, role_arn=None
+):
     """The function's own role (from the rendered template) against the calls its code made and the log
     writes of the Lambda runtime."""
     from templates_src import iam_coverage
     from templates_src.iam_policy import Resolver, role_statements
 
     pseudo = {"AWS::Region": region, "AWS::AccountId": account}
-    resolver = Resolver(template, params or {}, pseudo=pseudo,
-                        arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
+    resolver = Resolver(
+        template, params or {}, pseudo=pseudo, arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res)
+    )
     function = template["Resources"][function_id]
     role_id = function["Properties"]["Role"]
     role_id = role_id["Fn::GetAtt"][0] if "Fn::GetAtt" in role_id else role_id["Fn::If"][1]["Fn::GetAtt"][0]
     statements, _ = role_statements(template, role_id, resolver)
     (log_group,) = resolver.values(template["Resources"][f"{function_id}LogGroup"]["Properties"]["LogGroupName"])
     needs = code_needs(calls, region, account, function_id, role_arn) + iam_coverage.caller_needs(
-        "lambda-function", {"region": region, "account": account, "log_group": log_group})
+        "lambda-function", {"region": region, "account": account, "log_group": log_group}
+    )
     return iam_coverage.check(role_id, statements, needs, [])

@@ -172,8 +172,13 @@ def aws_command() -> list[str]:
     return [sys.executable, "-m", "awscli"]
 
 
-def aws(server: MotoServer, *args: str, check: bool = True, timeout: float = CLI_TIMEOUT,
-        cwd: str | os.PathLike | None = None) -> tuple[int, Any, str]:
+def aws(
+    server: MotoServer,
+    *args: str,
+    check: bool = True,
+    timeout: float = CLI_TIMEOUT,
+    cwd: str | os.PathLike | None = None,
+) -> tuple[int, Any, str]:
     """Run ``aws ARGS --output json`` against the moto server.
 
     Returns (returncode, stdout parsed as JSON, or the stripped text when it is not JSON, stderr).
@@ -184,11 +189,13 @@ def aws(server: MotoServer, *args: str, check: bool = True, timeout: float = CLI
         command += ["--output", "json"]
     started = time.monotonic()
     try:
-        result = subprocess.run(command, env=server.env, capture_output=True, text=True,
-                                timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
+        result = subprocess.run(
+            command, env=server.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd
+        )
     except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"aws {' '.join(command[3:])} timed out after {timeout} s\n"
-                             f"stdout:\n{exc.stdout}\nstderr:\n{exc.stderr}") from None
+        raise AssertionError(
+            f"aws {' '.join(command[3:])} timed out after {timeout} s\nstdout:\n{exc.stdout}\nstderr:\n{exc.stderr}"
+        ) from None
     elapsed = time.monotonic() - started
     text = result.stdout.strip()
     try:
@@ -196,8 +203,10 @@ def aws(server: MotoServer, *args: str, check: bool = True, timeout: float = CLI
     except ValueError:
         output = text
     if check and result.returncode != 0:
-        raise AssertionError(f"aws {' '.join(command[3:])} exited {result.returncode} after {elapsed:.1f} s\n"
-                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        raise AssertionError(
+            f"aws {' '.join(command[3:])} exited {result.returncode} after {elapsed:.1f} s\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
     return result.returncode, output, result.stderr
 
 

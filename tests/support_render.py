@@ -43,9 +43,15 @@ functions.get_region_azs = lambda region: [f"{region}{zone}" for zone in "abcdef
 
 # Physical ids offline: well-formed fakes per resource type (what Ref and GetAtt return), so values that flow
 # into AWS-typed or pattern-checked parameters of other templates validate as the real ones would.
-_ID_PREFIX = {"AWS::EC2::VPC": "vpc-", "AWS::EC2::Subnet": "subnet-", "AWS::EC2::SecurityGroup": "sg-",
-              "AWS::EC2::RouteTable": "rtb-", "AWS::EC2::VPCEndpoint": "vpce-", "AWS::EC2::NatGateway": "nat-",
-              "AWS::EC2::InternetGateway": "igw-"}
+_ID_PREFIX = {
+    "AWS::EC2::VPC": "vpc-",
+    "AWS::EC2::Subnet": "subnet-",
+    "AWS::EC2::SecurityGroup": "sg-",
+    "AWS::EC2::RouteTable": "rtb-",
+    "AWS::EC2::VPCEndpoint": "vpce-",
+    "AWS::EC2::NatGateway": "nat-",
+    "AWS::EC2::InternetGateway": "igw-",
+}
 
 
 def _hex(text: str, n: int) -> str:
@@ -55,8 +61,10 @@ def _hex(text: str, n: int) -> str:
 def _identity(logical_id: str, resource: dict, region: str) -> dict:
     kind = resource["Type"]
     service = kind.split("::")[1].lower()
-    uuid = f"{_hex(logical_id, 8)}-{_hex(logical_id + '1', 4)}-{_hex(logical_id + '2', 4)}-" \
-           f"{_hex(logical_id + '3', 4)}-{_hex(logical_id + '4', 12)}"
+    uuid = (
+        f"{_hex(logical_id, 8)}-{_hex(logical_id + '1', 4)}-{_hex(logical_id + '2', 4)}-"
+        f"{_hex(logical_id + '3', 4)}-{_hex(logical_id + '4', 12)}"
+    )
     if kind in _ID_PREFIX:
         ref = _ID_PREFIX[kind] + _hex(logical_id, 17)
     elif kind == "AWS::KMS::Key":
@@ -65,13 +73,19 @@ def _identity(logical_id: str, resource: dict, region: str) -> dict:
         ref = f"arn:aws:iam::{ACCOUNT}:policy/{logical_id}"
     else:
         ref = logical_id
-    arns = {"AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{logical_id}",
-            "AWS::KMS::Key": f"arn:aws:kms:{region}:{ACCOUNT}:key/{uuid}",
-            "AWS::S3::Bucket": f"arn:aws:s3:::{logical_id.lower()}"}
-    attributes = {"Arn": arns.get(kind, f"arn:aws:{service}:{region}:{ACCOUNT}:{logical_id.lower()}"),
-                  "KeyId": uuid, "GroupId": ref, "DomainId": f"d-{_hex(logical_id, 12)}",
-                  "Url": f"https://d-{_hex(logical_id, 12)}.studio.{region}.sagemaker.aws",
-                  "HomeEfsFileSystemId": f"fs-{_hex(logical_id, 17)}"}
+    arns = {
+        "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{logical_id}",
+        "AWS::KMS::Key": f"arn:aws:kms:{region}:{ACCOUNT}:key/{uuid}",
+        "AWS::S3::Bucket": f"arn:aws:s3:::{logical_id.lower()}",
+    }
+    attributes = {
+        "Arn": arns.get(kind, f"arn:aws:{service}:{region}:{ACCOUNT}:{logical_id.lower()}"),
+        "KeyId": uuid,
+        "GroupId": ref,
+        "DomainId": f"d-{_hex(logical_id, 12)}",
+        "Url": f"https://d-{_hex(logical_id, 12)}.studio.{region}.sagemaker.aws",
+        "HomeEfsFileSystemId": f"fs-{_hex(logical_id, 17)}",
+    }
     attributes["DomainArn"] = attributes["Arn"]
     return {"ref": ref, "attribute-values": attributes}
 
@@ -98,9 +112,12 @@ class _CoreExports(dict):
     """The exports of the core deployment any rendered template imports, whatever its name: the platform
     boundary's ARN (env-main) and the environment configuration function (projects)."""
 
-    VALUES = {"-platform-boundary-arn": "arn:aws:iam::{account}:policy/{core}-{region}-platform-boundary",
-              "-get-environment-configuration-lambda-arn":
-                  "arn:aws:lambda:{region}:{account}:function:{core}-get-environment-configuration"}
+    VALUES = {
+        "-platform-boundary-arn": "arn:aws:iam::{account}:policy/{core}-{region}-platform-boundary",
+        "-get-environment-configuration-lambda-arn": (
+            "arn:aws:lambda:{region}:{account}:function:{core}-get-environment-configuration"
+        ),
+    }
 
     def __init__(self, region: str):
         super().__init__()
@@ -158,8 +175,13 @@ def _child_name(url: str) -> str:
     return url.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
-def render_tree(templates: dict[str, dict], root: str, parameters: dict[str, str] | None = None,
-                region: str = REGION, _depth: int = 0) -> dict[str, dict]:
+def render_tree(
+    templates: dict[str, dict],
+    root: str,
+    parameters: dict[str, str] | None = None,
+    region: str = REGION,
+    _depth: int = 0,
+) -> dict[str, dict]:
     """Render ``root`` and every nested stack it creates under ``parameters``, like a deployment would.
 
     A nested stack is rendered with the parameter values its parent passes; the parent's reads of a child's
@@ -180,8 +202,9 @@ def render_tree(templates: dict[str, dict], root: str, parameters: dict[str, str
             values = resource["Properties"].get("Parameters", {})
             if any(isinstance(v, str) and ".Outputs." in v for v in values.values()):
                 continue  # waits for a sibling's outputs
-            tree = render_tree(templates, _child_name(resource["Properties"]["TemplateURL"]), values, region,
-                               _depth + 1)
+            tree = render_tree(
+                templates, _child_name(resource["Properties"]["TemplateURL"]), values, region, _depth + 1
+            )
             done[lid] = tree
             outputs = {f"Outputs.{k}": v["Value"] for k, v in tree["root"].get("Outputs", {}).items() if "Value" in v}
             template["Resources"][lid].setdefault("Metadata", {})["Cloud-Radar"] = {"attribute-values": outputs}
@@ -202,8 +225,9 @@ def render_tree(templates: dict[str, dict], root: str, parameters: dict[str, str
         base = {p["ParameterKey"]: p.get("ParameterValue", "") for p in properties.get("Parameters", [])}
         for i, group in enumerate(properties.get("StackInstancesGroup", [])):
             overrides = {p["ParameterKey"]: p.get("ParameterValue", "") for p in group.get("ParameterOverrides", [])}
-            child = render_tree(templates, _child_name(properties["TemplateURL"]), {**base, **overrides}, region,
-                                _depth + 1)
+            child = render_tree(
+                templates, _child_name(properties["TemplateURL"]), {**base, **overrides}, region, _depth + 1
+            )
             result.update({f"{lid}@{i}/{path}" if path != "root" else f"{lid}@{i}": s for path, s in child.items()})
     return result
 
@@ -237,6 +261,10 @@ def rule_failures(template: dict, parameters: dict[str, str] | None = None) -> l
             return all(member == evaluate(arg[1]) for member in evaluate(arg[0]))
         raise AssertionError(f"rule function {fn} is not evaluated here")
 
-    return [assertion["AssertDescription"] for rule in template.get("Rules", {}).values()
-            if evaluate(rule.get("RuleCondition", True))
-            for assertion in rule["Assertions"] if not evaluate(assertion["Assert"])]
+    return [
+        assertion["AssertDescription"]
+        for rule in template.get("Rules", {}).values()
+        if evaluate(rule.get("RuleCondition", True))
+        for assertion in rule["Assertions"]
+        if not evaluate(assertion["Assert"])
+    ]

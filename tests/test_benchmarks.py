@@ -24,10 +24,26 @@ def test_generation_benchmark_prints_every_template_and_whole_builds():
     # Whole builds: a cold one lints every template, the unchanged rebuild takes every result from the cache.
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("run ")).replace("cfn-lint load", "load").split()
-    assert header == ["run", "seconds", "cpu", "startup", "build", "render", "cache", "load", "lint", "write",
-                      "linted", "cached", "exit"]
-    rows = {line.split()[0]: dict(zip(header, line.split())) for line in lines
-            if line.split()[:1] in (["cold"], ["warm"]) and len(line.split()) == len(header)}
+    assert header == [
+        "run",
+        "seconds",
+        "cpu",
+        "startup",
+        "build",
+        "render",
+        "cache",
+        "load",
+        "lint",
+        "write",
+        "linted",
+        "cached",
+        "exit",
+    ]
+    rows = {
+        line.split()[0]: dict(zip(header, line.split(), strict=False))
+        for line in lines
+        if line.split()[:1] in (["cold"], ["warm"]) and len(line.split()) == len(header)
+    }
     assert set(rows) == {"cold", "warm"}
     for row in rows.values():
         assert all(float(row[k]) >= 0 for k in header[1:10]) and row["exit"] in ("0", "1")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 
 from templates_src.blocks import boundary
+from templates_src.checks import iam_reference, platform
+from templates_src.checks.escalation import resource_policy_statements
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
-from templates_src.checks import iam_reference, platform
-from templates_src.checks.escalation import resource_policy_statements
 from templates_src.iam_policy import evaluate, names_accounts_only, request
 
 SCENARIOS = platform.SCENARIOS
@@ -28,8 +28,9 @@ def worlds(templates, default_config):
 
 
 def _platform_bounded(p):
-    [arn] = p.core.attribute("PlatformBoundary", "Arn") if "PlatformBoundary" in p.core.template["Resources"] \
-        else [None]
+    [arn] = (
+        p.core.attribute("PlatformBoundary", "Arn") if "PlatformBoundary" in p.core.template["Resources"] else [None]
+    )
     roles = [r for r in p.world.principals if r.boundary_arn and r.boundary_arn == arn]
     return arn, roles
 
@@ -50,8 +51,11 @@ def test_every_statement_of_every_bounded_role_lies_within_the_boundary(worlds, 
         for statement in role.identity:
             if statement.effect != "Allow":
                 continue  # a deny only narrows
-            context = {key: values[0] for op, key, values in statement.conditions
-                       if op in ("StringEquals", "StringLike", "ArnEquals", "ArnLike", "Bool") and values}
+            context = {
+                key: values[0]
+                for op, key, values in statement.conditions
+                if op in ("StringEquals", "StringLike", "ArnEquals", "ArnLike", "Bool") and values
+            }
             for pattern in statement.actions:
                 for action in iam_reference.actions(pattern) or [pattern]:
                     for resource in statement.resources:
@@ -80,8 +84,11 @@ def test_key_policy_grants_to_bounded_roles_lie_within_the_boundary(worlds, scen
                     continue  # the account's statement delegates to IAM policies (checked above)
                 for pattern in statement.actions:
                     for action in iam_reference.actions(pattern):
-                        req = request(action, key_arn, context={"aws:PrincipalArn": role.arn,
-                                                                "aws:PrincipalAccount": role.account})
+                        req = request(
+                            action,
+                            key_arn,
+                            context={"aws:PrincipalArn": role.arn, "aws:PrincipalAccount": role.account},
+                        )
                         if not evaluate([statement], req).allowed or action == "kms:*":
                             continue
                         checked += 1
@@ -101,21 +108,35 @@ def test_the_boundary_holds_no_iam_write_no_whole_service_and_only_platform_role
     assert {a for a in granted if a.startswith("iam:")} == {"iam:GetRole", "iam:PassRole"}
     assert {a for a in granted if a.startswith("sts:")} == {"sts:AssumeRole"}
     assert {a for a in granted if a.startswith("organizations:")} and all(
-        iam_reference.access_level(a) in ("Read", "List") for a in granted if a.startswith("organizations:"))
+        iam_reference.access_level(a) in ("Read", "List") for a in granted if a.startswith("organizations:")
+    )
     permissions = sorted(a for a in granted if iam_reference.access_level(a) == "Permissions management")
     # What the platform's roles manage permissions of: grants of its keys for AWS services, the model package
     # groups' cross-account read policies, the network interfaces of builds in the VPC, passing its own roles.
-    assert set(permissions) <= {"iam:PassRole", "kms:CreateGrant", "kms:RetireGrant", "kms:RevokeGrant",
-                                "sagemaker:PutModelPackageGroupPolicy", "sagemaker:DeleteModelPackageGroupPolicy",
-                                "sagemaker:AddAssociation", "sagemaker:DeleteAssociation",
-                                "codecommit:PutRepositoryTriggers", "sagemaker:PutLineageGroupPolicy",
-                                "sagemaker:PutResourcePolicy", "sagemaker:DeleteResourcePolicy",
-                                "sagemaker:DeleteLineageGroupPolicy", "servicecatalog:AcceptPortfolioShare",
-                                "servicecatalog:DisassociatePrincipalFromPortfolio",
-                                "cloudformation:SetStackPolicy", "ecr:SetRepositoryPolicy",
-                                "codebuild:PutResourcePolicy", "codebuild:DeleteResourcePolicy",
-                                "codepipeline:PutWebhook", "ec2:CreateNetworkInterfacePermission",
-                                "ec2:DeleteNetworkInterfacePermission"}, permissions
+    assert set(permissions) <= {
+        "iam:PassRole",
+        "kms:CreateGrant",
+        "kms:RetireGrant",
+        "kms:RevokeGrant",
+        "sagemaker:PutModelPackageGroupPolicy",
+        "sagemaker:DeleteModelPackageGroupPolicy",
+        "sagemaker:AddAssociation",
+        "sagemaker:DeleteAssociation",
+        "codecommit:PutRepositoryTriggers",
+        "sagemaker:PutLineageGroupPolicy",
+        "sagemaker:PutResourcePolicy",
+        "sagemaker:DeleteResourcePolicy",
+        "sagemaker:DeleteLineageGroupPolicy",
+        "servicecatalog:AcceptPortfolioShare",
+        "servicecatalog:DisassociatePrincipalFromPortfolio",
+        "cloudformation:SetStackPolicy",
+        "ecr:SetRepositoryPolicy",
+        "codebuild:PutResourcePolicy",
+        "codebuild:DeleteResourcePolicy",
+        "codepipeline:PutWebhook",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteNetworkInterfacePermission",
+    }, permissions
     assert boundary.ALLOWED
 
 
@@ -130,8 +151,11 @@ def test_the_boundary_passes_and_assumes_only_roles_of_the_configured_path_and_p
     path, prefix = config.role_path, config.prefix
     own = f"arn:aws:iam::111111111111:role{path}{prefix}sm-mlops-dev-eu-west-1-sm-pipeline"
     assert evaluate(statements, request("iam:PassRole", own)).allowed
-    for role in ("arn:aws:iam::111111111111:role/Administrator", "arn:aws:iam::111111111111:role/"
-                 "OrganizationAccountAccessRole", f"arn:aws:iam::111111111111:role{path}Administrator"):
+    for role in (
+        "arn:aws:iam::111111111111:role/Administrator",
+        "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole",
+        f"arn:aws:iam::111111111111:role{path}Administrator",
+    ):
         assert not evaluate(statements, request("iam:PassRole", role)).allowed, role
         assert not evaluate(statements, request("sts:AssumeRole", role)).allowed, role
 
@@ -142,8 +166,15 @@ def test_a_grant_outside_the_boundary_is_found(templates, default_config):
 
     weakened = copy.deepcopy(templates)
     role = weakened["env-iam"]["Resources"]["SageMakerExecutionRole"]["Properties"]
-    role.setdefault("Policies", []).append({"PolicyName": "weakened", "PolicyDocument": {
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*"}]}})
+    role.setdefault("Policies", []).append(
+        {
+            "PolicyName": "weakened",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*"}],
+            },
+        }
+    )
     p = platform.build(weakened, default_config, "single-account")
     _, roles = _platform_bounded(p)
     execution = next(r for r in roles if r.logical_id == "SageMakerExecutionRole")

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from templates_src import cli as generate
-from tests import cfn
 from templates_src.registry import TEMPLATES
+from tests import cfn
 from tests.conftest import REPO
 
 
@@ -66,9 +66,22 @@ def test_only_builds_the_named_templates_and_what_they_nest(tmp_path):
     result = run("build", "--output-dir", str(tmp_path / "b"), "--only", "env-main,package-cfn")
     assert result.exit_code == 0
     assert sorted(p.stem for p in (tmp_path / "b").glob("*.yaml")) == sorted(
-        ["env-main", "env-iam", "env-kms", "env-vpc", "env-vpc-egress", "env-s3", "env-sagemaker-studio",
-         "env-sc-portfolio", "env-iam-target-account-roles", "env-target-account-network", "package-cfn",
-         "project-model-build-train", "project-model-deploy"])
+        [
+            "env-main",
+            "env-iam",
+            "env-kms",
+            "env-vpc",
+            "env-vpc-egress",
+            "env-s3",
+            "env-sagemaker-studio",
+            "env-sc-portfolio",
+            "env-iam-target-account-roles",
+            "env-target-account-network",
+            "package-cfn",
+            "project-model-build-train",
+            "project-model-deploy",
+        ]
+    )
 
 
 def test_unknown_template_is_a_usage_error(tmp_path):
@@ -78,12 +91,15 @@ def test_unknown_template_is_a_usage_error(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("content, field", [
-    ("lambda_runtime: python3.8\n", "lambda_runtime"),
-    ("colour: blue\n", "colour"),
-    ("name_prefix: enterprise\n", "name_prefix"),  # valid alone, too long for the role names built from it
-    ("tags: {aws:x: y}\n", "tags"),
-])
+@pytest.mark.parametrize(
+    "content, field",
+    [
+        ("lambda_runtime: python3.8\n", "lambda_runtime"),
+        ("colour: blue\n", "colour"),
+        ("name_prefix: enterprise\n", "name_prefix"),  # valid alone, too long for the role names built from it
+        ("tags: {aws:x: y}\n", "tags"),
+    ],
+)
 def test_bad_configuration_exits_2_with_one_line_and_writes_nothing(tmp_path, content, field):
     config = tmp_path / "config.yaml"
     config.write_text(content)
@@ -129,9 +145,11 @@ def test_lint_passes_on_the_build_and_fails_on_a_broken_template(built, tmp_path
     assert result.output.count(": ok") == len(TEMPLATES)
     assert "W3002 local path" in next(line for line in result.output.splitlines() if "core-main.yaml" in line)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  F:\n    Type: AWS::Lambda::Function\n"
-                   "    Properties:\n      Runtime: python3.8\n      Handler: i.h\n      Role: r\n"
-                   "      Code: {ZipFile: x}\n")
+    bad.write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  F:\n    Type: AWS::Lambda::Function\n"
+        "    Properties:\n      Runtime: python3.8\n      Handler: i.h\n      Role: r\n"
+        "      Code: {ZipFile: x}\n"
+    )
     result = run("lint", str(bad))
     assert result.exit_code == 1
     assert "W2531" in result.output or "E" in result.output
@@ -144,12 +162,20 @@ def test_lint_packaged_flag_makes_local_paths_fail(built):
 
 def test_real_process_exit_codes(tmp_path):
     """The README's command as a real process: exit 0 and files on disk; exit 2 on bad input."""
-    env_ok = subprocess.run([sys.executable, str(REPO / "generate.py"), "build", "--output-dir", str(tmp_path / "o")],
-                            capture_output=True, text=True, cwd=tmp_path)
+    env_ok = subprocess.run(
+        [sys.executable, str(REPO / "generate.py"), "build", "--output-dir", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert env_ok.returncode == 0, env_ok.stderr
     assert (tmp_path / "o" / "core-main.yaml").is_file()
-    bad = subprocess.run([sys.executable, str(REPO / "generate.py"), "build", "--format", "xml"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "generate.py"), "build", "--format", "xml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and "xml" in bad.stderr
     assert not pathlib.Path(tmp_path / "build").exists()
 
@@ -201,8 +227,9 @@ def test_output_folder_with_a_file_in_the_way_keeps_its_files(tmp_path):
     before = old_build_into(out)
     result = run("build", "--output-dir", str(out))
     assert result.exit_code == 2
-    assert one_error_line(result) == (f"error: --output-dir: cannot write {out / 'lambda'}: File exists; nothing "
-                                      "was changed there")
+    assert one_error_line(result) == (
+        f"error: --output-dir: cannot write {out / 'lambda'}: File exists; nothing was changed there"
+    )
     assert snapshot(out) == before
 
 
@@ -213,6 +240,7 @@ class FailingMoves:
 
     def __init__(self, monkeypatch, nth: int, exc: BaseException | None = None, put_back: str | None = None):
         import os
+
         self.real, self.nth, self.exc, self.put_back, self.moves = os.replace, nth, exc, put_back, 0
         monkeypatch.setattr(os, "replace", self)
 
@@ -247,7 +275,8 @@ def test_a_move_failing_midway_puts_the_earlier_build_back(earlier_build, monkey
     assert result.exit_code == 2
     line = one_error_line(result)
     assert line.startswith(f"error: --output-dir: cannot write {out}/") and line.endswith(
-        ": Permission denied; nothing was changed there")
+        ": Permission denied; nothing was changed there"
+    )
     assert snapshot(out) == before
 
 
@@ -267,12 +296,15 @@ def test_a_file_that_cannot_be_put_back_is_named(earlier_build, monkeypatch):
     result = run("build", "--config", str(other), "--output-dir", str(out))
     assert result.exit_code == 2
     line = one_error_line(result)
-    assert ("; 1 file(s) already replaced could not be put back and are from the new build (core-main.yaml); the "
-            f"other files are the old build: run the build again once {out} can be written") in line
+    assert (
+        "; 1 file(s) already replaced could not be put back and are from the new build (core-main.yaml); the "
+        f"other files are the old build: run the build again once {out} can be written"
+    ) in line
     after = snapshot(out)
     assert after[out / "core-main.yaml"] != before[out / "core-main.yaml"]
     assert {p: b for p, b in after.items() if p.name != "core-main.yaml"} == {
-        p: b for p, b in before.items() if p.name != "core-main.yaml"}
+        p: b for p, b in before.items() if p.name != "core-main.yaml"
+    }
 
 
 def old_build_into(folder: pathlib.Path) -> dict[pathlib.Path, bytes]:
@@ -295,7 +327,10 @@ def test_configuration_file_that_is_not_utf8(tmp_path):
     config.write_bytes(b"tags: {Owner: caf\xe9}\n")
     result = run("build", "--config", str(config), "--output-dir", str(tmp_path / "out"))
     assert result.exit_code == 2
-    assert one_error_line(result) == f"error: config: {config} is not UTF-8 text (byte 0xe9 at offset 17): save it as UTF-8"
+    assert (
+        one_error_line(result)
+        == f"error: config: {config} is not UTF-8 text (byte 0xe9 at offset 17): save it as UTF-8"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -303,32 +338,57 @@ def test_lint_with_an_unknown_region(built):
     out, _ = built
     result = run("lint", "--region", "mars-1", str(out))
     assert result.exit_code == 2
-    assert one_error_line(result) == ("error: --region: unknown region 'mars-1': give regions cfn-lint knows, like "
-                                      "us-east-1 or eu-west-1")
+    assert one_error_line(result) == (
+        "error: --region: unknown region 'mars-1': give regions cfn-lint knows, like us-east-1 or eu-west-1"
+    )
 
 
 @pytest.mark.parametrize("value", ["", " ", "env-iam-setup-stackset-role,", ",env-iam-setup-stackset-role"])
 def test_only_with_an_empty_name_is_an_error(tmp_path, value):
     result = run("build", "--output-dir", str(tmp_path / "x"), "--only", value)
     assert result.exit_code == 2
-    assert one_error_line(result) == (f"error: --only: {value!r} has an empty template name: give template names "
-                                      "separated by commas (see `generate.py list`)")
+    assert one_error_line(result) == (
+        f"error: --only: {value!r} has an empty template name: give template names "
+        "separated by commas (see `generate.py list`)"
+    )
     assert not (tmp_path / "x").exists()
 
 
 def test_only_ignores_spaces_around_names(tmp_path):
-    result = run("build", "--output-dir", str(tmp_path), "--only", "env-iam-setup-stackset-role, env-iam-target-account-roles ")
+    result = run(
+        "build", "--output-dir", str(tmp_path), "--only", "env-iam-setup-stackset-role, env-iam-target-account-roles "
+    )
     assert result.exit_code == 0, result.output
-    assert sorted(p.stem for p in tmp_path.glob("*.yaml")) == ["env-iam-setup-stackset-role",
-                                                               "env-iam-target-account-roles"]
+    assert sorted(p.stem for p in tmp_path.glob("*.yaml")) == [
+        "env-iam-setup-stackset-role",
+        "env-iam-target-account-roles",
+    ]
 
 
-@pytest.mark.parametrize("name, ok", [
-    ("mlops-releases", True), ("my.bucket.1", True), ("abc", True), ("a" * 63, True),
-    ("a..b", False), ("a.-b", False), ("a-.b", False), ("192.168.1.10", False), ("ab", False), ("a" * 64, False),
-    ("xn--abc", False), ("sthree-abc", False), ("amzn-s3-demo-abc", False), ("abc-s3alias", False),
-    ("abc--ol-s3", False), ("abc--x-s3", False), ("Abc", False), ("abc-", False), (".abc", False),
-])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("mlops-releases", True),
+        ("my.bucket.1", True),
+        ("abc", True),
+        ("a" * 63, True),
+        ("a..b", False),
+        ("a.-b", False),
+        ("a-.b", False),
+        ("192.168.1.10", False),
+        ("ab", False),
+        ("a" * 64, False),
+        ("xn--abc", False),
+        ("sthree-abc", False),
+        ("amzn-s3-demo-abc", False),
+        ("abc-s3alias", False),
+        ("abc--ol-s3", False),
+        ("abc--x-s3", False),
+        ("Abc", False),
+        ("abc-", False),
+        (".abc", False),
+    ],
+)
 def test_bucket_name_rule_of_the_option_and_the_templates(name, ok):
     import re
 

@@ -24,8 +24,10 @@ def test_parent_reading_an_output_its_child_does_not_define_fails_generation(edi
     edit_template("core-main", read_missing_output)
     with pytest.raises(contracts.ContractError) as error:
         build_selected(["core-main"], BuildContext(Config()))
-    assert error.value.lines == ["core-main: reads output SCLaunchRoleArnn of core-iam-shared-roles "
-                                 "(IAMSharedRoles), which core-iam-shared-roles does not define"]
+    assert error.value.lines == [
+        "core-main: reads output SCLaunchRoleArnn of core-iam-shared-roles "
+        "(IAMSharedRoles), which core-iam-shared-roles does not define"
+    ]
 
     result = CliRunner().invoke(cli.cli, ["build", "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == cli.EXIT_DEFECT
@@ -40,8 +42,10 @@ def test_child_output_renamed_under_its_parent_fails_generation(edit_template):
 
     edit_template("core-iam-shared-roles", rename)
     problems = contracts.violations(_built_without_check())
-    assert "core-main: reads output SCLaunchRoleArn of core-iam-shared-roles (IAMSharedRoles), which " \
-           "core-iam-shared-roles does not define" in problems
+    assert (
+        "core-main: reads output SCLaunchRoleArn of core-iam-shared-roles (IAMSharedRoles), which "
+        "core-iam-shared-roles does not define" in problems
+    )
 
 
 def _built_without_check():
@@ -49,8 +53,10 @@ def _built_without_check():
     from templates_src.generator import build_template
 
     ctx = BuildContext(Config())
-    return {name: build_template(name, ctx) for name in ("core-main", "core-iam-shared-roles",
-                                                         "core-iam-sc-sm-projects-roles", "core-sc-shared-portfolio")}
+    return {
+        name: build_template(name, ctx)
+        for name in ("core-main", "core-iam-shared-roles", "core-iam-sc-sm-projects-roles", "core-sc-shared-portfolio")
+    }
 
 
 def test_parameters_passed_and_required_are_checked(edit_template):
@@ -69,9 +75,12 @@ def test_parameters_passed_and_required_are_checked(edit_template):
 
 
 def test_outputs_are_found_in_every_form_a_template_reads_them():
-    template = {"Resources": {}, "Outputs": {
-        "A": {"Value": {"Fn::GetAtt": ["Child", "Outputs.One"]}},
-        "B": {"Value": {"Fn::GetAtt": "Child.Outputs.Two"}},
-        "C": {"Value": {"Fn::Sub": "x-${Child.Outputs.Three}-${Other.Arn}"}},
-    }}
+    template = {
+        "Resources": {},
+        "Outputs": {
+            "A": {"Value": {"Fn::GetAtt": ["Child", "Outputs.One"]}},
+            "B": {"Value": {"Fn::GetAtt": "Child.Outputs.Two"}},
+            "C": {"Value": {"Fn::Sub": "x-${Child.Outputs.Three}-${Other.Arn}"}},
+        },
+    }
     assert sorted(contracts.output_reads(template)) == [("Child", "One"), ("Child", "Three"), ("Child", "Two")]

@@ -9,8 +9,12 @@ import pytest
 from templates_src import functions
 from tests import cfn
 
-MAIN, SHARED, PROJECTS, PORTFOLIO = ("core-main", "core-iam-shared-roles", "core-iam-sc-sm-projects-roles",
-                                     "core-sc-shared-portfolio")
+MAIN, SHARED, PROJECTS, PORTFOLIO = (
+    "core-main",
+    "core-iam-shared-roles",
+    "core-iam-sc-sm-projects-roles",
+    "core-sc-shared-portfolio",
+)
 LAUNCH, USE = "AmazonSageMakerServiceCatalogProductsLaunchRole", "AmazonSageMakerServiceCatalogProductsUseRole"
 
 
@@ -20,8 +24,15 @@ def main(templates):
 
 
 def test_core_main_parameters_and_conditions(main):
-    assert set(main["Parameters"]) >= {"StackSetName", "CreateIAMRoles", "DSAdministratorRoleArn", "SCLaunchRoleArn",
-                                       "SecurityControlExecutionRoleArn", "CreateSharedServices", "CreateSCPortfolio"}
+    assert set(main["Parameters"]) >= {
+        "StackSetName",
+        "CreateIAMRoles",
+        "DSAdministratorRoleArn",
+        "SCLaunchRoleArn",
+        "SecurityControlExecutionRoleArn",
+        "CreateSharedServices",
+        "CreateSCPortfolio",
+    }
     assert main["Parameters"]["CreateSharedServices"]["AllowedValues"] == ["NO"]
     assert cfn.accepts(main["Parameters"]["StackSetName"], "sm-mlops-core")
     assert not cfn.accepts(main["Parameters"]["StackSetName"], "1core")
@@ -33,7 +44,9 @@ def test_core_main_parameters_and_conditions(main):
 
 def test_nested_stacks_are_local_paths_with_exactly_the_child_parameters(templates, main):
     stacks = cfn.resources(main, "AWS::CloudFormation::Stack")
-    assert {s["Properties"]["TemplateURL"] for s in stacks.values()} == {f"{n}.yaml" for n in (SHARED, PROJECTS, PORTFOLIO)}
+    assert {s["Properties"]["TemplateURL"] for s in stacks.values()} == {
+        f"{n}.yaml" for n in (SHARED, PROJECTS, PORTFOLIO)
+    }
     for stack in stacks.values():
         child = templates[stack["Properties"]["TemplateURL"][:-5]]
         assert set(stack["Properties"]["Parameters"]) == set(child["Parameters"])
@@ -45,8 +58,10 @@ def test_existing_sagemaker_roles_are_detected_not_recreated(main):
     assert check["Type"] == "Custom::CheckIfIAMRolesExist"
     assert check["Properties"]["RoleNames"] == [LAUNCH, USE]
     params = main["Resources"]["IAMSCSageMakerProjectRoles"]["Properties"]["Parameters"]
-    assert params == {f"{LAUNCH}Name": {"Fn::GetAtt": ["CheckIfSageMakerSCProductsRolesExist", LAUNCH]},
-                      f"{USE}Name": {"Fn::GetAtt": ["CheckIfSageMakerSCProductsRolesExist", USE]}}
+    assert params == {
+        f"{LAUNCH}Name": {"Fn::GetAtt": ["CheckIfSageMakerSCProductsRolesExist", LAUNCH]},
+        f"{USE}Name": {"Fn::GetAtt": ["CheckIfSageMakerSCProductsRolesExist", USE]},
+    }
     # The custom resource waits for its log group, so its first logs are kept.
     assert check["DependsOn"] == ["CheckIfIAMRolesExistLambdaLogGroup"]
     stmts = cfn.role_statements(main, "CheckIfIAMRolesExistLambdaRole")
@@ -66,17 +81,26 @@ def test_environment_configuration_function_has_its_own_narrow_role(main):
     cond, own, fallback = fn["Role"]["Fn::If"]
     assert cond == "IAMRolesCondition" and own == {"Fn::GetAtt": ["GetEnvironmentConfigurationLambdaRole", "Arn"]}
     stmts = cfn.role_statements(main, "GetEnvironmentConfigurationLambdaRole")
-    assert cfn.actions(stmts) == {"sagemaker:DescribeProject", "sagemaker:DescribeDomain", "sagemaker:ListTags",
-                                  "ssm:GetParameter", "logs:CreateLogStream", "logs:PutLogEvents",
-                                  # the environment of a project's creator outside Studio: its role's tags
-                                  "iam:ListRoleTags", "iam:ListUserTags"}
+    assert cfn.actions(stmts) == {
+        "sagemaker:DescribeProject",
+        "sagemaker:DescribeDomain",
+        "sagemaker:ListTags",
+        "ssm:GetParameter",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        # the environment of a project's creator outside Studio: its role's tags
+        "iam:ListRoleTags",
+        "iam:ListUserTags",
+    }
 
 
 def test_exports_and_names_carry_the_core_name(main, enterprise_templates):
     exports = {k: cfn.text(v["Export"]["Name"]) for k, v in main["Outputs"].items() if "Export" in v}
-    assert exports == {"SCLaunchRoleArn": "${StackSetName}-service-catalog-launch-role-arn",
-                       "GetEnvironmentConfigurationLambdaArn": "${StackSetName}-get-environment-configuration-lambda-arn",
-                       "PlatformBoundaryArn": "${StackSetName}-platform-boundary-arn"}
+    assert exports == {
+        "SCLaunchRoleArn": "${StackSetName}-service-catalog-launch-role-arn",
+        "GetEnvironmentConfigurationLambdaArn": "${StackSetName}-get-environment-configuration-lambda-arn",
+        "PlatformBoundaryArn": "${StackSetName}-platform-boundary-arn",
+    }
     ent = enterprise_templates[MAIN]
     assert cfn.text(ent["Outputs"]["SCLaunchRoleArn"]["Export"]["Name"]).startswith("acme-${StackSetName}-")
     names = ent["Resources"]["IAMSharedRoles"]["Properties"]["Parameters"]
@@ -86,9 +110,16 @@ def test_exports_and_names_carry_the_core_name(main, enterprise_templates):
 
 
 def test_reference_outputs_are_present(main):
-    assert set(main["Outputs"]) >= {"AssumeDSAdministratorRole", "SCLaunchRoleArn", "ProductId", "PortfolioId",
-                                    "ProductName", "ProvisioningArtifactIds", "ProvisioningArtifactNames",
-                                    "GetEnvironmentConfigurationLambdaArn"}
+    assert set(main["Outputs"]) >= {
+        "AssumeDSAdministratorRole",
+        "SCLaunchRoleArn",
+        "ProductId",
+        "PortfolioId",
+        "ProductName",
+        "ProvisioningArtifactIds",
+        "ProvisioningArtifactNames",
+        "GetEnvironmentConfigurationLambdaArn",
+    }
     assert main["Outputs"]["ProductId"]["Condition"] == "SCPortfolioCondition"
 
 
@@ -114,28 +145,39 @@ def test_project_roles_fix_the_reference_faults(templates):
     deny = cfn.statement(use, "NoStudioChanges")
     assert deny["Effect"] == "Deny"
     assert {cfn.text(r).rsplit(":", 1)[1] for r in deny["Resource"]} == {
-        "domain/*", "user-profile/*", "app/*", "space/*", "flow-definition/*"}
+        "domain/*",
+        "user-profile/*",
+        "app/*",
+        "space/*",
+        "flow-definition/*",
+    }
     # SageMaker's own templates' role: no other role assumed, itself passed only to the services it runs with,
     # never a model approval, the guardrails that need no environment.
     assert not [s for s in use if "sts:AssumeRole" in cfn.as_list(s["Action"])]
     (passing,) = [s for s in use if "iam:PassRole" in cfn.as_list(s["Action"])]
     assert [cfn.text(r) for r in passing["Resource"]] == [
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/service-role/AmazonSageMakerServiceCatalogProductsUseRole"]
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/service-role/AmazonSageMakerServiceCatalogProductsUseRole"
+    ]
     assert "iam:PassedToService" in passing["Condition"]["StringEquals"]
     approval = cfn.statement(use, "NoModelApproval")
     assert approval["Effect"] == "Deny" and approval["Condition"] == {
-        "StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}}
+        "StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}
+    }
     assert {"RequireVpcSubnets", "RequireVolumeKey", "NotebookNoDirectInternet", "StudioVpcOnly"} <= {
-        s["Sid"] for s in use if s["Effect"] == "Deny"}
+        s["Sid"] for s in use if s["Effect"] == "Deny"
+    }
     kms = cfn.statement(use, "EnvironmentKeys")
     assert [cfn.text(r) for r in kms["Resource"]] == ["arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"]
 
 
 def test_launch_role_may_invoke_the_core_function(templates, main):
-    pattern = cfn.text(cfn.statement(cfn.role_statements(templates[PROJECTS], LAUNCH),
-                                     "EnvironmentConfiguration")["Resource"][0])
-    name = cfn.sub_name(main["Resources"]["GetEnvironmentConfigurationLambda"]["Properties"]["FunctionName"],
-                        StackSetName="sm-mlops-core")
+    pattern = cfn.text(
+        cfn.statement(cfn.role_statements(templates[PROJECTS], LAUNCH), "EnvironmentConfiguration")["Resource"][0]
+    )
+    name = cfn.sub_name(
+        main["Resources"]["GetEnvironmentConfigurationLambda"]["Properties"]["FunctionName"],
+        StackSetName="sm-mlops-core",
+    )
     arn = f"arn:${{AWS::Partition}}:lambda:*:${{AWS::AccountId}}:function:{name}"
     assert fnmatch.fnmatchcase(arn, pattern)
 
@@ -161,8 +203,10 @@ def test_sc_launch_role_cannot_change_the_core_roles(templates, enterprise_templ
     for t in (templates[SHARED], enterprise_templates[SHARED]):
         stmts = cfn.role_statements(t, "SCLaunchRole")
         assert not t["Resources"]["SCLaunchRole"]["Properties"].get("Policies")
-        assert all(cfn.text(a).startswith("arn:${AWS::Partition}:iam::aws:") is False
-                   for a in t["Resources"]["SCLaunchRole"]["Properties"]["ManagedPolicyArns"])
+        assert all(
+            cfn.text(a).startswith("arn:${AWS::Partition}:iam::aws:") is False
+            for a in t["Resources"]["SCLaunchRole"]["Properties"]["ManagedPolicyArns"]
+        )
         deny = cfn.statement(stmts, "NoChangesToCoreRoles")
         assert deny["Effect"] == "Deny"
         denied = {cfn.text(r) for r in deny["Resource"]}
@@ -178,20 +222,24 @@ def test_sc_launch_role_only_creates_bounded_roles_when_a_boundary_is_set(enterp
     creating = [s for s in stmts if s["Effect"] == "Allow" and "iam:CreateRole" in cfn.as_list(s["Action"])]
     assert len(creating) == 1 and "iam:PermissionsBoundary" in creating[0]["Condition"]["StringEquals"]
     assert [cfn.text(r) for r in creating[0]["Resource"]] == [
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ml-platform/acme-*"]
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ml-platform/acme-*"
+    ]
 
 
 def test_switch_role_link_is_partition_aware(templates, enterprise_templates):
-    for t, role in ((templates[SHARED], "${DSAdministratorRoleName}"),
-                    (enterprise_templates[SHARED], "ml-platform/${DSAdministratorRoleName}")):
+    for t, role in (
+        (templates[SHARED], "${DSAdministratorRoleName}"),
+        (enterprise_templates[SHARED], "ml-platform/${DSAdministratorRoleName}"),
+    ):
         value = t["Outputs"]["AssumeDSAdministratorRole"]["Value"]["Fn::Sub"]
         assert f"roleName={role}&" in value[0]
         assert value[1]["Host"] == {"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "SignIn"]}
         assert t["Mappings"]["Partitions"]["aws-cn"]["SignIn"] == "signin.amazonaws.cn"
         # Isolated partitions have no console: the link is left out there instead of failing the stack.
         assert t["Outputs"]["AssumeDSAdministratorRole"]["Condition"] == "DSAdministratorRoleLink"
-        assert t["Conditions"]["DSAdministratorRoleLink"] == {"Fn::And": [
-            {"Condition": "DSAdministratorRoleCondition"}, {"Condition": "PartitionWithConsole"}]}
+        assert t["Conditions"]["DSAdministratorRoleLink"] == {
+            "Fn::And": [{"Condition": "DSAdministratorRoleCondition"}, {"Condition": "PartitionWithConsole"}]
+        }
 
 
 def test_portfolio_offers_the_environment_template_as_a_versioned_product(templates, enterprise_templates):
@@ -200,10 +248,19 @@ def test_portfolio_offers_the_environment_template_as_a_versioned_product(templa
     (artifact,) = product["ProvisioningArtifactParameters"]
     assert artifact["Name"] == "v0.1.0"
     assert artifact["Info"] == {"LoadTemplateFromURL": "env-main.yaml"}
-    assert enterprise_templates[PORTFOLIO]["Resources"]["DataScienceEnvironmentProduct"]["Properties"][
-        "ProvisioningArtifactParameters"][0]["Name"] == "v2.3.0-rc.1"
+    assert (
+        enterprise_templates[PORTFOLIO]["Resources"]["DataScienceEnvironmentProduct"]["Properties"][
+            "ProvisioningArtifactParameters"
+        ][0]["Name"]
+        == "v2.3.0-rc.1"
+    )
     constraint = t["Resources"]["SCProductLaunchRoleConstraint"]
     assert constraint["DependsOn"] == ["SCPortfolioProductAssociation"]
     assert constraint["Properties"]["RoleArn"] == {"Ref": "SCProductLaunchRoleArn"}
-    assert set(t["Outputs"]) == {"ProductId", "PortfolioId", "ProductName", "ProvisioningArtifactIds",
-                                 "ProvisioningArtifactNames"}
+    assert set(t["Outputs"]) == {
+        "ProductId",
+        "PortfolioId",
+        "ProductName",
+        "ProvisioningArtifactIds",
+        "ProvisioningArtifactNames",
+    }

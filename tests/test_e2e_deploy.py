@@ -18,10 +18,9 @@ import subprocess
 import sys
 
 import pytest
-from tests import cfn
 
-from tests.support_moto import aws
-from tests.support_moto import ACCOUNT_ID, as_list, policy_document, stack_outputs, statements, wait_for_stack
+from tests import cfn
+from tests.support_moto import ACCOUNT_ID, as_list, aws, policy_document, stack_outputs, statements, wait_for_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -51,8 +50,14 @@ def load_template(path: pathlib.Path) -> dict:
 def build_dir(tmp_path_factory) -> pathlib.Path:
     """Every template, built by the generator's own command line into a temporary directory."""
     output = tmp_path_factory.mktemp("build")
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "generate.py"), "build", "--output-dir", str(output)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "generate.py"), "build", "--output-dir", str(output)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, f"generate.py build exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     for name in (SETUP_TEMPLATE, TARGET_TEMPLATE):
         assert (output / name).is_file(), f"generate.py build did not write {name}:\n{result.stdout}"
@@ -67,8 +72,9 @@ def role_arn(name: str, path: str = "/") -> str:
     return f"arn:aws:iam::{ACCOUNT_ID}:role{path}{name}"
 
 
-def assert_trusts_only_admin_account_roles(document: dict, admin_account_id: str,
-                                           administrator: str = "stackset-admin") -> None:
+def assert_trusts_only_admin_account_roles(
+    document: dict, admin_account_id: str, administrator: str = "stackset-admin"
+) -> None:
     """Only the environment's StackSet administration role(s) of the administrator account: the set-up one
     (stackset-admin) for the setup role, the model deployments' one (deploy-admin) for the deployment role."""
     [statement] = statements(document)
@@ -76,7 +82,8 @@ def assert_trusts_only_admin_account_roles(document: dict, admin_account_id: str
     assert as_list(statement["Action"]) == ["sts:AssumeRole"]
     assert statement.get("Principal") == {"AWS": f"arn:aws:iam::{admin_account_id}:root"}
     assert statement.get("Condition") == {
-        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{admin_account_id}:role/{ENV_NAME}-*-{administrator}"}}
+        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{admin_account_id}:role/{ENV_NAME}-*-{administrator}"}
+    }
 
 
 def boundary_arn() -> str:
@@ -113,32 +120,54 @@ def constraint_errors(name: str, definition: dict, value: str) -> list[str]:
 
 def test_blog_deploy_command_creates_the_setup_stackset_role(moto, build_dir):
     rc, out, err = aws(
-        moto, "cloudformation", "deploy",
-        "--template-file", str(build_dir / SETUP_TEMPLATE),
-        "--stack-name", STACK_NAME,
-        "--capabilities", "CAPABILITY_NAMED_IAM",
-        "--parameter-overrides", f"EnvName={ENV_NAME}", f"EnvType={ENV_TYPE}",
-        f"StackSetExecutionRoleName={SETUP_ROLE_NAME}", f"AdministratorAccountId={ADMIN_ACCOUNT_ID}")
+        moto,
+        "cloudformation",
+        "deploy",
+        "--template-file",
+        str(build_dir / SETUP_TEMPLATE),
+        "--stack-name",
+        STACK_NAME,
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--parameter-overrides",
+        f"EnvName={ENV_NAME}",
+        f"EnvType={ENV_TYPE}",
+        f"StackSetExecutionRoleName={SETUP_ROLE_NAME}",
+        f"AdministratorAccountId={ADMIN_ACCOUNT_ID}",
+    )
     assert rc == 0
     assert f"Successfully created/updated stack - {STACK_NAME}" in out
 
     # The blog's follow-up command. moto's change-set path leaves Outputs empty (null); real
     # CloudFormation fills them, and then they must name the role.
-    _, outputs, _ = aws(moto, "cloudformation", "describe-stacks", "--stack-name", STACK_NAME,
-                        "--query", "Stacks[0].Outputs[*].[OutputKey, OutputValue]")
+    _, outputs, _ = aws(
+        moto,
+        "cloudformation",
+        "describe-stacks",
+        "--stack-name",
+        STACK_NAME,
+        "--query",
+        "Stacks[0].Outputs[*].[OutputKey, OutputValue]",
+    )
     assert outputs is None or dict(map(tuple, outputs)) == {
-        "StackSetExecutionRoleName": SETUP_ROLE_NAME, "StackSetExecutionRoleArn": role_arn(SETUP_ROLE_NAME),
-        "PermissionsBoundaryArn": boundary_arn()}
+        "StackSetExecutionRoleName": SETUP_ROLE_NAME,
+        "StackSetExecutionRoleArn": role_arn(SETUP_ROLE_NAME),
+        "PermissionsBoundaryArn": boundary_arn(),
+    }
 
     stack = wait_for_stack(moto, STACK_NAME)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
-        "EnvName": ENV_NAME, "EnvType": ENV_TYPE,
-        "StackSetExecutionRoleName": SETUP_ROLE_NAME, "AdministratorAccountId": ADMIN_ACCOUNT_ID}
+        "EnvName": ENV_NAME,
+        "EnvType": ENV_TYPE,
+        "StackSetExecutionRoleName": SETUP_ROLE_NAME,
+        "AdministratorAccountId": ADMIN_ACCOUNT_ID,
+    }
     resources = moto.client("cloudformation").describe_stack_resources(StackName=STACK_NAME)["StackResources"]
     assert sorted((r["LogicalResourceId"], r["ResourceType"], r["PhysicalResourceId"]) for r in resources) == [
         ("SetupStackSetExecutionRole", "AWS::IAM::Role", SETUP_ROLE_NAME),
-        ("TargetAccountBoundary", "AWS::IAM::ManagedPolicy", boundary_arn())]
+        ("TargetAccountBoundary", "AWS::IAM::ManagedPolicy", boundary_arn()),
+    ]
 
     _, got, _ = aws(moto, "iam", "get-role", "--role-name", SETUP_ROLE_NAME)
     role = got["Role"]
@@ -149,7 +178,9 @@ def test_blog_deploy_command_creates_the_setup_stackset_role(moto, build_dir):
 
     _, listed, _ = aws(moto, "iam", "list-role-policies", "--role-name", SETUP_ROLE_NAME)
     assert listed["PolicyNames"] == ["stackset-setup"]
-    _, inline, _ = aws(moto, "iam", "get-role-policy", "--role-name", SETUP_ROLE_NAME, "--policy-name", "stackset-setup")
+    _, inline, _ = aws(
+        moto, "iam", "get-role-policy", "--role-name", SETUP_ROLE_NAME, "--policy-name", "stackset-setup"
+    )
     document = policy_document(inline["PolicyDocument"])
     assert statements(document), document
     assert_no_wildcard_actions(document)
@@ -160,19 +191,38 @@ def test_blog_deploy_command_creates_the_setup_stackset_role(moto, build_dir):
 def test_setup_stackset_role_outputs_with_generated_name(moto, build_dir):
     stack_name = "sm-mlops-setup-stackset-role-generated-name"
     generated = f"{ENV_NAME}-{ENV_TYPE}-stackset-setup"
-    aws(moto, "cloudformation", "create-stack",
-        "--template-body", (build_dir / SETUP_TEMPLATE).as_uri(),
-        "--stack-name", stack_name, "--capabilities", "CAPABILITY_NAMED_IAM",
-        "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, StackSetExecutionRoleName="",
-                                        AdministratorAccountId=ADMIN_ACCOUNT_ID))
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack",
+        "--template-body",
+        (build_dir / SETUP_TEMPLATE).as_uri(),
+        "--stack-name",
+        stack_name,
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--parameters",
+        *cli_parameters(
+            EnvName=ENV_NAME, EnvType=ENV_TYPE, StackSetExecutionRoleName="", AdministratorAccountId=ADMIN_ACCOUNT_ID
+        ),
+    )
     stack = wait_for_stack(moto, stack_name)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
 
-    _, outputs, _ = aws(moto, "cloudformation", "describe-stacks", "--stack-name", stack_name,
-                        "--query", "Stacks[0].Outputs[*].[OutputKey, OutputValue]")
+    _, outputs, _ = aws(
+        moto,
+        "cloudformation",
+        "describe-stacks",
+        "--stack-name",
+        stack_name,
+        "--query",
+        "Stacks[0].Outputs[*].[OutputKey, OutputValue]",
+    )
     assert dict(map(tuple, outputs)) == {
-        "StackSetExecutionRoleName": generated, "StackSetExecutionRoleArn": role_arn(generated),
-        "PermissionsBoundaryArn": boundary_arn()}
+        "StackSetExecutionRoleName": generated,
+        "StackSetExecutionRoleArn": role_arn(generated),
+        "PermissionsBoundaryArn": boundary_arn(),
+    }
 
     role = moto.client("iam").get_role(RoleName=generated)["Role"]
     assert role["Arn"] == role_arn(generated)
@@ -186,11 +236,21 @@ def test_malformed_administrator_account_id_is_rejected(moto, build_dir):
     assert definition["ConstraintDescription"].startswith(ACCOUNT_ID_CONSTRAINT)
 
     rc, out, err = aws(
-        moto, "cloudformation", "deploy", "--template-file", str(template),
-        "--stack-name", "sm-mlops-setup-stackset-role-bad-account",
-        "--capabilities", "CAPABILITY_NAMED_IAM",
-        "--parameter-overrides", f"EnvName={ENV_NAME}", f"EnvType={ENV_TYPE}", "AdministratorAccountId=12345",
-        check=False)
+        moto,
+        "cloudformation",
+        "deploy",
+        "--template-file",
+        str(template),
+        "--stack-name",
+        "sm-mlops-setup-stackset-role-bad-account",
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--parameter-overrides",
+        f"EnvName={ENV_NAME}",
+        f"EnvType={ENV_TYPE}",
+        "AdministratorAccountId=12345",
+        check=False,
+    )
     if rc != 0:
         # Where parameter constraints are enforced (real CloudFormation), the CLI shows the description.
         assert ACCOUNT_ID_CONSTRAINT in err, f"exit {rc}\nstdout:\n{out}\nstderr:\n{err}"
@@ -207,25 +267,55 @@ def test_malformed_administrator_account_id_is_rejected(moto, build_dir):
 def test_target_account_roles_stack(moto, build_dir):
     """As a StackSet creates it in a prepared target account: the setup stack first, its boundary passed on."""
     setup = "sm-mlops-setup-stackset-role"
-    aws(moto, "cloudformation", "create-stack", "--template-body", (build_dir / SETUP_TEMPLATE).as_uri(),
-        "--stack-name", setup, "--capabilities", "CAPABILITY_NAMED_IAM",
-        "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, StackSetExecutionRoleName="",
-                                        AdministratorAccountId=ACCOUNT_ID))
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack",
+        "--template-body",
+        (build_dir / SETUP_TEMPLATE).as_uri(),
+        "--stack-name",
+        setup,
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--parameters",
+        *cli_parameters(
+            EnvName=ENV_NAME, EnvType=ENV_TYPE, StackSetExecutionRoleName="", AdministratorAccountId=ACCOUNT_ID
+        ),
+    )
     boundary = stack_outputs(wait_for_stack(moto, setup))["PermissionsBoundaryArn"]
     assert boundary == boundary_arn()
     stack_name = "sm-mlops-staging-target-account-roles"
-    aws(moto, "cloudformation", "create-stack",
-        "--template-body", (build_dir / TARGET_TEMPLATE).as_uri(),
-        "--stack-name", stack_name, "--capabilities", "CAPABILITY_NAMED_IAM",
-        "--parameters", *cli_parameters(EnvName=ENV_NAME, EnvType=ENV_TYPE, AdministratorAccountId=ACCOUNT_ID,
-                                        ModelS3KMSKeyArn=KMS_KEY_ARN, ModelBucketName=MODEL_BUCKET,
-                                        PermissionsBoundaryArn=boundary, PipelineExecutionRoleArn=DEPLOY_ROLE))
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack",
+        "--template-body",
+        (build_dir / TARGET_TEMPLATE).as_uri(),
+        "--stack-name",
+        stack_name,
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--parameters",
+        *cli_parameters(
+            EnvName=ENV_NAME,
+            EnvType=ENV_TYPE,
+            AdministratorAccountId=ACCOUNT_ID,
+            ModelS3KMSKeyArn=KMS_KEY_ARN,
+            ModelBucketName=MODEL_BUCKET,
+            PermissionsBoundaryArn=boundary,
+            PipelineExecutionRoleArn=DEPLOY_ROLE,
+        ),
+    )
     stack = wait_for_stack(moto, stack_name)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
 
     outputs = stack_outputs(stack)
-    assert set(outputs) == {"SageMakerModelExecutionRoleArn", "SageMakerModelExecutionRoleName",
-                            "StackSetExecutionRoleArn", "StackSetExecutionRoleName"}
+    assert set(outputs) == {
+        "SageMakerModelExecutionRoleArn",
+        "SageMakerModelExecutionRoleName",
+        "StackSetExecutionRoleArn",
+        "StackSetExecutionRoleName",
+    }
     model_role, stackset_role = outputs["SageMakerModelExecutionRoleName"], outputs["StackSetExecutionRoleName"]
     assert model_role == f"{ENV_NAME}-{ENV_TYPE}-us-east-1-sm-model-exec"
     assert stackset_role == f"{ENV_NAME}-{ENV_TYPE}-us-east-1-stackset-exec"
@@ -233,7 +323,9 @@ def test_target_account_roles_stack(moto, build_dir):
     assert outputs["StackSetExecutionRoleArn"] == role_arn(stackset_role)
 
     iam = moto.client("iam")
-    roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"] if r["RoleName"] != f"{ENV_NAME}-{ENV_TYPE}-stackset-setup"}
+    roles = {
+        r["RoleName"]: r for r in iam.list_roles()["Roles"] if r["RoleName"] != f"{ENV_NAME}-{ENV_TYPE}-stackset-setup"
+    }
     assert set(roles) == {model_role, stackset_role}
     for name in roles:
         assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
@@ -243,7 +335,8 @@ def test_target_account_roles_stack(moto, build_dir):
         assert roles[name]["Arn"] == role_arn(name)
 
     assert_trusts_only_admin_account_roles(
-        policy_document(roles[stackset_role]["AssumeRolePolicyDocument"]), ACCOUNT_ID, "deploy-admin")
+        policy_document(roles[stackset_role]["AssumeRolePolicyDocument"]), ACCOUNT_ID, "deploy-admin"
+    )
     model_trust = policy_document(roles[model_role]["AssumeRolePolicyDocument"])
     principals = [s["Principal"] for s in statements(model_trust)]
     # SageMaker of this account, and the endpoint test of the environment's model deploy projects (their role);
@@ -255,7 +348,8 @@ def test_target_account_roles_stack(moto, build_dir):
         document = policy_document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
         assert_no_wildcard_actions(document)
     model_policy = policy_document(
-        iam.get_role_policy(RoleName=model_role, PolicyName="sagemaker-model-execution")["PolicyDocument"])
+        iam.get_role_policy(RoleName=model_role, PolicyName="sagemaker-model-execution")["PolicyDocument"]
+    )
     resources = {r for s in statements(model_policy) for r in as_list(s["Resource"])}
     assert KMS_KEY_ARN in resources
     assert f"arn:aws:s3:::{MODEL_BUCKET}/*" in resources

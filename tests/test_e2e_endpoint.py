@@ -41,14 +41,29 @@ def template_file(tmp_path_factory):
 
 def deploy(moto, template_file, stack: str, **extra) -> dict:
     # What the pipeline's build writes (SSM parameter names for the network) plus the stage configuration.
-    parameters = {"SageMakerProjectName": "Churn", "SageMakerProjectId": "p-abc123def456", "EnvName": ENV,
-                  "EnvType": STAGE, "ModelPackageName": PACKAGE, "ExecutionRoleName": ROLE,
-                  "SageMakerSubnetIds": f"{ENV}-{STAGE}-private-subnet-ids",
-                  "SageMakerSecurityGroupIds": f"{ENV}-{STAGE}-sagemaker-sg-ids", "VolumeKmsKeyArn": VOLUME_KEY,
-                  **extra}
-    aws(moto, "cloudformation", "create-stack", "--stack-name", stack, "--template-body",
-        f"file://{template_file}", "--parameters",
-        *[f"ParameterKey={k},ParameterValue={v.replace(',', chr(92) + ',')}" for k, v in parameters.items()])
+    parameters = {
+        "SageMakerProjectName": "Churn",
+        "SageMakerProjectId": "p-abc123def456",
+        "EnvName": ENV,
+        "EnvType": STAGE,
+        "ModelPackageName": PACKAGE,
+        "ExecutionRoleName": ROLE,
+        "SageMakerSubnetIds": f"{ENV}-{STAGE}-private-subnet-ids",
+        "SageMakerSecurityGroupIds": f"{ENV}-{STAGE}-sagemaker-sg-ids",
+        "VolumeKmsKeyArn": VOLUME_KEY,
+        **extra,
+    }
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack",
+        "--stack-name",
+        stack,
+        "--template-body",
+        f"file://{template_file}",
+        "--parameters",
+        *[f"ParameterKey={k},ParameterValue={v.replace(',', chr(92) + ',')}" for k, v in parameters.items()],
+    )
     return wait_for_stack(moto, stack)
 
 
@@ -81,9 +96,16 @@ def test_endpoint_stack_serves_the_package_from_the_stage_network_with_the_volum
 def test_data_capture_and_instance_settings_reach_the_endpoint_configuration(moto, template_file):
     for suffix, value in (("private-subnet-ids", SUBNETS), ("sagemaker-sg-ids", GROUPS)):
         aws(moto, "ssm", "put-parameter", "--name", f"{ENV}-{STAGE}-{suffix}", "--type", "String", "--value", value)
-    stack = deploy(moto, template_file, "sagemaker-churn-capture", DataCapture="YES",
-                   DataCaptureSamplingPercentage="20", DataCaptureS3Uri="s3://capture-bucket/churn", EndpointInstanceCount="2",
-                   EndpointInstanceType="ml.c5.large")
+    stack = deploy(
+        moto,
+        template_file,
+        "sagemaker-churn-capture",
+        DataCapture="YES",
+        DataCaptureSamplingPercentage="20",
+        DataCaptureS3Uri="s3://capture-bucket/churn",
+        EndpointInstanceCount="2",
+        EndpointInstanceType="ml.c5.large",
+    )
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     sagemaker = moto.client("sagemaker")
     described = sagemaker.describe_endpoint(EndpointName=endpoint_name(stack))

@@ -59,12 +59,20 @@ import subprocess
 import sys
 
 import pytest
-from tests import cfn
 
 from templates_src.templates.env import env_vpc_egress
-
-from tests.support_moto import aws, moto_limitation, wait_for_stack
-from tests.support_moto import ACCOUNT_ID, REGION, as_list, policy_document, stack_outputs, statements
+from tests import cfn
+from tests.support_moto import (
+    ACCOUNT_ID,
+    REGION,
+    as_list,
+    aws,
+    moto_limitation,
+    policy_document,
+    stack_outputs,
+    statements,
+    wait_for_stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -108,30 +116,59 @@ def create_platform_boundary(server) -> str:
     try:
         iam.get_policy(PolicyArn=PLATFORM_BOUNDARY)
     except iam.exceptions.NoSuchEntityException:
-        iam.create_policy(PolicyName=PLATFORM_BOUNDARY.rsplit("/", 1)[1], PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:Describe*",
-                                                    "Resource": "*"}]}))
+        iam.create_policy(
+            PolicyName=PLATFORM_BOUNDARY.rsplit("/", 1)[1],
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "sagemaker:Describe*", "Resource": "*"}],
+                }
+            ),
+        )
     return PLATFORM_BOUNDARY
+
 
 # The interface endpoints' toggles, and those env-vpc-egress creates by default in a new VPC (the Studio Classic
 # notebook endpoint is off).
 INTERFACE_TOGGLES = tuple(e.toggle for e in env_vpc_egress.INTERFACE_ENDPOINTS)
 DEFAULT_INTERFACE_ENDPOINTS = {
-    f"com.amazonaws.{REGION}.{service}" for service in (
-        "ssm", "monitoring", "logs", "sagemaker.api", "sagemaker.runtime", "sts", "git-codecommit", "codecommit",
-        "codepipeline", "codebuild", "ecr.api", "ecr.dkr", "servicecatalog", "kms", "cloudformation")
+    f"com.amazonaws.{REGION}.{service}"
+    for service in (
+        "ssm",
+        "monitoring",
+        "logs",
+        "sagemaker.api",
+        "sagemaker.runtime",
+        "sts",
+        "git-codecommit",
+        "codecommit",
+        "codepipeline",
+        "codebuild",
+        "ecr.api",
+        "ecr.dkr",
+        "servicecatalog",
+        "kms",
+        "cloudformation",
+    )
 } | {f"aws.sagemaker.{REGION}.studio"}
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Building, adapting and deploying templates
 
+
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> pathlib.Path:
     """Every template, built by the generator's own command line into a temporary directory."""
     output = tmp_path_factory.mktemp("build")
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "generate.py"), "build", "--output-dir", str(output)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "generate.py"), "build", "--output-dir", str(output)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, f"generate.py build exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     return output
 
@@ -142,8 +179,9 @@ def load(path: pathlib.Path) -> dict:
 
 def without_ssm_parameter_tags(template: dict) -> None:
     """moto: ``Tags`` of AWS::SSM::Parameter -> HTTP 500 (TypeError: string indices must be integers, not 'str')."""
-    tagged = [r for r in template["Resources"].values()
-              if r["Type"] == "AWS::SSM::Parameter" and "Tags" in r["Properties"]]
+    tagged = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::SSM::Parameter" and "Tags" in r["Properties"]
+    ]
     assert tagged, "no tagged SSM parameter left: drop this adaptation"
     for resource in tagged:
         del resource["Properties"]["Tags"]
@@ -160,8 +198,11 @@ def without_kms_key_tags(template: dict) -> None:
 def without_flow_log_max_aggregation_interval(template: dict) -> None:
     """moto: MaxAggregationInterval from a Number parameter is the string '600', moto wants the int:
     ``InvalidParameter: Invalid Flow Log Max Aggregation Interval``.  moto then uses 600, the default."""
-    logs = [r for r in template["Resources"].values()
-            if r["Type"] == "AWS::EC2::FlowLog" and "MaxAggregationInterval" in r["Properties"]]
+    logs = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::EC2::FlowLog" and "MaxAggregationInterval" in r["Properties"]
+    ]
     assert logs, "no flow log with MaxAggregationInterval left: drop this adaptation"
     for resource in logs:
         del resource["Properties"]["MaxAggregationInterval"]
@@ -217,9 +258,18 @@ def create_stack(server, stack_name: str, template: dict, parameters: dict[str, 
     """``aws cloudformation create-stack`` as a user runs it; the created stack (CREATE_COMPLETE) from boto3."""
     path = workdir / f"{stack_name}.json"
     path.write_text(json.dumps(template, separators=(",", ":")))
-    aws(server, "cloudformation", "create-stack", "--stack-name", stack_name, *template_argument(server, path),
-        "--capabilities", "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM",
-        *parameters_argument(parameters, workdir / f"{stack_name}-parameters.json"))
+    aws(
+        server,
+        "cloudformation",
+        "create-stack",
+        "--stack-name",
+        stack_name,
+        *template_argument(server, path),
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "CAPABILITY_NAMED_IAM",
+        *parameters_argument(parameters, workdir / f"{stack_name}-parameters.json"),
+    )
     stack = wait_for_stack(server, stack_name)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     return stack
@@ -227,8 +277,15 @@ def create_stack(server, stack_name: str, template: dict, parameters: dict[str, 
 
 def cli_outputs(server, stack_name: str) -> dict[str, str]:
     """The stack's outputs as ``aws cloudformation describe-stacks`` shows them."""
-    _, outputs, _ = aws(server, "cloudformation", "describe-stacks", "--stack-name", stack_name,
-                        "--query", "Stacks[0].Outputs[*].[OutputKey, OutputValue]")
+    _, outputs, _ = aws(
+        server,
+        "cloudformation",
+        "describe-stacks",
+        "--stack-name",
+        stack_name,
+        "--query",
+        "Stacks[0].Outputs[*].[OutputKey, OutputValue]",
+    )
     return dict(map(tuple, outputs or []))
 
 
@@ -256,17 +313,31 @@ def by_sid(document: dict) -> dict[str, dict]:
 # --------------------------------------------------------------------------------------------------------------
 # env-vpc and env-vpc-egress
 
+
 def vpc_parameters(**overrides: str) -> dict[str, str]:
-    return {"EnvName": ENV_NAME, "EnvType": ENV_TYPE, "AvailabilityZones": ",".join(AZS),
-            "VPCFlowLogsRoleArn": role_arn(FLOW_LOGS_ROLE), **overrides}
+    return {
+        "EnvName": ENV_NAME,
+        "EnvType": ENV_TYPE,
+        "AvailabilityZones": ",".join(AZS),
+        "VPCFlowLogsRoleArn": role_arn(FLOW_LOGS_ROLE),
+        **overrides,
+    }
 
 
 def egress_parameters(network: dict[str, str], **overrides: str) -> dict[str, str]:
-    return {"EnvName": ENV_NAME, "EnvType": ENV_TYPE, "VPCId": network["VPCId"], "AvailabilityZones": ",".join(AZS),
-            "PrivateSubnetIds": network["PrivateSubnetIds"], "PrivateRouteTableIds": network["PrivateRouteTableIds"],
-            "VPCEndpointsSecurityGroupId": network["VPCEndpointsSecurityGroupId"],
-            "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET, "SeedCodeS3BucketName": SEED_BUCKET,
-            **overrides}
+    return {
+        "EnvName": ENV_NAME,
+        "EnvType": ENV_TYPE,
+        "VPCId": network["VPCId"],
+        "AvailabilityZones": ",".join(AZS),
+        "PrivateSubnetIds": network["PrivateSubnetIds"],
+        "PrivateRouteTableIds": network["PrivateRouteTableIds"],
+        "VPCEndpointsSecurityGroupId": network["VPCEndpointsSecurityGroupId"],
+        "DataBucketName": DATA_BUCKET,
+        "ModelBucketName": MODEL_BUCKET,
+        "SeedCodeS3BucketName": SEED_BUCKET,
+        **overrides,
+    }
 
 
 def assert_security_groups(ec2, network: dict[str, str], vpc_id: str) -> None:
@@ -276,13 +347,22 @@ def assert_security_groups(ec2, network: dict[str, str], vpc_id: str) -> None:
     assert {g["VpcId"] for g in groups.values()} == {vpc_id}
 
     def ingress(group_id):
-        return sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"),
-                       tuple(sorted(pair["GroupId"] for pair in p["UserIdGroupPairs"])),
-                       tuple(r["CidrIp"] for r in p["IpRanges"])) for p in groups[group_id]["IpPermissions"])
+        return sorted(
+            (
+                p["IpProtocol"],
+                p.get("FromPort"),
+                p.get("ToPort"),
+                tuple(sorted(pair["GroupId"] for pair in p["UserIdGroupPairs"])),
+                tuple(r["CidrIp"] for r in p["IpRanges"]),
+            )
+            for p in groups[group_id]["IpPermissions"]
+        )
 
     # NFS to the home file system and app-to-app traffic only among Studio apps and jobs themselves.
-    assert ingress(sagemaker_sg) == [("tcp", 2049, 2049, (sagemaker_sg,), ()),
-                                     ("tcp", 8192, 65535, (sagemaker_sg,), ())]
+    assert ingress(sagemaker_sg) == [
+        ("tcp", 2049, 2049, (sagemaker_sg,), ()),
+        ("tcp", 8192, 65535, (sagemaker_sg,), ()),
+    ]
     # The endpoints accept HTTPS from the SageMaker group only.
     assert ingress(endpoints_sg) == [("tcp", 443, 443, (sagemaker_sg,), ())]
     # Egress rules are not checked: moto ignores SecurityGroupEgress (see the module docstring).
@@ -312,12 +392,14 @@ def assert_s3_gateway_endpoint(ec2, vpc_id: str, route_tables: list[str], endpoi
     assert sorted(endpoint["RouteTableIds"]) == sorted(route_tables)
     policy = by_sid(policy_document(endpoint["PolicyDocument"]))
     assert set(policy["EnvironmentBuckets"]["Resource"]) == {
-        f"arn:aws:s3:::{b}{suffix}" for b in (DATA_BUCKET, MODEL_BUCKET) for suffix in ("", "/*")}
+        f"arn:aws:s3:::{b}{suffix}" for b in (DATA_BUCKET, MODEL_BUCKET) for suffix in ("", "/*")
+    }
     assert policy["EnvironmentBuckets"]["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
     assert as_list(policy["SeedCodeRead"]["Resource"]) == [f"arn:aws:s3:::{SEED_BUCKET}/*"]
     assert as_list(policy["ECRImageLayers"]["Resource"]) == [f"arn:aws:s3:::prod-{REGION}-starport-layer-bucket/*"]
     assert as_list(policy["CloudFormationResponses"]["Resource"]) == [
-        "arn:aws:s3:::cloudformation-custom-resource-response-useast1/*"]
+        "arn:aws:s3:::cloudformation-custom-resource-response-useast1/*"
+    ]
     for sid, statement in policy.items():
         assert statement["Effect"] == "Allow" and "*" not in as_list(statement["Action"]), sid
     # Every private route table sends S3 traffic to the endpoint.
@@ -330,8 +412,14 @@ def test_env_vpc_new_network_in_two_zones_with_nat_egress(moto, build_dir, tmp_p
     parameters; then env-vpc-egress on it with NAT gateways: endpoints, S3 gateway endpoint, one NAT per zone."""
     create_stack(moto, "sm-mlops-dev-vpc", for_moto(build_dir, "env-vpc.yaml"), vpc_parameters(), tmp_path)
     network = cli_outputs(moto, "sm-mlops-dev-vpc")
-    assert set(network) == {"VPCId", "VPCCIDR", "PrivateSubnetIds", "PrivateRouteTableIds",
-                            "SageMakerSecurityGroupIds", "VPCEndpointsSecurityGroupId"}
+    assert set(network) == {
+        "VPCId",
+        "VPCCIDR",
+        "PrivateSubnetIds",
+        "PrivateRouteTableIds",
+        "SageMakerSecurityGroupIds",
+        "VPCEndpointsSecurityGroupId",
+    }
     ec2 = moto.client("ec2")
     vpc_id = network["VPCId"]
     [vpc] = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
@@ -344,7 +432,9 @@ def test_env_vpc_new_network_in_two_zones_with_nat_egress(moto, build_dir, tmp_p
     found = {s["SubnetId"]: s for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"]}
     # In zone order: subnet i in zone i, with the default CIDR blocks.
     assert [(found[s]["AvailabilityZone"], found[s]["CidrBlock"]) for s in subnets] == [
-        ("us-east-1a", "10.0.0.0/19"), ("us-east-1b", "10.0.32.0/19")]
+        ("us-east-1a", "10.0.0.0/19"),
+        ("us-east-1b", "10.0.32.0/19"),
+    ]
     for i, subnet in enumerate(subnets, start=1):
         assert found[subnet]["VpcId"] == vpc_id and found[subnet]["MapPublicIpOnLaunch"] is False
         assert tags(found[subnet])["Name"] == f"{PREFIX}-private-subnet-{i}"
@@ -365,16 +455,24 @@ def test_env_vpc_new_network_in_two_zones_with_nat_egress(moto, build_dir, tmp_p
     assert str(group["retentionInDays"]) == "365"  # moto keeps the Number parameter as the string '365'
 
     assert ssm_values(moto, f"{PREFIX}-vpc-id", f"{PREFIX}-private-subnet-ids", f"{PREFIX}-sagemaker-sg-ids") == {
-        f"{PREFIX}-vpc-id": vpc_id, f"{PREFIX}-private-subnet-ids": network["PrivateSubnetIds"],
-        f"{PREFIX}-sagemaker-sg-ids": network["SageMakerSecurityGroupIds"]}
+        f"{PREFIX}-vpc-id": vpc_id,
+        f"{PREFIX}-private-subnet-ids": network["PrivateSubnetIds"],
+        f"{PREFIX}-sagemaker-sg-ids": network["SageMakerSecurityGroupIds"],
+    }
 
     # env-vpc-egress on this network, with NAT gateways (the default).
-    stack = create_stack(moto, "sm-mlops-dev-vpc-egress", for_moto(build_dir, "env-vpc-egress.yaml"),
-                         egress_parameters(network), tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-dev-vpc-egress",
+        for_moto(build_dir, "env-vpc-egress.yaml"),
+        egress_parameters(network),
+        tmp_path,
+    )
     egress = stack_outputs(stack)
     assert set(egress) == {"VPCEndpointS3Id", "VPCEndpointKMSId", "NATGatewayIds"}
-    interface = assert_interface_endpoints(ec2, vpc_id, subnets, network["VPCEndpointsSecurityGroupId"],
-                                           DEFAULT_INTERFACE_ENDPOINTS)
+    interface = assert_interface_endpoints(
+        ec2, vpc_id, subnets, network["VPCEndpointsSecurityGroupId"], DEFAULT_INTERFACE_ENDPOINTS
+    )
     assert interface[f"com.amazonaws.{REGION}.kms"]["VpcEndpointId"] == egress["VPCEndpointKMSId"]
     assert_kms_endpoint_policy(interface[f"com.amazonaws.{REGION}.kms"])
     assert_s3_gateway_endpoint(ec2, vpc_id, route_tables, egress["VPCEndpointS3Id"])
@@ -386,21 +484,30 @@ def test_env_vpc_new_network_in_two_zones_with_nat_egress(moto, build_dir, tmp_p
     public = {s["SubnetId"]: s for s in ec2.describe_subnets(SubnetIds=public_ids)["Subnets"]}
     # One NAT gateway with an elastic IP in a public subnet of each zone, in zone order.
     assert [(public[s]["AvailabilityZone"], public[s]["CidrBlock"]) for s in public_ids] == [
-        ("us-east-1a", "10.0.128.0/20"), ("us-east-1b", "10.0.144.0/20")]
+        ("us-east-1a", "10.0.128.0/20"),
+        ("us-east-1b", "10.0.144.0/20"),
+    ]
     assert all(n["NatGatewayAddresses"][0]["AllocationId"].startswith("eipalloc-") for n in nats.values())
     assert all(s["MapPublicIpOnLaunch"] is False for s in public.values())
     # The public route table: default route to the internet gateway.
-    to_igw = {t["RouteTableId"]: [r["DestinationCidrBlock"] for r in t["Routes"]
-                                  if r.get("GatewayId") == igw["InternetGatewayId"]]
-              for t in ec2.describe_route_tables(Filters=in_vpc(vpc_id))["RouteTables"]}
+    to_igw = {
+        t["RouteTableId"]: [
+            r["DestinationCidrBlock"] for r in t["Routes"] if r.get("GatewayId") == igw["InternetGatewayId"]
+        ]
+        for t in ec2.describe_route_tables(Filters=in_vpc(vpc_id))["RouteTables"]
+    }
     assert [routes for routes in to_igw.values() if routes] == [["0.0.0.0/0"]]
     # Private route table i: default route to the NAT gateway of zone i.
     tables = {t["RouteTableId"]: t for t in ec2.describe_route_tables(RouteTableIds=route_tables)["RouteTables"]}
-    assert [[r["NatGatewayId"] for r in tables[t]["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
-            for t in route_tables] == [[n] for n in nat_ids]
+    assert [
+        [r["NatGatewayId"] for r in tables[t]["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+        for t in route_tables
+    ] == [[n] for n in nat_ids]
 
     assert ssm_values(moto, f"{PREFIX}-s3-vpce-id", f"{PREFIX}-kms-vpce-id") == {
-        f"{PREFIX}-s3-vpce-id": egress["VPCEndpointS3Id"], f"{PREFIX}-kms-vpce-id": egress["VPCEndpointKMSId"]}
+        f"{PREFIX}-s3-vpce-id": egress["VPCEndpointS3Id"],
+        f"{PREFIX}-kms-vpce-id": egress["VPCEndpointKMSId"],
+    }
 
 
 def test_env_vpc_existing_network_and_internet_free_egress(moto, build_dir, tmp_path):
@@ -412,44 +519,76 @@ def test_env_vpc_existing_network_and_internet_free_egress(moto, build_dir, tmp_
         ec2.modify_vpc_attribute(VpcId=vpc_id, **{attribute: {"Value": True}})
     subnets, route_tables = [], []
     for i, zone in enumerate(AZS):
-        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i * 16}.0/20",
-                                   AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i * 16}.0/20", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
         table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
         subnets.append(subnet)
         route_tables.append(table)
-    before = {"vpcs": len(ec2.describe_vpcs()["Vpcs"]), "subnets": len(ec2.describe_subnets()["Subnets"]),
-              "route tables": len(ec2.describe_route_tables()["RouteTables"])}
+    before = {
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "route tables": len(ec2.describe_route_tables()["RouteTables"]),
+    }
 
-    stack = create_stack(moto, "sm-mlops-dev-vpc", for_moto(build_dir, "env-vpc.yaml"), vpc_parameters(
-        CreateVPC="NO", ExistingVPCId=vpc_id, CreatePrivateSubnets="NO", ExistingPrivateSubnetIds=",".join(subnets),
-        ExistingPrivateRouteTableIds=",".join(route_tables), CreateVPCFlowLogsToCloudWatch="NO", VPCFlowLogsRoleArn=""),
-        tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-dev-vpc",
+        for_moto(build_dir, "env-vpc.yaml"),
+        vpc_parameters(
+            CreateVPC="NO",
+            ExistingVPCId=vpc_id,
+            CreatePrivateSubnets="NO",
+            ExistingPrivateSubnetIds=",".join(subnets),
+            ExistingPrivateRouteTableIds=",".join(route_tables),
+            CreateVPCFlowLogsToCloudWatch="NO",
+            VPCFlowLogsRoleArn="",
+        ),
+        tmp_path,
+    )
     network = stack_outputs(stack)
     # The existing network passed through, in the order given; no VPC CIDR output without a new VPC.
     assert network["VPCId"] == vpc_id and "VPCCIDR" not in network
     assert network["PrivateSubnetIds"].split(",") == subnets
     assert network["PrivateRouteTableIds"].split(",") == route_tables
-    assert {"vpcs": len(ec2.describe_vpcs()["Vpcs"]), "subnets": len(ec2.describe_subnets()["Subnets"]),
-            "route tables": len(ec2.describe_route_tables()["RouteTables"])} == before
+    assert {
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "route tables": len(ec2.describe_route_tables()["RouteTables"]),
+    } == before
     assert_security_groups(ec2, network, vpc_id)
     assert ec2.describe_flow_logs()["FlowLogs"] == []
     assert moto.client("logs").describe_log_groups(logGroupNamePrefix="/vpcflowlogs/")["logGroups"] == []
     assert ssm_values(moto, f"{PREFIX}-vpc-id", f"{PREFIX}-private-subnet-ids") == {
-        f"{PREFIX}-vpc-id": vpc_id, f"{PREFIX}-private-subnet-ids": ",".join(subnets)}
+        f"{PREFIX}-vpc-id": vpc_id,
+        f"{PREFIX}-private-subnet-ids": ",".join(subnets),
+    }
 
     # Internet-free in the existing VPC: its own endpoints serve (Auto creates none there), except those asked
     # for, here every one but CodeCommit's Git endpoint, and the notebook one.
     asked = {name: "YES" for name in INTERFACE_TOGGLES}
-    stack = create_stack(moto, "sm-mlops-dev-vpc-egress", for_moto(build_dir, "env-vpc-egress.yaml"), egress_parameters(
-        network, CreateVPC="NO", CreateNATGateways="NO", **{**asked, "CreateCodeCommitVPCEndpoint": "NO",
-                                                             "CreateSageMakerNotebookVPCEndpoint": "YES"}),
-        tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-dev-vpc-egress",
+        for_moto(build_dir, "env-vpc-egress.yaml"),
+        egress_parameters(
+            network,
+            CreateVPC="NO",
+            CreateNATGateways="NO",
+            **{**asked, "CreateCodeCommitVPCEndpoint": "NO", "CreateSageMakerNotebookVPCEndpoint": "YES"},
+        ),
+        tmp_path,
+    )
     egress = stack_outputs(stack)
     assert set(egress) == {"VPCEndpointS3Id", "VPCEndpointKMSId"}  # no NATGatewayIds
-    assert_interface_endpoints(ec2, vpc_id, subnets, network["VPCEndpointsSecurityGroupId"],
-                               DEFAULT_INTERFACE_ENDPOINTS - {f"com.amazonaws.{REGION}.git-codecommit"}
-                               | {f"aws.sagemaker.{REGION}.notebook"})
+    assert_interface_endpoints(
+        ec2,
+        vpc_id,
+        subnets,
+        network["VPCEndpointsSecurityGroupId"],
+        DEFAULT_INTERFACE_ENDPOINTS - {f"com.amazonaws.{REGION}.git-codecommit"} | {f"aws.sagemaker.{REGION}.notebook"},
+    )
     assert_s3_gateway_endpoint(ec2, vpc_id, route_tables, egress["VPCEndpointS3Id"])
     # No way out: no internet gateway, NAT gateway, elastic IP, public subnet or default route.
     assert ec2.describe_internet_gateways()["InternetGateways"] == []
@@ -472,17 +611,29 @@ KEYS = {  # output prefix -> (alias, SSM parameter)
 
 def assert_key_policy(document: dict, *, users: list[str]) -> None:
     statements_ = by_sid(document)
-    base = ["EnableIAMPolicies", "KeyUsers", "KeyUsersGrantsForAWSResources",
-            "DenyKeyAdministrationToEnvironmentRoles", "DenyGrantsNotForAWSResources"]
+    base = [
+        "EnableIAMPolicies",
+        "KeyUsers",
+        "KeyUsersGrantsForAWSResources",
+        "DenyKeyAdministrationToEnvironmentRoles",
+        "DenyGrantsNotForAWSResources",
+    ]
     # The S3 key also lets the model execution roles of the deployment accounts decrypt models through S3, the
     # EBS key their model deployment StackSet execution role create grants for endpoint volumes.
-    assert list(statements_) in (base, base + ["TargetAccountsDecryptModels"],
-                                 base + ["TargetAccountsDescribeEndpointVolumeKey",
-                                         "TargetAccountsEncryptEndpointVolumes"])
+    assert list(statements_) in (
+        base,
+        base + ["TargetAccountsDecryptModels"],
+        base + ["TargetAccountsDescribeEndpointVolumeKey", "TargetAccountsEncryptEndpointVolumes"],
+    )
     assert statements_["EnableIAMPolicies"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
     assert as_list(statements_["KeyUsers"]["Principal"]["AWS"]) == users
     assert set(as_list(statements_["KeyUsers"]["Action"])) == {
-        "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"}
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+    }
     grants = statements_["KeyUsersGrantsForAWSResources"]
     assert as_list(grants["Principal"]["AWS"]) == users
     assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -498,16 +649,25 @@ def test_env_kms_keys_rotate_and_their_users_never_administer_them(moto, build_d
     optional persona roles left out (the account administers the keys through IAM)."""
     template = for_moto(build_dir, "env-kms.yaml")
     # KMS refuses a key policy naming a principal that does not exist (moto does not check): create them first.
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     for name in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
         moto.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    roles = {"SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
-             "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
-             "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE), "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
-             "DataScientistRoleArn": role_arn(SCIENTIST_ROLE), "DSTeamAdministratorRoleArn": role_arn(TEAM_ADMIN_ROLE)}
-    stack = create_stack(moto, "sm-mlops-dev-kms", template, {"EnvName": ENV_NAME, "EnvType": ENV_TYPE, **roles},
-                         tmp_path)
+    roles = {
+        "SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
+        "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
+        "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE),
+        "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
+        "DataScientistRoleArn": role_arn(SCIENTIST_ROLE),
+        "DSTeamAdministratorRoleArn": role_arn(TEAM_ADMIN_ROLE),
+    }
+    stack = create_stack(
+        moto, "sm-mlops-dev-kms", template, {"EnvName": ENV_NAME, "EnvType": ENV_TYPE, **roles}, tmp_path
+    )
     outputs = stack_outputs(stack)
     assert set(outputs) == {f"{key}{suffix}" for key in KEYS for suffix in ("Arn", "Id")}
 
@@ -521,26 +681,43 @@ def test_env_kms_keys_rotate_and_their_users_never_administer_them(moto, build_d
         assert arn == f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
         assert aliases[alias] == key_id
         assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
-        assert_key_policy(policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
-                          users=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE,
-                                                       SCIENTIST_ROLE, TEAM_ADMIN_ROLE)])
+        assert_key_policy(
+            policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
+            users=[
+                role_arn(n)
+                for n in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE)
+            ],
+        )
         assert ssm_values(moto, parameter) == {parameter: arn}
         # The key works (moto's DescribeKey fails on keys made by CloudFormation: see the module docstring).
         assert kms.encrypt(KeyId=alias, Plaintext=b"x")["KeyId"] == arn
 
     # Another stage, without the optional persona roles.
-    stack = create_stack(moto, "sm-mlops-test-kms", template, {
-        "EnvName": ENV_NAME, "EnvType": "test", "SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
-        "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE), "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE),
-        "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE)}, tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-test-kms",
+        template,
+        {
+            "EnvName": ENV_NAME,
+            "EnvType": "test",
+            "SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
+            "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
+            "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE),
+            "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
+        },
+        tmp_path,
+    )
     key_id = stack_outputs(stack)["S3BucketKMSKeyId"]
     assert {a["AliasName"] for a in kms.list_aliases(KeyId=key_id)["Aliases"]} == {f"alias/{ENV_NAME}-test-kms-s3"}
-    assert_key_policy(policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
-                      users=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE)])
+    assert_key_policy(
+        policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
+        users=[role_arn(n) for n in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE)],
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # env-s3
+
 
 def test_env_s3_buckets_encrypted_with_the_environment_key(moto, build_dir, tmp_path):
     """The data, model and access-log buckets with their names, encryption and tags, and the exports.
@@ -553,15 +730,31 @@ def test_env_s3_buckets_encrypted_with_the_environment_key(moto, build_dir, tmp_
     key_arn = moto.client("kms").create_key(Description="environment S3 key")["KeyMetadata"]["Arn"]
     ec2 = moto.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    endpoint = ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.s3",
-                                       VpcEndpointType="Gateway")["VpcEndpoint"]["VpcEndpointId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway"
+    )["VpcEndpoint"]["VpcEndpointId"]
     # No adaptation: moto deploys the template as it is.
-    stack = create_stack(moto, "sm-mlops-dev-s3", for_moto(build_dir, "env-s3.yaml"), {
-        "EnvName": ENV_NAME, "EnvType": ENV_TYPE, "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET,
-        "VPCEndpointS3Id": endpoint, "S3BucketKMSKeyId": key_arn}, tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-dev-s3",
+        for_moto(build_dir, "env-s3.yaml"),
+        {
+            "EnvName": ENV_NAME,
+            "EnvType": ENV_TYPE,
+            "DataBucketName": DATA_BUCKET,
+            "ModelBucketName": MODEL_BUCKET,
+            "VPCEndpointS3Id": endpoint,
+            "S3BucketKMSKeyId": key_arn,
+        },
+        tmp_path,
+    )
     assert stack_outputs(stack) == {
-        "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET, "LogsBucketName": LOGS_BUCKET,
-        "DataBucketArn": f"arn:aws:s3:::{DATA_BUCKET}", "ModelBucketArn": f"arn:aws:s3:::{MODEL_BUCKET}"}
+        "DataBucketName": DATA_BUCKET,
+        "ModelBucketName": MODEL_BUCKET,
+        "LogsBucketName": LOGS_BUCKET,
+        "DataBucketArn": f"arn:aws:s3:::{DATA_BUCKET}",
+        "ModelBucketArn": f"arn:aws:s3:::{MODEL_BUCKET}",
+    }
 
     s3 = moto.client("s3")
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {DATA_BUCKET, MODEL_BUCKET, LOGS_BUCKET}
@@ -573,13 +766,15 @@ def test_env_s3_buckets_encrypted_with_the_environment_key(moto, build_dir, tmp_
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     for bucket in (DATA_BUCKET, MODEL_BUCKET, LOGS_BUCKET):
         assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]} == {
-            "Solution": "sagemaker-secure-mlops"}
+            "Solution": "sagemaker-secure-mlops"
+        }
     exports = {e["Name"]: e["Value"] for e in moto.client("cloudformation").list_exports()["Exports"]}
     assert exports == {f"{PREFIX}-data-bucket-name": DATA_BUCKET, f"{PREFIX}-model-bucket-name": MODEL_BUCKET}
 
 
 # --------------------------------------------------------------------------------------------------------------
 # env-iam
+
 
 def inline_policy(iam, role: str, name: str) -> dict:
     return policy_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
@@ -609,20 +804,39 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
     template = for_moto(build_dir, "env-iam.yaml")  # no adaptation
     iam = moto.client("iam")
     boundary = create_platform_boundary(moto)  # the parameter env-main passes
-    stack = create_stack(moto, "sm-mlops-dev-iam", template, {
-        "EnvName": ENV_NAME, "EnvType": ENV_TYPE, "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET,
-        "SeedCodeS3BucketName": SEED_BUCKET, "PermissionsBoundaryArn": boundary}, tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-dev-iam",
+        template,
+        {
+            "EnvName": ENV_NAME,
+            "EnvType": ENV_TYPE,
+            "DataBucketName": DATA_BUCKET,
+            "ModelBucketName": MODEL_BUCKET,
+            "SeedCodeS3BucketName": SEED_BUCKET,
+            "PermissionsBoundaryArn": boundary,
+        },
+        tmp_path,
+    )
     outputs = stack_outputs(stack)
-    names = {"DSTeamAdministratorRole": TEAM_ADMIN_ROLE, "DataScientistRole": SCIENTIST_ROLE,
-             "SageMakerExecutionRole": EXECUTION_ROLE, "SageMakerPipelineExecutionRole": PIPELINE_ROLE,
-             "SageMakerModelBuildRole": BUILD_ROLE, "SageMakerModelDeployRole": DEPLOY_ROLE}
+    names = {
+        "DSTeamAdministratorRole": TEAM_ADMIN_ROLE,
+        "DataScientistRole": SCIENTIST_ROLE,
+        "SageMakerExecutionRole": EXECUTION_ROLE,
+        "SageMakerPipelineExecutionRole": PIPELINE_ROLE,
+        "SageMakerModelBuildRole": BUILD_ROLE,
+        "SageMakerModelDeployRole": DEPLOY_ROLE,
+    }
     expected = {f"{k}{s}": (role_arn(v) if s == "Arn" else v) for k, v in names.items() for s in ("Arn", "Name")}
-    expected |= {"StackSetAdministrationRoleArn": role_arn(STACKSET_ADMIN_ROLE),
-                 "ModelDeploymentAdministrationRoleArn": role_arn(DEPLOYMENT_ADMIN_ROLE),
-                 "VPCFlowLogsRoleArn": role_arn(FLOW_LOGS_ROLE)}
+    expected |= {
+        "StackSetAdministrationRoleArn": role_arn(STACKSET_ADMIN_ROLE),
+        "ModelDeploymentAdministrationRoleArn": role_arn(DEPLOYMENT_ADMIN_ROLE),
+        "VPCFlowLogsRoleArn": role_arn(FLOW_LOGS_ROLE),
+    }
     for output, role in (("AssumeTeamAdminRole", TEAM_ADMIN_ROLE), ("AssumeDataScientistRole", SCIENTIST_ROLE)):
-        expected[output] = (f"https://signin.aws.amazon.com/switchrole?account={ACCOUNT_ID}&roleName={role}"
-                            f"&displayName={role}")
+        expected[output] = (
+            f"https://signin.aws.amazon.com/switchrole?account={ACCOUNT_ID}&roleName={role}&displayName={role}"
+        )
     assert outputs == expected
 
     roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
@@ -641,29 +855,42 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
     # account root alone.  Each sets its source identity (a user: its own name), which Studio profiles match.
     for persona in (TEAM_ADMIN_ROLE, SCIENTIST_ROLE):
         statements_ = trust(persona)
-        assert set(statements_) == {"IamUsersWithMfa", "IamUsersNameThemselves", "RoleSessions",
-                                    "RoleSessionsKeepTheirIdentity"}
+        assert set(statements_) == {
+            "IamUsersWithMfa",
+            "IamUsersNameThemselves",
+            "RoleSessions",
+            "RoleSessionsKeepTheirIdentity",
+        }
         root = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
         assert statements_["IamUsersWithMfa"]["Principal"] == root == statements_["RoleSessions"]["Principal"]
         assert statements_["IamUsersWithMfa"]["Condition"] == {
             "Bool": {"aws:MultiFactorAuthPresent": "true"},
-            "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT_ID}:user/*"}}
+            "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT_ID}:user/*"},
+        }
         assert as_list(statements_["RoleSessions"]["Condition"]["ArnLike"]["aws:PrincipalArn"]) == [
-            f"arn:aws:iam::{ACCOUNT_ID}:role/*"]
+            f"arn:aws:iam::{ACCOUNT_ID}:role/*"
+        ]
         assert as_list(statements_["IamUsersNameThemselves"]["Action"]) == ["sts:SetSourceIdentity"]
         assert statements_["IamUsersNameThemselves"]["Condition"]["StringEquals"] == {
-            "sts:SourceIdentity": "${aws:username}"}
+            "sts:SourceIdentity": "${aws:username}"
+        }
     # Service roles: their service, for this account only (and the source the service names, where it does).
-    for name, service in ((EXECUTION_ROLE, "sagemaker"), (PIPELINE_ROLE, "sagemaker"),
-                          (STACKSET_ADMIN_ROLE, "cloudformation"), (DEPLOYMENT_ADMIN_ROLE, "cloudformation"),
-                          (FLOW_LOGS_ROLE, "vpc-flow-logs")):
+    for name, service in (
+        (EXECUTION_ROLE, "sagemaker"),
+        (PIPELINE_ROLE, "sagemaker"),
+        (STACKSET_ADMIN_ROLE, "cloudformation"),
+        (DEPLOYMENT_ADMIN_ROLE, "cloudformation"),
+        (FLOW_LOGS_ROLE, "vpc-flow-logs"),
+    ):
         [statement] = trust(name).values()
         assert as_list(statement["Principal"]["Service"]) == [f"{service}.amazonaws.com"], name
         assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_ID}, name
     assert trust(FLOW_LOGS_ROLE)["ServiceForThisAccount"]["Condition"]["ArnLike"] == {
-        "aws:SourceArn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:vpc-flow-log/*"}
+        "aws:SourceArn": f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:vpc-flow-log/*"
+    }
     assert trust(STACKSET_ADMIN_ROLE)["ServiceForThisAccount"]["Condition"]["ArnLike"] == {
-        "aws:SourceArn": f"arn:aws:cloudformation:*:{ACCOUNT_ID}:stackset/ds-{PREFIX}-*"}
+        "aws:SourceArn": f"arn:aws:cloudformation:*:{ACCOUNT_ID}:stackset/ds-{PREFIX}-*"
+    }
     for name in (BUILD_ROLE, DEPLOY_ROLE):  # the projects' builds, pipelines and event rules
         statements_ = trust(name)
         assert set(statements_) == {"ProjectBuildsAndPipelines", "ProjectEventRules"}
@@ -671,11 +898,20 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
         assert statements_["ProjectEventRules"]["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_ID}
 
     inline = {name: iam.list_role_policies(RoleName=name)["PolicyNames"] for name in roles}
-    assert inline == {TEAM_ADMIN_ROLE: [], SCIENTIST_ROLE: ["data-scientist"], EXECUTION_ROLE: [], PIPELINE_ROLE: [],
-                      BUILD_ROLE: [], DEPLOY_ROLE: [], STACKSET_ADMIN_ROLE: ["assume-stackset-setup-roles"],
-                      DEPLOYMENT_ADMIN_ROLE: ["assume-model-deployment-roles"], FLOW_LOGS_ROLE: ["vpc-flow-logs"]}
-    documents = {(name, policy): inline_policy(iam, name, policy)
-                 for name, policies in inline.items() for policy in policies}
+    assert inline == {
+        TEAM_ADMIN_ROLE: [],
+        SCIENTIST_ROLE: ["data-scientist"],
+        EXECUTION_ROLE: [],
+        PIPELINE_ROLE: [],
+        BUILD_ROLE: [],
+        DEPLOY_ROLE: [],
+        STACKSET_ADMIN_ROLE: ["assume-stackset-setup-roles"],
+        DEPLOYMENT_ADMIN_ROLE: ["assume-model-deployment-roles"],
+        FLOW_LOGS_ROLE: ["vpc-flow-logs"],
+    }
+    documents = {
+        (name, policy): inline_policy(iam, name, policy) for name, policies in inline.items() for policy in policies
+    }
     # Two administrators: the environment's set-up StackSets assume only the target accounts' setup role, the
     # projects' model deployments only their model deployment role.
     [setup] = statements(documents[(STACKSET_ADMIN_ROLE, "assume-stackset-setup-roles")])
@@ -684,10 +920,12 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
     assert as_list(deployments["Resource"]) == ["arn:aws:iam::*:role/*stackset-exec*"]
     flow_logs = by_sid(documents[(FLOW_LOGS_ROLE, "vpc-flow-logs")])
     assert as_list(flow_logs["FlowLogGroup"]["Resource"]) == [
-        f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/vpcflowlogs/{PREFIX}{suffix}" for suffix in ("", ":*")]
+        f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/vpcflowlogs/{PREFIX}{suffix}" for suffix in ("", ":*")
+    ]
 
-    policy_arns = {p["PolicyName"]: p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]
-                   if p["Arn"] != boundary}
+    policy_arns = {
+        p["PolicyName"]: p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"] if p["Arn"] != boundary
+    }
     # Every managed policy the environment creates carries its name marker (the launch role creates only those).
     assert policy_arns and all(n.startswith(f"{PREFIX}-{REGION}-env-policy-") for n in policy_arns)
     for name, arn in policy_arns.items():
@@ -698,31 +936,59 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
             assert "*" not in as_list(statement["Action"]) and "NotAction" not in statement, (name, statement)
     # The environment's buckets, by the names given.
     buckets = [f"arn:aws:s3:::{DATA_BUCKET}", f"arn:aws:s3:::{MODEL_BUCKET}"]
-    execution = {sid: st for (role, name), doc in documents.items() if role is None and "-sm-execution-" in name
-                 for sid, st in by_sid(doc).items()}
+    execution = {
+        sid: st
+        for (role, name), doc in documents.items()
+        if role is None and "-sm-execution-" in name
+        for sid, st in by_sid(doc).items()
+    }
     # (and the SageMaker SDK's default bucket of the account)
     assert set(buckets) <= set(as_list(execution["EnvironmentBuckets"]["Resource"]))
     for output, role in names.items():
         logical_id = {"DSTeamAdministratorRole": "DataScienceTeamAdministratorRole"}.get(output, output)
         attached = attached_or_declared(moto, "sm-mlops-dev-iam", template, logical_id, role)
         kind = role.rsplit(f"{REGION}-", 1)[1]
-        assert attached == sorted(arn for n, arn in policy_arns.items() if n.startswith(
-            f"{PREFIX}-{REGION}-env-policy-{kind}-")) or kind == "data-scientist", role
+        assert (
+            attached
+            == sorted(arn for n, arn in policy_arns.items() if n.startswith(f"{PREFIX}-{REGION}-env-policy-{kind}-"))
+            or kind == "data-scientist"
+        ), role
 
     # Another stage: no persona roles, no flow-logs role, a named StackSet setup role.
-    stack = create_stack(moto, "sm-mlops-test-iam", template, {
-        "EnvName": ENV_NAME, "EnvType": "test", "CreateIAMUserRoles": "NO", "CreateVPCFlowLogsRole": "NO",
-        "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET, "SeedCodeS3BucketName": SEED_BUCKET,
-        "SetupStackSetExecutionRoleName": "acme-stackset-setup", "PermissionsBoundaryArn": boundary}, tmp_path)
+    stack = create_stack(
+        moto,
+        "sm-mlops-test-iam",
+        template,
+        {
+            "EnvName": ENV_NAME,
+            "EnvType": "test",
+            "CreateIAMUserRoles": "NO",
+            "CreateVPCFlowLogsRole": "NO",
+            "DataBucketName": DATA_BUCKET,
+            "ModelBucketName": MODEL_BUCKET,
+            "SeedCodeS3BucketName": SEED_BUCKET,
+            "SetupStackSetExecutionRoleName": "acme-stackset-setup",
+            "PermissionsBoundaryArn": boundary,
+        },
+        tmp_path,
+    )
     assert set(stack_outputs(stack)) == {
-        "SageMakerExecutionRoleArn", "SageMakerExecutionRoleName", "SageMakerPipelineExecutionRoleArn",
-        "SageMakerPipelineExecutionRoleName", "SageMakerModelBuildRoleArn", "SageMakerModelBuildRoleName",
-        "SageMakerModelDeployRoleArn", "SageMakerModelDeployRoleName", "StackSetAdministrationRoleArn",
-        "ModelDeploymentAdministrationRoleArn"}
+        "SageMakerExecutionRoleArn",
+        "SageMakerExecutionRoleName",
+        "SageMakerPipelineExecutionRoleArn",
+        "SageMakerPipelineExecutionRoleName",
+        "SageMakerModelBuildRoleArn",
+        "SageMakerModelBuildRoleName",
+        "SageMakerModelDeployRoleArn",
+        "SageMakerModelDeployRoleName",
+        "StackSetAdministrationRoleArn",
+        "ModelDeploymentAdministrationRoleArn",
+    }
     new_roles = {r["RoleName"] for r in iam.list_roles()["Roles"]} - set(roles)
-    assert new_roles == {f"{ENV_NAME}-test-{REGION}-{kind}" for kind in ("sm-execution", "sm-pipeline",
-                                                                         "sm-model-build", "sm-model-deploy")} | {
-        f"{ENV_NAME}-test-stackset-admin", f"{ENV_NAME}-test-deploy-admin"}
+    assert new_roles == {
+        f"{ENV_NAME}-test-{REGION}-{kind}"
+        for kind in ("sm-execution", "sm-pipeline", "sm-model-build", "sm-model-deploy")
+    } | {f"{ENV_NAME}-test-stackset-admin", f"{ENV_NAME}-test-deploy-admin"}
     [assume] = statements(inline_policy(iam, f"{ENV_NAME}-test-stackset-admin", "assume-stackset-setup-roles"))
     assert as_list(assume["Resource"]) == ["arn:aws:iam::*:role/acme-stackset-setup"]
 
@@ -731,8 +997,12 @@ def test_env_iam_roles_trust_policies_and_names(moto, build_dir, tmp_path):
 # env-main's wiring, with a real CloudFormation engine
 
 NO_VALUE = object()  # AWS::NoValue
-PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws",
-          "AWS::URLSuffix": "amazonaws.com"}
+PSEUDO = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 _SUB = re.compile(r"\$\{(!?)([^}]+)\}")
 
 
@@ -742,8 +1012,13 @@ class Evaluator:
     If, Sub, Join, Split, Select, FindInMap, ImportValue (``imports``), conditions and the rule functions.  Anything
     else fails the test."""
 
-    def __init__(self, template: dict, parameters: dict, outputs: dict[str, dict[str, str]] | None = None,
-                 imports: dict[str, str] | None = None):
+    def __init__(
+        self,
+        template: dict,
+        parameters: dict,
+        outputs: dict[str, dict[str, str]] | None = None,
+        imports: dict[str, str] | None = None,
+    ):
         self.template, self.parameters, self.outputs = template, parameters, outputs if outputs is not None else {}
         self.imports = CORE_EXPORTS if imports is None else imports  # exports of other stacks (the core's)
         self._conditions: dict[str, bool] = {}
@@ -757,7 +1032,7 @@ class Evaluator:
         assert attribute.startswith("Outputs."), f"GetAtt {logical_id}.{attribute}: not a nested stack output"
         produced = self.outputs.get(logical_id)
         assert produced is not None, f"GetAtt {logical_id}.{attribute}: {logical_id} is not deployed"
-        name = attribute[len("Outputs."):]
+        name = attribute[len("Outputs.") :]
         assert name in produced, f"GetAtt {logical_id}.{attribute}: the child has no output {name}: {sorted(produced)}"
         return produced[name]
 
@@ -779,6 +1054,7 @@ class Evaluator:
             if "." in name and not name.startswith("AWS::"):
                 return self.output(*name.split(".", 1))
             return str(self.ref(name))
+
         return _SUB.sub(replace, text)
 
     def __call__(self, node):
@@ -852,9 +1128,12 @@ def parameter_values(template: dict, given: dict[str, str]) -> dict:
 
 
 # What CloudFormation checks of the AWS-specific parameter types (the values must name existing resources).
-AWS_TYPE_PATTERNS = {"AWS::EC2::VPC::Id": r"vpc-[0-9a-f]{8,17}", "AWS::EC2::Subnet::Id": r"subnet-[0-9a-f]{8,17}",
-                     "AWS::EC2::SecurityGroup::Id": r"sg-[0-9a-f]{8,17}",
-                     "AWS::EC2::AvailabilityZone::Name": r"[a-z]{2}(-[a-z]+)+-\d[a-z]"}
+AWS_TYPE_PATTERNS = {
+    "AWS::EC2::VPC::Id": r"vpc-[0-9a-f]{8,17}",
+    "AWS::EC2::Subnet::Id": r"subnet-[0-9a-f]{8,17}",
+    "AWS::EC2::SecurityGroup::Id": r"sg-[0-9a-f]{8,17}",
+    "AWS::EC2::AvailabilityZone::Name": r"[a-z]{2}(-[a-z]+)+-\d[a-z]",
+}
 
 
 def constraint_errors(template: dict, given: dict[str, str]) -> list[str]:
@@ -869,7 +1148,7 @@ def constraint_errors(template: dict, given: dict[str, str]) -> list[str]:
         definition = declared[name]
         kind = definition["Type"]
         items = value.split(",") if is_list_type(definition) else [value]
-        item_type = kind[len("List<"):-1] if kind.startswith("List<") else kind
+        item_type = kind[len("List<") : -1] if kind.startswith("List<") else kind
         for item in items:
             if item_type in AWS_TYPE_PATTERNS and not re.fullmatch(AWS_TYPE_PATTERNS[item_type], item):
                 errors.append(f"{name}={value!r}: {item!r} is not a {item_type}")
@@ -888,8 +1167,9 @@ def constraint_errors(template: dict, given: dict[str, str]) -> list[str]:
     for rule_name, rule in template.get("Rules", {}).items():
         if "RuleCondition" in rule and not evaluate(rule["RuleCondition"]):
             continue
-        errors += [f"Rule {rule_name}: {a['AssertDescription']}"
-                   for a in rule["Assertions"] if not evaluate(a["Assert"])]
+        errors += [
+            f"Rule {rule_name}: {a['AssertDescription']}" for a in rule["Assertions"] if not evaluate(a["Assert"])
+        ]
     return errors
 
 
@@ -901,7 +1181,7 @@ def output_reads(node) -> set[tuple[str, str]]:
             target = node["Fn::GetAtt"]
             logical_id, attribute = target if isinstance(target, list) else target.split(".", 1)
             if attribute.startswith("Outputs."):
-                found.add((logical_id, attribute[len("Outputs."):]))
+                found.add((logical_id, attribute[len("Outputs.") :]))
         for value in node.values():
             found |= output_reads(value)
     elif isinstance(node, list):
@@ -912,8 +1192,10 @@ def output_reads(node) -> set[tuple[str, str]]:
 
 def creation_order(nested: dict[str, dict]) -> list[str]:
     """Nested stacks in the order CloudFormation can create them (outputs read and DependsOn)."""
-    needs = {lid: {ref for ref, _ in output_reads(r["Properties"])} | set(as_list(r.get("DependsOn", [])))
-             for lid, r in nested.items()}
+    needs = {
+        lid: {ref for ref, _ in output_reads(r["Properties"])} | set(as_list(r.get("DependsOn", [])))
+        for lid, r in nested.items()
+    }
     order: list[str] = []
     while len(order) < len(nested):
         ready = [lid for lid in nested if lid not in order and needs[lid] & set(nested) <= set(order)]
@@ -939,8 +1221,12 @@ def inline_outputs(node, outputs: dict[str, dict[str, str]]):
 # env-main's stack; its children are named <parent>-<logical id>, as CloudFormation names nested stacks.
 MAIN_STACK = "ds-env-team1-dev"
 # What a user gives env-main (README, option 2); the rest are its defaults.
-MAIN_PARAMETERS = {"EnvName": ENV_NAME, "EnvType": ENV_TYPE, "SeedCodeS3BucketName": SEED_BUCKET,
-                   "AvailabilityZones": ",".join(AZS)}
+MAIN_PARAMETERS = {
+    "EnvName": ENV_NAME,
+    "EnvType": ENV_TYPE,
+    "SeedCodeS3BucketName": SEED_BUCKET,
+    "AvailabilityZones": ",".join(AZS),
+}
 # The children moto cannot create (module docstring): only what env-main passes them is checked.
 NOT_ON_MOTO = {"EnvironmentSageMakerStudio", "EnvironmentSCPortfolio"}
 
@@ -956,19 +1242,33 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     # The check refuses what CloudFormation refuses before creating anything (moto refuses none of it).
     assert any("ExistingVPCId is required" in e for e in constraint_errors(main, {**user, "CreateVPC": "NO"}))
     assert [e.split(":")[0] for e in constraint_errors(main, {**user, "EnvName": "SM_MLOPS", "NumberOfAZs": "5"})] == [
-        "EnvName='SM_MLOPS'", "NumberOfAZs='5'"]
-    assert constraint_errors(main, {"EnvName": ENV_NAME}) == ["SeedCodeS3BucketName: required, not given",
-                                                            "AvailabilityZones: required, not given"]
+        "EnvName='SM_MLOPS'",
+        "NumberOfAZs='5'",
+    ]
+    assert constraint_errors(main, {"EnvName": ENV_NAME}) == [
+        "SeedCodeS3BucketName: required, not given",
+        "AvailabilityZones: required, not given",
+    ]
     # The core's platform boundary, which env-main imports by the core's name (CoreStackSetName).
     assert parameter_values(main, user)["CoreStackSetName"] == CORE_NAME
     create_platform_boundary(moto)
     evaluate = Evaluator(main, parameter_values(main, user))
 
-    nested = {lid: r for lid, r in main["Resources"].items() if r["Type"] == "AWS::CloudFormation::Stack"
-              and ("Condition" not in r or evaluate.condition(r["Condition"]))}
-    assert set(nested) == {"EnvironmentIAMRoles", "EnvironmentKMSKeys", "EnvironmentVPC", "EnvironmentVPCEndpoints",
-                           "EnvironmentS3", "EnvironmentSageMakerStudio", "EnvironmentSCPortfolio",
-                           "EnvironmentTargetAccountRoles"}
+    nested = {
+        lid: r
+        for lid, r in main["Resources"].items()
+        if r["Type"] == "AWS::CloudFormation::Stack" and ("Condition" not in r or evaluate.condition(r["Condition"]))
+    }
+    assert set(nested) == {
+        "EnvironmentIAMRoles",
+        "EnvironmentKMSKeys",
+        "EnvironmentVPC",
+        "EnvironmentVPCEndpoints",
+        "EnvironmentS3",
+        "EnvironmentSageMakerStudio",
+        "EnvironmentSCPortfolio",
+        "EnvironmentTargetAccountRoles",
+    }
     passed: dict[str, dict[str, str]] = {}
     for logical_id in creation_order(nested):
         properties = nested[logical_id]["Properties"]
@@ -1005,7 +1305,8 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     vpc_out, egress_out = evaluate.outputs["EnvironmentVPC"], evaluate.outputs["EnvironmentVPCEndpoints"]
     s3_out, target_out = evaluate.outputs["EnvironmentS3"], evaluate.outputs["EnvironmentTargetAccountRoles"]
     assert {k: outputs[k] for k in ("VPCId", "PrivateSubnetIds", "SageMakerSecurityGroupIds")} == {
-        k: vpc_out[k] for k in ("VPCId", "PrivateSubnetIds", "SageMakerSecurityGroupIds")}
+        k: vpc_out[k] for k in ("VPCId", "PrivateSubnetIds", "SageMakerSecurityGroupIds")
+    }
     assert outputs["DataBucketName"] == s3_out["DataBucketName"] == DATA_BUCKET
     assert outputs["ModelBucketName"] == s3_out["ModelBucketName"] == MODEL_BUCKET
     assert outputs["SageMakerExecutionRoleArn"] == iam_out["SageMakerExecutionRoleArn"] == role_arn(EXECUTION_ROLE)
@@ -1025,9 +1326,17 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     for key in ("SagemakerEBSKMSKey", "SageMakerStudioStorageKMSKey", "S3BucketKMSKey"):
         policy = by_sid(policy_document(kms.get_key_policy(KeyId=kms_out[f"{key}Id"], PolicyName="default")["Policy"]))
         users = as_list(policy["KeyUsers"]["Principal"]["AWS"])
-        assert users == [iam_out[k] for k in ("SageMakerExecutionRoleArn", "SageMakerPipelineExecutionRoleArn",
-                                              "SageMakerModelBuildRoleArn", "SageMakerModelDeployRoleArn",
-                                              "DataScientistRoleArn", "DSTeamAdministratorRoleArn")]
+        assert users == [
+            iam_out[k]
+            for k in (
+                "SageMakerExecutionRoleArn",
+                "SageMakerPipelineExecutionRoleArn",
+                "SageMakerModelBuildRoleArn",
+                "SageMakerModelDeployRoleArn",
+                "DataScientistRoleArn",
+                "DSTeamAdministratorRoleArn",
+            )
+        ]
         assert set(users) <= role_arns
         assert "KeyAdministrators" not in policy  # no role of the environment administers its keys
     for bucket in (DATA_BUCKET, MODEL_BUCKET):
@@ -1047,21 +1356,33 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     # not the set-up administration role).
     stackset_role = target_out["StackSetExecutionRoleName"]
     [assume] = statements(inline_policy(iam, DEPLOYMENT_ADMIN_ROLE, "assume-model-deployment-roles"))
-    assert any(fnmatch.fnmatchcase(target_out["StackSetExecutionRoleArn"], p.replace("::*:", f"::{ACCOUNT_ID}:"))
-               for p in as_list(assume["Resource"]))
+    assert any(
+        fnmatch.fnmatchcase(target_out["StackSetExecutionRoleArn"], p.replace("::*:", f"::{ACCOUNT_ID}:"))
+        for p in as_list(assume["Resource"])
+    )
     [trust] = statements(policy_document(iam.get_role(RoleName=stackset_role)["Role"]["AssumeRolePolicyDocument"]))
-    assert fnmatch.fnmatchcase(iam_out["ModelDeploymentAdministrationRoleArn"],
-                               trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
-    assert not fnmatch.fnmatchcase(iam_out["StackSetAdministrationRoleArn"],
-                                   trust["Condition"]["ArnLike"]["aws:PrincipalArn"])
+    assert fnmatch.fnmatchcase(
+        iam_out["ModelDeploymentAdministrationRoleArn"], trust["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    )
+    assert not fnmatch.fnmatchcase(
+        iam_out["StackSetAdministrationRoleArn"], trust["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    )
 
     # The guardrails: attached to the environment's six roles that create SageMaker resources (and its model
     # deployment role), naming the environment's subnets, group and keys.
     guardrails = outputs["SageMakerGuardrailsPolicyArns"].split(",")
-    assert [a.rsplit("/", 1)[1] for a in guardrails] == [f"{PREFIX}-{REGION}-env-policy-sm-guardrails-{i}"
-                                                          for i in (1, 2)]
-    for role in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE,
-                 stackset_role):
+    assert [a.rsplit("/", 1)[1] for a in guardrails] == [
+        f"{PREFIX}-{REGION}-env-policy-sm-guardrails-{i}" for i in (1, 2)
+    ]
+    for role in (
+        EXECUTION_ROLE,
+        PIPELINE_ROLE,
+        BUILD_ROLE,
+        DEPLOY_ROLE,
+        SCIENTIST_ROLE,
+        TEAM_ADMIN_ROLE,
+        stackset_role,
+    ):
         attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
         assert set(guardrails) <= attached, role
     documents = by_sid(managed_policy(iam, guardrails[0])) | by_sid(managed_policy(iam, guardrails[1]))
@@ -1074,21 +1395,41 @@ def test_env_main_wiring_on_moto(moto, build_dir, tmp_path):
     assert {kms_out["S3BucketKMSKeyArn"], kms_out["S3BucketKMSKeyId"]} <= set(as_list(output_keys))
 
     # The SSM parameters the MLOps projects read, each with the value of the resource it names.
-    stage_parameters = {f"{ENV_NAME}-{stage}-{name}": vpc_out[key] for stage in ("staging", "prod") for name, key in (
-        ("sagemaker-sg-ids", "SageMakerSecurityGroupIds"), ("private-subnet-ids", "PrivateSubnetIds"))}
+    stage_parameters = {
+        f"{ENV_NAME}-{stage}-{name}": vpc_out[key]
+        for stage in ("staging", "prod")
+        for name, key in (("sagemaker-sg-ids", "SageMakerSecurityGroupIds"), ("private-subnet-ids", "PrivateSubnetIds"))
+    }
     assert ssm_values(moto, *stage_parameters) == stage_parameters
-    assert ssm_values(moto, *(f"{PREFIX}-{n}" for n in (
-        "sm-pipeline-execution-role-arn", "sm-execution-role-arn", "sm-model-execution-role-name",
-        "stackset-administration-role-arn", "stackset-execution-role-name", "model-bucket-name", "data-bucket-name",
-        "env-type-staging-name", "env-type-prod-name", "seed-code-s3bucket-name"))) == {
+    assert ssm_values(
+        moto,
+        *(
+            f"{PREFIX}-{n}"
+            for n in (
+                "sm-pipeline-execution-role-arn",
+                "sm-execution-role-arn",
+                "sm-model-execution-role-name",
+                "stackset-administration-role-arn",
+                "stackset-execution-role-name",
+                "model-bucket-name",
+                "data-bucket-name",
+                "env-type-staging-name",
+                "env-type-prod-name",
+                "seed-code-s3bucket-name",
+            )
+        ),
+    ) == {
         f"{PREFIX}-sm-pipeline-execution-role-arn": iam_out["SageMakerPipelineExecutionRoleArn"],
         f"{PREFIX}-sm-execution-role-arn": iam_out["SageMakerExecutionRoleArn"],
         f"{PREFIX}-sm-model-execution-role-name": model_role,
         f"{PREFIX}-stackset-administration-role-arn": iam_out["ModelDeploymentAdministrationRoleArn"],
         f"{PREFIX}-stackset-execution-role-name": stackset_role,
-        f"{PREFIX}-model-bucket-name": MODEL_BUCKET, f"{PREFIX}-data-bucket-name": DATA_BUCKET,
-        f"{PREFIX}-env-type-staging-name": "staging", f"{PREFIX}-env-type-prod-name": "prod",
-        f"{PREFIX}-seed-code-s3bucket-name": SEED_BUCKET}
+        f"{PREFIX}-model-bucket-name": MODEL_BUCKET,
+        f"{PREFIX}-data-bucket-name": DATA_BUCKET,
+        f"{PREFIX}-env-type-staging-name": "staging",
+        f"{PREFIX}-env-type-prod-name": "prod",
+        f"{PREFIX}-seed-code-s3bucket-name": SEED_BUCKET,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1115,8 +1456,14 @@ def aws_batch(server, commands: list[list[str]]) -> list[tuple[int, str, str]]:
     """Several AWS CLI commands run by the real CLI driver (awscli.clidriver, what ``aws`` runs) one after the
     other in one interpreter and session: one start-up and one loading of the service models instead of one per
     command (~0.03 s a command instead of ~0.45 s).  Returns (returncode, stdout, stderr) per command."""
-    result = subprocess.run([sys.executable, "-c", _BATCH_DRIVER], input=json.dumps(commands), env=server.env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _BATCH_DRIVER],
+        input=json.dumps(commands),
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return [tuple(r) for r in json.loads(result.stdout)]
 
@@ -1126,9 +1473,9 @@ def cfn_lint_rules_loaded_once(monkeypatch):
     """moto's ValidateTemplate runs cfn-lint (moto.cloudformation.utils.validate_template_cfn_lint) and loads all
     of cfn-lint's rules afresh for every call (~0.45 s of ~0.6 s).  Same function, same rules and region, the
     rules loaded once for this test.  (The server runs in this process, so the patch reaches it.)"""
+    import moto.cloudformation.models as models
     from cfnlint.api import lint
     from cfnlint.core import get_rules
-    import moto.cloudformation.models as models
 
     rules = get_rules([], [], [])
     monkeypatch.setattr(models, "validate_template_cfn_lint", lambda template: lint(template, rules, ["us-east-1"]))
@@ -1152,9 +1499,23 @@ def package(server, sources: dict[pathlib.Path, pathlib.Path], bucket: str) -> N
     https://s3.<region>.amazonaws.com/<bucket>/<key>, here http://127.0.0.1:<port>/<bucket>/<key>, which
     neither cfn-lint (W3002: not https) nor moto (it takes 127 for the bucket) accepts; the outputs get the
     AWS form back, from which moto reads its own S3."""
-    results = aws_batch(server, [["cloudformation", "package", "--template-file", str(source), "--s3-bucket", bucket,
-                                  "--output-template-file", str(out)] for source, out in sources.items()])
-    for (rc, out, err), (source, output) in zip(results, sources.items()):
+    results = aws_batch(
+        server,
+        [
+            [
+                "cloudformation",
+                "package",
+                "--template-file",
+                str(source),
+                "--s3-bucket",
+                bucket,
+                "--output-template-file",
+                str(out),
+            ]
+            for source, out in sources.items()
+        ],
+    )
+    for (rc, out, err), (source, output) in zip(results, sources.items(), strict=False):
         assert rc == 0, f"package {source.name}: exit {rc}\n{out}\n{err}"
         text = output.read_text()
         output.write_text(text.replace(f"{server.url}/", f"https://s3.{REGION}.amazonaws.com/"))
@@ -1168,14 +1529,30 @@ def test_validate_template_accepts_every_generated_template(moto, build_dir, tmp
     ValidateTemplate on cfn-lint's W3002 warning for the local paths themselves.  Templates above the 51,200
     bytes of TemplateBody go through S3 (--template-url)."""
     files = sorted(build_dir.glob("*.yaml"))
-    environment = {f"env-{n}.yaml" for n in ("main", "iam", "kms", "vpc", "vpc-egress", "s3", "sagemaker-studio",
-                                            "sc-portfolio", "iam-target-account-roles")}
+    environment = {
+        f"env-{n}.yaml"
+        for n in (
+            "main",
+            "iam",
+            "kms",
+            "vpc",
+            "vpc-egress",
+            "s3",
+            "sagemaker-studio",
+            "sc-portfolio",
+            "iam-target-account-roles",
+        )
+    }
     assert len(files) >= 16 and environment | {"data-science-environment-quickstart.yaml"} <= {f.name for f in files}
     bucket = "sm-mlops-packaging"
     moto.client("s3").create_bucket(Bucket=bucket)
     packaged = {f: tmp_path / f.name for f in files if local_references(load(f))}
-    assert {f.name for f in packaged} == {"core-main.yaml", "data-science-environment-quickstart.yaml", "env-main.yaml",
-                                          "env-sagemaker-studio.yaml"}
+    assert {f.name for f in packaged} == {
+        "core-main.yaml",
+        "data-science-environment-quickstart.yaml",
+        "env-main.yaml",
+        "env-sagemaker-studio.yaml",
+    }
     package(moto, packaged, bucket)
 
     commands = []
@@ -1183,7 +1560,7 @@ def test_validate_template_accepts_every_generated_template(moto, build_dir, tmp
         path = packaged.get(source, source)
         commands.append(["cloudformation", "validate-template", *template_argument(moto, path), "--output", "json"])
     results = aws_batch(moto, commands)
-    for source, (rc, out, err) in zip(files, results):
+    for source, (rc, out, err) in zip(files, results, strict=False):
         assert rc == 0, f"validate-template {source.name}: exit {rc}\n{out}\n{err}"
         assert json.loads(out)["Description"] == load(source)["Description"], source.name
 
@@ -1193,29 +1570,55 @@ def test_env_main_nested_stacks_on_moto(moto, build_dir, tmp_path):
     moto 5.2.5 and 5.2.6 cannot create it: the first GetAtt of a child's output (EnvironmentKMSKeys reads
     EnvironmentIAMRoles.Outputs.*) is an HTTP 500 (server: AttributeError: 'Stack' object has no attribute
     'get_cfn_attribute').  Where moto creates it the test checks the stack; otherwise it skips, saying what it
-    saw (test_env_main_wiring_on_moto deploys the same stacks one by one).  Past that fault, the children (YAML, as packaged) would meet the ones worked around
+    saw (test_env_main_wiring_on_moto deploys the same stacks one by one).  Past that fault, the children (YAML, as
+    packaged) would meet the ones worked around
     above: the short-form conditions, SSM parameter and KMS key tags, the flow logs' aggregation interval."""
     # The core's export env-main imports (the platform boundary), as core-main exports it.
     boundary = create_platform_boundary(moto)
     [(export, _)] = CORE_EXPORTS.items()
-    create_stack(moto, "sm-mlops-core-exports", {"Resources": {"Marker": {
-        "Type": "AWS::SSM::Parameter", "Properties": {"Name": "sm-mlops-core-marker", "Type": "String", "Value": "x"}}},
-        "Outputs": {"PlatformBoundaryArn": {"Value": boundary, "Export": {"Name": export}}}}, {}, tmp_path)
+    create_stack(
+        moto,
+        "sm-mlops-core-exports",
+        {
+            "Resources": {
+                "Marker": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": "sm-mlops-core-marker", "Type": "String", "Value": "x"},
+                }
+            },
+            "Outputs": {"PlatformBoundaryArn": {"Value": boundary, "Export": {"Name": export}}},
+        },
+        {},
+        tmp_path,
+    )
     bucket = "sm-mlops-packaging"
     moto.client("s3").create_bucket(Bucket=bucket)
     packaged = tmp_path / "env-main.yaml"
     package(moto, {build_dir / "env-main.yaml": packaged}, bucket)
     template = load(packaged)
-    children = [r["Properties"]["TemplateURL"] for r in template["Resources"].values()
-                if r["Type"] == "AWS::CloudFormation::Stack"]
+    children = [
+        r["Properties"]["TemplateURL"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudFormation::Stack"
+    ]
     assert len(children) == 8
     keys = {o["Key"] for o in moto.client("s3").list_objects_v2(Bucket=bucket)["Contents"]}
     assert all(url.rsplit("/", 1)[1] in keys for url in children), children
 
-    rc, out, err = aws(moto, "cloudformation", "create-stack", "--stack-name", MAIN_STACK,
-                       *template_argument(moto, packaged),
-                       "--capabilities", "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND",
-                       *parameters_argument(MAIN_PARAMETERS, tmp_path / "parameters.json"), check=False)
+    rc, out, err = aws(
+        moto,
+        "cloudformation",
+        "create-stack",
+        "--stack-name",
+        MAIN_STACK,
+        *template_argument(moto, packaged),
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "CAPABILITY_NAMED_IAM",
+        "CAPABILITY_AUTO_EXPAND",
+        *parameters_argument(MAIN_PARAMETERS, tmp_path / "parameters.json"),
+        check=False,
+    )
     if rc == 0:  # a moto that creates nested stacks with output references
         stack = wait_for_stack(moto, MAIN_STACK)
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack

@@ -48,9 +48,14 @@ def build_output(moto, monkeypatch, tmp_path):
     policies = []
     session = support_project.moto_session(moto, monkeypatch, policies)
     build = support_project.load_deploy_build()
-    settings = support_project.deploy_settings(build, GROUP, MULTI_ACCOUNT_DEPLOYMENT="YES",
-                                                STAGING_ACCOUNT_LIST=",".join(STAGING),
-                                                PROD_ACCOUNT_LIST=",".join(PROD), EBS_KMS_KEY_ARN=EBS_KEY)
+    settings = support_project.deploy_settings(
+        build,
+        GROUP,
+        MULTI_ACCOUNT_DEPLOYMENT="YES",
+        STAGING_ACCOUNT_LIST=",".join(STAGING),
+        PROD_ACCOUNT_LIST=",".join(PROD),
+        EBS_KMS_KEY_ARN=EBS_KEY,
+    )
     result = build.run(source, tmp_path / "out", settings, session=session)
     return tmp_path / "out", result, policies
 
@@ -58,13 +63,35 @@ def build_output(moto, monkeypatch, tmp_path):
 def deploy_stage(moto, output, stage: str, config: str) -> list[str]:
     """What the stage's CloudFormationStackSet action does, with the CLI."""
     name = f"sagemaker-churn-deploy-p-999deploy999-deploy-{stage}"
-    aws(moto, "cloudformation", "create-stack-set", "--stack-set-name", name, "--template-body",
-        (output / "cfn-sm-endpoint.yaml").as_uri(), "--parameters", (output / f"{config}.json").as_uri(),
-        "--permission-model", "SELF_MANAGED", "--administration-role-arn", ADMIN_ROLE,
-        "--execution-role-name", STACKSET_ROLE)
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack-set",
+        "--stack-set-name",
+        name,
+        "--template-body",
+        (output / "cfn-sm-endpoint.yaml").as_uri(),
+        "--parameters",
+        (output / f"{config}.json").as_uri(),
+        "--permission-model",
+        "SELF_MANAGED",
+        "--administration-role-arn",
+        ADMIN_ROLE,
+        "--execution-role-name",
+        STACKSET_ROLE,
+    )
     targets = json.loads((output / f"{stage}-targets.json").read_text())
-    aws(moto, "cloudformation", "create-stack-instances", "--stack-set-name", name, "--accounts", *targets,
-        "--regions", REGION)
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack-instances",
+        "--stack-set-name",
+        name,
+        "--accounts",
+        *targets,
+        "--regions",
+        REGION,
+    )
     return targets
 
 
@@ -76,8 +103,11 @@ def test_multi_account_deployment_creates_each_stages_endpoints_in_its_accounts(
     # The group's policy lets exactly the target accounts' StackSet execution and model execution roles read it.
     ((group, policy),) = policies
     assert group == GROUP
-    principals = {p for s in policy["Statement"] for p in
-                  (s["Principal"]["AWS"] if isinstance(s["Principal"]["AWS"], list) else [s["Principal"]["AWS"]])}
+    principals = {
+        p
+        for s in policy["Statement"]
+        for p in (s["Principal"]["AWS"] if isinstance(s["Principal"]["AWS"], list) else [s["Principal"]["AWS"]])
+    }
     assert principals == {f"arn:aws:iam::{a}:role/{r}" for a in STAGING + PROD for r in (MODEL_ROLE, STACKSET_ROLE)}
 
     accounts = Accounts(moto)

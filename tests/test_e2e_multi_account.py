@@ -76,14 +76,44 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support_moto import (ACCOUNT_ID, REGION, as_list, aws, moto_limitation, policy_document, stack_outputs,
-                                statements)
+from tests.support_moto import (
+    ACCOUNT_ID,
+    REGION,
+    as_list,
+    aws,
+    moto_limitation,
+    policy_document,
+    stack_outputs,
+    statements,
+)
 from tests.support_render import fake, render, resources
 from tests.test_e2e_environment import (
-    BUILD_ROLE, DATA_BUCKET, DEPLOY_ROLE, ENV_NAME, ENV_TYPE, EXECUTION_ROLE, MAIN_PARAMETERS, MAIN_STACK,
-    MODEL_BUCKET, MOTO_ADAPTATIONS, PIPELINE_ROLE, PREFIX, SCIENTIST_ROLE, STACKSET_ADMIN_ROLE, TEAM_ADMIN_ROLE,
-    Evaluator, aws_batch, by_sid, constraint_errors, create_platform_boundary, create_stack, inline_policy,
-    parameter_values, role_arn, without_ssm_parameter_tags)
+    BUILD_ROLE,
+    DATA_BUCKET,
+    DEPLOY_ROLE,
+    ENV_NAME,
+    ENV_TYPE,
+    EXECUTION_ROLE,
+    MAIN_PARAMETERS,
+    MAIN_STACK,
+    MODEL_BUCKET,
+    MOTO_ADAPTATIONS,
+    PIPELINE_ROLE,
+    PREFIX,
+    SCIENTIST_ROLE,
+    STACKSET_ADMIN_ROLE,
+    TEAM_ADMIN_ROLE,
+    Evaluator,
+    aws_batch,
+    by_sid,
+    constraint_errors,
+    create_platform_boundary,
+    create_stack,
+    inline_policy,
+    parameter_values,
+    role_arn,
+    without_ssm_parameter_tags,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -98,12 +128,17 @@ TARGET_STACKSET_ROLE = f"{PREFIX}-{REGION}-stackset-exec"
 ROLES_STACK_SET, NETWORK_STACK_SET = "EnvironmentTargetAccountRolesStackSet", "EnvironmentVPCStackSet"
 ROLES_STACK_SET_NAME = f"ds-{PREFIX}-target-account-roles"
 NETWORK_STACK_SET_NAME = f"ds-{PREFIX}-target-account-network"
-WITH_LISTS = {**MAIN_PARAMETERS, "StagingAccountList": STAGING, "ProductionAccountList": PROD,
-              "SetupStackSetExecutionRoleName": SETUP_ROLE}
+WITH_LISTS = {
+    **MAIN_PARAMETERS,
+    "StagingAccountList": STAGING,
+    "ProductionAccountList": PROD,
+    "SetupStackSetExecutionRoleName": SETUP_ROLE,
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Templates
+
 
 @pytest.fixture(scope="module")
 def json_build(tmp_path_factory) -> pathlib.Path:
@@ -111,17 +146,34 @@ def json_build(tmp_path_factory) -> pathlib.Path:
     command line in CloudFormation's long form (``--format json``: moto misreads the short form ``!Condition``,
     see tests/test_e2e_environment.py)."""
     output = tmp_path_factory.mktemp("build-json")
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "generate.py"), "build", "--format", "json",
-                             "--only", "env-main,env-iam-setup-stackset-role", "--output-dir", str(output)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "generate.py"),
+            "build",
+            "--format",
+            "json",
+            "--only",
+            "env-main,env-iam-setup-stackset-role",
+            "--output-dir",
+            str(output),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, f"generate.py build exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     return output
 
 
 # What each template needs to be deployable on moto 5.2.5 (tests/test_e2e_environment.py), plus the target
 # network's SSM parameter tags.
-ADAPTATIONS = {**{name.replace(".yaml", ".json"): adapt for name, adapt in MOTO_ADAPTATIONS.items()},
-               "env-target-account-network.json": (without_ssm_parameter_tags,)}
+ADAPTATIONS = {
+    **{name.replace(".yaml", ".json"): adapt for name, adapt in MOTO_ADAPTATIONS.items()},
+    "env-target-account-network.json": (without_ssm_parameter_tags,),
+}
 
 
 def load(build: pathlib.Path, name: str) -> dict:
@@ -137,6 +189,7 @@ def for_moto(build: pathlib.Path, name: str) -> dict:
 
 # --------------------------------------------------------------------------------------------------------------
 # Other accounts
+
 
 class Accounts:
     """``accounts(account)(service)``: a boto3 client acting in ``account``, made once per account and service
@@ -157,11 +210,15 @@ class Accounts:
                 if account not in self._credentials:
                     self._credentials[account] = self(ACCOUNT_ID)("sts").assume_role(
                         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-                        RoleSessionName="e2e-multi-account")["Credentials"]
+                        RoleSessionName="e2e-multi-account",
+                    )["Credentials"]
                 credentials = self._credentials[account]
-                client = self.server.client(service, aws_access_key_id=credentials["AccessKeyId"],
-                                            aws_secret_access_key=credentials["SecretAccessKey"],
-                                            aws_session_token=credentials["SessionToken"])
+                client = self.server.client(
+                    service,
+                    aws_access_key_id=credentials["AccessKeyId"],
+                    aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"],
+                )
                 if service == "sts":
                     assert client.get_caller_identity()["Account"] == account
                 self._clients[account, service] = client
@@ -192,31 +249,43 @@ def deploy_setup_role(accounts: Accounts, build: pathlib.Path, account: str, sta
     """README's first step in every listed account: env-iam-setup-stackset-role (EnvType = the account's stage),
     the role the environment's self-managed StackSets run as and the account's permissions boundary."""
     cloudformation = accounts(account)("cloudformation")
-    values = {"EnvName": ENV_NAME, "EnvType": stage, "StackSetExecutionRoleName": SETUP_ROLE,
-              "AdministratorAccountId": ACCOUNT_ID}
-    cloudformation.create_stack(StackName=SETUP_STACK, TemplateBody=(build / "env-iam-setup-stackset-role.json")
-                                .read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
-                                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()])
+    values = {
+        "EnvName": ENV_NAME,
+        "EnvType": stage,
+        "StackSetExecutionRoleName": SETUP_ROLE,
+        "AdministratorAccountId": ACCOUNT_ID,
+    }
+    cloudformation.create_stack(
+        StackName=SETUP_STACK,
+        TemplateBody=(build / "env-iam-setup-stackset-role.json").read_text(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+    )
     stack = settled(cloudformation, SETUP_STACK)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack
     outputs = stack_outputs(stack)
     assert outputs["StackSetExecutionRoleName"] == SETUP_ROLE
     assert outputs["PermissionsBoundaryArn"] == (
-        f"arn:aws:iam::{account}:policy/{ENV_NAME}-{stage}-target-account-boundary")
+        f"arn:aws:iam::{account}:policy/{ENV_NAME}-{stage}-target-account-boundary"
+    )
     return outputs
 
 
 # --------------------------------------------------------------------------------------------------------------
 # env-main's StackSets, and what CloudFormation's StackSet handler does with them
 
+
 def stack_sets(main: dict, user: dict[str, str], outputs: dict[str, dict[str, str]]) -> dict[str, dict]:
     """The StackSet resources env-main creates with these parameters, by logical id, with their properties as
     CloudFormation hands them to the StackSet handler (children's outputs: what they produced on moto)."""
     assert constraint_errors(main, user) == []
     evaluate = Evaluator(main, parameter_values(main, user), outputs)
-    return {logical_id: evaluate(resource["Properties"]) for logical_id, resource in main["Resources"].items()
-            if resource["Type"] == "AWS::CloudFormation::StackSet"
-            and ("Condition" not in resource or evaluate.condition(resource["Condition"]))}
+    return {
+        logical_id: evaluate(resource["Properties"])
+        for logical_id, resource in main["Resources"].items()
+        if resource["Type"] == "AWS::CloudFormation::StackSet"
+        and ("Condition" not in resource or evaluate.condition(resource["Condition"]))
+    }
 
 
 def parameters_of(properties: dict) -> dict[str, str]:
@@ -246,19 +315,37 @@ def shorthand(values: dict[str, str]) -> list[str]:
 
 
 def create_stack_set_command(properties: dict, template: pathlib.Path) -> list[str]:
-    return ["cloudformation", "create-stack-set", "--stack-set-name", properties["StackSetName"],
-            "--description", properties["Description"], "--template-body", template.as_uri(),
-            "--capabilities", *properties["Capabilities"], "--permission-model", properties["PermissionModel"],
-            "--administration-role-arn", properties["AdministrationRoleARN"],
-            "--execution-role-name", properties["ExecutionRoleName"],
-            "--managed-execution", f"Active={str(properties['ManagedExecution']['Active']).lower()}",
-            "--parameters", *shorthand(parameters_of(properties)),
-            "--tags", *(f"Key={t['Key']},Value={t['Value']}" for t in properties["Tags"]),
-            "--output", "json"]
+    return [
+        "cloudformation",
+        "create-stack-set",
+        "--stack-set-name",
+        properties["StackSetName"],
+        "--description",
+        properties["Description"],
+        "--template-body",
+        template.as_uri(),
+        "--capabilities",
+        *properties["Capabilities"],
+        "--permission-model",
+        properties["PermissionModel"],
+        "--administration-role-arn",
+        properties["AdministrationRoleARN"],
+        "--execution-role-name",
+        properties["ExecutionRoleName"],
+        "--managed-execution",
+        f"Active={str(properties['ManagedExecution']['Active']).lower()}",
+        "--parameters",
+        *shorthand(parameters_of(properties)),
+        "--tags",
+        *(f"Key={t['Key']},Value={t['Value']}" for t in properties["Tags"]),
+        "--output",
+        "json",
+    ]
 
 
-def instance_commands(action: str, properties: dict, instances: dict[tuple[str, str], dict[str, str]],
-                      merge_parameters: bool = True) -> list[list[str]]:
+def instance_commands(
+    action: str, properties: dict, instances: dict[tuple[str, str], dict[str, str]], merge_parameters: bool = True
+) -> list[list[str]]:
     """``<action>-stack-instances`` for these instances, one call per region and set of overrides (per group).
     ``merge_parameters``: pass the StackSet's parameters with the overrides on top (moto's workaround, see the
     module docstring) instead of the overrides alone (what the handler passes)."""
@@ -268,8 +355,18 @@ def instance_commands(action: str, properties: dict, instances: dict[tuple[str, 
     preferences = ",".join(f"{k}={v}" for k, v in properties["OperationPreferences"].items())
     commands = []
     for (region, overrides), targets in calls.items():
-        command = ["cloudformation", f"{action}-stack-instances", "--stack-set-name", properties["StackSetName"],
-                   "--accounts", *targets, "--regions", region, "--operation-preferences", preferences]
+        command = [
+            "cloudformation",
+            f"{action}-stack-instances",
+            "--stack-set-name",
+            properties["StackSetName"],
+            "--accounts",
+            *targets,
+            "--regions",
+            region,
+            "--operation-preferences",
+            preferences,
+        ]
         if action == "delete":
             command.append("--no-retain-stacks")
         else:
@@ -280,8 +377,10 @@ def instance_commands(action: str, properties: dict, instances: dict[tuple[str, 
 
 
 def handler_create(properties: dict, template: pathlib.Path) -> list[list[str]]:
-    return [create_stack_set_command(properties, template),
-            *instance_commands("create", properties, instances_of(properties))]
+    return [
+        create_stack_set_command(properties, template),
+        *instance_commands("create", properties, instances_of(properties)),
+    ]
 
 
 def handler_update(before: dict, after: dict) -> list[list[str]]:
@@ -293,19 +392,24 @@ def handler_update(before: dict, after: dict) -> list[list[str]]:
     removed = {key: old[key] for key in old.keys() - new.keys()}
     added = {key: new[key] for key in new.keys() - old.keys()}
     changed = {key: new[key] for key in old.keys() & new.keys() if old[key] != new[key]}
-    return [*instance_commands("delete", after, removed), *instance_commands("create", after, added),
-            *instance_commands("update", after, changed)]
+    return [
+        *instance_commands("delete", after, removed),
+        *instance_commands("create", after, added),
+        *instance_commands("update", after, changed),
+    ]
 
 
 def handler_delete(properties: dict) -> list[list[str]]:
-    return [*instance_commands("delete", properties, instances_of(properties)),
-            ["cloudformation", "delete-stack-set", "--stack-set-name", properties["StackSetName"], "--output", "json"]]
+    return [
+        *instance_commands("delete", properties, instances_of(properties)),
+        ["cloudformation", "delete-stack-set", "--stack-set-name", properties["StackSetName"], "--output", "json"],
+    ]
 
 
 def run(server, commands: list[list[str]]) -> list:
     """The commands, by the real AWS CLI (one process, tests.test_e2e_environment.aws_batch); their outputs."""
     outputs = []
-    for command, (rc, out, err) in zip(commands, aws_batch(server, commands)):
+    for command, (rc, out, err) in zip(commands, aws_batch(server, commands), strict=False):
         assert rc == 0, f"aws {' '.join(command)}: exit {rc}\n{out}\n{err}"
         outputs.append(json.loads(out) if out.strip() else None)
     return outputs
@@ -314,28 +418,39 @@ def run(server, commands: list[list[str]]) -> list:
 # --------------------------------------------------------------------------------------------------------------
 # What the instances created in the accounts
 
+
 def instance_stacks(cloudformation, stack_set_name: str) -> dict[str, dict]:
     """The stacks of the StackSet's instance in this account by name, live or deleted (CloudFormation names them
     StackSet-<name>-<uuid>, moto 5.2.5 StackSet:<name>)."""
     pattern = rf"StackSet[-:]{re.escape(stack_set_name)}(-[0-9a-f-]{{36}})?"
-    return {s["StackName"]: s for s in cloudformation.list_stacks()["StackSummaries"]
-            if re.fullmatch(pattern, s["StackName"])}
+    return {
+        s["StackName"]: s
+        for s in cloudformation.list_stacks()["StackSummaries"]
+        if re.fullmatch(pattern, s["StackName"])
+    }
 
 
 def live_instance_stack(cloudformation, stack_set_name: str) -> dict:
-    live = [s for s in instance_stacks(cloudformation, stack_set_name).values()
-            if s["StackStatus"] != "DELETE_COMPLETE"]
+    live = [
+        s for s in instance_stacks(cloudformation, stack_set_name).values() if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
     assert len(live) == 1, live
     return cloudformation.describe_stacks(StackName=live[0]["StackId"])["Stacks"][0]
 
 
-def assert_listed(accounts: Accounts, properties: dict, template: pathlib.Path,
-                  expected: dict[tuple[str, str], dict[str, str]], listed: dict) -> None:
+def assert_listed(
+    accounts: Accounts,
+    properties: dict,
+    template: pathlib.Path,
+    expected: dict[tuple[str, str], dict[str, str]],
+    listed: dict,
+) -> None:
     """``list-stack-instances``: exactly the expected instances, current and succeeded; and each one's stack
     in its account, created with the StackSet's parameters and the group's overrides (and the template's
     defaults for the rest)."""
-    defaults = {k: str(p["Default"]) for k, p in json.loads(template.read_text())["Parameters"].items()
-                if "Default" in p}
+    defaults = {
+        k: str(p["Default"]) for k, p in json.loads(template.read_text())["Parameters"].items() if "Default" in p
+    }
     summaries = listed["Summaries"]
     assert sorted((s["Account"], s["Region"]) for s in summaries) == sorted(expected)
     for summary in summaries:
@@ -344,7 +459,9 @@ def assert_listed(accounts: Accounts, properties: dict, template: pathlib.Path,
         stack = live_instance_stack(cloudformation, properties["StackSetName"])
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack
         assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
-            **defaults, **instance_parameters(properties, expected[summary["Account"], summary["Region"]])}
+            **defaults,
+            **instance_parameters(properties, expected[summary["Account"], summary["Region"]]),
+        }
         if summary["StackId"] != stack["StackId"]:  # moto 5.2.5: a made-up id (module docstring)
             assert summary["StackId"].startswith(f"arn:aws:cloudformation:{REGION}:{summary['Account']}:stack/")
             with pytest.raises(ClientError, match=re.escape(f"Stack with id {summary['StackId']} does not exist")):
@@ -367,8 +484,9 @@ def assert_stack_set(described: dict, properties: dict, template: pathlib.Path) 
     assert stack_set.get("Capabilities", properties["Capabilities"]) == properties["Capabilities"]
 
 
-def assert_target_roles(client, account: str, setup: dict[str, str], properties: dict,
-                        key_arn: str, key_grant: dict | None) -> None:
+def assert_target_roles(
+    client, account: str, setup: dict[str, str], properties: dict, key_arn: str, key_grant: dict | None
+) -> None:
     """The roles of the roles StackSet in one account: named as in the development account, under the
     boundary the account's setup role stack made for its stage, reading the model bucket with the S3 key; the
     model role is the principal the S3 key's policy grants (``key_grant``: its TargetAccountsDecryptModels)."""
@@ -384,8 +502,7 @@ def assert_target_roles(client, account: str, setup: dict[str, str], properties:
     assert as_list(model["ReadModelArtifacts"]["Resource"]) == [f"arn:aws:s3:::{MODEL_BUCKET}/*"]
     if key_grant is not None:
         condition = key_grant["Condition"]
-        assert fnmatch.fnmatchcase(outputs["SageMakerModelExecutionRoleArn"],
-                                   condition["ArnLike"]["aws:PrincipalArn"])
+        assert fnmatch.fnmatchcase(outputs["SageMakerModelExecutionRoleArn"], condition["ArnLike"]["aws:PrincipalArn"])
         assert account in as_list(key_grant["Principal"]["AWS"])
 
 
@@ -412,7 +529,9 @@ def assert_target_network(client, account: str, stage: str, properties: dict) ->
     assert endpoint["VpcId"] == outputs["VPCId"]
     found = client("ssm").get_parameters(Names=[f"{ENV_NAME}-{stage}-vpc-id", f"{ENV_NAME}-{stage}-s3-vpce-id"])
     assert {p["Name"]: p["Value"] for p in found["Parameters"]} == {
-        f"{ENV_NAME}-{stage}-vpc-id": outputs["VPCId"], f"{ENV_NAME}-{stage}-s3-vpce-id": outputs["VPCEndpointS3Id"]}
+        f"{ENV_NAME}-{stage}-vpc-id": outputs["VPCId"],
+        f"{ENV_NAME}-{stage}-s3-vpce-id": outputs["VPCEndpointS3Id"],
+    }
 
 
 def assert_roles_removed(client, account: str) -> None:
@@ -423,8 +542,9 @@ def assert_roles_removed(client, account: str) -> None:
     assert {r["RoleName"] for r in client("iam").list_roles()["Roles"]} == {SETUP_ROLE}, account
 
 
-def development_account(server, build: pathlib.Path, tmp_path: pathlib.Path, main: dict,
-                        user: dict[str, str]) -> dict[str, dict[str, str]]:
+def development_account(
+    server, build: pathlib.Path, tmp_path: pathlib.Path, main: dict, user: dict[str, str]
+) -> dict[str, dict[str, str]]:
     """env-iam and env-kms created with what env-main passes them; their outputs (the StackSets read the
     administration role and the model key from them)."""
     create_platform_boundary(server)
@@ -439,32 +559,51 @@ def development_account(server, build: pathlib.Path, tmp_path: pathlib.Path, mai
 
 def stand_ins(server) -> dict[str, dict[str, str]]:
     """The outputs of env-iam and env-kms the StackSets read, from roles and keys made with boto3."""
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudformation.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
     iam = server.client("iam")
     admin = iam.create_role(RoleName=STACKSET_ADMIN_ROLE, AssumeRolePolicyDocument=trust)
     deploy = iam.create_role(RoleName=DEPLOY_ROLE, AssumeRolePolicyDocument=trust)
     key = server.client("kms").create_key(Description="stands in for env-kms's S3 key")["KeyMetadata"]
     ebs = server.client("kms").create_key(Description="stands in for env-kms's EBS key")["KeyMetadata"]
-    return {"EnvironmentIAMRoles": {"StackSetAdministrationRoleArn": admin["Role"]["Arn"],
-                                    "SageMakerModelDeployRoleArn": deploy["Role"]["Arn"]},
-            "EnvironmentKMSKeys": {"S3BucketKMSKeyArn": key["Arn"], "SagemakerEBSKMSKeyArn": ebs["Arn"]}}
+    return {
+        "EnvironmentIAMRoles": {
+            "StackSetAdministrationRoleArn": admin["Role"]["Arn"],
+            "SageMakerModelDeployRoleArn": deploy["Role"]["Arn"],
+        },
+        "EnvironmentKMSKeys": {"S3BucketKMSKeyArn": key["Arn"], "SagemakerEBSKMSKeyArn": ebs["Arn"]},
+    }
 
 
 def list_instances(server, *names: str) -> list[dict]:
-    return run(server, [["cloudformation", "list-stack-instances", "--stack-set-name", name, "--output", "json"]
-                        for name in names])
+    return run(
+        server,
+        [["cloudformation", "list-stack-instances", "--stack-set-name", name, "--output", "json"] for name in names],
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # 1. The StackSets follow the account lists
 
+
 def test_roles_stack_set_follows_the_account_lists(moto, accounts, json_build, tmp_path):
     """env-iam-target-account-roles by the self-managed StackSet: staging 111111111111 and production
     222222222222, then production 333333333333, then no lists."""
     main = load(json_build, "env-main.json")
-    setups = {STAGING: deploy_setup_role(accounts, json_build, STAGING, "staging"),
-              PROD: deploy_setup_role(accounts, json_build, PROD, "prod")}
+    setups = {
+        STAGING: deploy_setup_role(accounts, json_build, STAGING, "staging"),
+        PROD: deploy_setup_role(accounts, json_build, PROD, "prod"),
+    }
     assert moto.client("iam").list_roles()["Roles"] == []  # the setup roles are in the target accounts only
     outputs = development_account(moto, json_build, tmp_path, main, WITH_LISTS)
     key_arn = outputs["EnvironmentKMSKeys"]["S3BucketKMSKeyArn"]
@@ -478,27 +617,41 @@ def test_roles_stack_set_follows_the_account_lists(moto, accounts, json_build, t
         assert properties["AdministrationRoleARN"] == role_arn(STACKSET_ADMIN_ROLE)
         assert properties["ExecutionRoleName"] == SETUP_ROLE
         assert properties["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
-        assert instances_of(properties) == {(STAGING, REGION): {"EnvType": "staging"},
-                                            (PROD, REGION): {"EnvType": "prod"}}
+        assert instances_of(properties) == {
+            (STAGING, REGION): {"EnvType": "staging"},
+            (PROD, REGION): {"EnvType": "prod"},
+        }
     roles = found[ROLES_STACK_SET]
     assert roles["StackSetName"] == ROLES_STACK_SET_NAME
     assert parameters_of(roles) == {
-        "EnvType": "staging", "EnvName": ENV_NAME, "SageMakerModelExecutionRoleName": MODEL_ROLE,
-        "StackSetExecutionRoleName": TARGET_STACKSET_ROLE, "AdministratorAccountId": ACCOUNT_ID,
-        "ModelS3KMSKeyArn": key_arn, "ModelBucketName": MODEL_BUCKET, "UseTargetAccountBoundary": "YES",
+        "EnvType": "staging",
+        "EnvName": ENV_NAME,
+        "SageMakerModelExecutionRoleName": MODEL_ROLE,
+        "StackSetExecutionRoleName": TARGET_STACKSET_ROLE,
+        "AdministratorAccountId": ACCOUNT_ID,
+        "ModelS3KMSKeyArn": key_arn,
+        "ModelBucketName": MODEL_BUCKET,
+        "UseTargetAccountBoundary": "YES",
         # the development account's model deploy role tests the staging endpoints as the account's model role
-        "PipelineExecutionRoleArn": outputs["EnvironmentIAMRoles"]["SageMakerModelDeployRoleArn"]}
+        "PipelineExecutionRoleArn": outputs["EnvironmentIAMRoles"]["SageMakerModelDeployRoleArn"],
+    }
     # The template as the handler gets it (TemplateURL: the file `aws cloudformation package` uploads).
     template = json_build / roles["TemplateURL"]
 
     # Create: create-stack-set, then create-stack-instances per group.
     commands = handler_create(roles, template)
-    assert [(c[1], c[c.index("--accounts") + 1:c.index("--regions")]) for c in commands[1:]] == [
-        ("create-stack-instances", [STAGING]), ("create-stack-instances", [PROD])]
+    assert [(c[1], c[c.index("--accounts") + 1 : c.index("--regions")]) for c in commands[1:]] == [
+        ("create-stack-instances", [STAGING]),
+        ("create-stack-instances", [PROD]),
+    ]
     run(moto, commands)
-    described, listed = run(moto, [
-        ["cloudformation", verb, "--stack-set-name", ROLES_STACK_SET_NAME, "--output", "json"]
-        for verb in ("describe-stack-set", "list-stack-instances")])
+    described, listed = run(
+        moto,
+        [
+            ["cloudformation", verb, "--stack-set-name", ROLES_STACK_SET_NAME, "--output", "json"]
+            for verb in ("describe-stack-set", "list-stack-instances")
+        ],
+    )
     assert_stack_set(described, roles, template)
     assert_listed(accounts, roles, template, instances_of(roles), listed)
     for account in (STAGING, PROD):
@@ -511,13 +664,20 @@ def test_roles_stack_set_follows_the_account_lists(moto, accounts, json_build, t
     updated = stack_sets(main, {**WITH_LISTS, "ProductionAccountList": NEW_PROD}, outputs)
     assert set(updated) == {ROLES_STACK_SET, NETWORK_STACK_SET}
     commands = handler_update(roles, updated[ROLES_STACK_SET])
-    assert [(c[1], c[c.index("--accounts") + 1:c.index("--regions")]) for c in commands] == [
-        ("delete-stack-instances", [PROD]), ("create-stack-instances", [NEW_PROD])]
+    assert [(c[1], c[c.index("--accounts") + 1 : c.index("--regions")]) for c in commands] == [
+        ("delete-stack-instances", [PROD]),
+        ("create-stack-instances", [NEW_PROD]),
+    ]
     run(moto, commands)
     roles = updated[ROLES_STACK_SET]
     [listed] = list_instances(moto, ROLES_STACK_SET_NAME)
-    assert_listed(accounts, roles, template, {(STAGING, REGION): {"EnvType": "staging"},
-                                          (NEW_PROD, REGION): {"EnvType": "prod"}}, listed)
+    assert_listed(
+        accounts,
+        roles,
+        template,
+        {(STAGING, REGION): {"EnvType": "staging"}, (NEW_PROD, REGION): {"EnvType": "prod"}},
+        listed,
+    )
     client = accounts(NEW_PROD)
     # (The key's grant for the new list: test_s3_key_and_model_bucket_grants_follow_the_account_lists.)
     assert_target_roles(client, NEW_PROD, setups[NEW_PROD], roles, key_arn, key_grant=None)
@@ -531,8 +691,9 @@ def test_roles_stack_set_follows_the_account_lists(moto, accounts, json_build, t
     # No lists: env-main no longer declares the StackSets; deleting the resource deletes every instance first.
     assert stack_sets(main, {**MAIN_PARAMETERS, "SetupStackSetExecutionRoleName": SETUP_ROLE}, outputs) == {}
     run(moto, handler_delete(roles))
-    rc, out, err = aws(moto, "cloudformation", "describe-stack-set", "--stack-set-name", ROLES_STACK_SET_NAME,
-                       check=False)
+    rc, out, err = aws(
+        moto, "cloudformation", "describe-stack-set", "--stack-set-name", ROLES_STACK_SET_NAME, check=False
+    )
     assert rc != 0 and "StackSetNotFoundException" in err, (rc, out, err)
     for account in (STAGING, NEW_PROD):
         assert_roles_removed(accounts(account), account)
@@ -549,10 +710,14 @@ def test_network_stack_set_follows_the_account_lists_on_moto(moto, accounts, jso
     network = stack_sets(main, WITH_LISTS, outputs)[NETWORK_STACK_SET]
     assert network["StackSetName"] == NETWORK_STACK_SET_NAME
     assert parameters_of(network) == {
-        "EnvType": "staging", "EnvName": ENV_NAME, "ModelBucketName": MODEL_BUCKET, "UseTargetAccountBoundary": "YES",
+        "EnvType": "staging",
+        "EnvName": ENV_NAME,
+        "ModelBucketName": MODEL_BUCKET,
+        "UseTargetAccountBoundary": "YES",
         # the account's model deployments' guardrails attach to its model deployment role, naming the EBS key
         "StackSetExecutionRoleName": TARGET_STACKSET_ROLE,
-        "EndpointVolumeKmsKeyArn": outputs["EnvironmentKMSKeys"]["SagemakerEBSKMSKeyArn"]}
+        "EndpointVolumeKmsKeyArn": outputs["EnvironmentKMSKeys"]["SagemakerEBSKMSKeyArn"],
+    }
     assert network["AdministrationRoleARN"] == role_arn(STACKSET_ADMIN_ROLE)
     assert network["ExecutionRoleName"] == SETUP_ROLE
     assert instances_of(network) == {(STAGING, REGION): {"EnvType": "staging"}, (PROD, REGION): {"EnvType": "prod"}}
@@ -560,15 +725,25 @@ def test_network_stack_set_follows_the_account_lists_on_moto(moto, accounts, jso
     template.write_text(json.dumps(for_moto(json_build, network["TemplateURL"]), indent=2))
     # The network's endpoint guardrails attach to each account's model deployment role, which the roles StackSet
     # creates first (env-main: DependsOn); here a stand-in of it.
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
     for account in (STAGING, PROD, NEW_PROD):
         accounts(account)("iam").create_role(RoleName=TARGET_STACKSET_ROLE, AssumeRolePolicyDocument=trust)
 
     run(moto, handler_create(network, template))
-    described, listed = run(moto, [
-        ["cloudformation", verb, "--stack-set-name", NETWORK_STACK_SET_NAME, "--output", "json"]
-        for verb in ("describe-stack-set", "list-stack-instances")])
+    described, listed = run(
+        moto,
+        [
+            ["cloudformation", verb, "--stack-set-name", NETWORK_STACK_SET_NAME, "--output", "json"]
+            for verb in ("describe-stack-set", "list-stack-instances")
+        ],
+    )
     assert_stack_set(described, network, template)
     assert_listed(accounts, network, template, instances_of(network), listed)
     for account, stage in ((STAGING, "staging"), (PROD, "prod")):
@@ -588,8 +763,13 @@ def test_network_stack_set_follows_the_account_lists_on_moto(moto, accounts, jso
     stacks = instance_stacks(production("cloudformation"), NETWORK_STACK_SET_NAME)
     ec2 = production("ec2")
     if rc == 0:  # a moto that deletes the whole stack
-        assert_listed(accounts, updated, template, {(STAGING, REGION): {"EnvType": "staging"},
-                                                (NEW_PROD, REGION): {"EnvType": "prod"}}, listed)
+        assert_listed(
+            accounts,
+            updated,
+            template,
+            {(STAGING, REGION): {"EnvType": "staging"}, (NEW_PROD, REGION): {"EnvType": "prod"}},
+            listed,
+        )
         assert {s["StackStatus"] for s in stacks.values()} == {"DELETE_COMPLETE"}
         assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"] == []
         assert production("ssm").describe_parameters()["Parameters"] == []
@@ -613,15 +793,19 @@ def test_stack_instances_with_group_overrides_on_moto(moto, accounts, json_build
     assert create_set["StackSetId"].startswith(f"{ROLES_STACK_SET_NAME}:")
     staging = {key: value for key, value in instances_of(roles).items() if key[0] == STAGING}
     [command] = instance_commands("create", roles, staging, merge_parameters=False)
-    assert command[command.index("--parameter-overrides") + 1:] == [
-        "ParameterKey=EnvType,ParameterValue=staging", "--output", "json"]
+    assert command[command.index("--parameter-overrides") + 1 :] == [
+        "ParameterKey=EnvType,ParameterValue=staging",
+        "--output",
+        "json",
+    ]
     [(rc, out, err)] = aws_batch(moto, [command])
     [listed] = list_instances(moto, ROLES_STACK_SET_NAME)
     if rc == 0:  # a moto that gives the instance the StackSet's parameters with the overrides on top
         assert_listed(accounts, roles, template, staging, listed)
         return
-    moto_limitation("create stack instances from the StackSet's parameters with the group's overrides on top",
-                    err or out)
+    moto_limitation(
+        "create stack instances from the StackSet's parameters with the group's overrides on top", err or out
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -636,14 +820,24 @@ LISTS = [  # (parameters, accounts the grants name)
 
 def create_environment_roles(server) -> dict[str, str]:
     """The roles env-kms's policies name (KMS refuses a policy naming a principal that does not exist)."""
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
     for name in (EXECUTION_ROLE, PIPELINE_ROLE, BUILD_ROLE, DEPLOY_ROLE, SCIENTIST_ROLE, TEAM_ADMIN_ROLE):
         server.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=trust)
-    return {"SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
-            "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
-            "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE), "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
-            "DataScientistRoleArn": role_arn(SCIENTIST_ROLE), "DSTeamAdministratorRoleArn": role_arn(TEAM_ADMIN_ROLE)}
+    return {
+        "SageMakerExecutionRoleArn": role_arn(EXECUTION_ROLE),
+        "SageMakerPipelineExecutionRoleArn": role_arn(PIPELINE_ROLE),
+        "SageMakerModelBuildRoleArn": role_arn(BUILD_ROLE),
+        "SageMakerModelDeployRoleArn": role_arn(DEPLOY_ROLE),
+        "DataScientistRoleArn": role_arn(SCIENTIST_ROLE),
+        "DSTeamAdministratorRoleArn": role_arn(TEAM_ADMIN_ROLE),
+    }
 
 
 def kms_parameters(roles: dict[str, str], lists: dict[str, str]) -> dict[str, str]:
@@ -677,8 +871,7 @@ def test_s3_key_and_model_bucket_grants_follow_the_account_lists(moto, json_buil
     for lists, granted in LISTS:
         moto.reset()  # moto cannot update the key (test_s3_key_policy_update_on_moto): each list created afresh
         roles = create_environment_roles(moto)
-        stack = create_stack(moto, f"{MAIN_STACK}-EnvironmentKMSKeys", template, kms_parameters(roles, lists),
-                             tmp_path)
+        stack = create_stack(moto, f"{MAIN_STACK}-EnvironmentKMSKeys", template, kms_parameters(roles, lists), tmp_path)
         keys = stack_outputs(stack)
         policy = by_sid(s3_key_policy(moto, keys["S3BucketKMSKeyId"]))
         grant = policy.pop("TargetAccountsDecryptModels")
@@ -692,10 +885,19 @@ def test_s3_key_and_model_bucket_grants_follow_the_account_lists(moto, json_buil
             assert "TargetAccountsDecryptModels" not in by_sid(policy_document(other))
 
         # The model bucket's policy, rendered offline with the same parameters (moto skips AWS::S3::BucketPolicy).
-        rendered = render(s3_template, {
-            "EnvName": ENV_NAME, "EnvType": ENV_TYPE, "DataBucketName": DATA_BUCKET, "ModelBucketName": MODEL_BUCKET,
-            "VPCEndpointS3Id": "vpce-0123456789abcdef0", "S3BucketKMSKeyId": keys["S3BucketKMSKeyArn"],
-            "TargetModelExecutionRoleName": MODEL_ROLE, **lists})
+        rendered = render(
+            s3_template,
+            {
+                "EnvName": ENV_NAME,
+                "EnvType": ENV_TYPE,
+                "DataBucketName": DATA_BUCKET,
+                "ModelBucketName": MODEL_BUCKET,
+                "VPCEndpointS3Id": "vpce-0123456789abcdef0",
+                "S3BucketKMSKeyId": keys["S3BucketKMSKeyArn"],
+                "TargetModelExecutionRoleName": MODEL_ROLE,
+                **lists,
+            },
+        )
         bucket_policy = resources(rendered, "AWS::S3::BucketPolicy")["ModelBucketPolicy"]["Properties"]
         read = by_sid(bucket_policy["PolicyDocument"])["TargetAccountsReadModels"]
         assert_grant(read, granted, ["s3:GetObject", "s3:GetObjectVersion"])
@@ -722,18 +924,31 @@ def test_s3_key_policy_update_on_moto(moto, json_build, tmp_path):
 
     def update(lists: dict[str, str], accounts: list[str]) -> None:
         rc, out, err = aws(
-            moto, "cloudformation", "update-stack", "--stack-name", stack_name, "--template-body", path.as_uri(),
-            "--capabilities", "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "--parameters",
+            moto,
+            "cloudformation",
+            "update-stack",
+            "--stack-name",
+            stack_name,
+            "--template-body",
+            path.as_uri(),
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "CAPABILITY_NAMED_IAM",
+            "--parameters",
             *(f"ParameterKey={k},UsePreviousValue=true" for k in kms_parameters(roles, {}) if k not in lists),
-            *(f"ParameterKey={k},ParameterValue={v}" for k, v in lists.items()), check=False)
+            *(f"ParameterKey={k},ParameterValue={v}" for k, v in lists.items()),
+            check=False,
+        )
         if rc != 0:
             moto_limitation("update env-kms's stack", err or out)
         grant = by_sid(s3_key_policy(moto, key_id))["TargetAccountsDecryptModels"]
         granted = sorted(as_list(grant["Principal"]["AWS"]))
         if granted != accounts:
             rc, out, err = aws(moto, "cloudformation", "describe-stacks", "--stack-name", stack_name, check=False)
-            moto_limitation("update an AWS::KMS::Key's policy with its stack",
-                            f"the key still grants {granted} ({err.strip() or 'describe-stacks: exit ' + str(rc)})")
+            moto_limitation(
+                "update an AWS::KMS::Key's policy with its stack",
+                f"the key still grants {granted} ({err.strip() or 'describe-stacks: exit ' + str(rc)})",
+            )
         assert_grant(grant, accounts, actions)
 
     update(second, second_accounts)

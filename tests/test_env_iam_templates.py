@@ -51,12 +51,16 @@ def test_setup_role_name_generated_or_given(setup):
 
 def test_setup_role_trusts_only_the_stackset_administration_role(setup, enterprise_templates):
     """Requests from other principals are evaluated in test_iam_coverage; here the shape of the trust."""
-    for template, pattern in ((setup, "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/"
-                                      "${EnvName}-*-stackset-admin"),
-                              (enterprise_templates[SETUP],
-                               "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/ml-platform/"
-                               "acme-${EnvName}-*-stackset-admin")):
-        (stmt,) = template["Resources"]["SetupStackSetExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    for template, pattern in (
+        (setup, "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/${EnvName}-*-stackset-admin"),
+        (
+            enterprise_templates[SETUP],
+            "arn:${AWS::Partition}:iam::${AdministratorAccountId}:role/ml-platform/acme-${EnvName}-*-stackset-admin",
+        ),
+    ):
+        (stmt,) = template["Resources"]["SetupStackSetExecutionRole"]["Properties"]["AssumeRolePolicyDocument"][
+            "Statement"
+        ]
         assert cfn.text(stmt["Principal"]["AWS"]) == "arn:${AWS::Partition}:iam::${AdministratorAccountId}:root"
         assert cfn.text(stmt["Condition"]["ArnLike"]["aws:PrincipalArn"]) == pattern
         assert "Service" not in stmt["Principal"]
@@ -83,30 +87,41 @@ def test_setup_role_has_no_broad_managed_policy_and_no_s3_or_sns_writes(setup):
 
 def test_setup_role_creates_only_the_marked_target_roles(setup, target):
     stmts = cfn.role_statements(setup, "SetupStackSetExecutionRole")
-    iam_resources = {cfn.text(r) for s in stmts if any(a.startswith("iam:") for a in cfn.as_list(s["Action"]))
-                     for r in cfn.as_list(s["Resource"])}
-    assert iam_resources == {"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*sm-model-exec*",
-                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*stackset-exec*",
-                             # the network's flow logs role, and the model deployments' guardrails policy
-                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EnvName}-*-flow-logs",
-                             "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${EnvName}-*-endpoint-guardrails"}
+    iam_resources = {
+        cfn.text(r)
+        for s in stmts
+        if any(a.startswith("iam:") for a in cfn.as_list(s["Action"]))
+        for r in cfn.as_list(s["Resource"])
+    }
+    assert iam_resources == {
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*sm-model-exec*",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*stackset-exec*",
+        # the network's flow logs role, and the model deployments' guardrails policy
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EnvName}-*-flow-logs",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${EnvName}-*-endpoint-guardrails",
+    }
     # ...and those patterns match the names the target-account template generates.
     for logical_id in ("SageMakerModelExecutionRole", "StackSetExecutionRole"):
         generated = target["Resources"][logical_id]["Properties"]["RoleName"]["Fn::If"][1]
         arn = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + cfn.sub_name(
-            generated, EnvName="sm-mlops", EnvType="dev")
+            generated, EnvName="sm-mlops", EnvType="dev"
+        )
         assert any(fnmatch.fnmatchcase(arn, p) for p in iam_resources), arn
 
 
 def test_setup_role_with_boundary_may_only_create_bounded_roles(enterprise_templates):
     stmts = cfn.role_statements(enterprise_templates[SETUP], "SetupStackSetExecutionRole")
-    creating = [s for s in stmts if {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"}
-                & set(cfn.as_list(s["Action"]))]
+    creating = [
+        s
+        for s in stmts
+        if {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"} & set(cfn.as_list(s["Action"]))
+    ]
     assert len(creating) == 2  # roles and inline policies; attachments (the guardrails policy only)
     for s in creating:
         condition = s["Condition"].get("StringEquals") or s["Condition"]["ArnLike"]
         assert cfn.text(condition["iam:PermissionsBoundary"]) == (
-            "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary"
+        )
     assert "iam:DeleteRolePermissionsBoundary" not in cfn.actions(stmts)
     for s in creating:
         for r in cfn.as_list(s["Resource"]):
@@ -115,15 +130,27 @@ def test_setup_role_with_boundary_may_only_create_bounded_roles(enterprise_templ
 
 def test_target_parameters_match_the_reference(target):
     assert list(target["Parameters"]) == [
-        "EnvName", "EnvType", "SageMakerModelExecutionRoleName", "StackSetExecutionRoleName",
-        "PipelineExecutionRoleArn", "AdministratorAccountId", "ModelS3KMSKeyArn", "ModelBucketName",
-        "PermissionsBoundaryArn", "UseTargetAccountBoundary"]  # the last two are new (optional): the boundary
+        "EnvName",
+        "EnvType",
+        "SageMakerModelExecutionRoleName",
+        "StackSetExecutionRoleName",
+        "PipelineExecutionRoleArn",
+        "AdministratorAccountId",
+        "ModelS3KMSKeyArn",
+        "ModelBucketName",
+        "PermissionsBoundaryArn",
+        "UseTargetAccountBoundary",
+    ]  # the last two are new (optional): the boundary
     params = target["Parameters"]
     assert cfn.accepts(params["PermissionsBoundaryArn"], "")
     assert cfn.accepts(params["PermissionsBoundaryArn"], "arn:aws:iam::111122223333:policy/x-target-account-boundary")
     assert not cfn.accepts(params["PermissionsBoundaryArn"], "arn:aws:iam::111122223333:role/x")
-    assert cfn.accepts(params["ModelS3KMSKeyArn"], "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
-    assert cfn.accepts(params["ModelS3KMSKeyArn"], "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
+    assert cfn.accepts(
+        params["ModelS3KMSKeyArn"], "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
+    assert cfn.accepts(
+        params["ModelS3KMSKeyArn"], "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+    )
     assert not cfn.accepts(params["ModelS3KMSKeyArn"], "alias/my-key")
     assert cfn.accepts(params["ModelBucketName"], "sm-mlops-dev-eu-west-1-111122223333-models")
     assert not cfn.accepts(params["ModelBucketName"], "Bad_Bucket")
@@ -150,12 +177,15 @@ def test_model_role_trusts_sagemaker_and_the_endpoint_test_role(target):
     """SageMaker of this account (aws:SourceAccount), and the one role named for the endpoint tests (the
     environment's model deploy role, which env-main passes), never SageMaker's account-wide products use role."""
     sagemaker, tests = target["Resources"]["SageMakerModelExecutionRole"]["Properties"]["AssumeRolePolicyDocument"][
-        "Statement"]
+        "Statement"
+    ]
     assert sagemaker["Principal"] == {"Service": ["sagemaker.amazonaws.com"]}
     assert sagemaker["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     condition, absent, statement = tests["Fn::If"]
     assert (condition, absent) == ("PipelineExecutionRoleCondition", {"Ref": "AWS::NoValue"})
-    assert statement["Sid"] == "EndpointTests" and statement["Principal"] == {"AWS": {"Ref": "PipelineExecutionRoleArn"}}
+    assert statement["Sid"] == "EndpointTests" and statement["Principal"] == {
+        "AWS": {"Ref": "PipelineExecutionRoleArn"}
+    }
     assert "AmazonSageMakerServiceCatalogProductsUseRole" not in json.dumps(target)
 
 
@@ -166,7 +196,8 @@ def test_model_role_reads_only_the_model_bucket_and_key_and_writes_only_data_cap
     assert {a for a in cfn.actions(stmts) if a.startswith("s3:")} == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
     capture = cfn.statement(stmts, "WriteDataCapture")
     assert capture["Action"] == ["s3:PutObject"] and cfn.text(capture["Resource"][0]).endswith(
-        "${ModelBucketName}/data-capture/*")
+        "${ModelBucketName}/data-capture/*"
+    )
     assert cfn.statement(stmts, "EncryptDataCapture")["Resource"] == [{"Ref": "ModelS3KMSKeyArn"}]
     # Endpoints are created by the StackSet role; the model role only reads and invokes them.
     assert not {a for a in cfn.actions(stmts) if a.startswith("sagemaker:Create") or a.startswith("sagemaker:Delete")}
@@ -181,8 +212,12 @@ def test_stackset_role_passes_only_the_model_role_to_sagemaker(target):
 
 
 def test_target_outputs(target):
-    assert set(target["Outputs"]) == {"SageMakerModelExecutionRoleArn", "SageMakerModelExecutionRoleName",
-                                      "StackSetExecutionRoleArn", "StackSetExecutionRoleName"}
+    assert set(target["Outputs"]) == {
+        "SageMakerModelExecutionRoleArn",
+        "SageMakerModelExecutionRoleName",
+        "StackSetExecutionRoleArn",
+        "StackSetExecutionRoleName",
+    }
 
 
 def test_network_grants_are_account_scoped_except_the_endpoint_service(setup, templates):
@@ -205,14 +240,28 @@ def test_target_roles_can_use_the_setup_templates_boundary_in_their_own_account(
     ARN computed in each account (the setup role creates roles only with it)."""
     from tests.support_render import render
 
-    rendered = render(target, {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": "222222222222",
-                               "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                               "ModelBucketName": "sm-mlops-dev-us-east-1-222222222222-models",
-                               "UseTargetAccountBoundary": "YES"})
+    rendered = render(
+        target,
+        {
+            "EnvName": "sm-mlops",
+            "EnvType": "staging",
+            "AdministratorAccountId": "222222222222",
+            "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "ModelBucketName": "sm-mlops-dev-us-east-1-222222222222-models",
+            "UseTargetAccountBoundary": "YES",
+        },
+    )
     for role in ("SageMakerModelExecutionRole", "StackSetExecutionRole"):
         assert rendered["Resources"][role]["Properties"]["PermissionsBoundary"] == (
-            "arn:aws:iam::123456789012:policy/sm-mlops-staging-target-account-boundary")
-    plain = render(target, {"EnvName": "sm-mlops", "AdministratorAccountId": "222222222222",
-                            "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                            "ModelBucketName": "sm-mlops-dev-us-east-1-222222222222-models"})
+            "arn:aws:iam::123456789012:policy/sm-mlops-staging-target-account-boundary"
+        )
+    plain = render(
+        target,
+        {
+            "EnvName": "sm-mlops",
+            "AdministratorAccountId": "222222222222",
+            "ModelS3KMSKeyArn": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "ModelBucketName": "sm-mlops-dev-us-east-1-222222222222-models",
+        },
+    )
     assert "PermissionsBoundary" not in plain["Resources"]["StackSetExecutionRole"]["Properties"]

@@ -22,17 +22,25 @@ BASE = {"SeedCodeS3BucketName": "release-bucket", "AvailabilityZones": ZONES}
 ROLE = "arn:aws:iam::123456789012:role/team/{}"
 EXISTING_ROLES = {
     "CreateEnvironmentIAMRoles": "NO",
-    "SageMakerExecutionRoleArn": ROLE.format("exec"), "SageMakerPipelineExecutionRoleArn": ROLE.format("pipeline"),
-    "StackSetAdministrationRoleArn": ROLE.format("admin"), "SetupLambdaExecutionRoleArn": ROLE.format("setup"),
+    "SageMakerExecutionRoleArn": ROLE.format("exec"),
+    "SageMakerPipelineExecutionRoleArn": ROLE.format("pipeline"),
+    "StackSetAdministrationRoleArn": ROLE.format("admin"),
+    "SetupLambdaExecutionRoleArn": ROLE.format("setup"),
     "ModelDeploymentAdministrationRoleArn": ROLE.format("deploy-admin"),
-    "SageMakerModelBuildRoleArn": ROLE.format("sm-model-build"), "SageMakerModelDeployRoleArn": ROLE.format("sm-model-deploy"),
-    "SageMakerModelExecutionRoleName": "model-sm-model-exec", "StackSetExecutionRoleName": "x-stackset-exec-x",
-    "CreateVPCFlowLogsRole": "NO", "VPCFlowLogsRoleArn": ROLE.format("flow-logs"),
+    "SageMakerModelBuildRoleArn": ROLE.format("sm-model-build"),
+    "SageMakerModelDeployRoleArn": ROLE.format("sm-model-deploy"),
+    "SageMakerModelExecutionRoleName": "model-sm-model-exec",
+    "StackSetExecutionRoleName": "x-stackset-exec-x",
+    "CreateVPCFlowLogsRole": "NO",
+    "VPCFlowLogsRoleArn": ROLE.format("flow-logs"),
 }
 EXISTING_NETWORK = {
-    "CreateVPC": "NO", "ExistingVPCId": "vpc-0123456789abcdef0", "CreatePrivateSubnets": "NO",
+    "CreateVPC": "NO",
+    "ExistingVPCId": "vpc-0123456789abcdef0",
+    "CreatePrivateSubnets": "NO",
     "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
-    "ExistingPrivateRouteTableIds": "rtb-0123456789abcdef0,rtb-0123456789abcdef1", "CreateNATGateways": "NO",
+    "ExistingPrivateRouteTableIds": "rtb-0123456789abcdef0,rtb-0123456789abcdef1",
+    "CreateNATGateways": "NO",
 }
 
 
@@ -56,9 +64,16 @@ def endpoint_services(tree) -> set[str]:
 
 def test_defaults_create_every_part(defaults, built):
     nested = {k for k, r in defaults["root"]["Resources"].items() if r["Type"] == "AWS::CloudFormation::Stack"}
-    assert nested == {"EnvironmentIAMRoles", "EnvironmentKMSKeys", "EnvironmentVPC", "EnvironmentVPCEndpoints",
-                      "EnvironmentS3", "EnvironmentSageMakerStudio", "EnvironmentSCPortfolio",
-                      "EnvironmentTargetAccountRoles"}
+    assert nested == {
+        "EnvironmentIAMRoles",
+        "EnvironmentKMSKeys",
+        "EnvironmentVPC",
+        "EnvironmentVPCEndpoints",
+        "EnvironmentS3",
+        "EnvironmentSageMakerStudio",
+        "EnvironmentSCPortfolio",
+        "EnvironmentTargetAccountRoles",
+    }
     assert rule_failures(built[env_main.NAME], BASE) == []
 
 
@@ -71,9 +86,13 @@ def test_studio_domain_uses_the_environment_network_key_and_role(defaults):
     assert domain["SubnetIds"] and all(s.startswith("subnet-") for s in domain["SubnetIds"])
     assert domain["KmsKeyId"] == kms["Outputs"]["SageMakerStudioStorageKMSKeyArn"]["Value"]
     assert domain["DefaultUserSettings"]["ExecutionRole"] == iam["Outputs"]["SageMakerExecutionRoleArn"]["Value"]
-    assert domain["DefaultUserSettings"]["SecurityGroups"] == vpc["Outputs"]["SageMakerSecurityGroupIds"]["Value"].split(",")
+    assert domain["DefaultUserSettings"]["SecurityGroups"] == vpc["Outputs"]["SageMakerSecurityGroupIds"][
+        "Value"
+    ].split(",")
     assert {t["Key"]: t["Value"] for t in domain["Tags"]}.items() >= {
-        "EnvironmentName": "sm-mlops", "EnvironmentType": "dev"}.items()
+        "EnvironmentName": "sm-mlops",
+        "EnvironmentType": "dev",
+    }.items()
 
 
 def test_buckets_encrypted_with_the_environment_key_and_reachable_through_its_endpoint(defaults):
@@ -105,7 +124,8 @@ def test_guardrails_name_the_environment_network_and_keys_and_attach_to_its_role
     # Every role that creates or uses SageMaker resources, the projects' too, and this account's model
     # deployment role (single-account deployments put staging and production endpoints here).
     assert attached == {iam["Outputs"][o]["Value"] for o in env_main.GUARDED_ROLES} | {
-        defaults["EnvironmentTargetAccountRoles"]["Outputs"]["StackSetExecutionRoleName"]["Value"]}
+        defaults["EnvironmentTargetAccountRoles"]["Outputs"]["StackSetExecutionRoleName"]["Value"]
+    }
     assert {"SageMakerModelBuildRoleName", "SageMakerModelDeployRoleName"} <= set(env_main.GUARDED_ROLES)
     # Studio only in the environment's domain, for the roles that use Studio.
     [scope] = [p for p in policies if "studio-scope" in p["ManagedPolicyName"]]
@@ -121,14 +141,32 @@ def test_ssm_contract_is_complete_and_never_empty(defaults):
         for p in props(stack, "AWS::SSM::Parameter"):
             assert p["Value"] not in ("", None), p["Name"]
             names[p["Name"]] = p["Value"]
-    expected = {f"sm-mlops-dev-{s}" for s in (
-        "vpc-id", "private-subnet-ids", "sagemaker-sg-ids", "s3-vpce-id", "kms-vpce-id", "kms-ebs-key-arn",
-        "kms-efs-key-arn", "kms-s3-key-arn", "sagemaker-domain-id", "sm-pipeline-execution-role-arn",
-        "sm-model-execution-role-name", "stackset-administration-role-arn", "stackset-execution-role-name",
-        "model-bucket-name", "data-bucket-name", "env-type-staging-name", "env-type-prod-name",
-        "seed-code-s3bucket-name")}
-    expected |= {f"sm-mlops-{stage}-{s}" for stage in ("staging", "prod")
-                 for s in ("sagemaker-sg-ids", "private-subnet-ids")}
+    expected = {
+        f"sm-mlops-dev-{s}"
+        for s in (
+            "vpc-id",
+            "private-subnet-ids",
+            "sagemaker-sg-ids",
+            "s3-vpce-id",
+            "kms-vpce-id",
+            "kms-ebs-key-arn",
+            "kms-efs-key-arn",
+            "kms-s3-key-arn",
+            "sagemaker-domain-id",
+            "sm-pipeline-execution-role-arn",
+            "sm-model-execution-role-name",
+            "stackset-administration-role-arn",
+            "stackset-execution-role-name",
+            "model-bucket-name",
+            "data-bucket-name",
+            "env-type-staging-name",
+            "env-type-prod-name",
+            "seed-code-s3bucket-name",
+        )
+    }
+    expected |= {
+        f"sm-mlops-{stage}-{s}" for stage in ("staging", "prod") for s in ("sagemaker-sg-ids", "private-subnet-ids")
+    }
     assert expected <= set(names)
     assert names["sm-mlops-dev-model-bucket-name"] == "sm-mlops-dev-us-east-1-123456789012-models"
 
@@ -149,8 +187,21 @@ def test_internet_free_environment(built):
     routes = props(egress, "AWS::EC2::Route")
     assert not [r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
     # Every endpoint Studio, jobs and pipelines need, with private DNS.
-    needed = {"sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring", "ssm", "kms",
-              "servicecatalog", "ecr.api", "ecr.dkr", "s3", "cloudformation"}
+    needed = {
+        "sagemaker.api",
+        "sagemaker.runtime",
+        "studio",
+        "sts",
+        "logs",
+        "monitoring",
+        "ssm",
+        "kms",
+        "servicecatalog",
+        "ecr.api",
+        "ecr.dkr",
+        "s3",
+        "cloudformation",
+    }
     assert needed <= endpoint_services(tree)
     for endpoint in props(egress, "AWS::EC2::VPCEndpoint"):
         if endpoint.get("VpcEndpointType", "Gateway") == "Interface":
@@ -171,8 +222,9 @@ def test_existing_vpc_and_subnets(built):
     (domain,) = props(tree["EnvironmentSageMakerStudio"], "AWS::SageMaker::Domain")
     assert domain["VpcId"] == "vpc-0123456789abcdef0"
     assert domain["SubnetIds"] == EXISTING_NETWORK["ExistingPrivateSubnetIds"].split(",")
-    (s3_endpoint,) = [p for p in props(tree["EnvironmentVPCEndpoints"], "AWS::EC2::VPCEndpoint")
-                      if p["ServiceName"].endswith(".s3")]
+    (s3_endpoint,) = [
+        p for p in props(tree["EnvironmentVPCEndpoints"], "AWS::EC2::VPCEndpoint") if p["ServiceName"].endswith(".s3")
+    ]
     assert s3_endpoint["RouteTableIds"] == EXISTING_NETWORK["ExistingPrivateRouteTableIds"].split(",")
 
 
@@ -204,16 +256,19 @@ def test_existing_iam_roles_create_no_role(built):
     assert all("Roles" not in p for p in props(tree["root"], "AWS::IAM::ManagedPolicy"))
 
 
-@pytest.mark.parametrize("missing", ["SageMakerExecutionRoleArn", "SetupLambdaExecutionRoleArn",
-                                     "VPCFlowLogsRoleArn"])
+@pytest.mark.parametrize("missing", ["SageMakerExecutionRoleArn", "SetupLambdaExecutionRoleArn", "VPCFlowLogsRoleArn"])
 def test_existing_roles_must_be_given(built, missing):
     failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_ROLES, missing: ""})
     assert any(missing in f for f in failures)
 
 
 def test_existing_buckets(built):
-    params = {**BASE, "CreateEnvironmentS3Buckets": "NO", "DataBucketName": "their-data",
-              "ModelBucketName": "their-models"}
+    params = {
+        **BASE,
+        "CreateEnvironmentS3Buckets": "NO",
+        "DataBucketName": "their-data",
+        "ModelBucketName": "their-models",
+    }
     assert rule_failures(built[env_main.NAME], params) == []
     tree = render_tree(built, env_main.NAME, params)
     assert "EnvironmentS3" not in tree
@@ -224,8 +279,9 @@ def test_existing_buckets(built):
 
 
 def test_quickstart_creates_core_and_environment(built):
-    tree = render_tree(built, "data-science-environment-quickstart", {"EnvName": "team1",
-                                                                     "SeedCodeS3BucketName": "release-bucket"})
+    tree = render_tree(
+        built, "data-science-environment-quickstart", {"EnvName": "team1", "SeedCodeS3BucketName": "release-bucket"}
+    )
     assert {"DataScienceCore", "DataScienceEnvironment"} <= set(tree)
     core = tree["root"]["Resources"]["DataScienceCore"]["Properties"]["Parameters"]
     assert core["StackSetName"] == "ds-team1"  # a second quickstart with another EnvName does not collide
@@ -235,8 +291,11 @@ def test_quickstart_creates_core_and_environment(built):
     # The environment's roles carry the platform boundary of this quickstart's own core (imported by its name).
     assert env["Properties"]["Parameters"]["CoreStackSetName"] == core["StackSetName"]
     assert "DataScienceEnvironment/EnvironmentSageMakerStudio" in tree
-    three = render_tree(built, "data-science-environment-quickstart", {
-        "EnvName": "team1", "SeedCodeS3BucketName": "release-bucket", "NumberOfAZs": "3"})
+    three = render_tree(
+        built,
+        "data-science-environment-quickstart",
+        {"EnvName": "team1", "SeedCodeS3BucketName": "release-bucket", "NumberOfAZs": "3"},
+    )
     assert len(resources(three["DataScienceEnvironment/EnvironmentVPC"], "AWS::EC2::Subnet")) == 3
 
 
@@ -286,16 +345,23 @@ def test_a_stage_environment_does_not_write_its_own_ssm_names_twice(built):
 
 
 def test_existing_subnets_refuse_an_empty_item(built):
-    failures = rule_failures(built[env_main.NAME], {**BASE, **EXISTING_NETWORK,
-                                                    "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,"})
+    failures = rule_failures(
+        built[env_main.NAME], {**BASE, **EXISTING_NETWORK, "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,"}
+    )
     assert any("ExistingPrivateSubnetIds" in f for f in failures)
 
 
 # -- multi-account ----------------------------------------------------------------------------------------------
-LISTS = {"StagingAccountList": "333333333333,444444444444", "ProductionAccountList": "555555555555",
-         "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"}
-OUS = {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
-       "OrganizationId": "o-abcdefghij"}
+LISTS = {
+    "StagingAccountList": "333333333333,444444444444",
+    "ProductionAccountList": "555555555555",
+    "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role",
+}
+OUS = {
+    "OrganizationalUnitStagingId": "ou-abcd-11111111",
+    "OrganizationalUnitProdId": "ou-abcd-22222222",
+    "OrganizationId": "o-abcdefghij",
+}
 
 
 def stack_sets(tree) -> dict[str, dict]:
@@ -308,11 +374,18 @@ def _policy_statements(stack, type_, key):
 
 def test_single_account_creates_no_stack_set_and_no_cross_account_grant(defaults):
     assert stack_sets(defaults) == {}
-    (reader,) = [s for s in _policy_statements(defaults["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
-                 if s["Sid"] == "TargetAccountsReadModels"]
+    (reader,) = [
+        s
+        for s in _policy_statements(defaults["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+        if s["Sid"] == "TargetAccountsReadModels"
+    ]
     assert reader["Principal"] == {"AWS": ["123456789012"]}  # this account only
-    (decrypt,) = [s for p in props(defaults["EnvironmentKMSKeys"], "AWS::KMS::Key") for s in p["KeyPolicy"]["Statement"]
-                  if s["Sid"] == "TargetAccountsDecryptModels"]
+    (decrypt,) = [
+        s
+        for p in props(defaults["EnvironmentKMSKeys"], "AWS::KMS::Key")
+        for s in p["KeyPolicy"]["Statement"]
+        if s["Sid"] == "TargetAccountsDecryptModels"
+    ]
     assert decrypt["Principal"] == {"AWS": ["123456789012"]}
 
 
@@ -326,40 +399,59 @@ def test_account_lists_self_managed_stack_sets_and_grants(built):
     assert network["PermissionModel"] == "SELF_MANAGED"
     stack_set = stack_sets(tree)["EnvironmentTargetAccountRolesStackSet"]
     assert stack_set["PermissionModel"] == "SELF_MANAGED" and "AutoDeployment" not in stack_set
-    assert stack_set["AdministrationRoleARN"] == tree["EnvironmentIAMRoles"]["Outputs"][
-        "StackSetAdministrationRoleArn"]["Value"]
+    assert (
+        stack_set["AdministrationRoleARN"]
+        == tree["EnvironmentIAMRoles"]["Outputs"]["StackSetAdministrationRoleArn"]["Value"]
+    )
     assert stack_set["ExecutionRoleName"] == LISTS["SetupStackSetExecutionRoleName"]
     groups = [(g["DeploymentTargets"]["Accounts"], g["ParameterOverrides"]) for g in stack_set["StackInstancesGroup"]]
-    assert groups == [(["333333333333", "444444444444"], [{"ParameterKey": "EnvType", "ParameterValue": "staging"}]),
-                      (["555555555555"], [{"ParameterKey": "EnvType", "ParameterValue": "prod"}])]
+    assert groups == [
+        (["333333333333", "444444444444"], [{"ParameterKey": "EnvType", "ParameterValue": "staging"}]),
+        (["555555555555"], [{"ParameterKey": "EnvType", "ParameterValue": "prod"}]),
+    ]
     passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
     assert passed["UseTargetAccountBoundary"] == "YES"  # the setup role creates roles only with it
     assert passed["SageMakerModelExecutionRoleName"] == "sm-mlops-dev-us-east-1-sm-model-exec"
     # Grants name the listed accounts (by id: not "public" by S3's definition), narrowed to the role.
-    (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
-                 if s["Sid"] == "TargetAccountsReadModels"]
+    (reader,) = [
+        s
+        for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+        if s["Sid"] == "TargetAccountsReadModels"
+    ]
     assert reader["Principal"] == {"AWS": ["333333333333", "444444444444", "555555555555"]}
-    assert reader["Condition"] == {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-sm-model-exec"}}
-    (decrypt,) = [s for p in props(tree["EnvironmentKMSKeys"], "AWS::KMS::Key") for s in p["KeyPolicy"]["Statement"]
-                  if s["Sid"] == "TargetAccountsDecryptModels"]
+    assert reader["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-sm-model-exec"}
+    }
+    (decrypt,) = [
+        s
+        for p in props(tree["EnvironmentKMSKeys"], "AWS::KMS::Key")
+        for s in p["KeyPolicy"]["Statement"]
+        if s["Sid"] == "TargetAccountsDecryptModels"
+    ]
     assert decrypt["Condition"]["StringLike"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
     assert decrypt["Principal"] == reader["Principal"]
     # The model deployments' StackSet execution role of the listed accounts describes the EBS key and lets
     # SageMaker encrypt endpoint volumes with it (grants for AWS resources only); no other key, no other role.
     # DescribeKey requests carry no grant keys: it has its own statement.
-    volumes = {s["Sid"]: (k, s) for k, r in resources(tree["EnvironmentKMSKeys"], "AWS::KMS::Key").items()
-               for s in r["Properties"]["KeyPolicy"]["Statement"] if s["Sid"].startswith("TargetAccounts")
-               and "EndpointVolume" in s["Sid"]}
+    volumes = {
+        s["Sid"]: (k, s)
+        for k, r in resources(tree["EnvironmentKMSKeys"], "AWS::KMS::Key").items()
+        for s in r["Properties"]["KeyPolicy"]["Statement"]
+        if s["Sid"].startswith("TargetAccounts") and "EndpointVolume" in s["Sid"]
+    }
     assert {k for k, _ in volumes.values()} == {"SagemakerEBSKMSKey"}
-    describe, grant = volumes["TargetAccountsDescribeEndpointVolumeKey"][1], volumes[
-        "TargetAccountsEncryptEndpointVolumes"][1]
+    describe, grant = (
+        volumes["TargetAccountsDescribeEndpointVolumeKey"][1],
+        volumes["TargetAccountsEncryptEndpointVolumes"][1],
+    )
     assert describe["Action"] == ["kms:DescribeKey"] and "Bool" not in describe["Condition"]
     assert grant["Action"] == ["kms:CreateGrant"]
     assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
     for statement in (describe, grant):
         assert statement["Principal"] == {"AWS": ["333333333333", "444444444444", "555555555555"]}
         assert statement["Condition"]["ArnLike"]["aws:PrincipalArn"] == (
-            "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-stackset-exec")
+            "arn:aws:iam::*:role/sm-mlops-dev-us-east-1-stackset-exec"
+        )
 
 
 def test_an_updated_account_list_changes_the_grants(built):
@@ -367,8 +459,11 @@ def test_an_updated_account_list_changes_the_grants(built):
     after = render_tree(built, env_main.NAME, {**BASE, **LISTS, "StagingAccountList": "666666666666"})
 
     def accounts(tree):
-        (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
-                     if s["Sid"] == "TargetAccountsReadModels"]
+        (reader,) = [
+            s
+            for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+            if s["Sid"] == "TargetAccountsReadModels"
+        ]
         return reader["Principal"]["AWS"]
 
     assert accounts(before) == ["333333333333", "444444444444", "555555555555"]
@@ -385,34 +480,47 @@ def test_organizational_units_service_managed_stack_sets_and_org_path_grants(bui
     assert stack_set["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     assert "AdministrationRoleARN" not in stack_set and "ExecutionRoleName" not in stack_set
     assert [g["DeploymentTargets"] for g in stack_set["StackInstancesGroup"]] == [
-        {"OrganizationalUnitIds": ["ou-abcd-11111111"]}, {"OrganizationalUnitIds": ["ou-abcd-22222222"]}]
-    (reader,) = [s for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
-                 if s["Sid"] == "TargetAccountsReadModels"]
+        {"OrganizationalUnitIds": ["ou-abcd-11111111"]},
+        {"OrganizationalUnitIds": ["ou-abcd-22222222"]},
+    ]
+    (reader,) = [
+        s
+        for s in _policy_statements(tree["EnvironmentS3"], "AWS::S3::BucketPolicy", "PolicyDocument")
+        if s["Sid"] == "TargetAccountsReadModels"
+    ]
     assert reader["Condition"]["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"] == [
-        "o-abcdefghij/*/ou-abcd-11111111/*", "o-abcdefghij/*/ou-abcd-22222222/*"]
+        "o-abcdefghij/*/ou-abcd-11111111/*",
+        "o-abcdefghij/*/ou-abcd-22222222/*",
+    ]
     # Principal "*" restricted to the organization by a fixed value: not "public" by S3's definition.
     assert reader["Principal"] == {"AWS": "*"}
     assert reader["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-abcdefghij"}
 
 
-@pytest.mark.parametrize("params,field", [
-    ({**OUS, "StagingAccountList": "333333333333"}, "not both"),
-    ({"OrganizationalUnitStagingId": "ou-abcd-11111111"}, "OrganizationalUnitProdId"),
-    ({**OUS, "OrganizationId": ""}, "OrganizationId"),
-    ({"StagingAccountList": "333333333333"}, "ProductionAccountList"),
-    ({**LISTS, "SetupStackSetExecutionRoleName": ""}, "SetupStackSetExecutionRoleName"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({**OUS, "StagingAccountList": "333333333333"}, "not both"),
+        ({"OrganizationalUnitStagingId": "ou-abcd-11111111"}, "OrganizationalUnitProdId"),
+        ({**OUS, "OrganizationId": ""}, "OrganizationId"),
+        ({"StagingAccountList": "333333333333"}, "ProductionAccountList"),
+        ({**LISTS, "SetupStackSetExecutionRoleName": ""}, "SetupStackSetExecutionRoleName"),
+    ],
+)
 def test_target_account_rules(built, params, field):
     failures = rule_failures(built[env_main.NAME], {**BASE, **params})
     assert any(field in f for f in failures), failures
 
 
-@pytest.mark.parametrize("name,good,bad", [
-    ("OrganizationalUnitStagingId", "ou-abcd-11111111", "ou-ABCD"),
-    ("OrganizationId", "o-abcdefghij", "org-1"),
-    ("StagingAccountList", "111111111111,222222222222", "11111111111,2"),
-    ("ProductionAccountList", "111111111111", "111111111111, 222222222222"),
-])
+@pytest.mark.parametrize(
+    "name,good,bad",
+    [
+        ("OrganizationalUnitStagingId", "ou-abcd-11111111", "ou-ABCD"),
+        ("OrganizationId", "o-abcdefghij", "org-1"),
+        ("StagingAccountList", "111111111111,222222222222", "11111111111,2"),
+        ("ProductionAccountList", "111111111111", "111111111111, 222222222222"),
+    ],
+)
 def test_malformed_ids_fail_parameter_validation(built, name, good, bad):
     from tests import cfn
 
@@ -435,27 +543,49 @@ def test_stackset_administration_path_fits_together(built):
     setup_name = LISTS["SetupStackSetExecutionRoleName"]
     iam = built["env-iam"]
     values = {"EnvName": "sm-mlops", "EnvType": "dev", "SetupStackSetExecutionRoleName": setup_name}
-    resolver = Resolver(iam, values, pseudo={"AWS::AccountId": dev, "AWS::Region": "us-east-1", "AWS::Partition": "aws"})
+    resolver = Resolver(
+        iam, values, pseudo={"AWS::AccountId": dev, "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
+    )
     statements, _ = role_statements(iam, "StackSetAdministrationRole", resolver)
     setup_arn = f"arn:aws:iam::{target}:role/{setup_name}"
     assert evaluate(statements, request("sts:AssumeRole", setup_arn, complete=True)).allowed
-    assert not evaluate(statements, request("sts:AssumeRole", f"arn:aws:iam::{target}:role/Admin",
-                                            complete=True)).allowed
+    assert not evaluate(
+        statements, request("sts:AssumeRole", f"arn:aws:iam::{target}:role/Admin", complete=True)
+    ).allowed
     tree = render_tree(built, env_main.NAME, {**BASE, **LISTS})
     admin_arn = f"arn:aws:iam::{dev}:role/sm-mlops-dev-stackset-admin"
     assert stack_sets(tree)["EnvironmentTargetAccountRolesStackSet"]["ExecutionRoleName"] == setup_name
 
     setup = built["env-iam-setup-stackset-role"]
-    setup_values = {"EnvName": "sm-mlops", "EnvType": "staging", "AdministratorAccountId": dev,
-                    "StackSetExecutionRoleName": setup_name}
-    trust = trust_statements(setup, "SetupStackSetExecutionRole", Resolver(setup, setup_values, pseudo={
-        "AWS::AccountId": target, "AWS::Region": "us-east-1", "AWS::Partition": "aws"}))
+    setup_values = {
+        "EnvName": "sm-mlops",
+        "EnvType": "staging",
+        "AdministratorAccountId": dev,
+        "StackSetExecutionRoleName": setup_name,
+    }
+    trust = trust_statements(
+        setup,
+        "SetupStackSetExecutionRole",
+        Resolver(
+            setup, setup_values, pseudo={"AWS::AccountId": target, "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
+        ),
+    )
 
     def assumes(principal_arn: str) -> bool:
         account = principal_arn.split(":")[4]
-        return evaluate(trust, request("sts:AssumeRole", setup_arn, complete=True, context={
-            "aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account,
-            "principal": f"arn:aws:iam::{account}:root"})).allowed
+        return evaluate(
+            trust,
+            request(
+                "sts:AssumeRole",
+                setup_arn,
+                complete=True,
+                context={
+                    "aws:PrincipalArn": principal_arn,
+                    "aws:PrincipalAccount": account,
+                    "principal": f"arn:aws:iam::{account}:root",
+                },
+            ),
+        ).allowed
 
     assert assumes(admin_arn)
     assert not assumes(f"arn:aws:iam::{dev}:role/SomeoneElse")

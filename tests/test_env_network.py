@@ -12,30 +12,37 @@ import fnmatch
 import pytest
 from cloud_radar.cf.unit import Template as Renderer
 
-from tests import support_render
-from tests.cfn import walk
-
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, render
 from templates_src.templates.env import env_vpc, env_vpc_egress
-from tests import cfn
+from tests import cfn, support_render
+from tests.cfn import walk
 
 VPC, EGRESS = env_vpc.NAME, env_vpc_egress.NAME
 REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c", "eu-west-1d"]
 ROLE = "arn:aws:iam::555555555555:role/team1-dev-eu-west-1-flow-logs"
 KEY = "arn:aws:kms:eu-west-1:555555555555:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-SUBNETS = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2",
-           "subnet-0123456789abcdef3"]
+SUBNETS = [
+    "subnet-0123456789abcdef0",
+    "subnet-0123456789abcdef1",
+    "subnet-0123456789abcdef2",
+    "subnet-0123456789abcdef3",
+]
 TABLES = ["rtb-0123456789abcdef0", "rtb-0123456789abcdef1", "rtb-0123456789abcdef2", "rtb-0123456789abcdef3"]
 
 VPC_PARAMS = {"EnvName": "team1", "AvailabilityZones": ",".join(ZONES), "VPCFlowLogsRoleArn": ROLE}
 EGRESS_PARAMS = {
-    "EnvName": "team1", "VPCId": "vpc-0123456789abcdef0", "AvailabilityZones": ",".join(ZONES),
-    "PrivateSubnetIds": ",".join(SUBNETS[:2]), "PrivateRouteTableIds": ",".join(TABLES[:2]),
-    "VPCEndpointsSecurityGroupId": "sg-0123456789abcdef0", "DataBucketName": "team1-dev-data",
-    "ModelBucketName": "team1-dev-models", "SeedCodeS3BucketName": "release-bucket",
+    "EnvName": "team1",
+    "VPCId": "vpc-0123456789abcdef0",
+    "AvailabilityZones": ",".join(ZONES),
+    "PrivateSubnetIds": ",".join(SUBNETS[:2]),
+    "PrivateRouteTableIds": ",".join(TABLES[:2]),
+    "VPCEndpointsSecurityGroupId": "sg-0123456789abcdef0",
+    "DataBucketName": "team1-dev-data",
+    "ModelBucketName": "team1-dev-models",
+    "SeedCodeS3BucketName": "release-bucket",
 }
 INTERNET = "0.0.0.0/0"
 
@@ -71,8 +78,6 @@ def rule_failures(template: dict, **values) -> list[str]:
     return support_render.rule_failures(template, values)
 
 
-
-
 # -- env-vpc --------------------------------------------------------------------------------------------------------
 def test_vpc_parameters_keep_the_reference_names_and_constrain_input(vpc):
     p = vpc["Parameters"]
@@ -80,7 +85,11 @@ def test_vpc_parameters_keep_the_reference_names_and_constrain_input(vpc):
     assert p["NumberOfAZs"]["AllowedValues"] == ["2", "3", "4"] and p["NumberOfAZs"]["Default"] == "2"
     assert p["VPCCIDR"]["Default"] == "10.0.0.0/16"
     assert [p[f"PrivateSubnet{i}ACIDR"]["Default"] for i in range(1, 5)] == [
-        "10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19", "10.0.96.0/19"]
+        "10.0.0.0/19",
+        "10.0.32.0/19",
+        "10.0.64.0/19",
+        "10.0.96.0/19",
+    ]
     assert p["CreateVPCFlowLogsToCloudWatch"]["Default"] == "YES"
     assert p["VPCFlowLogsTrafficType"]["Default"] == "ALL"
     assert p["VPCFlowLogsMaxAggregationInterval"]["AllowedValues"] == ["60", "600"]
@@ -113,8 +122,9 @@ def test_new_vpc_has_one_private_subnet_and_route_table_per_zone(vpc, zones):
         assert subnet["AvailabilityZone"] == ZONES[i] and subnet["CidrBlock"] == cidrs[i]
         assert subnet["MapPublicIpOnLaunch"] is False and subnet["VpcId"] == "VPC"
     # Each subnet has its own route table (a NAT route per zone needs it).
-    associations = {a["SubnetId"]: a["RouteTableId"]
-                    for a in of_type(stack, "AWS::EC2::SubnetRouteTableAssociation").values()}
+    associations = {
+        a["SubnetId"]: a["RouteTableId"] for a in of_type(stack, "AWS::EC2::SubnetRouteTableAssociation").values()
+    }
     assert associations == {f"PrivateSubnet{i}A": f"PrivateSubnet{i}ARouteTable" for i in range(1, zones + 1)}
     assert len(of_type(stack, "AWS::EC2::RouteTable")) == zones
     assert not of_type(stack, "AWS::EC2::Route")  # no route out of the VPC here; env-vpc-egress adds them
@@ -127,14 +137,23 @@ def test_new_vpc_has_one_private_subnet_and_route_table_per_zone(vpc, zones):
 
 
 def test_existing_vpc_and_subnets_are_passed_through(vpc):
-    values = dict(CreateVPC="NO", ExistingVPCId="vpc-0123456789abcdef0", CreatePrivateSubnets="NO",
-                  ExistingPrivateSubnetIds=",".join(SUBNETS[:3]), ExistingPrivateRouteTableIds=",".join(TABLES[:3]),
-                  NumberOfAZs="3")
+    values = dict(
+        CreateVPC="NO",
+        ExistingVPCId="vpc-0123456789abcdef0",
+        CreatePrivateSubnets="NO",
+        ExistingPrivateSubnetIds=",".join(SUBNETS[:3]),
+        ExistingPrivateRouteTableIds=",".join(TABLES[:3]),
+        NumberOfAZs="3",
+    )
     assert rule_failures(vpc, **VPC_PARAMS, **values) == []
     stack = deploy(vpc, VPC_PARAMS, **values)
     types = {r["Type"] for r in stack["Resources"].values()}
-    assert not types & {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::RouteTable",
-                        "AWS::EC2::SubnetRouteTableAssociation"}
+    assert not types & {
+        "AWS::EC2::VPC",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::SubnetRouteTableAssociation",
+    }
     outputs = {k: v["Value"] for k, v in stack["Outputs"].items()}
     assert outputs["VPCId"] == "vpc-0123456789abcdef0"
     assert outputs["PrivateSubnetIds"] == ",".join(SUBNETS[:3])
@@ -158,8 +177,13 @@ def test_vpc_rules_refuse_incomplete_choices(vpc):
     existing = dict(CreateVPC="NO", ExistingVPCId="vpc-0123456789abcdef0", CreatePrivateSubnets="NO")
     failures = rule_failures(vpc, **VPC_PARAMS, **existing)
     assert len(failures) == 2 and all("required" in f for f in failures)  # subnets and route tables missing
-    failures = rule_failures(vpc, **VPC_PARAMS, CreatePrivateSubnets="NO", ExistingPrivateSubnetIds=SUBNETS[0],
-                             ExistingPrivateRouteTableIds=TABLES[0])
+    failures = rule_failures(
+        vpc,
+        **VPC_PARAMS,
+        CreatePrivateSubnets="NO",
+        ExistingPrivateSubnetIds=SUBNETS[0],
+        ExistingPrivateRouteTableIds=TABLES[0],
+    )
     assert len(failures) == 1 and "need an existing VPC" in failures[0]
 
 
@@ -168,8 +192,14 @@ def rules_of(stack: dict, group: str) -> dict[str, set]:
     found = {"ingress": set(), "egress": set()}
 
     def peer(rule):
-        for key in ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "DestinationSecurityGroupId",
-                    "SourcePrefixListId", "DestinationPrefixListId"):
+        for key in (
+            "CidrIp",
+            "CidrIpv6",
+            "SourceSecurityGroupId",
+            "DestinationSecurityGroupId",
+            "SourcePrefixListId",
+            "DestinationPrefixListId",
+        ):
             if key in rule:
                 return rule[key]
         raise AssertionError(f"rule without peer: {rule}")
@@ -182,8 +212,10 @@ def rules_of(stack: dict, group: str) -> dict[str, set]:
     for direction, key in (("ingress", "SecurityGroupIngress"), ("egress", "SecurityGroupEgress")):
         for rule in props.get(key, []):
             add(direction, rule)
-    for direction, type_ in (("ingress", "AWS::EC2::SecurityGroupIngress"),
-                             ("egress", "AWS::EC2::SecurityGroupEgress")):
+    for direction, type_ in (
+        ("ingress", "AWS::EC2::SecurityGroupIngress"),
+        ("egress", "AWS::EC2::SecurityGroupEgress"),
+    ):
         for rule in of_type(stack, type_).values():
             if rule["GroupId"] == f"{group}.GroupId":
                 add(direction, rule)
@@ -223,9 +255,16 @@ def test_flow_logs_go_to_the_environment_log_group(vpc):
     assert group["LogGroupName"] == "/vpcflowlogs/team1-dev" and group["RetentionInDays"] == "365"
     assert "KmsKeyId" not in group  # CloudWatch Logs' own encryption unless a key is given (default configuration)
     (flow_log,) = of_type(stack, "AWS::EC2::FlowLog").values()
-    assert flow_log == {**flow_log, "ResourceId": "VPC", "ResourceType": "VPC", "TrafficType": "ALL",
-                        "LogDestinationType": "cloud-watch-logs", "LogGroupName": "VPCFlowLogsLogGroup",
-                        "DeliverLogsPermissionArn": ROLE, "MaxAggregationInterval": "600"}
+    assert flow_log == {
+        **flow_log,
+        "ResourceId": "VPC",
+        "ResourceType": "VPC",
+        "TrafficType": "ALL",
+        "LogDestinationType": "cloud-watch-logs",
+        "LogGroupName": "VPCFlowLogsLogGroup",
+        "DeliverLogsPermissionArn": ROLE,
+        "MaxAggregationInterval": "600",
+    }
     keyed = deploy(vpc, VPC_PARAMS, VPCFlowLogsCloudWatchKMSKey=KEY, VPCFlowLogsLogGroupRetention="731")
     (group,) = of_type(keyed, "AWS::Logs::LogGroup").values()
     assert group["KmsKeyId"] == KEY and group["RetentionInDays"] == "731"
@@ -245,8 +284,10 @@ def test_flow_log_group_key_follows_the_hardening_configuration(built, configs):
         key = group["KmsKeyId"]
         if config.logs_kms_key_arn:
             assert key == config.logs_kms_key_arn and group["RetentionInDays"] == config.log_retention_days
-            for values in ({"VPCFlowLogsCloudWatchKMSKey": "arn:aws:kms:us-east-1:111122223333:key/other"},
-                           {"VPCFlowLogsLogGroupRetention": "90"}):
+            for values in (
+                {"VPCFlowLogsCloudWatchKMSKey": "arn:aws:kms:us-east-1:111122223333:key/other"},
+                {"VPCFlowLogsLogGroupRetention": "90"},
+            ):
                 assert rule_failures(template, **{**VPC_PARAMS, **values}), values
             assert rule_failures(template, **VPC_PARAMS) == []
             continue
@@ -278,7 +319,11 @@ def test_egress_parameters(egress):
     assert list(p) == [spec.name for spec in env_vpc_egress.PARAMETERS]
     assert p["CreateNATGateways"]["Default"] == "YES"
     assert [p[f"PublicSubnet{i}CIDR"]["Default"] for i in range(1, 5)] == [
-        "10.0.128.0/20", "10.0.144.0/20", "10.0.160.0/20", "10.0.176.0/20"]
+        "10.0.128.0/20",
+        "10.0.144.0/20",
+        "10.0.160.0/20",
+        "10.0.176.0/20",
+    ]
     toggles = {e.toggle: p[e.toggle]["Default"] for e in env_vpc_egress.INTERFACE_ENDPOINTS}
     assert len(toggles) == 17 and toggles.pop("CreateSageMakerNotebookVPCEndpoint") == "NO"
     assert set(toggles.values()) == {"Auto"} and "CreateSageMakerStudioVPCEndpoint" in toggles
@@ -290,9 +335,26 @@ def test_interface_endpoints_use_private_dns_in_every_private_subnet(egress):
     stack = deploy(egress, EGRESS_PARAMS)
     endpoints = interface_endpoints(stack)
     names = {e["ServiceName"] for e in endpoints.values()}
-    expected = {f"com.amazonaws.{REGION}.{s}" for s in (
-        "ssm", "monitoring", "logs", "sagemaker.api", "sagemaker.runtime", "sts", "git-codecommit", "codecommit",
-        "codepipeline", "codebuild", "ecr.api", "ecr.dkr", "servicecatalog", "kms", "cloudformation")}
+    expected = {
+        f"com.amazonaws.{REGION}.{s}"
+        for s in (
+            "ssm",
+            "monitoring",
+            "logs",
+            "sagemaker.api",
+            "sagemaker.runtime",
+            "sts",
+            "git-codecommit",
+            "codecommit",
+            "codepipeline",
+            "codebuild",
+            "ecr.api",
+            "ecr.dkr",
+            "servicecatalog",
+            "kms",
+            "cloudformation",
+        )
+    }
     expected.add(f"aws.sagemaker.{REGION}.studio")
     assert names == expected  # the notebook endpoint (Studio Classic, notebook instances) is off by default
     for endpoint in endpoints.values():
@@ -313,12 +375,16 @@ def test_an_existing_vpc_keeps_its_own_interface_endpoints_unless_asked(egress):
     new = interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="YES"))
     assert len(new) == 16
     assert interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="NO")) == {}
-    asked = interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="NO", CreateKMSVPCEndpoint="YES",
-                                       CreateSageMakerStudioVPCEndpoint="YES"))
+    asked = interface_endpoints(
+        deploy(
+            egress, EGRESS_PARAMS, CreateVPC="NO", CreateKMSVPCEndpoint="YES", CreateSageMakerStudioVPCEndpoint="YES"
+        )
+    )
     assert set(asked) == {"VPCEndpointKMS", "VPCEndpointSageMakerStudio"}
     assert "VPCEndpointS3" in deploy(egress, EGRESS_PARAMS, CreateVPC="NO")["Resources"]  # its id is needed
-    assert interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="YES", CreateSTSVPCEndpoint="NO")).keys() == \
-        new.keys() - {"VPCEndpointSTS"}
+    assert interface_endpoints(
+        deploy(egress, EGRESS_PARAMS, CreateVPC="YES", CreateSTSVPCEndpoint="NO")
+    ).keys() == new.keys() - {"VPCEndpointSTS"}
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +410,8 @@ def test_kms_endpoint_admits_only_principals_of_the_account(egress):
     stack = deploy(egress, EGRESS_PARAMS)
     (statement,) = stack["Resources"]["VPCEndpointKMS"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Allow" and statement["Condition"] == {
-        "StringEquals": {"aws:PrincipalAccount": account()}}
+        "StringEquals": {"aws:PrincipalAccount": account()}
+    }
     assert stack["Outputs"]["VPCEndpointKMSId"]["Value"] == "VPCEndpointKMS"
     ssm = {p["Name"]: p["Value"] for p in of_type(stack, "AWS::SSM::Parameter").values()}
     assert ssm["team1-dev-kms-vpce-id"] == "VPCEndpointKMS"
@@ -352,8 +419,9 @@ def test_kms_endpoint_admits_only_principals_of_the_account(egress):
     assert "VPCEndpointKMSId" not in without["Outputs"]  # no empty output, no empty SSM value
     assert [p["Name"] for p in of_type(without, "AWS::SSM::Parameter").values()] == ["team1-dev-s3-vpce-id"]
     # No other endpoint has a policy (their default full-access policy); the KMS one is not '*' for anyone.
-    policies = [k for k, v in cfn.resources(egress, "AWS::EC2::VPCEndpoint").items()
-                if "PolicyDocument" in v["Properties"]]
+    policies = [
+        k for k, v in cfn.resources(egress, "AWS::EC2::VPCEndpoint").items() if "PolicyDocument" in v["Properties"]
+    ]
     assert sorted(policies) == ["VPCEndpointKMS", "VPCEndpointS3"]
 
 
@@ -364,11 +432,19 @@ def test_s3_endpoint_policy_names_the_environment_buckets(egress):
     assert endpoint["VpcEndpointType"] == "Gateway" and endpoint["ServiceName"] == f"com.amazonaws.{REGION}.s3"
     assert endpoint["RouteTableIds"] == TABLES[:2]
     statements = {s["Sid"]: s for s in endpoint["PolicyDocument"]["Statement"]}
-    assert set(statements) == {"EnvironmentBuckets", "SeedCodeRead", "SeedCodeList", "AccountSageMakerBuckets",
-                               "CreateAccountSageMakerBuckets", "ECRImageLayers", "CloudFormationResponses"}
+    assert set(statements) == {
+        "EnvironmentBuckets",
+        "SeedCodeRead",
+        "SeedCodeList",
+        "AccountSageMakerBuckets",
+        "CreateAccountSageMakerBuckets",
+        "ECRImageLayers",
+        "CloudFormationResponses",
+    }
     resources = {sid: set(s["Resource"]) for sid, s in statements.items()}
-    assert resources["EnvironmentBuckets"] == {f"arn:aws:s3:::{b}{o}" for b in ("team1-dev-data", "team1-dev-models")
-                                               for o in ("", "/*")}
+    assert resources["EnvironmentBuckets"] == {
+        f"arn:aws:s3:::{b}{o}" for b in ("team1-dev-data", "team1-dev-models") for o in ("", "/*")
+    }
     assert resources["SeedCodeRead"] == {"arn:aws:s3:::release-bucket/*"}
     assert resources["SeedCodeList"] == {"arn:aws:s3:::release-bucket"}
     assert statements["SeedCodeRead"]["Action"] == ["s3:GetObject"]
@@ -381,10 +457,10 @@ def test_s3_endpoint_policy_names_the_environment_buckets(egress):
     # SageMaker's bucket names can be anybody's: only buckets of this account, only this account's callers.
     sagemaker = statements["AccountSageMakerBuckets"]
     assert sagemaker["Condition"] == {"StringEquals": {"s3:ResourceAccount": own, "aws:PrincipalAccount": own}}
-    assert resources["AccountSageMakerBuckets"] == {f"arn:aws:s3:::{b}{o}" for b in ("sagemaker-*", "sm-mlops-cp-*")
-                                                    for o in ("", "/*")}
-    assert statements["CreateAccountSageMakerBuckets"]["Condition"] == {
-        "StringEquals": {"aws:PrincipalAccount": own}}
+    assert resources["AccountSageMakerBuckets"] == {
+        f"arn:aws:s3:::{b}{o}" for b in ("sagemaker-*", "sm-mlops-cp-*") for o in ("", "/*")
+    }
+    assert statements["CreateAccountSageMakerBuckets"]["Condition"] == {"StringEquals": {"aws:PrincipalAccount": own}}
     for sid in ("EnvironmentBuckets", "SeedCodeRead", "SeedCodeList"):
         assert statements[sid]["Condition"] == {"StringEquals": {"aws:PrincipalAccount": own}}
     for statement in statements.values():
@@ -400,7 +476,8 @@ def test_s3_endpoint_policy_names_the_environment_buckets(egress):
 
 def test_existing_s3_endpoint(egress):
     assert rule_failures(egress, **EGRESS_PARAMS, CreateS3VPCEndpoint="NO") == [
-        "ExistingS3VPCEndpointId is required when CreateS3VPCEndpoint is NO"]
+        "ExistingS3VPCEndpointId is required when CreateS3VPCEndpoint is NO"
+    ]
     values = dict(CreateS3VPCEndpoint="NO", ExistingS3VPCEndpointId="vpce-0123456789abcdef0")
     assert rule_failures(egress, **EGRESS_PARAMS, **values) == []
     stack = deploy(egress, EGRESS_PARAMS, **values)
@@ -412,8 +489,13 @@ def test_existing_s3_endpoint(egress):
 
 @pytest.mark.parametrize("zones", [2, 3, 4])
 def test_nat_gateway_per_zone_routes_its_own_zone(egress, zones):
-    stack = deploy(egress, EGRESS_PARAMS, NumberOfAZs=str(zones), PrivateSubnetIds=",".join(SUBNETS[:zones]),
-                   PrivateRouteTableIds=",".join(TABLES[:zones]))
+    stack = deploy(
+        egress,
+        EGRESS_PARAMS,
+        NumberOfAZs=str(zones),
+        PrivateSubnetIds=",".join(SUBNETS[:zones]),
+        PrivateRouteTableIds=",".join(TABLES[:zones]),
+    )
     public = of_type(stack, "AWS::EC2::Subnet")
     assert sorted(public) == [f"PublicSubnet{i}" for i in range(1, zones + 1)]
     cidrs = ["10.0.128.0/20", "10.0.144.0/20", "10.0.160.0/20", "10.0.176.0/20"]
@@ -424,17 +506,26 @@ def test_nat_gateway_per_zone_routes_its_own_zone(egress, zones):
         subnet = public[f"PublicSubnet{n}"]
         assert subnet["AvailabilityZone"] == ZONES[i] and subnet["CidrBlock"] == cidrs[i]
         assert subnet["MapPublicIpOnLaunch"] is False
-        assert nats[f"NATGateway{n}"] == {**nats[f"NATGateway{n}"], "SubnetId": f"PublicSubnet{n}",
-                                         "AllocationId": f"NAT{n}EIP.AllocationId"}
+        assert nats[f"NATGateway{n}"] == {
+            **nats[f"NATGateway{n}"],
+            "SubnetId": f"PublicSubnet{n}",
+            "AllocationId": f"NAT{n}EIP.AllocationId",
+        }
         # Private route table i (same order as the subnets) goes out through the NAT gateway of zone i.
-        assert routes[f"PrivateSubnet{n}ARoute"] == {"RouteTableId": TABLES[i], "DestinationCidrBlock": INTERNET,
-                                                     "NatGatewayId": f"NATGateway{n}"}
+        assert routes[f"PrivateSubnet{n}ARoute"] == {
+            "RouteTableId": TABLES[i],
+            "DestinationCidrBlock": INTERNET,
+            "NatGatewayId": f"NATGateway{n}",
+        }
     assert len(nats) == zones and len(of_type(stack, "AWS::EC2::EIP")) == zones
     for eip in ("NAT%dEIP" % n for n in range(1, zones + 1)):
         assert stack["Resources"][eip]["DependsOn"] == "VPCGatewayAttachment"
         assert stack["Resources"][eip]["Properties"]["Domain"] == "vpc"
-    assert routes["PublicSubnetRoute"] == {"RouteTableId": "PublicSubnetRouteTable", "DestinationCidrBlock": INTERNET,
-                                           "GatewayId": "InternetGateway"}
+    assert routes["PublicSubnetRoute"] == {
+        "RouteTableId": "PublicSubnetRouteTable",
+        "DestinationCidrBlock": INTERNET,
+        "GatewayId": "InternetGateway",
+    }
     assert stack["Resources"]["PublicSubnetRoute"]["DependsOn"] == "VPCGatewayAttachment"
     assert stack["Outputs"]["NATGatewayIds"]["Value"] == ",".join(f"NATGateway{n}" for n in range(1, zones + 1))
 
@@ -442,8 +533,15 @@ def test_nat_gateway_per_zone_routes_its_own_zone(egress, zones):
 def test_internet_free_mode_has_no_way_out(egress):
     stack = deploy(egress, EGRESS_PARAMS, CreateNATGateways="NO", NumberOfAZs="4")
     types = {r["Type"] for r in stack["Resources"].values()}
-    assert not types & {"AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::EIP",
-                        "AWS::EC2::NatGateway", "AWS::EC2::Subnet", "AWS::EC2::Route", "AWS::EC2::RouteTable"}
+    assert not types & {
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::EC2::EIP",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::Route",
+        "AWS::EC2::RouteTable",
+    }
     assert INTERNET not in str(stack["Resources"])
     assert "NATGatewayIds" not in stack["Outputs"]
     assert len(interface_endpoints(stack)) == 16 and "VPCEndpointS3" in stack["Resources"]
@@ -477,9 +575,13 @@ def test_physical_names_carry_the_environment(built):
 
 def test_two_environments_do_not_collide(vpc, egress):
     for template, defaults in ((vpc, VPC_PARAMS), (egress, EGRESS_PARAMS)):
-        names = [{p["Name"] for p in of_type(deploy(template, defaults, EnvName=env, EnvType=stage),
-                                             "AWS::SSM::Parameter").values()}
-                 for env, stage in (("team1", "dev"), ("team1", "prod"))]
+        names = [
+            {
+                p["Name"]
+                for p in of_type(deploy(template, defaults, EnvName=env, EnvType=stage), "AWS::SSM::Parameter").values()
+            }
+            for env, stage in (("team1", "dev"), ("team1", "prod"))
+        ]
         assert names[0] and not names[0] & names[1]
 
 

@@ -30,14 +30,20 @@ SCIENTIST = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-us-east-1-data-scientist"
 TEAM_ADMIN = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-us-east-1-ds-team-admin"
 SETUP = f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-us-east-1-functions"
 STUDIO_PARAMS = {
-    "EnvName": "mlops", "EnvType": "dev", "VPCId": "vpc-0123456789abcdef0",
+    "EnvName": "mlops",
+    "EnvType": "dev",
+    "VPCId": "vpc-0123456789abcdef0",
     "SageMakerStudioSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
-    "SageMakerSecurityGroupIds": "sg-0123456789abcdef0", "SageMakerStudioStorageKMSKeyId": KEY,
+    "SageMakerSecurityGroupIds": "sg-0123456789abcdef0",
+    "SageMakerStudioStorageKMSKeyId": KEY,
     "SageMakerExecutionRoleArn": EXECUTION,
     "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/sm-mlops-core-us-east-1-platform-boundary",
 }
-FUNCTIONS = {"EnableSageMakerProjectsLambda": "enable_sagemaker_projects",
-             "StudioAppsCleanupLambda": "studio_cleanup", "HomeFileSystemReleaseLambda": "studio_cleanup"}
+FUNCTIONS = {
+    "EnableSageMakerProjectsLambda": "enable_sagemaker_projects",
+    "StudioAppsCleanupLambda": "studio_cleanup",
+    "HomeFileSystemReleaseLambda": "studio_cleanup",
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +76,26 @@ def stack(studio):
 
 def test_studio_parameters_keep_the_reference_names_and_allow_only_iam_and_vpc_only(studio):
     params = studio["Parameters"]
-    assert set(params) == {"EnvName", "EnvType", "DomainName", "UserProfileName", "AuthMode", "NetworkAccessType",
-                           "VPCId", "SageMakerStudioSubnetIds", "SageMakerSecurityGroupIds",
-                           "SageMakerStudioStorageKMSKeyId", "SageMakerExecutionRoleArn",
-                           "SetupLambdaExecutionRoleArn", "PermissionsBoundaryArn"}
+    assert set(params) == {
+        "EnvName",
+        "EnvType",
+        "DomainName",
+        "UserProfileName",
+        "AuthMode",
+        "NetworkAccessType",
+        "VPCId",
+        "SageMakerStudioSubnetIds",
+        "SageMakerSecurityGroupIds",
+        "SageMakerStudioStorageKMSKeyId",
+        "SageMakerExecutionRoleArn",
+        "SetupLambdaExecutionRoleArn",
+        "PermissionsBoundaryArn",
+    }
     assert (params["AuthMode"]["AllowedValues"], params["AuthMode"]["Default"]) == (["IAM"], "IAM")
     assert (params["NetworkAccessType"]["AllowedValues"], params["NetworkAccessType"]["Default"]) == (
-        ["VpcOnly"], "VpcOnly")
+        ["VpcOnly"],
+        "VpcOnly",
+    )
     assert "StartKernelGatewayApps" not in params  # Studio Classic: env-main keeps it for parameter files
     for name in ("DomainName", "UserProfileName"):
         assert params[name]["Default"] == ""
@@ -148,8 +167,14 @@ def test_no_studio_classic_apps_or_kernel_gateway_clean_up(built, flavour):
     types = {r["Type"] for r in template["Resources"].values()}
     assert "AWS::SageMaker::App" not in types and "Custom::DeleteKernelGatewayApps" not in types
     assert "KernelGateway" not in json.dumps(template["Resources"])
-    assert types >= {"AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile", "AWS::SSM::Parameter",
-                     "Custom::EnableSageMakerProjects", "Custom::StudioAppsCleanup", "Custom::HomeFileSystemRelease"}
+    assert types >= {
+        "AWS::SageMaker::Domain",
+        "AWS::SageMaker::UserProfile",
+        "AWS::SSM::Parameter",
+        "Custom::EnableSageMakerProjects",
+        "Custom::StudioAppsCleanup",
+        "Custom::HomeFileSystemRelease",
+    }
 
 
 def test_domain_id_in_ssm_and_outputs(stack, built, studio):
@@ -183,16 +208,17 @@ def _dependencies(template: dict) -> dict[str, set[str]]:
                 yield node["Fn::GetAtt"][0]
             elif set(node) == {"Fn::Sub"}:
                 text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-                yield from (n.split(".")[0] for n in re.findall(r"\$\{([^}]+)\}", text)
-                            if n.split(".")[0] in resources)
+                yield from (n.split(".")[0] for n in re.findall(r"\$\{([^}]+)\}", text) if n.split(".")[0] in resources)
             for value in node.values():
                 yield from refs(value)
         elif isinstance(node, list):
             for value in node:
                 yield from refs(value)
 
-    return {lid: set(cfn.as_list(r.get("DependsOn", []))) | set(refs(r.get("Properties", {})))
-            for lid, r in resources.items()}
+    return {
+        lid: set(cfn.as_list(r.get("DependsOn", []))) | set(refs(r.get("Properties", {})))
+        for lid, r in resources.items()
+    }
 
 
 def _depends(deps: dict[str, set[str]], source: str, target: str) -> bool:
@@ -216,15 +242,18 @@ def test_apps_cleanup_is_deleted_before_the_profile_and_domain_and_release_after
     assert not _depends(deps, "HomeFileSystemRelease", "SageMakerStudioDomain")
     assert not _depends(deps, "SageMakerStudioDomain", "StudioAppsCleanup")
     # Each custom resource outlives nothing it needs: its function, role and log group are deleted after it.
-    for resource, function in (("StudioAppsCleanup", "StudioAppsCleanupLambda"),
-                               ("HomeFileSystemRelease", "HomeFileSystemReleaseLambda"),
-                               ("EnableSageMakerProjects", "EnableSageMakerProjectsLambda")):
+    for resource, function in (
+        ("StudioAppsCleanup", "StudioAppsCleanupLambda"),
+        ("HomeFileSystemRelease", "HomeFileSystemReleaseLambda"),
+        ("EnableSageMakerProjects", "EnableSageMakerProjectsLambda"),
+    ):
         assert _depends(deps, resource, function) and _depends(deps, resource, f"{function}Role")
         assert f"{function}LogGroup" in deps[resource]
     props = studio["Resources"]["StudioAppsCleanup"]["Properties"]
     assert props["DomainId"] == {"Fn::GetAtt": ["SageMakerStudioDomain", "DomainId"]}
-    assert props["KeepUserProfiles"] == [studio["Resources"]["SageMakerStudioUserProfile"]["Properties"][
-        "UserProfileName"]]
+    assert props["KeepUserProfiles"] == [
+        studio["Resources"]["SageMakerStudioUserProfile"]["Properties"]["UserProfileName"]
+    ]
     assert studio["Resources"]["HomeFileSystemRelease"]["Properties"]["VpcId"] == {"Ref": "VPCId"}
 
 
@@ -250,14 +279,19 @@ def _statements(template, role_id):
 
 def test_enable_projects_role_and_principals(studio, stack):
     stmts = _statements(studio, "EnableSageMakerProjectsLambdaRole")
-    assert cfn.actions(stmts) == {"logs:CreateLogStream", "logs:PutLogEvents",
-                                  "sagemaker:EnableSagemakerServicecatalogPortfolio",
-                                  "servicecatalog:ListAcceptedPortfolioShares", "servicecatalog:AcceptPortfolioShare",
-                                  # principals of earlier versions are disassociated; none is associated
-                                  "servicecatalog:DisassociatePrincipalFromPortfolio"}
+    assert cfn.actions(stmts) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sagemaker:EnableSagemakerServicecatalogPortfolio",
+        "servicecatalog:ListAcceptedPortfolioShares",
+        "servicecatalog:AcceptPortfolioShare",
+        # principals of earlier versions are disassociated; none is associated
+        "servicecatalog:DisassociatePrincipalFromPortfolio",
+    }
     portfolio = cfn.statement(stmts, "SageMakerPortfolioPrincipals")
     assert [cfn.text(r) for r in portfolio["Resource"]] == [
-        "arn:${AWS::Partition}:catalog:${AWS::Region}:*:portfolio/*"]
+        "arn:${AWS::Partition}:catalog:${AWS::Region}:*:portfolio/*"
+    ]
     star = {a for s in stmts if "*" in cfn.as_list(s["Resource"]) for a in cfn.as_list(s["Action"])}
     assert star == {"sagemaker:EnableSagemakerServicecatalogPortfolio", "servicecatalog:ListAcceptedPortfolioShares"}
     # No principal of the environment uses SageMaker's own project templates (they run as SageMaker's account-wide
@@ -267,29 +301,48 @@ def test_enable_projects_role_and_principals(studio, stack):
 
 def test_apps_cleanup_role_deletes_only_sagemaker_user_content_of_this_account_and_region(studio):
     stmts = _statements(studio, "StudioAppsCleanupLambdaRole")
-    assert cfn.actions(stmts) == {"logs:CreateLogStream", "logs:PutLogEvents", "sagemaker:ListApps",
-                                  "sagemaker:ListSpaces", "sagemaker:ListUserProfiles", "sagemaker:DescribeDomain",
-                                  "sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile",
-                                  "cloudformation:DescribeStacks"}
+    assert cfn.actions(stmts) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sagemaker:ListApps",
+        "sagemaker:ListSpaces",
+        "sagemaker:ListUserProfiles",
+        "sagemaker:DescribeDomain",
+        "sagemaker:DeleteApp",
+        "sagemaker:DeleteSpace",
+        "sagemaker:DeleteUserProfile",
+        "cloudformation:DescribeStacks",
+    }
     # Whether its stack is being deleted (never on an update: users' spaces stay), asked of its own stack only.
     assert cfn.statement(stmts, "OwnStackStatus")["Resource"] == [{"Ref": "AWS::StackId"}]
-    for sid, kind in (("DeleteApps", "app"), ("DeleteSpaces", "space"), ("DeleteUserProfiles", "user-profile"),
-                      ("DescribeDomains", "domain")):
+    for sid, kind in (
+        ("DeleteApps", "app"),
+        ("DeleteSpaces", "space"),
+        ("DeleteUserProfiles", "user-profile"),
+        ("DescribeDomains", "domain"),
+    ):
         assert [cfn.text(r) for r in cfn.statement(stmts, sid)["Resource"]] == [
-            f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/*"]
+            f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/*"
+        ]
     assert cfn.as_list(cfn.statement(stmts, "ListDomainContents")["Resource"]) == ["*"]
 
 
 def test_release_role_detaches_file_systems_but_never_deletes_them(studio):
     stmts = _statements(studio, "HomeFileSystemReleaseLambdaRole")
     acts = cfn.actions(stmts)
-    assert not {a for a in acts if a.startswith("elasticfilesystem:") and a != "elasticfilesystem:DeleteMountTarget"
-                and not a.startswith("elasticfilesystem:Describe")}
+    assert not {
+        a
+        for a in acts
+        if a.startswith("elasticfilesystem:")
+        and a != "elasticfilesystem:DeleteMountTarget"
+        and not a.startswith("elasticfilesystem:Describe")
+    }
     assert "elasticfilesystem:DeleteFileSystem" not in acts
     assert not {a for a in acts if a.startswith("sagemaker:Delete")}
     mount = cfn.statement(stmts, "DeleteHomeMountTargets")
     assert cfn.text(mount["Condition"]["StringLike"]["aws:ResourceTag/ManagedByAmazonSageMakerResource"]) == (
-        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:domain/*")
+        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:domain/*"
+    )
     vpc = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VPCId}"
     for sid in ("MountTargetInterfaces", "DeleteNfsSecurityGroups"):
         assert cfn.text(cfn.statement(stmts, sid)["Condition"]["ArnEquals"]["ec2:Vpc"]) == vpc
@@ -349,38 +402,56 @@ def portfolio(built):
 
 
 def test_portfolio_parameters_and_outputs(portfolio):
-    assert set(portfolio["Parameters"]) == {"EnvName", "EnvType", "SCMLOpsPortfolioPrincipalRoleArn",
-                                            "DataScientistRoleArn", "DSTeamAdministratorRoleArn",
-                                            "SCMLOpsProductLaunchRoleArn"}
+    assert set(portfolio["Parameters"]) == {
+        "EnvName",
+        "EnvType",
+        "SCMLOpsPortfolioPrincipalRoleArn",
+        "DataScientistRoleArn",
+        "DSTeamAdministratorRoleArn",
+        "SCMLOpsProductLaunchRoleArn",
+    }
     assert "Default" not in portfolio["Parameters"]["SCMLOpsPortfolioPrincipalRoleArn"]
     assert set(portfolio["Outputs"]) == {"MLOpsPortfolioId", "MLOpsDeploymentPortfolioId", "MLOpsProductLaunchRoleArn"}
     # The two MLOps project products, each in the portfolio with the SageMaker products launch constraint.
-    products = {lid: r for lid, r in portfolio["Resources"].items()
-                if r["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"}
-    assert {p["Properties"]["ProvisioningArtifactParameters"][-1]["Info"]["LoadTemplateFromURL"]
-            for p in products.values()} == {"project-model-build-train.yaml", "project-model-deploy.yaml"}
+    products = {
+        lid: r for lid, r in portfolio["Resources"].items() if r["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"
+    }
+    assert {
+        p["Properties"]["ProvisioningArtifactParameters"][-1]["Info"]["LoadTemplateFromURL"] for p in products.values()
+    } == {"project-model-build-train.yaml", "project-model-deploy.yaml"}
     for kind in ("AWS::ServiceCatalog::PortfolioProductAssociation", "AWS::ServiceCatalog::LaunchRoleConstraint"):
-        assert sorted(r["Properties"]["ProductId"]["Ref"] for r in portfolio["Resources"].values()
-                      if r["Type"] == kind) == sorted(products), kind
+        assert sorted(
+            r["Properties"]["ProductId"]["Ref"] for r in portfolio["Resources"].values() if r["Type"] == kind
+        ) == sorted(products), kind
 
 
 def test_portfolio_principals_are_the_execution_role_and_the_given_persona_roles(portfolio):
     minimal = render(portfolio, PORTFOLIO_PARAMS)
-    full = render(portfolio, {**PORTFOLIO_PARAMS, "DataScientistRoleArn": SCIENTIST,
-                              "DSTeamAdministratorRoleArn": TEAM_ADMIN})
+    full = render(
+        portfolio, {**PORTFOLIO_PARAMS, "DataScientistRoleArn": SCIENTIST, "DSTeamAdministratorRoleArn": TEAM_ADMIN}
+    )
 
     def principals(stack):
-        return sorted((r["Properties"]["PrincipalARN"], r["Properties"]["PrincipalType"],
-                       r["Properties"]["PortfolioId"]) for r in stack["Resources"].values()
-                      if r["Type"] == "AWS::ServiceCatalog::PortfolioPrincipalAssociation")
+        return sorted(
+            (r["Properties"]["PrincipalARN"], r["Properties"]["PrincipalType"], r["Properties"]["PortfolioId"])
+            for r in stack["Resources"].values()
+            if r["Type"] == "AWS::ServiceCatalog::PortfolioPrincipalAssociation"
+        )
 
     assert principals(minimal) == [(EXECUTION, "IAM", "MLOpsPortfolio")]
     # Model deploy projects are the team administrator's (what their code says is deployed to staging and
     # production): only it is a principal of the deployment portfolio.
-    assert principals(full) == sorted([*((arn, "IAM", "MLOpsPortfolio") for arn in (EXECUTION, SCIENTIST, TEAM_ADMIN)),
-                                       (TEAM_ADMIN, "IAM", "MLOpsDeploymentPortfolio")])
-    products = {lid.removesuffix("PortfolioAssociation"): r["Properties"]["PortfolioId"]
-                for lid, r in full["Resources"].items() if r["Type"] == "AWS::ServiceCatalog::PortfolioProductAssociation"}
+    assert principals(full) == sorted(
+        [
+            *((arn, "IAM", "MLOpsPortfolio") for arn in (EXECUTION, SCIENTIST, TEAM_ADMIN)),
+            (TEAM_ADMIN, "IAM", "MLOpsDeploymentPortfolio"),
+        ]
+    )
+    products = {
+        lid.removesuffix("PortfolioAssociation"): r["Properties"]["PortfolioId"]
+        for lid, r in full["Resources"].items()
+        if r["Type"] == "AWS::ServiceCatalog::PortfolioProductAssociation"
+    }
     assert products == {"ProjectModelBuildTrain": "MLOpsPortfolio", "ProjectModelDeploy": "MLOpsDeploymentPortfolio"}
     display = minimal["Resources"]["MLOpsPortfolio"]["Properties"]["DisplayName"]
     assert "mlops-dev" in display and len(display) <= 100
@@ -391,13 +462,19 @@ def test_launch_role_is_sagemakers_products_launch_role_unless_given(portfolio):
     default = render(portfolio, PORTFOLIO_PARAMS)["Outputs"]["MLOpsProductLaunchRoleArn"]["Value"]
     assert re.fullmatch(SAGEMAKER_LAUNCH_ROLE, default)
     given = f"arn:aws:iam::{ACCOUNT}:role/my-launch-role"
-    assert render(portfolio, {**PORTFOLIO_PARAMS, "SCMLOpsProductLaunchRoleArn": given})["Outputs"][
-        "MLOpsProductLaunchRoleArn"]["Value"] == given
+    assert (
+        render(portfolio, {**PORTFOLIO_PARAMS, "SCMLOpsProductLaunchRoleArn": given})["Outputs"][
+            "MLOpsProductLaunchRoleArn"
+        ]["Value"]
+        == given
+    )
 
 
 FAKE_PRODUCT = portfolio_module.ProductSpec(
-    stem="project-model-build-train", name="MLOps model build and train",
-    description="Builds and trains a model with SageMaker Pipelines")
+    stem="project-model-build-train",
+    name="MLOps model build and train",
+    description="Builds and trains a model with SageMaker Pipelines",
+)
 
 
 @pytest.fixture
@@ -422,15 +499,19 @@ def test_product_slot_renders_product_version_association_and_launch_constraint(
 
     association = template["Resources"]["ProjectModelBuildTrainPortfolioAssociation"]
     assert association["Type"] == "AWS::ServiceCatalog::PortfolioProductAssociation"
-    assert association["Properties"] == {"PortfolioId": {"Ref": "MLOpsPortfolio"},
-                                         "ProductId": {"Ref": "ProjectModelBuildTrainProduct"}}
+    assert association["Properties"] == {
+        "PortfolioId": {"Ref": "MLOpsPortfolio"},
+        "ProductId": {"Ref": "ProjectModelBuildTrainProduct"},
+    }
     constraint = template["Resources"]["ProjectModelBuildTrainLaunchRoleConstraint"]
     assert constraint["Type"] == "AWS::ServiceCatalog::LaunchRoleConstraint"
     assert constraint["DependsOn"] == ["ProjectModelBuildTrainPortfolioAssociation"]
     assert constraint["Properties"]["ProductId"] == {"Ref": "ProjectModelBuildTrainProduct"}
     rendered = render(template, PORTFOLIO_PARAMS)
-    assert re.fullmatch(SAGEMAKER_LAUNCH_ROLE, rendered["Resources"]["ProjectModelBuildTrainLaunchRoleConstraint"][
-        "Properties"]["RoleArn"])
+    assert re.fullmatch(
+        SAGEMAKER_LAUNCH_ROLE,
+        rendered["Resources"]["ProjectModelBuildTrainLaunchRoleConstraint"]["Properties"]["RoleArn"],
+    )
 
 
 def test_product_slot_keeps_one_version_per_release(with_product, default_config):
@@ -438,7 +519,9 @@ def test_product_slot_keeps_one_version_per_release(with_product, default_config
     ctx = BuildContext(default_config, product_history={"project-model-build-train": (("1.0.0", earlier),)})
     product = build_template(PORTFOLIO, ctx)["Resources"]["ProjectModelBuildTrainProduct"]["Properties"]
     assert [(v["Name"], v["Info"]["LoadTemplateFromURL"]) for v in product["ProvisioningArtifactParameters"]] == [
-        ("v1.0.0", earlier), (f"v{default_config.version}", "project-model-build-train.yaml")]
+        ("v1.0.0", earlier),
+        (f"v{default_config.version}", "project-model-build-train.yaml"),
+    ]
 
 
 def test_product_slot_lints_clean(with_product, default_config, linter):

@@ -23,16 +23,30 @@ NAME = env_target_account_network.NAME
 MODEL_BUCKET = f"team1-dev-{REGION}-222222222222-models"
 DEPLOYMENT_ROLE = "team1-dev-eu-west-1-stackset-exec"
 EBS_KEY = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-PARAMS = {"EnvName": "team1", "EnvType": "staging", "ModelBucketName": MODEL_BUCKET,
-          "StackSetExecutionRoleName": DEPLOYMENT_ROLE, "EndpointVolumeKmsKeyArn": EBS_KEY}
+PARAMS = {
+    "EnvName": "team1",
+    "EnvType": "staging",
+    "ModelBucketName": MODEL_BUCKET,
+    "StackSetExecutionRoleName": DEPLOYMENT_ROLE,
+    "EndpointVolumeKmsKeyArn": EBS_KEY,
+}
 ZONES = [f"{REGION}{z}" for z in "abc"]
 CIDRS = ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
 INTERNET = "0.0.0.0/0"
 ENDPOINT_SERVICES = {"sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "kms"}
 # Resource types that connect a VPC to the internet or to other networks.
-WAYS_OUT = {"AWS::EC2::InternetGateway", "AWS::EC2::EgressOnlyInternetGateway", "AWS::EC2::VPCGatewayAttachment",
-            "AWS::EC2::EIP", "AWS::EC2::NatGateway", "AWS::EC2::Route", "AWS::EC2::VPNGateway",
-            "AWS::EC2::TransitGatewayAttachment", "AWS::EC2::VPCPeeringConnection", "AWS::EC2::CarrierGateway"}
+WAYS_OUT = {
+    "AWS::EC2::InternetGateway",
+    "AWS::EC2::EgressOnlyInternetGateway",
+    "AWS::EC2::VPCGatewayAttachment",
+    "AWS::EC2::EIP",
+    "AWS::EC2::NatGateway",
+    "AWS::EC2::Route",
+    "AWS::EC2::VPNGateway",
+    "AWS::EC2::TransitGatewayAttachment",
+    "AWS::EC2::VPCPeeringConnection",
+    "AWS::EC2::CarrierGateway",
+}
 FLOW_LOG_RESOURCES = {"VPCFlowLogsRole", "VPCFlowLogsLogGroup", "VPCFlowLogsToCloudWatch"}
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 
@@ -65,10 +79,11 @@ def fake(template: dict, logical_id: str, attribute: str | None = None) -> str:
     return support_render.fake(template, logical_id, attribute)
 
 
-
-
-SCENARIOS = [pytest.param(zones, flow_logs, id=f"{zones}-zones-flow-logs-{flow_logs}")
-             for zones in (2, 3) for flow_logs in ("NO", "YES")]
+SCENARIOS = [
+    pytest.param(zones, flow_logs, id=f"{zones}-zones-flow-logs-{flow_logs}")
+    for zones in (2, 3)
+    for flow_logs in ("NO", "YES")
+]
 
 
 # -- registration and parameters ---------------------------------------------------------------------------------------
@@ -80,9 +95,20 @@ def test_registered_as_a_nested_template_of_the_env_family():
 def test_every_parameter_is_constrained(template):
     p = template["Parameters"]
     assert list(p) == [spec.name for spec in env_target_account_network.PARAMETERS] + ["UseTargetAccountBoundary"]
-    assert list(p) == ["EnvName", "EnvType", "NumberOfAZs", "VPCCIDR", "PrivateSubnet1ACIDR", "PrivateSubnet2ACIDR",
-                       "PrivateSubnet3ACIDR", "ModelBucketName", "CreateVPCFlowLogs", "StackSetExecutionRoleName",
-                       "EndpointVolumeKmsKeyArn", "UseTargetAccountBoundary"]
+    assert list(p) == [
+        "EnvName",
+        "EnvType",
+        "NumberOfAZs",
+        "VPCCIDR",
+        "PrivateSubnet1ACIDR",
+        "PrivateSubnet2ACIDR",
+        "PrivateSubnet3ACIDR",
+        "ModelBucketName",
+        "CreateVPCFlowLogs",
+        "StackSetExecutionRoleName",
+        "EndpointVolumeKmsKeyArn",
+        "UseTargetAccountBoundary",
+    ]
     for name, parameter in p.items():
         assert "AllowedValues" in parameter or "AllowedPattern" in parameter, name
         assert parameter.get("ConstraintDescription"), name
@@ -115,12 +141,20 @@ def test_private_subnets_in_the_accounts_first_zones(template, zones, flow_logs)
     vpc_id = fake(template, "VPC")
     for i in range(zones):
         subnet = subnets[f"PrivateSubnet{i + 1}A"]
-        assert subnet == {**subnet, "AvailabilityZone": ZONES[i], "CidrBlock": CIDRS[i], "VpcId": vpc_id,
-                          "MapPublicIpOnLaunch": False}
-    associations = {a["SubnetId"]: a["RouteTableId"]
-                    for a in of_type(stack, "AWS::EC2::SubnetRouteTableAssociation").values()}
-    assert associations == {fake(template, f"PrivateSubnet{n}A"): fake(template, f"PrivateSubnet{n}ARouteTable")
-                            for n in range(1, zones + 1)}
+        assert subnet == {
+            **subnet,
+            "AvailabilityZone": ZONES[i],
+            "CidrBlock": CIDRS[i],
+            "VpcId": vpc_id,
+            "MapPublicIpOnLaunch": False,
+        }
+    associations = {
+        a["SubnetId"]: a["RouteTableId"] for a in of_type(stack, "AWS::EC2::SubnetRouteTableAssociation").values()
+    }
+    assert associations == {
+        fake(template, f"PrivateSubnet{n}A"): fake(template, f"PrivateSubnet{n}ARouteTable")
+        for n in range(1, zones + 1)
+    }
     assert len(of_type(stack, "AWS::EC2::RouteTable")) == zones
     subnet_ids = [fake(template, f"PrivateSubnet{n}A") for n in range(1, zones + 1)]
     assert stack["Outputs"]["PrivateSubnetIds"]["Value"] == ",".join(subnet_ids)
@@ -128,7 +162,8 @@ def test_private_subnets_in_the_accounts_first_zones(template, zones, flow_logs)
     for endpoint in interface_endpoints(stack).values():
         assert endpoint["SubnetIds"] == subnet_ids
     assert stack["Resources"]["VPCEndpointS3"]["Properties"]["RouteTableIds"] == [
-        fake(template, f"PrivateSubnet{n}ARouteTable") for n in range(1, zones + 1)]
+        fake(template, f"PrivateSubnet{n}ARouteTable") for n in range(1, zones + 1)
+    ]
     assert (FLOW_LOG_RESOURCES <= set(stack["Resources"])) == (flow_logs == "YES")
 
 
@@ -163,19 +198,29 @@ def test_security_group_rules_exactly(template):
         return [{k: v for k, v in r.items() if k != "Description"} for r in group.get("SecurityGroupEgress", [])]
 
     # SageMaker endpoints: HTTPS out only (VPC endpoints and S3), nothing in.
-    assert groups["SageMakerSecurityGroup"]["VpcId"] == vpc_id and "SecurityGroupIngress" not in groups[
-        "SageMakerSecurityGroup"]
+    assert (
+        groups["SageMakerSecurityGroup"]["VpcId"] == vpc_id
+        and "SecurityGroupIngress" not in groups["SageMakerSecurityGroup"]
+    )
     assert rules(groups["SageMakerSecurityGroup"]) == [
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": INTERNET}]
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": INTERNET}
+    ]
     # The endpoints: HTTPS from the SageMaker group only, and an egress rule that matches nothing.
     assert groups["VPCEndpointsSecurityGroup"]["VpcId"] == vpc_id
     assert "SecurityGroupIngress" not in groups["VPCEndpointsSecurityGroup"]
     assert rules(groups["VPCEndpointsSecurityGroup"]) == [
-        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "CidrIp": "127.0.0.1/32"}]
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "CidrIp": "127.0.0.1/32"}
+    ]
     ingress = of_type(stack, "AWS::EC2::SecurityGroupIngress")
     assert {k: {p: v for p, v in r.items() if p != "Description"} for k, r in ingress.items()} == {
-        "VPCEndpointsSecurityGroupHTTPSIngress": {"GroupId": endpoints, "IpProtocol": "tcp", "FromPort": 443,
-                                                  "ToPort": 443, "SourceSecurityGroupId": sagemaker}}
+        "VPCEndpointsSecurityGroupHTTPSIngress": {
+            "GroupId": endpoints,
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "SourceSecurityGroupId": sagemaker,
+        }
+    }
     assert not of_type(stack, "AWS::EC2::SecurityGroupEgress")  # no Studio NFS or app-to-app rules here
     for endpoint in interface_endpoints(stack).values():
         assert endpoint["SecurityGroupIds"] == [endpoints]
@@ -209,11 +254,15 @@ def test_s3_gateway_endpoint_policy_names_the_model_bucket(template, configs):
     endpoint = stack["Resources"]["VPCEndpointS3"]["Properties"]
     assert endpoint["VpcEndpointType"] == "Gateway" and endpoint["ServiceName"] == f"com.amazonaws.{REGION}.s3"
     statements = {s["Sid"]: s for s in endpoint["PolicyDocument"]["Statement"]}
-    assert list(statements) == ["ModelArtifacts", "DataCapture", "AccountSageMakerBuckets",
-                                "CreateAccountSageMakerBuckets", "ECRImageLayers"]
+    assert list(statements) == [
+        "ModelArtifacts",
+        "DataCapture",
+        "AccountSageMakerBuckets",
+        "CreateAccountSageMakerBuckets",
+        "ECRImageLayers",
+    ]
     assert statements["DataCapture"]["Action"] == ["s3:PutObject"]
-    assert statements["DataCapture"]["Resource"] == ["arn:aws:s3:::" + PARAMS["ModelBucketName"] +
-                                                     "/data-capture/*"]
+    assert statements["DataCapture"]["Resource"] == ["arn:aws:s3:::" + PARAMS["ModelBucketName"] + "/data-capture/*"]
     model = statements["ModelArtifacts"]
     assert model["Action"] == ["s3:GetObject", "s3:ListBucket"]  # read only
     assert model["Resource"] == [f"arn:aws:s3:::{MODEL_BUCKET}", f"arn:aws:s3:::{MODEL_BUCKET}/*"]
@@ -221,11 +270,13 @@ def test_s3_gateway_endpoint_policy_names_the_model_bucket(template, configs):
     assert statements["ECRImageLayers"]["Resource"] == [f"arn:aws:s3:::prod-{REGION}-starport-layer-bucket/*"]
     assert statements["ECRImageLayers"]["Action"] == ["s3:GetObject"]
     assert statements["AccountSageMakerBuckets"]["Condition"] == {
-        "StringEquals": {"s3:ResourceAccount": ACCOUNT, "aws:PrincipalAccount": ACCOUNT}}
+        "StringEquals": {"s3:ResourceAccount": ACCOUNT, "aws:PrincipalAccount": ACCOUNT}
+    }
     # Those two statements are env-vpc-egress's own (one definition).
     egress = build_selected([env_vpc_egress.NAME], BuildContext(configs["default"]))[env_vpc_egress.NAME]
-    egress_statements = {s["Sid"]: s for s in egress["Resources"]["VPCEndpointS3"]["Properties"]["PolicyDocument"][
-        "Statement"]}
+    egress_statements = {
+        s["Sid"]: s for s in egress["Resources"]["VPCEndpointS3"]["Properties"]["PolicyDocument"]["Statement"]
+    }
     own = {s["Sid"]: s for s in template["Resources"]["VPCEndpointS3"]["Properties"]["PolicyDocument"]["Statement"]}
     for sid in ("AccountSageMakerBuckets", "CreateAccountSageMakerBuckets", "ECRImageLayers"):
         assert own[sid] == egress_statements[sid]
@@ -259,20 +310,30 @@ def test_flow_logs_on_create_their_role_under_the_target_account_boundary(templa
     assert "PermissionsBoundary" not in unbounded and unbounded["RoleName"] == role["RoleName"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": ["vpc-flow-logs.amazonaws.com"]}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
-                                  "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/*"}}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/*"},
+    }
     (policy,) = role["Policies"]
     group = "/vpcflowlogs/team1-staging"
     writes = cfn.statement(policy["PolicyDocument"]["Statement"], "FlowLogGroup")
-    assert writes["Resource"] == [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}",
-                                  f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"]
+    assert writes["Resource"] == [
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*",
+    ]
     (log_group,) = of_type(stack, "AWS::Logs::LogGroup").values()
     assert log_group["LogGroupName"] == group and log_group["RetentionInDays"] == 365
     (flow_log,) = of_type(stack, "AWS::EC2::FlowLog").values()
-    assert flow_log == {**flow_log, "ResourceId": fake(template, "VPC"), "ResourceType": "VPC",
-                        "LogDestinationType": "cloud-watch-logs", "LogGroupName": "VPCFlowLogsLogGroup",
-                        "DeliverLogsPermissionArn": fake(template, "VPCFlowLogsRole", "Arn"), "TrafficType": "ALL",
-                        "MaxAggregationInterval": 600}
+    assert flow_log == {
+        **flow_log,
+        "ResourceId": fake(template, "VPC"),
+        "ResourceType": "VPC",
+        "LogDestinationType": "cloud-watch-logs",
+        "LogGroupName": "VPCFlowLogsLogGroup",
+        "DeliverLogsPermissionArn": fake(template, "VPCFlowLogsRole", "Arn"),
+        "TrafficType": "ALL",
+        "MaxAggregationInterval": 600,
+    }
 
 
 def test_flow_logs_role_is_env_iams(configs, built):
@@ -289,7 +350,8 @@ def test_flow_logs_role_is_env_iams(configs, built):
         else:
             condition, target, none = boundary["Fn::If"]
             assert built[flavour]["Conditions"][condition] == {
-                "Fn::Equals": [{"Ref": "UseTargetAccountBoundary"}, "YES"]}
+                "Fn::Equals": [{"Ref": "UseTargetAccountBoundary"}, "YES"]
+            }
             assert cfn.text(target).endswith(":policy/${EnvName}-${EnvType}-target-account-boundary")
             assert none == {"Ref": "AWS::NoValue"}
 
@@ -306,9 +368,11 @@ def test_ssm_contract_for_the_model_endpoints(template, zones):
         "team1-staging-s3-vpce-id": fake(template, "VPCEndpointS3"),
     }
     assert {k: v["Value"] for k, v in stack["Outputs"].items()} == {
-        "VPCId": fake(template, "VPC"), "PrivateSubnetIds": subnets,
+        "VPCId": fake(template, "VPC"),
+        "PrivateSubnetIds": subnets,
         "SageMakerSecurityGroupIds": fake(template, "SageMakerSecurityGroup", "GroupId"),
-        "VPCEndpointS3Id": fake(template, "VPCEndpointS3")}
+        "VPCEndpointS3Id": fake(template, "VPCEndpointS3"),
+    }
 
 
 def test_physical_names_carry_the_environment(built):
@@ -324,8 +388,15 @@ def test_physical_names_carry_the_environment(built):
         assert len(names) >= 25, flavour
         for name in names:
             assert "${EnvName}-${EnvType}" in cfn.text(name), (flavour, name)
-    stages = [{p["Name"] for p in of_type(deploy(built["default"], EnvType=stage, CreateVPCFlowLogs="YES"),
-                                          "AWS::SSM::Parameter").values()} for stage in ("staging", "prod")]
+    stages = [
+        {
+            p["Name"]
+            for p in of_type(
+                deploy(built["default"], EnvType=stage, CreateVPCFlowLogs="YES"), "AWS::SSM::Parameter"
+            ).values()
+        }
+        for stage in ("staging", "prod")
+    ]
     assert len(stages[0]) == 4 and not stages[0] & stages[1]
 
 
@@ -350,8 +421,11 @@ def test_the_setup_stackset_role_deploys_it_with_flow_logs_on(configs, templates
     assert not [f for f in ours if f.status == "missing"]
     # Excused only what the setup role must never do to any role it creates (the reviewed exception).
     assert {f.need.action for f in ours if f.status == "excused"} <= {"iam:DeleteRolePermissionsBoundary"}
-    assert {r for r in FLOW_LOG_RESOURCES | {"EndpointGuardrails"}
-            if any(f.need.where.startswith(f"{NAME}/{r} ") for f in ours)} == FLOW_LOG_RESOURCES | {"EndpointGuardrails"}
+    assert {
+        r
+        for r in FLOW_LOG_RESOURCES | {"EndpointGuardrails"}
+        if any(f.need.where.startswith(f"{NAME}/{r} ") for f in ours)
+    } == FLOW_LOG_RESOURCES | {"EndpointGuardrails"}
 
 
 # -- env-vpc and env-vpc-egress are unchanged --------------------------------------------------------------------------

@@ -102,10 +102,12 @@ def test_rule4_a_data_scientist_opens_only_their_own_studio_profile(deployed):
     bob = rules.Analysis(p, {alice.key: "bob"})
     assert bob.allowed(alice, "sagemaker:CreatePresignedDomainUrl", *profiles["bob"])
     assert not bob.allowed(alice, "sagemaker:CreatePresignedDomainUrl", *profiles["alice"])
-    execution = p.world.principal(lambda r: r.stack is p.child(ENV_A, "env-iam")
-                                  and r.logical_id == "SageMakerExecutionRole")
-    assert not any(analysis.allowed(execution, "sagemaker:CreatePresignedDomainUrl", *profiles[person])
-                   for person in profiles)
+    execution = p.world.principal(
+        lambda r: r.stack is p.child(ENV_A, "env-iam") and r.logical_id == "SageMakerExecutionRole"
+    )
+    assert not any(
+        analysis.allowed(execution, "sagemaker:CreatePresignedDomainUrl", *profiles[person]) for person in profiles
+    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -114,10 +116,21 @@ def test_rule5_every_service_trust_carries_its_confused_deputy_conditions(deploy
     source); a service not in the table fails until reviewed."""
     p, _ = deployed[scenario]
     assert rules.confused_deputy_findings(p) == []
-    services = {v for r in p.world.principals for s in r.trust for op, key, values in s.conditions
-                if key.lower() == "aws:principalservicename" for v in values}
-    assert {"sagemaker.amazonaws.com", "events.amazonaws.com", "cloudformation.amazonaws.com",
-            "codebuild.amazonaws.com", "lambda.amazonaws.com"} <= services
+    services = {
+        v
+        for r in p.world.principals
+        for s in r.trust
+        for op, key, values in s.conditions
+        if key.lower() == "aws:principalservicename"
+        for v in values
+    }
+    assert {
+        "sagemaker.amazonaws.com",
+        "events.amazonaws.com",
+        "cloudformation.amazonaws.com",
+        "codebuild.amazonaws.com",
+        "lambda.amazonaws.com",
+    } <= services
 
 
 # -- the whole catalogue, every persona and chain ----------------------------------------------------------------
@@ -138,8 +151,14 @@ def test_every_method_of_the_catalogue_is_evaluated_for_every_persona(deployed, 
     assert len(ids) == len(set(ids)) >= 35
     unevaluated = [i for i in ids if not analysis.checked.get(i)]
     # Services no principal of the world trusts offer no role to pass (nothing to evaluate): say so, not skip.
-    trusted = {v for r in p.world.principals for s in r.trust for _, key, values in s.conditions
-               if key.lower() == "aws:principalservicename" for v in values}
+    trusted = {
+        v
+        for r in p.world.principals
+        for s in r.trust
+        for _, key, values in s.conditions
+        if key.lower() == "aws:principalservicename"
+        for v in values
+    }
     untrusted = {m["id"] for m in catalogue["passrole"] if m["service"] not in trusted}
     assert set(unevaluated) == untrusted, unevaluated
     assert sum(analysis.checked.values()) > 3000
@@ -149,12 +168,22 @@ def test_every_method_of_the_catalogue_is_evaluated_for_every_persona(deployed, 
 # of who can act as what, reviewed like a policy change.
 REACH = {
     "ds-administrator": {"DataScienceAdministratorRole"},
-    "team-administrator": {"DataScienceTeamAdministratorRole", "SageMakerExecutionRole",
-                           "SageMakerPipelineExecutionRole", "SageMakerModelBuildRole", "SageMakerModelDeployRole",
-                           "ModelDeploymentAdministrationRole", "StackSetExecutionRole",
-                           "SageMakerModelExecutionRole"},
-    "data-scientist": {"DataScientistRole", "SageMakerExecutionRole", "SageMakerPipelineExecutionRole",
-                       "SageMakerModelBuildRole"},
+    "team-administrator": {
+        "DataScienceTeamAdministratorRole",
+        "SageMakerExecutionRole",
+        "SageMakerPipelineExecutionRole",
+        "SageMakerModelBuildRole",
+        "SageMakerModelDeployRole",
+        "ModelDeploymentAdministrationRole",
+        "StackSetExecutionRole",
+        "SageMakerModelExecutionRole",
+    },
+    "data-scientist": {
+        "DataScientistRole",
+        "SageMakerExecutionRole",
+        "SageMakerPipelineExecutionRole",
+        "SageMakerModelBuildRole",
+    },
 }
 
 
@@ -165,8 +194,12 @@ def test_each_persona_reaches_exactly_the_roles_of_its_purpose(deployed, scenari
     reach = analysis.reach(rules.personas(p)[name])
     principals = [analysis.principal(key) for key in reach]
     assert {r.logical_id for r in principals} == REACH[name]
-    own = {s.stack_name for s in p.envs[ENV_A].walk()} | {s.stack_name for s in p.targets.get(STAGING, [])} \
-        | {s.stack_name for s in p.targets.get(PROD, [])} | {s.stack_name for s in p.core.walk()}
+    own = (
+        {s.stack_name for s in p.envs[ENV_A].walk()}
+        | {s.stack_name for s in p.targets.get(STAGING, [])}
+        | {s.stack_name for s in p.targets.get(PROD, [])}
+        | {s.stack_name for s in p.core.walk()}
+    )
     assert {r.stack.stack_name for r in principals} <= own, "nothing of environment B"
     accounts = {r.account for r in principals}
     if name == "team-administrator" and scenario != "single-account":
@@ -201,31 +234,56 @@ def test_the_user_journeys_stay_allowed(deployed, scenario):
     execution = _role(p, ENV_A, "SageMakerExecutionRole")
     deploy = _role(p, ENV_A, "SageMakerModelDeployRole")
     admin = _role(p, ENV_A, "ModelDeploymentAdministrationRole")
-    build, deploy_pipe = _pipeline(analysis, ENV_A, "project-model-build-train"), _pipeline(analysis, ENV_A,
-                                                                                          "project-model-deploy")
+    build, deploy_pipe = (
+        _pipeline(analysis, ENV_A, "project-model-build-train"),
+        _pipeline(analysis, ENV_A, "project-model-deploy"),
+    )
     name, project_id = platform.PROJECTS[ENV_A]
     package = f"arn:aws:sagemaker:{region}:{DEV}:model-package/{name}-{project_id}/1"
     [domain] = p.child(ENV_A, "env-sagemaker-studio").attribute("SageMakerStudioDomain", "DomainId")
     profile = f"arn:aws:sagemaker:{region}:{DEV}:user-profile/{domain}/dave"
     allowed = [
         # The team administrator creates each person's profile, tagged with the environment and the person.
-        (team, "sagemaker:CreateUserProfile", profile, {
-            "aws:RequestTag/EnvironmentName": ENV_A.name, "aws:RequestTag/EnvironmentType": ENV_A.type,
-            "aws:RequestTag/StudioUser": "dave", "aws:TagKeys": ["EnvironmentName", "EnvironmentType",
-                                                                 "StudioUser"]}),
+        (
+            team,
+            "sagemaker:CreateUserProfile",
+            profile,
+            {
+                "aws:RequestTag/EnvironmentName": ENV_A.name,
+                "aws:RequestTag/EnvironmentType": ENV_A.type,
+                "aws:RequestTag/StudioUser": "dave",
+                "aws:TagKeys": ["EnvironmentName", "EnvironmentType", "StudioUser"],
+            },
+        ),
         # In Studio (the execution role) a data scientist creates a project and pushes to its build repository.
         (execution, "sagemaker:CreateProject", f"arn:aws:sagemaker:{region}:{DEV}:project/new-project", {}),
         (execution, "servicecatalog:ProvisionProduct", f"arn:aws:catalog:{region}:{DEV}:product/prod-abc", {}),
-        (execution, "codecommit:GitPush", f"arn:aws:codecommit:{region}:{DEV}:{build['repositories'][0]}",
-         {**_tags(ENV_A), "codecommit:References": ["refs/heads/main"]}),
-        (scientist, "codecommit:GitPull", f"arn:aws:codecommit:{region}:{DEV}:{build['repositories'][0]}",
-         _tags(ENV_A)),
+        (
+            execution,
+            "codecommit:GitPush",
+            f"arn:aws:codecommit:{region}:{DEV}:{build['repositories'][0]}",
+            {**_tags(ENV_A), "codecommit:References": ["refs/heads/main"]},
+        ),
+        (
+            scientist,
+            "codecommit:GitPull",
+            f"arn:aws:codecommit:{region}:{DEV}:{build['repositories'][0]}",
+            _tags(ENV_A),
+        ),
         # The team administrator reviews the deploy code, approves the model and the production deployment.
-        (team, "codecommit:GitPush", f"arn:aws:codecommit:{region}:{DEV}:{deploy_pipe['repositories'][0]}",
-         {**_tags(ENV_A), "codecommit:References": ["refs/heads/main"]}),
+        (
+            team,
+            "codecommit:GitPush",
+            f"arn:aws:codecommit:{region}:{DEV}:{deploy_pipe['repositories'][0]}",
+            {**_tags(ENV_A), "codecommit:References": ["refs/heads/main"]},
+        ),
         (team, "sagemaker:UpdateModelPackage", package, {"sagemaker:ModelApprovalStatus": "Approved"}),
-        (team, "codepipeline:PutApprovalResult", f"{deploy_pipe['arn']}/DeployModelStaging/ApproveProductionDeployment",
-         _tags(ENV_A)),
+        (
+            team,
+            "codepipeline:PutApprovalResult",
+            f"{deploy_pipe['arn']}/DeployModelStaging/ApproveProductionDeployment",
+            _tags(ENV_A),
+        ),
         # The deploy pipeline's StackSet actions, administered by the environment's deployment administrator.
         (deploy, "cloudformation:CreateStackSet", "*", {"cloudformation:RoleArn": admin.arn}),
         (deploy, "iam:PassRole", admin.arn, {"iam:PassedToService": "cloudformation.amazonaws.com"}),
@@ -233,10 +291,18 @@ def test_the_user_journeys_stay_allowed(deployed, scenario):
     refused = [
         (scientist, "sagemaker:UpdateModelPackage", package, {"sagemaker:ModelApprovalStatus": "Approved"}),
         (execution, "sagemaker:UpdateModelPackage", package, {"sagemaker:ModelApprovalStatus": "Approved"}),
-        (execution, "codecommit:GitPush", f"arn:aws:codecommit:{region}:{DEV}:{deploy_pipe['repositories'][0]}",
-         {**_tags(ENV_A), "codecommit:References": ["refs/heads/main"]}),
-        (deploy, "cloudformation:CreateStackSet", "*", {"cloudformation:RoleArn": _role(
-            p, ENV_A, "StackSetAdministrationRole").arn}),
+        (
+            execution,
+            "codecommit:GitPush",
+            f"arn:aws:codecommit:{region}:{DEV}:{deploy_pipe['repositories'][0]}",
+            {**_tags(ENV_A), "codecommit:References": ["refs/heads/main"]},
+        ),
+        (
+            deploy,
+            "cloudformation:CreateStackSet",
+            "*",
+            {"cloudformation:RoleArn": _role(p, ENV_A, "StackSetAdministrationRole").arn},
+        ),
     ]
     for actor, action, resource, context in allowed:
         assert analysis.allowed(actor, action, resource, context), (actor.logical_id, action, resource)
@@ -244,10 +310,20 @@ def test_the_user_journeys_stay_allowed(deployed, scenario):
         assert not analysis.allowed(actor, action, resource, context), (actor.logical_id, action, resource)
     # The deployment administrator assumes each target account's model deployment role (never the setup role),
     # which creates the endpoint there, tagged with the environment, in the account's network.
-    targets = [r for r in p.world.principals if r.logical_id == "StackSetExecutionRole"
-               and r.stack in [s for stacks in p.targets.values() for s in stacks]] if p.multi_account else \
-        [r for r in p.world.principals if r.logical_id == "StackSetExecutionRole"
-         and r.stack in list(p.envs[ENV_A].walk())]
+    targets = (
+        [
+            r
+            for r in p.world.principals
+            if r.logical_id == "StackSetExecutionRole"
+            and r.stack in [s for stacks in p.targets.values() for s in stacks]
+        ]
+        if p.multi_account
+        else [
+            r
+            for r in p.world.principals
+            if r.logical_id == "StackSetExecutionRole" and r.stack in list(p.envs[ENV_A].walk())
+        ]
+    )
     assert targets
     context = {**escalation.session_context(admin), "aws:SourceIdentity": None}
     context.pop("aws:SourceIdentity")
@@ -255,10 +331,18 @@ def test_the_user_journeys_stay_allowed(deployed, scenario):
         assert analysis.trusts(target, context), target.key
         assert analysis.allowed(admin, "sts:AssumeRole", target.arn), target.key
         endpoint = f"arn:aws:sagemaker:{region}:{target.account}:endpoint/sagemaker-{name}-{project_id}-staging"
-        assert analysis.allowed(target, "sagemaker:CreateEndpoint", endpoint, {
-            "aws:RequestTag/EnvironmentName": ENV_A.name, "aws:TagKeys": ["EnvironmentName"]}), target.key
-        assert not analysis.allowed(target, "sagemaker:CreateEndpoint", endpoint, {
-            "aws:RequestTag/EnvironmentName": ENV_B.name, "aws:TagKeys": ["EnvironmentName"]}), target.key
+        assert analysis.allowed(
+            target,
+            "sagemaker:CreateEndpoint",
+            endpoint,
+            {"aws:RequestTag/EnvironmentName": ENV_A.name, "aws:TagKeys": ["EnvironmentName"]},
+        ), target.key
+        assert not analysis.allowed(
+            target,
+            "sagemaker:CreateEndpoint",
+            endpoint,
+            {"aws:RequestTag/EnvironmentName": ENV_B.name, "aws:TagKeys": ["EnvironmentName"]},
+        ), target.key
 
 
 def test_deploy_projects_are_offered_to_the_team_administrator_only(deployed):
@@ -267,12 +351,14 @@ def test_deploy_projects_are_offered_to_the_team_administrator_only(deployed):
     p, _ = deployed["single-account"]
     portfolio = p.child(ENV_A, "env-sc-portfolio")
     principals: dict[str, set[str]] = {}
-    for lid, resource in portfolio.resources("AWS::ServiceCatalog::PortfolioPrincipalAssociation").items():
+    for _lid, resource in portfolio.resources("AWS::ServiceCatalog::PortfolioPrincipalAssociation").items():
         props = resource["Properties"]
-        principals.setdefault(portfolio.resolver.values({"Ref": props["PortfolioId"]["Ref"]})[0]
-                              if isinstance(props["PortfolioId"], dict) and "Ref" in props["PortfolioId"]
-                              else str(props["PortfolioId"]), set()).update(
-            portfolio.resolver.values(props["PrincipalARN"]))
+        principals.setdefault(
+            portfolio.resolver.values({"Ref": props["PortfolioId"]["Ref"]})[0]
+            if isinstance(props["PortfolioId"], dict) and "Ref" in props["PortfolioId"]
+            else str(props["PortfolioId"]),
+            set(),
+        ).update(portfolio.resolver.values(props["PrincipalARN"]))
     products: dict[str, set[str]] = {}
     for lid, resource in portfolio.resources("AWS::ServiceCatalog::PortfolioProductAssociation").items():
         props = resource["Properties"]
@@ -280,8 +366,10 @@ def test_deploy_projects_are_offered_to_the_team_administrator_only(deployed):
     team = _role(p, ENV_A, "DataScienceTeamAdministratorRole").arn
     scientist = _role(p, ENV_A, "DataScientistRole").arn
     execution = _role(p, ENV_A, "SageMakerExecutionRole").arn
-    by_kind = {("deploy" if any("Deploy" in lid for lid in lids) else "build"): principals[portfolio_id]
-               for portfolio_id, lids in products.items()}
+    by_kind = {
+        ("deploy" if any("Deploy" in lid for lid in lids) else "build"): principals[portfolio_id]
+        for portfolio_id, lids in products.items()
+    }
     assert by_kind["deploy"] == {team}
     assert by_kind["build"] == {team, scientist, execution}
 
@@ -291,16 +379,21 @@ def test_ds_administrator_launches_only_the_released_environment_template(templa
     environment template (its content-addressed URL or a release alias of it), never a template of its own."""
     template = templates["core-iam-shared-roles"]
     base = "https://mlops-releases.s3.eu-west-1.amazonaws.com/platform"
-    resolver = Resolver(template, {"EnvironmentTemplateURL": f"{base}/templates/env-main/0123abcd.yaml"},
-                        pseudo={"AWS::AccountId": DEV})
+    resolver = Resolver(
+        template, {"EnvironmentTemplateURL": f"{base}/templates/env-main/0123abcd.yaml"}, pseudo={"AWS::AccountId": DEV}
+    )
     statements, _ = role_statements(template, "DataScienceAdministratorRole", resolver)
     stack = f"arn:aws:cloudformation:eu-west-1:{DEV}:stack/ds-env-team1-dev/id"
-    for url, ok in ((f"{base}/templates/env-main/0123abcd.yaml", True), (f"{base}/releases/v1.4.0/env-main.yaml", True),
-                    ("https://attacker.s3.amazonaws.com/env-main.yaml", False),
-                    (f"{base}/templates/core-main/0123abcd.yaml", False)):
+    for url, ok in (
+        (f"{base}/templates/env-main/0123abcd.yaml", True),
+        (f"{base}/releases/v1.4.0/env-main.yaml", True),
+        ("https://attacker.s3.amazonaws.com/env-main.yaml", False),
+        (f"{base}/templates/core-main/0123abcd.yaml", False),
+    ):
         for action in ("cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:CreateChangeSet"):
-            decision = evaluate(statements, request(action, stack, context={"cloudformation:TemplateUrl": url},
-                                                    complete=True))
+            decision = evaluate(
+                statements, request(action, stack, context={"cloudformation:TemplateUrl": url}, complete=True)
+            )
             assert decision.allowed is ok, (action, url)
 
 
@@ -309,7 +402,8 @@ def _weaken(templates, template, logical_id, statement) -> dict:
     weakened = copy.deepcopy(templates)
     resource = weakened[template]["Resources"][logical_id]
     resource["Properties"].setdefault("Policies", []).append(
-        {"PolicyName": "weakened", "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}})
+        {"PolicyName": "weakened", "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
+    )
     return weakened
 
 
@@ -332,13 +426,15 @@ def test_the_rules_find_the_paths_of_a_weakened_platform(templates, default_conf
     analysis = rules.analysis(p)
     scientist = rules.personas(p)["data-scientist"]
     iam = rules.iam_findings(analysis, rules.personas(p)["ds-administrator"])
-    assert any("iam:PutRolePolicy" in f.request and f.principal.endswith("/DataScienceAdministratorRole")
-               for f in iam), _report(iam)
+    assert any(
+        "iam:PutRolePolicy" in f.request and f.principal.endswith("/DataScienceAdministratorRole") for f in iam
+    ), _report(iam)
     target = rules.target_findings(analysis, "data-scientist", scientist)
-    assert any(f.chain and f.chain[-1].method in ("repository-push", "assume-role") for f in target), \
-        _report(target)
+    assert any(f.chain and f.chain[-1].method in ("repository-push", "assume-role") for f in target), _report(target)
     assert any(analysis.principal(f.principal).account in (STAGING, PROD) for f in target), _report(target)
     compute = rules.compute_findings(analysis, scientist)
     assert any("CreateTrainingJob with no VPC" in f.request for f in compute), _report(compute)
-    assert any("SageMakerPipelineExecutionRole" in f and "sagemaker.amazonaws.com" in f
-               for f in rules.confused_deputy_findings(p))
+    assert any(
+        "SageMakerPipelineExecutionRole" in f and "sagemaker.amazonaws.com" in f
+        for f in rules.confused_deputy_findings(p)
+    )

@@ -31,14 +31,16 @@ def _role(stack, logical_id) -> Principal:
 
 
 def _policy(stack, logical_id, prop):
-    return escalation.resource_policy_statements(stack.template["Resources"][logical_id]["Properties"][prop], stack,
-                                                 f"{stack.name}/{logical_id}")
+    return escalation.resource_policy_statements(
+        stack.template["Resources"][logical_id]["Properties"][prop], stack, f"{stack.name}/{logical_id}"
+    )
 
 
 def _output(stack, name) -> list[str]:
     """An output's values (a comma-separated list output as its items)."""
-    return [item for value in stack.resolver.values(stack.template["Outputs"][name]["Value"])
-            for item in value.split(",")]
+    return [
+        item for value in stack.resolver.values(stack.template["Outputs"][name]["Value"]) for item in value.split(",")
+    ]
 
 
 def _target(p, account: str, template: str):
@@ -82,7 +84,7 @@ def _assert_flow(steps):
     return outcomes
 
 
-# -- S3's definition of public --------------------------------------------------------------------------------------------
+# -- S3's definition of public -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_no_bucket_policy_is_public_by_s3s_definition(worlds, scenario):
     """W1: Block Public Access refuses a bucket policy granting to "*" unless a fixed value of a key S3 lists
@@ -106,12 +108,29 @@ def test_the_public_definition_catches_wildcard_restrictions(worlds):
     stack = worlds["single-account"].child(ENV_A, "env-s3")
 
     def public(condition, principal="*"):
-        return flows.public_statements({"Statement": [{"Sid": "S", "Effect": "Allow", "Principal": principal,
-                                                       "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
-                                                       "Condition": condition}]}, stack, "t")
+        return flows.public_statements(
+            {
+                "Statement": [
+                    {
+                        "Sid": "S",
+                        "Effect": "Allow",
+                        "Principal": principal,
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::b/*",
+                        "Condition": condition,
+                    }
+                ]
+            },
+            stack,
+            "t",
+        )
 
-    assert public({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-abc/*/ou-a/*"]},
-                   "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"}}) == ["S"]
+    assert public(
+        {
+            "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-abc/*/ou-a/*"]},
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"},
+        }
+    ) == ["S"]
     assert public({"StringEquals": {"aws:PrincipalAccount": "333333333333"}}) == ["S"]
     assert public({"StringLike": {"aws:PrincipalOrgID": "o-*"}}) == ["S"]
     assert public({"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}) == []
@@ -119,7 +138,7 @@ def test_the_public_definition_catches_wildcard_restrictions(worlds):
     assert public({}, principal={"AWS": ["333333333333"]}) == []
 
 
-# -- cross-account flows ----------------------------------------------------------------------------------------------------
+# -- cross-account flows -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_endpoint_configuration_with_the_development_accounts_ebs_key(worlds, scenario):
     """The model deployment role of a staging account creates the model and the endpoint configuration (ML
@@ -137,28 +156,66 @@ def test_endpoint_configuration_with_the_development_accounts_ebs_key(worlds, sc
     arn = lambda kind: f"arn:aws:sagemaker:{REGION}:{account}:{kind}/sagemaker-churn-p-aaaaaaaaaaaa-staging"  # noqa
     org = _organization(p)
     steps = [
-        flows.Step("pass the model role", deployer, "iam:PassRole", model_role.arn,
-                   {"iam:PassedToService": "sagemaker.amazonaws.com"}),
-        flows.Step("create the model in the account's network", deployer, "sagemaker:CreateModel", arn("model"),
-                   {**tags, "sagemaker:VpcSubnets": subnets, "sagemaker:VpcSecurityGroupIds": groups}),
-        flows.Step("create the endpoint configuration", deployer, "sagemaker:CreateEndpointConfig",
-                   arn("endpoint-config"), {**tags, "sagemaker:VolumeKmsKey": ebs,
-                                            "sagemaker:InstanceTypes": ["ml.m5.large"]}),
-        flows.Step("SageMaker describes the volume key", deployer, "kms:DescribeKey", ebs,
-                   {"kms:ViaService": f"sagemaker.{REGION}.amazonaws.com", "kms:CallerAccount": account, **org},
-                   key_policy, DEV),
-        flows.Step("SageMaker's grant for the endpoint's volume", deployer, "kms:CreateGrant", ebs,
-                   {"kms:GrantIsForAWSResource": "true", "kms:ViaService": f"sagemaker.{REGION}.amazonaws.com",
-                    "kms:CallerAccount": account, "kms:GrantOperations": ["Decrypt", "GenerateDataKeyWithoutPlaintext",
-                                                                          "CreateGrant"], **org},
-                   key_policy, DEV),
+        flows.Step(
+            "pass the model role",
+            deployer,
+            "iam:PassRole",
+            model_role.arn,
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+        ),
+        flows.Step(
+            "create the model in the account's network",
+            deployer,
+            "sagemaker:CreateModel",
+            arn("model"),
+            {**tags, "sagemaker:VpcSubnets": subnets, "sagemaker:VpcSecurityGroupIds": groups},
+        ),
+        flows.Step(
+            "create the endpoint configuration",
+            deployer,
+            "sagemaker:CreateEndpointConfig",
+            arn("endpoint-config"),
+            {**tags, "sagemaker:VolumeKmsKey": ebs, "sagemaker:InstanceTypes": ["ml.m5.large"]},
+        ),
+        flows.Step(
+            "SageMaker describes the volume key",
+            deployer,
+            "kms:DescribeKey",
+            ebs,
+            {"kms:ViaService": f"sagemaker.{REGION}.amazonaws.com", "kms:CallerAccount": account, **org},
+            key_policy,
+            DEV,
+        ),
+        flows.Step(
+            "SageMaker's grant for the endpoint's volume",
+            deployer,
+            "kms:CreateGrant",
+            ebs,
+            {
+                "kms:GrantIsForAWSResource": "true",
+                "kms:ViaService": f"sagemaker.{REGION}.amazonaws.com",
+                "kms:CallerAccount": account,
+                "kms:GrantOperations": ["Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant"],
+                **org,
+            },
+            key_policy,
+            DEV,
+        ),
         flows.Step("create the endpoint", deployer, "sagemaker:CreateEndpoint", arn("endpoint"), tags),
     ]
     _assert_flow(steps)
     # The same key with the grant condition missing (a grant to oneself) is refused: the flow is not open.
-    misuse = flows.evaluate_step(flows.Step("a grant not for an AWS resource", deployer, "kms:CreateGrant", ebs,
-                                            {"kms:GrantIsForAWSResource": "false", "kms:CallerAccount": account, **org},
-                                            key_policy, DEV))
+    misuse = flows.evaluate_step(
+        flows.Step(
+            "a grant not for an AWS resource",
+            deployer,
+            "kms:CreateGrant",
+            ebs,
+            {"kms:GrantIsForAWSResource": "false", "kms:CallerAccount": account, **org},
+            key_policy,
+            DEV,
+        )
+    )
     assert not misuse.allowed
 
 
@@ -183,17 +240,39 @@ def test_model_role_reads_the_model_and_writes_data_capture_through_its_s3_endpo
     via_s3 = flows.kms_via_s3_context(account, REGION, f"arn:aws:s3:::{bucket}", **org)
     model = f"arn:aws:s3:::{bucket}/churn-p-aaaaaaaaaaaa/model.tar.gz"
     capture = f"arn:aws:s3:::{bucket}/data-capture/churn-p-aaaaaaaaaaaa/staging/2026/12/06/capture.jsonl"
-    _assert_flow([
-        flows.Step("read the model", model_role, "s3:GetObject", model, through, bucket_policy, DEV, endpoint_policy),
-        flows.Step("S3 decrypts it with the S3 key", model_role, "kms:Decrypt", key, via_s3, key_policy, DEV),
-        flows.Step("write the data capture", model_role, "s3:PutObject", capture, through, bucket_policy, DEV,
-                   endpoint_policy),
-        flows.Step("S3 encrypts it with the S3 key", model_role, "kms:GenerateDataKey", key, via_s3, key_policy, DEV),
-    ])
+    _assert_flow(
+        [
+            flows.Step(
+                "read the model", model_role, "s3:GetObject", model, through, bucket_policy, DEV, endpoint_policy
+            ),
+            flows.Step("S3 decrypts it with the S3 key", model_role, "kms:Decrypt", key, via_s3, key_policy, DEV),
+            flows.Step(
+                "write the data capture",
+                model_role,
+                "s3:PutObject",
+                capture,
+                through,
+                bucket_policy,
+                DEV,
+                endpoint_policy,
+            ),
+            flows.Step(
+                "S3 encrypts it with the S3 key", model_role, "kms:GenerateDataKey", key, via_s3, key_policy, DEV
+            ),
+        ]
+    )
     refused = [
         flows.Step("write a model", model_role, "s3:PutObject", model, through, bucket_policy, DEV, endpoint_policy),
-        flows.Step("read from the internet", model_role, "s3:GetObject", model, flows.s3_context(DEV, None, **org),
-                   bucket_policy, DEV, None),
+        flows.Step(
+            "read from the internet",
+            model_role,
+            "s3:GetObject",
+            model,
+            flows.s3_context(DEV, None, **org),
+            bucket_policy,
+            DEV,
+            None,
+        ),
     ]
     assert [o.allowed for o in flows.run(refused)] == [False, False]
 
@@ -215,41 +294,72 @@ def test_studio_user_reads_and_writes_data_through_the_environments_endpoint(wor
     through = flows.s3_context(DEV, endpoint_id, vpc)
     via_s3 = flows.kms_via_s3_context(DEV, REGION, f"arn:aws:s3:::{bucket}")
     data = f"arn:aws:s3:::{bucket}/datasets/churn.csv"
-    _assert_flow([
-        flows.Step("list the data", execution, "s3:ListBucket", f"arn:aws:s3:::{bucket}",
-                   {**through, "s3:prefix": "datasets/"}, bucket_policy, DEV, endpoint_policy),
-        flows.Step("read the data", execution, "s3:GetObject", data, through, bucket_policy, DEV, endpoint_policy),
-        flows.Step("S3 decrypts it", execution, "kms:Decrypt", key, via_s3, key_policy, DEV),
-        flows.Step("write a result", execution, "s3:PutObject", data, through, bucket_policy, DEV, endpoint_policy),
-        flows.Step("S3 encrypts it", execution, "kms:GenerateDataKey", key, via_s3, key_policy, DEV),
-    ])
+    _assert_flow(
+        [
+            flows.Step(
+                "list the data",
+                execution,
+                "s3:ListBucket",
+                f"arn:aws:s3:::{bucket}",
+                {**through, "s3:prefix": "datasets/"},
+                bucket_policy,
+                DEV,
+                endpoint_policy,
+            ),
+            flows.Step("read the data", execution, "s3:GetObject", data, through, bucket_policy, DEV, endpoint_policy),
+            flows.Step("S3 decrypts it", execution, "kms:Decrypt", key, via_s3, key_policy, DEV),
+            flows.Step("write a result", execution, "s3:PutObject", data, through, bucket_policy, DEV, endpoint_policy),
+            flows.Step("S3 encrypts it", execution, "kms:GenerateDataKey", key, via_s3, key_policy, DEV),
+        ]
+    )
     other = p.child(platform.ENV_B, "env-s3")
     [other_bucket] = other.physical("DataBucket")
-    refused = flows.run([
-        flows.Step("read from outside the VPC", execution, "s3:GetObject", data, flows.s3_context(DEV, None),
-                   bucket_policy, DEV),
-        flows.Step("read the other environment's data", execution, "s3:GetObject",
-                   f"arn:aws:s3:::{other_bucket}/datasets/x.csv", through,
-                   _policy(other, "DataBucketPolicy", "PolicyDocument"), DEV, endpoint_policy),
-    ])
+    refused = flows.run(
+        [
+            flows.Step(
+                "read from outside the VPC",
+                execution,
+                "s3:GetObject",
+                data,
+                flows.s3_context(DEV, None),
+                bucket_policy,
+                DEV,
+            ),
+            flows.Step(
+                "read the other environment's data",
+                execution,
+                "s3:GetObject",
+                f"arn:aws:s3:::{other_bucket}/datasets/x.csv",
+                through,
+                _policy(other, "DataBucketPolicy", "PolicyDocument"),
+                DEV,
+                endpoint_policy,
+            ),
+        ]
+    )
     assert [o.allowed for o in refused] == [False, False], [str(o) for o in refused]
 
 
 @pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "single-account"])
-def test_model_deployment_administrator_reaches_each_target_account_only_through_its_deployment_role(worlds,
-                                                                                                    scenario):
+def test_model_deployment_administrator_reaches_each_target_account_only_through_its_deployment_role(worlds, scenario):
     """The StackSet administration role of model deployments assumes the staging account's model deployment role
     (its identity policy and the target role's trust policy), never the account's setup role; the environment's
     set-up administration role assumes the setup role only."""
     p = worlds[scenario]
     env_iam = p.child(ENV_A, "env-iam")
-    deployment_admin, setup_admin = _role(env_iam, "ModelDeploymentAdministrationRole"), _role(
-        env_iam, "StackSetAdministrationRole")
+    deployment_admin, setup_admin = (
+        _role(env_iam, "ModelDeploymentAdministrationRole"),
+        _role(env_iam, "StackSetAdministrationRole"),
+    )
     roles = _target(p, STAGING, "env-iam-target-account-roles")
     deployer = _role(roles, "StackSetExecutionRole")
     analysis = escalation.Analysis(p)
     stackset = f"arn:aws:cloudformation:{REGION}:{DEV}:stackset/sagemaker-churn-p-aaaaaaaaaaaa-deploy-staging:id"
-    trust_context = {**escalation.session_context(deployment_admin), "aws:SourceAccount": DEV, "aws:SourceArn": stackset}
+    trust_context = {
+        **escalation.session_context(deployment_admin),
+        "aws:SourceAccount": DEV,
+        "aws:SourceArn": stackset,
+    }
     assert analysis.trusts(deployer, trust_context)
     assert analysis.allowed(deployment_admin, "sts:AssumeRole", deployer.arn)
     assert not analysis.trusts(deployer, {**escalation.session_context(setup_admin), "aws:SourceAccount": DEV})
@@ -259,7 +369,7 @@ def test_model_deployment_administrator_reaches_each_target_account_only_through
         assert analysis.allowed(setup_admin, "sts:AssumeRole", setup.arn)
 
 
-# -- internet-free ----------------------------------------------------------------------------------------------------------
+# -- internet-free -----------------------------------------------------------------------------------------------------
 def test_the_deploy_build_needs_no_route_outside_the_vpc(moto, monkeypatch, tmp_path, templates):
     """W5: the model deploy build, run against moto with every call recorded (organizational units: the
     multi-account mode that used to ask AWS Organizations), calls only services an internet-free environment
@@ -271,28 +381,56 @@ def test_the_deploy_build_needs_no_route_outside_the_vpc(moto, monkeypatch, tmp_
     build = support_project.load_deploy_build()
     session = support_project.moto_session(moto, monkeypatch)
     support_project.approved_package(moto, "churn-build-p-abc123def456")
-    support_project.answer_stack_instances(session, [("333333333333", "ou-abcd-11111111"),
-                                                     ("555555555555", "ou-abcd-22222222")])
+    support_project.answer_stack_instances(
+        session, [("333333333333", "ou-abcd-11111111"), ("555555555555", "ou-abcd-22222222")]
+    )
     checkout = support_project.deploy_checkout(tmp_path / "src")
     settings = support_project.deploy_settings(
-        build, "churn-build-p-abc123def456", MULTI_ACCOUNT_DEPLOYMENT="YES", STAGING_OU_ID="ou-abcd-11111111",
-        PROD_OU_ID="ou-abcd-22222222", TARGET_ACCOUNTS_STACKSET="ds-sm-mlops-dev-target-account-roles")
+        build,
+        "churn-build-p-abc123def456",
+        MULTI_ACCOUNT_DEPLOYMENT="YES",
+        STAGING_OU_ID="ou-abcd-11111111",
+        PROD_OU_ID="ou-abcd-22222222",
+        TARGET_ACCOUNTS_STACKSET="ds-sm-mlops-dev-target-account-roles",
+    )
     with record_calls(session) as calls:
         build.run(checkout, tmp_path / "out", settings, session=session)
     services = {service for service, _, _ in calls}
     assert "organizations" not in services
     # What an internet-free environment (no NAT gateway) creates with its defaults.
-    tree = render_tree(templates, "env-main", {"EnvName": "sm-mlops", "EnvType": "dev", "CoreStackSetName": "core",
-                                               "SeedCodeS3BucketName": "release-bucket", "CreateNATGateways": "NO",
-                                               "AvailabilityZones": "eu-west-1a,eu-west-1b"})
+    tree = render_tree(
+        templates,
+        "env-main",
+        {
+            "EnvName": "sm-mlops",
+            "EnvType": "dev",
+            "CoreStackSetName": "core",
+            "SeedCodeS3BucketName": "release-bucket",
+            "CreateNATGateways": "NO",
+            "AvailabilityZones": "eu-west-1a,eu-west-1b",
+        },
+    )
     egress = tree["EnvironmentVPCEndpoints"]
-    created = {r["Properties"]["ServiceName"].rsplit(".", 1)[-1] if ".sagemaker." not in r["Properties"]["ServiceName"]
-               else r["Properties"]["ServiceName"] for r in egress["Resources"].values()
-               if r["Type"] == "AWS::EC2::VPCEndpoint"}
-    services_created = {r["Properties"]["ServiceName"].split(".", 3)[-1] for r in egress["Resources"].values()
-                        if r["Type"] == "AWS::EC2::VPCEndpoint"}
-    endpoint_of = {"api.sagemaker": "sagemaker.api", "sagemaker": "sagemaker.api", "sts": "sts",
-                   "cloudformation": "cloudformation", "s3": "s3", "ssm": "ssm"}
+    created = {
+        r["Properties"]["ServiceName"].rsplit(".", 1)[-1]
+        if ".sagemaker." not in r["Properties"]["ServiceName"]
+        else r["Properties"]["ServiceName"]
+        for r in egress["Resources"].values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    services_created = {
+        r["Properties"]["ServiceName"].split(".", 3)[-1]
+        for r in egress["Resources"].values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    endpoint_of = {
+        "api.sagemaker": "sagemaker.api",
+        "sagemaker": "sagemaker.api",
+        "sts": "sts",
+        "cloudformation": "cloudformation",
+        "s3": "s3",
+        "ssm": "ssm",
+    }
     missing = {s for s in services if endpoint_of.get(s, s) not in services_created}
     assert missing == set(), (missing, sorted(services_created), created)
     assert not [r for r in egress["Resources"].values() if r["Type"] == "AWS::EC2::NatGateway"]

@@ -43,8 +43,14 @@ from tests.support_cfn import (
 from tests.support_iam import function_role_coverage, record_calls
 
 HANDLER_MODULES = ("check_iam_roles_exist", "get_environment_configuration")
-ROLE_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+ROLE_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -144,19 +150,23 @@ def test_create_success_sends_one_put_with_the_full_body(runtime, recorder):
     assert int(headers["content-length"]) == len(request.body)
 
 
-@pytest.mark.parametrize("request_type, returned, expected", [
-    ("Create", None, "request-id"),
-    ("Create", (None, {"K": "v"}), "request-id"),
-    ("Create", ("", {"K": "v"}), "request-id"),
-    ("Update", None, "event-physical-id"),
-    ("Update", (None, {"K": "v"}), "event-physical-id"),
-    ("Update", ("replacement-id", {}), "replacement-id"),
-    ("Delete", None, "event-physical-id"),
-])
+@pytest.mark.parametrize(
+    "request_type, returned, expected",
+    [
+        ("Create", None, "request-id"),
+        ("Create", (None, {"K": "v"}), "request-id"),
+        ("Create", ("", {"K": "v"}), "request-id"),
+        ("Update", None, "event-physical-id"),
+        ("Update", (None, {"K": "v"}), "event-physical-id"),
+        ("Update", ("replacement-id", {}), "replacement-id"),
+        ("Delete", None, "event-physical-id"),
+    ],
+)
 def test_physical_id_is_returned_then_event_then_request_id(runtime, recorder, request_type, returned, expected):
     handler = runtime.custom_resource(lambda p, e: returned, delete=lambda p, e: returned)
-    event = cfn_event(request_type, recorder.url, {"P": "1"},
-                      physical_id="event-physical-id" if request_type != "Create" else None)
+    event = cfn_event(
+        request_type, recorder.url, {"P": "1"}, physical_id="event-physical-id" if request_type != "Create" else None
+    )
     assert handler(event, FakeContext()) == "SUCCESS"
     body = recorder.single()
     assert body["PhysicalResourceId"] == (event["RequestId"] if expected == "request-id" else expected)
@@ -170,6 +180,7 @@ def test_update_uses_create_unless_given_and_delete_is_a_no_op_by_default(runtim
         def run(props, event):
             calls.append((name, event["RequestType"]))
             return None, {"By": name}
+
         return run
 
     with ResponseRecorder() as rec:
@@ -310,8 +321,9 @@ def test_timeout_answers_failed_once_while_the_action_is_still_running(runtime, 
     handler = runtime.custom_resource(stuck)
     event = cfn_event("Create", recorder.url)
     result = []
-    worker = threading.Thread(target=lambda: result.append(handler(event, FakeContext(remaining_ms=10_500))),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: result.append(handler(event, FakeContext(remaining_ms=10_500))), daemon=True
+    )
     worker.start()
     try:
         while not manual_timers:
@@ -341,6 +353,7 @@ def test_handler_does_not_return_while_the_timeout_answer_is_in_flight(runtime, 
     reply back), and returns; the handler may return only after that answer has been delivered.
     """
     with ResponseRecorder(delay=0.2) as rec:
+
         def finishes_just_after_timeout(props, event):
             manual_timers[-1].fire()
             assert rec.received.wait(60), "the timer's answer never reached the server"
@@ -425,14 +438,21 @@ def _create_roles(*names: str) -> None:
 @pytest.mark.parametrize("request_type", ["Create", "Update"])
 def test_check_roles_reports_missing_roles(check_roles, aws, recorder, request_type):
     _create_roles("ExistingOne", "ExistingTwo")
-    event = cfn_event(request_type, recorder.url,
-                      {"RoleNames": ["ExistingOne", "MissingRole", "ExistingTwo", "AlsoMissing"]},
-                      physical_id=None if request_type == "Create" else "roles-check")
+    event = cfn_event(
+        request_type,
+        recorder.url,
+        {"RoleNames": ["ExistingOne", "MissingRole", "ExistingTwo", "AlsoMissing"]},
+        physical_id=None if request_type == "Create" else "roles-check",
+    )
     assert check_roles.lambda_handler(event, FakeContext()) == "SUCCESS"
     body = recorder.single()
     assert body["Status"] == "SUCCESS"
-    assert body["Data"] == {"ExistingOne": "", "MissingRole": "MissingRole", "ExistingTwo": "",
-                            "AlsoMissing": "AlsoMissing"}
+    assert body["Data"] == {
+        "ExistingOne": "",
+        "MissingRole": "MissingRole",
+        "ExistingTwo": "",
+        "AlsoMissing": "AlsoMissing",
+    }
     assert body["PhysicalResourceId"] == (event["RequestId"] if request_type == "Create" else "roles-check")
     _envelope_ok(body, event)
 
@@ -480,9 +500,15 @@ EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecutionRole"
 def _create_domain(tags: list[dict[str, str]], name: str = "mlopsdomain") -> str:
     sm = boto3.client("sagemaker")
     arn = sm.create_domain(
-        DomainName=name, AuthMode="IAM", VpcId="vpc-0abc", SubnetIds=["subnet-1", "subnet-2"],
+        DomainName=name,
+        AuthMode="IAM",
+        VpcId="vpc-0abc",
+        SubnetIds=["subnet-1", "subnet-2"],
         DefaultUserSettings={"ExecutionRole": EXECUTION_ROLE, "SecurityGroups": ["sg-1", "sg-2"]},
-        KmsKeyId="kms-key-1", AppNetworkAccessType="VpcOnly", Tags=tags)["DomainArn"]
+        KmsKeyId="kms-key-1",
+        AppNetworkAccessType="VpcOnly",
+        Tags=tags,
+    )["DomainArn"]
     return arn
 
 
@@ -490,9 +516,14 @@ def _project_stub(domain_id: str = DOMAIN_ID):
     def respond(request):
         if request.get("ProjectName") != "my-project":
             raise StubError("ValidationException", f"Project {request.get('ProjectName')} does not exist")
-        return {"ProjectName": "my-project", "ProjectId": "p-abc123", "ProjectStatus": "CreateCompleted",
-                "ProjectArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:project/my-project",
-                "CreatedBy": {"DomainId": domain_id, "UserProfileName": "someone"}}
+        return {
+            "ProjectName": "my-project",
+            "ProjectId": "p-abc123",
+            "ProjectStatus": "CreateCompleted",
+            "ProjectArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:project/my-project",
+            "CreatedBy": {"DomainId": domain_id, "UserProfileName": "someone"},
+        }
+
     return respond
 
 
@@ -506,24 +537,35 @@ def test_env_config_resolves_domain_tags_and_parameters(env_config, aws, recorde
     ssm.put_parameter(Name="mlops-dev-data-bucket-name", Value="mlops-dev-data", Type="String")
     ssm.put_parameter(Name="mlops-dev-model-bucket-name", Value="mlops-dev-models", Type="String")
     ssm.put_parameter(Name="other-dev-data-bucket-name", Value="wrong environment", Type="String")
-    props = {"SageMakerProjectName": "my-project",
-             "SSMParams": ["data-bucket-name",
-                           {"VariableName": "ModelBucketName", "ParameterName": "model-bucket-name"},
-                           "seed-code-bucket-name"]}
-    event = cfn_event(request_type, recorder.url, props,
-                      physical_id=None if request_type == "Create" else "env-config")
+    props = {
+        "SageMakerProjectName": "my-project",
+        "SSMParams": [
+            "data-bucket-name",
+            {"VariableName": "ModelBucketName", "ParameterName": "model-bucket-name"},
+            "seed-code-bucket-name",
+        ],
+    }
+    event = cfn_event(request_type, recorder.url, props, physical_id=None if request_type == "Create" else "env-config")
     with stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()) as project:
         assert env_config.lambda_handler(event, FakeContext()) == "SUCCESS"
     assert project.calls == [{"ProjectName": "my-project"}]
     body = recorder.single()
     assert body["Status"] == "SUCCESS", body["Reason"]
     assert body["Data"] == {
-        "DomainId": DOMAIN_ID, "DomainArn": arn, "DomainName": "mlopsdomain", "VpcId": "vpc-0abc",
-        "SubnetIds": "subnet-1,subnet-2", "KmsKeyId": "kms-key-1", "AppNetworkAccessType": "VpcOnly",
+        "DomainId": DOMAIN_ID,
+        "DomainArn": arn,
+        "DomainName": "mlopsdomain",
+        "VpcId": "vpc-0abc",
+        "SubnetIds": "subnet-1,subnet-2",
+        "KmsKeyId": "kms-key-1",
+        "AppNetworkAccessType": "VpcOnly",
         "HomeEfsFileSystemId": "mlopsdomain-efs-id",
-        "ExecutionRole": EXECUTION_ROLE, "SecurityGroups": "sg-1,sg-2",
-        "EnvironmentName": "mlops", "EnvironmentType": "dev",
-        "data-bucket-name": "mlops-dev-data", "ModelBucketName": "mlops-dev-models",
+        "ExecutionRole": EXECUTION_ROLE,
+        "SecurityGroups": "sg-1,sg-2",
+        "EnvironmentName": "mlops",
+        "EnvironmentType": "dev",
+        "data-bucket-name": "mlops-dev-data",
+        "ModelBucketName": "mlops-dev-models",
         "seed-code-bucket-name": "",  # ParameterNotFound -> empty
     }
     assert body["PhysicalResourceId"] == (event["RequestId"] if request_type == "Create" else "env-config")
@@ -533,8 +575,12 @@ def test_env_config_resolves_domain_tags_and_parameters(env_config, aws, recorde
 def test_env_config_delete_succeeds_without_reading_anything(env_config, aws, recorder):
     """SageMaker deletes a project's stack while it deletes the project (and perhaps the domain is gone already):
     Delete reads nothing and answers SUCCESS with the same physical id, so the project's stack deletes."""
-    event = cfn_event("Delete", recorder.url, {"SageMakerProjectName": "deleted-project", "SSMParams": ["x"]},
-                      physical_id="env-config")
+    event = cfn_event(
+        "Delete",
+        recorder.url,
+        {"SageMakerProjectName": "deleted-project", "SSMParams": ["x"]},
+        physical_id="env-config",
+    )
     with count_calls(aws, "sagemaker") as sagemaker_calls, count_calls(aws, "ssm") as ssm_calls:
         assert env_config.lambda_handler(event, FakeContext()) == "SUCCESS"
     body = recorder.single()
@@ -546,8 +592,7 @@ def test_env_config_reads_every_page_of_tags(env_config, aws, recorder):
     # moto pages ListTags by 50: the environment tags sit on the second page.
     _create_domain([{"Key": f"Filler{i:02d}", "Value": "x"} for i in range(55)] + ENV_TAGS)
     event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project"})
-    with stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()), \
-            count_calls(aws, "sagemaker") as calls:
+    with stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()), count_calls(aws, "sagemaker") as calls:
         env_config.lambda_handler(event, FakeContext())
     body = recorder.single()
     assert body["Status"] == "SUCCESS", body["Reason"]
@@ -555,12 +600,15 @@ def test_env_config_reads_every_page_of_tags(env_config, aws, recorder):
     assert calls.count("ListTags") == 2
 
 
-@pytest.mark.parametrize("tags", [
-    [],
-    [{"Key": "EnvironmentName", "Value": "mlops"}],
-    [{"Key": "EnvironmentType", "Value": "dev"}],
-    [{"Key": "EnvironmentName", "Value": ""}, {"Key": "EnvironmentType", "Value": "dev"}],
-])
+@pytest.mark.parametrize(
+    "tags",
+    [
+        [],
+        [{"Key": "EnvironmentName", "Value": "mlops"}],
+        [{"Key": "EnvironmentType", "Value": "dev"}],
+        [{"Key": "EnvironmentName", "Value": ""}, {"Key": "EnvironmentType", "Value": "dev"}],
+    ],
+)
 def test_env_config_requires_environment_tags(env_config, aws, recorder, tags):
     _create_domain(tags)
     event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project", "SSMParams": ["x"]})
@@ -605,16 +653,19 @@ def test_env_config_ssm_errors_other_than_not_found_fail(env_config, aws, record
         raise StubError("AccessDeniedException", "not authorized to perform ssm:GetParameter", status=400)
 
     event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project", "SSMParams": ["x"]})
-    with stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()), \
-            stub_operation(aws, "ssm", "GetParameter", deny):
+    with (
+        stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()),
+        stub_operation(aws, "ssm", "GetParameter", deny),
+    ):
         env_config.lambda_handler(event, FakeContext())
     body = recorder.single()
     assert body["Status"] == "FAILED" and "AccessDeniedException" in body["Reason"]
 
 
 def test_env_config_delete_is_a_no_op(env_config, aws, recorder):
-    event = cfn_event("Delete", recorder.url, {"SageMakerProjectName": "my-project", "SSMParams": ["x"]},
-                      physical_id="env-config")
+    event = cfn_event(
+        "Delete", recorder.url, {"SageMakerProjectName": "my-project", "SSMParams": ["x"]}, physical_id="env-config"
+    )
     with count_calls(aws, "sagemaker") as sm_calls, count_calls(aws, "ssm") as ssm_calls:
         assert env_config.lambda_handler(event, FakeContext()) == "SUCCESS"
     body = recorder.single()
@@ -624,17 +675,26 @@ def test_env_config_delete_is_a_no_op(env_config, aws, recorder):
 
 def _project_by(created_by: dict, **extra):
     def respond(request):
-        return {"ProjectName": "my-project", "ProjectId": "p-abc123", "ProjectStatus": "CreateCompleted",
-                "ProjectArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:project/my-project", "CreatedBy": created_by,
-                **extra}
+        return {
+            "ProjectName": "my-project",
+            "ProjectId": "p-abc123",
+            "ProjectStatus": "CreateCompleted",
+            "ProjectArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:project/my-project",
+            "CreatedBy": created_by,
+            **extra,
+        }
+
     return respond
 
 
-@pytest.mark.parametrize("kind,creator", [
-    ("role", f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-dev-data-scientist/alice"),
-    ("role", f"arn:aws:iam::{ACCOUNT}:role/ml/mlops-dev-data-scientist"),
-    ("user", f"arn:aws:iam::{ACCOUNT}:user/ml/alice"),
-])
+@pytest.mark.parametrize(
+    "kind,creator",
+    [
+        ("role", f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-dev-data-scientist/alice"),
+        ("role", f"arn:aws:iam::{ACCOUNT}:role/ml/mlops-dev-data-scientist"),
+        ("user", f"arn:aws:iam::{ACCOUNT}:user/ml/alice"),
+    ],
+)
 def test_env_config_resolves_a_project_created_outside_studio(env_config, aws, recorder, kind, creator):
     """W4: a project created with the CLI or from an S3 project template has no CreatedBy.DomainId: the
     environment is the one its creator (an IAM role or user) belongs to, by the environment tags every role of an
@@ -642,15 +702,22 @@ def test_env_config_resolves_a_project_created_outside_studio(env_config, aws, r
     _create_domain(ENV_TAGS)
     iam = boto3.client("iam")
     if kind == "role":
-        iam.create_role(RoleName="mlops-dev-data-scientist", Path="/ml/" if ":role/ml/" in creator else "/",
-                        AssumeRolePolicyDocument="{}", Tags=[{"Key": "Owner", "Value": "team"}, *ENV_TAGS])
+        iam.create_role(
+            RoleName="mlops-dev-data-scientist",
+            Path="/ml/" if ":role/ml/" in creator else "/",
+            AssumeRolePolicyDocument="{}",
+            Tags=[{"Key": "Owner", "Value": "team"}, *ENV_TAGS],
+        )
     else:
         iam.create_user(UserName="alice", Path="/ml/", Tags=ENV_TAGS)
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="mlops-dev-sagemaker-domain-id", Value=DOMAIN_ID, Type="String")
     ssm.put_parameter(Name="mlops-dev-data-bucket-name", Value="mlops-dev-data", Type="String")
-    event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project", "SageMakerProjectId": "p-abc123",
-                                               "SSMParams": ["data-bucket-name"]})
+    event = cfn_event(
+        "Create",
+        recorder.url,
+        {"SageMakerProjectName": "my-project", "SageMakerProjectId": "p-abc123", "SSMParams": ["data-bucket-name"]},
+    )
     with stub_operation(aws, "sagemaker", "DescribeProject", _project_by({"IamIdentity": {"Arn": creator}})):
         assert env_config.lambda_handler(event, FakeContext()) == "SUCCESS"
     body = recorder.single()
@@ -671,15 +738,34 @@ def test_env_config_refuses_a_creator_of_no_environment(env_config, aws, recorde
     assert "role Admin" in body["Reason"] and "EnvironmentName" in body["Reason"] and ssm == []
 
 
-@pytest.mark.parametrize("props,extra,stack,reason", [
-    ({"SageMakerProjectId": "p-other"}, {}, None, "has id p-abc123, not p-other"),
-    ({}, {"ServiceCatalogProvisionedProductDetails": {"ProvisionedProductId": "pp-mine"}},
-     f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/SC-{ACCOUNT}-pp-other/0123", "is not project my-project's "
-     "provisioned product pp-mine"),
-    ({}, {"TemplateProviderDetails": [{"CfnTemplateProviderDetail": {"StackDetail": {
-        "Id": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/project-stack/0456"}}}]},
-     f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/someone-elses/0789", "is not project my-project's stack"),
-])
+@pytest.mark.parametrize(
+    "props,extra,stack,reason",
+    [
+        ({"SageMakerProjectId": "p-other"}, {}, None, "has id p-abc123, not p-other"),
+        (
+            {},
+            {"ServiceCatalogProvisionedProductDetails": {"ProvisionedProductId": "pp-mine"}},
+            f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/SC-{ACCOUNT}-pp-other/0123",
+            "is not project my-project's provisioned product pp-mine",
+        ),
+        (
+            {},
+            {
+                "TemplateProviderDetails": [
+                    {
+                        "CfnTemplateProviderDetail": {
+                            "StackDetail": {
+                                "Id": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/project-stack/0456"
+                            }
+                        }
+                    }
+                ]
+            },
+            f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/someone-elses/0789",
+            "is not project my-project's stack",
+        ),
+    ],
+)
 def test_env_config_answers_only_the_projects_own_stack(env_config, aws, recorder, props, extra, stack, reason):
     """A stack that names another project (by hand, with its name) gets nothing of that project's environment:
     the project's id, its provisioned product or its stack must be the asking stack's."""
@@ -687,9 +773,15 @@ def test_env_config_answers_only_the_projects_own_stack(env_config, aws, recorde
     event = cfn_event("Create", recorder.url, {"SageMakerProjectName": "my-project", **props})
     if stack:
         event["StackId"] = stack
-    with stub_operation(aws, "sagemaker", "DescribeProject",
-                        _project_by({"DomainId": DOMAIN_ID, "UserProfileName": "alice"}, **extra)), \
-            count_calls(aws, "ssm") as ssm:
+    with (
+        stub_operation(
+            aws,
+            "sagemaker",
+            "DescribeProject",
+            _project_by({"DomainId": DOMAIN_ID, "UserProfileName": "alice"}, **extra),
+        ),
+        count_calls(aws, "ssm") as ssm,
+    ):
         env_config.lambda_handler(event, FakeContext())
     body = recorder.single()
     assert body["Status"] == "FAILED" and reason in body["Reason"], body["Reason"]
@@ -698,8 +790,9 @@ def test_env_config_answers_only_the_projects_own_stack(env_config, aws, recorde
 
 def test_operation_stub_is_removed_after_use(aws):
     with stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()):
-        assert boto3.client("sagemaker").describe_project(ProjectName="my-project")["CreatedBy"]["DomainId"] \
-            == DOMAIN_ID
+        assert (
+            boto3.client("sagemaker").describe_project(ProjectName="my-project")["CreatedBy"]["DomainId"] == DOMAIN_ID
+        )
     # Back to moto, which does not implement DescribeProject.
     with pytest.raises((NotImplementedError, ClientError)):
         boto3.client("sagemaker").describe_project(ProjectName="my-project")
@@ -715,7 +808,7 @@ def _top_level_names(tree: ast.Module) -> dict[str, str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names[node.name] = "def"
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 for sub in ast.walk(target):
                     if isinstance(sub, ast.Name):
                         names[sub.id] = "def"
@@ -733,8 +826,7 @@ def test_inline_source_is_runtime_then_handler_without_comments(module):
     inline = functions.inline_source(module)
     runtime_tree = ast.parse(functions.module_source("cfn_runtime"))
     handler_tree = ast.parse(functions.module_source(module))
-    handler_body = [n for n in handler_tree.body
-                    if not (isinstance(n, ast.ImportFrom) and n.module == "cfn_runtime")]
+    handler_body = [n for n in handler_tree.body if not (isinstance(n, ast.ImportFrom) and n.module == "cfn_runtime")]
     assert len(handler_body) == len(handler_tree.body) - 1  # exactly the runtime import is dropped
     assert ast.dump(ast.parse(inline)) == ast.dump(ast.Module(runtime_tree.body + handler_body, []))
     tokens = list(tokenize.generate_tokens(io.StringIO(inline).readline))
@@ -748,8 +840,11 @@ def test_handler_names_do_not_shadow_the_runtime_when_inlined(module):
     runtime_names = _top_level_names(ast.parse(functions.module_source("cfn_runtime")))
     # As inlined: the handler's `from cfn_runtime import ...` is gone, its names come from the runtime itself.
     handler_names = _top_level_names(ast.parse(functions._IMPORT_RUNTIME.sub("", functions.module_source(module))))
-    clashes = {n for n in runtime_names.keys() & handler_names.keys()
-               if not (runtime_names[n] == handler_names[n] and runtime_names[n].startswith("import "))}
+    clashes = {
+        n
+        for n in runtime_names.keys() & handler_names.keys()
+        if not (runtime_names[n] == handler_names[n] and runtime_names[n].startswith("import "))
+    }
     assert clashes == set()
     assert handler_names.get("lambda_handler") == "def"
 
@@ -771,8 +866,10 @@ def test_fits_inline_boundary(monkeypatch):
     monkeypatch.setattr(functions, "module_source", lambda m: fake[m] if m in fake else real(m))
 
     def handler_of_length(pad: int) -> str:
-        return ("# a comment that does not count\nfrom cfn_runtime import custom_resource\n\n"
-                f"X = '{'a' * pad}'\nlambda_handler = custom_resource(lambda p, e: None)\n")
+        return (
+            "# a comment that does not count\nfrom cfn_runtime import custom_resource\n\n"
+            f"X = '{'a' * pad}'\nlambda_handler = custom_resource(lambda p, e: None)\n"
+        )
 
     fake["fake_handler"] = handler_of_length(0)
     pad = 4096 - len(functions.inline_source("fake_handler"))
@@ -871,22 +968,26 @@ def test_module_for_asset_round_trips(module):
     assert functions.asset_path(module) == f"lambda/{module}.zip"
 
 
-@pytest.mark.parametrize("path", [
-    "lambda/no_such_function.zip",
-    "other/check_iam_roles_exist.zip",
-    "lambda/check_iam_roles_exist.py",
-    "lambda/check_iam_roles_exist.zip.bak",
-    "lambda/sub/check_iam_roles_exist.zip",
-    "prefix/lambda/check_iam_roles_exist.zip",
-    "lambda/../check_iam_roles_exist.zip",
-    "",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "lambda/no_such_function.zip",
+        "other/check_iam_roles_exist.zip",
+        "lambda/check_iam_roles_exist.py",
+        "lambda/check_iam_roles_exist.zip.bak",
+        "lambda/sub/check_iam_roles_exist.zip",
+        "prefix/lambda/check_iam_roles_exist.zip",
+        "lambda/../check_iam_roles_exist.zip",
+        "",
+    ],
+)
 def test_module_for_asset_rejects_other_paths(path):
     assert functions.module_for_asset(path) is None
 
 
 # --------------------------------------------------------------------------------------------------------
 # The function roles allow every call their code makes (the deploying-role check, on the code's own calls)
+
 
 @pytest.fixture(scope="module", params=["default", "enterprise"])
 def core_main(request, templates, enterprise_templates):
@@ -905,12 +1006,17 @@ def test_check_roles_function_role_allows_every_call_of_its_code(core_main, aws,
 
     handler = load_source("check_iam_roles_exist")
     with record_calls(aws) as calls:
-        props = {"RoleNames": ["AmazonSageMakerServiceCatalogProductsLaunchRole",
-                               "AmazonSageMakerServiceCatalogProductsUseRole"]}
+        props = {
+            "RoleNames": [
+                "AmazonSageMakerServiceCatalogProductsLaunchRole",
+                "AmazonSageMakerServiceCatalogProductsUseRole",
+            ]
+        }
         assert handler.lambda_handler(cfn_event("Create", recorder.url, props), FakeContext()) == "SUCCESS"
     assert [c[1] for c in calls] == ["GetRole", "GetRole"]
-    coverage = function_role_coverage(core_main, "CheckIfIAMRolesExistLambda", calls, "us-east-1", ACCOUNT,
-                                      {"StackSetName": "core"}, role_arn)
+    coverage = function_role_coverage(
+        core_main, "CheckIfIAMRolesExistLambda", calls, "us-east-1", ACCOUNT, {"StackSetName": "core"}, role_arn
+    )
     assert coverage.missing == [], "\n".join(coverage.report())
     assert len(coverage.by_status("granted")) == 4  # two roles (path and bare name) and the log writes
 
@@ -923,6 +1029,7 @@ def test_environment_configuration_function_role_allows_every_call_of_its_code(c
     with record_calls(aws) as calls, stub_operation(aws, "sagemaker", "DescribeProject", _project_stub()):
         assert handler.lambda_handler(cfn_event("Create", recorder.url, props), FakeContext()) == "SUCCESS"
     assert [c[1] for c in calls] == ["DescribeProject", "DescribeDomain", "ListTags", "GetParameter"]
-    coverage = function_role_coverage(core_main, "GetEnvironmentConfigurationLambda", calls, "us-east-1", ACCOUNT,
-                                      {"StackSetName": "core"})
+    coverage = function_role_coverage(
+        core_main, "GetEnvironmentConfigurationLambda", calls, "us-east-1", ACCOUNT, {"StackSetName": "core"}
+    )
     assert coverage.missing == [], "\n".join(coverage.report())

@@ -41,6 +41,13 @@ def test_templates_match_golden_snapshots(rendered):
     assert sorted(expected) == sorted(templates), "templates added or removed: refresh with UPDATE_GOLDEN=1"
     for rel, data in templates.items():
         if data != expected[rel]:
-            diff = "".join(difflib.unified_diff(expected[rel].decode().splitlines(True), data.decode().splitlines(True),
-                                                f"golden/{flavour}/{rel}", f"generated/{rel}", n=2))
+            diff = "".join(
+                difflib.unified_diff(
+                    expected[rel].decode().splitlines(True),
+                    data.decode().splitlines(True),
+                    f"golden/{flavour}/{rel}",
+                    f"generated/{rel}",
+                    n=2,
+                )
+            )
             pytest.fail(f"{rel} differs from its golden snapshot (UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}")

@@ -23,8 +23,11 @@ CONFIGS = ["default", "enterprise", "hardened"]  # hardened: Object Lock, log ke
 
 @pytest.fixture(scope="module", params=CONFIGS)
 def configured(request, configs, templates, enterprise_templates, hardened_templates):
-    return configs[request.param], {"default": templates, "enterprise": enterprise_templates,
-                                    "hardened": hardened_templates}[request.param]
+    return configs[request.param], {
+        "default": templates,
+        "enterprise": enterprise_templates,
+        "hardened": hardened_templates,
+    }[request.param]
 
 
 def _coverages(config, templates):
@@ -39,7 +42,7 @@ def coverages(configured):
 
 def test_every_deploying_role_allows_everything_its_deployments_need(coverages):
     report = []
-    for key, coverage in coverages.items():
+    for _key, coverage in coverages.items():
         report += coverage.report()
     print("\n".join(report))  # shown with -s: the summary per role
     missing = [line for c in coverages.values() for line in c.report() if " MISSING " in line]
@@ -81,30 +84,43 @@ def _role(templates, config, template, logical_id):
     return role_statements(templates[template], logical_id, resolver)[0]
 
 
-@pytest.mark.parametrize("template,role", [("core-iam-shared-roles", "SCLaunchRole"),
-                                           ("core-iam-sc-sm-projects-roles",
-                                            "AmazonSageMakerServiceCatalogProductsLaunchRole")])
+@pytest.mark.parametrize(
+    "template,role",
+    [
+        ("core-iam-shared-roles", "SCLaunchRole"),
+        ("core-iam-sc-sm-projects-roles", "AmazonSageMakerServiceCatalogProductsLaunchRole"),
+    ],
+)
 def test_launch_roles_read_templates_from_service_catalogs_own_bucket(configured, template, role):
     config, templates = configured
     statements = _role(templates, config, template, role)
     tagged = request("s3:GetObject", SERVICE_CATALOG_OBJECT, context=TAGGED, complete=True)
-    untagged = request("s3:GetObject", SERVICE_CATALOG_OBJECT, context={"s3:ResourceAccount": "999999999999"},
-                       complete=True)
+    untagged = request(
+        "s3:GetObject", SERVICE_CATALOG_OBJECT, context={"s3:ResourceAccount": "999999999999"}, complete=True
+    )
     assert evaluate(statements, tagged).allowed
     assert not evaluate(statements, untagged).allowed
 
 
-@pytest.mark.parametrize("action,resource", [
-    ("servicecatalog:AssociateProductWithPortfolio", f"arn:aws:catalog:{REGION}:{ACCOUNT}:*"),
-    ("servicecatalog:CreateConstraint", f"arn:aws:catalog:{REGION}:{ACCOUNT}:*"),
-    ("servicecatalog:CreatePortfolio", f"arn:aws:catalog:{REGION}:{ACCOUNT}:*"),
-    ("cloudformation:GetTemplateSummary", "*"),
-    ("cloudformation:CreateStackSet", "*"),
-    ("resource-groups:CreateGroup", "*"),
-    ("kms:GenerateDataKeyWithoutPlaintext", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
-    ("iam:ListEntitiesForPolicy",
-     f"arn:aws:iam::{ACCOUNT}:policy{{role_path}}{{prefix}}sm-mlops-dev-{REGION}-env-policy-sm-guardrails-1"),
-])
+@pytest.mark.parametrize(
+    "action,resource",
+    [
+        ("servicecatalog:AssociateProductWithPortfolio", f"arn:aws:catalog:{REGION}:{ACCOUNT}:*"),
+        ("servicecatalog:CreateConstraint", f"arn:aws:catalog:{REGION}:{ACCOUNT}:*"),
+        ("servicecatalog:CreatePortfolio", f"arn:aws:catalog:{REGION}:{ACCOUNT}:*"),
+        ("cloudformation:GetTemplateSummary", "*"),
+        ("cloudformation:CreateStackSet", "*"),
+        ("resource-groups:CreateGroup", "*"),
+        (
+            "kms:GenerateDataKeyWithoutPlaintext",
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ),
+        (
+            "iam:ListEntitiesForPolicy",
+            f"arn:aws:iam::{ACCOUNT}:policy{{role_path}}{{prefix}}sm-mlops-dev-{REGION}-env-policy-sm-guardrails-1",
+        ),
+    ],
+)
 def test_environment_launch_role_audit_findings_are_fixed(configured, action, resource):
     config, templates = configured
     statements = _role(templates, config, "core-iam-shared-roles", "SCLaunchRole")
@@ -113,8 +129,13 @@ def test_environment_launch_role_audit_findings_are_fixed(configured, action, re
 
 
 def test_a_scoped_grant_does_not_count_for_an_action_iam_authorizes_only_on_star():
-    scoped = [Statement("Allow", ("cloudformation:CreateStackSet",), resources=(
-        f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stackset/*",))]
+    scoped = [
+        Statement(
+            "Allow",
+            ("cloudformation:CreateStackSet",),
+            resources=(f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stackset/*",),
+        )
+    ]
     need = iam_coverage._requests_for("cloudformation:CreateStackSet", [], {})
     assert need[0][0].resource == "*"
     assert not evaluate(scoped, need[0][0]).allowed
@@ -123,8 +144,13 @@ def test_a_scoped_grant_does_not_count_for_an_action_iam_authorizes_only_on_star
 
 def test_a_grant_on_another_arn_form_does_not_count():
     """Service Catalog portfolio actions granted on portfolio/* miss the catalog:* resource they use."""
-    wrong = [Statement("Allow", ("servicecatalog:AssociateProductWithPortfolio",),
-                       resources=(f"arn:aws:catalog:{REGION}:{ACCOUNT}:portfolio/*",))]
+    wrong = [
+        Statement(
+            "Allow",
+            ("servicecatalog:AssociateProductWithPortfolio",),
+            resources=(f"arn:aws:catalog:{REGION}:{ACCOUNT}:portfolio/*",),
+        )
+    ]
     (req,), _ = iam_coverage._requests_for("servicecatalog:AssociateProductWithPortfolio", [], {})
     assert not evaluate(wrong, req).allowed
     other_service = [Statement("Allow", ("sagemaker:CreateDomain",), resources=("arn:aws:s3:::*",))]
@@ -139,22 +165,32 @@ def _trust(templates, config, template, logical_id, params=None):
 
 
 def _assume(principal_arn, account, **context):
-    return request("sts:AssumeRole", "*", context={"aws:PrincipalArn": principal_arn,
-                                                    "aws:PrincipalAccount": account, **context}, complete=True)
+    return request(
+        "sts:AssumeRole",
+        "*",
+        context={"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account, **context},
+        complete=True,
+    )
 
 
-@pytest.mark.parametrize("template,role,administrator,other", [
-    # the environment's set-up StackSets (roles, networks) and the projects' model deployments: two administrators
-    ("env-iam-setup-stackset-role", "SetupStackSetExecutionRole", "stackset-admin", "deploy-admin"),
-    ("env-iam-target-account-roles", "StackSetExecutionRole", "deploy-admin", "stackset-admin")])
-def test_stackset_execution_roles_trust_only_the_environments_administration_role(configured, template, role,
-                                                                                 administrator, other):
+@pytest.mark.parametrize(
+    "template,role,administrator,other",
+    [
+        # the environment's set-up StackSets (roles, networks) and the projects' model deployments: two administrators
+        ("env-iam-setup-stackset-role", "SetupStackSetExecutionRole", "stackset-admin", "deploy-admin"),
+        ("env-iam-target-account-roles", "StackSetExecutionRole", "deploy-admin", "stackset-admin"),
+    ],
+)
+def test_stackset_execution_roles_trust_only_the_environments_administration_role(
+    configured, template, role, administrator, other
+):
     config, templates = configured
     trust = _trust(templates, config, template, role)
     admin = iam_deployers.ADMIN_ACCOUNT
     path, prefix = config.role_path, config.prefix
-    assert evaluate(trust, _assume(f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-{administrator}",
-                                   admin)).allowed
+    assert evaluate(
+        trust, _assume(f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-{administrator}", admin)
+    ).allowed
     for principal, account in [
         (f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-{other}", admin),  # the other administrator
         (f"arn:aws:iam::{admin}:role{path}{prefix}sm-mlops-dev-sm-execution", admin),  # another platform role
@@ -171,12 +207,16 @@ def test_target_account_roles_stay_within_the_boundary_the_setup_role_enforces(d
     role can create them only with that boundary attached (and never remove it)."""
     setup = templates["env-iam-setup-stackset-role"]
     resolver = Resolver(setup, iam_deployers.TARGET_ENV)
-    boundary = iam_policy.statements_from(setup["Resources"]["TargetAccountBoundary"]["Properties"]
-                                          ["PolicyDocument"], resolver, "boundary")
+    boundary = iam_policy.statements_from(
+        setup["Resources"]["TargetAccountBoundary"]["Properties"]["PolicyDocument"], resolver, "boundary"
+    )
     target = templates["env-iam-target-account-roles"]
-    values = {**iam_deployers.TARGET_ENV, "ModelBucketName": f"sm-mlops-dev-{REGION}-{iam_deployers.ADMIN_ACCOUNT}-models",
-              "ModelS3KMSKeyArn": f"arn:aws:kms:{REGION}:{iam_deployers.ADMIN_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-"
-                                  "1234567890ab"}
+    values = {
+        **iam_deployers.TARGET_ENV,
+        "ModelBucketName": f"sm-mlops-dev-{REGION}-{iam_deployers.ADMIN_ACCOUNT}-models",
+        "ModelS3KMSKeyArn": f"arn:aws:kms:{REGION}:{iam_deployers.ADMIN_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-"
+        "1234567890ab",
+    }
     target_resolver = Resolver(target, values, arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
     checked = 0
     for role in ("SageMakerModelExecutionRole", "StackSetExecutionRole"):
@@ -194,29 +234,58 @@ def test_target_account_roles_stay_within_the_boundary_the_setup_role_enforces(d
     role_arn = f"arn:aws:iam::{ACCOUNT}:role/sm-mlops-staging-{REGION}-sm-model-exec"
     boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/sm-mlops-staging-target-account-boundary"
     for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"):
-        assert evaluate(setup_statements, request(action, role_arn, context={"iam:PermissionsBoundary": boundary_arn},
-                                                  complete=True)).allowed, action
+        assert evaluate(
+            setup_statements,
+            request(action, role_arn, context={"iam:PermissionsBoundary": boundary_arn}, complete=True),
+        ).allowed, action
         assert not evaluate(setup_statements, request(action, role_arn, complete=True)).allowed, action
         other = f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"
-        assert not evaluate(setup_statements, request(action, role_arn, context={"iam:PermissionsBoundary": other},
-                                                      complete=True)).allowed, action
+        assert not evaluate(
+            setup_statements, request(action, role_arn, context={"iam:PermissionsBoundary": other}, complete=True)
+        ).allowed, action
     for action in ("iam:DeleteRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:CreatePolicyVersion"):
-        assert not evaluate(setup_statements, request(action, role_arn, context={
-            "iam:PermissionsBoundary": boundary_arn, "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"},
-            complete=True)).allowed, action
-    assert not evaluate(setup_statements, request("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/Admin", context={
-        "iam:PermissionsBoundary": boundary_arn}, complete=True)).allowed
+        assert not evaluate(
+            setup_statements,
+            request(
+                action,
+                role_arn,
+                context={
+                    "iam:PermissionsBoundary": boundary_arn,
+                    "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess",
+                },
+                complete=True,
+            ),
+        ).allowed, action
+    assert not evaluate(
+        setup_statements,
+        request(
+            "iam:CreateRole",
+            f"arn:aws:iam::{ACCOUNT}:role/Admin",
+            context={"iam:PermissionsBoundary": boundary_arn},
+            complete=True,
+        ),
+    ).allowed
 
 
 def test_stackset_roles_read_no_object_of_their_own_account(configured):
     config, templates = configured
-    for template, role in (("env-iam-setup-stackset-role", "SetupStackSetExecutionRole"),
-                           ("env-iam-target-account-roles", "StackSetExecutionRole")):
+    for template, role in (
+        ("env-iam-setup-stackset-role", "SetupStackSetExecutionRole"),
+        ("env-iam-target-account-roles", "StackSetExecutionRole"),
+    ):
         statements = _role(templates, config, template, role)
-        mine = request("s3:GetObject", "arn:aws:s3:::prod-data/customers.csv",
-                       context={"s3:ResourceAccount": ACCOUNT}, complete=True)
-        theirs = request("s3:GetObject", "arn:aws:s3:::stacksets-bucket/template.yaml",
-                         context={"s3:ResourceAccount": "999999999999"}, complete=True)
+        mine = request(
+            "s3:GetObject",
+            "arn:aws:s3:::prod-data/customers.csv",
+            context={"s3:ResourceAccount": ACCOUNT},
+            complete=True,
+        )
+        theirs = request(
+            "s3:GetObject",
+            "arn:aws:s3:::stacksets-bucket/template.yaml",
+            context={"s3:ResourceAccount": "999999999999"},
+            complete=True,
+        )
         assert not evaluate(statements, mine).allowed, role
         assert evaluate(statements, theirs).allowed, role
 
@@ -239,15 +308,17 @@ def test_administrator_trust_refuses_access_keys_without_mfa_and_keeps_role_sess
     assert evaluate(trust, _assume(USER, ACCOUNT, **{"aws:MultiFactorAuthPresent": "true"})).allowed
     assert evaluate(trust, _assume(SSO_ROLE, ACCOUNT)).allowed  # IAM Identity Center
     assert evaluate(trust, _assume(FEDERATED_ROLE, ACCOUNT)).allowed  # SAML/OIDC federation
-    assert not evaluate(trust, _assume("arn:aws:iam::999999999999:role/x", "999999999999",
-                                       **{"aws:MultiFactorAuthPresent": "true"})).allowed
+    assert not evaluate(
+        trust, _assume("arn:aws:iam::999999999999:role/x", "999999999999", **{"aws:MultiFactorAuthPresent": "true"})
+    ).allowed
 
 
 def test_administrator_trust_can_be_narrowed_to_identity_center_sessions(default_config):
     from templates_src.config import from_mapping
 
-    config = from_mapping({"ds_administrator_trust": {"iam_users_with_mfa": False,
-                                                      "roles": ["aws-reserved/sso.amazonaws.com/*"]}})
+    config = from_mapping(
+        {"ds_administrator_trust": {"iam_users_with_mfa": False, "roles": ["aws-reserved/sso.amazonaws.com/*"]}}
+    )
     trust = _admin_trust(config)
     assert evaluate(trust, _assume(SSO_ROLE, ACCOUNT)).allowed
     assert not evaluate(trust, _assume(FEDERATED_ROLE, ACCOUNT)).allowed
@@ -269,18 +340,21 @@ def test_wildcard_patterns_intersect_and_match_like_iam():
     assert not iam_policy.glob_match("arn:aws:iam::1:role/*sm-model-exec*", "arn:aws:iam::1:role/Admin")
 
 
-@pytest.mark.parametrize("operator,values,context,expected", [
-    ("StringEquals", ("a",), {"k": "a"}, True),
-    ("StringEquals", ("a",), {}, False),  # absent key: no match
-    ("StringNotEquals", ("a",), {}, True),  # absent key: negated operators hold
-    ("StringEqualsIfExists", ("a",), {}, True),
-    ("Bool", ("true",), {}, False),
-    ("BoolIfExists", ("true",), {}, True),
-    ("Null", ("true",), {}, True),
-    ("ArnLike", ("arn:aws:iam::1:role/*",), {"k": "arn:aws:iam::1:role/x"}, True),
-    ("ForAnyValue:StringLike", ("x*",), {"k": ["a", "xy"]}, True),
-    ("ForAllValues:StringEquals", ("a",), {"k": ["a", "b"]}, False),
-])
+@pytest.mark.parametrize(
+    "operator,values,context,expected",
+    [
+        ("StringEquals", ("a",), {"k": "a"}, True),
+        ("StringEquals", ("a",), {}, False),  # absent key: no match
+        ("StringNotEquals", ("a",), {}, True),  # absent key: negated operators hold
+        ("StringEqualsIfExists", ("a",), {}, True),
+        ("Bool", ("true",), {}, False),
+        ("BoolIfExists", ("true",), {}, True),
+        ("Null", ("true",), {}, True),
+        ("ArnLike", ("arn:aws:iam::1:role/*",), {"k": "arn:aws:iam::1:role/x"}, True),
+        ("ForAnyValue:StringLike", ("x*",), {"k": ["a", "xy"]}, True),
+        ("ForAllValues:StringEquals", ("a",), {"k": ["a", "b"]}, False),
+    ],
+)
 def test_condition_operators(operator, values, context, expected):
     req = request("s3:GetObject", "*", context=context, complete=True)
     assert iam_policy.condition_holds(operator, "k", values, req) is expected
@@ -309,9 +383,14 @@ def test_delegated_administrator_stacksets_can_check_the_registration(default_co
     deployer = next(d for d in iam_deployers.deployers(default_config) if d.key.endswith("organizational-units"))
     coverage = iam_deployers.coverage(deployer, templates, default_config)
     checks = [f for f in coverage.findings if f.need.action == "organizations:ListDelegatedAdministrators"]
-    assert {f.need.where.split(" ")[0] for f in checks} == {"env-main/EnvironmentTargetAccountRolesStackSetOU",
-                                                          "env-main/EnvironmentVPCStackSetOU"}
+    assert {f.need.where.split(" ")[0] for f in checks} == {
+        "env-main/EnvironmentTargetAccountRolesStackSetOU",
+        "env-main/EnvironmentVPCStackSetOU",
+    }
     assert {f.status for f in checks} == {"granted"}
     self_managed = next(d for d in iam_deployers.deployers(default_config) if d.key.endswith("account-lists"))
-    assert not [f for f in iam_deployers.coverage(self_managed, templates, default_config).findings
-                if f.need.action == "organizations:ListDelegatedAdministrators"]
+    assert not [
+        f
+        for f in iam_deployers.coverage(self_managed, templates, default_config).findings
+        if f.need.action == "organizations:ListDelegatedAdministrators"
+    ]

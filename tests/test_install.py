@@ -52,8 +52,20 @@ def checkout(tmp_path_factory) -> pathlib.Path:
 def wheel(checkout, tmp_path_factory) -> pathlib.Path:
     source = checkout
     out = tmp_path_factory.mktemp("wheel")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-        "-w", out, source, cwd=source)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-q",
+        "-w",
+        out,
+        source,
+        cwd=source,
+    )
     (built,) = out.glob("*.whl")
     return built
 
@@ -64,11 +76,11 @@ def installed(wheel, tmp_path_factory) -> pathlib.Path:
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    purelib = pathlib.Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
-                               cwd=env_dir).stdout.strip())
+    purelib = pathlib.Path(
+        run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=env_dir).stdout.strip()
+    )
     (purelib / "borrowed-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel,
-        cwd=env_dir)
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel, cwd=env_dir)
     return env_dir / "bin"
 
 
@@ -76,8 +88,9 @@ def test_wheel_holds_every_package_and_no_top_level_scripts(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith((".dist-info", ".data"))}
     assert top_level == {"templates_src"}  # no `scripts` or `generate` module to collide with others
-    source_packages = {str(p.parent.relative_to(REPO)) for p in (REPO / "templates_src").rglob("*.py")
-                       if "__pycache__" not in p.parts}
+    source_packages = {
+        str(p.parent.relative_to(REPO)) for p in (REPO / "templates_src").rglob("*.py") if "__pycache__" not in p.parts
+    }
     packaged = {n.rsplit("/", 1)[0] for n in names if n.endswith(".py")}
     assert source_packages <= packaged, f"left out of the wheel: {sorted(source_packages - packaged)}"
     assert {"templates_src/compatibility.yaml", "templates_src/iam_coverage.yaml"} <= set(names)
@@ -99,8 +112,9 @@ def test_installed_command_lists_and_builds_from_another_directory(installed, tm
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     command = installed / "sm-mlops-templates"
 
-    where = run(installed / "python", "-c", "import templates_src; print(templates_src.__file__)", cwd=elsewhere,
-                env=env).stdout.strip()
+    where = run(
+        installed / "python", "-c", "import templates_src; print(templates_src.__file__)", cwd=elsewhere, env=env
+    ).stdout.strip()
     assert str(REPO) not in where and where.startswith(str(installed.parent)), where
 
     listed = run(command, "list", cwd=elsewhere, env=env).stdout

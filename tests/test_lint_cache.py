@@ -61,8 +61,7 @@ def cache(tmp_path):
 
 def results(report):
     """Everything a report shows: the table, the problems, the verdict and each finding."""
-    return (report.table(), report.problems, report.failed,
-            {rel: r.findings for rel, r in report.results.items()})
+    return (report.table(), report.problems, report.failed, {rel: r.findings for rel, r in report.results.items()})
 
 
 def entries(cache):
@@ -133,16 +132,19 @@ def test_a_cfnlintrc_is_part_of_the_key(linter, cache, tmp_path, monkeypatch):
     assert check(FILES, linter, cache=cache).cached == 2  # a linter loaded before the file still is as it was
 
 
-@pytest.mark.parametrize("damage", [
-    lambda entry, raw: b"",  # empty (a write cut short)
-    lambda entry, raw: raw[: len(raw) // 2],  # truncated
-    lambda entry, raw: b"\x00\xff not json",
-    lambda entry, raw: json.dumps([entry]).encode(),  # not an entry
-    lambda entry, raw: json.dumps({**entry, "format": 99}).encode(),  # another format
-    lambda entry, raw: json.dumps({**entry, "findings": [["W2001", "three", "x"]]}).encode(),  # bad finding
-    lambda entry, raw: json.dumps({**entry, "findings": None}).encode(),
-    lambda entry, raw: json.dumps({**entry, "reads": []}).encode(),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda entry, raw: b"",  # empty (a write cut short)
+        lambda entry, raw: raw[: len(raw) // 2],  # truncated
+        lambda entry, raw: b"\x00\xff not json",
+        lambda entry, raw: json.dumps([entry]).encode(),  # not an entry
+        lambda entry, raw: json.dumps({**entry, "format": 99}).encode(),  # another format
+        lambda entry, raw: json.dumps({**entry, "findings": [["W2001", "three", "x"]]}).encode(),  # bad finding
+        lambda entry, raw: json.dumps({**entry, "findings": None}).encode(),
+        lambda entry, raw: json.dumps({**entry, "reads": []}).encode(),
+    ],
+)
 def test_a_corrupted_entry_is_ignored_and_replaced(linter, cache, damage):
     expected = results(check(FILES, linter, cache=cache))
     for path in entries(cache):
@@ -206,10 +208,14 @@ def test_known_regions_are_cfn_lints():
 
 # -- through the command line ---------------------------------------------------------------------------------
 
+
 def build(out, *args, env=None):
     runner = CliRunner(env={"SM_MLOPS_TIMINGS": None, **(env or {})})  # the table only, no timings line
-    return runner.invoke(generate.cli, ["build", "--output-dir", str(out), "--only", "env-iam-setup-stackset-role",
-                                        *args], catch_exceptions=False)
+    return runner.invoke(
+        generate.cli,
+        ["build", "--output-dir", str(out), "--only", "env-iam-setup-stackset-role", *args],
+        catch_exceptions=False,
+    )
 
 
 def test_build_uses_the_cache_and_says_so(tmp_path, monkeypatch):
@@ -244,9 +250,22 @@ def test_the_program_prints_what_the_command_prints(tmp_path):
     env.pop("SM_MLOPS_TIMINGS", None)
     expected = build(tmp_path / "in-process", "--no-cache")
     for run in ("cold", "warm"):
-        result = subprocess.run([sys.executable, "generate.py", "build", "--output-dir", str(tmp_path / "out"),
-                                 "--only", "env-iam-setup-stackset-role"], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "generate.py",
+                "build",
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--only",
+                "env-iam-setup-stackset-role",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == expected.exit_code, result.stderr
         assert result.stdout.splitlines()[:-1] == expected.output.splitlines()[:-1], run
         assert ("from the cache" in result.stdout) == (run == "warm")
@@ -261,7 +280,7 @@ def test_a_full_hit_does_not_import_cfn_lint(tmp_path):
         import sys
         from templates_src.cli import cli
         try:
-            cli(["build", "--config", {str(config)!r}, "--output-dir", {str(tmp_path / 'out')!r},
+            cli(["build", "--config", {str(config)!r}, "--output-dir", {str(tmp_path / "out")!r},
                  "--only", "core-main"], standalone_mode=False)
         except SystemExit as exc:
             assert exc.code == 0, exc.code
@@ -270,8 +289,9 @@ def test_a_full_hit_does_not_import_cfn_lint(tmp_path):
     env = {**os.environ, "SM_MLOPS_LINT_CACHE_DIR": str(tmp_path / "cache")}
 
     def run():
-        result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-                                timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 

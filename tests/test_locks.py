@@ -44,16 +44,16 @@ def pinned_version(requirement: Requirement) -> str:
 
 def applicable(lock) -> dict[str, str]:
     """Name -> version of the pins whose markers hold for this interpreter and platform."""
-    return {canonicalize_name(r.name): pinned_version(r) for r, _ in pins(lock)
-            if r.marker is None or r.marker.evaluate()}
+    return {
+        canonicalize_name(r.name): pinned_version(r) for r, _ in pins(lock) if r.marker is None or r.marker.evaluate()
+    }
 
 
 def setup_requirements(extra: str | None = None) -> list[Requirement]:
     config = configparser.ConfigParser()
     config.read(REPO / "setup.cfg", encoding="utf-8")
     text = config["options.extras_require"][extra] if extra else config["options"]["install_requires"]
-    return [Requirement(line.split("#", 1)[0].strip()) for line in text.splitlines()
-            if line.split("#", 1)[0].strip()]
+    return [Requirement(line.split("#", 1)[0].strip()) for line in text.splitlines() if line.split("#", 1)[0].strip()]
 
 
 def build_requirements() -> list[Requirement]:
@@ -72,17 +72,22 @@ def test_every_package_is_pinned_once_per_marker_with_hashes(lock):
     assert len(seen) == len(set(seen)), f"{lock.name} pins a package twice for the same marker"
 
 
-@pytest.mark.parametrize("lock, wanted", [
-    (RUNTIME, lambda: setup_requirements() + build_requirements()),
-    (TEST, lambda: setup_requirements() + setup_requirements("test") + build_requirements()),
-], ids=["runtime", "test"])
+@pytest.mark.parametrize(
+    "lock, wanted",
+    [
+        (RUNTIME, lambda: setup_requirements() + build_requirements()),
+        (TEST, lambda: setup_requirements() + setup_requirements("test") + build_requirements()),
+    ],
+    ids=["runtime", "test"],
+)
 def test_every_requirement_is_locked_within_its_range(lock, wanted):
     locked = applicable(lock)
     for requirement in wanted():
         name = canonicalize_name(requirement.name)
         assert name in locked, f"{requirement} of setup.cfg is not in {lock.name}: run scripts/update_locks.sh"
         assert requirement.specifier.contains(locked[name], prereleases=True), (
-            f"{lock.name} pins {name}=={locked[name]}, outside setup.cfg's {requirement}: run scripts/update_locks.sh")
+            f"{lock.name} pins {name}=={locked[name]}, outside setup.cfg's {requirement}: run scripts/update_locks.sh"
+        )
 
 
 def test_checkov_lock_pins_the_scanner_version_install_scanners_installs():
@@ -110,13 +115,15 @@ def test_the_test_environment_is_the_locked_one():
             installed = None
         if installed != version:
             differences[name] = (version, installed)
-    assert not differences, ("the test environment is not requirements/test.txt (locked, installed): "
-                             f"{differences}; install it with the README's test command")
+    assert not differences, (
+        "the test environment is not requirements/test.txt (locked, installed): "
+        f"{differences}; install it with the README's test command"
+    )
 
 
 def readme_commands() -> list[str]:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    quick_start = readme[readme.index("## Quick start"):readme.index("## Commands")]
+    quick_start = readme[readme.index("## Quick start") : readme.index("## Commands")]
     return re.findall(r"```bash\n(.*?)\n```", quick_start, re.S)
 
 

@@ -15,17 +15,16 @@ import threading
 import zipfile
 
 import pytest
-
-from templates_src.config import Config
-from templates_src.context import BuildContext
-from templates_src.generator import build_selected
-from templates_src.references import iter_references
-from templates_src.registry import TEMPLATES
 import yaml
 from click.testing import CliRunner
 
 from templates_src import cli as generate
+from templates_src.config import Config
+from templates_src.context import BuildContext
+from templates_src.generator import build_selected
 from templates_src.lint import Linter
+from templates_src.references import iter_references
+from templates_src.registry import TEMPLATES
 from templates_src.release import layout, publish
 from tests.cfn import load
 from tests.support_moto import aws, wait_for_stack
@@ -38,8 +37,10 @@ TARGETS = "env-iam-setup-stackset-role,env-iam-target-account-roles"
 @pytest.fixture
 def seed_dir(tmp_path):
     root = tmp_path / "seed"
-    for name, files in {"model-build-train": {"buildspec.yml": "version: 0.2\n", "pipelines/run.py": "print(1)\n"},
-                        "model-deploy": {"buildspec.yml": "version: 0.2\nphases: {}\n"}}.items():
+    for name, files in {
+        "model-build-train": {"buildspec.yml": "version: 0.2\n", "pipelines/run.py": "print(1)\n"},
+        "model-deploy": {"buildspec.yml": "version: 0.2\nphases: {}\n"},
+    }.items():
         for rel, text in files.items():
             path = root / name / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +94,9 @@ def packaged_references(template: dict):
         if resource["Type"] in ("AWS::CloudFormation::Stack", "AWS::CloudFormation::StackSet"):
             yield props["TemplateURL"]
         if resource["Type"] == "AWS::CloudFormation::Stack":  # a template a nested stack's role may deploy
-            yield from (value for name, value in sorted((props.get("Parameters") or {}).items())
-                        if name.endswith("TemplateURL"))
+            yield from (
+                value for name, value in sorted((props.get("Parameters") or {}).items()) if name.endswith("TemplateURL")
+            )
         for artifact in props.get("ProvisioningArtifactParameters", []) or []:
             yield artifact["Info"]["LoadTemplateFromURL"]
         if resource["Type"] == "AWS::Lambda::Function" and "S3Key" in props.get("Code", {}):
@@ -108,23 +110,35 @@ def packaged_references(template: dict):
 def fake_earlier_release(server, version="0.0.9") -> str:
     """An earlier published release whose bucket holds an environment template (a later template kind)."""
     s3 = server.client("s3")
-    body = (b"AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Marker:\n    Type: AWS::SSM::Parameter\n"
-            b"    Properties: {Name: env-marker, Type: String, Value: x}\n")
+    body = (
+        b"AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Marker:\n    Type: AWS::SSM::Parameter\n"
+        b"    Properties: {Name: env-marker, Type: String, Value: x}\n"
+    )
     digest = hashlib.sha256(body).hexdigest()
     key = layout.content_key(PREFIX, "templates", "env-main", digest, ".yaml")
     s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata={"sha256": digest})
-    s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(PREFIX, version), Body=json.dumps(
-        {"release": version, "templates": {"env-main": {"key": key, "sha256": digest}}}).encode())
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=layout.manifest_key(PREFIX, version),
+        Body=json.dumps({"release": version, "templates": {"env-main": {"key": key, "sha256": digest}}}).encode(),
+    )
     return key
 
 
 # -- a full release -------------------------------------------------------------------------------------
 
+
 def test_full_release_is_consistent_and_tagged(moto, seed_dir, tmp_path):
     (seed_dir / "unreferenced folder").mkdir()  # no template refers to it: never published
     (seed_dir / "unreferenced folder" / "notes.txt").write_text("private\n")
-    result = package(moto, "--create-bucket", "--only", f"{TARGETS},project-model-build-train,project-model-deploy",
-                     "--seed-code-dir", str(seed_dir))
+    result = package(
+        moto,
+        "--create-bucket",
+        "--only",
+        f"{TARGETS},project-model-build-train,project-model-deploy",
+        "--seed-code-dir",
+        str(seed_dir),
+    )
     assert result.exit_code == 0, result.output
     assert "published release 0.1.0" in result.output
     m = manifest(moto)
@@ -134,7 +148,7 @@ def test_full_release_is_consistent_and_tagged(moto, seed_dir, tmp_path):
         body = read(moto, key)
         head = moto.client("s3").head_object(Bucket=BUCKET, Key=key)
         assert head["Metadata"]["sha256"] == hashlib.sha256(body).hexdigest()
-    for name, entry in m["templates"].items():
+    for _name, entry in m["templates"].items():
         assert key_of(entry["url"]) == entry["key"]
         assert read(moto, key_of(entry["release_url"])) == read(moto, entry["key"])
         for url in packaged_references(load(read(moto, entry["key"]))):
@@ -145,8 +159,9 @@ def test_full_release_is_consistent_and_tagged(moto, seed_dir, tmp_path):
     assert not [k for k in stored if "unreferenced" in k]
     zf = zipfile.ZipFile(io.BytesIO(read(moto, m["seed_code"]["model-build-train"]["key"])))
     assert zf.namelist() == ["buildspec.yml", "pipelines/run.py"]
-    _, tagging, _ = aws(moto, "s3api", "get-object-tagging", "--bucket", BUCKET, "--key",
-                        m["seed_code"]["model-deploy"]["key"])
+    _, tagging, _ = aws(
+        moto, "s3api", "get-object-tagging", "--bucket", BUCKET, "--key", m["seed_code"]["model-deploy"]["key"]
+    )
     assert {"Key": "servicecatalog:provisioning", "Value": "true"} in tagging["TagSet"]
     code, listing, _ = aws(moto, "s3", "ls", f"s3://{BUCKET}/{PREFIX}/", "--recursive")
     assert code == 0 and "releases/0.1.0/manifest.json" in listing
@@ -172,10 +187,21 @@ def test_packaged_templates_lint_clean(moto, tmp_path):
 def test_cli_creates_a_stack_from_a_packaged_template_url(moto):
     assert package(moto, "--create-bucket", "--only", TARGETS).exit_code == 0
     url = manifest(moto)["templates"]["env-iam-setup-stackset-role"]["release_url"]
-    aws(moto, "cloudformation", "create-stack", "--stack-name", "setup-role", "--template-url", url,
-        "--capabilities", "CAPABILITY_NAMED_IAM", "--parameters",
-        "ParameterKey=EnvName,ParameterValue=sm-mlops", "ParameterKey=EnvType,ParameterValue=prod",
-        "ParameterKey=AdministratorAccountId,ParameterValue=210987654321")
+    aws(
+        moto,
+        "cloudformation",
+        "create-stack",
+        "--stack-name",
+        "setup-role",
+        "--template-url",
+        url,
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--parameters",
+        "ParameterKey=EnvName,ParameterValue=sm-mlops",
+        "ParameterKey=EnvType,ParameterValue=prod",
+        "ParameterKey=AdministratorAccountId,ParameterValue=210987654321",
+    )
     stack = wait_for_stack(moto, "setup-role")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
@@ -183,6 +209,7 @@ def test_cli_creates_a_stack_from_a_packaged_template_url(moto):
 
 
 # -- incremental and safe ---------------------------------------------------------------------------------
+
 
 def test_second_run_uploads_nothing(moto, seed_dir):
     assert package(moto, "--create-bucket", "--only", TARGETS, "--seed-code-dir", str(seed_dir)).exit_code == 0
@@ -198,21 +225,30 @@ def test_new_release_uploads_only_what_changed(moto, seed_dir, tmp_path, edit_te
     first = objects(moto)
     # A developer changes one template; the release gets a new version.
     edit_template("env-iam-target-account-roles", lambda t: t.set_description(t.description + " (edited)"))
-    result = package(moto, "--only", TARGETS, "--seed-code-dir", str(seed_dir), config={"version": "0.2.0"},
-                     tmp=tmp_path)
+    result = package(
+        moto, "--only", TARGETS, "--seed-code-dir", str(seed_dir), config={"version": "0.2.0"}, tmp=tmp_path
+    )
     assert result.exit_code == 0, result.output
     new = {k: v for k, v in objects(moto).items() if k not in first}
     content = sorted(k for k in new if "/releases/" not in k)
     assert len(content) == 1 and content[0].startswith(f"{PREFIX}/templates/env-iam-target-account-roles/")
     assert sorted(k for k in new if "/releases/" in k) == [
-        f"{PREFIX}/releases/0.2.0/{n}" for n in ("claim.json", "env-iam-setup-stackset-role.yaml",
-                                                 "env-iam-target-account-roles.yaml", "manifest.json")]
+        f"{PREFIX}/releases/0.2.0/{n}"
+        for n in (
+            "claim.json",
+            "env-iam-setup-stackset-role.yaml",
+            "env-iam-target-account-roles.yaml",
+            "manifest.json",
+        )
+    ]
     assert "4 object(s) uploaded" in result.output
     # Nothing of the earlier release changed.
     assert {k: v for k, v in objects(moto).items() if k in first} == first
     # The unchanged template is shared by both releases.
-    assert manifest(moto, "0.2.0")["templates"]["env-iam-setup-stackset-role"]["key"] == \
-        manifest(moto, "0.1.0")["templates"]["env-iam-setup-stackset-role"]["key"]
+    assert (
+        manifest(moto, "0.2.0")["templates"]["env-iam-setup-stackset-role"]["key"]
+        == manifest(moto, "0.1.0")["templates"]["env-iam-setup-stackset-role"]["key"]
+    )
 
 
 def test_interrupted_upload_leaves_no_release_and_a_rerun_finishes(moto, seed_dir, monkeypatch):
@@ -278,15 +314,18 @@ def test_missing_seed_code_tag_is_restored_without_reupload(moto, seed_dir):
     s3 = moto.client("s3")
     s3.delete_object_tagging(Bucket=BUCKET, Key=key)
     etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
-    result = package(moto, "--only", projects, "--seed-code-dir", str(seed_dir), config={"version": "0.1.1"},
-                     tmp=seed_dir.parent)
+    result = package(
+        moto, "--only", projects, "--seed-code-dir", str(seed_dir), config={"version": "0.1.1"}, tmp=seed_dir.parent
+    )
     assert result.exit_code == 0 and "1 re-tagged" in result.output
     assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
-    assert {"Key": "servicecatalog:provisioning", "Value": "true"} in s3.get_object_tagging(
-        Bucket=BUCKET, Key=key)["TagSet"]
+    assert {"Key": "servicecatalog:provisioning", "Value": "true"} in s3.get_object_tagging(Bucket=BUCKET, Key=key)[
+        "TagSet"
+    ]
 
 
 # -- the core stack and Service Catalog product versions -------------------------------------------------------
+
 
 def test_full_release_to_an_empty_bucket(moto):
     """A complete release with no earlier one: core, environment and quickstart with every child, functions and
@@ -307,11 +346,13 @@ def test_full_release_to_an_empty_bucket(moto):
     portfolio = load(read(moto, m["templates"]["core-sc-shared-portfolio"]["key"]))
     versions = portfolio["Resources"]["DataScienceEnvironmentProduct"]["Properties"]["ProvisioningArtifactParameters"]
     assert [(v["Name"], key_of(v["Info"]["LoadTemplateFromURL"])) for v in versions] == [
-        (f"v{m['release']}", m["templates"]["env-main"]["key"])]
+        (f"v{m['release']}", m["templates"]["env-main"]["key"])
+    ]
     quickstart = load(read(moto, m["templates"]["data-science-environment-quickstart"]["key"]))
     assert {n: key_of(s["Properties"]["TemplateURL"]) for n, s in quickstart["Resources"].items()} == {
         "DataScienceCore": m["templates"]["core-main"]["key"],
-        "DataScienceEnvironment": m["templates"]["env-main"]["key"]}
+        "DataScienceEnvironment": m["templates"]["env-main"]["key"],
+    }
 
 
 def tag_set(server, key: str) -> dict[str, str]:
@@ -342,8 +383,10 @@ def test_project_templates_point_at_the_seed_code_they_publish(moto):
     shipped = load(deploy.read("cfn-sm-endpoint-template.yaml"))
     assert shipped == build_selected(["cfn-sm-endpoint-template"], BuildContext(Config()))["cfn-sm-endpoint-template"]
     assert shipped["Resources"]["EndpointConfig"]["Properties"]["KmsKeyId"] == {"Ref": "VolumeKmsKeyArn"}
-    assert "cfn-sm-endpoint-template.yaml" not in zipfile.ZipFile(io.BytesIO(read(
-        moto, m["seed_code"]["model-build-train"]["key"]))).namelist()
+    assert (
+        "cfn-sm-endpoint-template.yaml"
+        not in zipfile.ZipFile(io.BytesIO(read(moto, m["seed_code"]["model-build-train"]["key"]))).namelist()
+    )
 
 
 def test_a_release_without_the_projects_seed_code_is_refused(moto, seed_dir):
@@ -363,12 +406,16 @@ def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(mo
     assert result.exit_code == 0, result.output
     m = manifest(moto)
     core = load(read(moto, m["templates"]["core-main"]["key"]))
-    urls = {n: s["Properties"]["TemplateURL"] for n, s in core["Resources"].items()
-            if s["Type"] == "AWS::CloudFormation::Stack"}
+    urls = {
+        n: s["Properties"]["TemplateURL"]
+        for n, s in core["Resources"].items()
+        if s["Type"] == "AWS::CloudFormation::Stack"
+    }
     assert {n: key_of(u) for n, u in urls.items()} == {
         "IAMSCSageMakerProjectRoles": m["templates"]["core-iam-sc-sm-projects-roles"]["key"],
         "IAMSharedRoles": m["templates"]["core-iam-shared-roles"]["key"],
-        "SharedServiceCatalogPortfolio": m["templates"]["core-sc-shared-portfolio"]["key"]}
+        "SharedServiceCatalogPortfolio": m["templates"]["core-sc-shared-portfolio"]["key"],
+    }
     code = core["Resources"]["GetEnvironmentConfigurationLambda"]["Properties"]["Code"]
     assert code == {"S3Bucket": BUCKET, "S3Key": m["lambda"]["get_environment_configuration"]["key"]}
     zf = zipfile.ZipFile(io.BytesIO(read(moto, code["S3Key"])))
@@ -376,17 +423,23 @@ def test_core_release_keeps_earlier_product_versions_and_resolves_nested_urls(mo
     portfolio = load(read(moto, m["templates"]["core-sc-shared-portfolio"]["key"]))
     versions = portfolio["Resources"]["DataScienceEnvironmentProduct"]["Properties"]["ProvisioningArtifactParameters"]
     assert [(v["Name"], key_of(v["Info"]["LoadTemplateFromURL"])) for v in versions] == [
-        ("v0.0.9", earlier), (f"v{m['release']}", m["templates"]["env-main"]["key"])]
+        ("v0.0.9", earlier),
+        (f"v{m['release']}", m["templates"]["env-main"]["key"]),
+    ]
     # Every rewritten URL points into this release; the earlier version's URL into the earlier one.
-    for name, entry in m["templates"].items():
+    for _name, entry in m["templates"].items():
         for url in packaged_references(load(read(moto, entry["key"]))):
             assert key_of(url) in m["objects"] or key_of(url) == earlier
     assert {k: v for k, v in objects(moto).items() if k in before} == before
-    assert "aws cloudformation create-stack" in result.output and m["templates"]["core-main"]["release_url"] in result.output
+    assert (
+        "aws cloudformation create-stack" in result.output
+        and m["templates"]["core-main"]["release_url"] in result.output
+    )
     assert "--provisioning-artifact-name v0.1.0" in result.output
 
 
 # -- refusals and errors ------------------------------------------------------------------------------------------
+
 
 def break_role_path(template):
     """A template cfn-lint refuses: a role path without slashes."""
@@ -410,7 +463,8 @@ def test_missing_bucket_suggests_create_bucket(moto):
 
 def test_bucket_in_another_region(moto):
     moto.client("s3", region_name="eu-west-1").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     result = package(moto, "--region", "us-east-1", "--only", TARGETS)
     assert result.exit_code == 2
     assert "is in eu-west-1, not us-east-1" in result.output and "--region eu-west-1" in result.output
@@ -419,18 +473,24 @@ def test_bucket_in_another_region(moto):
 def test_no_credentials(moto):
     env = {k: None for k in os.environ if k.startswith("AWS_")}
     env.update({k: v for k, v in moto.env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-    result = CliRunner(env=env).invoke(generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url", moto.url,
-                                                      "--only", TARGETS], catch_exceptions=False)
+    result = CliRunner(env=env).invoke(
+        generate.cli,
+        ["package", "--bucket", BUCKET, "--endpoint-url", moto.url, "--only", TARGETS],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 3
     assert "no AWS credentials found" in result.output
 
 
-@pytest.mark.parametrize("args, words", [
-    (("--bucket", "Bad_Bucket"), "--bucket: 'Bad_Bucket' is not an S3 bucket name"),
-    (("--prefix", "/abs/"), "--prefix: '/abs/' is not a key prefix"),
-    (("--region", "moon"), "--region: 'moon' is not an AWS region botocore knows"),
-    (("--only", "nope"), "--only: unknown template nope"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--bucket", "Bad_Bucket"), "--bucket: 'Bad_Bucket' is not an S3 bucket name"),
+        (("--prefix", "/abs/"), "--prefix: '/abs/' is not a key prefix"),
+        (("--region", "moon"), "--region: 'moon' is not an AWS region botocore knows"),
+        (("--only", "nope"), "--only: unknown template nope"),
+    ],
+)
 def test_bad_options(moto, args, words):
     env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
     argv = ["package", "--bucket", BUCKET, "--endpoint-url", moto.url, *args]
@@ -458,8 +518,12 @@ def _inject(monkeypatch, operation: str, responses: list[int]):
         if len(seen) <= len(responses):
             status = responses[len(seen) - 1]
             code = {403: "AccessDenied", 503: "SlowDown"}[status]
-            return AWSResponse(request.url, status, {},
-                               Raw(f"<Error><Code>{code}</Code><Message>{code} (injected)</Message></Error>".encode()))
+            return AWSResponse(
+                request.url,
+                status,
+                {},
+                Raw(f"<Error><Code>{code}</Code><Message>{code} (injected)</Message></Error>".encode()),
+            )
         return None
 
     real_client = publish.boto3.Session.client
@@ -485,8 +549,9 @@ def test_throttling_is_retried_with_backoff(moto, monkeypatch):
     assert len(seen) == 3 + 3  # two throttled attempts, then this upload and the other three .yaml objects
     retries = [line for line in result.output.splitlines() if line.startswith("retrying ")]
     assert [r.split(" (attempt ")[1].split(")")[0] for r in retries] == ["2/4", "3/4"]
-    assert retries[0].startswith(f"retrying uploading s3://{BUCKET}/{PREFIX}/") and \
-        retries[0].endswith("after SlowDown (SlowDown (injected))")
+    assert retries[0].startswith(f"retrying uploading s3://{BUCKET}/{PREFIX}/") and retries[0].endswith(
+        "after SlowDown (SlowDown (injected))"
+    )
     assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0  # exponential backoff
     assert layout.manifest_key(PREFIX, "0.1.0") in objects(moto)
 
@@ -565,10 +630,32 @@ def run_together(server, tmp_path, configs: list[dict], barrier: bool = True) ->
     for i, config in enumerate(configs):
         path = folder / f"config-{i}.yaml"
         path.write_text(yaml.safe_dump(config))
-        argv = [sys.executable, "-c", TOGETHER, str(REPO / "generate.py"), "package", "--bucket", BUCKET,
-                "--endpoint-url", server.url, "--only", TARGETS, "--config", str(path)]
-        processes.append(subprocess.Popen(argv, env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          stdin=subprocess.DEVNULL, text=True))
+        argv = [
+            sys.executable,
+            "-c",
+            TOGETHER,
+            str(REPO / "generate.py"),
+            "package",
+            "--bucket",
+            BUCKET,
+            "--endpoint-url",
+            server.url,
+            "--only",
+            TARGETS,
+            "--config",
+            str(path),
+        ]
+        processes.append(
+            subprocess.Popen(
+                argv,
+                env=env,
+                cwd=folder,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        )
     results = []
     for process in processes:
         try:
@@ -593,7 +680,9 @@ def assert_one_consistent_release(server, version: str) -> dict:
         if "release_url" in entry:
             assert read(server, key_of(entry["release_url"])) == read(server, entry["key"]), name
     aliases = {k for k in stored if k.startswith(f"{PREFIX}/releases/{version}/")} - {
-        layout.manifest_key(PREFIX, version), layout.claim_key(PREFIX, version)}
+        layout.manifest_key(PREFIX, version),
+        layout.claim_key(PREFIX, version),
+    }
     assert aliases == {key_of(e["release_url"]) for e in m["templates"].values() if "release_url" in e}
     claim = json.loads(read(server, layout.claim_key(PREFIX, version)))
     assert claim["identity"] == hashlib.sha256(body).hexdigest() and claim["release"] == version
@@ -643,8 +732,9 @@ def test_sequential_identical_runs_keep_every_object_version(moto):
 
 
 def claim_object(identity: str, version: str = "0.1.0") -> bytes:
-    return json.dumps({"release": version, "identity": identity, "host": "build-7", "pid": 4242,
-                       "claimed_at": "2026-11-30T10:00:00Z"}).encode()
+    return json.dumps(
+        {"release": version, "identity": identity, "host": "build-7", "pid": 4242, "claimed_at": "2026-11-30T10:00:00Z"}
+    ).encode()
 
 
 def test_claim_of_other_content_stops_the_run_before_it_uploads(moto):
@@ -662,7 +752,8 @@ def test_claim_of_other_content_stops_the_run_before_it_uploads(moto):
             "active, clear the unpublished release (nothing under "
             f"s3://{BUCKET}/{PREFIX}/releases/0.1.0/ is published until its manifest.json exists) with "
             f"`aws s3 rm s3://{BUCKET}/{PREFIX}/releases/0.1.0/ --recursive --region us-east-1 --endpoint-url "
-            f"{moto.url}` and run again")
+            f"{moto.url}` and run again"
+        )
         assert objects(moto) == before
     # What the message says to do works: the command it gives, run with the real AWS CLI.
     command = error.split("`")[-2].split()
@@ -679,8 +770,9 @@ def test_claim_taken_over_during_the_upload_stops_before_the_manifest(moto, monk
 
     def put(self, artifact, **extra):
         if artifact.kind == "release-alias":
-            moto.client("s3").put_object(Bucket=BUCKET, Key=layout.claim_key(PREFIX, "0.1.0"),
-                                         Body=claim_object("e" * 64))
+            moto.client("s3").put_object(
+                Bucket=BUCKET, Key=layout.claim_key(PREFIX, "0.1.0"), Body=claim_object("e" * 64)
+            )
         return real_put(self, artifact, **extra)
 
     monkeypatch.setattr(publish.S3Publisher, "_put", put)
@@ -702,8 +794,12 @@ def test_object_written_by_another_run_meanwhile(moto, monkeypatch, same):
     def put(self, artifact, **extra):
         if artifact.kind == "template" and not taken:
             taken[artifact.key] = artifact.body if same else b"other bytes"
-            moto.client("s3").put_object(Bucket=BUCKET, Key=artifact.key, Body=taken[artifact.key],
-                                         Metadata={"sha256": hashlib.sha256(taken[artifact.key]).hexdigest()})
+            moto.client("s3").put_object(
+                Bucket=BUCKET,
+                Key=artifact.key,
+                Body=taken[artifact.key],
+                Metadata={"sha256": hashlib.sha256(taken[artifact.key]).hexdigest()},
+            )
         return real_put(self, artifact, **extra)
 
     monkeypatch.setattr(publish.S3Publisher, "_put", put)
@@ -718,9 +814,11 @@ def test_object_written_by_another_run_meanwhile(moto, monkeypatch, same):
     else:
         assert result.exit_code == 2
         (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
-        assert error.startswith(f"error: s3://{BUCKET}/{key} exists with other content; content-addressed "
-                                "objects are never overwritten (was it changed by hand?) - release 0.1.0 is not "
-                                "published")
+        assert error.startswith(
+            f"error: s3://{BUCKET}/{key} exists with other content; content-addressed "
+            "objects are never overwritten (was it changed by hand?) - release 0.1.0 is not "
+            "published"
+        )
         # A re-run cannot fix it: this run's claim is released, so a run after the fix is not refused by it.
         assert "this run's claim was released" in error
         assert layout.manifest_key(PREFIX, "0.1.0") not in objects(moto)
@@ -734,8 +832,11 @@ def test_manifest_written_by_another_run_meanwhile(moto, monkeypatch, same):
 
     def put(self, artifact, **extra):
         if artifact.kind == "manifest":
-            moto.client("s3").put_object(Bucket=BUCKET, Key=artifact.key,
-                                         Body=artifact.body if same else artifact.body.replace(b"0.1.0", b"0.1.0 "))
+            moto.client("s3").put_object(
+                Bucket=BUCKET,
+                Key=artifact.key,
+                Body=artifact.body if same else artifact.body.replace(b"0.1.0", b"0.1.0 "),
+            )
         return real_put(self, artifact, **extra)
 
     monkeypatch.setattr(publish.S3Publisher, "_put", put)
@@ -758,13 +859,16 @@ def test_release_alias_with_other_content_is_never_overwritten(moto):
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 2
     (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert error.startswith(f"error: s3://{BUCKET}/{alias} exists with other content: another run is publishing "
-                            "release 0.1.0 with other content (or was interrupted); nothing was overwritten")
+    assert error.startswith(
+        f"error: s3://{BUCKET}/{alias} exists with other content: another run is publishing "
+        "release 0.1.0 with other content (or was interrupted); nothing was overwritten"
+    )
     assert f"`aws s3 rm s3://{BUCKET}/{PREFIX}/releases/0.1.0/ --recursive" in error
     assert objects(moto).keys() == {alias} and read(moto, alias) == b"other: content\n"
 
 
 # -- timeouts and retries -------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def silent_endpoint():
@@ -796,13 +900,18 @@ def test_endpoint_that_never_answers_is_retried_then_reported(moto, monkeypatch,
     monkeypatch.setattr(publish, "MAX_ATTEMPTS", 3)
     monkeypatch.setattr(publish, "BACKOFF_BASE", 0.0)
     env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
-    result = CliRunner(env=env).invoke(generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url",
-                                                      silent_endpoint, "--only", TARGETS], catch_exceptions=False)
+    result = CliRunner(env=env).invoke(
+        generate.cli,
+        ["package", "--bucket", BUCKET, "--endpoint-url", silent_endpoint, "--only", TARGETS],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 3
     lines = result.output.splitlines()
     retries = [line for line in lines if line.startswith("retrying ")]
     assert [r.split(" after ")[0] for r in retries] == [
-        f"retrying checking bucket {BUCKET} (attempt 2/3)", f"retrying checking bucket {BUCKET} (attempt 3/3)"]
+        f"retrying checking bucket {BUCKET} (attempt 2/3)",
+        f"retrying checking bucket {BUCKET} (attempt 3/3)",
+    ]
     assert all(" after ReadTimeoutError: Read timeout on endpoint URL" in r for r in retries)
     (error,) = [line for line in lines if line.startswith("error: ")]
     assert error.startswith(f"error: no answer from AWS while checking bucket {BUCKET} after 3 attempts (")
@@ -816,28 +925,33 @@ def test_botocore_does_not_retry_and_waits_are_bounded(moto):
     assert config.retries["total_max_attempts"] == 1
     assert (config.connect_timeout, config.read_timeout) == (publish.CONNECT_TIMEOUT, publish.READ_TIMEOUT)
     worst = publish.MAX_ATTEMPTS * max(publish.CONNECT_TIMEOUT, publish.READ_TIMEOUT) + sum(
-        min(publish.BACKOFF_CAP, publish.BACKOFF_BASE * 2 ** n) for n in range(publish.MAX_ATTEMPTS - 1))
+        min(publish.BACKOFF_CAP, publish.BACKOFF_BASE * 2**n) for n in range(publish.MAX_ATTEMPTS - 1)
+    )
     assert worst < 120  # was 552 s, silent
 
 
 # -- bad input: one line, the documented exit code, nothing written ------------------------------------------
 
-@pytest.mark.parametrize("args, words", [
-    (("--prefix", "a/./b"), "--prefix: 'a/./b' is not a key prefix: '.' and '..' segments"),
-    (("--prefix", "a/../b"), "--prefix: 'a/../b' is not a key prefix: '.' and '..' segments"),
-    (("--prefix", ".."), "--prefix: '..' is not a key prefix: '.' and '..' segments"),
-    (("--prefix", "a//b"), "--prefix: 'a//b' is not a key prefix: it has an empty segment"),
-    (("--prefix", ""), "--prefix: '' is not a key prefix: it has an empty segment"),
-    (("--bucket", "a..b"), "--bucket: 'a..b' is not an S3 bucket name (3 to 63 characters"),
-    (("--bucket", "ab.-cd"), "--bucket: 'ab.-cd' is not an S3 bucket name"),
-    (("--bucket", "ab-.cd"), "--bucket: 'ab-.cd' is not an S3 bucket name"),
-    (("--bucket", "192.168.10.1"), "--bucket: '192.168.10.1' is not an S3 bucket name"),
-    (("--endpoint-url", "notaurl"), "--endpoint-url: 'notaurl' is not a URL like https://s3.example.com"),
-    (("--endpoint-url", "ftp://x"), "--endpoint-url: 'ftp://x' is not a URL"),
-    (("--region", "xx-moon-1"), "--region: 'xx-moon-1' is not an AWS region botocore knows"),
-    (("--only", ""), "--only: '' has an empty template name"),
-    (("--seed-code-dir", "no-such-folder"), "--seed-code-dir: no-such-folder does not exist"),
-])
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--prefix", "a/./b"), "--prefix: 'a/./b' is not a key prefix: '.' and '..' segments"),
+        (("--prefix", "a/../b"), "--prefix: 'a/../b' is not a key prefix: '.' and '..' segments"),
+        (("--prefix", ".."), "--prefix: '..' is not a key prefix: '.' and '..' segments"),
+        (("--prefix", "a//b"), "--prefix: 'a//b' is not a key prefix: it has an empty segment"),
+        (("--prefix", ""), "--prefix: '' is not a key prefix: it has an empty segment"),
+        (("--bucket", "a..b"), "--bucket: 'a..b' is not an S3 bucket name (3 to 63 characters"),
+        (("--bucket", "ab.-cd"), "--bucket: 'ab.-cd' is not an S3 bucket name"),
+        (("--bucket", "ab-.cd"), "--bucket: 'ab-.cd' is not an S3 bucket name"),
+        (("--bucket", "192.168.10.1"), "--bucket: '192.168.10.1' is not an S3 bucket name"),
+        (("--endpoint-url", "notaurl"), "--endpoint-url: 'notaurl' is not a URL like https://s3.example.com"),
+        (("--endpoint-url", "ftp://x"), "--endpoint-url: 'ftp://x' is not a URL"),
+        (("--region", "xx-moon-1"), "--region: 'xx-moon-1' is not an AWS region botocore knows"),
+        (("--only", ""), "--only: '' has an empty template name"),
+        (("--seed-code-dir", "no-such-folder"), "--seed-code-dir: no-such-folder does not exist"),
+    ],
+)
 def test_bad_package_options_give_one_line(moto, args, words):
     env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
     argv = ["package", "--bucket", BUCKET, "--endpoint-url", moto.url, "--create-bucket", "--only", TARGETS, *args]
@@ -875,9 +989,11 @@ def test_installed_package_without_seed_code_asks_for_the_option(moto, tmp_path,
     monkeypatch.setattr(generate, "PROJECT_ROOT", tmp_path / "site-packages")
     result = package(moto, "--create-bucket", "--only", TARGETS)
     assert result.exit_code == 2
-    assert result.output == (f"error: --seed-code-dir: there is no seed_code folder in {tmp_path / 'site-packages'} "
-                             "(an installed package has none): pass --seed-code-dir with the folder whose "
-                             "subfolders are the MLOps project seed code\n")
+    assert result.output == (
+        f"error: --seed-code-dir: there is no seed_code folder in {tmp_path / 'site-packages'} "
+        "(an installed package has none): pass --seed-code-dir with the folder whose "
+        "subfolders are the MLOps project seed code\n"
+    )
     assert moto.client("s3").list_buckets()["Buckets"] == []
 
 
@@ -894,17 +1010,21 @@ def test_lint_failure_with_create_bucket_leaves_no_bucket(moto, edit_template):
 
 def test_malformed_manifests_of_other_releases_are_skipped_with_a_warning(moto):
     moto.client("s3").create_bucket(Bucket=BUCKET)
-    malformed = {"0.0.7": (b"{not json", "not JSON"),
-                 "0.0.8": (b'{"hello": "world"}', "release: Field required"),
-                 "0.0.9": (b'{"release": "0.0.6", "templates": {}}', "it names release '0.0.6', not '0.0.9'")}
+    malformed = {
+        "0.0.7": (b"{not json", "not JSON"),
+        "0.0.8": (b'{"hello": "world"}', "release: Field required"),
+        "0.0.9": (b'{"release": "0.0.6", "templates": {}}', "it names release '0.0.6', not '0.0.9'"),
+    }
     for version, (body, _) in malformed.items():
         moto.client("s3").put_object(Bucket=BUCKET, Key=layout.manifest_key(PREFIX, version), Body=body)
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
-    assert warnings == [f"warning: s3://{BUCKET}/{layout.manifest_key(PREFIX, version)} is not a release manifest "
-                        f"({why}): release {version} is ignored (no Service Catalog product version for it)"
-                        for version, (_, why) in malformed.items()]
+    assert warnings == [
+        f"warning: s3://{BUCKET}/{layout.manifest_key(PREFIX, version)} is not a release manifest "
+        f"({why}): release {version} is ignored (no Service Catalog product version for it)"
+        for version, (_, why) in malformed.items()
+    ]
     assert_one_consistent_release(moto, "0.1.0")
 
 
@@ -931,8 +1051,10 @@ def test_unexpected_exception_is_one_line_from_the_installed_command(monkeypatch
     with pytest.raises(SystemExit) as exc:
         generate.main()
     assert exc.value.code == 4
-    assert capsys.readouterr().err == ("error: unexpected RuntimeError: something nobody expected - a defect of the "
-                                       "generator; run with SM_MLOPS_TRACEBACK=1 to see the traceback and report it\n")
+    assert capsys.readouterr().err == (
+        "error: unexpected RuntimeError: something nobody expected - a defect of the "
+        "generator; run with SM_MLOPS_TRACEBACK=1 to see the traceback and report it\n"
+    )
 
 
 def test_retry_lines_do_not_overwrite_the_terminal_progress_line():

@@ -19,16 +19,23 @@ import pytest
 import yaml
 
 from templates_src import functions, generator
-from templates_src.release import layout
-from templates_src.templates.bootstrap import package_cfn
+from templates_src.blocks import partitions
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
-from templates_src.blocks import partitions
 from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES
+from templates_src.release import layout
+from templates_src.templates.bootstrap import package_cfn
 from tests import cfn
 from tests.conftest import REPO
-from tests.support_cfn import (FakeContext, ResponseRecorder, cfn_event, count_calls, load_inline,
-                               load_source, mocked_aws)
+from tests.support_cfn import (
+    FakeContext,
+    ResponseRecorder,
+    cfn_event,
+    count_calls,
+    load_inline,
+    load_source,
+    mocked_aws,
+)
 
 PROJECT_ID = "CfnTemplatePackageProject"
 CODEBUILD_ROLE = "CodeBuildServiceRole"
@@ -101,8 +108,18 @@ def test_parameters_match_the_reference_and_stop_bad_input(default):
     assert "Default" not in bucket  # required, as in the reference
     for good in ("my-bucket", "sagemaker-mlops-111122223333-eu-west-1", "my.dotted.bucket", "abc", "a" * 63):
         assert cfn.accepts(bucket, good), good
-    for bad in ("", "ab", "a" * 64, "My-Bucket", "my_bucket", "-bucket", "bucket-", "xn--bucket", "sthree-x",
-                "s3://my-bucket"):
+    for bad in (
+        "",
+        "ab",
+        "a" * 64,
+        "My-Bucket",
+        "my_bucket",
+        "-bucket",
+        "bucket-",
+        "xn--bucket",
+        "sthree-x",
+        "s3://my-bucket",
+    ):
         assert not cfn.accepts(bucket, bad), bad
 
     prefix = params["S3Prefix"]
@@ -110,8 +127,19 @@ def test_parameters_match_the_reference_and_stop_bad_input(default):
     for good in ("sagemaker-mlops", "ml-platform/releases", "Team_1/sm.mlops-v2", "a" * 128):
         assert cfn.accepts(prefix, good), good
     # No slash at either end, no empty, '.' or '..' segment, no IAM wildcard, nothing a shell or URL mangles.
-    for bad in ("", "/sagemaker-mlops", "sagemaker-mlops/", "a//b", "../x", "a/./b", "a/*", "a?", "a b",
-                "${AWS::Region}", "a" * 129):
+    for bad in (
+        "",
+        "/sagemaker-mlops",
+        "sagemaker-mlops/",
+        "a//b",
+        "../x",
+        "a/./b",
+        "a/*",
+        "a?",
+        "a b",
+        "${AWS::Region}",
+        "a" * 129,
+    ):
         assert not cfn.accepts(prefix, bad), bad
 
     trigger = params["ReleaseTrigger"]
@@ -135,8 +163,12 @@ def test_every_parameter_has_a_console_label(default):
 def test_project_uses_a_current_image_and_python(both):
     _, template = both
     env = project_props(template)["Environment"]
-    assert env == {**env, "Type": "LINUX_CONTAINER", "ComputeType": "BUILD_GENERAL1_SMALL",
-                   "Image": "aws/codebuild/amazonlinux-x86_64-standard:5.0"}
+    assert env == {
+        **env,
+        "Type": "LINUX_CONTAINER",
+        "ComputeType": "BUILD_GENERAL1_SMALL",
+        "Image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+    }
     body = json.dumps(template)
     for stale in ("standard:3.0", "standard:4.0", "python3.8", "amazonlinux2-"):
         assert stale not in body
@@ -176,16 +208,21 @@ def test_buildspec_installs_the_source_in_a_venv_then_packages(default):
     lock = package_cfn.RUNTIME_LOCK
     assert (REPO / lock).is_file()  # in the repository, hence in `git archive`'s source archive
     dependencies = commands.index(f".venv/bin/python -m pip install --quiet --no-cache-dir --require-hashes -r {lock}")
-    generator = commands.index(".venv/bin/python -m pip install --quiet --no-cache-dir --no-deps "
-                               "--no-build-isolation .")
+    generator = commands.index(
+        ".venv/bin/python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation ."
+    )
     assert [c for c in commands if "pip install" in c] == [commands[dependencies], commands[generator]]
     package = next(i for i, c in enumerate(commands) if "generate.py package" in c)
     assert dependencies < generator < package == len(commands) - 1
     args = package_command(default)
     assert args[:3] == [".venv/bin/python", "generate.py", "package"]
-    options = dict(zip(args[3::2], args[4::2]))
-    assert options == {"--config": package_cfn.CONFIG_FILE, "--bucket": "$S3_BUCKET_NAME",
-                       "--prefix": "$S3_PREFIX", "--region": "$AWS_REGION"}
+    options = dict(zip(args[3::2], args[4::2], strict=False))
+    assert options == {
+        "--config": package_cfn.CONFIG_FILE,
+        "--bucket": "$S3_BUCKET_NAME",
+        "--prefix": "$S3_PREFIX",
+        "--region": "$AWS_REGION",
+    }
     # The values are quoted, so the shell passes each as one word.
     assert '--bucket "$S3_BUCKET_NAME" --prefix "$S3_PREFIX" --region "$AWS_REGION"' in commands[package]
 
@@ -213,12 +250,18 @@ def test_buildspec_command_is_accepted_by_the_package_command(default):
     command = generate.cli.commands.get("package")
     if command is None:
         pytest.skip("generate.py has no package command yet")
-    args = [{"$S3_BUCKET_NAME": "my-bucket", "$S3_PREFIX": "sagemaker-mlops", "$AWS_REGION": "eu-west-1"}.get(a, a)
-            for a in package_command(default)[3:]]
+    args = [
+        {"$S3_BUCKET_NAME": "my-bucket", "$S3_PREFIX": "sagemaker-mlops", "$AWS_REGION": "eu-west-1"}.get(a, a)
+        for a in package_command(default)[3:]
+    ]
     ctx = command.make_context("package", args, resilient_parsing=False)
     assert isinstance(ctx, click.Context)
     assert (ctx.params["bucket"], ctx.params["prefix"], ctx.params["region"], ctx.params["config_path"]) == (
-        "my-bucket", "sagemaker-mlops", "eu-west-1", package_cfn.CONFIG_FILE)
+        "my-bucket",
+        "sagemaker-mlops",
+        "eu-west-1",
+        package_cfn.CONFIG_FILE,
+    )
     # ...and the prefix pattern of this template only admits prefixes that command accepts.
     if hasattr(generate, "KEY_PREFIX"):
         for prefix in ("sagemaker-mlops", "ml-platform/releases", "Team_1/sm.mlops-v2"):
@@ -238,21 +281,41 @@ def test_codebuild_role_reads_the_archive_and_writes_only_under_the_prefix(both)
     stmts = cfn.role_statements(template, CODEBUILD_ROLE)
     assert {s["Effect"] for s in stmts} == {"Allow"}
     acts = cfn.actions(stmts)
-    assert acts == {"logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion",
-                    "s3:PutObject", "s3:PutObjectTagging", "s3:GetObjectTagging", "s3:ListBucket",
-                    "s3:GetBucketLocation", "s3:GetBucketAcl"}
+    assert acts == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:GetObjectTagging",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:GetBucketAcl",
+    }
     assert not {a for a in acts if "Delete" in a or "*" in a or "Acl" in a and a.startswith("s3:Put")}
 
     archive = cfn.statement(stmts, "ReadSourceArchive")
     assert [_resolve(r) for r in archive["Resource"]] == [
-        "arn:aws:s3:::my-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip"]
+        "arn:aws:s3:::my-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip"
+    ]
 
-    objects = [_resolve(r) for s in stmts for r in cfn.as_list(s["Resource"])
-               if any(a in cfn.as_list(s["Action"]) for a in ("s3:GetObject", "s3:PutObject"))]
-    inside = ("arn:aws:s3:::my-bucket/sagemaker-mlops/releases/1.0.0/core-main.yaml",
-              "arn:aws:s3:::my-bucket/sagemaker-mlops/templates/core-main/0123456789abcdef.yaml")
-    outside = ("arn:aws:s3:::my-bucket/other/core-main.yaml", "arn:aws:s3:::my-bucket/sagemaker-mlops-evil/x",
-               "arn:aws:s3:::other-bucket/sagemaker-mlops/x", "arn:aws:s3:::my-bucket/sagemaker-mlops")
+    objects = [
+        _resolve(r)
+        for s in stmts
+        for r in cfn.as_list(s["Resource"])
+        if any(a in cfn.as_list(s["Action"]) for a in ("s3:GetObject", "s3:PutObject"))
+    ]
+    inside = (
+        "arn:aws:s3:::my-bucket/sagemaker-mlops/releases/1.0.0/core-main.yaml",
+        "arn:aws:s3:::my-bucket/sagemaker-mlops/templates/core-main/0123456789abcdef.yaml",
+    )
+    outside = (
+        "arn:aws:s3:::my-bucket/other/core-main.yaml",
+        "arn:aws:s3:::my-bucket/sagemaker-mlops-evil/x",
+        "arn:aws:s3:::other-bucket/sagemaker-mlops/x",
+        "arn:aws:s3:::my-bucket/sagemaker-mlops",
+    )
     writes = [_resolve(r) for r in cfn.statement(stmts, "PublishUnderPrefix")["Resource"]]
     assert all(any(fnmatch.fnmatchcase(key, p) for p in writes) for key in inside)
     assert not any(fnmatch.fnmatchcase(key, p) for key in outside for p in objects)
@@ -261,7 +324,8 @@ def test_codebuild_role_reads_the_archive_and_writes_only_under_the_prefix(both)
     assert listing["Action"] == ["s3:ListBucket"]
     assert [_resolve(r) for r in listing["Resource"]] == ["arn:aws:s3:::my-bucket"]
     assert {k: [cfn.text(v) for v in cfn.as_list(vs)] for k, vs in listing["Condition"]["StringLike"].items()} == {
-        "s3:prefix": ["${S3Prefix}/*"]}
+        "s3:prefix": ["${S3Prefix}/*"]
+    }
     bucket_only = cfn.statement(stmts, "BucketIdentity")
     assert [_resolve(r) for r in bucket_only["Resource"]] == ["arn:aws:s3:::my-bucket"]
 
@@ -273,7 +337,8 @@ def test_codebuild_role_logs_only_to_its_log_group_and_is_trusted_by_codebuild_o
     logs = cfn.statement(stmts, "OwnLogGroupOnly")
     assert [cfn.text(r) for r in logs["Resource"]] == [
         f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{group}{suffix}"
-        for suffix in ("", ":*")]
+        for suffix in ("", ":*")
+    ]
     (trust,) = template["Resources"][CODEBUILD_ROLE]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": ["codebuild.amazonaws.com"]}
     assert trust["Action"] == ["sts:AssumeRole"]
@@ -330,8 +395,9 @@ def test_function_is_inlined_with_the_configured_runtime_and_a_bounded_name(both
 
 def test_function_name_fits_lambda_with_the_longest_prefix_and_region():
     template = build(from_mapping({"name_prefix": "abcdefghijkl"}))  # 12 characters, the maximum
-    name = cfn.sub_name(template["Resources"]["StartBuildLambda"]["Properties"]["FunctionName"],
-                        **{"AWS::Region": "us-isof-south-1"})
+    name = cfn.sub_name(
+        template["Resources"]["StartBuildLambda"]["Properties"]["FunctionName"], **{"AWS::Region": "us-isof-south-1"}
+    )
     assert len(name) == 64
 
 
@@ -354,11 +420,17 @@ def test_custom_resource_starts_this_project_and_carries_its_triggers(both):
 
 def test_resources_are_the_expected_ones_and_all_tagged(both):
     config, template = both
-    assert sorted((k, v["Type"]) for k, v in template["Resources"].items()) == sorted([
-        ("CodeBuildLogGroup", "AWS::Logs::LogGroup"), (CODEBUILD_ROLE, "AWS::IAM::Role"),
-        (PROJECT_ID, "AWS::CodeBuild::Project"), (FUNCTION_ROLE, "AWS::IAM::Role"),
-        ("StartBuildLambdaLogGroup", "AWS::Logs::LogGroup"), ("StartBuildLambda", "AWS::Lambda::Function"),
-        ("StartBuild", "Custom::StartBuild")])
+    assert sorted((k, v["Type"]) for k, v in template["Resources"].items()) == sorted(
+        [
+            ("CodeBuildLogGroup", "AWS::Logs::LogGroup"),
+            (CODEBUILD_ROLE, "AWS::IAM::Role"),
+            (PROJECT_ID, "AWS::CodeBuild::Project"),
+            (FUNCTION_ROLE, "AWS::IAM::Role"),
+            ("StartBuildLambdaLogGroup", "AWS::Logs::LogGroup"),
+            ("StartBuildLambda", "AWS::Lambda::Function"),
+            ("StartBuild", "Custom::StartBuild"),
+        ]
+    )
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "Custom::StartBuild":
             continue
@@ -372,9 +444,10 @@ def test_resources_are_the_expected_ones_and_all_tagged(both):
 
 def _condition_true(template: dict, name: str, **values) -> bool:
     """Evaluate this template's two conditions for sample values (Equals, Or, Select/Split, Ref)."""
+
     def ev(node):
         if isinstance(node, dict):
-            (fn, arg), = node.items()
+            ((fn, arg),) = node.items()
             if fn == "Ref":
                 return values[arg]
             if fn == "Fn::Split":
@@ -387,6 +460,7 @@ def _condition_true(template: dict, name: str, **values) -> bool:
                 return any(ev(a) for a in arg)
             raise AssertionError(fn)
         return node
+
     return ev(template["Conditions"][name])
 
 
@@ -420,15 +494,19 @@ def test_other_outputs(both):
     outputs = template["Outputs"]
     entries = {"CoreMain": "core-main", "EnvMain": "env-main", "QuickStart": "data-science-environment-quickstart"}
     assert set(outputs) == {f"{o}Stack{kind}" for o in entries for kind in ("S3Uri", "DeployLink")} | {
-        "StartBuildCLICommand", "ReleaseManifestS3Uri"}
+        "StartBuildCLICommand",
+        "ReleaseManifestS3Uri",
+    }
     for output, name in entries.items():  # the release URLs of the entry templates users start from
         assert name in TEMPLATES and TEMPLATES[name].entry
         assert f"/{name}.yaml" in json.dumps(outputs[f"{output}StackS3Uri"]["Value"])
         assert outputs[f"{output}StackDeployLink"]["Condition"] == partitions.KNOWN
     assert cfn.text(outputs["StartBuildCLICommand"]["Value"]) == (
-        "aws codebuild start-build --project-name ${CfnTemplatePackageProject}")
+        "aws codebuild start-build --project-name ${CfnTemplatePackageProject}"
+    )
     assert cfn.text(outputs["ReleaseManifestS3Uri"]["Value"]) == (
-        "s3://${S3BucketName}/" + layout.manifest_key("${S3Prefix}", config.version))
+        "s3://${S3BucketName}/" + layout.manifest_key("${S3Prefix}", config.version)
+    )
     for output in outputs.values():
         assert output["Description"]
 
@@ -485,10 +563,16 @@ def codebuild(monkeypatch, tmp_path, boto_session):
         client = boto_session.client("codebuild")
         for name in (PROJECT, OTHER_PROJECT):
             client.create_project(
-                name=name, source={"type": "S3", "location": "my-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip"},
-                artifacts={"type": "NO_ARTIFACTS"}, serviceRole="arn:aws:iam::123456789012:role/package",
-                environment={"type": "LINUX_CONTAINER", "image": package_cfn.IMAGE,
-                             "computeType": "BUILD_GENERAL1_SMALL"})
+                name=name,
+                source={"type": "S3", "location": "my-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip"},
+                artifacts={"type": "NO_ARTIFACTS"},
+                serviceRole="arn:aws:iam::123456789012:role/package",
+                environment={
+                    "type": "LINUX_CONTAINER",
+                    "image": package_cfn.IMAGE,
+                    "computeType": "BUILD_GENERAL1_SMALL",
+                },
+            )
         yield client
 
 
@@ -505,8 +589,12 @@ def handler(request):
         sys.modules.pop("start_build", None)
 
 
-PROPS = {"ProjectName": PROJECT, "SourceLocation": "my-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip",
-         "ReleaseVersion": "1.0.0", "ReleaseTrigger": "1"}
+PROPS = {
+    "ProjectName": PROJECT,
+    "SourceLocation": "my-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip",
+    "ReleaseVersion": "1.0.0",
+    "ReleaseTrigger": "1",
+}
 
 
 def builds(client, project=PROJECT) -> list[str]:
@@ -514,9 +602,15 @@ def builds(client, project=PROJECT) -> list[str]:
 
 
 def run(handler, recorder, request_type, properties=None, old=None, physical_id=None) -> dict:
-    event = cfn_event(request_type, recorder.url, properties if properties is not None else PROPS,
-                      old_properties=old, physical_id=physical_id, logical_id="StartBuild",
-                      resource_type="Custom::StartBuild")
+    event = cfn_event(
+        request_type,
+        recorder.url,
+        properties if properties is not None else PROPS,
+        old_properties=old,
+        physical_id=physical_id,
+        logical_id="StartBuild",
+        resource_type="Custom::StartBuild",
+    )
     recorder.requests.clear()
     handler(event, FakeContext())
     body = recorder.single()
@@ -544,8 +638,14 @@ def test_update_with_unchanged_properties_starts_no_build(handler, recorder, cod
     assert builds(codebuild) == []
 
 
-@pytest.mark.parametrize("changed", [{"ReleaseTrigger": "2"}, {"ReleaseVersion": "1.1.0"},
-                                     {"SourceLocation": "other-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip"}])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"ReleaseTrigger": "2"},
+        {"ReleaseVersion": "1.1.0"},
+        {"SourceLocation": "other-bucket/sagemaker-mlops/sagemaker-secure-mlops.zip"},
+    ],
+)
 def test_update_with_a_changed_trigger_starts_one_build(handler, recorder, codebuild, changed):
     body = run(handler, recorder, "Update", properties={**PROPS, **changed}, old=PROPS, physical_id="kept-id")
     assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == "kept-id"
@@ -580,8 +680,13 @@ def test_templates_selection_reaches_the_command_as_one_option(value, words):
     """The shell adds `--only <names>` only when the Templates parameter is set (POSIX sh semantics)."""
     import subprocess
 
-    out = subprocess.run(["sh", "-c", f'set -- {ONLY}; for a in "$@"; do echo "[$a]"; done'], env={"PACKAGE_ONLY": value},
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", f'set -- {ONLY}; for a in "$@"; do echo "[$a]"; done'],
+        env={"PACKAGE_ONLY": value},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.split() == [f"[{w}]" for w in words]
 
 
@@ -593,9 +698,12 @@ def test_start_build_function_role_allows_every_call_of_its_code(both, recorder,
     name = template["Resources"]["CfnTemplatePackageProject"]["Properties"]["Name"]
     if name != PROJECT:
         codebuild.create_project(
-            name=name, source={"type": "S3", "location": PROPS["SourceLocation"]}, artifacts={"type": "NO_ARTIFACTS"},
+            name=name,
+            source={"type": "S3", "location": PROPS["SourceLocation"]},
+            artifacts={"type": "NO_ARTIFACTS"},
             serviceRole="arn:aws:iam::123456789012:role/package",
-            environment={"type": "LINUX_CONTAINER", "image": package_cfn.IMAGE, "computeType": "BUILD_GENERAL1_SMALL"})
+            environment={"type": "LINUX_CONTAINER", "image": package_cfn.IMAGE, "computeType": "BUILD_GENERAL1_SMALL"},
+        )
     sys.modules.pop("start_build", None)
     try:
         handler = load_source("start_build").lambda_handler
@@ -606,7 +714,11 @@ def test_start_build_function_role_allows_every_call_of_its_code(both, recorder,
     assert [c[1] for c in calls] == ["StartBuild"]
     coverage = function_role_coverage(template, "StartBuildLambda", calls, "us-east-1", "123456789012")
     assert coverage.missing == [], "\n".join(coverage.report())
-    other = function_role_coverage(template, "StartBuildLambda", [("codebuild", "StartBuild",
-                                                                  {"projectName": OTHER_PROJECT})],
-                                   "us-east-1", "123456789012")
+    other = function_role_coverage(
+        template,
+        "StartBuildLambda",
+        [("codebuild", "StartBuild", {"projectName": OTHER_PROJECT})],
+        "us-east-1",
+        "123456789012",
+    )
     assert [f.need.action for f in other.missing] == ["codebuild:StartBuild"]  # no other project

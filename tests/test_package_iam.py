@@ -48,9 +48,25 @@ def recorded_package_run(moto, tmp_path, monkeypatch):
     monkeypatch.setattr(publish.boto3, "Session", RecordingSession)
     env = {k: None for k in os.environ if k.startswith("AWS_")}
     env.update(moto.env)
-    result = CliRunner(env=env).invoke(cli.cli, [
-        "package", "--bucket", BUCKET, "--prefix", PREFIX, "--endpoint-url", moto.url, "--region", REGION,
-        "--only", TARGETS, "--seed-code-dir", str(tmp_path / "seed")], catch_exceptions=False)
+    result = CliRunner(env=env).invoke(
+        cli.cli,
+        [
+            "package",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            PREFIX,
+            "--endpoint-url",
+            moto.url,
+            "--region",
+            REGION,
+            "--only",
+            TARGETS,
+            "--seed-code-dir",
+            str(tmp_path / "seed"),
+        ],
+        catch_exceptions=False,
+    )
     for recorder, _ in recorders:
         recorder.__exit__(None, None, None)
     assert result.exit_code == 0, result.output
@@ -59,24 +75,45 @@ def recorded_package_run(moto, tmp_path, monkeypatch):
 
 def test_codebuild_role_allows_every_call_of_the_publisher(recorded_package_run, templates):
     template = templates["package-cfn"]
-    resolver = Resolver(template, {"S3BucketName": BUCKET, "S3Prefix": PREFIX},
-                        pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID})
+    resolver = Resolver(
+        template,
+        {"S3BucketName": BUCKET, "S3Prefix": PREFIX},
+        pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID},
+    )
     statements, _ = role_statements(template, "CodeBuildServiceRole", resolver)
     (log_group,) = resolver.values(template["Resources"]["CodeBuildLogGroup"]["Properties"]["LogGroupName"])
     operations = {op for _, op, _ in recorded_package_run}
     assert {"PutObject", "ListObjectsV2", "GetBucketLocation"} <= operations
     needs = code_needs(recorded_package_run, REGION, ACCOUNT_ID, "generate.py package") + iam_coverage.caller_needs(
-        "codebuild-project", {"region": REGION, "account": ACCOUNT_ID, "log_group": log_group, "bucket": BUCKET,
-                              "source_key": layout.source_archive_key(PREFIX)})
+        "codebuild-project",
+        {
+            "region": REGION,
+            "account": ACCOUNT_ID,
+            "log_group": log_group,
+            "bucket": BUCKET,
+            "source_key": layout.source_archive_key(PREFIX),
+        },
+    )
     coverage = iam_coverage.check("CodeBuildServiceRole", statements, needs, [])
     print("\n".join(coverage.report()))
     assert coverage.missing == [], "\n".join(coverage.report())
     assert len(coverage.findings) >= 8
 
     # ... and nothing beyond the prefix: the same calls elsewhere in the bucket are refused.
-    elsewhere = [(service, op, {**params, **({"Key": "other/" + params["Key"]} if "Key" in params else {}),
-                                **({"Prefix": "other/"} if "Prefix" in params else {})})
-                 for service, op, params in recorded_package_run if service == "s3" and op != "GetBucketLocation"]
-    outside = iam_coverage.check("CodeBuildServiceRole", statements,
-                                 code_needs(elsewhere, REGION, ACCOUNT_ID, "elsewhere"), [])
+    elsewhere = [
+        (
+            service,
+            op,
+            {
+                **params,
+                **({"Key": "other/" + params["Key"]} if "Key" in params else {}),
+                **({"Prefix": "other/"} if "Prefix" in params else {}),
+            },
+        )
+        for service, op, params in recorded_package_run
+        if service == "s3" and op != "GetBucketLocation"
+    ]
+    outside = iam_coverage.check(
+        "CodeBuildServiceRole", statements, code_needs(elsewhere, REGION, ACCOUNT_ID, "elsewhere"), []
+    )
     assert outside.findings and all(f.status == "missing" for f in outside.findings)

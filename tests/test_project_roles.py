@@ -33,17 +33,21 @@ MODEL_ROLE = support_project.MODEL_ROLE
 BUILD_ROLE, DEPLOY_ROLE = "SageMakerModelBuildRole", "SageMakerModelDeployRole"
 
 
-def project_role_statements(role: str, config: Config = Config()):
+def project_role_statements(role: str, config: Config | None = None):
+    config = config or Config()
     template = build_selected(["env-iam"], BuildContext(config))["env-iam"]
-    resolver = Resolver(template, {"EnvName": ENV, "EnvType": "dev"},
-                        pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
-                        arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res))
+    resolver = Resolver(
+        template,
+        {"EnvName": ENV, "EnvType": "dev"},
+        pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
+        arn_of=lambda r, lid, res: iam_coverage.own_arns(r, lid, res),
+    )
     statements, unreadable = role_statements(template, role, resolver)
     assert not unreadable
     return statements
 
 
-def assert_allowed(role: str, needs, config: Config = Config()):
+def assert_allowed(role: str, needs, config: Config | None = None):
     coverage = iam_coverage.check(role, project_role_statements(role, config), needs, [])
     assert not coverage.missing, "\n".join(coverage.report())
     assert not coverage.by_status("conditional"), "\n".join(coverage.report())
@@ -68,15 +72,23 @@ def test_model_deploy_role_allows_every_call_of_the_deploy_build(moto, monkeypat
     support_project.approved_package(moto, GROUP)
     multi = {}
     if mode == "account-lists":
-        multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_ACCOUNT_LIST": "333333333333,444444444444",
-                 "PROD_ACCOUNT_LIST": "555555555555"}
+        multi = {
+            "MULTI_ACCOUNT_DEPLOYMENT": "YES",
+            "STAGING_ACCOUNT_LIST": "333333333333,444444444444",
+            "PROD_ACCOUNT_LIST": "555555555555",
+        }
     elif mode == "organizational-units":
         # The accounts the environment set up in each OU: its target-account StackSet's stack instances.
-        support_project.answer_stack_instances(session, [("333333333333", "ou-abcd-11111111"),
-                                                         ("555555555555", "ou-abcd-22222222")])
-        multi = {"MULTI_ACCOUNT_DEPLOYMENT": "YES", "STAGING_OU_ID": "ou-abcd-11111111",
-                 "PROD_OU_ID": "ou-abcd-22222222", "STACKSET_CALL_AS": "DELEGATED_ADMIN",
-                 "TARGET_ACCOUNTS_STACKSET": f"ds-{ENV}-dev-target-account-roles"}
+        support_project.answer_stack_instances(
+            session, [("333333333333", "ou-abcd-11111111"), ("555555555555", "ou-abcd-22222222")]
+        )
+        multi = {
+            "MULTI_ACCOUNT_DEPLOYMENT": "YES",
+            "STAGING_OU_ID": "ou-abcd-11111111",
+            "PROD_OU_ID": "ou-abcd-22222222",
+            "STACKSET_CALL_AS": "DELEGATED_ADMIN",
+            "TARGET_ACCOUNTS_STACKSET": f"ds-{ENV}-dev-target-account-roles",
+        }
     calls = run_recorded(build, checkout, tmp_path, session, support_project.deploy_settings(build, GROUP, **multi))
     operations = {(service, operation) for service, operation, _ in calls}
     assert ("sagemaker", "ListModelPackages") in operations or ("api.sagemaker", "ListModelPackages") in operations
@@ -94,15 +106,21 @@ def test_model_deploy_role_allows_every_call_of_the_deploy_build(moto, monkeypat
 PIPELINE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/sagemaker-churn-build-p-abc123def456"
 DATA = f"{ENV}-dev-{REGION}-{ACCOUNT}-data"
 BUILD_TRAIN_CALLS = [
-    *((f"sagemaker:{action}", PIPELINE, {}) for action in (
-        "CreatePipeline", "UpdatePipeline", "DescribePipeline", "StartPipelineExecution", "ListTags")),
+    *(
+        (f"sagemaker:{action}", PIPELINE, {})
+        for action in ("CreatePipeline", "UpdatePipeline", "DescribePipeline", "StartPipelineExecution", "ListTags")
+    ),
     ("sagemaker:AddTags", PIPELINE, {"aws:TagKeys": ["EnvironmentName", "EnvironmentType"]}),
-    *((f"sagemaker:{action}", f"{PIPELINE}/execution/abcdef123456", {}) for action in (
-        "DescribePipelineExecution", "ListPipelineExecutionSteps")),
+    *(
+        (f"sagemaker:{action}", f"{PIPELINE}/execution/abcdef123456", {})
+        for action in ("DescribePipelineExecution", "ListPipelineExecutionSteps")
+    ),
     ("iam:PassRole", PIPELINE_ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
     ("s3:ListBucket", f"arn:aws:s3:::{DATA}", {"s3:prefix": "datasets/abalone/"}),
-    *((f"s3:{action}", f"arn:aws:s3:::{DATA}/datasets/abalone/abalone.csv", {})
-      for action in ("GetObject", "PutObject")),
+    *(
+        (f"s3:{action}", f"arn:aws:s3:::{DATA}/datasets/abalone/abalone.csv", {})
+        for action in ("GetObject", "PutObject")
+    ),
     ("s3:PutObject", f"arn:aws:s3:::{DATA}/churn-build-p-abc123def456/code/0123abcd/preprocess.py", {}),
 ]
 # Its use of the environment's S3 key (kms:GenerateDataKey, Decrypt) is granted by the key policy, which names the
@@ -110,18 +128,33 @@ BUILD_TRAIN_CALLS = [
 ENDPOINT_TEST_CALLS = [
     ("sts:AssumeRole", f"arn:aws:iam::333333333333:role/{MODEL_ROLE}", {}),
     ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/{MODEL_ROLE}", {}),
-    *((f"codebuild:{action}", f"arn:aws:codebuild:{REGION}:{ACCOUNT}:report-group/"
-       "sagemaker-churn-deploy-p-999deploy999-modeldeploy-test-endpoint-tests", {})
-      for action in ("CreateReportGroup", "CreateReport", "UpdateReport", "BatchPutTestCases")),
+    *(
+        (
+            f"codebuild:{action}",
+            f"arn:aws:codebuild:{REGION}:{ACCOUNT}:report-group/"
+            "sagemaker-churn-deploy-p-999deploy999-modeldeploy-test-endpoint-tests",
+            {},
+        )
+        for action in ("CreateReportGroup", "CreateReport", "UpdateReport", "BatchPutTestCases")
+    ),
 ]
 
 
-@pytest.mark.parametrize("role,calls", [(BUILD_ROLE, BUILD_TRAIN_CALLS), (DEPLOY_ROLE, ENDPOINT_TEST_CALLS)],
-                         ids=["build-train", "endpoint-test"])
+@pytest.mark.parametrize(
+    "role,calls",
+    [(BUILD_ROLE, BUILD_TRAIN_CALLS), (DEPLOY_ROLE, ENDPOINT_TEST_CALLS)],
+    ids=["build-train", "endpoint-test"],
+)
 def test_project_roles_allow_the_build_train_and_endpoint_test_calls(role, calls):
-    needs = [iam_coverage.Need(action, "project build", "reviewed call",
-                               requests=(request(action, resource, True, context, complete=True),))
-             for action, resource, context in calls]
+    needs = [
+        iam_coverage.Need(
+            action,
+            "project build",
+            "reviewed call",
+            requests=(request(action, resource, True, context, complete=True),),
+        )
+        for action, resource, context in calls
+    ]
     assert_allowed(role, needs)
 
 
@@ -131,13 +164,17 @@ def test_project_roles_do_not_reach_other_accounts_roles_or_studio(role):
     organization, a model approval."""
     statements = project_role_statements(role)
     from templates_src.iam_policy import evaluate
+
     for action, resource, context in [
         ("sts:AssumeRole", "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole", {}),
         ("sts:AssumeRole", f"arn:aws:iam::333333333333:role/{ENV}-staging-stackset-setup", {}),
         ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         ("sagemaker:DeleteDomain", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:domain/d-abc", {}),
-        ("sagemaker:UpdateModelPackage", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1",
-         {"sagemaker:ModelApprovalStatus": "Approved"}),
+        (
+            "sagemaker:UpdateModelPackage",
+            f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1",
+            {"sagemaker:ModelApprovalStatus": "Approved"},
+        ),
         ("organizations:MoveAccount", "arn:aws:organizations::999999999999:account/o-x/333333333333", {}),
     ]:
         decision = evaluate(statements, request(action, resource, True, context, complete=True))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -51,8 +50,20 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def hooked(server, hook: str, *args: str, **popen) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | server.env | {"TEST_HOOK": hook}
-    argv = [sys.executable, "-c", HOOKED, str(REPO / "generate.py"), "package", "--bucket", BUCKET,
-            "--endpoint-url", server.url, "--only", TARGETS, *args]
+    argv = [
+        sys.executable,
+        "-c",
+        HOOKED,
+        str(REPO / "generate.py"),
+        "package",
+        "--bucket",
+        BUCKET,
+        "--endpoint-url",
+        server.url,
+        "--only",
+        TARGETS,
+        *args,
+    ]
     return subprocess.Popen(argv, env=env, cwd=REPO, text=True, **popen)
 
 
@@ -75,9 +86,11 @@ def test_a_closed_stdout_does_not_stop_publishing(moto, tmp_path):
     assert proc.wait(timeout=300) == 0, err
     assert first.startswith("uploading "), err
     assert published(moto)
-    assert err.splitlines()[-1] == ("warning: standard output was closed by its reader before the end; the run went "
-                                    "on and ended with exit code 0 - run again without the pipe (or with a file) to "
-                                    "see the whole report")
+    assert err.splitlines()[-1] == (
+        "warning: standard output was closed by its reader before the end; the run went "
+        "on and ended with exit code 0 - run again without the pipe (or with a file) to "
+        "see the whole report"
+    )
 
 
 # -- 2. Ctrl-C --------------------------------------------------------------------------------------------------
@@ -89,14 +102,18 @@ def test_ctrl_c_exits_130_and_says_what_was_left(moto):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == generate.EXIT_INTERRUPTED == 130
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert line.startswith(f"error: interrupted (Ctrl-C); release 0.1.0 is not published; left in "
-                           f"s3://{BUCKET}/{PREFIX}/: the claim of release 0.1.0 and 0 uploaded object(s) (and perhaps "
-                           f"{PREFIX}/"), line
+    assert line.startswith(
+        f"error: interrupted (Ctrl-C); release 0.1.0 is not published; left in "
+        f"s3://{BUCKET}/{PREFIX}/: the claim of release 0.1.0 and 0 uploaded object(s) (and perhaps "
+        f"{PREFIX}/"
+    ), line
     # the hook stops the run right after the second write (the claim was the first) has landed, before the run
     # could count it: what a Ctrl-C in the middle of a request leaves, and the message says so
     assert "which was being uploaded). Run the same command again to finish it" in line
-    assert f"`aws s3 rm s3://{BUCKET}/{PREFIX}/releases/0.1.0/ --recursive --region us-east-1 --endpoint-url " \
-           f"{moto.url}`" in line
+    assert (
+        f"`aws s3 rm s3://{BUCKET}/{PREFIX}/releases/0.1.0/ --recursive --region us-east-1 --endpoint-url "
+        f"{moto.url}`" in line
+    )
     assert "Traceback" not in err and not published(moto)
     assert layout.claim_key(PREFIX, "0.1.0") in objects(moto)
     again = package(moto, "--only", TARGETS)
@@ -143,8 +160,9 @@ def trickling_endpoint():
     server.close()
 
 
-def test_a_trickling_endpoint_meets_the_deadline_and_progress_says_what_is_waited_on(moto, monkeypatch,
-                                                                                       trickling_endpoint):
+def test_a_trickling_endpoint_meets_the_deadline_and_progress_says_what_is_waited_on(
+    moto, monkeypatch, trickling_endpoint
+):
     """Before: 282 s of silence until killed.  Now every request has a total deadline, and a line says what is
     being waited on while it lasts."""
     monkeypatch.setattr(publish, "REQUEST_DEADLINE", 1.5)
@@ -153,17 +171,24 @@ def test_a_trickling_endpoint_meets_the_deadline_and_progress_says_what_is_waite
     monkeypatch.setattr(publish, "BACKOFF_BASE", 0.0)
     env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
     start = time.monotonic()
-    result = CliRunner(env=env).invoke(generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url",
-                                                      trickling_endpoint, "--only", TARGETS], catch_exceptions=False)
+    result = CliRunner(env=env).invoke(
+        generate.cli,
+        ["package", "--bucket", BUCKET, "--endpoint-url", trickling_endpoint, "--only", TARGETS],
+        catch_exceptions=False,
+    )
     elapsed = time.monotonic() - start
     assert result.exit_code == 3
     assert elapsed < 15  # two attempts of 1.5 s, not the 30 s the endpoint would trickle
     lines = result.output.splitlines()
-    assert any(line.startswith(f"still checking bucket {BUCKET}: ") and line.endswith(
-        "s without a complete answer (giving up after 2 s)") for line in lines), result.output
+    assert any(
+        line.startswith(f"still checking bucket {BUCKET}: ")
+        and line.endswith("s without a complete answer (giving up after 2 s)")
+        for line in lines
+    ), result.output
     (error,) = [line for line in lines if line.startswith("error: ")]
-    assert error.startswith(f"error: no answer from AWS while checking bucket {BUCKET} after 2 attempts (no "
-                            "complete answer within 2 s)")
+    assert error.startswith(
+        f"error: no answer from AWS while checking bucket {BUCKET} after 2 attempts (no complete answer within 2 s)"
+    )
 
 
 # -- 4. a failure caused by the input ---------------------------------------------------------------------------
@@ -184,8 +209,12 @@ def _refuse_first_upload(monkeypatch, code: str = "InvalidArgument"):
         if not request.url.split("?")[0].endswith(".yaml") or seen:
             return None
         seen.append(request.url)
-        return AWSResponse(request.url, 400, {}, Raw(
-            f"<Error><Code>{code}</Code><Message>refused (injected)</Message></Error>".encode()))
+        return AWSResponse(
+            request.url,
+            400,
+            {},
+            Raw(f"<Error><Code>{code}</Code><Message>refused (injected)</Message></Error>".encode()),
+        )
 
     real_client = publish.boto3.Session.client
 
@@ -209,8 +238,13 @@ def test_input_aws_refuses_is_exit_2_and_releases_the_claim(moto, monkeypatch):
     assert len(seen) == 1  # not retried
     (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert "InvalidArgument (refused (injected)) - the request itself is wrong" in error
-    assert error.endswith("this run's claim was released and its 0 uploaded object(s) are kept (content-addressed: a "
-                          "later run reuses them)") or "this run's claim was released" in error
+    assert (
+        error.endswith(
+            "this run's claim was released and its 0 uploaded object(s) are kept (content-addressed: a "
+            "later run reuses them)"
+        )
+        or "this run's claim was released" in error
+    )
     assert layout.claim_key(PREFIX, "0.1.0") not in objects(moto) and not published(moto)
     monkeypatch.undo()
     again = package(moto, "--only", TARGETS)
@@ -224,9 +258,22 @@ def test_a_prefix_too_long_for_s3_keys_is_a_prefix_error_before_anything_is_writ
     Now: one --prefix line, exit 2, no lint, no bucket created."""
     prefix = "/".join(["p" * 100] * 9) + "/" + "q" * 7  # 917 characters
     env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
-    result = CliRunner(env=env).invoke(generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url", moto.url,
-                                                      "--create-bucket", "--prefix", prefix, "--only", TARGETS],
-                                       catch_exceptions=False)
+    result = CliRunner(env=env).invoke(
+        generate.cli,
+        [
+            "package",
+            "--bucket",
+            BUCKET,
+            "--endpoint-url",
+            moto.url,
+            "--create-bucket",
+            "--prefix",
+            prefix,
+            "--only",
+            TARGETS,
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith("error: --prefix: ")
@@ -237,16 +284,20 @@ def test_a_prefix_too_long_for_s3_keys_is_a_prefix_error_before_anything_is_writ
 
 # -- 15. the command line ------------------------------------------------------------------------------------------
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "generate.py"), *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(REPO / "generate.py"), *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
-@pytest.mark.parametrize("args, named, command", [
-    (("build", "--nope"), "--nope", "generate.py build"),
-    (("frobnicate",), "frobnicate", "generate.py"),
-    (("build", "--format", "xml"), "xml", "generate.py build"),
-    (("package",), "--bucket", "generate.py package"),
-])
+@pytest.mark.parametrize(
+    "args, named, command",
+    [
+        (("build", "--nope"), "--nope", "generate.py build"),
+        (("frobnicate",), "frobnicate", "generate.py"),
+        (("build", "--format", "xml"), "xml", "generate.py build"),
+        (("package",), "--bucket", "generate.py package"),
+    ],
+)
 def test_usage_errors_are_one_line(args, named, command):
     """Before: click's four-line usage block.  Now one line naming what was wrong and where help is (the middle
     of the line is click's wording, which this test does not pin)."""
@@ -261,8 +312,14 @@ def test_every_help_lists_the_exit_codes(command):
     result = cli(*command, "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for code in ("0 success", "1 lint findings", "2 bad input", "3 an AWS or network error", "4 a defect",
-                 "130 interrupted"):
+    for code in (
+        "0 success",
+        "1 lint findings",
+        "2 bad input",
+        "3 an AWS or network error",
+        "4 a defect",
+        "130 interrupted",
+    ):
         assert code in text, (command, code)
 
 
@@ -285,21 +342,26 @@ def test_build_help_names_its_options_rightly():
 def test_package_shows_its_phases_sets_entry_urls_apart_and_gives_complete_commands(moto):
     moto.client("s3").create_bucket(Bucket=BUCKET)
     env = {k: None for k in os.environ if k.startswith("AWS_")} | moto.env
-    result = CliRunner(env=env).invoke(generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url", moto.url],
-                                       catch_exceptions=False)
+    result = CliRunner(env=env).invoke(
+        generate.cli, ["package", "--bucket", BUCKET, "--endpoint-url", moto.url], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output[-3000:]
     lines = result.output.splitlines()
-    for phase in (f"checking bucket s3://{BUCKET} in us-east-1 ...", "planning release 0.1.0 (building and packaging "
-                  "the templates) ...", "linting 20 packaged template(s) ..."):
+    for phase in (
+        f"checking bucket s3://{BUCKET} in us-east-1 ...",
+        "planning release 0.1.0 (building and packaging the templates) ...",
+        "linting 20 packaged template(s) ...",
+    ):
         assert phase in lines
     entries = lines.index("entry templates (release 0.1.0: what users deploy; the URLs stay with this release):")
     content = next(i for i, line in enumerate(lines) if line.startswith("content-addressed templates"))
-    entry_names = [line.split()[0] for line in lines[entries + 1:content]]
-    assert sorted(entry_names) == sorted(["core-main", "data-science-environment-quickstart", "env-main",
-                                          "env-iam-setup-stackset-role", "package-cfn"]) or \
-        {"core-main", "data-science-environment-quickstart", "env-main", "env-iam-setup-stackset-role"} <= set(
-            entry_names)
-    steps = lines[lines.index("next:") + 1:]
+    entry_names = [line.split()[0] for line in lines[entries + 1 : content]]
+    assert sorted(entry_names) == sorted(
+        ["core-main", "data-science-environment-quickstart", "env-main", "env-iam-setup-stackset-role", "package-cfn"]
+    ) or {"core-main", "data-science-environment-quickstart", "env-main", "env-iam-setup-stackset-role"} <= set(
+        entry_names
+    )
+    steps = lines[lines.index("next:") + 1 :]
     commands = [line.strip() for line in steps if line.strip().startswith("aws ")]
     assert commands and not any("..." in c for c in commands)
     for command in commands:
@@ -313,16 +375,27 @@ def test_package_shows_its_phases_sets_entry_urls_apart_and_gives_complete_comma
 
 
 # -- 9. values pinned to a region or partition other than the release's ---------------------------------------
-@pytest.mark.parametrize("pinned, line", [
-    ({"logs_kms_key_arn": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
-     "error: logs_kms_key_arn: the pinned key is in eu-west-1 (aws), the release in us-east-1 (aws)"),
-    ({"logs_kms_key_arn": "arn:aws-cn:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
-     "error: logs_kms_key_arn: the pinned key is in us-east-1 (aws-cn), the release in us-east-1 (aws)"),
-    ({"permissions_boundary": "arn:aws-us-gov:iam::111122223333:policy/Boundary"},
-     "error: permissions_boundary: 'arn:aws-us-gov:iam::111122223333:policy/Boundary' is in partition aws-us-gov"),
-])
-def test_a_value_pinned_to_another_region_or_partition_is_refused_before_anything_is_written(moto, tmp_path,
-                                                                                               pinned, line):
+@pytest.mark.parametrize(
+    "pinned, line",
+    [
+        (
+            {"logs_kms_key_arn": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+            "error: logs_kms_key_arn: the pinned key is in eu-west-1 (aws), the release in us-east-1 (aws)",
+        ),
+        (
+            {"logs_kms_key_arn": "arn:aws-cn:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+            "error: logs_kms_key_arn: the pinned key is in us-east-1 (aws-cn), the release in us-east-1 (aws)",
+        ),
+        (
+            {"permissions_boundary": "arn:aws-us-gov:iam::111122223333:policy/Boundary"},
+            "error: permissions_boundary: 'arn:aws-us-gov:iam::111122223333:policy/Boundary' is in partition "
+            "aws-us-gov",
+        ),
+    ],
+)
+def test_a_value_pinned_to_another_region_or_partition_is_refused_before_anything_is_written(
+    moto, tmp_path, pinned, line
+):
     """Before: published without a word, and every stack of the release failed at deployment (Lambda reads its
     code from the release's region; CloudWatch Logs takes keys of its own region)."""
     from tests.conftest import PINNED
@@ -340,7 +413,8 @@ def test_a_region_of_a_newer_partition_is_a_region(moto):
     assert generate.region_partition("eusc-de-east-1") == "aws-eusc"
     assert generate.region_partition("eu-west-1") == "aws" and generate.region_partition("moon") is None
     moto.client("s3", region_name="eusc-de-east-1").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eusc-de-east-1"})
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eusc-de-east-1"}
+    )
     result = package(moto, "--region", "eusc-de-east-1", "--only", TARGETS)
     assert result.exit_code == 0, result.output
     assert published(moto)

@@ -31,8 +31,11 @@ def test_cfn_lint_reports_nothing_but_local_packaging_paths(written, linter):
         tolerated = [f for f in result.findings if result.tolerated(f)]
         # W3002 on exactly the local paths packaging rewrites: nested stacks and function packages
         # (Service Catalog product URLs are not a packaging property cfn-lint knows).
-        local = [r for r in references.iter_references(cfn.load(path.read_text()))
-                 if r.kind in ("nested-stack", "lambda-code")]
+        local = [
+            r
+            for r in references.iter_references(cfn.load(path.read_text()))
+            if r.kind in ("nested-stack", "lambda-code")
+        ]
         assert len(tolerated) == len(local), path.name
 
 
@@ -44,8 +47,17 @@ def test_packaged_lint_does_not_tolerate_local_paths(written, linter):
 @pytest.mark.skipif(not (SHARED / "tools" / "parity.py").exists(), reason="../shared/tools not beside the repo")
 def test_reference_parity_is_complete(written):
     proc = subprocess.run(
-        [sys.executable, str(SHARED / "tools" / "parity.py"), "--strict", "--only-present", str(written),
-         "--deviations", str(REPO / "templates_src" / "compatibility.yaml")],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            str(SHARED / "tools" / "parity.py"),
+            "--strict",
+            "--only-present",
+            str(written),
+            "--deviations",
+            str(REPO / "templates_src" / "compatibility.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 unexplained" in proc.stdout.splitlines()[-1]

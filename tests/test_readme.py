@@ -28,7 +28,9 @@ def test_the_readme_has_every_generated_block_once():
 @pytest.mark.parametrize("name", sorted(readme_blocks.PRODUCERS))
 def test_generated_blocks_are_what_the_code_produces_now(name):
     """Run ``python scripts/update_readme.py`` after a change that moves a figure."""
-    assert _block(name) == readme_blocks.PRODUCERS[name](), f"README block {name} is stale: run scripts/update_readme.py"
+    assert _block(name) == readme_blocks.PRODUCERS[name](), (
+        f"README block {name} is stale: run scripts/update_readme.py"
+    )
 
 
 def test_the_escalation_figures_show_no_path():

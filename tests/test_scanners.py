@@ -43,11 +43,10 @@ import yaml
 
 from templates_src import registry
 from templates_src.blocks import parameters as params
-from templates_src.blocks import scanners
 from templates_src.blocks import project as project_block
+from templates_src.blocks import scanners
 from templates_src.generator import generate, write
-from tests import cfn
-from tests import support_project, support_render
+from tests import cfn, support_project, support_render
 from tests.conftest import HARDENED, PINNED, REPO
 
 REQUIRE = os.environ.get("SM_MLOPS_REQUIRE_SCANNERS") == "1"
@@ -66,7 +65,7 @@ TIMEOUT = 300
 
 
 def _missing(what: str, where: str, variable: str):
-    message = (f"{what} not found ({where}): run `bash scripts/install_scanners.sh`, or set {variable}")
+    message = f"{what} not found ({where}): run `bash scripts/install_scanners.sh`, or set {variable}"
     if REQUIRE:
         pytest.fail(f"{message}; SM_MLOPS_REQUIRE_SCANNERS=1 requires every scanner")
     pytest.skip(message)
@@ -143,14 +142,27 @@ def scans(configs, templates, hardened_templates, tmp_path_factory):
     scans = Scans(tmp_path_factory.mktemp("scans"))
     for flavour, config in configs.items():
         scans.built[flavour] = scans.folder / "builds" / flavour
-        write({rel: data for rel, data in generate(config).files().items() if rel.endswith(".yaml")},
-              scans.built[flavour])
+        write(
+            {rel: data for rel, data in generate(config).files().items() if rel.endswith(".yaml")}, scans.built[flavour]
+        )
     checkov, where = _find("CHECKOV", TOOLS / "checkov" / "bin" / "checkov")
     if checkov:
         # Exit code 1 means findings; output that is not JSON means checkov failed.
-        scans.runs["checkov"] = Scan([checkov, "--directory", str(scans.folder / "builds"), "--framework",
-                                      "cloudformation", "--skip-download", "--output", "json", "--compact"],
-                                     scans.folder / "checkov.json", cwd=scans.folder / "builds")
+        scans.runs["checkov"] = Scan(
+            [
+                checkov,
+                "--directory",
+                str(scans.folder / "builds"),
+                "--framework",
+                "cloudformation",
+                "--skip-download",
+                "--output",
+                "json",
+                "--compact",
+            ],
+            scans.folder / "checkov.json",
+            cwd=scans.folder / "builds",
+        )
     else:
         scans.missing["checkov"] = ("checkov", where, "CHECKOV")
     guard, missing = _guard()
@@ -160,13 +172,15 @@ def scans(configs, templates, hardened_templates, tmp_path_factory):
         if guard:
             for flavour in ("hardened", "pinned"):
                 scans.runs[f"guard:files:{flavour}"] = start_cfn_guard(
-                    guard, scans.built[flavour], scans.folder / f"guard-files-{flavour}.json")
+                    guard, scans.built[flavour], scans.folder / f"guard-files-{flavour}.json"
+                )
         for flavour, built in (("default", templates), ("hardened", hardened_templates)):
             folder = scans.folder / "rendered" / flavour
             scans.rendered[flavour] = write_rendered(deployments(built), folder)
             if guard:
                 scans.runs[f"guard:rendered:{flavour}"] = start_cfn_guard(
-                    guard, folder, scans.folder / f"guard-rendered-{flavour}.json")
+                    guard, folder, scans.folder / f"guard-rendered-{flavour}.json"
+                )
         yield scans
     finally:
         for run in scans.runs.values():
@@ -195,8 +209,11 @@ def _flavour(check: dict) -> str:
 @pytest.fixture(params=["default", "enterprise", "hardened", "pinned"])
 def checkov_report(request, checkov_run) -> tuple[str, dict[str, list[dict]]]:
     """One configuration's checkov results: passed_checks, failed_checks, skipped_checks."""
-    return request.param, {kind: [c for c in checks if _flavour(c) == request.param]
-                           for kind, checks in checkov_run["results"].items() if kind.endswith("_checks")}
+    return request.param, {
+        kind: [c for c in checks if _flavour(c) == request.param]
+        for kind, checks in checkov_run["results"].items()
+        if kind.endswith("_checks")
+    }
 
 
 def _where(check: dict) -> str:
@@ -257,33 +274,62 @@ SAMPLE_VALUES = {
 # Every template users deploy (the registry's entries) is rendered with its defaults, env-main with every option
 # that adds resources (its defaults are rendered inside the quickstart), so that every resource of every
 # template is evaluated (test_deployments_render_every_resource).
-_EVERY_NETWORK_OPTION = {"NumberOfAZs": "4", "AvailabilityZones": "us-east-1a,us-east-1b,us-east-1c,us-east-1d",
-                         "CreateSageMakerNotebookVPCEndpoint": "YES"}
+_EVERY_NETWORK_OPTION = {
+    "NumberOfAZs": "4",
+    "AvailabilityZones": "us-east-1a,us-east-1b,us-east-1c,us-east-1d",
+    "CreateSageMakerNotebookVPCEndpoint": "YES",
+}
 # Deployments per entry template (each one rendered): every option that adds resources is on in one of them.
 DEPLOYMENT_VALUES = {
     "env-main": [
-        {**_EVERY_NETWORK_OPTION, "StagingAccountList": "333333333333", "ProductionAccountList": "444444444444",
-         "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role"},
-        {"OrganizationalUnitStagingId": "ou-abcd-11111111", "OrganizationalUnitProdId": "ou-abcd-22222222",
-         "OrganizationId": "o-abcdefghij"},
+        {
+            **_EVERY_NETWORK_OPTION,
+            "StagingAccountList": "333333333333",
+            "ProductionAccountList": "444444444444",
+            "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role",
+        },
+        {
+            "OrganizationalUnitStagingId": "ou-abcd-11111111",
+            "OrganizationalUnitProdId": "ou-abcd-22222222",
+            "OrganizationId": "o-abcdefghij",
+        },
     ],
     # Deployed by env-main's StackSets with its defaults (rendered there); here with every option on.
-    "env-target-account-network": [{"EnvName": "sm-mlops", "EnvType": "staging", "NumberOfAZs": "3",
-                                    "CreateVPCFlowLogs": "YES", "UseTargetAccountBoundary": "YES",
-                                    "ModelBucketName": "sm-mlops-dev-us-east-1-123456789012-models",
-                                    "StackSetExecutionRoleName": "sm-mlops-staging-us-east-1-stackset-exec",
-                                    "EndpointVolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"]}],
-    "project-model-deploy": [{}, {"SourceCodeProvider": "CodeConnection", "RepositoryFullName": "org/churn",
-                                  "CodeConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/"
-                                                       "0123abcd-4567-89ef-0123-456789abcdef"}],
+    "env-target-account-network": [
+        {
+            "EnvName": "sm-mlops",
+            "EnvType": "staging",
+            "NumberOfAZs": "3",
+            "CreateVPCFlowLogs": "YES",
+            "UseTargetAccountBoundary": "YES",
+            "ModelBucketName": "sm-mlops-dev-us-east-1-123456789012-models",
+            "StackSetExecutionRoleName": "sm-mlops-staging-us-east-1-stackset-exec",
+            "EndpointVolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"],
+        }
+    ],
+    "project-model-deploy": [
+        {},
+        {
+            "SourceCodeProvider": "CodeConnection",
+            "RepositoryFullName": "org/churn",
+            "CodeConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/"
+            "0123abcd-4567-89ef-0123-456789abcdef",
+        },
+    ],
     # Deployed by the model deploy pipeline's StackSets with the values its build writes, data capture on.
-    "cfn-sm-endpoint-template": [{
-        "EnvName": "sm-mlops", "EnvType": "staging", "ExecutionRoleName": "sm-mlops-dev-us-east-1-sm-model-exec",
-        "ModelPackageName": "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-p-abc123def456/3",
-        "SageMakerSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",  # the SSM parameters' values
-        "SageMakerSecurityGroupIds": "sg-0123456789abcdef0",
-        "VolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"], "DataCapture": "YES",
-        "DataCaptureS3Uri": "s3://sm-mlops-dev-us-east-1-123456789012-models/data-capture"}],
+    "cfn-sm-endpoint-template": [
+        {
+            "EnvName": "sm-mlops",
+            "EnvType": "staging",
+            "ExecutionRoleName": "sm-mlops-dev-us-east-1-sm-model-exec",
+            "ModelPackageName": "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-p-abc123def456/3",
+            "SageMakerSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",  # the SSM parameters' values
+            "SageMakerSecurityGroupIds": "sg-0123456789abcdef0",
+            "VolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"],
+            "DataCapture": "YES",
+            "DataCaptureS3Uri": "s3://sm-mlops-dev-us-east-1-123456789012-models/data-capture",
+        }
+    ],
 }
 # What custom resources answer in these deployments (the renderer answers empty values).  CheckIfIAMRolesExist
 # answers a role's name when the role does not exist yet, and the stack then creates that role.
@@ -302,9 +348,21 @@ def start_cfn_guard(guard: tuple[str, pathlib.Path], folder: pathlib.Path, outpu
     binary, rules = guard
     types = {r["Type"] for path in folder.iterdir() for r in cfn.load(path.read_bytes())["Resources"].values()}
     selected = [path for path, named in rule_types(rules).items() if named & types]
-    return Scan([binary, "validate", *(arg for path in selected for arg in ("--rules", str(path))),
-                 "--data", str(folder), "--output-format", "json", "--structured", "--show-summary", "none"],
-                output)
+    return Scan(
+        [
+            binary,
+            "validate",
+            *(arg for path in selected for arg in ("--rules", str(path))),
+            "--data",
+            str(folder),
+            "--output-format",
+            "json",
+            "--structured",
+            "--show-summary",
+            "none",
+        ],
+        output,
+    )
 
 
 def _failures(node, controls: set[str], resources: set[str]) -> None:
@@ -408,7 +466,8 @@ def _answered(templates: dict[str, dict]) -> dict[str, dict]:
             if answer:
                 read = {attribute for lid, attribute in _attributes_read(template) if lid == logical_id}
                 resource.setdefault("Metadata", {})["Cloud-Radar"] = {
-                    "attribute-values": {attribute: answer(attribute) for attribute in read}}
+                    "attribute-values": {attribute: answer(attribute) for attribute in read}
+                }
     return templates
 
 
@@ -483,14 +542,20 @@ def types(templates: dict[str, dict]) -> dict[str, dict[str, str]]:
 
 def expected(resources: dict[str, dict[str, str]], *exceptions: scanners.ControlException) -> set:
     """The failures ``exceptions`` predict on ``resources`` (template -> logical id -> type)."""
-    return {(name, exception.control, logical_id) for name, found in resources.items()
-            for logical_id, kind in found.items() for exception in exceptions
-            if exception.covers(name, logical_id, kind)}
+    return {
+        (name, exception.control, logical_id)
+        for name, found in resources.items()
+        for logical_id, kind in found.items()
+        for exception in exceptions
+        if exception.covers(name, logical_id, kind)
+    }
 
 
 def _report(failures: set, wanted: set) -> str:
-    return "\n".join([f"unexpected: {' '.join(f)}" for f in sorted(failures - wanted)] +
-                     [f"listed but passing: {' '.join(f)}" for f in sorted(wanted - failures)])
+    return "\n".join(
+        [f"unexpected: {' '.join(f)}" for f in sorted(failures - wanted)]
+        + [f"listed but passing: {' '.join(f)}" for f in sorted(wanted - failures)]
+    )
 
 
 def test_every_rule_file_names_its_types():
@@ -507,9 +572,12 @@ def test_deployments_render_every_resource(scans, templates, hardened_templates)
     """Every resource of every template is evaluated rendered at least once (a condition that no deployment
     makes true would hide its resources from the check)."""
     for flavour, built in (("default", templates), ("hardened", hardened_templates)):
-        missing = sorted(f"{name}/{logical_id}" for name, template in built.items()
-                         for logical_id in template["Resources"]
-                         if logical_id not in scans.rendered[flavour].get(name, {}))
+        missing = sorted(
+            f"{name}/{logical_id}"
+            for name, template in built.items()
+            for logical_id in template["Resources"]
+            if logical_id not in scans.rendered[flavour].get(name, {})
+        )
         assert missing == [], flavour
 
 
@@ -542,8 +610,13 @@ def test_hardened_template_files_fail_where_a_parameter_gives_the_value(scans, h
     a hardening parameter gives, on every resource concerned, because cfn-guard takes a Ref to a parameter for
     no value."""
     parameterised = [gap for gap in scanners.NOT_MET_BY_DEFAULT if gap.pinned_by]
-    wanted = expected(types(hardened_templates), *parameterised, *scanners.PARAMETER_GIVEN_AS_WRITTEN,
-                      *scanners.UNREADABLE_AS_WRITTEN, *scanners.NEVER_MET)
+    wanted = expected(
+        types(hardened_templates),
+        *parameterised,
+        *scanners.PARAMETER_GIVEN_AS_WRITTEN,
+        *scanners.UNREADABLE_AS_WRITTEN,
+        *scanners.NEVER_MET,
+    )
     failures = guard_failures(scans.run("guard:files:hardened"))
     assert failures == wanted, _report(failures, wanted)
 
@@ -587,12 +660,19 @@ def test_object_lock_switch_locks_nothing_by_itself_and_never_in_compliance_mode
     s3 = build_template("env-s3", BuildContext(hardened_config))
     buckets = cfn.resources(s3, "AWS::S3::Bucket")
     assert {k for k, b in buckets.items() if b["Properties"].get("ObjectLockEnabled") is True} == {
-        "DataBucket", "ModelBucket"}
+        "DataBucket",
+        "ModelBucket",
+    }
     assert not [k for k, b in buckets.items() if "ObjectLockConfiguration" in b["Properties"]]
     assert "ObjectLockEnabled" not in buckets["LogsBucket"]["Properties"]
-    values = {"EnvName": "ml", "EnvType": "dev", "DataBucketName": "ml-data", "ModelBucketName": "ml-models",
-              "VPCEndpointS3Id": "vpce-0123456789abcdef0",
-              "S3BucketKMSKeyId": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+    values = {
+        "EnvName": "ml",
+        "EnvType": "dev",
+        "DataBucketName": "ml-data",
+        "ModelBucketName": "ml-models",
+        "VPCEndpointS3Id": "vpce-0123456789abcdef0",
+        "S3BucketKMSKeyId": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    }
 
     def arn_of(resource, logical_id, resolver):
         return [f"arn:aws:s3:::{name}" for name in resolver.values(resource["Properties"]["BucketName"])]
@@ -602,11 +682,21 @@ def test_object_lock_switch_locks_nothing_by_itself_and_never_in_compliance_mode
         document = s3["Resources"][f"{bucket}Policy"]["Properties"]["PolicyDocument"]
         statements = iam_policy.statements_from(document, resolver, bucket)
 
-        def denied(action: str, mode: str) -> list[str]:
-            return iam_policy.evaluate(statements, iam_policy.request(action, f"arn:aws:s3:::{name}/model.tar.gz",
-                                                                      complete=True, context={
-                "s3:object-lock-mode": mode, "aws:SecureTransport": True, "aws:ViaAWSService": False,
-                "aws:SourceVpce": values["VPCEndpointS3Id"]})).denied_by
+        def denied(action: str, mode: str, statements=statements, name=name) -> list[str]:
+            return iam_policy.evaluate(
+                statements,
+                iam_policy.request(
+                    action,
+                    f"arn:aws:s3:::{name}/model.tar.gz",
+                    complete=True,
+                    context={
+                        "s3:object-lock-mode": mode,
+                        "aws:SecureTransport": True,
+                        "aws:ViaAWSService": False,
+                        "aws:SourceVpce": values["VPCEndpointS3Id"],
+                    },
+                ),
+            ).denied_by
 
         for action in ("s3:PutObject", "s3:PutObjectRetention"):
             assert denied(action, "COMPLIANCE") == [f"{bucket}/DenyComplianceModeLocks"], (bucket, action)
@@ -644,8 +734,9 @@ def _hardening_parameters_removed(template: dict) -> dict:
         for name in DEPLOY_TIME_VALUES:
             stack["Properties"].get("Parameters", {}).pop(name, None)
     for stack_set in cfn.resources(template, "AWS::CloudFormation::StackSet").values():
-        stack_set["Properties"]["Parameters"] = [p for p in stack_set["Properties"].get("Parameters", [])
-                                                 if p["ParameterKey"] not in DEPLOY_TIME_VALUES]
+        stack_set["Properties"]["Parameters"] = [
+            p for p in stack_set["Properties"].get("Parameters", []) if p["ParameterKey"] not in DEPLOY_TIME_VALUES
+        ]
     layout = template["Metadata"]["AWS::CloudFormation::Interface"]
     for group in layout["ParameterGroups"]:
         group["Parameters"] = [p for p in group["Parameters"] if p not in DEPLOY_TIME_VALUES]
@@ -698,8 +789,10 @@ def _flow_log_pinning_set_aside(template: dict) -> dict:
 # -- the hardening parameters -------------------------------------------------------------------------------
 def _children(template: dict) -> dict[str, str]:
     """Nested stacks: logical id -> child template name."""
-    return {logical_id: stack["Properties"]["TemplateURL"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            for logical_id, stack in cfn.resources(template, "AWS::CloudFormation::Stack").items()}
+    return {
+        logical_id: stack["Properties"]["TemplateURL"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for logical_id, stack in cfn.resources(template, "AWS::CloudFormation::Stack").items()
+    }
 
 
 def _configured_key(template: dict, group: dict):
@@ -723,19 +816,28 @@ def test_hardening_parameters_exactly_where_needed(configs):
     from templates_src.context import BuildContext
     from templates_src.generator import build_selected
 
-    one_pinned = {f"{field} pinned only": from_mapping({**HARDENED, field: PINNED[field]})
-                  for field in ("logs_kms_key_arn", "function_network")}
+    one_pinned = {
+        f"{field} pinned only": from_mapping({**HARDENED, field: PINNED[field]})
+        for field in ("logs_kms_key_arn", "function_network")
+    }
     for flavour, config in {**configs, **one_pinned}.items():
         built = build_selected(None, BuildContext(config))
         key_parameter = config.encrypt_logs and not config.logs_kms_key_arn
         network_parameters = config.functions_in_vpc and not config.function_network
 
-        def wanted(name: str) -> set[str]:
+        def wanted(
+            name: str, built=built, key_parameter=key_parameter, network_parameters=network_parameters
+        ) -> set[str]:
             template = built[name]
-            own = (({params.LOGS_KMS_KEY_ARN.name} if cfn.resources(template, "AWS::Logs::LogGroup") and
-                     key_parameter else set()) |
-                   ({params.FUNCTION_SUBNET_IDS.name, params.FUNCTION_SECURITY_GROUP_IDS.name}
-                    if cfn.resources(template, "AWS::Lambda::Function") and network_parameters else set()))
+            own = (
+                {params.LOGS_KMS_KEY_ARN.name}
+                if cfn.resources(template, "AWS::Logs::LogGroup") and key_parameter
+                else set()
+            ) | (
+                {params.FUNCTION_SUBNET_IDS.name, params.FUNCTION_SECURITY_GROUP_IDS.name}
+                if cfn.resources(template, "AWS::Lambda::Function") and network_parameters
+                else set()
+            )
             return own.union(*(wanted(child) for child in _children(template).values()))
 
         for name, template in built.items():
@@ -759,7 +861,8 @@ def test_hardening_parameters_exactly_where_needed(configs):
                 if config.function_network:
                     assert resource["Properties"]["VpcConfig"] == {
                         "SubnetIds": list(config.function_network.subnet_ids),
-                        "SecurityGroupIds": list(config.function_network.security_group_ids)}, (flavour, name)
+                        "SecurityGroupIds": list(config.function_network.security_group_ids),
+                    }, (flavour, name)
                 role = resource["Properties"]["Role"]
                 role_id = (role.get("Fn::GetAtt") or role.get("Fn::If", [None, {}])[1].get("Fn::GetAtt"))[0]
                 actions = {a for s in cfn.role_statements(template, role_id) for a in cfn.as_list(s["Action"])}

@@ -27,7 +27,8 @@ def _bucket_policies(template: dict) -> dict[str, list[dict]]:
     policies = {}
     for policy in cfn.resources(template, "AWS::S3::BucketPolicy").values():
         policies[_ref_or_name(policy["Properties"]["Bucket"])] = cfn.as_list(
-            policy["Properties"]["PolicyDocument"]["Statement"])
+            policy["Properties"]["PolicyDocument"]["Statement"]
+        )
     return policies
 
 
@@ -48,13 +49,18 @@ def test_buckets_are_encrypted_versioned_private_and_tls_only(any_templates):
                 assert rule.get("BucketKeyEnabled") is True, (name, logical_id)
             assert props["VersioningConfiguration"]["Status"] == "Enabled", (name, logical_id)
             assert props["PublicAccessBlockConfiguration"] == {
-                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True}, (name, logical_id)
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            }, (name, logical_id)
             assert "AccessControl" not in props, (name, logical_id)
             assert bucket.get("DeletionPolicy") == "Retain", (name, logical_id)
             statements = policies[_ref_or_name({"Ref": logical_id})]
-            assert any(s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
-                       == "false" for s in statements), (name, logical_id)
+            assert any(
+                s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                for s in statements
+            ), (name, logical_id)
             checked += 1
     assert checked >= 3  # the environment's data, model and access-log buckets
 

@@ -93,8 +93,9 @@ def test_an_unreadable_file_or_folder_is_refused(moto, seed, monkeypatch):
     hidden = seed / "model-build-train" / "data"
     hidden.mkdir()
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if pathlib.Path(path) == hidden
-                        else real_access(path, mode, **kw))
+    monkeypatch.setattr(
+        os, "access", lambda path, mode, **kw: False if pathlib.Path(path) == hidden else real_access(path, mode, **kw)
+    )
     _refused(moto, seed, "cannot read", "data")
 
 

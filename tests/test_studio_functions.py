@@ -145,8 +145,10 @@ def stub_api(session, service_id: str, operation: str, respond):
         try:
             parsed = respond(calls[-1])
         except StubError as err:
-            return CannedHTTPResponse(err.status), {"Error": {"Code": err.code, "Message": err.message},
-                                                    "ResponseMetadata": {"HTTPStatusCode": err.status}}
+            return CannedHTTPResponse(err.status), {
+                "Error": {"Code": err.code, "Message": err.message},
+                "ResponseMetadata": {"HTTPStatusCode": err.status},
+            }
         if parsed is None:
             return None
         return CannedHTTPResponse(200), {**parsed, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "stub"}}
@@ -198,8 +200,11 @@ class FakeCatalog:
         index = int(params.get("PageToken") or 0)
         if index == 0:
             self.listings += 1
-        details = [d for d in self.pages[index]
-                   if d["ProviderName"] != "Amazon SageMaker" or self.listings > self.appears_after]
+        details = [
+            d
+            for d in self.pages[index]
+            if d["ProviderName"] != "Amazon SageMaker" or self.listings > self.appears_after
+        ]
         answer = {"PortfolioDetails": details}
         if index + 1 < len(self.pages):
             answer["NextPageToken"] = str(index + 1)
@@ -221,20 +226,28 @@ class FakeCatalog:
 
 
 def _portfolio(pid: str, provider: str) -> dict:
-    return {"Id": pid, "ARN": f"arn:aws:catalog:{REGION}:{SAGEMAKER_ACCOUNT}:portfolio/{pid}",
-            "DisplayName": f"{provider} portfolio", "ProviderName": provider}
+    return {
+        "Id": pid,
+        "ARN": f"arn:aws:catalog:{REGION}:{SAGEMAKER_ACCOUNT}:portfolio/{pid}",
+        "DisplayName": f"{provider} portfolio",
+        "ProviderName": provider,
+    }
 
 
-SHARES = [[_portfolio("port-other1", "Partner"), _portfolio("port-other2", "Another team")],
-          [_portfolio(PORTFOLIO_ID, "Amazon SageMaker")]]  # SageMaker's share on the second page
+SHARES = [
+    [_portfolio("port-other1", "Partner"), _portfolio("port-other2", "Another team")],
+    [_portfolio(PORTFOLIO_ID, "Amazon SageMaker")],
+]  # SageMaker's share on the second page
 
 
 @contextlib.contextmanager
 def catalog(aws, fake: FakeCatalog):
-    with stub_operation(aws, "sagemaker", "EnableSagemakerServicecatalogPortfolio", lambda r: {}) as enabled, \
-            stub_api(aws, "service-catalog", "ListAcceptedPortfolioShares", fake.list_shares), \
-            stub_api(aws, "service-catalog", "AssociatePrincipalWithPortfolio", fake.associate), \
-            stub_api(aws, "service-catalog", "DisassociatePrincipalFromPortfolio", fake.disassociate):
+    with (
+        stub_operation(aws, "sagemaker", "EnableSagemakerServicecatalogPortfolio", lambda r: {}) as enabled,
+        stub_api(aws, "service-catalog", "ListAcceptedPortfolioShares", fake.list_shares),
+        stub_api(aws, "service-catalog", "AssociatePrincipalWithPortfolio", fake.associate),
+        stub_api(aws, "service-catalog", "DisassociatePrincipalFromPortfolio", fake.disassociate),
+    ):
         fake.enabled = enabled.calls
         yield fake
 
@@ -257,19 +270,24 @@ def test_projects_create_enables_and_associates_every_principal(projects, aws, r
 def test_projects_waits_a_bounded_time_for_the_share_to_appear(projects, aws, recorder, clock):
     fake = FakeCatalog(SHARES, appears_after=2)
     with catalog(aws, fake):
-        projects.lambda_handler(cfn_event("Create", recorder.url, {"PrincipalArns": [EXECUTION_ROLE]}),
-                                FakeContext())
+        projects.lambda_handler(cfn_event("Create", recorder.url, {"PrincipalArns": [EXECUTION_ROLE]}), FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     assert fake.listings == 3 and clock.sleeps == [projects.PAUSE] * 2
 
 
 def test_projects_without_a_sagemaker_share_fails_after_bounded_retries_and_associates_nothing(
-        projects, aws, recorder, clock):
-    fake = FakeCatalog([[_portfolio("port-other1", "Partner")], [_portfolio("port-other2", "Amazon SageMakerX")]],
-                       appears_after=10**6)
+    projects, aws, recorder, clock
+):
+    fake = FakeCatalog(
+        [[_portfolio("port-other1", "Partner")], [_portfolio("port-other2", "Amazon SageMakerX")]], appears_after=10**6
+    )
     with catalog(aws, fake):
-        assert projects.lambda_handler(cfn_event("Create", recorder.url, {"PrincipalArns": [EXECUTION_ROLE]}),
-                                       FakeContext()) == "FAILED"
+        assert (
+            projects.lambda_handler(
+                cfn_event("Create", recorder.url, {"PrincipalArns": [EXECUTION_ROLE]}), FakeContext()
+            )
+            == "FAILED"
+        )
     body = recorder.single()
     assert body["Status"] == "FAILED"
     assert "no accepted portfolio share from 'Amazon SageMaker'" in body["Reason"]
@@ -284,8 +302,13 @@ def test_projects_update_disassociates_removed_principals_and_keeps_the_physical
     fake = FakeCatalog(SHARES)
     fake.associated = {(PORTFOLIO_ID, arn) for arn in (EXECUTION_ROLE, PIPELINE_ROLE, DS_ROLE)}
     physical = f"sagemaker-projects-{PORTFOLIO_ID}"
-    event = cfn_event("Update", recorder.url, {"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE]},
-                      physical_id=physical, old_properties={"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE, DS_ROLE]})
+    event = cfn_event(
+        "Update",
+        recorder.url,
+        {"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE]},
+        physical_id=physical,
+        old_properties={"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE, DS_ROLE]},
+    )
     with catalog(aws, fake):
         projects.lambda_handler(event, FakeContext())
     body = recorder.single()
@@ -297,10 +320,16 @@ def test_projects_update_disassociates_removed_principals_and_keeps_the_physical
 def test_projects_delete_disassociates_its_principals_and_leaves_projects_enabled(projects, aws, recorder):
     fake = FakeCatalog(SHARES)
     fake.associated = {(PORTFOLIO_ID, EXECUTION_ROLE), (PORTFOLIO_ID, "arn:aws:iam::1:role/someone-else")}
-    event = cfn_event("Delete", recorder.url, {"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE]},
-                      physical_id=f"sagemaker-projects-{PORTFOLIO_ID}")
-    with catalog(aws, fake), stub_operation(aws, "sagemaker", "DisableSagemakerServicecatalogPortfolio",
-                                            lambda r: {}) as disabled:
+    event = cfn_event(
+        "Delete",
+        recorder.url,
+        {"PrincipalArns": [EXECUTION_ROLE, PIPELINE_ROLE]},
+        physical_id=f"sagemaker-projects-{PORTFOLIO_ID}",
+    )
+    with (
+        catalog(aws, fake),
+        stub_operation(aws, "sagemaker", "DisableSagemakerServicecatalogPortfolio", lambda r: {}) as disabled,
+    ):
         projects.lambda_handler(event, FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     # PIPELINE_ROLE was not associated (ResourceNotFound): ignored.  Other principals stay.
@@ -324,15 +353,20 @@ def test_projects_function_role_allows_every_call_of_its_code(projects, aws, rec
     enable Projects, but associate nobody."""
     fake = FakeCatalog(SHARES)
     fake.associated = {(PORTFOLIO_ID, EXECUTION_ROLE), (PORTFOLIO_ID, DS_ROLE)}
-    event = cfn_event("Update", recorder.url, {"PrincipalArns": []},
-                      physical_id="p", old_properties={"PrincipalArns": [EXECUTION_ROLE, DS_ROLE]})
+    event = cfn_event(
+        "Update",
+        recorder.url,
+        {"PrincipalArns": []},
+        physical_id="p",
+        old_properties={"PrincipalArns": [EXECUTION_ROLE, DS_ROLE]},
+    )
     with record_calls(aws) as calls, catalog(aws, fake):
         projects.lambda_handler(event, FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     assert fake.associated == set()
     portfolio = f"arn:aws:catalog:{REGION}:{SAGEMAKER_ACCOUNT}:portfolio/{PORTFOLIO_ID}"
     requests = []
-    for service, operation, params in calls:
+    for service, operation, _params in calls:
         if operation == "EnableSagemakerServicecatalogPortfolio":
             requests.append(("sagemaker:EnableSagemakerServicecatalogPortfolio", "*", {}))
         elif operation == "ListAcceptedPortfolioShares":
@@ -348,7 +382,8 @@ def test_projects_function_role_allows_every_call_of_its_code(projects, aws, rec
         ("servicecatalog:AssociatePrincipalWithPortfolio", portfolio, {}),
         ("servicecatalog:DisassociatePrincipalFromPortfolio", portfolio.replace(REGION, "eu-west-1"), {}),
         ("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/admin", {}),
-        ("sagemaker:DisableSagemakerServicecatalogPortfolio", "*", {})]
+        ("sagemaker:DisableSagemakerServicecatalogPortfolio", "*", {}),
+    ]
     assert _allowed(studio_template, "EnableSageMakerProjectsLambdaRole", refused, {}) == refused
 
 
@@ -385,13 +420,13 @@ class FakeStudio:
                     del table[name]
 
     def _live_apps(self, **owner):
-        (key, value), = owner.items()
+        ((key, value),) = owner.items()
         return [a for a in self.apps if a.get(key) == value and a["Status"] not in ("Deleted", "Failed")]
 
     @staticmethod
     def _page(items, key, request, size=2):
         start = int(request.get("NextToken") or 0)
-        answer = {key: items[start:start + size]}
+        answer = {key: items[start : start + size]}
         if start + size < len(items):
             answer["NextToken"] = str(start + size)
         return answer
@@ -403,8 +438,13 @@ class FakeStudio:
     def delete_app(self, request):
         owner = {k: request[k] for k in ("UserProfileName", "SpaceName") if k in request}
         assert len(owner) == 1, "exactly one of UserProfileName and SpaceName"
-        (app,) = [a for a in self.apps if a["AppName"] == request["AppName"] and a["AppType"] == request["AppType"]
-                  and all(a.get(k) == v for k, v in owner.items())]
+        (app,) = [
+            a
+            for a in self.apps
+            if a["AppName"] == request["AppName"]
+            and a["AppType"] == request["AppType"]
+            and all(a.get(k) == v for k, v in owner.items())
+        ]
         self.calls.append(("DeleteApp", app["AppName"]))
         if app["Status"] != "InService":
             raise StubError("ResourceInUse", f"app {app['AppName']} is {app['Status']}")
@@ -413,8 +453,11 @@ class FakeStudio:
 
     def list_spaces(self, request):
         assert request["DomainIdEquals"] == self.domain_id
-        return self._page([{"DomainId": self.domain_id, "SpaceName": n, "Status": s} for n, s in self.spaces.items()],
-                          "Spaces", request)
+        return self._page(
+            [{"DomainId": self.domain_id, "SpaceName": n, "Status": s} for n, s in self.spaces.items()],
+            "Spaces",
+            request,
+        )
 
     def delete_space(self, request):
         name = request["SpaceName"]
@@ -429,8 +472,11 @@ class FakeStudio:
 
     def list_user_profiles(self, request):
         assert request["DomainIdEquals"] == self.domain_id
-        return self._page([{"DomainId": self.domain_id, "UserProfileName": n, "Status": s}
-                           for n, s in self.profiles.items()], "UserProfiles", request)
+        return self._page(
+            [{"DomainId": self.domain_id, "UserProfileName": n, "Status": s} for n, s in self.profiles.items()],
+            "UserProfiles",
+            request,
+        )
 
     def delete_user_profile(self, request):
         name = request["UserProfileName"]
@@ -446,10 +492,14 @@ class FakeStudio:
 def studio(aws, clock, fake: FakeStudio):
     clock.listeners.append(fake.tick)
     with contextlib.ExitStack() as stack:
-        for operation, respond in (("ListApps", fake.list_apps), ("DeleteApp", fake.delete_app),
-                                   ("ListSpaces", fake.list_spaces), ("DeleteSpace", fake.delete_space),
-                                   ("ListUserProfiles", fake.list_user_profiles),
-                                   ("DeleteUserProfile", fake.delete_user_profile)):
+        for operation, respond in (
+            ("ListApps", fake.list_apps),
+            ("DeleteApp", fake.delete_app),
+            ("ListSpaces", fake.list_spaces),
+            ("DeleteSpace", fake.delete_space),
+            ("ListUserProfiles", fake.list_user_profiles),
+            ("DeleteUserProfile", fake.delete_user_profile),
+        ):
             stack.enter_context(stub_operation(aws, "sagemaker", operation, respond))
         yield fake
 
@@ -457,8 +507,13 @@ def studio(aws, clock, fake: FakeStudio):
 def _domain(vpc_id: str = "vpc-0abc", subnet_id: str = "subnet-1", name: str = "mlops-dev") -> str:
     """A SageMaker domain in moto; returns its id."""
     arn = boto3.client("sagemaker").create_domain(
-        DomainName=name, AuthMode="IAM", VpcId=vpc_id, SubnetIds=[subnet_id],
-        DefaultUserSettings={"ExecutionRole": EXECUTION_ROLE}, AppNetworkAccessType="VpcOnly")["DomainArn"]
+        DomainName=name,
+        AuthMode="IAM",
+        VpcId=vpc_id,
+        SubnetIds=[subnet_id],
+        DefaultUserSettings={"ExecutionRole": EXECUTION_ROLE},
+        AppNetworkAccessType="VpcOnly",
+    )["DomainArn"]
     return arn.rsplit("/", 1)[1]
 
 
@@ -467,8 +522,14 @@ def _app(name, status="InService", kind="JupyterLab", **owner):
 
 
 # One resource moto's CloudFormation creates (a stack needs one); what the stack holds does not matter here.
-MARKER_TEMPLATE = {"Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
-    "Name": "/test/marker", "Type": "String", "Value": "x"}}}}
+MARKER_TEMPLATE = {
+    "Resources": {
+        "Marker": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": "/test/marker", "Type": "String", "Value": "x"},
+        }
+    }
+}
 
 
 class Stacks:
@@ -485,9 +546,17 @@ class Stacks:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="nested-templates")
         s3.put_object(Bucket="nested-templates", Key="studio.json", Body=json.dumps(MARKER_TEMPLATE))
-        parent_id = self.create(parent, {"Resources": {"SageMakerStudio": {
-            "Type": "AWS::CloudFormation::Stack",
-            "Properties": {"TemplateURL": "https://nested-templates.s3.amazonaws.com/studio.json"}}}})
+        parent_id = self.create(
+            parent,
+            {
+                "Resources": {
+                    "SageMakerStudio": {
+                        "Type": "AWS::CloudFormation::Stack",
+                        "Properties": {"TemplateURL": "https://nested-templates.s3.amazonaws.com/studio.json"},
+                    }
+                }
+            },
+        )
         (resource,) = self.cloudformation.describe_stack_resources(StackName=parent_id)["StackResources"]
         nested = self.cloudformation.describe_stacks(StackName=resource["PhysicalResourceId"])["Stacks"][0]
         assert nested["StackId"] != parent_id
@@ -515,21 +584,33 @@ def studio_stack(stacks):
 
 
 def _apps_event(recorder, request_type, domain_id, stack_id=None, **kwargs):
-    event = cfn_event(request_type, recorder.url, {"DomainId": domain_id, "KeepUserProfiles": [OWN_PROFILE]},
-                      resource_type="Custom::StudioAppsCleanup", logical_id="StudioAppsCleanup", **kwargs)
+    event = cfn_event(
+        request_type,
+        recorder.url,
+        {"DomainId": domain_id, "KeepUserProfiles": [OWN_PROFILE]},
+        resource_type="Custom::StudioAppsCleanup",
+        logical_id="StudioAppsCleanup",
+        **kwargs,
+    )
     if stack_id:
         event["StackId"] = stack_id  # the ARN of the stack that holds the resource
     return event
 
 
 def _users_content(domain_id, stuck=()):
-    return FakeStudio(domain_id, apps=[
-        _app("default", UserProfileName=OWN_PROFILE),
-        _app("default", kind="CodeEditor", SpaceName="alice-space"),
-        _app("starting", status="Pending", SpaceName="team-space"),
-        _app("old", status="Deleted", UserProfileName="alice"),
-        _app("broken", status="Failed", UserProfileName="bob"),
-    ], spaces=["alice-space", "team-space", "bob-space"], profiles=[OWN_PROFILE, "alice", "bob"], stuck=stuck)
+    return FakeStudio(
+        domain_id,
+        apps=[
+            _app("default", UserProfileName=OWN_PROFILE),
+            _app("default", kind="CodeEditor", SpaceName="alice-space"),
+            _app("starting", status="Pending", SpaceName="team-space"),
+            _app("old", status="Deleted", UserProfileName="alice"),
+            _app("broken", status="Failed", UserProfileName="bob"),
+        ],
+        spaces=["alice-space", "team-space", "bob-space"],
+        profiles=[OWN_PROFILE, "alice", "bob"],
+        stuck=stuck,
+    )
 
 
 def _untouched(fake: FakeStudio) -> None:
@@ -555,8 +636,9 @@ def test_apps_cleanup_update_keeps_its_physical_id_when_the_domain_is_replaced(c
     phase (the audit's data loss): an Update never changes it, also for stacks whose id is an old domain id."""
     old, new = _domain(name="mlops-dev"), _domain(name="mlops-dev-renamed")
     fake = _users_content(old)
-    event = _apps_event(recorder, "Update", new, physical_id=old,
-                        old_properties={"DomainId": old, "KeepUserProfiles": [OWN_PROFILE]})
+    event = _apps_event(
+        recorder, "Update", new, physical_id=old, old_properties={"DomainId": old, "KeepUserProfiles": [OWN_PROFILE]}
+    )
     with studio(aws, clock, fake):
         cleanup.lambda_handler(event, FakeContext())
     body = recorder.single()
@@ -565,23 +647,31 @@ def test_apps_cleanup_update_keeps_its_physical_id_when_the_domain_is_replaced(c
 
 
 @pytest.mark.parametrize("status", ["DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"])
-def test_apps_cleanup_delete_removes_apps_then_spaces_then_other_profiles(cleanup, aws, recorder, clock, stacks,
-                                                                           status):
+def test_apps_cleanup_delete_removes_apps_then_spaces_then_other_profiles(
+    cleanup, aws, recorder, clock, stacks, status
+):
     stack_id = stacks.create("mlops-dev-env-sagemaker-studio")
     stacks.set_status(stack_id, status)  # the stack is deleted, or its failed creation rolled back
     domain_id = _domain()
     fake = _users_content(domain_id)
     with studio(aws, clock, fake):
-        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, stack_id, physical_id=domain_id),
-                                      FakeContext()) == "SUCCESS"
+        assert (
+            cleanup.lambda_handler(
+                _apps_event(recorder, "Delete", domain_id, stack_id, physical_id=domain_id), FakeContext()
+            )
+            == "SUCCESS"
+        )
     assert recorder.single()["Status"] == "SUCCESS"
     kinds = [kind for kind, _ in fake.calls]
     # Every app first (the pending one once it is in service), then every space, then the other profiles.
     assert kinds == sorted(kinds, key=["DeleteApp", "DeleteSpace", "DeleteUserProfile"].index)
     assert sorted(name for kind, name in fake.calls if kind == "DeleteApp") == ["default", "default", "starting"]
     assert ("DeleteApp", "old") not in fake.calls and ("DeleteApp", "broken") not in fake.calls
-    assert sorted(name for kind, name in fake.calls if kind == "DeleteSpace") == ["alice-space", "bob-space",
-                                                                                   "team-space"]
+    assert sorted(name for kind, name in fake.calls if kind == "DeleteSpace") == [
+        "alice-space",
+        "bob-space",
+        "team-space",
+    ]
     assert sorted(name for kind, name in fake.calls if kind == "DeleteUserProfile") == ["alice", "bob"]
     assert fake.violations == []
     assert fake.spaces == {} and fake.profiles == {OWN_PROFILE: "InService"}  # the stack deletes its own
@@ -589,10 +679,13 @@ def test_apps_cleanup_delete_removes_apps_then_spaces_then_other_profiles(cleanu
     assert clock.sleeps and all(s == cleanup.POLL for s in clock.sleeps)
 
 
-@pytest.mark.parametrize("status", ["UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
-                                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_IN_PROGRESS"])
-def test_apps_cleanup_delete_during_an_update_keeps_every_app_space_and_profile(cleanup, aws, recorder, clock,
-                                                                                 stacks, status):
+@pytest.mark.parametrize(
+    "status",
+    ["UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_IN_PROGRESS"],
+)
+def test_apps_cleanup_delete_during_an_update_keeps_every_app_space_and_profile(
+    cleanup, aws, recorder, clock, stacks, status
+):
     """The audit's scenario: an update replaced the domain and CloudFormation's clean-up phase sends a Delete for
     the old physical id with the old domain's properties (also a resource removed or renamed by an update, or
     the clean-up after a rolled-back update).  Nothing of the users' is deleted, and CloudFormation gets SUCCESS."""
@@ -601,8 +694,10 @@ def test_apps_cleanup_delete_during_an_update_keeps_every_app_space_and_profile(
     old = _domain()
     fake = _users_content(old)
     with studio(aws, clock, fake):
-        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", old, stack_id, physical_id=old),
-                                      FakeContext()) == "SUCCESS"
+        assert (
+            cleanup.lambda_handler(_apps_event(recorder, "Delete", old, stack_id, physical_id=old), FakeContext())
+            == "SUCCESS"
+        )
     body = recorder.single()
     assert (body["Status"], body["PhysicalResourceId"]) == ("SUCCESS", old)
     _untouched(fake)
@@ -620,8 +715,17 @@ def test_apps_cleanup_replacing_the_domain_in_an_update_deletes_no_user_data(cle
     fake = _users_content(old)
     with studio(aws, clock, fake):
         stacks.set_status(stack_id, "UPDATE_IN_PROGRESS")
-        cleanup.lambda_handler(_apps_event(recorder, "Update", new, stack_id, physical_id=old, old_properties={
-            "DomainId": old, "KeepUserProfiles": [OWN_PROFILE]}), FakeContext())
+        cleanup.lambda_handler(
+            _apps_event(
+                recorder,
+                "Update",
+                new,
+                stack_id,
+                physical_id=old,
+                old_properties={"DomainId": old, "KeepUserProfiles": [OWN_PROFILE]},
+            ),
+            FakeContext(),
+        )
         answer = recorder.requests[-1].json
         assert answer["Status"] == "SUCCESS", answer["Reason"]
         if answer["PhysicalResourceId"] != old:
@@ -632,10 +736,10 @@ def test_apps_cleanup_replacing_the_domain_in_an_update_deletes_no_user_data(cle
     _untouched(fake)
 
 
-@pytest.mark.parametrize("status, deletes", [("DELETE_IN_PROGRESS", True),
-                                             ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", False)])
-def test_apps_cleanup_asks_about_the_nested_stack_that_holds_it(cleanup, aws, recorder, clock, stacks, status,
-                                                                deletes):
+@pytest.mark.parametrize(
+    "status, deletes", [("DELETE_IN_PROGRESS", True), ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", False)]
+)
+def test_apps_cleanup_asks_about_the_nested_stack_that_holds_it(cleanup, aws, recorder, clock, stacks, status, deletes):
     """In env-main, the resource lives in the nested Studio stack: CloudFormation's StackId is that stack's ARN,
     and deleting env-main (or an update of it) puts the nested stack in DELETE_IN_PROGRESS (or its clean-up)."""
     parent_id, nested_id = stacks.nested("mlops-dev-env-main")
@@ -644,8 +748,9 @@ def test_apps_cleanup_asks_about_the_nested_stack_that_holds_it(cleanup, aws, re
     domain_id = _domain()
     fake = _users_content(domain_id)
     with studio(aws, clock, fake), stub_api(aws, "cloudformation", "DescribeStacks", lambda params: None) as asked:
-        cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, nested_id, physical_id=domain_id),
-                               FakeContext())
+        cleanup.lambda_handler(
+            _apps_event(recorder, "Delete", domain_id, nested_id, physical_id=domain_id), FakeContext()
+        )
     assert recorder.single()["Status"] == "SUCCESS"
     assert [call["StackName"] for call in asked] == [nested_id]  # the stack holding it, not env-main
     if deletes:
@@ -663,8 +768,9 @@ def _throttled(params):
 
 
 @pytest.mark.parametrize("failure", ["AccessDenied", "Throttling", "unknown stack"])
-def test_apps_cleanup_keeps_the_data_and_fails_when_the_stack_status_is_unknown(cleanup, aws, recorder, clock,
-                                                                                stacks, failure):
+def test_apps_cleanup_keeps_the_data_and_fails_when_the_stack_status_is_unknown(
+    cleanup, aws, recorder, clock, stacks, failure
+):
     """No answer from DescribeStacks: nothing is deleted, and the Delete FAILS, saying why (a stack deletion then
     stops, and deleting the stack again asks again; SUCCESS would let it go on to a domain SageMaker refuses to
     delete while spaces exist, with no retry of this resource)."""
@@ -677,16 +783,22 @@ def test_apps_cleanup_keeps_the_data_and_fails_when_the_stack_status_is_unknown(
         if failure == "unknown stack":  # moto's own answer for a stack it does not know
             stack_id = stack_id.replace("mlops-dev-env-sagemaker-studio", "another-stack")
         else:
-            stack.enter_context(stub_api(aws, "cloudformation", "DescribeStacks",
-                                         _denied if failure == "AccessDenied" else _throttled))
-        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, stack_id, physical_id=domain_id),
-                                      FakeContext()) == "FAILED"
+            stack.enter_context(
+                stub_api(aws, "cloudformation", "DescribeStacks", _denied if failure == "AccessDenied" else _throttled)
+            )
+        assert (
+            cleanup.lambda_handler(
+                _apps_event(recorder, "Delete", domain_id, stack_id, physical_id=domain_id), FakeContext()
+            )
+            == "FAILED"
+        )
     body = recorder.single()
     assert body["Status"] == "FAILED"
     reason = body["Reason"]
     assert reason.startswith("RuntimeError: nothing was deleted: cannot tell whether stack") and stack_id in reason
     assert {"AccessDenied": "AccessDenied", "Throttling": "Throttling", "unknown stack": "ValidationError"}[
-        failure] in reason
+        failure
+    ] in reason
     assert "cloudformation:DescribeStacks" in reason and "delete it again" in reason
     _untouched(fake)
 
@@ -695,8 +807,12 @@ def test_apps_cleanup_gives_up_after_its_budget_and_says_what_is_left(cleanup, a
     domain_id = _domain()
     fake = _users_content(domain_id, stuck=("default",))
     with studio(aws, clock, fake):
-        assert cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, studio_stack, physical_id=domain_id),
-                                      FakeContext()) == "FAILED"
+        assert (
+            cleanup.lambda_handler(
+                _apps_event(recorder, "Delete", domain_id, studio_stack, physical_id=domain_id), FakeContext()
+            )
+            == "FAILED"
+        )
     body = recorder.single()
     assert "still waiting after 780 s" in body["Reason"] and "JupyterLab/default" in body["Reason"]
     assert "delete the stack again" in body["Reason"]
@@ -712,8 +828,9 @@ def test_apps_cleanup_delete_of_a_domain_that_is_gone_succeeds_at_once(cleanup, 
 
     fake = _users_content("d-gone")
     with studio(aws, clock, fake), stub_operation(aws, "sagemaker", "DescribeDomain", missing):
-        cleanup.lambda_handler(_apps_event(recorder, "Delete", "d-gone", studio_stack, physical_id="d-gone"),
-                               FakeContext())
+        cleanup.lambda_handler(
+            _apps_event(recorder, "Delete", "d-gone", studio_stack, physical_id="d-gone"), FakeContext()
+        )
     assert recorder.single()["Status"] == "SUCCESS"
     assert fake.calls == [] and clock.sleeps == []
 
@@ -728,13 +845,15 @@ def test_apps_cleanup_other_describe_errors_fail_the_delete(cleanup, aws, record
     assert body["Status"] == "FAILED" and "AccessDeniedException" in body["Reason"]
 
 
-def test_apps_cleanup_function_role_allows_every_call_of_its_code(cleanup, aws, recorder, clock, studio_template,
-                                                                  studio_stack):
+def test_apps_cleanup_function_role_allows_every_call_of_its_code(
+    cleanup, aws, recorder, clock, studio_template, studio_stack
+):
     domain_id = _domain()
     fake = _users_content(domain_id)
     with record_calls(aws) as calls, studio(aws, clock, fake):
-        cleanup.lambda_handler(_apps_event(recorder, "Delete", domain_id, studio_stack, physical_id=domain_id),
-                               FakeContext())
+        cleanup.lambda_handler(
+            _apps_event(recorder, "Delete", domain_id, studio_stack, physical_id=domain_id), FakeContext()
+        )
     assert recorder.single()["Status"] == "SUCCESS"
     requests = []
     for _, operation, params in calls:
@@ -750,27 +869,42 @@ def test_apps_cleanup_function_role_allows_every_call_of_its_code(cleanup, aws, 
             app = f"app/{params['DomainId']}/{owner}/{params['AppType'].lower()}/{params['AppName']}"
             requests.append(("sagemaker:DeleteApp", _own("sagemaker", app), {}))
         elif operation == "DeleteSpace":
-            requests.append(("sagemaker:DeleteSpace", _own("sagemaker", f"space/{params['DomainId']}/"
-                                                                        f"{params['SpaceName']}"), {}))
+            requests.append(
+                ("sagemaker:DeleteSpace", _own("sagemaker", f"space/{params['DomainId']}/{params['SpaceName']}"), {})
+            )
         elif operation == "DeleteUserProfile":
-            requests.append(("sagemaker:DeleteUserProfile", _own("sagemaker", f"user-profile/{params['DomainId']}/"
-                                                                              f"{params['UserProfileName']}"), {}))
+            requests.append(
+                (
+                    "sagemaker:DeleteUserProfile",
+                    _own("sagemaker", f"user-profile/{params['DomainId']}/{params['UserProfileName']}"),
+                    {},
+                )
+            )
         else:
             raise AssertionError(f"{operation}: say how IAM authorizes it")
-    assert {r[0] for r in requests} == {"cloudformation:DescribeStacks", "sagemaker:ListApps", "sagemaker:ListSpaces",
-                                        "sagemaker:ListUserProfiles", "sagemaker:DescribeDomain",
-                                        "sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile"}
+    assert {r[0] for r in requests} == {
+        "cloudformation:DescribeStacks",
+        "sagemaker:ListApps",
+        "sagemaker:ListSpaces",
+        "sagemaker:ListUserProfiles",
+        "sagemaker:DescribeDomain",
+        "sagemaker:DeleteApp",
+        "sagemaker:DeleteSpace",
+        "sagemaker:DeleteUserProfile",
+    }
     # The role is rendered in the stack that holds the resource: AWS::StackId is the event's StackId.
     assert _allowed(studio_template, "StudioAppsCleanupLambdaRole", requests, {}, stack_id=studio_stack) == []
     # Only SageMaker, in this account and region: no domain deletion, nothing elsewhere; no other stack's status,
     # nothing but reading its own stack.
-    other = [("sagemaker:DeleteDomain", _own("sagemaker", f"domain/{domain_id}"), {}),
-             ("sagemaker:DeleteApp", f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:app/d-1/u/jupyterlab/default", {}),
-             ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", "file-system/fs-1"), {}),
-             ("cloudformation:DescribeStacks", _own("cloudformation", "stack/mlops-dev-env-main/1234"), {}),
-             ("cloudformation:DescribeStacks", "*", {}),
-             ("cloudformation:DeleteStack", studio_stack, {}),
-             ("cloudformation:UpdateStack", studio_stack, {})]
+    other = [
+        ("sagemaker:DeleteDomain", _own("sagemaker", f"domain/{domain_id}"), {}),
+        ("sagemaker:DeleteApp", f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:app/d-1/u/jupyterlab/default", {}),
+        ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", "file-system/fs-1"), {}),
+        ("cloudformation:DescribeStacks", _own("cloudformation", "stack/mlops-dev-env-main/1234"), {}),
+        ("cloudformation:DescribeStacks", "*", {}),
+        ("cloudformation:DeleteStack", studio_stack, {}),
+        ("cloudformation:UpdateStack", studio_stack, {}),
+    ]
     assert _allowed(studio_template, "StudioAppsCleanupLambdaRole", other, {}, stack_id=studio_stack) == other
 
 
@@ -779,27 +913,39 @@ def test_apps_cleanup_function_role_allows_every_call_of_its_code(cleanup, aws, 
 
 
 def _release_event(recorder, request_type, vpc_id, **kwargs):
-    return cfn_event(request_type, recorder.url, {"VpcId": vpc_id}, resource_type="Custom::HomeFileSystemRelease",
-                     logical_id="HomeFileSystemRelease", **kwargs)
+    return cfn_event(
+        request_type,
+        recorder.url,
+        {"VpcId": vpc_id},
+        resource_type="Custom::HomeFileSystemRelease",
+        logical_id="HomeFileSystemRelease",
+        **kwargs,
+    )
 
 
 def _nfs_pair(ec2, vpc_id, domain_id):
     """SageMaker's two NFS security groups of a domain, each referencing the other (as SageMaker sets them)."""
-    inbound = ec2.create_security_group(GroupName=f"security-group-for-inbound-nfs-{domain_id}",
-                                        Description="NFS", VpcId=vpc_id)["GroupId"]
-    outbound = ec2.create_security_group(GroupName=f"security-group-for-outbound-nfs-{domain_id}",
-                                         Description="NFS", VpcId=vpc_id)["GroupId"]
+    inbound = ec2.create_security_group(
+        GroupName=f"security-group-for-inbound-nfs-{domain_id}", Description="NFS", VpcId=vpc_id
+    )["GroupId"]
+    outbound = ec2.create_security_group(
+        GroupName=f"security-group-for-outbound-nfs-{domain_id}", Description="NFS", VpcId=vpc_id
+    )["GroupId"]
     nfs = {"IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049}
-    ec2.authorize_security_group_ingress(GroupId=inbound, IpPermissions=[{**nfs, "UserIdGroupPairs": [
-        {"GroupId": outbound}]}])
-    ec2.authorize_security_group_egress(GroupId=outbound, IpPermissions=[{**nfs, "UserIdGroupPairs": [
-        {"GroupId": inbound}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=inbound, IpPermissions=[{**nfs, "UserIdGroupPairs": [{"GroupId": outbound}]}]
+    )
+    ec2.authorize_security_group_egress(
+        GroupId=outbound, IpPermissions=[{**nfs, "UserIdGroupPairs": [{"GroupId": inbound}]}]
+    )
     return inbound, outbound
 
 
 def _home(efs, domain_arn, subnet_id, groups):
-    fs_id = efs.create_file_system(CreationToken=uuid.uuid4().hex, Encrypted=True, Tags=[
-        {"Key": "Owner", "Value": "someone"}, {"Key": "ManagedByAmazonSageMakerResource", "Value": domain_arn}],
+    fs_id = efs.create_file_system(
+        CreationToken=uuid.uuid4().hex,
+        Encrypted=True,
+        Tags=[{"Key": "Owner", "Value": "someone"}, {"Key": "ManagedByAmazonSageMakerResource", "Value": domain_arn}],
     )["FileSystemId"]
     efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnet_id, SecurityGroups=[groups[0]])
     return fs_id
@@ -811,8 +957,10 @@ def network(aws):
     a domain that still exists, and the environment's own security group; in the other VPC a deleted domain's."""
     ec2, efs = boto3.client("ec2"), boto3.client("efs")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
-               ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
     other_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
     live = _domain(vpc, subnets[0])
@@ -826,17 +974,28 @@ def network(aws):
     elsewhere_groups = _nfs_pair(ec2, other_vpc, "d-gone2")
     elsewhere_fs = _home(efs, _own("sagemaker", "domain/d-gone2"), other_subnet, elsewhere_groups)
     foreign_fs = _home(efs, f"arn:aws:sagemaker:{REGION}:111122223333:domain/d-gone", subnets[1], gone_groups)
-    return {"vpc": vpc, "live": live, "own_group": own_group, "gone_fs": gone_fs, "gone_groups": gone_groups,
-            "live_fs": live_fs, "live_groups": live_groups, "elsewhere_fs": elsewhere_fs,
-            "elsewhere_groups": elsewhere_groups, "foreign_fs": foreign_fs}
+    return {
+        "vpc": vpc,
+        "live": live,
+        "own_group": own_group,
+        "gone_fs": gone_fs,
+        "gone_groups": gone_groups,
+        "live_fs": live_fs,
+        "live_groups": live_groups,
+        "elsewhere_fs": elsewhere_fs,
+        "elsewhere_groups": elsewhere_groups,
+        "foreign_fs": foreign_fs,
+    }
 
 
 def _gone_domains_stub(live: str):
     """DescribeDomain as SageMaker answers it (moto says ValidationException for a missing domain)."""
+
     def respond(request):
         if request["DomainId"] != live:
             raise StubError("ResourceNotFound", f"Domain {request['DomainId']} not found")
         return {"DomainId": live, "Status": "InService"}
+
     return respond
 
 
@@ -850,11 +1009,14 @@ def _groups(vpc_id=None):
 
 
 def test_release_delete_detaches_the_home_file_system_of_the_deleted_domain_and_keeps_it(
-        cleanup, aws, recorder, clock, network):
+    cleanup, aws, recorder, clock, network
+):
     n = network
     with stub_operation(aws, "sagemaker", "DescribeDomain", _gone_domains_stub(n["live"])):
-        assert cleanup.lambda_handler(_release_event(recorder, "Delete", n["vpc"], physical_id="r"),
-                                      FakeContext()) == "SUCCESS"
+        assert (
+            cleanup.lambda_handler(_release_event(recorder, "Delete", n["vpc"], physical_id="r"), FakeContext())
+            == "SUCCESS"
+        )
     body = recorder.single()
     assert body["Status"] == "SUCCESS", body["Reason"]
     assert body["Data"] == {"FileSystemIds": n["gone_fs"]}
@@ -881,8 +1043,10 @@ def test_release_retries_groups_still_in_use_within_its_budget(cleanup, aws, rec
             raise StubError("DependencyViolation", "resource has a dependent object")
         return None  # moto deletes it
 
-    with stub_operation(aws, "sagemaker", "DescribeDomain", _gone_domains_stub(n["live"])), \
-            stub_api(aws, "ec2", "DeleteSecurityGroup", in_use) as deletes:
+    with (
+        stub_operation(aws, "sagemaker", "DescribeDomain", _gone_domains_stub(n["live"])),
+        stub_api(aws, "ec2", "DeleteSecurityGroup", in_use) as deletes,
+    ):
         cleanup.lambda_handler(_release_event(recorder, "Delete", n["vpc"], physical_id="r"), FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     assert clock.sleeps == [cleanup.POLL] * 2
@@ -898,10 +1062,14 @@ def test_release_gives_up_after_its_budget_when_a_group_stays_in_use(cleanup, aw
             raise StubError("DependencyViolation", "resource has a dependent object")
         return None
 
-    with stub_operation(aws, "sagemaker", "DescribeDomain", _gone_domains_stub(n["live"])), \
-            stub_api(aws, "ec2", "DeleteSecurityGroup", always_in_use):
-        assert cleanup.lambda_handler(_release_event(recorder, "Delete", n["vpc"], physical_id="r"),
-                                      FakeContext()) == "FAILED"
+    with (
+        stub_operation(aws, "sagemaker", "DescribeDomain", _gone_domains_stub(n["live"])),
+        stub_api(aws, "ec2", "DeleteSecurityGroup", always_in_use),
+    ):
+        assert (
+            cleanup.lambda_handler(_release_event(recorder, "Delete", n["vpc"], physical_id="r"), FakeContext())
+            == "FAILED"
+        )
     reason = recorder.single()["Reason"]
     assert n["gone_groups"][1] in reason and "still waiting" in reason
     assert sum(clock.sleeps) == cleanup.BUDGET
@@ -913,7 +1081,9 @@ def test_release_create_checks_the_vpc_and_names_it_in_the_physical_id(cleanup, 
     cleanup.lambda_handler(_release_event(recorder, "Create", "not-a-vpc"), FakeContext())
     first, second = (r.json for r in recorder.requests)
     assert (first["Status"], first["PhysicalResourceId"]) == (
-        "SUCCESS", "home-file-system-release-vpc-0123456789abcdef0")
+        "SUCCESS",
+        "home-file-system-release-vpc-0123456789abcdef0",
+    )
     assert second["Status"] == "FAILED" and "VpcId" in second["Reason"]
 
 
@@ -924,17 +1094,17 @@ def test_release_delete_in_an_empty_vpc_does_nothing(cleanup, aws, recorder, clo
     assert (body["Status"], body["Data"]) == ("SUCCESS", {}) and clock.sleeps == []
 
 
-def test_release_function_role_allows_every_call_of_its_code(cleanup, aws, recorder, clock, network,
-                                                             studio_template):
+def test_release_function_role_allows_every_call_of_its_code(cleanup, aws, recorder, clock, network, studio_template):
     n = network
     efs, ec2 = boto3.client("efs"), boto3.client("ec2")
     # What IAM evaluates a call against, known before the handler deletes it.
     mount_targets = {mt["MountTargetId"]: mt for fs in (n["gone_fs"], n["live_fs"]) for mt in _mount_targets(fs)}
-    tags = {fs["FileSystemId"]: {t["Key"]: t["Value"] for t in fs["Tags"]}
-            for fs in efs.describe_file_systems()["FileSystems"]}
+    tags = {
+        fs["FileSystemId"]: {t["Key"]: t["Value"] for t in fs["Tags"]}
+        for fs in efs.describe_file_systems()["FileSystems"]
+    }
     group_vpcs = {g["GroupId"]: g["VpcId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
-    with record_calls(aws) as calls, stub_operation(aws, "sagemaker", "DescribeDomain",
-                                                    _gone_domains_stub(n["live"])):
+    with record_calls(aws) as calls, stub_operation(aws, "sagemaker", "DescribeDomain", _gone_domains_stub(n["live"])):
         cleanup.lambda_handler(_release_event(recorder, "Delete", n["vpc"], physical_id="r"), FakeContext())
     assert recorder.single()["Status"] == "SUCCESS"
     vpc_arn = lambda vpc: _own("ec2", f"vpc/{vpc}")  # noqa: E731
@@ -943,28 +1113,53 @@ def test_release_function_role_allows_every_call_of_its_code(cleanup, aws, recor
         if operation == "DescribeFileSystems":
             requests.append(("elasticfilesystem:DescribeFileSystems", _own("elasticfilesystem", "file-system/*"), {}))
         elif operation == "DescribeMountTargets":
-            requests.append(("elasticfilesystem:DescribeMountTargets",
-                             _own("elasticfilesystem", f"file-system/{params['FileSystemId']}"), {}))
+            requests.append(
+                (
+                    "elasticfilesystem:DescribeMountTargets",
+                    _own("elasticfilesystem", f"file-system/{params['FileSystemId']}"),
+                    {},
+                )
+            )
         elif operation == "DeleteMountTarget":
             mt = mount_targets[params["MountTargetId"]]
             tag = "aws:ResourceTag/ManagedByAmazonSageMakerResource"
             requests += [
-                ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", f"file-system/{mt['FileSystemId']}"),
-                 {tag: tags[mt["FileSystemId"]]["ManagedByAmazonSageMakerResource"]}),
-                ("ec2:DeleteNetworkInterface", _own("ec2", f"network-interface/{mt['NetworkInterfaceId']}"),
-                 {"ec2:Vpc": vpc_arn(mt["VpcId"])})]
+                (
+                    "elasticfilesystem:DeleteMountTarget",
+                    _own("elasticfilesystem", f"file-system/{mt['FileSystemId']}"),
+                    {tag: tags[mt["FileSystemId"]]["ManagedByAmazonSageMakerResource"]},
+                ),
+                (
+                    "ec2:DeleteNetworkInterface",
+                    _own("ec2", f"network-interface/{mt['NetworkInterfaceId']}"),
+                    {"ec2:Vpc": vpc_arn(mt["VpcId"])},
+                ),
+            ]
         elif operation == "DescribeDomain":
             requests.append(("sagemaker:DescribeDomain", _own("sagemaker", f"domain/{params['DomainId']}"), {}))
         elif operation == "DescribeSecurityGroups":
             requests.append(("ec2:DescribeSecurityGroups", "*", {}))
         elif operation in ("RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup"):
-            requests.append((f"ec2:{operation}", _own("ec2", f"security-group/{params['GroupId']}"),
-                             {"ec2:Vpc": vpc_arn(group_vpcs[params["GroupId"]])}))
+            requests.append(
+                (
+                    f"ec2:{operation}",
+                    _own("ec2", f"security-group/{params['GroupId']}"),
+                    {"ec2:Vpc": vpc_arn(group_vpcs[params["GroupId"]])},
+                )
+            )
         else:
             raise AssertionError(f"{operation}: say how IAM authorizes it")
     assert {r[0].split(":")[1] for r in requests} == {
-        "DescribeFileSystems", "DescribeMountTargets", "DeleteMountTarget", "DeleteNetworkInterface", "DescribeDomain",
-        "DescribeSecurityGroups", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup"}
+        "DescribeFileSystems",
+        "DescribeMountTargets",
+        "DeleteMountTarget",
+        "DeleteNetworkInterface",
+        "DescribeDomain",
+        "DescribeSecurityGroups",
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+        "DeleteSecurityGroup",
+    }
     params = {"VPCId": n["vpc"]}
     assert _allowed(studio_template, "HomeFileSystemReleaseLambdaRole", requests, params) == []
     # Never the file system itself; nothing in another VPC; only SageMaker's file systems.
@@ -973,8 +1168,11 @@ def test_release_function_role_allows_every_call_of_its_code(cleanup, aws, recor
         ("elasticfilesystem:DeleteFileSystem", _own("elasticfilesystem", f"file-system/{n['gone_fs']}"), {}),
         ("ec2:DeleteSecurityGroup", _own("ec2", "security-group/sg-1"), {"ec2:Vpc": other_vpc}),
         ("ec2:DeleteNetworkInterface", _own("ec2", "network-interface/eni-1"), {"ec2:Vpc": other_vpc}),
-        ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", "file-system/fs-1"),
-         {"aws:ResourceTag/ManagedByAmazonSageMakerResource": "arn:aws:sagemaker:eu-west-1:1:domain/d-1"}),
+        (
+            "elasticfilesystem:DeleteMountTarget",
+            _own("elasticfilesystem", "file-system/fs-1"),
+            {"aws:ResourceTag/ManagedByAmazonSageMakerResource": "arn:aws:sagemaker:eu-west-1:1:domain/d-1"},
+        ),
         ("elasticfilesystem:DeleteMountTarget", _own("elasticfilesystem", "file-system/fs-1"), {}),
         ("sagemaker:DeleteApp", _own("sagemaker", "app/d-1/u/jupyterlab/default"), {}),
     ]
@@ -987,8 +1185,9 @@ def test_release_function_role_allows_every_call_of_its_code(cleanup, aws, recor
 
 def test_unknown_resource_type_fails_create_and_is_ignored_on_delete(cleanup, aws, recorder):
     for request_type in ("Create", "Delete"):
-        cleanup.lambda_handler(cfn_event(request_type, recorder.url, {"DomainId": "d-1"},
-                                         resource_type="Custom::Other"), FakeContext())
+        cleanup.lambda_handler(
+            cfn_event(request_type, recorder.url, {"DomainId": "d-1"}, resource_type="Custom::Other"), FakeContext()
+        )
     assert [r.json["Status"] for r in recorder.requests] == ["FAILED", "SUCCESS"]
     assert "unknown resource type" in recorder.requests[0].json["Reason"]
 
@@ -997,8 +1196,12 @@ def test_unknown_resource_type_fails_create_and_is_ignored_on_delete(cleanup, aw
 def test_handlers_are_packaged_as_zips_that_lambda_can_import(module, tmp_path, recorder):
     assert not functions.fits_inline(module)  # too long for Code.ZipFile: the template points at the zip
     index = load_zip(functions.zip_bytes(module), tmp_path / "pkg")
-    event = cfn_event("Create", recorder.url, {"VpcId": "vpc-1", "PrincipalArns": ["not-an-arn"]},
-                      resource_type="Custom::HomeFileSystemRelease")
+    event = cfn_event(
+        "Create",
+        recorder.url,
+        {"VpcId": "vpc-1", "PrincipalArns": ["not-an-arn"]},
+        resource_type="Custom::HomeFileSystemRelease",
+    )
     index.lambda_handler(event, FakeContext())
     # Both answer through the packaged runtime: studio_cleanup accepts the VPC, enable_sagemaker_projects refuses
     # the principal before any AWS call.

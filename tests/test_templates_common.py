@@ -17,8 +17,10 @@ from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES
 from tests import cfn
 from tests.conftest import ENTERPRISE, PINNED
 
-SAGEMAKER_SERVICE_ROLES = {"AmazonSageMakerServiceCatalogProductsLaunchRole",
-                           "AmazonSageMakerServiceCatalogProductsUseRole"}
+SAGEMAKER_SERVICE_ROLES = {
+    "AmazonSageMakerServiceCatalogProductsLaunchRole",
+    "AmazonSageMakerServiceCatalogProductsUseRole",
+}
 
 
 def _taggable_types() -> set[str]:
@@ -72,28 +74,51 @@ def test_every_role_gets_path_and_boundary(any_templates):
     for template_name, template in built.items():
         for logical_id, role in cfn.resources(template, "AWS::IAM::Role").items():
             props = role["Properties"]
-            expected_path = "/service-role/" if logical_id in SAGEMAKER_SERVICE_ROLES else (
-                ENTERPRISE["role_path"] if name != "default" else "/")
+            expected_path = (
+                "/service-role/"
+                if logical_id in SAGEMAKER_SERVICE_ROLES
+                else (ENTERPRISE["role_path"] if name != "default" else "/")
+            )
             assert props["Path"] == expected_path, logical_id
             if name != "default":
                 assert cfn.text(props["PermissionsBoundary"]) == (
-                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary")
+                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/ml-platform-boundary"
+                )
             elif template_name in PLATFORM_BOUNDED:
                 assert props["PermissionsBoundary"] == {"Ref": "PermissionsBoundaryArn"}, logical_id
             elif "PermissionsBoundaryArn" not in template.get("Parameters", {}) and "UseTargetAccountBoundary" in (
-                    template.get("Parameters", {})):
+                template.get("Parameters", {})
+            ):
                 # Target-account network: only the boundary computed in the account, when asked for.
-                assert props["PermissionsBoundary"] == {"Fn::If": ["TargetAccountBoundaryCondition", {
-                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
-                               "${EnvName}-${EnvType}-target-account-boundary"}, {"Ref": "AWS::NoValue"}]}, logical_id
+                assert props["PermissionsBoundary"] == {
+                    "Fn::If": [
+                        "TargetAccountBoundaryCondition",
+                        {
+                            "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
+                            "${EnvName}-${EnvType}-target-account-boundary"
+                        },
+                        {"Ref": "AWS::NoValue"},
+                    ]
+                }, logical_id
             elif "UseTargetAccountBoundary" in template.get("Parameters", {}):
                 # Target-account roles: the boundary the setup role enforces there, given as a parameter or
                 # computed in the account (what the environment's self-managed StackSets ask for).
-                assert props["PermissionsBoundary"] == {"Fn::If": ["PermissionsBoundaryGiven", {
-                    "Ref": "PermissionsBoundaryArn"}, {"Fn::If": ["TargetAccountBoundaryCondition", {
-                        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
-                                   "${EnvName}-${EnvType}-target-account-boundary"},
-                        {"Ref": "AWS::NoValue"}]}]}, logical_id
+                assert props["PermissionsBoundary"] == {
+                    "Fn::If": [
+                        "PermissionsBoundaryGiven",
+                        {"Ref": "PermissionsBoundaryArn"},
+                        {
+                            "Fn::If": [
+                                "TargetAccountBoundaryCondition",
+                                {
+                                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
+                                    "${EnvName}-${EnvType}-target-account-boundary"
+                                },
+                                {"Ref": "AWS::NoValue"},
+                            ]
+                        },
+                    ]
+                }, logical_id
             else:
                 assert "PermissionsBoundary" not in props
 
@@ -112,22 +137,33 @@ def _key_policy_root_statement(stmt: dict) -> bool:
     """AWS's default key policy statement: the account root gets kms:* so that IAM policies decide."""
     principal = stmt.get("Principal")
     principal = principal.get("AWS") if isinstance(principal, dict) else principal
-    return (stmt["Effect"] == "Allow" and cfn.as_list(stmt.get("Action")) == ["kms:*"]
-            and "root" in json.dumps(principal) and "Condition" not in stmt)
+    return (
+        stmt["Effect"] == "Allow"
+        and cfn.as_list(stmt.get("Action")) == ["kms:*"]
+        and "root" in json.dumps(principal)
+        and "Condition" not in stmt
+    )
 
 
 def _endpoint_policy_statements(template: dict) -> list[dict]:
     """VPC endpoint policies filter what passes the endpoint; they grant nothing (IAM and resource policies do)."""
-    return [s for e in cfn.resources(template, "AWS::EC2::VPCEndpoint").values()
-            for s in cfn.as_list((e["Properties"].get("PolicyDocument") or {}).get("Statement", []))]
+    return [
+        s
+        for e in cfn.resources(template, "AWS::EC2::VPCEndpoint").values()
+        for s in cfn.as_list((e["Properties"].get("PolicyDocument") or {}).get("Statement", []))
+    ]
 
 
 def _boundary_statements(template: dict) -> list[dict]:
     """Permissions boundaries are ceilings, not grants: the platform boundary names whole services (roles' own
     policies scope them; tests/test_boundary.py proves each role lies within it)."""
     boundaries = {"PlatformBoundary", "TargetAccountBoundary"}
-    return [s for lid, p in cfn.resources(template, "AWS::IAM::ManagedPolicy").items() if lid in boundaries
-            for s in cfn.as_list(p["Properties"]["PolicyDocument"]["Statement"])]
+    return [
+        s
+        for lid, p in cfn.resources(template, "AWS::IAM::ManagedPolicy").items()
+        if lid in boundaries
+        for s in cfn.as_list(p["Properties"]["PolicyDocument"]["Statement"])
+    ]
 
 
 def test_no_wildcard_everything_grants(any_templates):
@@ -142,8 +178,11 @@ def test_no_wildcard_everything_grants(any_templates):
             assert "*" not in acts, name
             # A Deny may cover a whole service (s3:* without TLS); an Allow never does, except the key root and a
             # permissions boundary's ceiling.
-            if stmt["Effect"] == "Allow" and not _key_policy_root_statement(stmt) and not any(
-                    stmt is c for c in ceilings):
+            if (
+                stmt["Effect"] == "Allow"
+                and not _key_policy_root_statement(stmt)
+                and not any(stmt is c for c in ceilings)
+            ):
                 assert not any(re.fullmatch(r"[a-z0-9-]+:\*", a) for a in acts), (name, acts)
             assert "NotAction" not in stmt, name
             # NotResource only narrows a Deny ("everything but the environment's own domain").

@@ -118,10 +118,20 @@ class Settings:
         if not (role_path.startswith("/") and role_path.endswith("/")):
             raise BuildError(f"ROLE_PATH must start and end with '/', e.g. '/' or '/mlops/', not {role_path!r}")
         stages = (
-            Stage("staging", get("ENV_TYPE_STAGING_NAME", "staging"), get("STAGING_CONFIG_NAME", "staging-config"),
-                  env.get("STAGING_ACCOUNT_LIST", ""), env.get("STAGING_OU_ID", "").strip()),
-            Stage("prod", get("ENV_TYPE_PROD_NAME", "prod"), get("PROD_CONFIG_NAME", "prod-config"),
-                  env.get("PROD_ACCOUNT_LIST", ""), env.get("PROD_OU_ID", "").strip()),
+            Stage(
+                "staging",
+                get("ENV_TYPE_STAGING_NAME", "staging"),
+                get("STAGING_CONFIG_NAME", "staging-config"),
+                env.get("STAGING_ACCOUNT_LIST", ""),
+                env.get("STAGING_OU_ID", "").strip(),
+            ),
+            Stage(
+                "prod",
+                get("ENV_TYPE_PROD_NAME", "prod"),
+                get("PROD_CONFIG_NAME", "prod-config"),
+                env.get("PROD_ACCOUNT_LIST", ""),
+                env.get("PROD_OU_ID", "").strip(),
+            ),
         )
         if stages[0].name == stages[1].name or stages[0].config_name == stages[1].config_name:
             raise BuildError("the staging and production stages need different stage names and config names")
@@ -151,6 +161,7 @@ class Settings:
 
 # --- 1. model package group ----------------------------------------------------------------------------
 
+
 def ensure_model_package_group(sm, settings: Settings) -> str:
     """Return the group's ARN, creating the group (tagged with the project and environment) if needed."""
     name = settings.model_package_group
@@ -175,12 +186,14 @@ def ensure_model_package_group(sm, settings: Settings) -> str:
 
 # --- 2. target accounts ---------------------------------------------------------------------------------
 
+
 def parse_account_list(text: str, variable: str) -> list[str]:
     accounts = [a.strip() for a in text.replace(";", ",").split(",") if a.strip()]
     bad = [a for a in accounts if not ACCOUNT_ID.match(a)]
     if bad:
-        raise BuildError(f"{variable} must be a comma-separated list of 12-digit account ids; "
-                         f"not account ids: {', '.join(bad)}")
+        raise BuildError(
+            f"{variable} must be a comma-separated list of 12-digit account ids; not account ids: {', '.join(bad)}"
+        )
     return sorted(set(accounts))
 
 
@@ -213,30 +226,38 @@ def resolve_targets(settings: Settings, own_account: str, cfn_client_factory) ->
             if not OU_ID.match(stage.ou_id):
                 raise BuildError(f"{ou_var} is not an organizational unit id (ou-xxxx-xxxxxxxx): {stage.ou_id!r}")
             if not settings.target_accounts_stackset:
-                raise BuildError(f"{ou_var} is set but TARGET_ACCOUNTS_STACKSET is not: the project reads it from "
-                                 "the environment's configuration (update the environment, then the project)")
+                raise BuildError(
+                    f"{ou_var} is set but TARGET_ACCOUNTS_STACKSET is not: the project reads it from "
+                    "the environment's configuration (update the environment, then the project)"
+                )
             try:
-                accounts = ou_accounts(cfn_client_factory(), settings.target_accounts_stackset,
-                                       settings.stackset_call_as, stage.ou_id)
+                accounts = ou_accounts(
+                    cfn_client_factory(), settings.target_accounts_stackset, settings.stackset_call_as, stage.ou_id
+                )
             except ClientError as error:
                 raise BuildError(
                     f"cannot list the accounts the environment set up in {ou_var}={stage.ou_id} (StackSet "
                     f"{settings.target_accounts_stackset}, called as {settings.stackset_call_as}: "
-                    f"{error.response['Error']['Code']}: {error.response['Error'].get('Message', '')})") from error
+                    f"{error.response['Error']['Code']}: {error.response['Error'].get('Message', '')})"
+                ) from error
             if not accounts:
-                raise BuildError(f"stage {stage.name}: the environment has set up no account of {ou_var}="
-                                 f"{stage.ou_id} or its child OUs (StackSet {settings.target_accounts_stackset} has "
-                                 "no stack instance there)")
+                raise BuildError(
+                    f"stage {stage.name}: the environment has set up no account of {ou_var}="
+                    f"{stage.ou_id} or its child OUs (StackSet {settings.target_accounts_stackset} has "
+                    "no stack instance there)"
+                )
         if not accounts:
             raise BuildError(
                 f"MULTI_ACCOUNT_DEPLOYMENT=YES but stage {stage.name} has no target account: set {list_var} "
                 f"(comma-separated account ids) or {ou_var} in the environment, or deploy with "
-                "MULTI_ACCOUNT_DEPLOYMENT=NO")
+                "MULTI_ACCOUNT_DEPLOYMENT=NO"
+            )
         targets[stage.name] = accounts
     return targets
 
 
 # --- 3. cross-account read access to the model package group ---------------------------------------------
+
 
 def role_arn(partition: str, account: str, role_path: str, name: str) -> str:
     return f"arn:{partition}:iam::{account}:role{role_path}{name}"
@@ -245,43 +266,55 @@ def role_arn(partition: str, account: str, role_path: str, name: str) -> str:
 def group_policy(settings: Settings, partition: str, group_arn: str, accounts: list[str]) -> dict:
     """Resource policy letting the target accounts' StackSet execution role and model execution role read
     the group and its packages (CloudFormation in the target account creates the model from the package)."""
-    principals = sorted({role_arn(partition, account, settings.role_path, name)
-                         for account in accounts
-                         for name in (settings.stackset_execution_role_name, settings.model_execution_role_name)})
+    principals = sorted(
+        {
+            role_arn(partition, account, settings.role_path, name)
+            for account in accounts
+            for name in (settings.stackset_execution_role_name, settings.model_execution_role_name)
+        }
+    )
     packages = group_arn.replace(":model-package-group/", ":model-package/", 1) + "/*"
     # Package ARNs carry the group name in lower case; list both spellings when they differ.
     resources = sorted({group_arn, packages, packages.lower()})
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "TargetAccountsReadModelPackages",
-            "Effect": "Allow",
-            "Principal": {"AWS": principals},
-            "Action": ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup",
-                       "sagemaker:ListModelPackages"],
-            "Resource": resources,
-        }],
+        "Statement": [
+            {
+                "Sid": "TargetAccountsReadModelPackages",
+                "Effect": "Allow",
+                "Principal": {"AWS": principals},
+                "Action": [
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                ],
+                "Resource": resources,
+            }
+        ],
     }
 
 
 # --- 4. newest approved package -------------------------------------------------------------------------
 
+
 def newest_approved_package(sm, group: str) -> dict:
     summaries = []
     for page in sm.get_paginator("list_model_packages").paginate(
-            ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-            SortBy="CreationTime", SortOrder="Descending"):
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"
+    ):
         summaries.extend(s for s in page["ModelPackageSummaryList"] if s.get("ModelApprovalStatus") == "Approved")
     if not summaries:
         raise BuildError(
             f"model package group {group} has no Approved model package. Approve one in SageMaker Studio "
             "(Models > Registered models) or with `aws sagemaker update-model-package --model-approval-status "
-            "Approved`; the approval starts this pipeline again")
+            "Approved`; the approval starts this pipeline again"
+        )
     newest = max(summaries, key=lambda s: (s["CreationTime"], s.get("ModelPackageVersion", 0)))
     return newest
 
 
 # --- 5. artifacts ---------------------------------------------------------------------------------------
+
 
 def _reject_duplicate_keys(pairs):
     keys = [k for k, _ in pairs]
@@ -304,13 +337,17 @@ def load_config_template(path: Path) -> dict[str, str]:
         raise BuildError(f'{path.name} must be a JSON object with a "Parameters" object: {{"Parameters": {{...}}}}')
     unknown = sorted(set(document) - CONFIG_TEMPLATE_KEYS)
     if unknown:
-        raise BuildError(f"{path.name}: unknown top-level key(s) {', '.join(unknown)} "
-                         f"(allowed: {', '.join(sorted(CONFIG_TEMPLATE_KEYS))})")
+        raise BuildError(
+            f"{path.name}: unknown top-level key(s) {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(CONFIG_TEMPLATE_KEYS))})"
+        )
     parameters = {}
     for key, value in document["Parameters"].items():
         if key in BUILD_OWNED:
-            raise BuildError(f"{path.name} sets parameter {key}, which the build sets itself; remove it from "
-                             f"the file (build-owned parameters: {', '.join(BUILD_OWNED)})")
+            raise BuildError(
+                f"{path.name} sets parameter {key}, which the build sets itself; remove it from "
+                f"the file (build-owned parameters: {', '.join(BUILD_OWNED)})"
+            )
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise BuildError(f"{path.name}: parameter {key} must be a string or a number, not {value!r}")
         parameters[key] = str(value)
@@ -323,16 +360,20 @@ def data_capture(settings: Settings, stage: Stage, config: dict[str, str], file_
     if config.get("DataCapture", "NO").upper() != "YES":
         return {}
     if not settings.model_bucket:
-        raise BuildError(f"{file_name}: DataCapture is YES but MODEL_BUCKET (the environment's model bucket, where "
-                         "captured data goes) is not set")
+        raise BuildError(
+            f"{file_name}: DataCapture is YES but MODEL_BUCKET (the environment's model bucket, where "
+            "captured data goes) is not set"
+        )
     allowed = f"s3://{settings.model_bucket}/{DATA_CAPTURE_PREFIX}"
     uri = config.get("DataCaptureS3Uri", "").strip()
     if not uri:
         return {"DataCaptureS3Uri": f"{allowed}{settings.project_name}-{settings.project_id}/{stage.name}"}
     if not uri.startswith(allowed) or uri == allowed:
-        raise BuildError(f"{file_name}: DataCaptureS3Uri must lie under {allowed} (the one place the endpoints' "
-                         f"model execution roles may write), not {uri!r}; leave it out to use {allowed}"
-                         f"{settings.project_name}-{settings.project_id}/{stage.name}")
+        raise BuildError(
+            f"{file_name}: DataCaptureS3Uri must lie under {allowed} (the one place the endpoints' "
+            f"model execution roles may write), not {uri!r}; leave it out to use {allowed}"
+            f"{settings.project_name}-{settings.project_id}/{stage.name}"
+        )
     return {}
 
 
@@ -396,8 +437,9 @@ def check_parameters(parameters: list[dict], declared: dict, file_name: str, tem
         raise BuildError(f"{file_name}: parameter(s) {', '.join(unknown)} are not parameters of {template_file}")
     missing = sorted(k for k, spec in declared.items() if k not in given and "Default" not in (spec or {}))
     if missing:
-        raise BuildError(f"{file_name}: {template_file} requires parameter(s) {', '.join(missing)}; set them in "
-                         "the config template")
+        raise BuildError(
+            f"{file_name}: {template_file} requires parameter(s) {', '.join(missing)}; set them in the config template"
+        )
     for key, value in given.items():
         problem = constraint_problem(value, declared[key] or {})
         if problem:
@@ -432,7 +474,8 @@ def constraint_problem(value: str, spec: dict) -> str | None:
                 return None
             if not matches:
                 return f"does not match the pattern {pattern}" + (
-                    f" ({spec['ConstraintDescription']})" if spec.get("ConstraintDescription") else "")
+                    f" ({spec['ConstraintDescription']})" if spec.get("ConstraintDescription") else ""
+                )
     return None
 
 
@@ -442,6 +485,7 @@ def write_json(path: Path, document) -> None:
 
 # --- main -----------------------------------------------------------------------------------------------
 
+
 def run(source_dir: Path, output_dir: Path, settings: Settings, session=None) -> dict:
     # CodeBuild sets AWS_REGION (and AWS_DEFAULT_REGION, which boto3 reads itself).
     session = session or boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
@@ -449,11 +493,12 @@ def run(source_dir: Path, output_dir: Path, settings: Settings, session=None) ->
 
     template_source = source_dir / f"{settings.template_name}-template.yaml"
     if not template_source.is_file():
-        raise BuildError(f"{template_source.name} is missing from the repository root; it is the endpoint "
-                         "template the project put into this repository (restore it from the first commit)")
+        raise BuildError(
+            f"{template_source.name} is missing from the repository root; it is the endpoint "
+            "template the project put into this repository (restore it from the first commit)"
+        )
     # Read the files first so that a mistake in them fails the build before any AWS change.
-    configs = {stage.name: load_config_template(source_dir / stage.config_template_file)
-               for stage in settings.stages}
+    configs = {stage.name: load_config_template(source_dir / stage.config_template_file) for stage in settings.stages}
     for stage in settings.stages:
         data_capture(settings, stage, configs[stage.name], stage.config_template_file)
     declared = template_parameters(template_source.read_text(encoding="utf-8"))
@@ -471,8 +516,9 @@ def run(source_dir: Path, output_dir: Path, settings: Settings, session=None) ->
     if settings.multi_account:
         all_targets = sorted({a for accounts in targets.values() for a in accounts})
         policy = group_policy(settings, partition, group_arn, all_targets)
-        sm.put_model_package_group_policy(ModelPackageGroupName=settings.model_package_group,
-                                          ResourcePolicy=json.dumps(policy))
+        sm.put_model_package_group_policy(
+            ModelPackageGroupName=settings.model_package_group, ResourcePolicy=json.dumps(policy)
+        )
         print(f"Model package group policy grants read access to {len(all_targets)} target account(s)")
 
     package = newest_approved_package(sm, settings.model_package_group)
@@ -506,8 +552,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ClientError as error:
         err = error.response.get("Error", {})
-        print(f"BUILD FAILED: AWS call {error.operation_name} was refused: {err.get('Code')}: {err.get('Message')}",
-              file=sys.stderr)
+        print(
+            f"BUILD FAILED: AWS call {error.operation_name} was refused: {err.get('Code')}: {err.get('Message')}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -26,32 +26,112 @@ from templates_src.context import BuildContext
 # policies scope resources.  tests/test_boundary.py proves every statement of every bounded role (and every
 # key-policy and bucket-policy grant to one) lies within it.
 ALLOWED = {
-    "sagemaker": ("Add*", "Associate*", "Batch*", "Create*", "Delete*", "Describe*", "Disassociate*", "Enable*",
-                  "Get*", "Invoke*", "List*", "Put*", "Query*", "Retry*", "Search*", "Send*", "Start*", "Stop*",
-                  "Update*"),
-    "s3": ("AbortMultipartUpload", "CreateBucket", "DeleteObject", "DeleteObjectVersion", "Get*", "List*",
-           "PutObject", "PutObjectTagging"),
-    "kms": ("Decrypt", "Encrypt", "GenerateDataKey*", "ReEncrypt*", "DescribeKey", "CreateGrant", "ListGrants",
-            "RetireGrant", "RevokeGrant"),
-    "ec2": ("CreateNetworkInterface*", "DeleteNetworkInterface*", "DeleteSecurityGroup", "Describe*",
-            "RevokeSecurityGroup*"),
+    "sagemaker": (
+        "Add*",
+        "Associate*",
+        "Batch*",
+        "Create*",
+        "Delete*",
+        "Describe*",
+        "Disassociate*",
+        "Enable*",
+        "Get*",
+        "Invoke*",
+        "List*",
+        "Put*",
+        "Query*",
+        "Retry*",
+        "Search*",
+        "Send*",
+        "Start*",
+        "Stop*",
+        "Update*",
+    ),
+    "s3": (
+        "AbortMultipartUpload",
+        "CreateBucket",
+        "DeleteObject",
+        "DeleteObjectVersion",
+        "Get*",
+        "List*",
+        "PutObject",
+        "PutObjectTagging",
+    ),
+    "kms": (
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey*",
+        "ReEncrypt*",
+        "DescribeKey",
+        "CreateGrant",
+        "ListGrants",
+        "RetireGrant",
+        "RevokeGrant",
+    ),
+    "ec2": (
+        "CreateNetworkInterface*",
+        "DeleteNetworkInterface*",
+        "DeleteSecurityGroup",
+        "Describe*",
+        "RevokeSecurityGroup*",
+    ),
     "ecr": ("Batch*", "Describe*", "Get*"),
-    "logs": ("CreateLogGroup", "CreateLogStream", "Describe*", "Filter*", "Get*", "PutLogEvents", "StartQuery",
-             "StopQuery"),
+    "logs": (
+        "CreateLogGroup",
+        "CreateLogStream",
+        "Describe*",
+        "Filter*",
+        "Get*",
+        "PutLogEvents",
+        "StartQuery",
+        "StopQuery",
+    ),
     "cloudwatch": ("Describe*", "Get*", "List*", "PutMetricData"),
     "ssm": ("Describe*", "Get*"),
-    "codecommit": ("Batch*", "Cancel*", "Create*", "Describe*", "Get*", "Git*", "List*", "Merge*", "Post*",
-                   "PutFile", "Update*", "Upload*"),
+    "codecommit": (
+        "Batch*",
+        "Cancel*",
+        "Create*",
+        "Describe*",
+        "Get*",
+        "Git*",
+        "List*",
+        "Merge*",
+        "Post*",
+        "PutFile",
+        "Update*",
+        "Upload*",
+    ),
     "codebuild": ("Batch*", "Create*", "List*", "Start*", "Stop*", "Update*"),
     "codepipeline": ("Get*", "List*", "Put*", "Start*"),
     "codestar-connections": ("UseConnection",),
     "codeconnections": ("UseConnection",),
-    "servicecatalog": ("AcceptPortfolioShare", "Describe*", "DisassociatePrincipalFromPortfolio", "List*",
-                       "ProvisionProduct", "ScanProvisionedProducts", "Search*", "TerminateProvisionedProduct",
-                       "UpdateProvisionedProduct"),
+    "servicecatalog": (
+        "AcceptPortfolioShare",
+        "Describe*",
+        "DisassociatePrincipalFromPortfolio",
+        "List*",
+        "ProvisionProduct",
+        "ScanProvisionedProducts",
+        "Search*",
+        "TerminateProvisionedProduct",
+        "UpdateProvisionedProduct",
+    ),
     "elasticfilesystem": ("DeleteMountTarget", "Describe*"),
-    "cloudformation": ("Create*", "Delete*", "Describe*", "Execute*", "Get*", "List*", "Set*", "Stop*", "Tag*",
-                       "Untag*", "Update*", "Validate*"),
+    "cloudformation": (
+        "Create*",
+        "Delete*",
+        "Describe*",
+        "Execute*",
+        "Get*",
+        "List*",
+        "Set*",
+        "Stop*",
+        "Tag*",
+        "Untag*",
+        "Update*",
+        "Validate*",
+    ),
     # Read-only calls of services whose writes no environment role may make.
     "organizations": ("Describe*", "List*"),
     "iam": ("GetRole",),
@@ -64,20 +144,23 @@ PARAMETER = ParamSpec(
     "Permissions boundary ARN",
     allowed_pattern=r"arn:aws[a-z-]*:iam::\d{12}:policy/[\w+=,.@/-]+",
     max_length=params.POLICY_ARN_MAX,
-    constraint="must be an IAM managed policy ARN (arn:<partition>:iam::<account-id>:policy/<name>)")
+    constraint="must be an IAM managed policy ARN (arn:<partition>:iam::<account-id>:policy/<name>)",
+)
 
 
 def name(ctx: BuildContext):
     """The boundary's managed policy name: <prefix><core StackSetName>-<region>-platform-boundary."""
-    return ctx.namer.name("policy", "${StackSetName}-${AWS::Region}-platform-boundary",
-                          {"StackSetName": params.STACK_SET_NAME})
+    return ctx.namer.name(
+        "policy", "${StackSetName}-${AWS::Region}-platform-boundary", {"StackSetName": params.STACK_SET_NAME}
+    )
 
 
 def export_name(ctx: BuildContext, core_name: str = "StackSetName"):
     """The core's export of the boundary's ARN, which env-main imports (``core_name``: the parameter holding the
     core deployment's name)."""
-    return ctx.namer.name("export", f"${{{core_name}}}-platform-boundary-arn",
-                          {core_name: params.STACK_SET_NAME.with_(name=core_name)})
+    return ctx.namer.name(
+        "export", f"${{{core_name}}}-platform-boundary-arn", {core_name: params.STACK_SET_NAME.with_(name=core_name)}
+    )
 
 
 def statements(ctx: BuildContext) -> list:
@@ -85,8 +168,9 @@ def statements(ctx: BuildContext) -> list:
     platform_roles = Sub(ctx.role_path_pattern() + "*")
     any_account_platform_roles = Sub(ctx.role_path_pattern(account="*") + "*")
     return [
-        allow([action for service, names in ALLOWED.items() for action in a(service, *names)], "*",
-              sid="PlatformServices"),
+        allow(
+            [action for service, names in ALLOWED.items() for action in a(service, *names)], "*", sid="PlatformServices"
+        ),
         # Roles are passed only to the services that run the platform's work, and only roles of the platform.
         allow(a("iam", "PassRole"), platform_roles, sid="PassPlatformRoles"),
         # StackSet administration assumes execution roles of the target accounts; deployment tests assume model

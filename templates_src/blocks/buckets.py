@@ -5,15 +5,15 @@ are built from these."""
 from __future__ import annotations
 
 from awacs.aws import Bool, Condition, Deny, Principal, Statement
-from troposphere import GetAtt, Join, Ref, Sub
-from troposphere import s3
+from troposphere import GetAtt, Join, Ref, Sub, s3
 
 from templates_src.blocks import iam as iam_blocks
 
 
 def public_access_blocked() -> s3.PublicAccessBlockConfiguration:
-    return s3.PublicAccessBlockConfiguration(BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True,
-                                             RestrictPublicBuckets=True)
+    return s3.PublicAccessBlockConfiguration(
+        BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+    )
 
 
 def owner_enforced() -> s3.OwnershipControls:
@@ -29,11 +29,17 @@ def no_customer_keys() -> s3.BlockedEncryptionTypes:
 def kms_encryption(key_arn) -> s3.BucketEncryption:
     """SSE-KMS with ``key_arn`` by default, with a bucket key: one data key per bucket and period instead of a
     KMS request per object (fewer KMS calls and costs, same key)."""
-    return s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
-        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="aws:kms",
-                                                                       KMSMasterKeyID=key_arn),
-        BucketKeyEnabled=True,
-        BlockedEncryptionTypes=no_customer_keys())])
+    return s3.BucketEncryption(
+        ServerSideEncryptionConfiguration=[
+            s3.ServerSideEncryptionRule(
+                ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
+                    SSEAlgorithm="aws:kms", KMSMasterKeyID=key_arn
+                ),
+                BucketKeyEnabled=True,
+                BlockedEncryptionTypes=no_customer_keys(),
+            )
+        ]
+    )
 
 
 def retain(bucket: s3.Bucket) -> s3.Bucket:
@@ -55,8 +61,12 @@ def _all_objects(bucket: s3.Bucket) -> Join:
 
 def bucket_policy(title: str, bucket: s3.Bucket, *statements: Statement) -> s3.BucketPolicy:
     # I1022 (prefer Fn::Sub over Fn::Join): the TLS statement's Fn::Join is the form CT.S3.PR.8 reads (_all_objects).
-    return s3.BucketPolicy(title, Bucket=Ref(bucket), PolicyDocument=iam_blocks.document(*statements),
-                           Metadata={"cfn-lint": {"config": {"ignore_checks": ["I1022"]}}})
+    return s3.BucketPolicy(
+        title,
+        Bucket=Ref(bucket),
+        PolicyDocument=iam_blocks.document(*statements),
+        Metadata={"cfn-lint": {"config": {"ignore_checks": ["I1022"]}}},
+    )
 
 
 def notifications() -> s3.NotificationConfiguration:
@@ -67,6 +77,11 @@ def notifications() -> s3.NotificationConfiguration:
 
 def tls_only(bucket) -> Statement:
     """Data in transit is always encrypted (AWS Control Tower's CT.S3.PR.8)."""
-    return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"),
-                     Action=iam_blocks.actions("s3", "*"), Resource=[GetAtt(bucket, "Arn"), _all_objects(bucket)],
-                     Condition=Condition(Bool({"aws:SecureTransport": "false"})))
+    return Statement(
+        Sid="DenyInsecureTransport",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=iam_blocks.actions("s3", "*"),
+        Resource=[GetAtt(bucket, "Arn"), _all_objects(bucket)],
+        Condition=Condition(Bool({"aws:SecureTransport": "false"})),
+    )

@@ -13,17 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs.aws import Statement
-from troposphere import AWSHelperFn, GetAtt, If, Ref, Sub, Template
-from troposphere import awslambda, cloudformation, iam, logs
+from troposphere import AWSHelperFn, GetAtt, If, Ref, Sub, Template, awslambda, cloudformation, iam, logs
 
 from templates_src import functions
-from templates_src.references import LocalPath
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import log_groups
+from templates_src.blocks import log_groups, scanners
 from templates_src.blocks import parameters as params
-from templates_src.blocks import scanners
 from templates_src.context import BuildContext
 from templates_src.naming import Name
+from templates_src.references import LocalPath
 
 
 @dataclass
@@ -44,9 +42,17 @@ def vpc_network_interfaces() -> Statement:
     only on all resources.
     """
     return iam_blocks.allow(
-        iam_blocks.actions("ec2", "CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface",
-                           "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses"),
-        "*", sid="VpcNetworkInterfaces")
+        iam_blocks.actions(
+            "ec2",
+            "CreateNetworkInterface",
+            "DescribeNetworkInterfaces",
+            "DeleteNetworkInterface",
+            "AssignPrivateIpAddresses",
+            "UnassignPrivateIpAddresses",
+        ),
+        "*",
+        sid="VpcNetworkInterfaces",
+    )
 
 
 def vpc_config(ctx: BuildContext, template: Template) -> awslambda.VPCConfig:
@@ -56,8 +62,9 @@ def vpc_config(ctx: BuildContext, template: Template) -> awslambda.VPCConfig:
         return awslambda.VPCConfig(SubnetIds=list(pinned.subnet_ids), SecurityGroupIds=list(pinned.security_group_ids))
     params.require(template, params.FUNCTION_SUBNET_IDS, params.HARDENING_GROUP)
     params.require(template, params.FUNCTION_SECURITY_GROUP_IDS, params.HARDENING_GROUP)
-    return awslambda.VPCConfig(SubnetIds=Ref(params.FUNCTION_SUBNET_IDS.name),
-                               SecurityGroupIds=Ref(params.FUNCTION_SECURITY_GROUP_IDS.name))
+    return awslambda.VPCConfig(
+        SubnetIds=Ref(params.FUNCTION_SUBNET_IDS.name), SecurityGroupIds=Ref(params.FUNCTION_SECURITY_GROUP_IDS.name)
+    )
 
 
 def code(module: str) -> awslambda.Code | LocalPath:
@@ -102,13 +109,16 @@ def lambda_function(
         # No source-account condition: Lambda cannot be handed a role of another account (PassRole
         # does not cross accounts), so the Lambda service principal alone is not a confused deputy.
         assume=iam_blocks.service_trust("lambda"),
-        policies=[iam_blocks.inline(
-            "function",
-            iam_blocks.allow(iam_blocks.actions("logs", "CreateLogStream", "PutLogEvents"), log_arn,
-                             sid="OwnLogGroupOnly"),
-            *statements,
-            *([vpc_network_interfaces()] if in_vpc else []),
-        )],
+        policies=[
+            iam_blocks.inline(
+                "function",
+                iam_blocks.allow(
+                    iam_blocks.actions("logs", "CreateLogStream", "PutLogEvents"), log_arn, sid="OwnLogGroupOnly"
+                ),
+                *statements,
+                *([vpc_network_interfaces()] if in_vpc else []),
+            )
+        ],
         boundary=boundary,
     )
     if role_name is not None:  # where the deploying role may create roles by name only (prefix and path)
@@ -141,8 +151,9 @@ def lambda_function(
     return LambdaFunction(function, fn_role, log_group)
 
 
-def custom_resource(template: Template, title: str, resource_type: str, fn: LambdaFunction,
-                    condition: str | None = None, **properties) -> cloudformation.CustomResource:
+def custom_resource(
+    template: Template, title: str, resource_type: str, fn: LambdaFunction, condition: str | None = None, **properties
+) -> cloudformation.CustomResource:
     kind = type(resource_type.replace("::", ""), (cloudformation.CustomResource,), {"resource_type": resource_type})
     resource = kind(title, ServiceToken=fn.arn, **properties)
     resource.DependsOn = [fn.log_group.title]

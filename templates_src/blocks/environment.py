@@ -32,8 +32,7 @@ DATA_CAPTURE_PREFIX = "data-capture/"
 
 def bucket_name(ctx: BuildContext, kind: str) -> Name:
     assert kind in BUCKET_KINDS, kind
-    return ctx.namer.name("bucket", f"{ENV}-${{AWS::Region}}-${{AWS::AccountId}}-{kind}", ENVIRONMENT,
-                          prefixed=False)
+    return ctx.namer.name("bucket", f"{ENV}-${{AWS::Region}}-${{AWS::AccountId}}-{kind}", ENVIRONMENT, prefixed=False)
 
 
 # -- IAM roles the environment creates: <prefix><env>-<type>-<region>-<suffix> ---------------------------------
@@ -61,8 +60,10 @@ FUNCTION_ROLES = "fn-"  # the set-up functions' roles: <prefix><env>-<type>-<reg
 
 def policy_name(ctx: BuildContext, suffix: str, number: int) -> Name:
     """A customer managed policy of the environment: <prefix><env>-<type>-<region>-env-policy-<suffix>-<n>."""
-    return ctx.namer.name("policy", f"{ENV}-${{AWS::Region}}-{naming.ENVIRONMENT_POLICY_MARKER}-{suffix}-{number}",
-                          ENVIRONMENT)
+    return ctx.namer.name(
+        "policy", f"{ENV}-${{AWS::Region}}-{naming.ENVIRONMENT_POLICY_MARKER}-{suffix}-{number}", ENVIRONMENT
+    )
+
 
 # -- SSM parameters: the contract with the MLOps projects and their seed code ---------------------------------
 # Read as <EnvName>-<EnvType>-<suffix> by the core's environment configuration function and the seed code.
@@ -74,34 +75,62 @@ def ssm_name(suffix: str, env_type: str = "${EnvType}") -> Sub:
 
 # -- Parameters shared by env-main and its children ------------------------------------------------------------
 ENV_TYPE_STAGING = ParamSpec(
-    "EnvTypeStagingName", "Stage name of the staging accounts (part of their resource names)",
-    "Staging stage name", default="staging", min_length=1, max_length=10, allowed_pattern=params.LOWER_NAME,
-    constraint="1 to 10 characters: lower-case letters, digits and hyphens, not starting or ending with a hyphen")
+    "EnvTypeStagingName",
+    "Stage name of the staging accounts (part of their resource names)",
+    "Staging stage name",
+    default="staging",
+    min_length=1,
+    max_length=10,
+    allowed_pattern=params.LOWER_NAME,
+    constraint="1 to 10 characters: lower-case letters, digits and hyphens, not starting or ending with a hyphen",
+)
 ENV_TYPE_PROD = ENV_TYPE_STAGING.with_(
-    name="EnvTypeProdName", description="Stage name of the production accounts (part of their resource names)",
-    label="Production stage name", default="prod")
+    name="EnvTypeProdName",
+    description="Stage name of the production accounts (part of their resource names)",
+    label="Production stage name",
+    default="prod",
+)
 
-SUBNET_CIDR = (r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-               r"/(1[6-9]|2[0-8])")
+SUBNET_CIDR = (
+    r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+    r"/(1[6-9]|2[0-8])"
+)
 
 
 def cidr(name: str, description: str, label: str, default: str) -> ParamSpec:
-    return ParamSpec(name, description, label, default=default, allowed_pattern=SUBNET_CIDR, max_length=18,
-                     constraint="must be an IPv4 CIDR block with a prefix length from /16 to /28, e.g. 10.0.0.0/19")
+    return ParamSpec(
+        name,
+        description,
+        label,
+        default=default,
+        allowed_pattern=SUBNET_CIDR,
+        max_length=18,
+        constraint="must be an IPv4 CIDR block with a prefix length from /16 to /28, e.g. 10.0.0.0/19",
+    )
 
 
 def bucket_param(name: str, description: str, label: str, required: bool = False) -> ParamSpec:
     constraint = "must be an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)"
     return ParamSpec(
-        name, description, label, default=None if required else "",
+        name,
+        description,
+        label,
+        default=None if required else "",
         allowed_pattern=params.BUCKET_NAME if required else params.optional(params.BUCKET_NAME),
-        max_length=63, min_length=3 if required else None,
-        constraint=constraint if required else constraint + ", or empty")
+        max_length=63,
+        min_length=3 if required else None,
+        constraint=constraint if required else constraint + ", or empty",
+    )
 
 
 def kms_key_arn_param(name: str, description: str, label: str, required: bool = True) -> ParamSpec:
     constraint = "must be a KMS key ARN: arn:<partition>:kms:<region>:<account-id>:key/<key-id>"
     return ParamSpec(
-        name, description, label, default=None if required else "",
+        name,
+        description,
+        label,
+        default=None if required else "",
         allowed_pattern=params.KMS_KEY_ARN if required else params.optional(params.KMS_KEY_ARN),
-        max_length=params.KMS_KEY_ARN_MAX, constraint=constraint if required else constraint + ", or empty")
+        max_length=params.KMS_KEY_ARN_MAX,
+        constraint=constraint if required else constraint + ", or empty",
+    )

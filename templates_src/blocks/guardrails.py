@@ -44,8 +44,7 @@ action does not support would make a Deny either never or always apply.
 
 from __future__ import annotations
 
-from awacs.aws import (Condition, ForAnyValueStringNotEquals, ForAnyValueStringNotLike, Null, Statement,
-                       StringNotEquals)
+from awacs.aws import Condition, ForAnyValueStringNotEquals, ForAnyValueStringNotLike, Null, Statement, StringNotEquals
 
 from templates_src.blocks.iam import actions, deny
 from templates_src.context import BuildContext
@@ -63,8 +62,12 @@ DIRECT_INTERNET = "sagemaker:DirectInternetAccess"
 ROOT_ACCESS = "sagemaker:RootAccess"
 
 # -- which actions each statement covers --------------------------------------------------------------------
-_MONITORING_DEFINITIONS = ("CreateDataQualityJobDefinition", "CreateModelBiasJobDefinition",
-                           "CreateModelExplainabilityJobDefinition", "CreateModelQualityJobDefinition")
+_MONITORING_DEFINITIONS = (
+    "CreateDataQualityJobDefinition",
+    "CreateModelBiasJobDefinition",
+    "CreateModelExplainabilityJobDefinition",
+    "CreateModelQualityJobDefinition",
+)
 _MONITORING_SCHEDULES = ("CreateMonitoringSchedule", "UpdateMonitoringSchedule")
 _AUTOML = ("CreateAutoMLJob", "CreateAutoMLJobV2")
 
@@ -72,8 +75,15 @@ _AUTOML = ("CreateAutoMLJob", "CreateAutoMLJobV2")
 # the model, which is checked here; only the ExecutionRoleArn style of endpoint configuration has a VpcConfig),
 # not for monitoring schedules (one that names a job definition carries no network configuration: the
 # definition, checked here, has it), not for domains (a domain always names its subnets).
-VPC_REQUIRED = ("CreateTrainingJob", "CreateProcessingJob", "CreateHyperParameterTuningJob", "CreateModel",
-                "CreateNotebookInstance", *_AUTOML, *_MONITORING_DEFINITIONS)
+VPC_REQUIRED = (
+    "CreateTrainingJob",
+    "CreateProcessingJob",
+    "CreateHyperParameterTuningJob",
+    "CreateModel",
+    "CreateNotebookInstance",
+    *_AUTOML,
+    *_MONITORING_DEFINITIONS,
+)
 # Subnets or security groups given must be the environment's.
 VPC_CHECKED = (*VPC_REQUIRED, "CreateEndpointConfig", *_MONITORING_SCHEDULES, "CreateDomain", "UpdateDomain")
 # Security groups only (these requests name no subnets).
@@ -83,22 +93,51 @@ SECURITY_GROUPS_CHECKED = ("CreateUserProfile", "UpdateUserProfile")
 # with a hardware module, and SageMaker rejects a volume key for them, so a request whose instance types are
 # all of those is exempt (sagemaker:InstanceTypes lists every instance type of the request).  AutoML chooses its
 # instances itself and accepts a volume key whatever they are.
-VOLUME_KEY_REQUIRED = ("CreateTrainingJob", "CreateProcessingJob", "CreateHyperParameterTuningJob",
-                       "CreateTransformJob", "CreateEndpointConfig", "CreateNotebookInstance",
-                       *_MONITORING_DEFINITIONS)
+VOLUME_KEY_REQUIRED = (
+    "CreateTrainingJob",
+    "CreateProcessingJob",
+    "CreateHyperParameterTuningJob",
+    "CreateTransformJob",
+    "CreateEndpointConfig",
+    "CreateNotebookInstance",
+    *_MONITORING_DEFINITIONS,
+)
 VOLUME_KEY_REQUIRED_ANY_INSTANCE = _AUTOML
-VOLUME_KEY_CHECKED = (*VOLUME_KEY_REQUIRED, *VOLUME_KEY_REQUIRED_ANY_INSTANCE, "CreateLabelingJob",
-                      *_MONITORING_SCHEDULES)
+VOLUME_KEY_CHECKED = (
+    *VOLUME_KEY_REQUIRED,
+    *VOLUME_KEY_REQUIRED_ANY_INSTANCE,
+    "CreateLabelingJob",
+    *_MONITORING_SCHEDULES,
+)
 # ML instance families with local (instance store) NVMe storage: EC2's 'd' families (m5d, c5d, r5d, g4dn,
 # p3dn, p4d, p4de, c6id, ...) and the accelerated families that always have instance storage.
-LOCAL_STORAGE_INSTANCE_TYPES = ("ml.*d.*", "ml.*dn.*", "ml.*de.*", "ml.g5.*", "ml.g6.*", "ml.g6e.*", "ml.gr6.*",
-                                "ml.p5.*", "ml.p5e.*", "ml.p5en.*", "ml.p6-*", "ml.trn1.*", "ml.trn1n.*",
-                                "ml.trn2.*")
+LOCAL_STORAGE_INSTANCE_TYPES = (
+    "ml.*d.*",
+    "ml.*dn.*",
+    "ml.*de.*",
+    "ml.g5.*",
+    "ml.g6.*",
+    "ml.g6e.*",
+    "ml.gr6.*",
+    "ml.p5.*",
+    "ml.p5e.*",
+    "ml.p5en.*",
+    "ml.p6-*",
+    "ml.trn1.*",
+    "ml.trn1n.*",
+    "ml.trn2.*",
+)
 
 # The output key is required where every request has an S3 output.  Not for CreateProcessingJob: a processing
 # job may have no outputs, and then it cannot carry an output key at all; a key it does give is checked.
-OUTPUT_KEY_REQUIRED = ("CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateTransformJob", *_AUTOML,
-                       "CreateLabelingJob", *_MONITORING_DEFINITIONS)
+OUTPUT_KEY_REQUIRED = (
+    "CreateTrainingJob",
+    "CreateHyperParameterTuningJob",
+    "CreateTransformJob",
+    *_AUTOML,
+    "CreateLabelingJob",
+    *_MONITORING_DEFINITIONS,
+)
 OUTPUT_KEY_CHECKED = (*OUTPUT_KEY_REQUIRED, "CreateProcessingJob", *_MONITORING_SCHEDULES)
 
 
@@ -108,62 +147,124 @@ def _a(*names: str):
 
 def vpc_statements(subnet_ids, security_group_ids) -> list[Statement]:
     return [
-        deny(_a(*VPC_REQUIRED), "*", sid="RequireVpcSubnets",
-             condition=Condition(Null({VPC_SUBNETS: "true"}))),
-        deny(_a(*VPC_REQUIRED), "*", sid="RequireVpcSecurityGroups",
-             condition=Condition(Null({VPC_SECURITY_GROUPS: "true"}))),
-        deny(_a(*VPC_CHECKED), "*", sid="OnlyEnvironmentSubnets",
-             condition=Condition(ForAnyValueStringNotEquals({VPC_SUBNETS: subnet_ids}))),
-        deny(_a(*VPC_CHECKED, *SECURITY_GROUPS_CHECKED), "*", sid="OnlyEnvironmentSecurityGroups",
-             condition=Condition(ForAnyValueStringNotEquals({VPC_SECURITY_GROUPS: security_group_ids}))),
+        deny(_a(*VPC_REQUIRED), "*", sid="RequireVpcSubnets", condition=Condition(Null({VPC_SUBNETS: "true"}))),
+        deny(
+            _a(*VPC_REQUIRED),
+            "*",
+            sid="RequireVpcSecurityGroups",
+            condition=Condition(Null({VPC_SECURITY_GROUPS: "true"})),
+        ),
+        deny(
+            _a(*VPC_CHECKED),
+            "*",
+            sid="OnlyEnvironmentSubnets",
+            condition=Condition(ForAnyValueStringNotEquals({VPC_SUBNETS: subnet_ids})),
+        ),
+        deny(
+            _a(*VPC_CHECKED, *SECURITY_GROUPS_CHECKED),
+            "*",
+            sid="OnlyEnvironmentSecurityGroups",
+            condition=Condition(ForAnyValueStringNotEquals({VPC_SECURITY_GROUPS: security_group_ids})),
+        ),
     ]
 
 
 def key_statements(volume_keys, output_keys) -> list[Statement]:
     return [
-        deny(_a(*VOLUME_KEY_REQUIRED), "*", sid="RequireVolumeKey", condition=Condition([
-            Null({VOLUME_KEY: "true"}),
-            ForAnyValueStringNotLike({INSTANCE_TYPES: list(LOCAL_STORAGE_INSTANCE_TYPES)}),
-        ])),
-        deny(_a(*VOLUME_KEY_REQUIRED_ANY_INSTANCE), "*", sid="RequireAutoMLVolumeKey",
-             condition=Condition(Null({VOLUME_KEY: "true"}))),
-        deny(_a(*VOLUME_KEY_CHECKED), "*", sid="OnlyEnvironmentVolumeKeys", condition=Condition([
-            Null({VOLUME_KEY: "false"}),
-            StringNotEquals({VOLUME_KEY: volume_keys}),
-        ])),
-        deny(_a(*OUTPUT_KEY_REQUIRED), "*", sid="RequireOutputKey",
-             condition=Condition(Null({OUTPUT_KEY: "true"}))),
-        deny(_a(*OUTPUT_KEY_CHECKED), "*", sid="OnlyEnvironmentOutputKeys", condition=Condition([
-            Null({OUTPUT_KEY: "false"}),
-            StringNotEquals({OUTPUT_KEY: output_keys}),
-        ])),
+        deny(
+            _a(*VOLUME_KEY_REQUIRED),
+            "*",
+            sid="RequireVolumeKey",
+            condition=Condition(
+                [
+                    Null({VOLUME_KEY: "true"}),
+                    ForAnyValueStringNotLike({INSTANCE_TYPES: list(LOCAL_STORAGE_INSTANCE_TYPES)}),
+                ]
+            ),
+        ),
+        deny(
+            _a(*VOLUME_KEY_REQUIRED_ANY_INSTANCE),
+            "*",
+            sid="RequireAutoMLVolumeKey",
+            condition=Condition(Null({VOLUME_KEY: "true"})),
+        ),
+        deny(
+            _a(*VOLUME_KEY_CHECKED),
+            "*",
+            sid="OnlyEnvironmentVolumeKeys",
+            condition=Condition(
+                [
+                    Null({VOLUME_KEY: "false"}),
+                    StringNotEquals({VOLUME_KEY: volume_keys}),
+                ]
+            ),
+        ),
+        deny(_a(*OUTPUT_KEY_REQUIRED), "*", sid="RequireOutputKey", condition=Condition(Null({OUTPUT_KEY: "true"}))),
+        deny(
+            _a(*OUTPUT_KEY_CHECKED),
+            "*",
+            sid="OnlyEnvironmentOutputKeys",
+            condition=Condition(
+                [
+                    Null({OUTPUT_KEY: "false"}),
+                    StringNotEquals({OUTPUT_KEY: output_keys}),
+                ]
+            ),
+        ),
     ]
 
 
 def studio_and_notebook_statements() -> list[Statement]:
     return [
         # CreateDomain without the key means PublicInternetOnly (the default): denied too.
-        deny(_a("CreateDomain"), "*", sid="StudioVpcOnly",
-             condition=Condition(StringNotEquals({NETWORK_ACCESS: "VpcOnly"}))),
+        deny(
+            _a("CreateDomain"),
+            "*",
+            sid="StudioVpcOnly",
+            condition=Condition(StringNotEquals({NETWORK_ACCESS: "VpcOnly"})),
+        ),
         # An update that does not touch the network access type keeps VpcOnly: only a given value is checked.
-        deny(_a("UpdateDomain"), "*", sid="StudioStaysVpcOnly", condition=Condition([
-            Null({NETWORK_ACCESS: "false"}),
-            StringNotEquals({NETWORK_ACCESS: "VpcOnly"}),
-        ])),
+        deny(
+            _a("UpdateDomain"),
+            "*",
+            sid="StudioStaysVpcOnly",
+            condition=Condition(
+                [
+                    Null({NETWORK_ACCESS: "false"}),
+                    StringNotEquals({NETWORK_ACCESS: "VpcOnly"}),
+                ]
+            ),
+        ),
         # Both default to Enabled: a request without the key is denied.
-        deny(_a("CreateNotebookInstance"), "*", sid="NotebookNoDirectInternet",
-             condition=Condition(StringNotEquals({DIRECT_INTERNET: "Disabled"}))),
-        deny(_a("CreateNotebookInstance"), "*", sid="NotebookNoRootAccess",
-             condition=Condition(StringNotEquals({ROOT_ACCESS: "Disabled"}))),
-        deny(_a("UpdateNotebookInstance"), "*", sid="NotebookStaysWithoutRootAccess", condition=Condition([
-            Null({ROOT_ACCESS: "false"}),
-            StringNotEquals({ROOT_ACCESS: "Disabled"}),
-        ])),
+        deny(
+            _a("CreateNotebookInstance"),
+            "*",
+            sid="NotebookNoDirectInternet",
+            condition=Condition(StringNotEquals({DIRECT_INTERNET: "Disabled"})),
+        ),
+        deny(
+            _a("CreateNotebookInstance"),
+            "*",
+            sid="NotebookNoRootAccess",
+            condition=Condition(StringNotEquals({ROOT_ACCESS: "Disabled"})),
+        ),
+        deny(
+            _a("UpdateNotebookInstance"),
+            "*",
+            sid="NotebookStaysWithoutRootAccess",
+            condition=Condition(
+                [
+                    Null({ROOT_ACCESS: "false"}),
+                    StringNotEquals({ROOT_ACCESS: "Disabled"}),
+                ]
+            ),
+        ),
     ]
 
 
-def sagemaker_guardrail_statements(ctx: BuildContext, subnet_ids, security_group_ids, volume_keys,
-                                   output_keys) -> list[Statement]:
+def sagemaker_guardrail_statements(
+    ctx: BuildContext, subnet_ids, security_group_ids, volume_keys, output_keys
+) -> list[Statement]:
     """The environment's SageMaker guardrails, as Deny statements on ``*`` (every region: a guardrail must not
     be escaped by creating the resource elsewhere).
 
@@ -173,8 +274,11 @@ def sagemaker_guardrail_statements(ctx: BuildContext, subnet_ids, security_group
     ARN, key id, and the alias name and alias ARN where the key has an alias), as a list.
     """
     del ctx  # the statements name nothing of this account; kept for the building-block signature
-    return [*vpc_statements(subnet_ids, security_group_ids), *key_statements(volume_keys, output_keys),
-            *studio_and_notebook_statements()]
+    return [
+        *vpc_statements(subnet_ids, security_group_ids),
+        *key_statements(volume_keys, output_keys),
+        *studio_and_notebook_statements(),
+    ]
 
 
 ENDPOINT_ACTIONS = ("CreateModel", "CreateEndpointConfig")
@@ -185,16 +289,35 @@ def endpoint_statements(subnet_ids, security_group_ids, volume_keys) -> list[Sta
     subnets and security groups), endpoint volumes only encrypted with the environment's EBS key."""
     return [
         deny(_a("CreateModel"), "*", sid="EndpointModelsInAVpc", condition=Condition(Null({VPC_SUBNETS: "true"}))),
-        deny(_a(*ENDPOINT_ACTIONS), "*", sid="EndpointOnlyTheseSubnets",
-             condition=Condition(ForAnyValueStringNotEquals({VPC_SUBNETS: subnet_ids}))),
-        deny(_a(*ENDPOINT_ACTIONS), "*", sid="EndpointOnlyTheseSecurityGroups",
-             condition=Condition(ForAnyValueStringNotEquals({VPC_SECURITY_GROUPS: security_group_ids}))),
-        deny(_a("CreateEndpointConfig"), "*", sid="EndpointVolumeKeyRequired", condition=Condition([
-            Null({VOLUME_KEY: "true"}),
-            ForAnyValueStringNotLike({INSTANCE_TYPES: list(LOCAL_STORAGE_INSTANCE_TYPES)}),
-        ])),
-        deny(_a("CreateEndpointConfig"), "*", sid="EndpointOnlyTheVolumeKey", condition=Condition([
-            Null({VOLUME_KEY: "false"}), StringNotEquals({VOLUME_KEY: volume_keys})])),
+        deny(
+            _a(*ENDPOINT_ACTIONS),
+            "*",
+            sid="EndpointOnlyTheseSubnets",
+            condition=Condition(ForAnyValueStringNotEquals({VPC_SUBNETS: subnet_ids})),
+        ),
+        deny(
+            _a(*ENDPOINT_ACTIONS),
+            "*",
+            sid="EndpointOnlyTheseSecurityGroups",
+            condition=Condition(ForAnyValueStringNotEquals({VPC_SECURITY_GROUPS: security_group_ids})),
+        ),
+        deny(
+            _a("CreateEndpointConfig"),
+            "*",
+            sid="EndpointVolumeKeyRequired",
+            condition=Condition(
+                [
+                    Null({VOLUME_KEY: "true"}),
+                    ForAnyValueStringNotLike({INSTANCE_TYPES: list(LOCAL_STORAGE_INSTANCE_TYPES)}),
+                ]
+            ),
+        ),
+        deny(
+            _a("CreateEndpointConfig"),
+            "*",
+            sid="EndpointOnlyTheVolumeKey",
+            condition=Condition([Null({VOLUME_KEY: "false"}), StringNotEquals({VOLUME_KEY: volume_keys})]),
+        ),
     ]
 
 
@@ -205,8 +328,12 @@ def presence_statements(sid: str = "Require") -> list[Statement]:
     key identifiers are not known (SageMaker's products use role, the model deployment StackSet execution role)."""
     return [
         deny(_a(*VPC_REQUIRED), "*", sid=f"{sid}VpcSubnets", condition=Condition(Null({VPC_SUBNETS: "true"}))),
-        deny(_a(*VPC_REQUIRED), "*", sid=f"{sid}VpcSecurityGroups",
-             condition=Condition(Null({VPC_SECURITY_GROUPS: "true"}))),
+        deny(
+            _a(*VPC_REQUIRED),
+            "*",
+            sid=f"{sid}VpcSecurityGroups",
+            condition=Condition(Null({VPC_SECURITY_GROUPS: "true"})),
+        ),
         *[stmt for stmt in key_statements([], []) if stmt.Sid.startswith("Require")],
         *studio_and_notebook_statements(),
     ]

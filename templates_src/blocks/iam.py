@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from awacs.aws import Action, Allow, Condition, Deny, Policy, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSHelperFn, GetAtt, Template, encode_to_dict
-from troposphere import iam
+from troposphere import AWSHelperFn, GetAtt, Template, encode_to_dict, iam
 
 from templates_src.blocks.parameters import LONGEST
 from templates_src.context import BuildContext
@@ -36,10 +35,17 @@ def actions(service: str, *names: str) -> list[Action]:
     return [Action(service, name) for name in names]
 
 
-def allow(acts: Sequence[Action], resources: Sequence | str | AWSHelperFn, sid: str | None = None,
-          condition: Condition | None = None) -> Statement:
-    kwargs = {"Effect": Allow, "Action": list(acts),
-              "Resource": resources if isinstance(resources, list) else [resources]}
+def allow(
+    acts: Sequence[Action],
+    resources: Sequence | str | AWSHelperFn,
+    sid: str | None = None,
+    condition: Condition | None = None,
+) -> Statement:
+    kwargs = {
+        "Effect": Allow,
+        "Action": list(acts),
+        "Resource": resources if isinstance(resources, list) else [resources],
+    }
     if sid:
         kwargs["Sid"] = sid
     if condition is not None:
@@ -47,9 +53,15 @@ def allow(acts: Sequence[Action], resources: Sequence | str | AWSHelperFn, sid: 
     return Statement(**kwargs)
 
 
-def deny(acts: Sequence[Action], resources: Sequence | str | AWSHelperFn, sid: str, condition: Condition | None = None) -> Statement:
-    kwargs = {"Sid": sid, "Effect": Deny, "Action": list(acts),
-              "Resource": resources if isinstance(resources, list) else [resources]}
+def deny(
+    acts: Sequence[Action], resources: Sequence | str | AWSHelperFn, sid: str, condition: Condition | None = None
+) -> Statement:
+    kwargs = {
+        "Sid": sid,
+        "Effect": Deny,
+        "Action": list(acts),
+        "Resource": resources if isinstance(resources, list) else [resources],
+    }
     if condition is not None:
         kwargs["Condition"] = condition
     return Statement(**kwargs)
@@ -65,8 +77,11 @@ def inline(name: str | AWSHelperFn, *statements: Statement) -> iam.Policy:
 
 def service_trust(*services: str, condition: Condition | None = None) -> PolicyDocument:
     """Trust policy for AWS service principals (``lambda`` -> lambda.amazonaws.com)."""
-    stmt = {"Effect": Allow, "Action": [AssumeRole],
-            "Principal": Principal("Service", [f"{s}.amazonaws.com" for s in services])}
+    stmt = {
+        "Effect": Allow,
+        "Action": [AssumeRole],
+        "Principal": Principal("Service", [f"{s}.amazonaws.com" for s in services]),
+    }
     if condition is not None:
         stmt["Condition"] = condition
     return document(Statement(**stmt))
@@ -91,13 +106,19 @@ def source_identity_statement(principal: Principal, identity: str, sid: str, con
     from awacs.aws import StringEquals
     from awacs.sts import SetSourceIdentity
 
-    return Statement(Sid=sid, Effect=Allow, Action=[SetSourceIdentity], Principal=principal,
-                     Condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]))
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Action=[SetSourceIdentity],
+        Principal=principal,
+        Condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]),
+    )
 
 
 def _worst_case(node, bounds: dict[str, int]):
     """A policy (as a dict) with every ${...}, Ref and GetAtt at its longest value: a parameter's MaxLength
     (``bounds``), the longest pseudo parameter, else 64 characters (128 for an attribute)."""
+
     def longest(name: str) -> str:
         return _WORST.get(name) or "x" * bounds.get(name, 64)
 
@@ -142,8 +163,9 @@ def creates_on_star(document: PolicyDocument) -> bool:
     return False
 
 
-def managed_policies(ctx: BuildContext, title: str, description: str, statements: Sequence[Statement],
-                     template: Template) -> list[iam.ManagedPolicy]:
+def managed_policies(
+    ctx: BuildContext, title: str, description: str, statements: Sequence[Statement], template: Template
+) -> list[iam.ManagedPolicy]:
     """Pack statements, in order, into as few customer managed policies as the size budget (90 % of IAM's limit
     at worst-case values) allows.
 
@@ -165,9 +187,15 @@ def managed_policies(ctx: BuildContext, title: str, description: str, statements
         used += size
         if frame + used + len(groups[-1]) - 1 > MANAGED_POLICY_BUDGET:
             raise ValueError(f"statement {stmt.Sid!r} alone exceeds the managed policy size budget")
-    return [iam.ManagedPolicy(f"{title}{i + 1}", Description=f"{description} ({i + 1}/{len(groups)})",
-                              Path=ctx.config.role_path, PolicyDocument=document(*group))
-            for i, group in enumerate(groups)]
+    return [
+        iam.ManagedPolicy(
+            f"{title}{i + 1}",
+            Description=f"{description} ({i + 1}/{len(groups)})",
+            Path=ctx.config.role_path,
+            PolicyDocument=document(*group),
+        )
+        for i, group in enumerate(groups)
+    ]
 
 
 def role(
@@ -230,8 +258,9 @@ def boundary_condition(boundary) -> Condition | None:
     return Condition(StringEquals({"iam:PermissionsBoundary": boundary}))
 
 
-def role_admin_statements(ctx: BuildContext, resources: list, sid: str, *, boundary=None,
-                          attachable: list | tuple = ()) -> list[Statement]:
+def role_admin_statements(
+    ctx: BuildContext, resources: list, sid: str, *, boundary=None, attachable: list | tuple = ()
+) -> list[Statement]:
     """Create and maintain roles matching ``resources``, the one rule every role-creating role follows.
 
     * ``boundary`` (default: the configured permissions boundary): when there is one, every write that shapes
@@ -253,18 +282,37 @@ def role_admin_statements(ctx: BuildContext, resources: list, sid: str, *, bound
     else:
         maintain += changes
     cond = boundary_condition(boundary)
-    statements = [allow(read + maintain, resources, sid=sid + "Maintain"),
-                  allow(shape, resources, sid=sid + ("WithBoundary" if cond else "Policies"), condition=cond)]
+    statements = [
+        allow(read + maintain, resources, sid=sid + "Maintain"),
+        allow(shape, resources, sid=sid + ("WithBoundary" if cond else "Policies"), condition=cond),
+    ]
     if attachable:
         attach = {"iam:PolicyARN": list(attachable)}
         if boundary is not None:
             attach["iam:PermissionsBoundary"] = boundary
-        statements.append(allow(actions("iam", "AttachRolePolicy", "DetachRolePolicy"), resources,
-                                sid=sid + "ManagedPolicies", condition=Condition(ArnLike(attach))))
+        statements.append(
+            allow(
+                actions("iam", "AttachRolePolicy", "DetachRolePolicy"),
+                resources,
+                sid=sid + "ManagedPolicies",
+                condition=Condition(ArnLike(attach)),
+            )
+        )
     return statements
 
 
 __all__ = [
-    "Policy", "actions", "allow", "deny", "document", "inline", "service_trust", "trust", "trust_statement",
-    "role", "role_arn", "boundary_condition", "role_admin_statements",
+    "Policy",
+    "actions",
+    "allow",
+    "deny",
+    "document",
+    "inline",
+    "service_trust",
+    "trust",
+    "trust_statement",
+    "role",
+    "role_arn",
+    "boundary_condition",
+    "role_admin_statements",
 ]

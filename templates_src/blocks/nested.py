@@ -11,8 +11,9 @@ from templates_src.blocks.parameters import INTERFACE
 from templates_src.context import BuildContext
 
 
-def nested_stack(ctx: BuildContext, template: Template, title: str, child: str, parameters: dict,
-                 condition: str | None = None) -> cloudformation.Stack:
+def nested_stack(
+    ctx: BuildContext, template: Template, title: str, child: str, parameters: dict, condition: str | None = None
+) -> cloudformation.Stack:
     stack = cloudformation.Stack(
         title,
         TemplateURL=references.local_template(child),
@@ -48,10 +49,17 @@ def pass_through(template: Template, name: str):
 
 def layout(template: Template, groups: list[tuple[str, list[str]]], labels: dict[str, str]) -> None:
     """The console layout of a template whose parameters come from several definitions."""
-    template.set_metadata({**(template.metadata or {}), INTERFACE: {
-        "ParameterGroups": [{"Label": {"default": label}, "Parameters": list(names)} for label, names in groups],
-        "ParameterLabels": {name: {"default": text} for name, text in labels.items()},
-    }})
+    template.set_metadata(
+        {
+            **(template.metadata or {}),
+            INTERFACE: {
+                "ParameterGroups": [
+                    {"Label": {"default": label}, "Parameters": list(names)} for label, names in groups
+                ],
+                "ParameterLabels": {name: {"default": text} for name, text in labels.items()},
+            },
+        }
+    )
 
 
 def forward_hardening(template: Template, child: Template) -> dict:

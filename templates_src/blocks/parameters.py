@@ -24,8 +24,10 @@ POLICY_ARN = rf"arn:{PARTITION}:iam::(\d{{12}}|aws):policy/([\x21-\x7e]+/)?[\w+=
 KMS_KEY_ARN = rf"arn:{PARTITION}:kms:[a-z0-9-]+:\d{{12}}:key/(mrk-)?[a-f0-9-]{{32,36}}"
 # S3's bucket naming rules (general purpose buckets), Java-compatible for AllowedPattern: no '..', '.-' or
 # '-.', not an IP address, none of the reserved prefixes and suffixes.
-BUCKET_NAME = (r"(?!xn--|sthree-|amzn-s3-demo-)(?!\d+\.\d+\.\d+\.\d+$)(?!.*(\.\.|\.-|-\.))"
-               r"(?!.*(-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+BUCKET_NAME = (
+    r"(?!xn--|sthree-|amzn-s3-demo-)(?!\d+\.\d+\.\d+\.\d+$)(?!.*(\.\.|\.-|-\.))"
+    r"(?!.*(-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+)
 LOWER_NAME = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 
 # The longest values AWS gives the pseudo parameters (tests/test_document_limits.py checks them against botocore's
@@ -135,8 +137,9 @@ def require(template: Template, spec: ParamSpec, group: str) -> Parameter:
 
 
 def yes_no(name: str, description: str, label: str, default: str = "YES") -> ParamSpec:
-    return ParamSpec(name, description, label, default=default, allowed_values=("YES", "NO"),
-                     constraint="must be YES or NO")
+    return ParamSpec(
+        name, description, label, default=default, allowed_values=("YES", "NO"), constraint="must be YES or NO"
+    )
 
 
 # -- the shared catalogue -------------------------------------------------------------------------------
@@ -217,8 +220,15 @@ FUNCTION_SECURITY_GROUP_IDS = ParamSpec(
 )
 
 
-def role_name_param(name: str, description: str, label: str, default: str = "", required: bool = False,
-                    contains: str | None = None, starts_with: str = "") -> ParamSpec:
+def role_name_param(
+    name: str,
+    description: str,
+    label: str,
+    default: str = "",
+    required: bool = False,
+    contains: str | None = None,
+    starts_with: str = "",
+) -> ParamSpec:
     """A role-name parameter; empty means 'generate a name' unless ``required``.
 
     ``contains`` (and ``starts_with``, the name prefix) force a marker into user-chosen names when other
@@ -233,16 +243,25 @@ def role_name_param(name: str, description: str, label: str, default: str = "", 
     if not required:
         constraint += ", or empty"
     return ParamSpec(
-        name, description, label, default=None if required and not default else default,
-        allowed_pattern=body if required else optional(body), max_length=64,
-        min_length=1 if required else None, constraint=constraint,
+        name,
+        description,
+        label,
+        default=None if required and not default else default,
+        allowed_pattern=body if required else optional(body),
+        max_length=64,
+        min_length=1 if required else None,
+        constraint=constraint,
     )
 
 
 def role_arn_param(name: str, description: str, label: str, required: bool = False) -> ParamSpec:
     constraint = "must be an IAM role ARN (arn:<partition>:iam::<account-id>:role/<name>)"
     return ParamSpec(
-        name, description, label, default=None if required else "",
-        allowed_pattern=ROLE_ARN if required else optional(ROLE_ARN), max_length=ROLE_ARN_MAX,
+        name,
+        description,
+        label,
+        default=None if required else "",
+        allowed_pattern=ROLE_ARN if required else optional(ROLE_ARN),
+        max_length=ROLE_ARN_MAX,
         constraint=constraint if required else constraint + ", or empty",
     )

@@ -16,21 +16,51 @@ from templates_src.blocks.iam import allow
 from templates_src.context import BuildContext
 
 # -- CloudFormation -------------------------------------------------------------------------------------------
-STACK_ACTIONS = ("CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "DescribeStackEvents",
-                 "DescribeStackResource", "DescribeStackResources", "ListStackResources", "GetTemplate",
-                 "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "SetStackPolicy",
-                 "UpdateTerminationProtection", "TagResource", "UntagResource")
-STACK_SET_ACTIONS = ("UpdateStackSet", "DeleteStackSet", "DescribeStackSet", "DescribeStackSetOperation",
-                     "ListStackSetOperations", "ListStackSetOperationResults", "CreateStackInstances",
-                     "UpdateStackInstances", "DeleteStackInstances", "DescribeStackInstance", "ListStackInstances",
-                     "StopStackSetOperation", "TagResource", "UntagResource")
+STACK_ACTIONS = (
+    "CreateStack",
+    "UpdateStack",
+    "DeleteStack",
+    "DescribeStacks",
+    "DescribeStackEvents",
+    "DescribeStackResource",
+    "DescribeStackResources",
+    "ListStackResources",
+    "GetTemplate",
+    "CreateChangeSet",
+    "DescribeChangeSet",
+    "ExecuteChangeSet",
+    "DeleteChangeSet",
+    "SetStackPolicy",
+    "UpdateTerminationProtection",
+    "TagResource",
+    "UntagResource",
+)
+STACK_SET_ACTIONS = (
+    "UpdateStackSet",
+    "DeleteStackSet",
+    "DescribeStackSet",
+    "DescribeStackSetOperation",
+    "ListStackSetOperations",
+    "ListStackSetOperationResults",
+    "CreateStackInstances",
+    "UpdateStackInstances",
+    "DeleteStackInstances",
+    "DescribeStackInstance",
+    "ListStackInstances",
+    "StopStackSetOperation",
+    "TagResource",
+    "UntagResource",
+)
 
 
 def stacks(ctx: BuildContext, names: list[str], region: str = "${AWS::Region}", sid: str = "Stacks") -> list:
     """Run stacks whose names match ``names`` (patterns), plus the template calls IAM authorizes on ``*``."""
     return [
-        allow(a("cloudformation", *STACK_ACTIONS),
-              [ctx.arn("cloudformation", f"stack/{name}/*", region=region) for name in names], sid=sid),
+        allow(
+            a("cloudformation", *STACK_ACTIONS),
+            [ctx.arn("cloudformation", f"stack/{name}/*", region=region) for name in names],
+            sid=sid,
+        ),
         # ValidateTemplate has no resource type; GetTemplateSummary is called with a template URL.
         allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid=sid + "Templates"),
     ]
@@ -39,9 +69,15 @@ def stacks(ctx: BuildContext, names: list[str], region: str = "${AWS::Region}", 
 def stack_sets(ctx: BuildContext, names: str = "*", sid: str = "StackSets") -> list:
     """Create and run self-managed StackSets of this account and region."""
     return [
-        allow(a("cloudformation", *STACK_SET_ACTIONS),
-              [ctx.own("cloudformation", f"stackset/{names}:*"), ctx.own("cloudformation", "stackset-target/*"),
-               ctx.own("cloudformation", "type/resource/*")], sid=sid),
+        allow(
+            a("cloudformation", *STACK_SET_ACTIONS),
+            [
+                ctx.own("cloudformation", f"stackset/{names}:*"),
+                ctx.own("cloudformation", "stackset-target/*"),
+                ctx.own("cloudformation", "type/resource/*"),
+            ],
+            sid=sid,
+        ),
         # CreateStackSet has no resource type in IAM: it is authorized on "*" only.
         allow(a("cloudformation", "CreateStackSet"), "*", sid=sid + "Create"),
     ]
@@ -52,20 +88,37 @@ def provisioning_artifacts(sid: str = "ProvisioningArtifacts") -> object:
     """Service Catalog's product templates and the seed code it provisions: objects tagged
     servicecatalog:provisioning=true, which Service Catalog keeps in a bucket of its own account (so no
     account condition), the statement AWS documents as mandatory for every launch role."""
-    return allow(a("s3", "GetObject", "GetObjectVersion"), "*", sid=sid, condition=Condition(
-        StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true"})))
+    return allow(
+        a("s3", "GetObject", "GetObjectVersion"),
+        "*",
+        sid=sid,
+        condition=Condition(StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true"})),
+    )
 
 
 def own_account_objects(ctx: BuildContext, sid: str = "ReleaseObjects") -> object:
     """Nested templates and function packages of a release: read from buckets of this account only."""
-    return allow(a("s3", "GetObject", "GetObjectVersion"), ctx.bucket_arn("*", "*"), sid=sid,
-                 condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")})))
+    return allow(
+        a("s3", "GetObject", "GetObjectVersion"),
+        ctx.bucket_arn("*", "*"),
+        sid=sid,
+        condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")})),
+    )
 
 
 # -- KMS --------------------------------------------------------------------------------------------------------
 # No ScheduleKeyDeletion: the environment's keys are kept when their stack is deleted (DeletionPolicy Retain).
-KEY_ADMIN_ACTIONS = ("DescribeKey", "EnableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy",
-                     "TagResource", "UntagResource", "UpdateKeyDescription", "ListResourceTags")
+KEY_ADMIN_ACTIONS = (
+    "DescribeKey",
+    "EnableKeyRotation",
+    "GetKeyRotationStatus",
+    "GetKeyPolicy",
+    "PutKeyPolicy",
+    "TagResource",
+    "UntagResource",
+    "UpdateKeyDescription",
+    "ListResourceTags",
+)
 KEY_USE_ACTIONS = ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "CreateGrant")
 
 
@@ -76,41 +129,89 @@ def kms_keys(ctx: BuildContext, sid: str = "Keys") -> list:
         # A key's ARN does not exist before CreateKey; IAM authorizes it on "*" only.
         allow(a("kms", "CreateKey"), "*", sid=sid + "Create"),
         allow(a("kms", *KEY_ADMIN_ACTIONS, *KEY_USE_ACTIONS), ctx.own("kms", "key/*"), sid=sid),
-        allow(a("kms", "CreateAlias", "DeleteAlias", "UpdateAlias"),
-              [ctx.own("kms", "alias/*"), ctx.own("kms", "key/*")], sid=sid + "Aliases"),
+        allow(
+            a("kms", "CreateAlias", "DeleteAlias", "UpdateAlias"),
+            [ctx.own("kms", "alias/*"), ctx.own("kms", "key/*")],
+            sid=sid + "Aliases",
+        ),
         allow(a("kms", "ListAliases"), "*", sid=sid + "List"),
     ]
 
 
 # -- S3 buckets ---------------------------------------------------------------------------------------------------
-BUCKET_ACTIONS = ("CreateBucket", "ListBucket", "GetBucketLocation", "GetBucketAcl",
-                  "PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy", "PutEncryptionConfiguration",
-                  "GetEncryptionConfiguration", "PutBucketPublicAccessBlock", "GetBucketPublicAccessBlock",
-                  "PutBucketVersioning", "GetBucketVersioning", "PutBucketTagging", "GetBucketTagging",
-                  "PutBucketLogging", "GetBucketLogging", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
-                  "PutLifecycleConfiguration", "GetLifecycleConfiguration", "PutBucketNotification",
-                  "GetBucketNotification", "PutBucketObjectLockConfiguration", "GetBucketObjectLockConfiguration",
-                  "TagResource", "UntagResource")
+BUCKET_ACTIONS = (
+    "CreateBucket",
+    "ListBucket",
+    "GetBucketLocation",
+    "GetBucketAcl",
+    "PutBucketPolicy",
+    "GetBucketPolicy",
+    "DeleteBucketPolicy",
+    "PutEncryptionConfiguration",
+    "GetEncryptionConfiguration",
+    "PutBucketPublicAccessBlock",
+    "GetBucketPublicAccessBlock",
+    "PutBucketVersioning",
+    "GetBucketVersioning",
+    "PutBucketTagging",
+    "GetBucketTagging",
+    "PutBucketLogging",
+    "GetBucketLogging",
+    "PutBucketOwnershipControls",
+    "GetBucketOwnershipControls",
+    "PutLifecycleConfiguration",
+    "GetLifecycleConfiguration",
+    "PutBucketNotification",
+    "GetBucketNotification",
+    "PutBucketObjectLockConfiguration",
+    "GetBucketObjectLockConfiguration",
+    "TagResource",
+    "UntagResource",
+)
 
 
 def buckets(ctx: BuildContext, names: list[str], sid: str = "Buckets", deletable: bool = False) -> object:
     """Create and configure buckets whose names match ``names`` (patterns).  Data-bearing buckets are kept
     when their stack is deleted (DeletionPolicy Retain), so DeleteBucket is granted only when ``deletable``."""
-    return allow(a("s3", *BUCKET_ACTIONS, *(("DeleteBucket",) if deletable else ())),
-                 [ctx.bucket_arn(name) for name in names], sid=sid)
+    return allow(
+        a("s3", *BUCKET_ACTIONS, *(("DeleteBucket",) if deletable else ())),
+        [ctx.bucket_arn(name) for name in names],
+        sid=sid,
+    )
 
 
 # -- Service Catalog ------------------------------------------------------------------------------------------------
 SERVICE_CATALOG_ADMIN_ACTIONS = (
-    "CreatePortfolio", "DeletePortfolio", "UpdatePortfolio", "DescribePortfolio", "CreateProduct", "DeleteProduct",
-    "UpdateProduct", "DescribeProductAsAdmin", "CreateProvisioningArtifact", "DeleteProvisioningArtifact",
-    "UpdateProvisioningArtifact", "DescribeProvisioningArtifact", "ListProvisioningArtifacts",
-    "AssociateProductWithPortfolio", "DisassociateProductFromPortfolio", "ListPortfoliosForProduct",
+    "CreatePortfolio",
+    "DeletePortfolio",
+    "UpdatePortfolio",
+    "DescribePortfolio",
+    "CreateProduct",
+    "DeleteProduct",
+    "UpdateProduct",
+    "DescribeProductAsAdmin",
+    "CreateProvisioningArtifact",
+    "DeleteProvisioningArtifact",
+    "UpdateProvisioningArtifact",
+    "DescribeProvisioningArtifact",
+    "ListProvisioningArtifacts",
+    "AssociateProductWithPortfolio",
+    "DisassociateProductFromPortfolio",
+    "ListPortfoliosForProduct",
     "AssociatePrincipalWithPortfolio",
-    "DisassociatePrincipalFromPortfolio", "ListPrincipalsForPortfolio", "CreateConstraint", "DeleteConstraint",
-    "DescribeConstraint", "UpdateConstraint", "ListConstraintsForPortfolio", "TagResource", "UntagResource",
-    "ListTagsForResource", "ListServiceActionsForProvisioningArtifact",
-    "DisassociateServiceActionFromProvisioningArtifact")
+    "DisassociatePrincipalFromPortfolio",
+    "ListPrincipalsForPortfolio",
+    "CreateConstraint",
+    "DeleteConstraint",
+    "DescribeConstraint",
+    "UpdateConstraint",
+    "ListConstraintsForPortfolio",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "ListServiceActionsForProvisioningArtifact",
+    "DisassociateServiceActionFromProvisioningArtifact",
+)
 
 
 def service_catalog_admin(ctx: BuildContext, sid: str = "Portfolio") -> object:
@@ -130,12 +231,37 @@ def service_catalog_end_user(ctx: BuildContext, sid: str = "Products", products:
 
     own_products = Condition(StringEquals({"servicecatalog:roleLevel": "self"}))
     return [
-        allow(a("servicecatalog", "DescribeProduct", "DescribeProvisioningParameters", "DescribeProvisioningArtifact",
-                "ListLaunchPaths", "ListProvisioningArtifacts", "ProvisionProduct"),
-              products or ctx.own("catalog", "product/*"), sid=sid),
-        allow(a("servicecatalog", "SearchProducts", "DescribeProductView", "ListAcceptedPortfolioShares"), "*",
-              sid=sid + "Find"),
-        allow(a("servicecatalog", "DescribeProvisionedProduct", "DescribeRecord", "ListRecordHistory",
-                "SearchProvisionedProducts", "ScanProvisionedProducts", "UpdateProvisionedProduct",
-                "TerminateProvisionedProduct"), "*", sid=sid + "Provisioned", condition=own_products),
+        allow(
+            a(
+                "servicecatalog",
+                "DescribeProduct",
+                "DescribeProvisioningParameters",
+                "DescribeProvisioningArtifact",
+                "ListLaunchPaths",
+                "ListProvisioningArtifacts",
+                "ProvisionProduct",
+            ),
+            products or ctx.own("catalog", "product/*"),
+            sid=sid,
+        ),
+        allow(
+            a("servicecatalog", "SearchProducts", "DescribeProductView", "ListAcceptedPortfolioShares"),
+            "*",
+            sid=sid + "Find",
+        ),
+        allow(
+            a(
+                "servicecatalog",
+                "DescribeProvisionedProduct",
+                "DescribeRecord",
+                "ListRecordHistory",
+                "SearchProvisionedProducts",
+                "ScanProvisionedProducts",
+                "UpdateProvisionedProduct",
+                "TerminateProvisionedProduct",
+            ),
+            "*",
+            sid=sid + "Provisioned",
+            condition=own_products,
+        ),
     ]

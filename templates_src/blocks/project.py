@@ -15,8 +15,25 @@ later stage deploys.
 
 from __future__ import annotations
 
-from troposphere import Equals, GetAtt, If, ImportValue, Not, Output, Ref, Split, Sub, Tags, Template
-from troposphere import cloudformation, codebuild, codecommit, codepipeline, events, s3
+from troposphere import (
+    Equals,
+    GetAtt,
+    If,
+    ImportValue,
+    Not,
+    Output,
+    Ref,
+    Split,
+    Sub,
+    Tags,
+    Template,
+    cloudformation,
+    codebuild,
+    codecommit,
+    codepipeline,
+    events,
+    s3,
+)
 
 from templates_src import naming
 from templates_src.blocks import buckets, environment
@@ -25,43 +42,84 @@ from templates_src.blocks.parameters import ParamSpec
 from templates_src.context import BuildContext
 
 PROJECT_NAME = ParamSpec(
-    "SageMakerProjectName", "Name of the SageMaker project (SageMaker fills it in)", "SageMaker project name",
-    min_length=1, max_length=32, allowed_pattern=r"[a-zA-Z](-*[a-zA-Z0-9])*",
-    constraint="1 to 32 characters: letters, digits and hyphens, starting with a letter, not ending with a hyphen")
+    "SageMakerProjectName",
+    "Name of the SageMaker project (SageMaker fills it in)",
+    "SageMaker project name",
+    min_length=1,
+    max_length=32,
+    allowed_pattern=r"[a-zA-Z](-*[a-zA-Z0-9])*",
+    constraint="1 to 32 characters: letters, digits and hyphens, starting with a letter, not ending with a hyphen",
+)
 PROJECT_ID = ParamSpec(
-    "SageMakerProjectId", "Id of the SageMaker project (SageMaker fills it in)", "SageMaker project id",
+    "SageMakerProjectId",
+    "Id of the SageMaker project (SageMaker fills it in)",
+    "SageMaker project id",
     # SageMaker's ids are p- and 12 characters; 15 keeps the EventBridge rule names within 64 characters.
-    min_length=1, max_length=15, allowed_pattern=r"[a-z0-9](-*[a-z0-9])*",
-    constraint="1 to 15 characters: lower-case letters, digits and hyphens")
+    min_length=1,
+    max_length=15,
+    allowed_pattern=r"[a-z0-9](-*[a-z0-9])*",
+    constraint="1 to 15 characters: lower-case letters, digits and hyphens",
+)
 PROJECT = {s.name: s for s in (PROJECT_NAME, PROJECT_ID)}
 CORE_NAME = params.STACK_SET_NAME.with_(
-    name="CoreStackSetName", default="sm-mlops-core", label="Core deployment name",
+    name="CoreStackSetName",
+    default="sm-mlops-core",
+    label="Core deployment name",
     description="Name of the core deployment (core-main's StackSetName; the quickstart uses ds-<EnvName>) whose "
-                "environment configuration function the project calls")
+    "environment configuration function the project calls",
+)
 SOURCE_PROVIDER = ParamSpec(
-    "SourceCodeProvider", "Where the project's code lives: a CodeCommit repository this project creates with the "
+    "SourceCodeProvider",
+    "Where the project's code lives: a CodeCommit repository this project creates with the "
     "seed code, or an existing GitHub, GitLab or Bitbucket repository through an AWS CodeConnections connection "
-    "(push the seed code there yourself)", "Source code provider", default="CodeCommit",
-    allowed_values=("CodeCommit", "CodeConnection"), constraint="must be CodeCommit or CodeConnection")
+    "(push the seed code there yourself)",
+    "Source code provider",
+    default="CodeCommit",
+    allowed_values=("CodeCommit", "CodeConnection"),
+    constraint="must be CodeCommit or CodeConnection",
+)
 CONNECTION_ARN = ParamSpec(
-    "CodeConnectionArn", "ARN of an available CodeConnections connection (with SourceCodeProvider=CodeConnection)",
-    "CodeConnections connection ARN", default="", max_length=256,
-    allowed_pattern=params.optional(rf"arn:{params.PARTITION}:(codeconnections|codestar-connections):[a-z0-9-]+:"
-                                    r"\d{12}:connection/[0-9a-f-]{36}"),
+    "CodeConnectionArn",
+    "ARN of an available CodeConnections connection (with SourceCodeProvider=CodeConnection)",
+    "CodeConnections connection ARN",
+    default="",
+    max_length=256,
+    allowed_pattern=params.optional(
+        rf"arn:{params.PARTITION}:(codeconnections|codestar-connections):[a-z0-9-]+:"
+        r"\d{12}:connection/[0-9a-f-]{36}"
+    ),
     constraint="must be a CodeConnections connection ARN (arn:<partition>:codeconnections:<region>:<account-id>:"
-               "connection/<id>), or empty")
+    "connection/<id>), or empty",
+)
 REPOSITORY = ParamSpec(
-    "RepositoryFullName", "Repository of the connection as owner/name (with SourceCodeProvider=CodeConnection)",
-    "Repository (owner/name)", default="", max_length=200,
-    allowed_pattern=params.optional(r"[\w.-]+(/[\w.-]+)+"), constraint="must be owner/name, or empty")
+    "RepositoryFullName",
+    "Repository of the connection as owner/name (with SourceCodeProvider=CodeConnection)",
+    "Repository (owner/name)",
+    default="",
+    max_length=200,
+    allowed_pattern=params.optional(r"[\w.-]+(/[\w.-]+)+"),
+    constraint="must be owner/name, or empty",
+)
 BRANCH = ParamSpec(
-    "RepositoryBranch", "Branch whose commits run the pipeline", "Branch", default="main", min_length=1,
-    max_length=100, allowed_pattern=r"[\w./-]+", constraint="must be a Git branch name")
+    "RepositoryBranch",
+    "Branch whose commits run the pipeline",
+    "Branch",
+    default="main",
+    min_length=1,
+    max_length=100,
+    allowed_pattern=r"[\w./-]+",
+    constraint="must be a Git branch name",
+)
 PIP_INDEX_URL = ParamSpec(
-    "PipIndexUrl", "Python package index the builds install from, for example a CodeArtifact repository "
+    "PipIndexUrl",
+    "Python package index the builds install from, for example a CodeArtifact repository "
     "reachable through the VPC. Empty: PyPI, which needs the environment's NAT gateways",
-    "Python package index URL", default="", max_length=512, allowed_pattern=params.optional(r"https://[\x21-\x7e]+"),
-    constraint="must be an https:// URL, or empty")
+    "Python package index URL",
+    default="",
+    max_length=512,
+    allowed_pattern=params.optional(r"https://[\x21-\x7e]+"),
+    constraint="must be an https:// URL, or empty",
+)
 
 CODECOMMIT = "UseCodeCommit"
 # Repository name suffixes of the two project kinds: the environment's roles tell the build/train repositories
@@ -97,8 +155,12 @@ def env(attribute: str) -> GetAtt:
 
 def physical(ctx: BuildContext, kind: str, suffix: str, extra: dict | None = None):
     """``sagemaker-<project name>-<project id><suffix>``, checked against the limit of ``kind``."""
-    name = ctx.namer.name(kind, "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}" + suffix,
-                          {**PROJECT, **(extra or {})}, prefixed=False)
+    name = ctx.namer.name(
+        kind,
+        "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}" + suffix,
+        {**PROJECT, **(extra or {})},
+        prefixed=False,
+    )
     return name.sub()
 
 
@@ -113,71 +175,127 @@ def role_arn():
 
 
 def tags(**extra) -> Tags:
-    return Tags(**{"sagemaker:project-name": Ref(PROJECT_NAME.name), "sagemaker:project-id": Ref(PROJECT_ID.name),
-                   "EnvironmentName": env("EnvironmentName"), "EnvironmentType": env("EnvironmentType"), **extra})
+    return Tags(
+        **{
+            "sagemaker:project-name": Ref(PROJECT_NAME.name),
+            "sagemaker:project-id": Ref(PROJECT_ID.name),
+            "EnvironmentName": env("EnvironmentName"),
+            "EnvironmentType": env("EnvironmentType"),
+            **extra,
+        }
+    )
 
 
 def add_parameters(t: Template, *extra: ParamSpec, groups: list | None = None) -> None:
-    params.add(t, PROJECT_NAME, PROJECT_ID, CORE_NAME, PIP_INDEX_URL, SOURCE_PROVIDER, CONNECTION_ARN, REPOSITORY,
-               BRANCH, *extra)
-    params.interface(t, [
-        ("SageMaker project", [PROJECT_NAME, PROJECT_ID]),
-        *(groups or []),
-        ("Source code", [SOURCE_PROVIDER, CONNECTION_ARN, REPOSITORY, BRANCH]),
-        ("Platform", [CORE_NAME, PIP_INDEX_URL]),
-    ])
+    params.add(
+        t,
+        PROJECT_NAME,
+        PROJECT_ID,
+        CORE_NAME,
+        PIP_INDEX_URL,
+        SOURCE_PROVIDER,
+        CONNECTION_ARN,
+        REPOSITORY,
+        BRANCH,
+        *extra,
+    )
+    params.interface(
+        t,
+        [
+            ("SageMaker project", [PROJECT_NAME, PROJECT_ID]),
+            *(groups or []),
+            ("Source code", [SOURCE_PROVIDER, CONNECTION_ARN, REPOSITORY, BRANCH]),
+            ("Platform", [CORE_NAME, PIP_INDEX_URL]),
+        ],
+    )
     t.add_condition(CODECOMMIT, Equals(Ref(SOURCE_PROVIDER.name), "CodeCommit"))
-    t.add_rule("CodeConnection", {
-        "RuleCondition": Equals(Ref(SOURCE_PROVIDER.name), "CodeConnection"),
-        "Assertions": [{"Assert": Not(Equals(Ref(spec.name), "")),
-                        "AssertDescription": f"{spec.name} is required with SourceCodeProvider=CodeConnection"}
-                       for spec in (CONNECTION_ARN, REPOSITORY)]})
+    t.add_rule(
+        "CodeConnection",
+        {
+            "RuleCondition": Equals(Ref(SOURCE_PROVIDER.name), "CodeConnection"),
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(Ref(spec.name), "")),
+                    "AssertDescription": f"{spec.name} is required with SourceCodeProvider=CodeConnection",
+                }
+                for spec in (CONNECTION_ARN, REPOSITORY)
+            ],
+        },
+    )
 
 
 def environment_configuration(ctx: BuildContext, t: Template, ssm: dict[str, str]) -> cloudformation.CustomResource:
     """The project's environment: its Studio domain's network and EnvironmentName/Type tags, and the environment's
     SSM values ``ssm`` (attribute -> parameter suffix), from the core's function (found by its export)."""
-    export = ctx.namer.name("export", "${CoreStackSetName}-" + naming.GET_ENVIRONMENT_CONFIGURATION + "-lambda-arn",
-                            {CORE_NAME.name: CORE_NAME})
-    kind = type("GetEnvironmentConfiguration", (cloudformation.CustomResource,),
-                {"resource_type": "Custom::GetEnvironmentConfiguration"})
-    return t.add_resource(kind(
-        ENV_CONFIG,
-        ServiceToken=ImportValue(export.sub()),
-        SageMakerProjectName=Ref(PROJECT_NAME.name),
-        SageMakerProjectId=Ref(PROJECT_ID.name),
-        SSMParams=[{"VariableName": k, "ParameterName": v} for k, v in sorted(ssm.items())],
-    ))
+    export = ctx.namer.name(
+        "export",
+        "${CoreStackSetName}-" + naming.GET_ENVIRONMENT_CONFIGURATION + "-lambda-arn",
+        {CORE_NAME.name: CORE_NAME},
+    )
+    kind = type(
+        "GetEnvironmentConfiguration",
+        (cloudformation.CustomResource,),
+        {"resource_type": "Custom::GetEnvironmentConfiguration"},
+    )
+    return t.add_resource(
+        kind(
+            ENV_CONFIG,
+            ServiceToken=ImportValue(export.sub()),
+            SageMakerProjectName=Ref(PROJECT_NAME.name),
+            SageMakerProjectId=Ref(PROJECT_ID.name),
+            SSMParams=[{"VariableName": k, "ParameterName": v} for k, v in sorted(ssm.items())],
+        )
+    )
 
 
 def artifact_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
     """Pipeline artifacts: the environment's S3 key, versioned, private, TLS only.  Kept on delete (it holds the
     pipelines' history; CloudFormation cannot delete a bucket with objects)."""
-    bucket = t.add_resource(buckets.retain(s3.Bucket(
-        "MlOpsArtifactsBucket",
-        BucketName=ctx.namer.name(
-            "bucket", environment.PROJECT_BUCKETS.replace("*", "${SageMakerProjectId}-${AWS::AccountId}"), PROJECT,
-            prefixed=False).sub(),
-        BucketEncryption=buckets.kms_encryption(env("S3KmsKeyArn")),
-        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        PublicAccessBlockConfiguration=buckets.public_access_blocked(),
-        OwnershipControls=buckets.owner_enforced(),
-        # Server access logs go to the environment's log bucket, which accepts them from sm-mlops-cp-* buckets.
-        LoggingConfiguration=s3.LoggingConfiguration(
-            DestinationBucketName=Sub(environment.bucket_name(ctx, environment.LOGS_KIND).pattern,
-                                      EnvName=env("EnvironmentName"), EnvType=env("EnvironmentType")),
-            LogFilePrefix=Sub(environment.PROJECT_LOGS_PREFIX + "${SageMakerProjectId}/")),
-        NotificationConfiguration=buckets.notifications(),
-        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
-            Id="ExpireOldArtifactVersions", Status="Enabled",
-            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=30),
-            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7))]),
-        Tags=tags(),
-    )))
+    bucket = t.add_resource(
+        buckets.retain(
+            s3.Bucket(
+                "MlOpsArtifactsBucket",
+                BucketName=ctx.namer.name(
+                    "bucket",
+                    environment.PROJECT_BUCKETS.replace("*", "${SageMakerProjectId}-${AWS::AccountId}"),
+                    PROJECT,
+                    prefixed=False,
+                ).sub(),
+                BucketEncryption=buckets.kms_encryption(env("S3KmsKeyArn")),
+                VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+                PublicAccessBlockConfiguration=buckets.public_access_blocked(),
+                OwnershipControls=buckets.owner_enforced(),
+                # Server access logs go to the environment's log bucket, which accepts them from sm-mlops-cp-* buckets.
+                LoggingConfiguration=s3.LoggingConfiguration(
+                    DestinationBucketName=Sub(
+                        environment.bucket_name(ctx, environment.LOGS_KIND).pattern,
+                        EnvName=env("EnvironmentName"),
+                        EnvType=env("EnvironmentType"),
+                    ),
+                    LogFilePrefix=Sub(environment.PROJECT_LOGS_PREFIX + "${SageMakerProjectId}/"),
+                ),
+                NotificationConfiguration=buckets.notifications(),
+                LifecycleConfiguration=s3.LifecycleConfiguration(
+                    Rules=[
+                        s3.LifecycleRule(
+                            Id="ExpireOldArtifactVersions",
+                            Status="Enabled",
+                            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=30),
+                            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
+                        )
+                    ]
+                ),
+                Tags=tags(),
+            )
+        )
+    )
     if ctx.config.s3_object_lock:  # as the environment's buckets: no default retention
         bucket.ObjectLockEnabled = True
-    t.add_resource(buckets.bucket_policy("MlOpsArtifactsBucketPolicy", bucket, buckets.tls_only(bucket),
-                                         only_the_project_role(bucket)))
+    t.add_resource(
+        buckets.bucket_policy(
+            "MlOpsArtifactsBucketPolicy", bucket, buckets.tls_only(bucket), only_the_project_role(bucket)
+        )
+    )
     return bucket
 
 
@@ -188,25 +306,33 @@ def only_the_project_role(bucket: s3.Bucket):
 
     from templates_src.blocks import iam as iam_blocks
 
-    return Statement(Sid="OnlyTheProjectRoleReadsAndWritesArtifacts", Effect=Deny, Principal=Principal("*"),
-                     Action=iam_blocks.actions("s3", "GetObject", "GetObjectVersion", "PutObject"),
-                     Resource=[buckets.objects(bucket)],
-                     Condition=Condition(StringNotEquals({"aws:PrincipalArn": role_arn()})))
+    return Statement(
+        Sid="OnlyTheProjectRoleReadsAndWritesArtifacts",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=iam_blocks.actions("s3", "GetObject", "GetObjectVersion", "PutObject"),
+        Resource=[buckets.objects(bucket)],
+        Condition=Condition(StringNotEquals({"aws:PrincipalArn": role_arn()})),
+    )
 
 
 def repository(ctx: BuildContext, t: Template, title: str, suffix: str, seed: str, what: str):
     """The CodeCommit repository (SourceCodeProvider=CodeCommit), its first commit the seed code ``seed``.
 
     The seed code's S3 location is a local path here; packaging points it at the release's seed-code zip."""
-    return t.add_resource(codecommit.Repository(
-        title,
-        Condition=CODECOMMIT,
-        RepositoryName=physical(ctx, "repository", suffix),
-        RepositoryDescription=Sub(f"{what} of the SageMaker project ${{SageMakerProjectName}}"),
-        Code=codecommit.Code(BranchName=Ref(BRANCH.name),
-                             S3=codecommit.S3(Bucket=env("SeedCodeS3BucketName"), Key=seed_code_path(seed))),
-        Tags=tags(),
-    ))
+    return t.add_resource(
+        codecommit.Repository(
+            title,
+            Condition=CODECOMMIT,
+            RepositoryName=physical(ctx, "repository", suffix),
+            RepositoryDescription=Sub(f"{what} of the SageMaker project ${{SageMakerProjectName}}"),
+            Code=codecommit.Code(
+                BranchName=Ref(BRANCH.name),
+                S3=codecommit.S3(Bucket=env("SeedCodeS3BucketName"), Key=seed_code_path(seed)),
+            ),
+            Tags=tags(),
+        )
+    )
 
 
 def seed_code_path(seed: str) -> str:
@@ -216,19 +342,36 @@ def seed_code_path(seed: str) -> str:
 
 def source_action(repo: codecommit.Repository) -> If:
     output = [codepipeline.OutputArtifacts(Name=SOURCE_ARTIFACT)]
-    return If(CODECOMMIT, codepipeline.Actions(
-        Name="Source", RunOrder=1, OutputArtifacts=output,
-        ActionTypeId=codepipeline.ActionTypeId(Category="Source", Owner="AWS", Provider="CodeCommit", Version="1"),
-        # The push rule starts the pipeline; no polling.
-        Configuration={"RepositoryName": GetAtt(repo, "Name"), "BranchName": Ref(BRANCH.name),
-                       "PollForSourceChanges": "false"},
-    ), codepipeline.Actions(
-        Name="Source", RunOrder=1, OutputArtifacts=output,
-        ActionTypeId=codepipeline.ActionTypeId(Category="Source", Owner="AWS", Provider="CodeStarSourceConnection",
-                                               Version="1"),
-        Configuration={"ConnectionArn": Ref(CONNECTION_ARN.name), "FullRepositoryId": Ref(REPOSITORY.name),
-                       "BranchName": Ref(BRANCH.name), "OutputArtifactFormat": "CODE_ZIP", "DetectChanges": "true"},
-    ))
+    return If(
+        CODECOMMIT,
+        codepipeline.Actions(
+            Name="Source",
+            RunOrder=1,
+            OutputArtifacts=output,
+            ActionTypeId=codepipeline.ActionTypeId(Category="Source", Owner="AWS", Provider="CodeCommit", Version="1"),
+            # The push rule starts the pipeline; no polling.
+            Configuration={
+                "RepositoryName": GetAtt(repo, "Name"),
+                "BranchName": Ref(BRANCH.name),
+                "PollForSourceChanges": "false",
+            },
+        ),
+        codepipeline.Actions(
+            Name="Source",
+            RunOrder=1,
+            OutputArtifacts=output,
+            ActionTypeId=codepipeline.ActionTypeId(
+                Category="Source", Owner="AWS", Provider="CodeStarSourceConnection", Version="1"
+            ),
+            Configuration={
+                "ConnectionArn": Ref(CONNECTION_ARN.name),
+                "FullRepositoryId": Ref(REPOSITORY.name),
+                "BranchName": Ref(BRANCH.name),
+                "OutputArtifactFormat": "CODE_ZIP",
+                "DetectChanges": "true",
+            },
+        ),
+    )
 
 
 def variables(values: dict) -> list:
@@ -254,35 +397,60 @@ def common_variables(bucket: s3.Bucket) -> dict:
     }
 
 
-def build_project(ctx: BuildContext, t: Template, title: str, suffix: str, *, description: str, buildspec: str,
-                  timeout: int, values: dict) -> codebuild.Project:
+def build_project(
+    ctx: BuildContext,
+    t: Template,
+    title: str,
+    suffix: str,
+    *,
+    description: str,
+    buildspec: str,
+    timeout: int,
+    values: dict,
+) -> codebuild.Project:
     """A CodeBuild project fed by the pipeline, inside the environment's VPC (the environment's buckets accept
     requests through its S3 endpoint only), its artifacts and logs encrypted with the environment's S3 key."""
-    return t.add_resource(codebuild.Project(
-        title,
-        Name=physical(ctx, "codebuild", suffix),
-        Description=description,
-        ServiceRole=role_arn(),
-        Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
-        Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=buildspec),
-        Environment=codebuild.Environment(ComputeType="BUILD_GENERAL1_SMALL", Image=BUILD_IMAGE,
-                                          Type="LINUX_CONTAINER", EnvironmentVariables=variables(values)),
-        VpcConfig=codebuild.VpcConfig(VpcId=env("VpcId"), Subnets=Split(",", env("SubnetIds")),
-                                      SecurityGroupIds=Split(",", env("SecurityGroups"))),
-        EncryptionKey=env("S3KmsKeyArn"),
-        LogsConfig=codebuild.LogsConfig(CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED")),
-        TimeoutInMinutes=timeout,
-        Tags=tags(),
-    ))
+    return t.add_resource(
+        codebuild.Project(
+            title,
+            Name=physical(ctx, "codebuild", suffix),
+            Description=description,
+            ServiceRole=role_arn(),
+            Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
+            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=buildspec),
+            Environment=codebuild.Environment(
+                ComputeType="BUILD_GENERAL1_SMALL",
+                Image=BUILD_IMAGE,
+                Type="LINUX_CONTAINER",
+                EnvironmentVariables=variables(values),
+            ),
+            VpcConfig=codebuild.VpcConfig(
+                VpcId=env("VpcId"),
+                Subnets=Split(",", env("SubnetIds")),
+                SecurityGroupIds=Split(",", env("SecurityGroups")),
+            ),
+            EncryptionKey=env("S3KmsKeyArn"),
+            LogsConfig=codebuild.LogsConfig(CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED")),
+            TimeoutInMinutes=timeout,
+            Tags=tags(),
+        )
+    )
 
 
-def build_action(name: str, project: codebuild.Project, inputs: list[str], outputs: list[str] = (),
-                 run_order: int = 1, primary: str | None = None) -> codepipeline.Actions:
+def build_action(
+    name: str,
+    project: codebuild.Project,
+    inputs: list[str],
+    outputs: list[str] = (),
+    run_order: int = 1,
+    primary: str | None = None,
+) -> codepipeline.Actions:
     configuration = {"ProjectName": Ref(project)}
     if primary:
         configuration["PrimarySource"] = primary
     return codepipeline.Actions(
-        Name=name, RunOrder=run_order,
+        Name=name,
+        RunOrder=run_order,
         ActionTypeId=codepipeline.ActionTypeId(Category="Build", Owner="AWS", Provider="CodeBuild", Version="1"),
         Configuration=configuration,
         InputArtifacts=[codepipeline.InputArtifacts(Name=n) for n in inputs],
@@ -290,53 +458,76 @@ def build_action(name: str, project: codebuild.Project, inputs: list[str], outpu
     )
 
 
-def pipeline(ctx: BuildContext, t: Template, title: str, suffix: str, bucket: s3.Bucket,
-             stages: list[codepipeline.Stages]) -> codepipeline.Pipeline:
-    return t.add_resource(codepipeline.Pipeline(
-        title,
-        Name=physical(ctx, "pipeline", suffix),
-        RoleArn=role_arn(),
-        ArtifactStore=codepipeline.ArtifactStore(
-            Type="S3", Location=Ref(bucket),
-            EncryptionKey=codepipeline.EncryptionKey(Id=env("S3KmsKeyArn"), Type="KMS")),
-        RestartExecutionOnUpdate=False,
-        Stages=stages,
-        Tags=tags(),
-    ))
+def pipeline(
+    ctx: BuildContext, t: Template, title: str, suffix: str, bucket: s3.Bucket, stages: list[codepipeline.Stages]
+) -> codepipeline.Pipeline:
+    return t.add_resource(
+        codepipeline.Pipeline(
+            title,
+            Name=physical(ctx, "pipeline", suffix),
+            RoleArn=role_arn(),
+            ArtifactStore=codepipeline.ArtifactStore(
+                Type="S3",
+                Location=Ref(bucket),
+                EncryptionKey=codepipeline.EncryptionKey(Id=env("S3KmsKeyArn"), Type="KMS"),
+            ),
+            RestartExecutionOnUpdate=False,
+            Stages=stages,
+            Tags=tags(),
+        )
+    )
 
 
 def rule_target(ctx: BuildContext, pipe: codepipeline.Pipeline, target_id: str) -> events.Target:
     return events.Target(
-        Id=target_id, RoleArn=role_arn(),
-        Arn=Sub(f"arn:${{AWS::Partition}}:codepipeline:${{AWS::Region}}:${{AWS::AccountId}}:${{{pipe.title}}}"))
+        Id=target_id,
+        RoleArn=role_arn(),
+        Arn=Sub(f"arn:${{AWS::Partition}}:codepipeline:${{AWS::Region}}:${{AWS::AccountId}}:${{{pipe.title}}}"),
+    )
 
 
-def push_rule(ctx: BuildContext, t: Template, title: str, suffix: str, repo: codecommit.Repository,
-              pipe: codepipeline.Pipeline) -> events.Rule:
+def push_rule(
+    ctx: BuildContext, t: Template, title: str, suffix: str, repo: codecommit.Repository, pipe: codepipeline.Pipeline
+) -> events.Rule:
     """CodeCommit: a push to the branch starts the pipeline (CodeConnections detect changes themselves)."""
-    return t.add_resource(events.Rule(
-        title,
-        Condition=CODECOMMIT,
-        Name=physical(ctx, "rule", suffix),
-        Description=Sub("Starts ${Pipeline} on a push to ${RepositoryBranch}", Pipeline=Ref(pipe)),
-        EventPattern={
-            "source": ["aws.codecommit"],
-            "detail-type": ["CodeCommit Repository State Change"],
-            "resources": [GetAtt(repo, "Arn")],
-            "detail": {"event": ["referenceCreated", "referenceUpdated"], "referenceType": ["branch"],
-                       "referenceName": [Ref(BRANCH.name)]},
-        },
-        State="ENABLED",
-        Targets=[rule_target(ctx, pipe, "Pipeline")],
-    ))
+    return t.add_resource(
+        events.Rule(
+            title,
+            Condition=CODECOMMIT,
+            Name=physical(ctx, "rule", suffix),
+            Description=Sub("Starts ${Pipeline} on a push to ${RepositoryBranch}", Pipeline=Ref(pipe)),
+            EventPattern={
+                "source": ["aws.codecommit"],
+                "detail-type": ["CodeCommit Repository State Change"],
+                "resources": [GetAtt(repo, "Arn")],
+                "detail": {
+                    "event": ["referenceCreated", "referenceUpdated"],
+                    "referenceType": ["branch"],
+                    "referenceName": [Ref(BRANCH.name)],
+                },
+            },
+            State="ENABLED",
+            Targets=[rule_target(ctx, pipe, "Pipeline")],
+        )
+    )
 
 
 def outputs(t: Template, repo: codecommit.Repository, pipe: codepipeline.Pipeline, bucket: s3.Bucket) -> None:
-    t.add_output([
-        Output("RepositoryCloneUrlHttp", Condition=CODECOMMIT, Description="Clone URL of the project's repository "
-               "(git-remote-codecommit: codecommit::<region>://<name>)", Value=GetAtt(repo, "CloneUrlHttp")),
-        Output("RepositoryName", Description="The project's repository",
-               Value=If(CODECOMMIT, GetAtt(repo, "Name"), Ref(REPOSITORY.name))),
-        Output("PipelineName", Description="The project's CI/CD pipeline", Value=Ref(pipe)),
-        Output("ArtifactBucketName", Description="Bucket of the pipeline's artifacts", Value=Ref(bucket)),
-    ])
+    t.add_output(
+        [
+            Output(
+                "RepositoryCloneUrlHttp",
+                Condition=CODECOMMIT,
+                Description="Clone URL of the project's repository "
+                "(git-remote-codecommit: codecommit::<region>://<name>)",
+                Value=GetAtt(repo, "CloneUrlHttp"),
+            ),
+            Output(
+                "RepositoryName",
+                Description="The project's repository",
+                Value=If(CODECOMMIT, GetAtt(repo, "Name"), Ref(REPOSITORY.name)),
+            ),
+            Output("PipelineName", Description="The project's CI/CD pipeline", Value=Ref(pipe)),
+            Output("ArtifactBucketName", Description="Bucket of the pipeline's artifacts", Value=Ref(bucket)),
+        ]
+    )

@@ -131,7 +131,8 @@ CONDITIONED_CROSS_ACCOUNT_PRINCIPAL = Reason(
     "With organizational units the principal is '*' narrowed by conditions to the model execution role "
     "(aws:PrincipalArn) of the organization's accounts (aws:PrincipalOrgID) in the environment's OUs "
     "(aws:PrincipalOrgPaths), using the key only through S3 (kms:ViaService: decrypting models, encrypting their "
-    "endpoints' data capture); with account lists the principals are the listed accounts, narrowed to that role. KMS refuses a key policy naming a role that does not exist yet, "
+    "endpoints' data capture); with account lists the principals are the listed accounts, narrowed to that role. "
+    "KMS refuses a key policy naming a role that does not exist yet, "
     "and the target accounts' roles are created by StackSets after the key.",
 )
 CONDITIONED_CROSS_ACCOUNT_VOLUME_KEY = Reason(
@@ -195,70 +196,95 @@ class ControlException:
 # and pinned configurations).  Off by default because each costs money or cannot be undone.
 NOT_MET_BY_DEFAULT = (
     ControlException(
-        "CT.CLOUDWATCH.PR.3", "log groups encrypted with a customer managed KMS key",
+        "CT.CLOUDWATCH.PR.3",
+        "log groups encrypted with a customer managed KMS key",
         "CloudWatch Logs encrypts every log group with keys it manages; a customer managed key adds a key to "
         "provide (its policy must allow logs.<region>.amazonaws.com) and KMS requests to pay. env-vpc's flow-log "
         "group also takes a key of its own (parameter VPCFlowLogsCloudWatchKMSKey), which meets the control in "
         "any configuration.",
-        resource_type="AWS::Logs::LogGroup", option="encrypt_logs", pinned_by="logs_kms_key_arn"),
+        resource_type="AWS::Logs::LogGroup",
+        option="encrypt_logs",
+        pinned_by="logs_kms_key_arn",
+    ),
     ControlException(
-        "CT.LAMBDA.PR.3", "Lambda functions in a customer VPC",
+        "CT.LAMBDA.PR.3",
+        "Lambda functions in a customer VPC",
         "The functions are CloudFormation custom-resource handlers that call only AWS APIs and CloudFormation's "
         "response URL; in a VPC they need private subnets with a NAT gateway or VPC endpoints for each API they "
         "call.",
-        resource_type="AWS::Lambda::Function", option="functions_in_vpc", pinned_by="function_network"),
+        resource_type="AWS::Lambda::Function",
+        option="functions_in_vpc",
+        pinned_by="function_network",
+    ),
     ControlException(
-        "CT.S3.PR.9", "S3 Object Lock activated on every bucket",
+        "CT.S3.PR.9",
+        "S3 Object Lock activated on every bucket",
         "Object Lock cannot be deactivated once active; an environment that does not need write-once storage "
         "should not carry an irreversible setting. With s3_object_lock it is active on the data and model "
         "buckets, without default retention, and their bucket policies refuse compliance-mode locks (which "
         "nobody could lift, not even to honour a deletion request); the MLOps projects' artifact buckets follow "
         "the same switch.",
-        resources=("env-s3/DataBucket", "env-s3/ModelBucket", "project-model-build-train/MlOpsArtifactsBucket",
-                   "project-model-deploy/MlOpsArtifactsBucket"), option="s3_object_lock"),
+        resources=(
+            "env-s3/DataBucket",
+            "env-s3/ModelBucket",
+            "project-model-build-train/MlOpsArtifactsBucket",
+            "project-model-deploy/MlOpsArtifactsBucket",
+        ),
+        option="s3_object_lock",
+    ),
 )
 
 # Never met, in any configuration: the controls contradict what the resource is for.
 NEVER_MET = (
     ControlException(
-        "CT.S3.PR.2", "server access logging on every bucket",
+        "CT.S3.PR.2",
+        "server access logging on every bucket",
         "env-s3's LogsBucket is where the data and model buckets' server access logs go. Logging it into itself "
         "would log every log delivery without end, and logging it elsewhere needs another bucket with the same "
         "question; its objects are written only by S3's logging service (bucket policy), and its management "
         "calls are recorded by CloudTrail.",
-        resources=("env-s3/LogsBucket",)),
+        resources=("env-s3/LogsBucket",),
+    ),
     ControlException(
-        "CT.S3.PR.9", "S3 Object Lock activated on every bucket",
+        "CT.S3.PR.9",
+        "S3 Object Lock activated on every bucket",
         "S3 does not deliver server access logs to a bucket with Object Lock, so env-s3's LogsBucket cannot have "
         "it. Its objects are written only by S3's logging service, are versioned, and expire after a year.",
-        resources=("env-s3/LogsBucket",)),
+        resources=("env-s3/LogsBucket",),
+    ),
     ControlException(
-        "CT.S3.PR.10", "SSE-KMS default encryption on every bucket",
+        "CT.S3.PR.10",
+        "SSE-KMS default encryption on every bucket",
         "S3 delivers server access logs only to a bucket whose default encryption is SSE-S3: env-s3's LogsBucket "
         "uses SSE-S3 (AES256), holds access logs only, and refuses customer-provided keys.",
-        resources=("env-s3/LogsBucket",)),
+        resources=("env-s3/LogsBucket",),
+    ),
 )
 
 # Failing in the hardened template files as written (not pinned) only because a hardening parameter of the
 # template gives the value (cfn-guard takes a Ref to a parameter for no value); a pinned release writes it.
 PARAMETER_GIVEN_AS_WRITTEN = (
     ControlException(
-        "CT.CLOUDWATCH.PR.2", "log groups retained for at least 365 days",
+        "CT.CLOUDWATCH.PR.2",
+        "log groups retained for at least 365 days",
         "RetentionInDays is env-vpc's parameter VPCFlowLogsLogGroupRetention (default 365, kept for the "
         "reference's parameter files), which cfn-guard reads as no value. A release that pins the log key "
         "(logs_kms_key_arn) writes the configuration's retention instead and accepts only that value.",
-        resources=("env-vpc/VPCFlowLogsLogGroup",)),
+        resources=("env-vpc/VPCFlowLogsLogGroup",),
+    ),
 )
 
 # Failing in every template file as written, where cfn-guard sees the unresolved form, because the value exists
 # only at deployment.  Checked on the rendered templates (what the hooks see, values resolved), they pass.
 UNREADABLE_AS_WRITTEN = (
     ControlException(
-        "CT.S3.PR.2", "server access logging on every bucket",
+        "CT.S3.PR.2",
+        "server access logging on every bucket",
         "The MLOps projects' artifact buckets log into their environment's log bucket, whose name exists only at "
         "deployment: a project learns its environment from the environment lookup (Fn::GetAtt of the custom "
         "resource), and one project template serves every environment of every account. cfn-guard reads a "
         "computed DestinationBucketName as no value; a literal one would tie the template to one environment, "
         "and a log bucket of the project's own would need logging itself. Rendered, the control passes.",
-        resources=("project-model-build-train/MlOpsArtifactsBucket", "project-model-deploy/MlOpsArtifactsBucket")),
+        resources=("project-model-build-train/MlOpsArtifactsBucket", "project-model-deploy/MlOpsArtifactsBucket"),
+    ),
 )

@@ -16,9 +16,8 @@ from awacs.aws import ArnLike, Condition, Principal, StringEquals, StringLike, S
 from troposphere import Ref, Sub
 
 from templates_src import naming
-from templates_src.blocks import environment
+from templates_src.blocks import environment, policies
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import policies
 from templates_src.blocks.parameters import ADMINISTRATOR_ACCOUNT_ID
 from templates_src.context import BuildContext
 
@@ -42,11 +41,13 @@ def administration_role_trust(ctx: BuildContext, name: str = ADMINISTRATION_ROLE
     role ARN itself: IAM rejects a trust policy naming a role that does not exist yet, and the environment
     creates its administration roles after its target accounts were prepared.
     """
-    return iam_blocks.trust(iam_blocks.trust_statement(
-        Principal("AWS", ctx.root_arn(account=ADMIN)),
-        condition=Condition(ArnLike({"aws:PrincipalArn": administration_role_arn(ctx, name=name)})),
-        sid="StackSetAdministrationRole",
-    ))
+    return iam_blocks.trust(
+        iam_blocks.trust_statement(
+            Principal("AWS", ctx.root_arn(account=ADMIN)),
+            condition=Condition(ArnLike({"aws:PrincipalArn": administration_role_arn(ctx, name=name)})),
+            sid="StackSetAdministrationRole",
+        )
+    )
 
 
 def stack_instance_statements(ctx: BuildContext) -> list:
@@ -56,8 +57,12 @@ def stack_instance_statements(ctx: BuildContext) -> list:
         # AWS lists S3 in an execution role's minimum for StackSets' templates, which never sit in this
         # account: reads are limited to other accounts' buckets (which must grant them too), so the role can
         # read nothing stored in this account.
-        iam_blocks.allow(iam_blocks.actions("s3", "GetObject"), ctx.bucket_arn("*", "*"), sid="StackSetTemplates",
-                         condition=Condition(StringNotEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
+        iam_blocks.allow(
+            iam_blocks.actions("s3", "GetObject"),
+            ctx.bucket_arn("*", "*"),
+            sid="StackSetTemplates",
+            condition=Condition(StringNotEquals({"s3:ResourceAccount": Ref("AWS::AccountId")})),
+        ),
     ]
 
 
@@ -84,37 +89,101 @@ def target_boundary_statements(ctx: BuildContext) -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     admin_models = ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models")
     return [
-        allow(a("sagemaker", "CreateModel", "DeleteModel", "DescribeModel", "CreateEndpointConfig",
-                "DeleteEndpointConfig", "DescribeEndpointConfig", "CreateEndpoint", "DeleteEndpoint",
-                "DescribeEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "InvokeEndpoint",
-                "AddTags", "DeleteTags", "ListTags"),
-              [ctx.own("sagemaker", f"{kind}/*") for kind in ("endpoint", "endpoint-config", "model")],
-              sid="Endpoints"),
-        allow(a("sagemaker", "DescribeModelPackage"), ctx.arn("sagemaker", "model-package/*", region="*",
-                                                                account=ADMIN), sid="SourceModelPackages"),
+        allow(
+            a(
+                "sagemaker",
+                "CreateModel",
+                "DeleteModel",
+                "DescribeModel",
+                "CreateEndpointConfig",
+                "DeleteEndpointConfig",
+                "DescribeEndpointConfig",
+                "CreateEndpoint",
+                "DeleteEndpoint",
+                "DescribeEndpoint",
+                "UpdateEndpoint",
+                "UpdateEndpointWeightsAndCapacities",
+                "InvokeEndpoint",
+                "AddTags",
+                "DeleteTags",
+                "ListTags",
+            ),
+            [ctx.own("sagemaker", f"{kind}/*") for kind in ("endpoint", "endpoint-config", "model")],
+            sid="Endpoints",
+        ),
+        allow(
+            a("sagemaker", "DescribeModelPackage"),
+            ctx.arn("sagemaker", "model-package/*", region="*", account=ADMIN),
+            sid="SourceModelPackages",
+        ),
         *stack_instance_statements(ctx),
-        allow(a("s3", "GetObject", "ListBucket"), [admin_models, ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models", "*")],
-              sid="ModelArtifacts"),
+        allow(
+            a("s3", "GetObject", "ListBucket"),
+            [admin_models, ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models", "*")],
+            sid="ModelArtifacts",
+        ),
         # The endpoints' data capture, under the development model bucket's capture prefix.
-        allow(a("s3", "PutObject"), ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models",
-                                                   environment.DATA_CAPTURE_PREFIX + "*"), sid="DataCapture"),
-        allow(a("kms", "Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKey"),
-              [ctx.arn("kms", "key/*", region="*", account=ADMIN), ctx.own("kms", "key/*")], sid="Keys"),
-        allow(a("ec2", "CreateNetworkInterface", "CreateNetworkInterfacePermission", "DeleteNetworkInterface",
-                "DeleteNetworkInterfacePermission"), ctx.own("ec2", "*"), sid="NetworkInterfaces"),
-        allow(a("ec2", "DescribeVpcEndpoints", "DescribeDhcpOptions", "DescribeVpcs", "DescribeSubnets",
-                "DescribeSecurityGroups", "DescribeNetworkInterfaces"), "*", sid="DescribeNetwork"),
-        allow(a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
-              ctx.own("logs", "log-group:/aws/sagemaker/*"), sid="EndpointLogs"),
-        allow(a("cloudwatch", "PutMetricData"), "*", sid="EndpointMetrics",
-              condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
-        allow(a("ssm", "GetParameter", "GetParameters"), ctx.own("ssm", "parameter/${EnvName}-*"),
-              sid="EnvironmentParameters"),
+        allow(
+            a("s3", "PutObject"),
+            ctx.bucket_arn(f"${{EnvName}}-*-{ADMIN}-models", environment.DATA_CAPTURE_PREFIX + "*"),
+            sid="DataCapture",
+        ),
+        allow(
+            a("kms", "Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKey"),
+            [ctx.arn("kms", "key/*", region="*", account=ADMIN), ctx.own("kms", "key/*")],
+            sid="Keys",
+        ),
+        allow(
+            a(
+                "ec2",
+                "CreateNetworkInterface",
+                "CreateNetworkInterfacePermission",
+                "DeleteNetworkInterface",
+                "DeleteNetworkInterfacePermission",
+            ),
+            ctx.own("ec2", "*"),
+            sid="NetworkInterfaces",
+        ),
+        allow(
+            a(
+                "ec2",
+                "DescribeVpcEndpoints",
+                "DescribeDhcpOptions",
+                "DescribeVpcs",
+                "DescribeSubnets",
+                "DescribeSecurityGroups",
+                "DescribeNetworkInterfaces",
+            ),
+            "*",
+            sid="DescribeNetwork",
+        ),
+        allow(
+            a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            ctx.own("logs", "log-group:/aws/sagemaker/*"),
+            sid="EndpointLogs",
+        ),
+        allow(
+            a("cloudwatch", "PutMetricData"),
+            "*",
+            sid="EndpointMetrics",
+            condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"})),
+        ),
+        allow(
+            a("ssm", "GetParameter", "GetParameters"),
+            ctx.own("ssm", "parameter/${EnvName}-*"),
+            sid="EnvironmentParameters",
+        ),
         # The network's flow logs role writes the flow log group.
-        allow(a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
-              ctx.own("logs", "log-group:/vpcflowlogs/*"), sid="FlowLogs"),
+        allow(
+            a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            ctx.own("logs", "log-group:/vpcflowlogs/*"),
+            sid="FlowLogs",
+        ),
         allow(a("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
-        allow(a("iam", "PassRole"), Sub(ctx.role_path_pattern() + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
-              sid="PassModelRole",
-              condition=Condition(StringEquals({"iam:PassedToService": "sagemaker.amazonaws.com"}))),
+        allow(
+            a("iam", "PassRole"),
+            Sub(ctx.role_path_pattern() + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
+            sid="PassModelRole",
+            condition=Condition(StringEquals({"iam:PassedToService": "sagemaker.amazonaws.com"})),
+        ),
     ]

@@ -25,36 +25,61 @@ OU = r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
 ACCOUNT_LIST = r"\d{12}(,\d{12})*"
 
 OU_STAGING = ParamSpec(
-    "OrganizationalUnitStagingId", "Organizational unit of the staging accounts (with OrganizationalUnitProdId; "
+    "OrganizationalUnitStagingId",
+    "Organizational unit of the staging accounts (with OrganizationalUnitProdId; "
     "leave both account lists empty). Accounts added to the OU later are set up automatically",
-    "Staging organizational unit id", default="", allowed_pattern=params.optional(OU), max_length=68,
-    constraint="must be an organizational unit id (ou-xxxx-xxxxxxxx), or empty")
+    "Staging organizational unit id",
+    default="",
+    allowed_pattern=params.optional(OU),
+    max_length=68,
+    constraint="must be an organizational unit id (ou-xxxx-xxxxxxxx), or empty",
+)
 OU_PROD = OU_STAGING.with_(
-    name="OrganizationalUnitProdId", description="Organizational unit of the production accounts (with "
-    "OrganizationalUnitStagingId)", label="Production organizational unit id")
+    name="OrganizationalUnitProdId",
+    description="Organizational unit of the production accounts (with OrganizationalUnitStagingId)",
+    label="Production organizational unit id",
+)
 ORGANIZATION_ID = ParamSpec(
-    "OrganizationId", "Id of the AWS organization the organizational units belong to (required with OU ids; it "
-    "scopes the cross-account grants to the OUs' paths)", "Organization id", default="",
-    allowed_pattern=params.optional(r"o-[a-z0-9]{10,32}"), max_length=34,
-    constraint="must be an organization id (o-xxxxxxxxxx), or empty")
+    "OrganizationId",
+    "Id of the AWS organization the organizational units belong to (required with OU ids; it "
+    "scopes the cross-account grants to the OUs' paths)",
+    "Organization id",
+    default="",
+    allowed_pattern=params.optional(r"o-[a-z0-9]{10,32}"),
+    max_length=34,
+    constraint="must be an organization id (o-xxxxxxxxxx), or empty",
+)
 STAGING_ACCOUNTS = ParamSpec(
-    "StagingAccountList", "Staging account ids, comma-separated (with ProductionAccountList; leave the OU ids "
-    "empty). Each account needs env-iam-setup-stackset-role first", "Staging account ids", default="",
-    allowed_pattern=params.optional(ACCOUNT_LIST), max_length=1299,
-    constraint="must be 12-digit account ids separated by commas (no spaces), or empty")
+    "StagingAccountList",
+    "Staging account ids, comma-separated (with ProductionAccountList; leave the OU ids "
+    "empty). Each account needs env-iam-setup-stackset-role first",
+    "Staging account ids",
+    default="",
+    allowed_pattern=params.optional(ACCOUNT_LIST),
+    max_length=1299,
+    constraint="must be 12-digit account ids separated by commas (no spaces), or empty",
+)
 PROD_ACCOUNTS = STAGING_ACCOUNTS.with_(
-    name="ProductionAccountList", description="Production account ids, comma-separated (with StagingAccountList)",
-    label="Production account ids")
+    name="ProductionAccountList",
+    description="Production account ids, comma-separated (with StagingAccountList)",
+    label="Production account ids",
+)
 MODEL_ROLE_NAME = ParamSpec(
-    "TargetModelExecutionRoleName", "Name of the model execution role in the target accounts (the role that reads "
-    "models from this account)", "Target model execution role name", default="",
-    allowed_pattern=params.optional(params.ROLE_NAME), max_length=64,
-    constraint="must be an IAM role name, or empty")
+    "TargetModelExecutionRoleName",
+    "Name of the model execution role in the target accounts (the role that reads models from this account)",
+    "Target model execution role name",
+    default="",
+    allowed_pattern=params.optional(params.ROLE_NAME),
+    max_length=64,
+    constraint="must be an IAM role name, or empty",
+)
 
 STACKSET_ROLE_NAME = MODEL_ROLE_NAME.with_(
-    name="TargetStackSetExecutionRoleName", description="Name of the model deployment StackSet execution role in "
+    name="TargetStackSetExecutionRoleName",
+    description="Name of the model deployment StackSet execution role in "
     "the target accounts (the role that creates endpoints whose storage volumes the EBS key encrypts)",
-    label="Target StackSet execution role name")
+    label="Target StackSet execution role name",
+)
 
 PARAMETERS = (OU_STAGING, OU_PROD, ORGANIZATION_ID, STAGING_ACCOUNTS, PROD_ACCOUNTS)
 
@@ -79,17 +104,31 @@ def rules() -> dict[str, dict]:
     any_ou = Or(_given(OU_STAGING), _given(OU_PROD))
     any_list = Or(_given(STAGING_ACCOUNTS), _given(PROD_ACCOUNTS))
     return {
-        "TargetAccounts": {"Assertions": [{
-            "Assert": Not(And(any_ou, any_list)),
-            "AssertDescription": "Name the target accounts either by organizational units (OrganizationalUnitStagingId "
-                                 "and OrganizationalUnitProdId) or by account lists (StagingAccountList and "
-                                 "ProductionAccountList), not both"}]},
-        "OrganizationalUnitIds": {"RuleCondition": any_ou, "Assertions": [
-            {"Assert": _given(spec), "AssertDescription": f"{spec.name} is required with organizational units"}
-            for spec in (OU_STAGING, OU_PROD, ORGANIZATION_ID)]},
-        "AccountList": {"RuleCondition": any_list, "Assertions": [
-            {"Assert": _given(spec), "AssertDescription": f"{spec.name} is required with account lists"}
-            for spec in (STAGING_ACCOUNTS, PROD_ACCOUNTS)]},
+        "TargetAccounts": {
+            "Assertions": [
+                {
+                    "Assert": Not(And(any_ou, any_list)),
+                    "AssertDescription": "Name the target accounts either by organizational units "
+                    "(OrganizationalUnitStagingId "
+                    "and OrganizationalUnitProdId) or by account lists (StagingAccountList and "
+                    "ProductionAccountList), not both",
+                }
+            ]
+        },
+        "OrganizationalUnitIds": {
+            "RuleCondition": any_ou,
+            "Assertions": [
+                {"Assert": _given(spec), "AssertDescription": f"{spec.name} is required with organizational units"}
+                for spec in (OU_STAGING, OU_PROD, ORGANIZATION_ID)
+            ],
+        },
+        "AccountList": {
+            "RuleCondition": any_list,
+            "Assertions": [
+                {"Assert": _given(spec), "AssertDescription": f"{spec.name} is required with account lists"}
+                for spec in (STAGING_ACCOUNTS, PROD_ACCOUNTS)
+            ],
+        },
     }
 
 
@@ -102,11 +141,23 @@ def model_reader_condition(ctx: BuildContext, role_name, extra: dict | None = No
     """The condition block that matches the target accounts' role sessions of ``role_name``: the role by name (and
     the platform's role path), with organizational units also the organization and the OUs' paths; plus
     ``extra`` conditions in either case."""
-    role = {"ArnLike": {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::*:role{ctx.config.role_path}${{Role}}",
-                                                 Role=role_name)}, **(extra or {})}
-    by_ou = {"StringEquals": {"aws:PrincipalOrgID": Ref(ORGANIZATION_ID.name)},
-             "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [
-                 Sub(f"${{{ORGANIZATION_ID.name}}}/*/${{{spec.name}}}/*") for spec in (OU_STAGING, OU_PROD)]}, **role}
+    role = {
+        "ArnLike": {
+            "aws:PrincipalArn": Sub(
+                f"arn:${{AWS::Partition}}:iam::*:role{ctx.config.role_path}${{Role}}", Role=role_name
+            )
+        },
+        **(extra or {}),
+    }
+    by_ou = {
+        "StringEquals": {"aws:PrincipalOrgID": Ref(ORGANIZATION_ID.name)},
+        "ForAnyValue:StringLike": {
+            "aws:PrincipalOrgPaths": [
+                Sub(f"${{{ORGANIZATION_ID.name}}}/*/${{{spec.name}}}/*") for spec in (OU_STAGING, OU_PROD)
+            ]
+        },
+        **role,
+    }
     return If(OU_MODE, by_ou, role)
 
 
@@ -118,9 +169,16 @@ def reader_principal() -> If:
     return If(OU_MODE, {"AWS": "*"}, {"AWS": If(LIST_MODE, accounts(), [Ref("AWS::AccountId")])})
 
 
-def reader_statement(ctx: BuildContext, sid: str, actions: list[str], resources, role_name,
-                     extra: dict | None = None) -> dict:
+def reader_statement(
+    ctx: BuildContext, sid: str, actions: list[str], resources, role_name, extra: dict | None = None
+) -> dict:
     """An Allow for a role of the accounts models are deployed to.  Always in the policy (a literal statement
     list: scanners read it as written, and no AWS::NoValue in a list)."""
-    return {"Sid": sid, "Effect": "Allow", "Principal": reader_principal(), "Action": actions,
-            "Resource": resources, "Condition": model_reader_condition(ctx, role_name, extra)}
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": reader_principal(),
+        "Action": actions,
+        "Resource": resources,
+        "Condition": model_reader_condition(ctx, role_name, extra),
+    }

@@ -22,13 +22,13 @@ import functools
 import pathlib
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import yaml
 
 from templates_src.checks import iam_reference
 from templates_src.checks.world import Principal, Stack, World, decide
-from templates_src.iam_policy import Request, evaluate, glob_match, request
+from templates_src.iam_policy import evaluate, request
 
 DATA_FILE = pathlib.Path(__file__).with_name("escalation.yaml")
 ATTACKER_TEMPLATE = "https://attacker-bucket.s3.amazonaws.com/escalate.yaml"
@@ -61,17 +61,24 @@ class Finding:
     chain: tuple[Edge, ...] = ()
 
     def __str__(self) -> str:
-        hops = " -> ".join([self.chain[0].source] + [f"[{e.method}] {e.target}" for e in self.chain]) if self.chain \
+        hops = (
+            " -> ".join([self.chain[0].source] + [f"[{e.method}] {e.target}" for e in self.chain])
+            if self.chain
             else self.principal
+        )
         return f"{self.rule}: {hops} may {self.request}"
 
 
-# -- contexts --------------------------------------------------------------------------------------------------------------
+# -- contexts ----------------------------------------------------------------------------------------------------------
 def session_context(actor: Principal, source_identity: str | None = None) -> dict:
     """The keys a session of ``actor`` carries in every request (``source_identity``: the person's, set when they
     assumed a persona role and carried along every chain)."""
-    context = {"aws:PrincipalArn": actor.arn, "aws:PrincipalAccount": actor.account, "aws:PrincipalType": "AssumedRole",
-               "aws:userid": f"AROA{abs(hash(actor.arn)) % 10**12:012d}:session"}
+    context = {
+        "aws:PrincipalArn": actor.arn,
+        "aws:PrincipalAccount": actor.account,
+        "aws:PrincipalType": "AssumedRole",
+        "aws:userid": f"AROA{abs(hash(actor.arn)) % 10**12:012d}:session",
+    }
     for key, value in actor.tags.items():
         context[f"aws:PrincipalTag/{key}"] = value
     if source_identity:
@@ -83,8 +90,9 @@ def _keys_for(action: str, context: dict) -> dict:
     """Only the keys a request of ``action`` can carry (global aws: keys always pass)."""
     out = {}
     for key, value in context.items():
-        if key.lower().startswith("aws:") and not key.lower().startswith(("aws:requesttag/", "aws:tagkeys",
-                                                                             "aws:resourcetag/")):
+        if key.lower().startswith("aws:") and not key.lower().startswith(
+            ("aws:requesttag/", "aws:tagkeys", "aws:resourcetag/")
+        ):
             out[key] = value
         elif iam_reference.exists(action) and (iam_reference.carries(action, key) or _resource_tag(key)):
             out[key] = value
@@ -104,9 +112,16 @@ class Analysis:
         self.checked: dict[str, int] = {}  # method id -> requests evaluated
         self.identities = dict(identities or {})  # persona key -> the person's source identity
 
-    # -- requests ----------------------------------------------------------------------------------------------------------
-    def allowed(self, actor: Principal, action: str, resource: str, context: dict | None = None,
-                literal: bool = True, resource_policy=None) -> bool:
+    # -- requests ------------------------------------------------------------------------------------------------------
+    def allowed(
+        self,
+        actor: Principal,
+        action: str,
+        resource: str,
+        context: dict | None = None,
+        literal: bool = True,
+        resource_policy=None,
+    ) -> bool:
         ctx = {**session_context(actor, self.identities.get(actor.key)), **_keys_for(action, context or {})}
         if not literal or "*" in resource:
             req = request(action, resource, literal=False, context=ctx, complete=True)
@@ -121,12 +136,12 @@ class Analysis:
 
     def _explicitly_trusted(self, role: Principal, actor: Principal) -> bool:
         for stmt in role.trust:
-            for op, key, values in stmt.conditions:
+            for _op, key, values in stmt.conditions:
                 if key.lower() == "aws:principalarn" and actor.arn in values:
                     return stmt.effect == "Allow"
         return False
 
-    # -- edges ------------------------------------------------------------------------------------------------------------------
+    # -- edges ---------------------------------------------------------------------------------------------------------
     def edges(self, actor: Principal) -> list[Edge]:
         out = []
         out += self._assume_edges(actor)
@@ -138,8 +153,11 @@ class Analysis:
         out = []
         context = {**session_context(actor)}
         for role in self.world.principals:
-            if role is actor or not any(op and key.lower() in ("aws:principalarn", "aws:principalaccount")
-                                        for stmt in role.trust for op, key, _ in stmt.conditions):
+            if role is actor or not any(
+                op and key.lower() in ("aws:principalarn", "aws:principalaccount")
+                for stmt in role.trust
+                for op, key, _ in stmt.conditions
+            ):
                 continue
             self.checked["assume-role"] = self.checked.get("assume-role", 0) + 1
             if not self.trusts(role, context):
@@ -152,18 +170,30 @@ class Analysis:
 
     def _service_trust_context(self, service: str, account: str) -> dict:
         prefix = service.split(".")[0]
-        source = {"lambda": "function:x", "codebuild": "project/x", "sagemaker": "training-job/x",
-                  "cloudformation": "stack/x/y", "events": "rule/x", "states": "stateMachine:x"}.get(prefix, "x")
+        source = {
+            "lambda": "function:x",
+            "codebuild": "project/x",
+            "sagemaker": "training-job/x",
+            "cloudformation": "stack/x/y",
+            "events": "rule/x",
+            "states": "stateMachine:x",
+        }.get(prefix, "x")
         arn_service = {"ecs-tasks": "ecs"}.get(prefix, prefix)
-        return {"aws:PrincipalServiceName": service, "aws:SourceAccount": account,
-                "aws:SourceArn": f"arn:aws:{arn_service}:{self.world.region}:{account}:{source}"}
+        return {
+            "aws:PrincipalServiceName": service,
+            "aws:SourceAccount": account,
+            "aws:SourceArn": f"arn:aws:{arn_service}:{self.world.region}:{account}:{source}",
+        }
 
     def _passrole_edges(self, actor: Principal) -> list[Edge]:
         out = []
         for method in catalogue()["passrole"]:
             service = method["service"]
-            candidates = [r for r in self.world.principals
-                          if r.account == actor.account and self.trusts(r, self._service_trust_context(service, r.account))]
+            candidates = [
+                r
+                for r in self.world.principals
+                if r.account == actor.account and self.trusts(r, self._service_trust_context(service, r.account))
+            ]
             if not candidates:
                 continue
             contexts = self.compliant_contexts(actor) if method.get("compliant") else [{}]
@@ -171,8 +201,10 @@ class Analysis:
                 self.checked[method["id"]] = self.checked.get(method["id"], 0) + 1
                 if not self.allowed(actor, "iam:PassRole", role.arn, {"iam:PassedToService": service}):
                     continue
-                if any(all(self._service_request(actor, action, method, role, ctx) for action in method["requests"])
-                       for ctx in contexts):
+                if any(
+                    all(self._service_request(actor, action, method, role, ctx) for action in method["requests"])
+                    for ctx in contexts
+                ):
                     out.append(Edge(actor.key, role.key, method["id"], f"iam:PassRole to {service}"))
         return out
 
@@ -219,8 +251,9 @@ class Analysis:
             self.checked["codebuild-start-build"] = self.checked.get("codebuild-start-build", 0) + 1
             for arn in stack.attribute(lid, "Arn"):
                 tags = self.resource_tags(stack, resource)
-                if self.allowed(actor, "codebuild:StartBuild", arn, tags) or \
-                        self.allowed(actor, "codebuild:UpdateProject", arn, tags):
+                if self.allowed(actor, "codebuild:StartBuild", arn, tags) or self.allowed(
+                    actor, "codebuild:UpdateProject", arn, tags
+                ):
                     out.append(Edge(actor.key, role.key, "codebuild-start-build", arn))
         out += self._studio_edges(actor)
         out += self._repository_edges(actor)
@@ -253,13 +286,13 @@ class Analysis:
     def user_profiles(self) -> list[tuple[Stack, str, str, dict, Principal | None]]:
         """(stack, profile ARN, profile name, resource tags, execution role) of every user profile."""
         out = []
-        for stack, lid, resource in self.world.resources("AWS::SageMaker::UserProfile"):
+        for stack, _lid, resource in self.world.resources("AWS::SageMaker::UserProfile"):
             props = resource["Properties"]
             domain_ids = stack.resolver.values(props["DomainId"])
             names = stack.resolver.values(props["UserProfileName"])
             role = self._role_of(stack, (props.get("UserSettings") or {}).get("ExecutionRole"))
             if role is None:
-                for dlid, domain in stack.resources("AWS::SageMaker::Domain").items():
+                for _dlid, domain in stack.resources("AWS::SageMaker::Domain").items():
                     role = self._role_of(stack, domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
             tags = self.resource_tags(stack, resource)
             for domain_id in domain_ids:
@@ -268,14 +301,14 @@ class Analysis:
                     out.append((stack, arn, name, tags, role))
         # The people's profiles (no user settings: the domain's default execution role).
         for stack, arn, person, tags in getattr(self.platform, "people_profiles", lambda: [])():
-            for dlid, domain in stack.resources("AWS::SageMaker::Domain").items():
+            for _dlid, domain in stack.resources("AWS::SageMaker::Domain").items():
                 role = self._role_of(stack, domain["Properties"]["DefaultUserSettings"]["ExecutionRole"])
                 out.append((stack, arn, person, tags, role))
         return out
 
     def _studio_edges(self, actor: Principal) -> list[Edge]:
         out = []
-        for stack, arn, name, tags, role in self.user_profiles():
+        for stack, arn, _name, tags, role in self.user_profiles():
             if role is None or stack.account != actor.account:
                 continue
             self.checked["studio-user-profile"] = self.checked.get("studio-user-profile", 0) + 1
@@ -304,7 +337,9 @@ class Analysis:
                         project = config["ProjectName"]
                         target = project.get("Ref") if isinstance(project, dict) else None
                         if target in stack.template["Resources"]:
-                            role = self._role_of(stack, stack.template["Resources"][target]["Properties"]["ServiceRole"])
+                            role = self._role_of(
+                                stack, stack.template["Resources"][target]["Properties"]["ServiceRole"]
+                            )
                             if role:
                                 builds.append(role)
                     if kind["Category"] == "Deploy" and kind["Provider"] == "CloudFormationStackSet":
@@ -312,9 +347,18 @@ class Analysis:
                         if role:
                             admins.append(role)
             bucket = props["ArtifactStore"]["Location"]
-            out.append({"stack": stack, "arn": stack.attribute(lid, "Arn")[0], "repositories": repos, "branch": branch,
-                        "builds": builds, "admins": admins, "pipeline_role": pipeline_role,
-                        "bucket": "".join(stack.resolver.values(bucket)[:1])})
+            out.append(
+                {
+                    "stack": stack,
+                    "arn": stack.attribute(lid, "Arn")[0],
+                    "repositories": repos,
+                    "branch": branch,
+                    "builds": builds,
+                    "admins": admins,
+                    "pipeline_role": pipeline_role,
+                    "bucket": "".join(stack.resolver.values(bucket)[:1]),
+                }
+            )
         return out
 
     def _repository_edges(self, actor: Principal) -> list[Edge]:
@@ -329,9 +373,11 @@ class Analysis:
                 arn = f"arn:aws:codecommit:{stack.region}:{stack.account}:{repo_name}"
                 ref = {"codecommit:References": [f"refs/heads/{pipe['branch']}"], **tags}
                 self.checked["repository-push"] = self.checked.get("repository-push", 0) + 1
-                if self.allowed(actor, "codecommit:GitPush", arn, ref) or \
-                        self.allowed(actor, "codecommit:PutFile", arn, ref) or \
-                        self.allowed(actor, "codecommit:CreateCommit", arn, ref):
+                if (
+                    self.allowed(actor, "codecommit:GitPush", arn, ref)
+                    or self.allowed(actor, "codecommit:PutFile", arn, ref)
+                    or self.allowed(actor, "codecommit:CreateCommit", arn, ref)
+                ):
                     for role in pipe["builds"]:
                         out.append(Edge(actor.key, role.key, "repository-push", arn))
                     for role in pipe["admins"]:
@@ -348,7 +394,7 @@ class Analysis:
     def bucket_policy(self, bucket: str):
         from templates_src.iam_policy import Resolver  # noqa: F401  (kept for symmetry)
 
-        for stack, lid, resource in self.world.resources("AWS::S3::BucketPolicy"):
+        for stack, _lid, resource in self.world.resources("AWS::S3::BucketPolicy"):
             names = stack.resolver.values(resource["Properties"]["Bucket"])
             if bucket in names:
                 return resource_policy_statements(resource["Properties"]["PolicyDocument"], stack, f"bucket:{bucket}")
@@ -375,10 +421,12 @@ class Analysis:
             for admin in pipe["admins"]:
                 arn = f"arn:aws:cloudformation:{self.world.region}:{actor.account}:stackset/sagemaker-x:id"
                 self.checked["stack-set-update"] = self.checked.get("stack-set-update", 0) + 1
-                named = self.allowed(actor, "cloudformation:UpdateStackSet", arn,
-                                     {**context, "cloudformation:RoleArn": admin.arn})
+                named = self.allowed(
+                    actor, "cloudformation:UpdateStackSet", arn, {**context, "cloudformation:RoleArn": admin.arn}
+                )
                 implied = self.allowed(actor, "cloudformation:UpdateStackSet", arn, context) and self.allowed(
-                    actor, "iam:PassRole", admin.arn, {"iam:PassedToService": "cloudformation.amazonaws.com"})
+                    actor, "iam:PassRole", admin.arn, {"iam:PassedToService": "cloudformation.amazonaws.com"}
+                )
                 if named or implied:
                     out.append(Edge(actor.key, admin.key, "stack-set-update", arn))
         return out
@@ -386,7 +434,7 @@ class Analysis:
     @functools.cached_property
     def _stacks_with_roles(self) -> list[tuple[str, Principal]]:
         out = []
-        for stack, lid, resource in self.world.resources("AWS::ServiceCatalog::LaunchRoleConstraint"):
+        for stack, _lid, resource in self.world.resources("AWS::ServiceCatalog::LaunchRoleConstraint"):
             for arn in stack.resolver.values(resource["Properties"].get("RoleArn", "")):
                 role = self.world.by_arn(arn)
                 if role:
@@ -399,23 +447,27 @@ class Analysis:
     def stacks_with_roles(self) -> list[tuple[str, Principal]]:
         return self._stacks_with_roles
 
-    # -- contexts of compliant SageMaker requests -----------------------------------------------------------------------
+    # -- contexts of compliant SageMaker requests ----------------------------------------------------------------------
     def environment_of(self, actor: Principal):
         for env, main in self.platform.envs.items():
             if actor.stack in list(main.walk()):
                 return env
         return None
 
-    @functools.lru_cache(maxsize=None)
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - an analysis lives as long as its caches are meant to
     def _environment_network(self, env) -> dict:
         """The environment's subnets, security groups and keys, as requests name them."""
         main = self.platform.envs[env]
         vpc = self.platform.child(env, "env-vpc")
         kms = self.platform.child(env, "env-kms")
         out = lambda stack, name: stack.resolver.values(stack.template["Outputs"][name]["Value"])  # noqa: E731
-        return {"subnets": out(vpc, "PrivateSubnetIds"), "groups": out(vpc, "SageMakerSecurityGroupIds"),
-                "ebs": out(kms, "SagemakerEBSKMSKeyArn")[0], "s3": out(kms, "S3BucketKMSKeyArn")[0],
-                "main": main}
+        return {
+            "subnets": out(vpc, "PrivateSubnetIds"),
+            "groups": out(vpc, "SageMakerSecurityGroupIds"),
+            "ebs": out(kms, "SagemakerEBSKMSKeyArn")[0],
+            "s3": out(kms, "S3BucketKMSKeyArn")[0],
+            "main": main,
+        }
 
     def compliant_contexts(self, actor: Principal) -> list[dict]:
         """Contexts of SageMaker job requests that meet an environment's guardrails (the actor's environment,
@@ -425,15 +477,23 @@ class Analysis:
         out = []
         for e in envs:
             net = self._environment_network(e)
-            out.append({"sagemaker:VpcSubnets": net["subnets"], "sagemaker:VpcSecurityGroupIds": net["groups"],
-                        "sagemaker:VolumeKmsKey": net["ebs"], "sagemaker:OutputKmsKey": net["s3"],
-                        "sagemaker:InstanceTypes": ["ml.m5.xlarge"], "sagemaker:DirectInternetAccess": "Disabled",
-                        "sagemaker:RootAccess": "Disabled", "sagemaker:NetworkIsolation": "true",
-                        "sagemaker:InterContainerTrafficEncryption": "true"})
+            out.append(
+                {
+                    "sagemaker:VpcSubnets": net["subnets"],
+                    "sagemaker:VpcSecurityGroupIds": net["groups"],
+                    "sagemaker:VolumeKmsKey": net["ebs"],
+                    "sagemaker:OutputKmsKey": net["s3"],
+                    "sagemaker:InstanceTypes": ["ml.m5.xlarge"],
+                    "sagemaker:DirectInternetAccess": "Disabled",
+                    "sagemaker:RootAccess": "Disabled",
+                    "sagemaker:NetworkIsolation": "true",
+                    "sagemaker:InterContainerTrafficEncryption": "true",
+                }
+            )
         return out
 
-    # -- reach ---------------------------------------------------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=None)
+    # -- reach ---------------------------------------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - an analysis lives as long as its caches are meant to
     def _edges_of(self, key: str) -> tuple[Edge, ...]:
         actor = self.principal(key)
         return tuple(self.edges(actor))

@@ -25,9 +25,19 @@ from templates_src.iam_policy import chosen, evaluate, raw_statements, request, 
 # Condition keys whose fixed values make a statement granting to everyone non-public, as S3 defines it (Amazon S3
 # User Guide, "Blocking public access", "The meaning of public").  aws:PrincipalAccount is not in the list: a
 # statement relying on it alone is treated as public (S3 does not document it either way).
-NON_PUBLIC_KEYS = {"aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceowner", "aws:sourceaccount",
-                   "aws:principalorgid", "aws:userid", "aws:sourceip", "s3:x-amz-server-side-encryption-aws-kms-key-id",
-                   "s3:dataaccesspointarn", "s3:dataaccesspointaccount"}
+NON_PUBLIC_KEYS = {
+    "aws:sourcearn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceowner",
+    "aws:sourceaccount",
+    "aws:principalorgid",
+    "aws:userid",
+    "aws:sourceip",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:dataaccesspointarn",
+    "s3:dataaccesspointaccount",
+}
 FIXED_OPERATORS = ("stringequals", "stringequalsignorecase", "arnequals", "arnlike", "stringlike", "ipaddress")
 
 
@@ -60,13 +70,20 @@ def public_statements(document: dict, stack: Stack, source: str) -> list[str]:
     grants to everyone (``*``) without a fixed value of a key S3 lists (a named principal is never public)."""
     resolver = stack.resolver
     out = []
-    for stmt, raw in zip(statements_from(document, resolver, source), raw_statements(document, resolver, source)):
+    for stmt, raw in zip(
+        statements_from(document, resolver, source), raw_statements(document, resolver, source), strict=False
+    ):
         if stmt.effect != "Allow":
             continue
         principal = chosen(raw.get("Principal"), resolver, source)
         if isinstance(principal, dict) and "AWS" in principal:
-            principal = {"AWS": [v for item in (principal["AWS"] if isinstance(principal["AWS"], list)
-                                                else [principal["AWS"]]) for v in resolver.values(item)]}
+            principal = {
+                "AWS": [
+                    v
+                    for item in (principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]])
+                    for v in resolver.values(item)
+                ]
+            }
         if not _everyone(principal):
             continue
         if not any(key.lower() in NON_PUBLIC_KEYS and _fixed(op, key, values) for op, key, values in stmt.conditions):
@@ -96,27 +113,41 @@ class Outcome:
     why: str
 
     def __str__(self) -> str:
-        return f"{'allowed' if self.allowed else 'DENIED '} {self.step.what}: {self.step.principal.logical_id} " \
-               f"{self.step.action} on {self.step.resource} ({self.why})"
+        return (
+            f"{'allowed' if self.allowed else 'DENIED '} {self.step.what}: {self.step.principal.logical_id} "
+            f"{self.step.action} on {self.step.resource} ({self.why})"
+        )
 
 
 def evaluate_step(step: Step) -> Outcome:
     principal = step.principal
-    context = {"aws:PrincipalArn": principal.arn, "aws:PrincipalAccount": principal.account,
-               "aws:SecureTransport": "true", **{f"aws:PrincipalTag/{k}": v for k, v in principal.tags.items()},
-               **step.context}
+    context = {
+        "aws:PrincipalArn": principal.arn,
+        "aws:PrincipalAccount": principal.account,
+        "aws:SecureTransport": "true",
+        **{f"aws:PrincipalTag/{k}": v for k, v in principal.tags.items()},
+        **step.context,
+    }
     req = request(step.action, step.resource, context=context, complete=True)
     same = (step.resource_account or principal.account) == principal.account
     decision = decide(principal, req, step.resource_policy, same_account=same)
     if not decision.allowed:
-        why = f"denied by {decision.denied_by}" if decision.denied_by else (
-            "no identity or resource policy statement allows it" if same
-            else "needs both the identity and the resource policy")
+        why = (
+            f"denied by {decision.denied_by}"
+            if decision.denied_by
+            else (
+                "no identity or resource policy statement allows it"
+                if same
+                else "needs both the identity and the resource policy"
+            )
+        )
         return Outcome(step, False, why)
     if step.endpoint_policy is not None:
         through = evaluate(step.endpoint_policy, req)
         if not through.allowed:
-            return Outcome(step, False, f"the VPC endpoint policy does not allow it ({through.denied_by or 'no statement'})")
+            return Outcome(
+                step, False, f"the VPC endpoint policy does not allow it ({through.denied_by or 'no statement'})"
+            )
     return Outcome(step, True, "allowed by " + ", ".join(decision.by[:3]))
 
 
@@ -133,8 +164,13 @@ def s3_context(bucket_account: str, endpoint_id: str | None, vpc_id: str | None 
 
 def kms_via_s3_context(caller_account: str, region: str, bucket_arn: str, **extra) -> dict:
     """What S3's call to KMS for an SSE-KMS object carries: made by S3 for the caller (forward access session)."""
-    return {"kms:ViaService": f"s3.{region}.amazonaws.com", "kms:CallerAccount": caller_account,
-            "aws:ViaAWSService": "true", "kms:EncryptionContext:aws:s3:arn": bucket_arn, **extra}
+    return {
+        "kms:ViaService": f"s3.{region}.amazonaws.com",
+        "kms:CallerAccount": caller_account,
+        "aws:ViaAWSService": "true",
+        "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+        **extra,
+    }
 
 
 def run(steps: list[Step]) -> list[Outcome]:

@@ -83,16 +83,18 @@ def actions(pattern: str) -> list[str]:
         data = _service(service)
         if not data:
             continue
-        out += [f"{data['prefix']}:{real}" for real in data["privileges"]
-                if glob_match(name, real, ignore_case=True)]
+        out += [f"{data['prefix']}:{real}" for real in data["privileges"] if glob_match(name, real, ignore_case=True)]
     return sorted(out)
 
 
 def service_actions(prefix: str, levels: tuple[str, ...] = ()) -> list[str]:
     """Every action of a service, or those of the given access levels."""
     data = _service(prefix) or {"privileges": {}, "prefix": prefix}
-    return sorted(f"{data['prefix']}:{name}" for name, entry in data["privileges"].items()
-                  if not levels or entry["access_level"] in levels)
+    return sorted(
+        f"{data['prefix']}:{name}"
+        for name, entry in data["privileges"].items()
+        if not levels or entry["access_level"] in levels
+    )
 
 
 def services() -> list[str]:

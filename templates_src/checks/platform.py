@@ -76,16 +76,25 @@ class Platform:
             [domain] = studio.attribute("SageMakerStudioDomain", "DomainId")
             for person in people:
                 arn = f"arn:aws:sagemaker:{studio.region}:{studio.account}:user-profile/{domain}/{person}"
-                out.append((studio, arn, person, {"aws:ResourceTag/EnvironmentName": env.name,
-                                                  "aws:ResourceTag/EnvironmentType": env.type,
-                                                  f"aws:ResourceTag/{STUDIO_USER_TAG}": person}))
+                out.append(
+                    (
+                        studio,
+                        arn,
+                        person,
+                        {
+                            "aws:ResourceTag/EnvironmentName": env.name,
+                            "aws:ResourceTag/EnvironmentType": env.type,
+                            f"aws:ResourceTag/{STUDIO_USER_TAG}": person,
+                        },
+                    )
+                )
         return out
 
     def ssm(self, env: Env) -> dict[str, str]:
         """The environment's SSM contract as deployed: parameter name -> value."""
         out = {}
         for stack in self.envs[env].walk():
-            for lid, resource in stack.resources("AWS::SSM::Parameter").items():
+            for _lid, resource in stack.resources("AWS::SSM::Parameter").items():
                 props = resource["Properties"]
                 names = stack.resolver.values(props.get("Name"))
                 values = stack.resolver.values(props["Value"])
@@ -99,14 +108,22 @@ def _core_params(config: Config) -> dict:
 
 
 def _env_params(env: Env, scenario: str) -> dict:
-    params = {"EnvName": env.name, "EnvType": env.type, "SeedCodeS3BucketName": SEED_BUCKET,
-              "AvailabilityZones": [f"{REGION}a", f"{REGION}b"], "CoreStackSetName": CORE}
+    params = {
+        "EnvName": env.name,
+        "EnvType": env.type,
+        "SeedCodeS3BucketName": SEED_BUCKET,
+        "AvailabilityZones": [f"{REGION}a", f"{REGION}b"],
+        "CoreStackSetName": CORE,
+    }
     if scenario == "account-lists":
-        params.update(StagingAccountList=STAGING, ProductionAccountList=PROD,
-                      SetupStackSetExecutionRoleName=SETUP_ROLE)
+        params.update(StagingAccountList=STAGING, ProductionAccountList=PROD, SetupStackSetExecutionRoleName=SETUP_ROLE)
     elif scenario == "organizational-units":
-        params.update(OrganizationalUnitStagingId=OU_STAGING, OrganizationalUnitProdId=OU_PROD,
-                      OrganizationId=ORGANIZATION, StackSetCallAs="DELEGATED_ADMIN")
+        params.update(
+            OrganizationalUnitStagingId=OU_STAGING,
+            OrganizationalUnitProdId=OU_PROD,
+            OrganizationId=ORGANIZATION,
+            StackSetCallAs="DELEGATED_ADMIN",
+        )
     return params
 
 
@@ -148,23 +165,41 @@ def deploy_stack_set(world: World, parent: Stack, logical_id: str, account: str,
 
 def build(templates: dict[str, dict], config: Config, scenario: str = "single-account") -> Platform:
     world = World(templates, REGION)
-    core = world.deploy("core-main", DEV, CORE, _core_params(config), custom={
-        # No SageMaker project role exists yet in the account: the core creates both.
-        "CheckIfSageMakerSCProductsRolesExist": {naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE: naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE,
-                                                 naming.SAGEMAKER_PRODUCTS_USE_ROLE: naming.SAGEMAKER_PRODUCTS_USE_ROLE}})
+    core = world.deploy(
+        "core-main",
+        DEV,
+        CORE,
+        _core_params(config),
+        custom={
+            # No SageMaker project role exists yet in the account: the core creates both.
+            "CheckIfSageMakerSCProductsRolesExist": {
+                naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE: naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE,
+                naming.SAGEMAKER_PRODUCTS_USE_ROLE: naming.SAGEMAKER_PRODUCTS_USE_ROLE,
+            }
+        },
+    )
     envs = {}
     targets: dict[str, list[Stack]] = {}
     for env in (ENV_A, ENV_B):
-        envs[env] = world.deploy("env-main", DEV, f"ds-env-{env.key}", _env_params(env, scenario if env == ENV_A
-                                                                                     else "single-account"))
+        envs[env] = world.deploy(
+            "env-main", DEV, f"ds-env-{env.key}", _env_params(env, scenario if env == ENV_A else "single-account")
+        )
     platform = Platform(world, config, scenario, core, envs, {}, targets)
     main = envs[ENV_A]
     if scenario == "account-lists":
         for account, stage in ((STAGING, "EnvTypeStagingName"), (PROD, "EnvTypeProdName")):
             env_type = "".join(main.resolver.values({"Ref": stage}))
-            setup = world.deploy("env-iam-setup-stackset-role", account, "sm-mlops-setup",
-                                 {"EnvName": ENV_A.name, "EnvType": env_type, "StackSetExecutionRoleName": SETUP_ROLE,
-                                  "AdministratorAccountId": DEV})
+            setup = world.deploy(
+                "env-iam-setup-stackset-role",
+                account,
+                "sm-mlops-setup",
+                {
+                    "EnvName": ENV_A.name,
+                    "EnvType": env_type,
+                    "StackSetExecutionRoleName": SETUP_ROLE,
+                    "AdministratorAccountId": DEV,
+                },
+            )
             roles = deploy_stack_set(world, main, "EnvironmentTargetAccountRolesStackSet", account, stage)
             network = deploy_stack_set(world, main, "EnvironmentVPCStackSet", account, stage)
             targets[account] = [setup, roles, network]
@@ -177,18 +212,27 @@ def build(templates: dict[str, dict], config: Config, scenario: str = "single-ac
         ssm = platform.ssm(env)
         name, project_id = PROJECTS[env]
         for template in ("project-model-build-train", "project-model-deploy"):
-            custom = {"GetEnvironmentConfiguration": _project_custom(envs[env], ssm, env,
-                                                                     _contract(templates[template]))}
+            custom = {
+                "GetEnvironmentConfiguration": _project_custom(envs[env], ssm, env, _contract(templates[template]))
+            }
             params = {"SageMakerProjectName": name, "SageMakerProjectId": project_id, "CoreStackSetName": CORE}
             if template == "project-model-deploy" and env == ENV_A and platform.multi_account:
                 params["MultiAccountDeployment"] = "YES"
             platform.projects[(env, template)] = world.deploy(
-                template, DEV, f"SC-{DEV}-pp-{project_id}{template[-6:]}", params, custom=custom)
+                template, DEV, f"SC-{DEV}-pp-{project_id}{template[-6:]}", params, custom=custom
+            )
     name, project_id = ADVERSARIAL_PROJECT
     template = "project-model-build-train"
-    custom = {"GetEnvironmentConfiguration": _project_custom(envs[ENV_A], platform.ssm(ENV_A), ENV_A,
-                                                             _contract(templates[template]))}
+    custom = {
+        "GetEnvironmentConfiguration": _project_custom(
+            envs[ENV_A], platform.ssm(ENV_A), ENV_A, _contract(templates[template])
+        )
+    }
     platform.projects[(ENV_A, "adversarial")] = world.deploy(
-        template, DEV, f"SC-{DEV}-pp-{project_id}", {"SageMakerProjectName": name, "SageMakerProjectId": project_id,
-                                                     "CoreStackSetName": CORE}, custom=custom)
+        template,
+        DEV,
+        f"SC-{DEV}-pp-{project_id}",
+        {"SageMakerProjectName": name, "SageMakerProjectId": project_id, "CoreStackSetName": CORE},
+        custom=custom,
+    )
     return platform

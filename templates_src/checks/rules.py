@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from templates_src.checks import platform as plat
-from templates_src.checks.escalation import ADMINISTRATOR_POLICY, Analysis, Finding, catalogue, session_context
+from templates_src.checks.escalation import ADMINISTRATOR_POLICY, Analysis, Finding, catalogue
 from templates_src.checks.world import Principal
-from templates_src.iam_policy import evaluate, request
 
 PERSONAS = ("ds-administrator", "team-administrator", "data-scientist")
 
@@ -38,8 +37,9 @@ def personas(p: plat.Platform) -> dict[str, Principal]:
     team = p.child(plat.ENV_A, "env-iam")
     return {
         "ds-administrator": world.principal(lambda r: r.logical_id == "DataScienceAdministratorRole"),
-        "team-administrator": world.principal(lambda r: r.stack is team
-                                              and r.logical_id == "DataScienceTeamAdministratorRole"),
+        "team-administrator": world.principal(
+            lambda r: r.stack is team and r.logical_id == "DataScienceTeamAdministratorRole"
+        ),
         "data-scientist": world.principal(lambda r: r.stack is team and r.logical_id == "DataScientistRole"),
     }
 
@@ -50,14 +50,22 @@ def _reached(analysis: Analysis, persona: Principal):
         yield analysis.principal(key), chain
 
 
-# -- rule 1: IAM ----------------------------------------------------------------------------------------------------------
+# -- rule 1: IAM -------------------------------------------------------------------------------------------------------
 def iam_targets(p: plat.Platform, account: str) -> dict[str, list[tuple[str, dict]]]:
     """Resources the direct methods are tried on: every role and policy of the world in ``account``, and one
     of each kind the platform did not create.  (ARN, resource context) pairs."""
     world = p.world
-    roles = [(r.arn, {**{f"aws:ResourceTag/{k}": v for k, v in r.tags.items()},
-                      **({"iam:PermissionsBoundary": r.boundary_arn} if r.boundary_arn else {})})
-             for r in world.principals if r.account == account]
+    roles = [
+        (
+            r.arn,
+            {
+                **{f"aws:ResourceTag/{k}": v for k, v in r.tags.items()},
+                **({"iam:PermissionsBoundary": r.boundary_arn} if r.boundary_arn else {}),
+            },
+        )
+        for r in world.principals
+        if r.account == account
+    ]
     roles.append((f"arn:aws:iam::{account}:role/Administrator", {}))
     roles.append((f"arn:aws:iam::{account}:role{p.config.role_path}{p.config.prefix}new-sm-execution", {}))
     policies = [(arn, {}) for arn in world.managed_policies if f":{account}:" in arn]
@@ -67,9 +75,13 @@ def iam_targets(p: plat.Platform, account: str) -> dict[str, list[tuple[str, dic
         if stack.account == account:
             functions += [(arn, {}) for arn in stack.attribute(lid, "Arn")]
     functions.append((f"arn:aws:lambda:{world.region}:{account}:function:other-team-function", {}))
-    return {"roles": roles, "customer-policies": policies, "functions": functions,
-            "users": [(f"arn:aws:iam::{account}:user/alice", {})],
-            "groups": [(f"arn:aws:iam::{account}:group/administrators", {})]}
+    return {
+        "roles": roles,
+        "customer-policies": policies,
+        "functions": functions,
+        "users": [(f"arn:aws:iam::{account}:user/alice", {})],
+        "groups": [(f"arn:aws:iam::{account}:group/administrators", {})],
+    }
 
 
 def iam_findings(analysis: Analysis, persona: Principal) -> list[Finding]:
@@ -91,7 +103,7 @@ def iam_findings(analysis: Analysis, persona: Principal) -> list[Finding]:
     return out
 
 
-# -- rule 2: SageMaker compute ------------------------------------------------------------------------------------------------
+# -- rule 2: SageMaker compute -----------------------------------------------------------------------------------------
 FOREIGN_SUBNET, FOREIGN_GROUP = "subnet-0f0f0f0f0f0f0f0f0", "sg-0f0f0f0f0f0f0f0f0"
 FOREIGN_KEY = "arn:aws:kms:eu-west-1:999999999999:key/00000000-0000-0000-0000-000000000000"
 
@@ -99,12 +111,18 @@ FOREIGN_KEY = "arn:aws:kms:eu-west-1:999999999999:key/00000000-0000-0000-0000-00
 def compute_variants(base: dict) -> list[tuple[str, str, dict]]:
     """(action, what is wrong, context) of SageMaker compute requests the guardrails must refuse, made from a
     compliant context by removing or replacing one thing."""
+
     def without(*keys):
         return {k: v for k, v in base.items() if k not in keys}
 
     out = []
-    jobs = ("CreateTrainingJob", "CreateProcessingJob", "CreateHyperParameterTuningJob", "CreateAutoMLJob",
-            "CreateAutoMLJobV2")
+    jobs = (
+        "CreateTrainingJob",
+        "CreateProcessingJob",
+        "CreateHyperParameterTuningJob",
+        "CreateAutoMLJob",
+        "CreateAutoMLJobV2",
+    )
     for action in jobs + ("CreateModel", "CreateNotebookInstance"):
         out.append((action, "no VPC", without("sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds")))
         out.append((action, "another subnet", {**base, "sagemaker:VpcSubnets": [FOREIGN_SUBNET]}))
@@ -115,7 +133,9 @@ def compute_variants(base: dict) -> list[tuple[str, str, dict]]:
     for action in ("CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateTransformJob", "CreateAutoMLJob"):
         out.append((action, "no output key", without("sagemaker:OutputKmsKey")))
         out.append((action, "another output key", {**base, "sagemaker:OutputKmsKey": FOREIGN_KEY}))
-    out.append(("CreateNotebookInstance", "direct internet access", {**base, "sagemaker:DirectInternetAccess": "Enabled"}))
+    out.append(
+        ("CreateNotebookInstance", "direct internet access", {**base, "sagemaker:DirectInternetAccess": "Enabled"})
+    )
     out.append(("CreateDomain", "public internet", {**base, "sagemaker:AppNetworkAccessType": "PublicInternetOnly"}))
     out.append(("UpdateDomain", "public internet", {**base, "sagemaker:AppNetworkAccessType": "PublicInternetOnly"}))
     return [(f"sagemaker:{action}", why, ctx) for action, why, ctx in out]
@@ -124,9 +144,11 @@ def compute_variants(base: dict) -> list[tuple[str, str, dict]]:
 def foreign_domain_requests(account: str, region: str) -> list[tuple[str, str]]:
     """Studio apps and spaces in a domain that is not an environment's (it may have internet access)."""
     domain = "d-foreign000000"
-    return [("sagemaker:CreateApp", f"arn:aws:sagemaker:{region}:{account}:app/{domain}/someone/jupyterlab/default"),
-            ("sagemaker:CreateSpace", f"arn:aws:sagemaker:{region}:{account}:space/{domain}/space"),
-            ("sagemaker:CreatePresignedDomainUrl", f"arn:aws:sagemaker:{region}:{account}:user-profile/{domain}/x")]
+    return [
+        ("sagemaker:CreateApp", f"arn:aws:sagemaker:{region}:{account}:app/{domain}/someone/jupyterlab/default"),
+        ("sagemaker:CreateSpace", f"arn:aws:sagemaker:{region}:{account}:space/{domain}/space"),
+        ("sagemaker:CreatePresignedDomainUrl", f"arn:aws:sagemaker:{region}:{account}:user-profile/{domain}/x"),
+    ]
 
 
 def compute_findings(analysis: Analysis, persona: Principal) -> list[Finding]:
@@ -145,7 +167,7 @@ def compute_findings(analysis: Analysis, persona: Principal) -> list[Finding]:
     return out
 
 
-# -- rule 3: staging and production --------------------------------------------------------------------------------------------
+# -- rule 3: staging and production ------------------------------------------------------------------------------------
 def deployment_path_roles(p: plat.Platform) -> set[str]:
     """The model deployment path of environment A: the roles that deploy approved models (the deploy project's
     roles, its StackSet administration role, the model deployment StackSet execution and model roles)."""
@@ -157,8 +179,11 @@ def deployment_path_roles(p: plat.Platform) -> set[str]:
             if pipe["pipeline_role"]:
                 keys.add(pipe["pipeline_role"].key)
     for r in p.world.principals:
-        if r.logical_id in ("StackSetExecutionRole", "SageMakerModelExecutionRole") and r.stack.name == \
-                "env-iam-target-account-roles" and (r.account != plat.DEV or r.stack in list(p.envs[plat.ENV_A].walk())):
+        if (
+            r.logical_id in ("StackSetExecutionRole", "SageMakerModelExecutionRole")
+            and r.stack.name == "env-iam-target-account-roles"
+            and (r.account != plat.DEV or r.stack in list(p.envs[plat.ENV_A].walk()))
+        ):
             keys.add(r.key)
     return keys
 
@@ -186,8 +211,11 @@ def approval_requests(p: plat.Platform) -> list[tuple[str, str, dict]]:
 def target_findings(analysis: Analysis, persona_name: str, persona: Principal) -> list[Finding]:
     p = analysis.platform
     path = deployment_path_roles(p)
-    setup = {r.key for r in p.world.principals
-             if r.logical_id in ("SetupStackSetExecutionRole",) or (r.logical_id == "StackSetAdministrationRole")}
+    setup = {
+        r.key
+        for r in p.world.principals
+        if r.logical_id in ("SetupStackSetExecutionRole",) or (r.logical_id == "StackSetAdministrationRole")
+    }
     out = []
     for node, chain in _reached(analysis, persona):
         in_target = node.account in (plat.STAGING, plat.PROD)
@@ -197,8 +225,7 @@ def target_findings(analysis: Analysis, persona_name: str, persona: Principal) -
             if in_target and node.key not in path:
                 out.append(Finding("rule 3 (staging and production)", node.key, "act in a target account", chain))
         elif in_target or node.key in path:
-            out.append(Finding("rule 3 (staging and production)", node.key, "act on the model deployment path",
-                               chain))
+            out.append(Finding("rule 3 (staging and production)", node.key, "act on the model deployment path", chain))
         if persona_name != "team-administrator":
             for action, arn, ctx in approval_requests(p):
                 analysis.checked["rule-3"] = analysis.checked.get("rule-3", 0) + 1
@@ -209,7 +236,7 @@ def target_findings(analysis: Analysis, persona_name: str, persona: Principal) -
     return out
 
 
-# -- rule 4: own environment --------------------------------------------------------------------------------------------------
+# -- rule 4: own environment -------------------------------------------------------------------------------------------
 def other_environment_requests(p: plat.Platform, own: plat.Env) -> list[tuple[str, str, dict, object]]:
     """Requests on another environment's resources: (action, resource, context, resource policy)."""
     analysis = Analysis(p)
@@ -227,8 +254,10 @@ def other_environment_requests(p: plat.Platform, own: plat.Env) -> list[tuple[st
                 out.append((action, f"arn:aws:s3:::{bucket}/data.csv", {}, policy))
         for pipe in analysis.pipelines():
             stack = pipe["stack"]
-            if stack not in (p.projects.get((env, "project-model-build-train")),
-                             p.projects.get((env, "project-model-deploy"))):
+            if stack not in (
+                p.projects.get((env, "project-model-build-train")),
+                p.projects.get((env, "project-model-deploy")),
+            ):
                 continue
             policy = analysis.bucket_policy(pipe["bucket"])
             for action in ("s3:GetObject", "s3:PutObject"):
@@ -240,11 +269,15 @@ def other_environment_requests(p: plat.Platform, own: plat.Env) -> list[tuple[st
             out.append(("codepipeline:StartPipelineExecution", pipe["arn"], tags, None))
         name, project_id = plat.PROJECTS[env]
         resources = {
-            "endpoint": f"endpoint/{name}-{project_id}-staging", "project": f"project/{name}",
+            "endpoint": f"endpoint/{name}-{project_id}-staging",
+            "project": f"project/{name}",
             "model-package-group": f"model-package-group/{name}-{project_id}",
             "pipeline": f"pipeline/{name}-{project_id}",
         }
-        arn = lambda kind: f"arn:aws:sagemaker:{region}:{account}:{resources[kind]}"  # noqa: E731
+
+        def arn(kind, region=region, account=account, resources=resources):
+            return f"arn:aws:sagemaker:{region}:{account}:{resources[kind]}"
+
         for action in ("InvokeEndpoint", "UpdateEndpoint", "DeleteEndpoint"):
             out.append((f"sagemaker:{action}", arn("endpoint"), tags, None))
         for action in ("UpdateProject", "DeleteProject"):
@@ -257,8 +290,9 @@ def other_environment_requests(p: plat.Platform, own: plat.Env) -> list[tuple[st
 
 def own_environment_findings(analysis: Analysis, persona: Principal, env: plat.Env) -> list[Finding]:
     p = analysis.platform
-    others = {r.key for e, main in p.envs.items() if e != env for s in main.walk()
-              for r in p.world.principals if r.stack is s}
+    others = {
+        r.key for e, main in p.envs.items() if e != env for s in main.walk() for r in p.world.principals if r.stack is s
+    }
     others |= {r.key for (e, _), s in p.projects.items() if e != env for r in p.world.principals if r.stack is s}
     out = []
     requests = other_environment_requests(p, env)
@@ -272,7 +306,7 @@ def own_environment_findings(analysis: Analysis, persona: Principal, env: plat.E
     return out
 
 
-# -- rule 5: confused deputy --------------------------------------------------------------------------------------------------
+# -- rule 5: confused deputy -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrustKeys:
     keys: tuple[str, ...]  # condition keys the service documents for the roles it assumes ('' : none)
@@ -282,30 +316,52 @@ class TrustKeys:
 # Sourced from AWS documentation (see the citations); a service without documented keys gets none, because a
 # condition on a key the service does not send would deny every AssumeRole and break the role.
 TRUST_KEYS = {
-    "sagemaker.amazonaws.com": TrustKeys(("aws:SourceAccount",), "SageMaker developer guide, cross-service "
-                                         "confused deputy prevention (security-confused-deputy-prevention.html)"),
-    "events.amazonaws.com": TrustKeys(("aws:SourceAccount", "aws:SourceArn"), "EventBridge user guide, "
-                                      "cross-service confused deputy prevention: rule targets' aws:SourceArn is the "
-                                      "rule ARN"),
-    "vpc-flow-logs.amazonaws.com": TrustKeys(("aws:SourceAccount", "aws:SourceArn"), "VPC user guide, flow logs "
-                                             "to CloudWatch Logs (flow-logs-cwl.html)"),
-    "states.amazonaws.com": TrustKeys(("aws:SourceAccount",), "Step Functions developer guide, prevent "
-                                      "cross-service confused deputy (procedure-create-iam-role.html)"),
+    "sagemaker.amazonaws.com": TrustKeys(
+        ("aws:SourceAccount",),
+        "SageMaker developer guide, cross-service "
+        "confused deputy prevention (security-confused-deputy-prevention.html)",
+    ),
+    "events.amazonaws.com": TrustKeys(
+        ("aws:SourceAccount", "aws:SourceArn"),
+        "EventBridge user guide, cross-service confused deputy prevention: rule targets' aws:SourceArn is the rule ARN",
+    ),
+    "vpc-flow-logs.amazonaws.com": TrustKeys(
+        ("aws:SourceAccount", "aws:SourceArn"), "VPC user guide, flow logs to CloudWatch Logs (flow-logs-cwl.html)"
+    ),
+    "states.amazonaws.com": TrustKeys(
+        ("aws:SourceAccount",),
+        "Step Functions developer guide, prevent cross-service confused deputy (procedure-create-iam-role.html)",
+    ),
     "cloudformation.amazonaws.com#stackset-administration": TrustKeys(
-        ("aws:SourceAccount", "aws:SourceArn"), "CloudFormation user guide, StackSets self-managed permissions: "
-        "'StackSets populates your administrator account ID and StackSets ARN' (stacksets-prereqs-self-managed)"),
-    "cloudformation.amazonaws.com": TrustKeys((), "not documented for stack service roles (using-iam-servicerole: "
-                                              "only the service principal); roles cannot be passed across accounts"),
-    "servicecatalog.amazonaws.com": TrustKeys((), "not documented for launch roles (constraints-launch: only the "
-                                              "service principal); a launch constraint needs iam:PassRole in the "
-                                              "portfolio's account"),
-    "lambda.amazonaws.com": TrustKeys((), "not documented for execution roles; a role cannot be passed to another "
-                                      "account's function"),
-    "codebuild.amazonaws.com": TrustKeys((), "not documented for service roles (setting-up-service-role shows only "
-                                         "the service principal); roles cannot be passed across accounts"),
-    "codepipeline.amazonaws.com": TrustKeys((), "not documented for service roles (pipelines-create-service-role "
-                                            "shows only the service principal); roles cannot be passed across "
-                                            "accounts"),
+        ("aws:SourceAccount", "aws:SourceArn"),
+        "CloudFormation user guide, StackSets self-managed permissions: "
+        "'StackSets populates your administrator account ID and StackSets ARN' (stacksets-prereqs-self-managed)",
+    ),
+    "cloudformation.amazonaws.com": TrustKeys(
+        (),
+        "not documented for stack service roles (using-iam-servicerole: "
+        "only the service principal); roles cannot be passed across accounts",
+    ),
+    "servicecatalog.amazonaws.com": TrustKeys(
+        (),
+        "not documented for launch roles (constraints-launch: only the "
+        "service principal); a launch constraint needs iam:PassRole in the "
+        "portfolio's account",
+    ),
+    "lambda.amazonaws.com": TrustKeys(
+        (), "not documented for execution roles; a role cannot be passed to another account's function"
+    ),
+    "codebuild.amazonaws.com": TrustKeys(
+        (),
+        "not documented for service roles (setting-up-service-role shows only "
+        "the service principal); roles cannot be passed across accounts",
+    ),
+    "codepipeline.amazonaws.com": TrustKeys(
+        (),
+        "not documented for service roles (pipelines-create-service-role "
+        "shows only the service principal); roles cannot be passed across "
+        "accounts",
+    ),
     "glue.amazonaws.com": TrustKeys((), "not documented for job and crawler roles"),
     "firehose.amazonaws.com": TrustKeys((), "not documented for delivery stream roles"),
     "apigateway.amazonaws.com": TrustKeys((), "not documented for API Gateway roles"),
@@ -313,8 +369,10 @@ TRUST_KEYS = {
 
 
 def trust_kind(role: Principal, service: str) -> str:
-    if service == "cloudformation.amazonaws.com" and role.logical_id in ("StackSetAdministrationRole",
-                                                                          "ModelDeploymentAdministrationRole"):
+    if service == "cloudformation.amazonaws.com" and role.logical_id in (
+        "StackSetAdministrationRole",
+        "ModelDeploymentAdministrationRole",
+    ):
         return "cloudformation.amazonaws.com#stackset-administration"
     return service
 
@@ -325,8 +383,9 @@ def confused_deputy_findings(p: plat.Platform) -> list[str]:
     out = []
     for role in p.world.principals:
         for stmt in role.trust:
-            services = [v for op, key, values in stmt.conditions if key.lower() == "aws:principalservicename"
-                        for v in values]
+            services = [
+                v for op, key, values in stmt.conditions if key.lower() == "aws:principalservicename" for v in values
+            ]
             present = {key.lower() for _, key, _ in stmt.conditions}
             for service in services:
                 spec = TRUST_KEYS.get(trust_kind(role, service))
@@ -339,7 +398,8 @@ def confused_deputy_findings(p: plat.Platform) -> list[str]:
     return out
 
 
-# -- journeys ---------------------------------------------------------------------------------------------------------------------
-def decide_journey(analysis: Analysis, actor: Principal, action: str, resource: str, context: dict | None = None,
-                   resource_policy=None) -> bool:
+# -- journeys ----------------------------------------------------------------------------------------------------------
+def decide_journey(
+    analysis: Analysis, actor: Principal, action: str, resource: str, context: dict | None = None, resource_policy=None
+) -> bool:
     return analysis.allowed(actor, action, resource, context or {}, resource_policy=resource_policy)

@@ -21,8 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from templates_src import iam_coverage
-from templates_src.iam_policy import (ANY_ARN, Decision, Request, Resolver, Statement, evaluate, glob_match,
-                                      names_accounts_only, statements_from, trust_statements)
+from templates_src.iam_policy import (
+    ANY_ARN,
+    Decision,
+    Request,
+    Resolver,
+    Statement,
+    evaluate,
+    glob_match,
+    names_accounts_only,
+    statements_from,
+    trust_statements,
+)
 
 PARTITION = "aws"
 
@@ -33,8 +43,11 @@ class StackResolver(Resolver):
     names and ARNs, child outputs, exports and custom resources' attributes."""
 
     def __init__(self, stack: Stack):
-        super().__init__(stack.template, {}, pseudo={"AWS::AccountId": stack.account, "AWS::Region": stack.region,
-                                                     "AWS::StackName": stack.stack_name})
+        super().__init__(
+            stack.template,
+            {},
+            pseudo={"AWS::AccountId": stack.account, "AWS::Region": stack.region, "AWS::StackName": stack.stack_name},
+        )
         self.stack = stack
         self.params = {}  # lazily filled: see _ref
 
@@ -61,7 +74,7 @@ class StackResolver(Resolver):
 
     def values(self, node) -> list[str]:
         if isinstance(node, dict) and len(node) == 1:
-            (fn, args), = node.items()
+            ((fn, args),) = node.items()
             if fn == "Fn::GetAtt":
                 logical, attr = args if isinstance(args, list) else args.split(".", 1)
                 return self.stack.attribute(logical, attr)
@@ -124,8 +137,11 @@ class Stack:
         return self.condition(self.template["Resources"][logical_id].get("Condition")) is not False
 
     def resources(self, type_: str | None = None) -> dict[str, dict]:
-        return {lid: r for lid, r in (self.template.get("Resources") or {}).items()
-                if (type_ is None or r["Type"] == type_) and self.exists(lid)}
+        return {
+            lid: r
+            for lid, r in (self.template.get("Resources") or {}).items()
+            if (type_ is None or r["Type"] == type_) and self.exists(lid)
+        }
 
     def physical(self, logical_id: str) -> list[str]:
         """What ``Ref`` of a resource gives: names for named resources, ARNs where Ref is the ARN."""
@@ -134,11 +150,18 @@ class Stack:
         arns = iam_coverage.own_arns(resource, logical_id, self.resolver, self.stack_name)
         if t in ("AWS::IAM::ManagedPolicy", "AWS::SNS::Topic"):
             return arns
-        name_property = {"AWS::IAM::Role": "RoleName", "AWS::S3::Bucket": "BucketName",
-                         "AWS::Lambda::Function": "FunctionName", "AWS::CodeBuild::Project": "Name",
-                         "AWS::CodePipeline::Pipeline": "Name", "AWS::CodeCommit::Repository": "RepositoryName",
-                         "AWS::CloudFormation::StackSet": "StackSetName", "AWS::SSM::Parameter": "Name",
-                         "AWS::Logs::LogGroup": "LogGroupName", "AWS::Events::Rule": "Name"}.get(t)
+        name_property = {
+            "AWS::IAM::Role": "RoleName",
+            "AWS::S3::Bucket": "BucketName",
+            "AWS::Lambda::Function": "FunctionName",
+            "AWS::CodeBuild::Project": "Name",
+            "AWS::CodePipeline::Pipeline": "Name",
+            "AWS::CodeCommit::Repository": "RepositoryName",
+            "AWS::CloudFormation::StackSet": "StackSetName",
+            "AWS::SSM::Parameter": "Name",
+            "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::Events::Rule": "Name",
+        }.get(t)
         if name_property and props.get(name_property) is not None:
             return self.resolver.values(props[name_property])
         if t == "AWS::KMS::Key":
@@ -177,7 +200,7 @@ class Stack:
 
     def export_values(self) -> dict[str, list[str]]:
         out = {}
-        for key, output in (self.template.get("Outputs") or {}).items():
+        for _key, output in (self.template.get("Outputs") or {}).items():
             if "Export" in output and self.condition(output.get("Condition")) is not False:
                 for name in self.resolver.values(output["Export"]["Name"]):
                     out[name] = self.resolver.values(output["Value"])
@@ -198,7 +221,7 @@ def _plain(value) -> bool:
     return True
 
 
-# -- principals ---------------------------------------------------------------------------------------------------------
+# -- principals --------------------------------------------------------------------------------------------------------
 @dataclass
 class Principal:
     """An IAM role as deployed: what it may do (identity statements, boundary) and who may become it (trust)."""
@@ -230,7 +253,7 @@ class Principal:
         return f"Principal({self.key})"
 
 
-# -- the world ------------------------------------------------------------------------------------------------------------
+# -- the world ---------------------------------------------------------------------------------------------------------
 class World:
     """Every deployed stack, by account, with lookups across them."""
 
@@ -242,14 +265,29 @@ class World:
         self.modelled_policies: dict[str, list[Statement]] = {}  # AWS managed policy ARN -> modelled statements
 
     # deployment
-    def deploy(self, name: str, account: str, stack_name: str, params: dict[str, Any] | None = None,
-               custom: dict[str, dict[str, Any]] | None = None, nested: Callable[[str], dict] | None = None) -> Stack:
+    def deploy(
+        self,
+        name: str,
+        account: str,
+        stack_name: str,
+        params: dict[str, Any] | None = None,
+        custom: dict[str, dict[str, Any]] | None = None,
+        nested: Callable[[str], dict] | None = None,
+    ) -> Stack:
         """Deploy template ``name`` (and its nested stacks whose conditions hold) in ``account``.
 
         ``custom``: attributes of custom resources, for this stack and its children (by logical id).
         """
-        stack = Stack(self, name, self.templates[name], account, self.region, stack_name, dict(params or {}),
-                      custom=dict(custom or {}))
+        stack = Stack(
+            self,
+            name,
+            self.templates[name],
+            account,
+            self.region,
+            stack_name,
+            dict(params or {}),
+            custom=dict(custom or {}),
+        )
         self._nest(stack)
         self.stacks.append(stack)
         self._exports = None
@@ -265,9 +303,17 @@ class World:
             child_name = url.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             if child_name not in self.templates:
                 continue
-            child = Stack(self, child_name, self.templates[child_name], stack.account, stack.region,
-                          f"{stack.stack_name}-{lid}-X", dict((resource.get("Properties") or {}).get("Parameters")
-                                                              or {}), parent=stack, custom=stack.custom)
+            child = Stack(
+                self,
+                child_name,
+                self.templates[child_name],
+                stack.account,
+                stack.region,
+                f"{stack.stack_name}-{lid}-X",
+                dict((resource.get("Properties") or {}).get("Parameters") or {}),
+                parent=stack,
+                custom=stack.custom,
+            )
             stack.children[lid] = child
         for lid in list(stack.children):
             if not stack.exists(lid):
@@ -368,8 +414,20 @@ class World:
         for tag in props.get("Tags") or []:
             if isinstance(tag, dict) and "Key" in tag:
                 tags[tag["Key"]] = "".join(resolver.values(tag["Value"])[:1])
-        return Principal(f"{stack.account}/{stack.stack_name}/{lid}", arn, name, stack.account, stack, lid,
-                         identity, boundary, boundary_arn, trust, unreadable, tags)
+        return Principal(
+            f"{stack.account}/{stack.stack_name}/{lid}",
+            arn,
+            name,
+            stack.account,
+            stack,
+            lid,
+            identity,
+            boundary,
+            boundary_arn,
+            trust,
+            unreadable,
+            tags,
+        )
 
     def principal(self, predicate: Callable[[Principal], bool]) -> Principal:
         found = [p for p in self.principals if predicate(p)]
@@ -384,18 +442,24 @@ class World:
         return None
 
     def role(self, account: str, template: str, logical_id: str, stack_name: str | None = None) -> Principal:
-        return self.principal(lambda p: p.account == account and p.template == template
-                              and p.logical_id == logical_id and (stack_name is None
-                                                                   or p.stack.stack_name.startswith(stack_name)))
+        return self.principal(
+            lambda p: (
+                p.account == account
+                and p.template == template
+                and p.logical_id == logical_id
+                and (stack_name is None or p.stack.stack_name.startswith(stack_name))
+            )
+        )
 
     # resources of other kinds
     def resources(self, type_: str) -> list[tuple[Stack, str, dict]]:
         return [(s, lid, r) for s in self.all_stacks() for lid, r in s.resources(type_).items()]
 
 
-# -- evaluation with identity policy and boundary ------------------------------------------------------------------------
-def decide(principal: Principal, req: Request, resource_policy: list[Statement] | None = None,
-           same_account: bool = True) -> Decision:
+# -- evaluation with identity policy and boundary ----------------------------------------------------------------------
+def decide(
+    principal: Principal, req: Request, resource_policy: list[Statement] | None = None, same_account: bool = True
+) -> Decision:
     """IAM's decision for a request by ``principal``: an explicit Deny anywhere wins; the identity policy must
     allow (or, in the resource's own account, the resource policy naming the principal); a permissions boundary
     must allow too.  Cross-account requests need both the identity policy and the resource policy."""
@@ -420,6 +484,9 @@ def decide(principal: Principal, req: Request, resource_policy: list[Statement] 
         allowed = identity.allowed and resource.allowed
     if allowed and boundary is not None and not boundary.allowed:
         return Decision(False, by=identity.by)
-    conditional = (identity.conditional or (resource is not None and resource.conditional)
-                   or (boundary is not None and boundary.conditional))
+    conditional = (
+        identity.conditional
+        or (resource is not None and resource.conditional)
+        or (boundary is not None and boundary.conditional)
+    )
     return Decision(allowed, conditional=allowed and conditional, by=identity.by + (resource.by if resource else []))

@@ -99,7 +99,9 @@ def write_deterministic_zip(files: dict[str, bytes | pathlib.Path], out) -> None
 
 def zip_bytes(module: str) -> bytes:
     """The deployment package: the handler as index.py plus the runtime module it imports."""
-    return deterministic_zip({
-        "index.py": module_source(module).encode("utf-8"),
-        f"{RUNTIME}.py": module_source(RUNTIME).encode("utf-8"),
-    })
+    return deterministic_zip(
+        {
+            "index.py": module_source(module).encode("utf-8"),
+            f"{RUNTIME}.py": module_source(RUNTIME).encode("utf-8"),
+        }
+    )

@@ -36,8 +36,12 @@ def send(event, context, status, data=None, physical_id=None, reason=None):
         if attempt:
             time.sleep(2 ** (attempt - 1))
         try:
-            req = urllib.request.Request(event["ResponseURL"], data=raw, method="PUT",
-                                         headers={"Content-Type": "", "Content-Length": str(len(raw))})
+            req = urllib.request.Request(
+                event["ResponseURL"],
+                data=raw,
+                method="PUT",
+                headers={"Content-Type": "", "Content-Length": str(len(raw))},
+            )
             with urllib.request.urlopen(req, timeout=15) as resp:
                 resp.read()
             return True

@@ -1,7 +1,6 @@
 # Reports which of the given IAM roles are missing, so a template creates only those.
 # Data: {role name: "" if the role exists, else the role name}.
 import boto3
-
 from cfn_runtime import custom_resource
 
 

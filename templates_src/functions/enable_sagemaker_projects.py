@@ -12,7 +12,6 @@
 import time
 
 import boto3
-
 from cfn_runtime import custom_resource
 
 PROVIDER = "Amazon SageMaker"
@@ -76,7 +75,8 @@ def enable(props, event):
         raise RuntimeError(
             f"no accepted portfolio share from '{PROVIDER}' after enabling SageMaker Projects "
             f"({ATTEMPTS} lookups, {(ATTEMPTS - 1) * PAUSE} s); nothing was associated. Check that SageMaker "
-            "Projects can be enabled in this account and region (SageMaker console, Studio settings), then retry")
+            "Projects can be enabled in this account and region (SageMaker console, Studio settings), then retry"
+        )
     for arn in arns:
         sc.associate_principal_with_portfolio(PortfolioId=portfolio_id, PrincipalARN=arn, PrincipalType="IAM")
     if event["RequestType"] == "Update":

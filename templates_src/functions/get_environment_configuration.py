@@ -14,11 +14,18 @@
 import re
 
 import boto3
-
 from cfn_runtime import custom_resource
 
-DOMAIN_FIELDS = ("DomainId", "DomainArn", "DomainName", "VpcId", "SubnetIds", "KmsKeyId",
-                 "AppNetworkAccessType", "HomeEfsFileSystemId")
+DOMAIN_FIELDS = (
+    "DomainId",
+    "DomainArn",
+    "DomainName",
+    "VpcId",
+    "SubnetIds",
+    "KmsKeyId",
+    "AppNetworkAccessType",
+    "HomeEfsFileSystemId",
+)
 USER_FIELDS = ("ExecutionRole", "SecurityGroups")
 TAGS = ("EnvironmentName", "EnvironmentType")
 DOMAIN_SSM = "sagemaker-domain-id"
@@ -75,17 +82,20 @@ def _check_stack(project, props, event):
     """The asking stack is this project's (see the module comment)."""
     expected_id = props.get("SageMakerProjectId")
     if expected_id and project.get("ProjectId") != expected_id:
-        raise ValueError(f"project {project.get('ProjectName')} has id {project.get('ProjectId')}, not "
-                         f"{expected_id}: this stack is not that project's")
+        raise ValueError(
+            f"project {project.get('ProjectName')} has id {project.get('ProjectId')}, not "
+            f"{expected_id}: this stack is not that project's"
+        )
     stack_id = event.get("StackId", "")
     stack_name = stack_id.split("/")[1] if stack_id.count("/") >= 2 else ""
     provisioned = (project.get("ServiceCatalogProvisionedProductDetails") or {}).get("ProvisionedProductId")
     match = SC_STACK.match(stack_name)
     if provisioned and match and match.group(1) != provisioned:
-        raise ValueError(f"stack {stack_name} is not project {project.get('ProjectName')}'s provisioned product "
-                         f"{provisioned}")
+        raise ValueError(
+            f"stack {stack_name} is not project {project.get('ProjectName')}'s provisioned product {provisioned}"
+        )
     for detail in project.get("TemplateProviderDetails") or []:
-        stack = ((detail.get("CfnTemplateProviderDetail") or {}).get("StackDetail") or {})
+        stack = (detail.get("CfnTemplateProviderDetail") or {}).get("StackDetail") or {}
         if stack.get("Id") and stack_id and stack["Id"] != stack_id:
             raise ValueError(f"stack {stack_id} is not project {project.get('ProjectName')}'s stack {stack['Id']}")
 

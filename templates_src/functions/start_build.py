@@ -3,7 +3,6 @@
 # Every property is a trigger; only the ServiceToken is not (a replaced function alone starts no build).
 # Data: {"BuildId": id of the started build} (empty when an Update started none).
 import boto3
-
 from cfn_runtime import custom_resource
 
 

@@ -46,7 +46,6 @@ import time
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-
 from cfn_runtime import custom_resource
 
 BUDGET = 780  # seconds one request may spend waiting (the function's timeout is 900 s)
@@ -77,8 +76,10 @@ class Deadline:
         """Sleep one poll interval, or fail when the budget is spent."""
         left = self.end - now()
         if left <= 0:
-            raise TimeoutError(f"still waiting after {self.seconds} s for {what}; delete the stack again to "
-                               "continue (nothing is lost by retrying)")
+            raise TimeoutError(
+                f"still waiting after {self.seconds} s for {what}; delete the stack again to "
+                "continue (nothing is lost by retrying)"
+            )
         time.sleep(min(POLL, left))
 
 
@@ -102,19 +103,30 @@ def ignore(call, *codes, **params):
 # -- Custom::StudioAppsCleanup -----------------------------------------------------------------------------------
 def delete_apps(sm, domain_id, deadline):
     while True:
-        alive = [a for a in items(sm, "list_apps", "Apps", DomainIdEquals=domain_id)
-                 if a.get("Status") not in APPS_GONE]
+        alive = [
+            a for a in items(sm, "list_apps", "Apps", DomainIdEquals=domain_id) if a.get("Status") not in APPS_GONE
+        ]
         if not alive:
             return
         for app in alive:
             if app.get("Status") in BUSY:
                 continue  # pending apps can be deleted once in service; deleting ones are on their way
-            owner = {"SpaceName": app["SpaceName"]} if app.get("SpaceName") else {
-                "UserProfileName": app["UserProfileName"]}
-            ignore(sm.delete_app, "ResourceNotFound", "ResourceInUse", DomainId=domain_id,
-                   AppType=app["AppType"], AppName=app["AppName"], **owner)
-        deadline.wait(f"{len(alive)} app(s) of domain {domain_id}: "
-                      + ", ".join(sorted(f"{a['AppType']}/{a['AppName']}" for a in alive)))
+            owner = (
+                {"SpaceName": app["SpaceName"]} if app.get("SpaceName") else {"UserProfileName": app["UserProfileName"]}
+            )
+            ignore(
+                sm.delete_app,
+                "ResourceNotFound",
+                "ResourceInUse",
+                DomainId=domain_id,
+                AppType=app["AppType"],
+                AppName=app["AppName"],
+                **owner,
+            )
+        deadline.wait(
+            f"{len(alive)} app(s) of domain {domain_id}: "
+            + ", ".join(sorted(f"{a['AppType']}/{a['AppName']}" for a in alive))
+        )
 
 
 def delete_until_gone(list_all, delete, keep, what, deadline):
@@ -133,16 +145,25 @@ def delete_spaces(sm, domain_id, deadline):
     delete_until_gone(
         lambda: {s["SpaceName"]: s.get("Status") for s in items(sm, "list_spaces", "Spaces", DomainIdEquals=domain_id)},
         lambda name: ignore(sm.delete_space, "ResourceNotFound", "ResourceInUse", DomainId=domain_id, SpaceName=name),
-        (), f"spaces of domain {domain_id}", deadline)
+        (),
+        f"spaces of domain {domain_id}",
+        deadline,
+    )
 
 
 def delete_user_profiles(sm, domain_id, keep, deadline):
     delete_until_gone(
-        lambda: {p["UserProfileName"]: p.get("Status")
-                 for p in items(sm, "list_user_profiles", "UserProfiles", DomainIdEquals=domain_id)},
-        lambda name: ignore(sm.delete_user_profile, "ResourceNotFound", "ResourceInUse", DomainId=domain_id,
-                            UserProfileName=name),
-        set(keep), f"user profiles of domain {domain_id}", deadline)
+        lambda: {
+            p["UserProfileName"]: p.get("Status")
+            for p in items(sm, "list_user_profiles", "UserProfiles", DomainIdEquals=domain_id)
+        },
+        lambda name: ignore(
+            sm.delete_user_profile, "ResourceNotFound", "ResourceInUse", DomainId=domain_id, UserProfileName=name
+        ),
+        set(keep),
+        f"user profiles of domain {domain_id}",
+        deadline,
+    )
 
 
 def names(props, key):
@@ -172,7 +193,8 @@ def stack_status(stack_id):
             f"nothing was deleted: cannot tell whether stack {stack_id} is being deleted ({detail}); users' apps, "
             "spaces and profiles are deleted only during a stack deletion. If the stack is being deleted, delete "
             "it again once the cause is fixed (the function's role needs cloudformation:DescribeStacks on this "
-            "stack)") from err
+            "stack)"
+        ) from err
 
 
 def apps_cleanup(props, event):
@@ -188,10 +210,12 @@ def apps_cleanup(props, event):
         raise
     status = stack_status(event["StackId"])
     if status not in DELETES_DATA:
-        kept = (f"kept domain {domain_id} with its apps, spaces and user profiles: stack {event['StackId']} is "
-                f"{status}, not being deleted (this Delete comes from an update or its rollback), and users' data "
-                "is never deleted on an update. They are left for the user to migrate or delete (a replaced "
-                "domain stays until its spaces and other user profiles are deleted)")
+        kept = (
+            f"kept domain {domain_id} with its apps, spaces and user profiles: stack {event['StackId']} is "
+            f"{status}, not being deleted (this Delete comes from an update or its rollback), and users' data "
+            "is never deleted on an update. They are left for the user to migrate or delete (a replaced "
+            "domain stays until its spaces and other user profiles are deleted)"
+        )
         logging.getLogger().warning("%s", kept)
         return None, {"Kept": kept[:1000]}
     deadline = Deadline()
@@ -231,13 +255,16 @@ def release(props, event):
         return known[domain_id]
 
     def mount_targets(fs_id):
-        return [mt for mt in items(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)
-                if mt.get("VpcId") == vpc_id and mt.get("LifeCycleState") != "deleted"]
+        return [
+            mt
+            for mt in items(efs, "describe_mount_targets", "MountTargets", FileSystemId=fs_id)
+            if mt.get("VpcId") == vpc_id and mt.get("LifeCycleState") != "deleted"
+        ]
 
     systems = []
     for fs in items(efs, "describe_file_systems", "FileSystems"):
         arn = {t["Key"]: t["Value"] for t in fs.get("Tags", [])}.get(TAG, "")
-        if arn.startswith(domains) and "/" not in arn[len(domains):] and gone(arn[len(domains):]):
+        if arn.startswith(domains) and "/" not in arn[len(domains) :] and gone(arn[len(domains) :]):
             if mount_targets(fs["FileSystemId"]):
                 systems.append(fs["FileSystemId"])
 
@@ -253,13 +280,19 @@ def release(props, event):
         deadline.wait(f"mount targets {', '.join(sorted(left))} of file systems {', '.join(systems)}")
 
     groups = {}  # domain id -> [group] for domains that no longer exist
-    for group in items(ec2, "describe_security_groups", "SecurityGroups", Filters=[
+    for group in items(
+        ec2,
+        "describe_security_groups",
+        "SecurityGroups",
+        Filters=[
             {"Name": "vpc-id", "Values": [vpc_id]},
-            {"Name": "group-name", "Values": [n.format("*") for n in NFS_GROUP_NAMES]}]):
+            {"Name": "group-name", "Values": [n.format("*") for n in NFS_GROUP_NAMES]},
+        ],
+    ):
         match = NFS_GROUP.fullmatch(group.get("GroupName", ""))
         if match and gone(match.group(1)):
             groups.setdefault(match.group(1), []).append(group)
-    for domain_id, pair in sorted(groups.items()):
+    for _domain_id, pair in sorted(groups.items()):
         delete_groups(ec2, pair, deadline)
     return None, ({"FileSystemIds": ",".join(systems)} if systems else None)
 
@@ -267,8 +300,10 @@ def release(props, event):
 def delete_groups(ec2, pair, deadline):
     ids = {g["GroupId"] for g in pair}
     for group in pair:  # a group cannot be deleted while another group's rule references it
-        for field, revoke in (("IpPermissions", ec2.revoke_security_group_ingress),
-                              ("IpPermissionsEgress", ec2.revoke_security_group_egress)):
+        for field, revoke in (
+            ("IpPermissions", ec2.revoke_security_group_ingress),
+            ("IpPermissionsEgress", ec2.revoke_security_group_egress),
+        ):
             rules = []
             for perm in group.get(field, []):
                 pairs = [{"GroupId": p["GroupId"]} for p in perm.get("UserIdGroupPairs", []) if p.get("GroupId") in ids]
@@ -276,8 +311,13 @@ def delete_groups(ec2, pair, deadline):
                     rule = {k: perm[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in perm}
                     rules.append({**rule, "UserIdGroupPairs": pairs})
             if rules:
-                ignore(revoke, "InvalidPermission.NotFound", "InvalidGroup.NotFound", GroupId=group["GroupId"],
-                       IpPermissions=rules)
+                ignore(
+                    revoke,
+                    "InvalidPermission.NotFound",
+                    "InvalidGroup.NotFound",
+                    GroupId=group["GroupId"],
+                    IpPermissions=rules,
+                )
     left = sorted(ids)
     while left:
         for group_id in list(left):

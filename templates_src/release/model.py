@@ -157,16 +157,32 @@ class Claim:
     claimed_at: str = "?"
 
     def body(self) -> bytes:
-        return (json.dumps({"release": self.release, "identity": self.identity, "host": self.host,
-                            "pid": self.pid, "claimed_at": self.claimed_at}, indent=1) + "\n").encode("utf-8")
+        return (
+            json.dumps(
+                {
+                    "release": self.release,
+                    "identity": self.identity,
+                    "host": self.host,
+                    "pid": self.pid,
+                    "claimed_at": self.claimed_at,
+                },
+                indent=1,
+            )
+            + "\n"
+        ).encode("utf-8")
 
     @classmethod
     def parse(cls, body: bytes) -> "Claim | None":
         """The claim, or None when the object is not one (then it cannot be this run's)."""
         try:
             data = json.loads(body)
-            return cls(str(data["release"]), str(data["identity"]), str(data.get("host", "?")),
-                       int(data.get("pid", 0)), str(data.get("claimed_at", "?")))
+            return cls(
+                str(data["release"]),
+                str(data["identity"]),
+                str(data.get("host", "?")),
+                int(data.get("pid", 0)),
+                str(data.get("claimed_at", "?")),
+            )
         except (ValueError, TypeError, KeyError):
             return None
 

@@ -48,10 +48,23 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnectionError,
-                                 ConnectTimeoutError, EndpointConnectionError, HTTPClientError,
-                                 NoCredentialsError, PartialCredentialsError, ProfileNotFound,
-                                 ProxyConnectionError, ReadTimeoutError, SSLError, UnknownRegionError)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    SSLError,
+    UnknownRegionError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
 from templates_src import __version__
 from templates_src.release import layout
@@ -72,20 +85,43 @@ BACKOFF_BASE = 0.5  # seconds before the second attempt; doubled for each furthe
 BACKOFF_CAP = 8.0
 
 ACCESS_DENIED = {"AccessDenied", "AllAccessDisabled", "403", "Forbidden"}
-BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-                   "TokenRefreshRequired", "UnrecognizedClientException"}
-THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-             "503", "429"}
+BAD_CREDENTIALS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "UnrecognizedClientException",
+}
+THROTTLED = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "503",
+    "429",
+}
 # Answers worth another attempt besides throttling: server errors, and S3's 409 for two conditional writes
 # of one key at the same moment (the next attempt then finds the other's object).
-TRANSIENT = {"InternalError", "ServiceUnavailable", "RequestTimeout", "ConditionalRequestConflict", "500", "502",
-             "504"}
+TRANSIENT = {"InternalError", "ServiceUnavailable", "RequestTimeout", "ConditionalRequestConflict", "500", "502", "504"}
 PRECONDITION_FAILED = {"PreconditionFailed", "412"}
 # Answers that say the request itself is wrong (a key, a tag, a size): the same input fails the same way again,
 # so a re-run does not help; it is bad input (exit 2), not an AWS fault (exit 3).
-INVALID_INPUT = {"InvalidArgument", "KeyTooLongError", "InvalidRequest", "InvalidObjectName", "InvalidURI",
-                 "InvalidTag", "MalformedXML", "EntityTooLarge", "MetadataTooLarge", "InvalidBucketName",
-                 "InvalidStorageClass", "400"}
+INVALID_INPUT = {
+    "InvalidArgument",
+    "KeyTooLongError",
+    "InvalidRequest",
+    "InvalidObjectName",
+    "InvalidURI",
+    "InvalidTag",
+    "MalformedXML",
+    "EntityTooLarge",
+    "MetadataTooLarge",
+    "InvalidBucketName",
+    "InvalidStorageClass",
+    "400",
+}
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -157,8 +193,12 @@ class Progress:
     def _update(self, artifact: Artifact, plain: str) -> None:
         self.done += 1
         if self.interactive:
-            print(f"\r[{self.done}/{self.total}] {self.bytes / 1024:8.1f} KiB  {artifact.key[-60:]:<60}",
-                  end="", file=self.stream, flush=True)
+            print(
+                f"\r[{self.done}/{self.total}] {self.bytes / 1024:8.1f} KiB  {artifact.key[-60:]:<60}",
+                end="",
+                file=self.stream,
+                flush=True,
+            )
             self._open = True
         else:
             print(plain, file=self.stream, flush=True)
@@ -226,13 +266,14 @@ def describe_error(exc: Exception, what: str, attempts: int = 1) -> str:
     """One line saying what went wrong while doing ``what`` (after ``attempts`` attempts)."""
     after = f" after {attempts} attempts" if attempts > 1 else ""
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return ("no AWS credentials found: configure them (aws configure, AWS_PROFILE, --profile or "
-                "environment variables) and run again")
+        return (
+            "no AWS credentials found: configure them (aws configure, AWS_PROFILE, --profile or "
+            "environment variables) and run again"
+        )
     if isinstance(exc, ProfileNotFound):
         return f"AWS profile not found: {exc.kwargs.get('profile')} (see aws configure list-profiles)"
     if isinstance(exc, (ReadTimeoutError, DeadlineExceeded)):
-        return (f"no answer from AWS while {what}{after} ({exc}): check the network, --region and "
-                "--endpoint-url")
+        return f"no answer from AWS while {what}{after} ({exc}): check the network, --region and --endpoint-url"
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, BotoConnectionError, HTTPClientError)):
         return f"cannot reach AWS while {what}{after}: {exc} (check the network, --region and --endpoint-url)"
     if isinstance(exc, ClientError):
@@ -249,8 +290,14 @@ def describe_error(exc: Exception, what: str, attempts: int = 1) -> str:
 
 
 class S3Publisher:
-    def __init__(self, bucket: str, region: str | None = None, profile: str | None = None,
-                 endpoint_url: str | None = None, progress: Progress | None = None):
+    def __init__(
+        self,
+        bucket: str,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        progress: Progress | None = None,
+    ):
         try:
             self.session = boto3.Session(profile_name=profile, region_name=region)
         except ProfileNotFound as exc:
@@ -265,8 +312,12 @@ class S3Publisher:
         self.state = PublishState()  # what this run has left in the bucket so far (for an interruption)
         # One attempt per botocore call: the retries are ours (bounded, visible, with the conditional-write
         # logic above).
-        config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT,
-                            read_timeout=READ_TIMEOUT, user_agent_extra=f"sagemaker-secure-mlops-templates/{__version__}")
+        config = BotoConfig(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            user_agent_extra=f"sagemaker-secure-mlops-templates/{__version__}",
+        )
         try:
             self.s3 = self.session.client("s3", region_name=self.region, endpoint_url=endpoint_url, config=config)
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."
@@ -324,8 +375,11 @@ class S3Publisher:
     def _error(self, exc: Exception, what: str) -> PublishError:
         """The PublishError for a botocore error: bad input is not resumable (exit 2), the rest is (exit 3)."""
         if bad_input(exc):
-            return PublishError(f"AWS refused {what}: {brief(exc)} - the request itself is wrong (nothing of this "
-                                "run can fix it by trying again)", resumable=False)
+            return PublishError(
+                f"AWS refused {what}: {brief(exc)} - the request itself is wrong (nothing of this "
+                "run can fix it by trying again)",
+                resumable=False,
+            )
         return PublishError(describe_error(exc, what, MAX_ATTEMPTS if retryable(exc) else 1))
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs) -> Any:
@@ -343,15 +397,21 @@ class S3Publisher:
         try:
             partition = self.session.get_partition_for_region(self.region)
         except UnknownRegionError:
-            raise PublishError(f"--region: {self.region!r} is not an AWS region botocore knows: pass --region with "
-                               "a region like eu-west-1", resumable=False) from None
-        suffixes = {p["partition"]: p["dnsSuffix"] for p in botocore.session.get_session().get_data("endpoints")["partitions"]}
+            raise PublishError(
+                f"--region: {self.region!r} is not an AWS region botocore knows: pass --region with "
+                "a region like eu-west-1",
+                resumable=False,
+            ) from None
+        suffixes = {
+            p["partition"]: p["dnsSuffix"] for p in botocore.session.get_session().get_data("endpoints")["partitions"]
+        }
         return Target(self.bucket, prefix, self.region, suffixes[partition])
 
     def account_id(self) -> str | None:
         try:
-            sts = self.session.client("sts", region_name=self.region, endpoint_url=self.endpoint_url,
-                                      config=self._config)
+            sts = self.session.client(
+                "sts", region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+            )
             return sts.get_caller_identity()["Account"]
         except (BotoCoreError, ClientError, ValueError):
             return None
@@ -372,11 +432,18 @@ class S3Publisher:
             code = _code(exc)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 if not create:
-                    raise PublishError(f"bucket {self.bucket} does not exist: create it with --create-bucket "
-                                       f"(or aws s3 mb s3://{self.bucket} --region {self.region})",
-                                       resumable=False) from None
+                    raise PublishError(
+                        f"bucket {self.bucket} does not exist: create it with --create-bucket "
+                        f"(or aws s3 mb s3://{self.bucket} --region {self.region})",
+                        resumable=False,
+                    ) from None
                 return False
-            if code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
+            if code in (
+                "301",
+                "PermanentRedirect",
+                "AuthorizationHeaderMalformed",
+                "IllegalLocationConstraintException",
+            ):
                 raise PublishError(self._wrong_region_message(), resumable=False) from None
             raise self._error(exc, what) from None
         except BotoCoreError as exc:
@@ -388,8 +455,10 @@ class S3Publisher:
 
     def _wrong_region_message(self, actual: str | None = None) -> str:
         where = f"is in {actual}" if actual else "is in another region"
-        return (f"bucket {self.bucket} {where}, not {self.region}: templates must be in the stack's region; "
-                f"pass --region {actual or '<the bucket region>'} or use a bucket in {self.region}")
+        return (
+            f"bucket {self.bucket} {where}, not {self.region}: templates must be in the stack's region; "
+            f"pass --region {actual or '<the bucket region>'} or use a bucket in {self.region}"
+        )
 
     def create_bucket(self) -> None:
         """A bucket fit for templates: private, encrypted, versioned, owner-enforced, TLS only.
@@ -409,24 +478,58 @@ class S3Publisher:
                 raise self._error(exc, what) from None
         except BotoCoreError as exc:
             raise self._error(exc, what) from None
-        self._call(what, self.s3.put_public_access_block, Bucket=self.bucket, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True})
-        self._call(what, self.s3.put_bucket_encryption, Bucket=self.bucket, ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
-        self._call(what, self.s3.put_bucket_versioning, Bucket=self.bucket,
-                   VersioningConfiguration={"Status": "Enabled"})
-        self._call(what, self.s3.put_bucket_ownership_controls, Bucket=self.bucket,
-                   OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        self._call(
+            what,
+            self.s3.put_public_access_block,
+            Bucket=self.bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        self._call(
+            what,
+            self.s3.put_bucket_encryption,
+            Bucket=self.bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+            },
+        )
+        self._call(
+            what, self.s3.put_bucket_versioning, Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        self._call(
+            what,
+            self.s3.put_bucket_ownership_controls,
+            Bucket=self.bucket,
+            OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        )
         if (self.endpoint_url or "").startswith("http://"):
             return  # a local stand-in without TLS: a TLS-only policy would lock everyone out
         partition = self.session.get_partition_for_region(self.region)
         arn = f"arn:{partition}:s3:::{self.bucket}"
-        self._call(what, self.s3.put_bucket_policy, Bucket=self.bucket, Policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                           "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
-        }))
+        self._call(
+            what,
+            self.s3.put_bucket_policy,
+            Bucket=self.bucket,
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [arn, f"{arn}/*"],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                }
+            ),
+        )
 
     # -- reading ---------------------------------------------------------------------------------------
     def _list(self, prefix: str, what: str) -> list[str]:
@@ -452,7 +555,7 @@ class S3Publisher:
         keys = [k for k in self._list(root, "listing published releases") if k.endswith("/" + layout.MANIFEST)]
         manifests = []
         for key in sorted(keys):
-            release = key[len(root):-len("/" + layout.MANIFEST)]
+            release = key[len(root) : -len("/" + layout.MANIFEST)]
             try:
                 manifests.append(parse_manifest(self._read(key), release))
             except ManifestError as exc:
@@ -460,9 +563,13 @@ class S3Publisher:
                     raise PublishError(
                         f"release {version}: {self._url(key)} is not a release manifest ({exc}); nothing is ever "
                         "published over it: set a new `version` in the configuration, or remove that object if "
-                        "it is not a release", resumable=False) from None
-                self.warnings.append(f"{self._url(key)} is not a release manifest ({exc}): release {release} is "
-                                     "ignored (no Service Catalog product version for it)")
+                        "it is not a release",
+                        resumable=False,
+                    ) from None
+                self.warnings.append(
+                    f"{self._url(key)} is not a release manifest ({exc}): release {release} is "
+                    "ignored (no Service Catalog product version for it)"
+                )
         return manifests
 
     def _keys(self, prefix: str) -> set[str]:
@@ -501,8 +608,9 @@ class S3Publisher:
 
     def _same_content(self, artifact: Artifact) -> bool | None:
         """Whether the object at the artifact's key holds its bytes; None when there is no object."""
-        head = self._unless_missing(f"checking {self._url(artifact.key)}", self.s3.head_object, Bucket=self.bucket,
-                                    Key=artifact.key)
+        head = self._unless_missing(
+            f"checking {self._url(artifact.key)}", self.s3.head_object, Bucket=self.bucket, Key=artifact.key
+        )
         if head is None:
             return None
         recorded = head.get("Metadata", {}).get("sha256")
@@ -532,15 +640,19 @@ class S3Publisher:
         return f"aws s3 rm {shlex.quote(folder)} --recursive --region {self.region}{extra}"
 
     def _what_to_do(self, plan: Plan) -> str:
-        return (f"set a new `version` in the configuration, or, if no other run is active, clear the unpublished "
-                f"release (nothing under {self._release_folder(plan)} is published until its {layout.MANIFEST} "
-                f"exists) with `{self.clear_command(plan)}` and run again")
+        return (
+            f"set a new `version` in the configuration, or, if no other run is active, clear the unpublished "
+            f"release (nothing under {self._release_folder(plan)} is published until its {layout.MANIFEST} "
+            f"exists) with `{self.clear_command(plan)}` and run again"
+        )
 
     def _other_content_published(self, plan: Plan) -> PublishError:
         assert plan.manifest is not None
         return PublishError(
             f"release {plan.release} is already published in {self._url(plan.manifest.key)} with other content; "
-            f"published releases are never changed: set a new `version` in the configuration", resumable=False)
+            f"published releases are never changed: set a new `version` in the configuration",
+            resumable=False,
+        )
 
     def _claimed_by_other(self, plan: Plan, theirs: Claim) -> PublishError:
         assert plan.manifest is not None
@@ -549,17 +661,25 @@ class S3Publisher:
         return PublishError(
             f"release {plan.release} is being published (or was interrupted) by another run with other content "
             f"({theirs.who()}, {self._url(layout.claim_key(plan.target.prefix, plan.release))}); nothing of this "
-            f"run was published: {self._what_to_do(plan)}", resumable=False)
+            f"run was published: {self._what_to_do(plan)}",
+            resumable=False,
+        )
 
     def claim(self, plan: Plan) -> Claim:
         """Claim the release for this plan's identity (conditional write); raise if another identity holds it."""
         key = layout.claim_key(plan.target.prefix, plan.release)
-        mine = Claim(plan.release, plan.identity, socket.gethostname(), os.getpid(),
-                     datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        mine = Claim(
+            plan.release,
+            plan.identity,
+            socket.gethostname(),
+            os.getpid(),
+            datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
         for _ in range(3):
             try:
-                self._put_object(key, mine.body(), "application/json", f"claiming release {plan.release}",
-                                 IfNoneMatch="*")
+                self._put_object(
+                    key, mine.body(), "application/json", f"claiming release {plan.release}", IfNoneMatch="*"
+                )
                 return mine
             except KeyExists:
                 pass
@@ -594,7 +714,9 @@ class S3Publisher:
             raise PublishError(
                 f"release {plan.release} was claimed by another run with other content while this run was "
                 f"uploading ({theirs.who()}); this run did not write its manifest, so nothing of it was "
-                f"published: {self._what_to_do(plan)}", resumable=False)
+                f"published: {self._what_to_do(plan)}",
+                resumable=False,
+            )
 
     # -- writing ---------------------------------------------------------------------------------------
     def _put_object(self, key: str, body: bytes | Artifact, content_type: str, what: str, tags=(), **extra) -> None:
@@ -605,8 +727,13 @@ class S3Publisher:
 
         artifact = body if isinstance(body, Artifact) else None
         digest = artifact.sha256 if artifact is not None else sha(body)
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type,
-                                  "Metadata": {"sha256": digest}, **extra}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "Metadata": {"sha256": digest},
+            **extra,
+        }
         if tags:
             from urllib.parse import urlencode
 
@@ -630,8 +757,14 @@ class S3Publisher:
             raise self._error(exc, what) from None
 
     def _put(self, artifact: Artifact, **extra) -> None:
-        self._put_object(artifact.key, artifact, artifact.content_type, f"uploading {self._url(artifact.key)}",
-                         artifact.tags, **extra)
+        self._put_object(
+            artifact.key,
+            artifact,
+            artifact.content_type,
+            f"uploading {self._url(artifact.key)}",
+            artifact.tags,
+            **extra,
+        )
 
     def _conflict(self, plan: Plan, artifact: Artifact) -> PublishError:
         """Another object is at the artifact's key: never overwritten; what that means depends on the key."""
@@ -640,14 +773,21 @@ class S3Publisher:
             return PublishError(
                 f"release {plan.release} was published meanwhile by another run with other content ({where}); "
                 "published releases are never changed and nothing of this run is part of it: set a new "
-                "`version` in the configuration", resumable=False)
+                "`version` in the configuration",
+                resumable=False,
+            )
         if artifact.kind == "release-alias":
             return PublishError(
                 f"{where} exists with other content: another run is publishing release {plan.release} with other "
                 f"content (or was interrupted); nothing was overwritten and release {plan.release} is not "
-                f"published: {self._what_to_do(plan)}", resumable=False)
-        return PublishError(f"{where} exists with other content; content-addressed objects are never overwritten "
-                            f"(was it changed by hand?) - release {plan.release} is not published", resumable=False)
+                f"published: {self._what_to_do(plan)}",
+                resumable=False,
+            )
+        return PublishError(
+            f"{where} exists with other content; content-addressed objects are never overwritten "
+            f"(was it changed by hand?) - release {plan.release} is not published",
+            resumable=False,
+        )
 
     def _write_new(self, plan: Plan, artifact: Artifact) -> bool:
         """Write the artifact only where there is nothing yet: True if written, False if the same bytes were
@@ -667,8 +807,9 @@ class S3Publisher:
         raise PublishError(f"{self._url(artifact.key)} keeps appearing and disappearing; run again")
 
     # -- publishing ------------------------------------------------------------------------------------
-    def pending(self, plan: Plan, bucket_exists: bool = True) -> tuple[list[Artifact], list[Artifact],
-                                                                        list[Artifact], bool, list[Artifact]]:
+    def pending(
+        self, plan: Plan, bucket_exists: bool = True
+    ) -> tuple[list[Artifact], list[Artifact], list[Artifact], bool, list[Artifact]]:
         """(to upload, unchanged, to re-tag, already published, release aliases with other content).
 
         Raises when a content-addressed object holds other bytes, or the release is published with other
@@ -698,8 +839,12 @@ class S3Publisher:
         return upload, unchanged, retag, False, conflicts
 
     def _has_tags(self, artifact: Artifact) -> bool:
-        tags = self._call(f"reading the tags of {self._url(artifact.key)}", self.s3.get_object_tagging,
-                          Bucket=self.bucket, Key=artifact.key).get("TagSet", [])
+        tags = self._call(
+            f"reading the tags of {self._url(artifact.key)}",
+            self.s3.get_object_tagging,
+            Bucket=self.bucket,
+            Key=artifact.key,
+        ).get("TagSet", [])
         return set(artifact.tags) <= {(t["Key"], t["Value"]) for t in tags}
 
     def publish(self, plan: Plan, dry_run: bool = False, bucket_exists: bool = True) -> Report:
@@ -741,9 +886,13 @@ class S3Publisher:
                     report.unchanged.append(artifact)
                     self.progress.unchanged(artifact)
             for artifact in retag:
-                self._call(f"tagging {self._url(artifact.key)}", self.s3.put_object_tagging,
-                           Bucket=self.bucket, Key=artifact.key,
-                           Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in artifact.tags]})
+                self._call(
+                    f"tagging {self._url(artifact.key)}",
+                    self.s3.put_object_tagging,
+                    Bucket=self.bucket,
+                    Key=artifact.key,
+                    Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in artifact.tags]},
+                )
                 report.retagged.append(artifact)
             # Last, and only while the release is still ours: now the release exists.
             self._confirm_claim(plan)
@@ -756,11 +905,21 @@ class S3Publisher:
             if not exc.resumable:
                 released = self._release_claim(plan)
                 raise PublishError(
-                    f"{exc}" + (f" - release {plan.release} is not published; this run's claim was released and its "
-                                f"{len(report.uploaded)} uploaded object(s) are kept (content-addressed: a later "
-                                "run reuses them)" if released else ""), resumable=False) from None
-            raise PublishError(f"{exc} - release {plan.release} is not published; {len(report.uploaded)} object(s) "
-                               f"uploaded are kept and a new run continues from there", exc.resumable) from None
+                    f"{exc}"
+                    + (
+                        f" - release {plan.release} is not published; this run's claim was released and its "
+                        f"{len(report.uploaded)} uploaded object(s) are kept (content-addressed: a later "
+                        "run reuses them)"
+                        if released
+                        else ""
+                    ),
+                    resumable=False,
+                ) from None
+            raise PublishError(
+                f"{exc} - release {plan.release} is not published; {len(report.uploaded)} object(s) "
+                f"uploaded are kept and a new run continues from there",
+                exc.resumable,
+            ) from None
         finally:
             self.progress.finish()
         report.seconds = time.perf_counter() - start

@@ -80,14 +80,16 @@ def split_ids(value: str | None) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
     environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(prog="run-pipeline", description=__doc__.splitlines()[0],
-                                     epilog="See the module documentation for the environment variables.")
+    parser = argparse.ArgumentParser(
+        prog="run-pipeline",
+        description=__doc__.splitlines()[0],
+        epilog="See the module documentation for the environment variables.",
+    )
     for dest, _, _ in ENVIRONMENT:
         parser.add_argument("--" + dest.replace("_", "-"), dest=dest, default=None)
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--description", default="Abalone model build pipeline (preprocess, train, evaluate, "
-                                                  "register)")
+    parser.add_argument("--description", default="Abalone model build pipeline (preprocess, train, evaluate, register)")
     parser.add_argument("--wait-timeout", type=int, default=None, metavar="SECONDS")
     parser.add_argument("--poll-interval", type=int, default=30, metavar="SECONDS")
     parser.add_argument("--no-wait", dest="wait", action="store_false")
@@ -130,17 +132,26 @@ def build_pipeline(args: argparse.Namespace, sagemaker_session=None):
     from pipelines.abalone.pipeline import get_pipeline
 
     return get_pipeline(
-        region=args.region, role=args.role_arn, pipeline_name=args.pipeline_name,
-        model_package_group_name=args.model_package_group_name, default_bucket=args.data_bucket,
-        model_bucket=args.model_bucket, s3_kms_key_arn=args.s3_kms_key_arn, ebs_kms_key_arn=args.ebs_kms_key_arn,
-        subnet_ids=args.subnet_ids, security_group_ids=args.security_group_ids,
-        base_job_prefix=args.base_job_prefix, sagemaker_session=sagemaker_session, tags=args.tags)
+        region=args.region,
+        role=args.role_arn,
+        pipeline_name=args.pipeline_name,
+        model_package_group_name=args.model_package_group_name,
+        default_bucket=args.data_bucket,
+        model_bucket=args.model_bucket,
+        s3_kms_key_arn=args.s3_kms_key_arn,
+        ebs_kms_key_arn=args.ebs_kms_key_arn,
+        subnet_ids=args.subnet_ids,
+        security_group_ids=args.security_group_ids,
+        base_job_prefix=args.base_job_prefix,
+        sagemaker_session=sagemaker_session,
+        tags=args.tags,
+    )
 
 
 def upload_scripts(s3_client, uploads: Mapping[object, str]) -> None:
     """Upload each local script to its s3:// URI (the bucket's default encryption applies)."""
     for path, uri in uploads.items():
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         with open(path, "rb") as handle:
             s3_client.put_object(Bucket=bucket, Key=key, Body=handle.read(), ContentType="text/x-python")
         print(f"Uploaded {os.path.basename(str(path))} to {uri}")
@@ -165,15 +176,21 @@ def failure_report(sagemaker_client, execution_arn: str) -> list[str]:
     return lines
 
 
-def wait_for_execution(sagemaker_client, execution_arn: str, timeout: int, poll_interval: int = 30,
-                       sleep: Callable[[float], None] = time.sleep,
-                       clock: Callable[[], float] = time.monotonic) -> str | None:
+def wait_for_execution(
+    sagemaker_client,
+    execution_arn: str,
+    timeout: int,
+    poll_interval: int = 30,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
     """Poll until the execution ends; its final status, or None when ``timeout`` seconds passed first."""
     deadline = clock() + timeout
     last = None
     while True:
-        status = sagemaker_client.describe_pipeline_execution(
-            PipelineExecutionArn=execution_arn)["PipelineExecutionStatus"]
+        status = sagemaker_client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)[
+            "PipelineExecutionStatus"
+        ]
         if status != last:
             print(f"Pipeline execution status: {status}", flush=True)
             last = status
@@ -211,8 +228,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     client = session.sagemaker_client
     status = wait_for_execution(client, execution.arn, args.wait_timeout, args.poll_interval)
     if status is None:
-        print(f"Gave up waiting after {args.wait_timeout} s; the execution {execution.arn} is still running.",
-              file=sys.stderr)
+        print(
+            f"Gave up waiting after {args.wait_timeout} s; the execution {execution.arn} is still running.",
+            file=sys.stderr,
+        )
         return EXIT_TIMEOUT
     if status != "Succeeded":
         print(f"Pipeline execution {execution.arn} ended with status {status}.", file=sys.stderr)

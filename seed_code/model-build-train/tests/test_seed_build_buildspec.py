@@ -6,7 +6,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from seed_build_support import SEED_ROOT
 
 yaml = pytest.importorskip("yaml")
@@ -39,14 +38,20 @@ def test_install_installs_the_requirements_and_the_package(buildspec):
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-@pytest.mark.parametrize("index, expected", [("", "unset"),
-                                             ("https://pypi.example/simple", "https://pypi.example/simple")])
+@pytest.mark.parametrize(
+    "index, expected", [("", "unset"), ("https://pypi.example/simple", "https://pypi.example/simple")]
+)
 def test_an_empty_pip_index_url_is_unset_before_pip_runs(buildspec, index, expected):
     (install,) = commands(buildspec, "install")
     guard = install.split("python -m pip", 1)[0]
     script = guard + ' echo "${PIP_INDEX_URL-unset}"'
-    result = subprocess.run(["bash", "-c", script], env={"PIP_INDEX_URL": index, "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env={"PIP_INDEX_URL": index, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip() == expected
 
 

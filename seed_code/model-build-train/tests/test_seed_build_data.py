@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
-
 from pipelines.abalone import data
 
 

@@ -7,7 +7,6 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from pipelines.abalone import evaluate, preprocess
 from seed_build_support import pack_model, read_split, train_booster, write_raw_csv
 
@@ -24,8 +23,9 @@ def splits(tmp_path_factory):
 
 def run_evaluation(splits, archive, tmp_path):
     output = tmp_path / "evaluation"
-    assert evaluate.main(["--model", str(archive), "--test-dir", str(splits / "test"),
-                          "--output-dir", str(output)]) == 0
+    assert (
+        evaluate.main(["--model", str(archive), "--test-dir", str(splits / "test"), "--output-dir", str(output)]) == 0
+    )
     return json.loads((output / "evaluation.json").read_text())
 
 
@@ -51,10 +51,14 @@ def test_report_of_a_trained_model(splits, tmp_path, fmt):
 
 
 def test_a_wrong_model_gets_a_larger_mse(splits, tmp_path):
-    good = run_evaluation(splits, pack_model(train_booster(splits / "train" / "train.csv"),
-                                             tmp_path / "good.tar.gz"), tmp_path / "good")
-    wrong = run_evaluation(splits, pack_model(train_booster(splits / "train" / "train.csv", label_offset=8.0),
-                                              tmp_path / "wrong.tar.gz"), tmp_path / "wrong")
+    good = run_evaluation(
+        splits, pack_model(train_booster(splits / "train" / "train.csv"), tmp_path / "good.tar.gz"), tmp_path / "good"
+    )
+    wrong = run_evaluation(
+        splits,
+        pack_model(train_booster(splits / "train" / "train.csv", label_offset=8.0), tmp_path / "wrong.tar.gz"),
+        tmp_path / "wrong",
+    )
     assert wrong["regression_metrics"]["mse"]["value"] > good["regression_metrics"]["mse"]["value"] + 40
     assert wrong["regression_metrics"]["mse"]["value"] > 6.0  # the pipeline's gate would stop it
 
@@ -99,7 +103,10 @@ def test_the_default_data_set_passes_the_pipelines_gate_with_its_hyperparameters
     preprocess.preprocess(str(tmp_path / "raw"), str(tmp_path))
     params = {key: value for key, value in XGBOOST_HYPERPARAMETERS.items() if key != "num_round"}
     labels, features = read_split(tmp_path / "train" / "train.csv")
-    booster = xgboost.train({**params, "nthread": 1, "seed": 0}, xgboost.DMatrix(features, label=labels),
-                            num_boost_round=int(XGBOOST_HYPERPARAMETERS["num_round"]))
+    booster = xgboost.train(
+        {**params, "nthread": 1, "seed": 0},
+        xgboost.DMatrix(features, label=labels),
+        num_boost_round=int(XGBOOST_HYPERPARAMETERS["num_round"]),
+    )
     report = run_evaluation(tmp_path, pack_model(booster, tmp_path / "model.tar.gz"), tmp_path)
     assert report["regression_metrics"]["mse"]["value"] <= 6.0

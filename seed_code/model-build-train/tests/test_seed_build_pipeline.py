@@ -5,27 +5,37 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from seed_build_support import BUILD_ENV, REGION, NetworkBlocked, apply_fake_aws, block_network
 
 ENV = BUILD_ENV
 SUBNETS = ENV["SUBNET_IDS"].split(",")
 SECURITY_GROUPS = ENV["SECURITY_GROUP_IDS"].split(",")
 PREFIX = ENV["MODEL_PACKAGE_GROUP_NAME"]
-TAGS = [{"Key": "sagemaker:project-name", "Value": ENV["SAGEMAKER_PROJECT_NAME"]},
-        {"Key": "sagemaker:project-id", "Value": ENV["SAGEMAKER_PROJECT_ID"]},
-        {"Key": "EnvironmentName", "Value": ENV["ENV_NAME"]},
-        {"Key": "EnvironmentType", "Value": ENV["ENV_TYPE"]}]
+TAGS = [
+    {"Key": "sagemaker:project-name", "Value": ENV["SAGEMAKER_PROJECT_NAME"]},
+    {"Key": "sagemaker:project-id", "Value": ENV["SAGEMAKER_PROJECT_ID"]},
+    {"Key": "EnvironmentName", "Value": ENV["ENV_NAME"]},
+    {"Key": "EnvironmentType", "Value": ENV["ENV_TYPE"]},
+]
 
 
 def build(**overrides):
     from pipelines.abalone.pipeline import get_pipeline
 
-    kwargs = dict(region=REGION, role=ENV["SAGEMAKER_PIPELINE_ROLE_ARN"], pipeline_name=ENV["SAGEMAKER_PIPELINE_NAME"],
-                  model_package_group_name=ENV["MODEL_PACKAGE_GROUP_NAME"], default_bucket=ENV["DATA_BUCKET"],
-                  model_bucket=ENV["MODEL_BUCKET"], s3_kms_key_arn=ENV["S3_KMS_KEY_ARN"],
-                  ebs_kms_key_arn=ENV["EBS_KMS_KEY_ARN"], subnet_ids=ENV["SUBNET_IDS"],
-                  security_group_ids=SECURITY_GROUPS, base_job_prefix=PREFIX, tags=TAGS)
+    kwargs = dict(
+        region=REGION,
+        role=ENV["SAGEMAKER_PIPELINE_ROLE_ARN"],
+        pipeline_name=ENV["SAGEMAKER_PIPELINE_NAME"],
+        model_package_group_name=ENV["MODEL_PACKAGE_GROUP_NAME"],
+        default_bucket=ENV["DATA_BUCKET"],
+        model_bucket=ENV["MODEL_BUCKET"],
+        s3_kms_key_arn=ENV["S3_KMS_KEY_ARN"],
+        ebs_kms_key_arn=ENV["EBS_KMS_KEY_ARN"],
+        subnet_ids=ENV["SUBNET_IDS"],
+        security_group_ids=SECURITY_GROUPS,
+        base_job_prefix=PREFIX,
+        tags=TAGS,
+    )
     kwargs.update(overrides)
     return get_pipeline(**kwargs)
 
@@ -79,9 +89,13 @@ def test_steps_and_their_order(definition):
     steps = all_steps(definition)
     # Nothing else: in particular no repack job or model step the SDK might add behind our back.
     assert {name: step["Type"] for name, step in steps.items()} == {
-        "PreprocessAbaloneData": "Processing", "TrainAbaloneModel": "Training",
-        "EvaluateAbaloneModel": "Processing", "CheckMSEAbaloneEvaluation": "Condition",
-        "RegisterAbaloneModel": "RegisterModel", "AbaloneMSEAboveThreshold": "Fail"}
+        "PreprocessAbaloneData": "Processing",
+        "TrainAbaloneModel": "Training",
+        "EvaluateAbaloneModel": "Processing",
+        "CheckMSEAbaloneEvaluation": "Condition",
+        "RegisterAbaloneModel": "RegisterModel",
+        "AbaloneMSEAboveThreshold": "Fail",
+    }
 
 
 def test_parameters(definition):
@@ -117,8 +131,10 @@ def test_every_job_runs_in_the_environments_network_with_its_keys(definition):
         assert isolation is True, name
         assert job["RoleArn"] == ENV["SAGEMAKER_PIPELINE_ROLE_ARN"], name
         # Jobs get the environment tags; the reserved sagemaker: keys are SageMaker's to set.
-        assert job["Tags"] == [{"Key": "EnvironmentName", "Value": "team1"},
-                               {"Key": "EnvironmentType", "Value": "dev"}], name
+        assert job["Tags"] == [
+            {"Key": "EnvironmentName", "Value": "team1"},
+            {"Key": "EnvironmentType", "Value": "dev"},
+        ], name
 
 
 def test_preprocessing_job(definition):
@@ -135,7 +151,13 @@ def test_preprocessing_job(definition):
     for split, output in outputs.items():
         assert output["LocalPath"] == f"/opt/ml/processing/{split}"
         assert output["S3Uri"]["Std:Join"]["Values"] == [
-            "s3:/", ENV["DATA_BUCKET"], PREFIX, {"Get": "Execution.PipelineExecutionId"}, "preprocess", split]
+            "s3:/",
+            ENV["DATA_BUCKET"],
+            PREFIX,
+            {"Get": "Execution.PipelineExecutionId"},
+            "preprocess",
+            split,
+        ]
     assert job["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
     assert job["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
 
@@ -153,7 +175,8 @@ def test_training_job_uses_the_builtin_xgboost_with_a_current_objective(definiti
     for name, channel in channels.items():
         assert channel["ContentType"] == "text/csv"
         assert channel["DataSource"]["S3DataSource"]["S3Uri"] == {
-            "Get": f"Steps.PreprocessAbaloneData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
+            "Get": f"Steps.PreprocessAbaloneData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"
+        }
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{ENV['MODEL_BUCKET']}/{PREFIX}/training"
     assert job["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
 
@@ -162,27 +185,34 @@ def test_evaluation_job_and_its_report(definition):
     steps = all_steps(definition)
     step = steps["EvaluateAbaloneModel"]
     job = step["Arguments"]
-    assert job["AppSpecification"]["ImageUri"] == steps["TrainAbaloneModel"]["Arguments"]["AlgorithmSpecification"][
-        "TrainingImage"]
+    assert (
+        job["AppSpecification"]["ImageUri"]
+        == steps["TrainAbaloneModel"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    )
     assert job["AppSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/input/code/evaluate.py"]
     inputs = {i["InputName"]: i["S3Input"] for i in job["ProcessingInputs"]}
     assert inputs["model"]["S3Uri"] == {"Get": "Steps.TrainAbaloneModel.ModelArtifacts.S3ModelArtifacts"}
     assert inputs["test"]["S3Uri"] == {
-        "Get": "Steps.PreprocessAbaloneData.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}
+        "Get": "Steps.PreprocessAbaloneData.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
+    }
     (output,) = job["ProcessingOutputConfig"]["Outputs"]
     assert output["OutputName"] == "evaluation"
     assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"][1] == ENV["MODEL_BUCKET"]
-    assert step["PropertyFiles"] == [{"PropertyFileName": "AbaloneEvaluationReport", "OutputName": "evaluation",
-                                      "FilePath": "evaluation.json"}]
+    assert step["PropertyFiles"] == [
+        {"PropertyFileName": "AbaloneEvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+    ]
 
 
 def test_mse_gate(definition):
     condition = all_steps(definition)["CheckMSEAbaloneEvaluation"]["Arguments"]
     (check,) = condition["Conditions"]
     assert check["Type"] == "LessThanOrEqualTo"
-    assert check["LeftValue"] == {"Std:JsonGet": {
-        "PropertyFile": {"Get": "Steps.EvaluateAbaloneModel.PropertyFiles.AbaloneEvaluationReport"},
-        "Path": "regression_metrics.mse.value"}}
+    assert check["LeftValue"] == {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.EvaluateAbaloneModel.PropertyFiles.AbaloneEvaluationReport"},
+            "Path": "regression_metrics.mse.value",
+        }
+    }
     assert check["RightValue"] == {"Get": "Parameters.MseThreshold"}
     assert [s["Name"] for s in condition["IfSteps"]] == ["RegisterAbaloneModel"]
     assert [s["Name"] for s in condition["ElseSteps"]] == ["AbaloneMSEAboveThreshold"]
@@ -206,9 +236,15 @@ def test_registered_model_package(definition):
     assert not [t for t in instance_types if t.startswith("ml.t") or t.split(".")[1].endswith("d")]
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
-    assert statistics["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
-        {"Get": "Steps.EvaluateAbaloneModel.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
-        "evaluation.json"]}}
+    assert statistics["S3Uri"] == {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                {"Get": "Steps.EvaluateAbaloneModel.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
+                "evaluation.json",
+            ],
+        }
+    }
 
 
 def test_script_uris_follow_the_script_content(tmp_path, monkeypatch, offline_aws):
@@ -226,8 +262,10 @@ def test_script_uris_follow_the_script_content(tmp_path, monkeypatch, offline_aw
     assert second[changed].endswith("/evaluate.py") and second[changed].startswith("s3://bucket/prefix/code/")
 
 
-@pytest.mark.parametrize("missing", ["subnet_ids", "security_group_ids", "s3_kms_key_arn", "ebs_kms_key_arn",
-                                     "model_bucket", "default_bucket"])
+@pytest.mark.parametrize(
+    "missing",
+    ["subnet_ids", "security_group_ids", "s3_kms_key_arn", "ebs_kms_key_arn", "model_bucket", "default_bucket"],
+)
 def test_refuses_to_define_jobs_without_network_or_keys(offline_aws, missing):
     with pytest.raises(ValueError, match=missing):
         build(**{missing: "" if missing.endswith("ids") else None})

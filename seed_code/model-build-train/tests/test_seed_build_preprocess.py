@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from pipelines.abalone import preprocess
 from pipelines.abalone.data import synthetic_abalone
 from seed_build_support import read_split, write_raw_csv
 
-MEASUREMENTS = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight",
-                "shell_weight"]
+MEASUREMENTS = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight"]
 FEATURE_COLUMNS = 3 + 7  # one-hot sex + raw measurements
 ONE_HOT = {"F": [1.0, 0.0, 0.0], "I": [0.0, 1.0, 0.0], "M": [0.0, 0.0, 1.0]}  # written out, not derived
 
@@ -19,8 +17,10 @@ ONE_HOT = {"F": [1.0, 0.0, 0.0], "I": [0.0, 1.0, 0.0], "M": [0.0, 0.0, 1.0]}  # 
 def run(tmp_path, rows, header=True, seed=42):
     input_dir = tmp_path / "input" / "data"
     write_raw_csv(input_dir, rows, header=header)
-    assert preprocess.main(["--input-dir", str(input_dir), "--output-dir", str(tmp_path / "out"),
-                            "--seed", str(seed)]) == 0
+    assert (
+        preprocess.main(["--input-dir", str(input_dir), "--output-dir", str(tmp_path / "out"), "--seed", str(seed)])
+        == 0
+    )
     return {split: tmp_path / "out" / split / f"{split}.csv" for split in preprocess.SPLITS}
 
 
@@ -47,8 +47,12 @@ def test_features_are_the_one_hot_sex_and_the_raw_measurements(tmp_path):
     paths = run(tmp_path, 300)
     written = np.vstack([np.column_stack(read_split(path)) for path in paths.values()])
     raw = synthetic_abalone(300, 7)
-    expected = np.array([[float(row.rings), *ONE_HOT[row.sex], *(float(getattr(row, c)) for c in MEASUREMENTS)]
-                         for row in raw.itertuples()])
+    expected = np.array(
+        [
+            [float(row.rings), *ONE_HOT[row.sex], *(float(getattr(row, c)) for c in MEASUREMENTS)]
+            for row in raw.itertuples()
+        ]
+    )
     np.testing.assert_allclose(_sorted_rows(written), _sorted_rows(expected), rtol=0, atol=1e-12)
 
     # Each split on its own is raw too: not centred, not rescaled (standardisation would make these 0 and 1).
@@ -99,8 +103,10 @@ def test_transform_layout():
 
 def test_every_frame_gets_all_three_sex_columns_in_the_same_order():
     """A split (or a request) holding only some of the categories is still encoded with F, I and M columns."""
-    frame = pd.DataFrame([["M", 0.6, 0.5, 0.2, 1.1, 0.5, 0.2, 0.3, 12],
-                          ["M", 0.3, 0.2, 0.1, 0.2, 0.1, 0.05, 0.06, 4]], columns=preprocess.COLUMNS)
+    frame = pd.DataFrame(
+        [["M", 0.6, 0.5, 0.2, 1.1, 0.5, 0.2, 0.3, 12], ["M", 0.3, 0.2, 0.1, 0.2, 0.1, 0.05, 0.06, 4]],
+        columns=preprocess.COLUMNS,
+    )
     out = preprocess.transform(frame)
     assert list(out.columns[1:]) == preprocess.FEATURES
     assert out[["sex_F", "sex_I", "sex_M"]].to_numpy().tolist() == [ONE_HOT["M"], ONE_HOT["M"]]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from pipelines import run_pipeline
 from seed_build_support import REGION, apply_fake_aws, block_network
 
@@ -22,18 +21,34 @@ def test_settings_come_from_the_codebuild_environment(build_env):
     assert args.base_job_prefix == args.model_package_group_name == build_env["MODEL_PACKAGE_GROUP_NAME"]
     assert args.subnet_ids == ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
     assert args.security_group_ids == ["sg-0cccccccccccccccc"]
-    assert args.tags == [{"Key": "sagemaker:project-name", "Value": "abalone"},
-                         {"Key": "sagemaker:project-id", "Value": "p-abc123def456"},
-                         {"Key": "EnvironmentName", "Value": "team1"},
-                         {"Key": "EnvironmentType", "Value": "dev"}]
+    assert args.tags == [
+        {"Key": "sagemaker:project-name", "Value": "abalone"},
+        {"Key": "sagemaker:project-id", "Value": "p-abc123def456"},
+        {"Key": "EnvironmentName", "Value": "team1"},
+        {"Key": "EnvironmentType", "Value": "dev"},
+    ]
     assert args.wait and args.wait_timeout == run_pipeline.DEFAULT_WAIT_TIMEOUT and args.parameters == {}
 
 
 def test_options_override_the_environment(build_env):
     args = run_pipeline.parse_args(
-        ["--region", "us-east-1", "--subnet-ids", "subnet-1", "--tag", "EnvironmentType=prod", "--tag", "Team=x",
-         "--parameter", "MseThreshold=4.5", "--base-job-prefix", "mine", "--no-wait"],
-        {**build_env, "AWS_DEFAULT_REGION": REGION, "PIPELINE_WAIT_TIMEOUT_SECONDS": "60"})
+        [
+            "--region",
+            "us-east-1",
+            "--subnet-ids",
+            "subnet-1",
+            "--tag",
+            "EnvironmentType=prod",
+            "--tag",
+            "Team=x",
+            "--parameter",
+            "MseThreshold=4.5",
+            "--base-job-prefix",
+            "mine",
+            "--no-wait",
+        ],
+        {**build_env, "AWS_DEFAULT_REGION": REGION, "PIPELINE_WAIT_TIMEOUT_SECONDS": "60"},
+    )
     assert (args.region, args.subnet_ids, args.base_job_prefix) == ("us-east-1", ["subnet-1"], "mine")
     assert {t["Key"]: t["Value"] for t in args.tags}["EnvironmentType"] == "prod"
     assert {"Key": "Team", "Value": "x"} in args.tags
@@ -41,8 +56,18 @@ def test_options_override_the_environment(build_env):
     assert args.wait is False and args.wait_timeout == 60
 
 
-@pytest.mark.parametrize("variable", ["SAGEMAKER_PIPELINE_ROLE_ARN", "SUBNET_IDS", "SECURITY_GROUP_IDS",
-                                      "EBS_KMS_KEY_ARN", "S3_KMS_KEY_ARN", "DATA_BUCKET", "MODEL_BUCKET"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "SAGEMAKER_PIPELINE_ROLE_ARN",
+        "SUBNET_IDS",
+        "SECURITY_GROUP_IDS",
+        "EBS_KMS_KEY_ARN",
+        "S3_KMS_KEY_ARN",
+        "DATA_BUCKET",
+        "MODEL_BUCKET",
+    ],
+)
 def test_a_missing_setting_is_a_usage_error(build_env, variable, capsys):
     environ = {**build_env, "AWS_REGION": REGION, variable: ""}
     assert run_pipeline.main([], environ) == run_pipeline.EXIT_USAGE
@@ -101,26 +126,37 @@ class FakeClock:
 def test_wait_polls_until_the_execution_ends():
     clock = FakeClock()
     client = FakeSageMaker(["Executing", "Executing", "Succeeded"])
-    assert run_pipeline.wait_for_execution(client, "arn", timeout=600, poll_interval=30, sleep=clock.sleep,
-                                           clock=clock) == "Succeeded"
+    assert (
+        run_pipeline.wait_for_execution(client, "arn", timeout=600, poll_interval=30, sleep=clock.sleep, clock=clock)
+        == "Succeeded"
+    )
     assert clock.sleeps == [30, 30]
 
 
 def test_wait_gives_up_after_the_timeout():
     clock = FakeClock()
     client = FakeSageMaker(["Executing"])
-    assert run_pipeline.wait_for_execution(client, "arn", timeout=100, poll_interval=30, sleep=clock.sleep,
-                                           clock=clock) is None
+    assert (
+        run_pipeline.wait_for_execution(client, "arn", timeout=100, poll_interval=30, sleep=clock.sleep, clock=clock)
+        is None
+    )
     assert sum(clock.sleeps) == 100 and clock.sleeps[-1] == 10
 
 
 def test_failure_report_names_the_failing_steps():
-    client = FakeSageMaker(["Failed"], failure_reason="Step failure: One or multiple steps failed.", steps=[
-        {"StepName": "AbaloneMSEAboveThreshold", "StepStatus": "Failed",
-         "FailureReason": "The model's test MSE 7.1 is above the threshold 6.0"},
-        {"StepName": "EvaluateAbaloneModel", "StepStatus": "Succeeded"},
-        {"StepName": "TrainAbaloneModel", "StepStatus": "Stopped"},
-    ])
+    client = FakeSageMaker(
+        ["Failed"],
+        failure_reason="Step failure: One or multiple steps failed.",
+        steps=[
+            {
+                "StepName": "AbaloneMSEAboveThreshold",
+                "StepStatus": "Failed",
+                "FailureReason": "The model's test MSE 7.1 is above the threshold 6.0",
+            },
+            {"StepName": "EvaluateAbaloneModel", "StepStatus": "Succeeded"},
+            {"StepName": "TrainAbaloneModel", "StepStatus": "Stopped"},
+        ],
+    )
     assert run_pipeline.failure_report(client, "arn") == [
         "Execution failure reason: Step failure: One or multiple steps failed.",
         "Step AbaloneMSEAboveThreshold failed: The model's test MSE 7.1 is above the threshold 6.0",
@@ -138,8 +174,11 @@ def moto_aws(monkeypatch, build_env):
 
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=build_env["DATA_BUCKET"], CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield {"s3": s3, "sagemaker": boto3.client("sagemaker", region_name=REGION),
-               "environ": {**build_env, "AWS_REGION": REGION}}
+        yield {
+            "s3": s3,
+            "sagemaker": boto3.client("sagemaker", region_name=REGION),
+            "environ": {**build_env, "AWS_REGION": REGION},
+        }
     assert attempts == []
 
 
@@ -153,7 +192,7 @@ def test_build_step_uploads_scripts_upserts_starts_and_waits(moto_aws, capsys):
 
     # The scripts are where the definition reads them.
     for path, uri in script_uploads(environ["DATA_BUCKET"], environ["MODEL_PACKAGE_GROUP_NAME"]).items():
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         assert moto_aws["s3"].get_object(Bucket=bucket, Key=key)["Body"].read() == path.read_bytes()
 
     sagemaker = moto_aws["sagemaker"]
@@ -172,10 +211,15 @@ def test_build_step_uploads_scripts_upserts_starts_and_waits(moto_aws, capsys):
 
 def test_build_fails_when_the_execution_fails(moto_aws, monkeypatch, capsys):
     # moto's executions always succeed: this execution fails in its training step.
-    client = FakeSageMaker(["Executing", "Failed"], steps=[
-        {"StepName": "TrainAbaloneModel", "StepStatus": "Failed", "FailureReason": "AccessDenied"}])
-    monkeypatch.setattr(run_pipeline, "wait_for_execution", lambda _client, arn, timeout, poll: REAL_WAIT(
-        client, arn, timeout, poll, sleep=lambda _: None))
+    client = FakeSageMaker(
+        ["Executing", "Failed"],
+        steps=[{"StepName": "TrainAbaloneModel", "StepStatus": "Failed", "FailureReason": "AccessDenied"}],
+    )
+    monkeypatch.setattr(
+        run_pipeline,
+        "wait_for_execution",
+        lambda _client, arn, timeout, poll: REAL_WAIT(client, arn, timeout, poll, sleep=lambda _: None),
+    )
     monkeypatch.setattr(run_pipeline, "failure_report", lambda _client, arn: REAL_FAILURE_REPORT(client, arn))
     assert run_pipeline.main([], moto_aws["environ"]) == run_pipeline.EXIT_FAILED
     err = capsys.readouterr().err
@@ -186,4 +230,3 @@ def test_build_fails_when_the_wait_times_out(moto_aws, monkeypatch, capsys):
     monkeypatch.setattr(run_pipeline, "wait_for_execution", lambda *args: None)
     assert run_pipeline.main(["--wait-timeout", "5"], moto_aws["environ"]) == run_pipeline.EXIT_TIMEOUT
     assert "Gave up waiting after 5 s" in capsys.readouterr().err
-

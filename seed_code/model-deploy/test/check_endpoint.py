@@ -43,8 +43,7 @@ HERE = Path(__file__).resolve().parent
 # The abalone columns of the sample file; "rings" is the label. The model's input is encode() of a row.
 SEX_COLUMN = "sex"
 SEX_CATEGORIES = ("F", "I", "M")  # one-hot column order of the model input
-NUMERIC_COLUMNS = ("length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight",
-                   "shell_weight")
+NUMERIC_COLUMNS = ("length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight")
 LABEL_COLUMN = "rings"
 
 BROKEN = {"Failed", "OutOfService", "Deleting", "UpdateRollbackFailed"}
@@ -172,8 +171,11 @@ def load_parameters(path: Path) -> dict[str, str]:
 
 def load_targets(path: Path) -> list[str]:
     accounts = read_json(path, ARTIFACT_HINT)
-    if not isinstance(accounts, list) or not accounts or not all(
-            isinstance(a, str) and len(a) == 12 and a.isdigit() for a in accounts):
+    if (
+        not isinstance(accounts, list)
+        or not accounts
+        or not all(isinstance(a, str) and len(a) == 12 and a.isdigit() for a in accounts)
+    ):
         raise SetupError(f"{path.name} must be a non-empty JSON list of 12-digit account ids")
     return accounts
 
@@ -205,8 +207,9 @@ def parse_predictions(body: str) -> list[str]:
 def evaluate(body: str, expected: list[float], settings: Settings) -> tuple[list[float], float]:
     values = parse_predictions(body)
     if len(values) != len(expected):
-        raise CheckFailed(f"expected {len(expected)} predictions (one per sample row), got {len(values)}: "
-                          f"{body[:200]!r}")
+        raise CheckFailed(
+            f"expected {len(expected)} predictions (one per sample row), got {len(values)}: {body[:200]!r}"
+        )
     predictions = []
     for index, value in enumerate(values):
         try:
@@ -216,36 +219,44 @@ def evaluate(body: str, expected: list[float], settings: Settings) -> tuple[list
         if not math.isfinite(number):
             raise CheckFailed(f"prediction {index + 1} is not a finite number: {value!r}")
         if not settings.prediction_min <= number <= settings.prediction_max:
-            raise CheckFailed(f"prediction {index + 1} = {number:g} is outside the plausible range "
-                              f"[{settings.prediction_min:g}, {settings.prediction_max:g}]")
+            raise CheckFailed(
+                f"prediction {index + 1} = {number:g} is outside the plausible range "
+                f"[{settings.prediction_min:g}, {settings.prediction_max:g}]"
+            )
         predictions.append(number)
-    mae = sum(abs(p - e) for p, e in zip(predictions, expected)) / len(expected)
+    mae = sum(abs(p - e) for p, e in zip(predictions, expected, strict=False)) / len(expected)
     if mae > settings.max_mae:
         raise CheckFailed(f"mean absolute error {mae:.3f} rings is above MAX_MEAN_ABSOLUTE_ERROR={settings.max_mae:g}")
     return predictions, mae
 
 
-def check_account(account: str, endpoint: str, partition: str, payload: str, expected: list[float],
-                  settings: Settings) -> dict:
+def check_account(
+    account: str, endpoint: str, partition: str, payload: str, expected: list[float], settings: Settings
+) -> dict:
     result = {"account": account, "endpoint": endpoint, "passed": False}
     role = f"arn:{partition}:iam::{account}:role{settings.role_path}{settings.role_name}"
     result["role"] = role
     try:
         credentials = boto3.client("sts", region_name=region()).assume_role(
-            RoleArn=role, RoleSessionName=f"endpoint-test-{account}")["Credentials"]
+            RoleArn=role, RoleSessionName=f"endpoint-test-{account}"
+        )["Credentials"]
     except ClientError as error:
         raise CheckFailed(f"cannot assume {role}: {error}") from None
-    session = boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                    aws_secret_access_key=credentials["SecretAccessKey"],
-                                    aws_session_token=credentials["SessionToken"], region_name=region())
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region(),
+    )
     retries = Config(retries={"mode": "standard", "max_attempts": 3})
     description = wait_in_service(session.client("sagemaker", config=retries), endpoint, settings)
     result["status"] = description["EndpointStatus"]
     result["data_capture"] = bool(description.get("DataCaptureConfig", {}).get("EnableCapture"))
     runtime = session.client("sagemaker-runtime", config=retries)
     try:
-        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept="text/csv",
-                                           Body=payload.encode("utf-8"))
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, ContentType="text/csv", Accept="text/csv", Body=payload.encode("utf-8")
+        )
     except (ClientError, BotoCoreError) as error:
         raise CheckFailed(f"invoking {endpoint} failed: {error}") from None
     body = response["Body"].read().decode("utf-8", errors="replace")
@@ -258,11 +269,23 @@ def junit(results: list[dict], suite_name: str) -> bytes:
     failures = sum(1 for r in results if not r["passed"])
     total_time = sum(r.get("seconds", 0.0) for r in results)
     suites = ET.Element("testsuites", tests=str(len(results)), failures=str(failures), time=f"{total_time:.3f}")
-    suite = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(results)), failures=str(failures),
-                          errors="0", time=f"{total_time:.3f}")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=suite_name,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors="0",
+        time=f"{total_time:.3f}",
+    )
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname=suite_name, name=f"{r['endpoint']} in {r['account']}",
-                             time=f"{r.get('seconds', 0.0):.3f}")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=suite_name,
+            name=f"{r['endpoint']} in {r['account']}",
+            time=f"{r.get('seconds', 0.0):.3f}",
+        )
         if not r["passed"]:
             ET.SubElement(case, "failure", message=r["error"]).text = r["error"]
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
@@ -299,11 +322,19 @@ def run(settings: Settings) -> int:
         results.append(result)
 
     passed = all(r["passed"] for r in results)
-    summary = {"config": settings.config_name, "stage": parameters["EnvType"], "endpoint": endpoint,
-               "model_package": parameters.get("ModelPackageName"), "passed": passed,
-               "thresholds": {"prediction_min": settings.prediction_min, "prediction_max": settings.prediction_max,
-                              "max_mean_absolute_error": settings.max_mae},
-               "accounts": results}
+    summary = {
+        "config": settings.config_name,
+        "stage": parameters["EnvType"],
+        "endpoint": endpoint,
+        "model_package": parameters.get("ModelPackageName"),
+        "passed": passed,
+        "thresholds": {
+            "prediction_min": settings.prediction_min,
+            "prediction_max": settings.prediction_max,
+            "max_mean_absolute_error": settings.max_mae,
+        },
+        "accounts": results,
+    }
     write_outputs(settings.output_dir, summary, junit(results, f"endpoint-{parameters['EnvType']}"))
     if not passed:
         failed = [r["account"] for r in results if not r["passed"]]

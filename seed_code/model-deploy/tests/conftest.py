@@ -49,10 +49,16 @@ def aws(moto_front, monkeypatch, shared_botocore_loader):
     for key in list(os.environ):
         if key.startswith("AWS_ENDPOINT_URL_") or key in ("AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
             monkeypatch.delenv(key)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                       "AWS_ENDPOINT_URL": moto_front.url, "AWS_CONFIG_FILE": os.devnull,
-                       "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": moto_front.url,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     moto_front.reset()
@@ -122,8 +128,9 @@ def project_endpoint_template() -> str | None:
     project, else None."""
     if "text" not in _TEMPLATE_CACHE:
         shipped = SEED_ROOT / ENDPOINT_TEMPLATE
-        _TEMPLATE_CACHE["text"] = (shipped.read_text(encoding="utf-8") if shipped.is_file()
-                                   else _generated_endpoint_template())
+        _TEMPLATE_CACHE["text"] = (
+            shipped.read_text(encoding="utf-8") if shipped.is_file() else _generated_endpoint_template()
+        )
     return _TEMPLATE_CACHE["text"]
 
 

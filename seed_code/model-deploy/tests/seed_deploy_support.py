@@ -25,9 +25,16 @@ SEED_ROOT = Path(__file__).resolve().parents[1]
 # What the project's CodeBuild project sets for the deploy build, with made-up values.
 OWN_ACCOUNT = "123456789012"  # moto's default account
 GROUP = "churn-p-abc123def456"
-INFERENCE = {"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
-                             "ModelDataUrl": "s3://model-bucket/churn/model.tar.gz"}],
-             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+INFERENCE = {
+    "Containers": [
+        {
+            "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+            "ModelDataUrl": "s3://model-bucket/churn/model.tar.gz",
+        }
+    ],
+    "SupportedContentTypes": ["text/csv"],
+    "SupportedResponseMIMETypes": ["text/csv"],
+}
 BASE_ENV = {
     "SAGEMAKER_PROJECT_NAME": "churn",
     "SAGEMAKER_PROJECT_ID": "p-abc123def456",
@@ -63,8 +70,12 @@ def packages(statuses: list[str], group: str = GROUP) -> list[str]:
         sm.describe_model_package_group(ModelPackageGroupName=group)
     except sm.exceptions.ClientError:
         sm.create_model_package_group(ModelPackageGroupName=group)
-    return [sm.create_model_package(ModelPackageGroupName=group, ModelApprovalStatus=status,
-                                    InferenceSpecification=INFERENCE)["ModelPackageArn"] for status in statuses]
+    return [
+        sm.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus=status, InferenceSpecification=INFERENCE
+        )["ModelPackageArn"]
+        for status in statuses
+    ]
 
 
 def make_checkout(folder: Path, endpoint_template: str, monkeypatch) -> Path:
@@ -197,5 +208,8 @@ def json_answer(document: dict, status: int = 200):
 
 
 def error_answer(status: int, code: str, message: str):
-    return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}, json.dumps(
-        {"__type": code, "message": message}).encode()
+    return (
+        status,
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
+        json.dumps({"__type": code, "message": message}).encode(),
+    )

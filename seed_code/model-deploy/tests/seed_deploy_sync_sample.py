@@ -22,7 +22,8 @@ SEED_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_HEADER = (
     "# Sample rows for the endpoint test: raw abalone columns and the known ring count. These are rows of the\n"
     "# test split of the model build pipeline's default (synthetic) data set, which the model did not train on.\n"
-    "# check_endpoint.py turns each row into the model's input with encode() (sex one-hot, raw measurements).\n")
+    "# check_endpoint.py turns each row into the model's input with encode() (sex one-hot, raw measurements).\n"
+)
 
 
 def load(path: Path, name: str):

@@ -12,9 +12,16 @@ import sys
 
 import boto3
 import pytest
-
-from seed_deploy_support import (BASE_ENV, GROUP, OWN_ACCOUNT, SEED_ROOT, json_answer, load_seed_module,
-                                 make_checkout, packages)
+from seed_deploy_support import (
+    BASE_ENV,
+    GROUP,
+    OWN_ACCOUNT,
+    SEED_ROOT,
+    json_answer,
+    load_seed_module,
+    make_checkout,
+    packages,
+)
 
 build = load_seed_module("build.py", "seed_deploy_build_script")
 
@@ -41,8 +48,9 @@ def read(output, name):
 def as_dict(parameters: list[dict]) -> dict:
     keys = [p["ParameterKey"] for p in parameters]
     assert len(keys) == len(set(keys)), f"a parameter appears twice: {keys}"
-    assert all(set(p) == {"ParameterKey", "ParameterValue"} and isinstance(p["ParameterValue"], str)
-               for p in parameters)
+    assert all(
+        set(p) == {"ParameterKey", "ParameterValue"} and isinstance(p["ParameterValue"], str) for p in parameters
+    )
     return {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
 
 
@@ -54,14 +62,19 @@ def template_parameters(text: str) -> dict:
 
 # --- single account -----------------------------------------------------------------------------------------
 
+
 def test_single_account_writes_both_stages_for_the_newest_approved_package(workspace, capsys, aws):
     arns = packages(["Approved", "Approved", "PendingManualApproval", "Rejected"])
     code, out = run_build(workspace, capsys)
     assert code == 0, out.err
     output = workspace[1]
     assert sorted(p.name for p in output.iterdir()) == [
-        "cfn-sm-endpoint.yaml", "prod-config.json", "prod-targets.json", "staging-config.json",
-        "staging-targets.json"]
+        "cfn-sm-endpoint.yaml",
+        "prod-config.json",
+        "prod-targets.json",
+        "staging-config.json",
+        "staging-targets.json",
+    ]
     for stage, config_template in (("staging", "staging-config-template.json"), ("prod", "prod-config-template.json")):
         parameters = as_dict(read(output, f"{stage}-config.json"))
         chosen = json.loads((SEED_ROOT / config_template).read_text())["Parameters"]
@@ -87,8 +100,12 @@ def test_single_account_writes_both_stages_for_the_newest_approved_package(works
 def test_shipped_config_templates_choose_the_documented_endpoints():
     staging = json.loads((SEED_ROOT / "staging-config-template.json").read_text())["Parameters"]
     prod = json.loads((SEED_ROOT / "prod-config-template.json").read_text())["Parameters"]
-    assert staging == {"EndpointInstanceType": "ml.m5.large", "EndpointInstanceCount": "1",
-                       "NetworkIsolation": "YES", "DataCapture": "NO"}
+    assert staging == {
+        "EndpointInstanceType": "ml.m5.large",
+        "EndpointInstanceCount": "1",
+        "NetworkIsolation": "YES",
+        "DataCapture": "NO",
+    }
     assert prod == {**staging, "EndpointInstanceCount": "2"}
 
 
@@ -99,8 +116,12 @@ def test_missing_group_is_created_with_project_and_environment_tags(workspace, c
     sm = boto3.client("sagemaker")
     arn = sm.describe_model_package_group(ModelPackageGroupName=GROUP)["ModelPackageGroupArn"]
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
-    assert tags == {"sagemaker:project-name": "churn", "sagemaker:project-id": "p-abc123def456",
-                    "EnvironmentName": "ds-team", "EnvironmentType": "dev"}
+    assert tags == {
+        "sagemaker:project-name": "churn",
+        "sagemaker:project-id": "p-abc123def456",
+        "EnvironmentName": "ds-team",
+        "EnvironmentType": "dev",
+    }
     assert not workspace[1].exists() or not any(workspace[1].iterdir()), "no artifact without a model"
 
 
@@ -115,22 +136,29 @@ def test_no_approved_package_fails_clearly(workspace, capsys, statuses):
 def test_build_runs_as_a_script_like_codebuild_runs_it(workspace, aws):
     arn = packages(["Approved"])[0]
     source, output, _ = workspace
-    result = subprocess.run([sys.executable, str(SEED_ROOT / "build.py"), "--source-dir", str(source),
-                             "--output-dir", str(output)], capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, str(SEED_ROOT / "build.py"), "--source-dir", str(source), "--output-dir", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert result.returncode == 0, result.stderr
     assert as_dict(read(output, "prod-config.json"))["ModelPackageName"] == arn
 
 
 # --- multi-account ----------------------------------------------------------------------------------------
 
+
 def record_group_policy(aws):
     def override(request):
         if request.operation == "SageMaker.PutModelPackageGroupPolicy":
             name = request.params["ModelPackageGroupName"]
-            return json_answer({"ModelPackageGroupArn":
-                                f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package-group/{name}"})
+            return json_answer(
+                {"ModelPackageGroupArn": f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package-group/{name}"}
+            )
         return None
+
     aws.override = override
 
 
@@ -153,15 +181,22 @@ def test_account_lists_give_sorted_targets_and_a_group_policy_for_their_roles(wo
     assert statement["Principal"]["AWS"] == sorted(
         f"arn:aws:iam::{account}:role/mlops/{name}"
         for account in ("111111111111", "222222222222", "333333333333")
-        for name in ("ds-team-model-execution-role", "ds-team-stackset-execution-role"))
-    assert sorted(statement["Action"]) == ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup",
-                                           "sagemaker:ListModelPackages"]
+        for name in ("ds-team-model-execution-role", "ds-team-stackset-execution-role")
+    )
+    assert sorted(statement["Action"]) == [
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:ListModelPackages",
+    ]
     group_arn = f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package-group/{GROUP}"
     assert set(statement["Resource"]) == {
-        group_arn, f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package/{GROUP}/*"}
+        group_arn,
+        f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package/{GROUP}/*",
+    }
     # the package ARN of the group must be covered by the policy's package resource
     assert as_dict(read(output, "staging-config.json"))["ModelPackageName"].startswith(
-        f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package/{GROUP}/")
+        f"arn:aws:sagemaker:us-east-1:{OWN_ACCOUNT}:model-package/{GROUP}/"
+    )
 
 
 STACKSET = "ds-ds-team-dev-target-account-roles"
@@ -175,21 +210,26 @@ def answer_stack_instances(aws, instances: list[tuple[str, str, str]], page_size
     group_policy = aws.override
 
     def member(account, ou, status):
-        return (f"<member><StackSetId>{STACKSET}:0123abcd</StackSetId><Region>us-east-1</Region>"
-                f"<Account>{account}</Account><Status>{status}</Status>"
-                f"<OrganizationalUnitId>{ou}</OrganizationalUnitId></member>")
+        return (
+            f"<member><StackSetId>{STACKSET}:0123abcd</StackSetId><Region>us-east-1</Region>"
+            f"<Account>{account}</Account><Status>{status}</Status>"
+            f"<OrganizationalUnitId>{ou}</OrganizationalUnitId></member>"
+        )
 
     def override(request):
         if request.operation != "query.ListStackInstances":
             return group_policy(request)
         start = int(request.params.get("NextToken", "0"))
-        page = instances[start:start + page_size]
+        page = instances[start : start + page_size]
         token = f"<NextToken>{start + page_size}</NextToken>" if start + page_size < len(instances) else ""
-        body = ('<ListStackInstancesResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
-                f"<ListStackInstancesResult><Summaries>{''.join(member(*i) for i in page)}</Summaries>{token}"
-                "</ListStackInstancesResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
-                "</ListStackInstancesResponse>").encode()
+        body = (
+            '<ListStackInstancesResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+            f"<ListStackInstancesResult><Summaries>{''.join(member(*i) for i in page)}</Summaries>{token}"
+            "</ListStackInstancesResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+            "</ListStackInstancesResponse>"
+        ).encode()
         return 200, {"Content-Type": "text/xml"}, body
+
     aws.override = override
 
 
@@ -199,9 +239,15 @@ def test_ou_accounts_are_the_accounts_the_environment_set_up_in_the_ou(workspace
     packages(["Approved"])
     staging_ou, prod_ou = "ou-abcd-11111111", "ou-abcd-22222222"
     nested = [(f"4444444444{i:02d}", staging_ou, "CURRENT") for i in range(21)]  # more than two pages
-    answer_stack_instances(aws, [("222222222222", staging_ou, "CURRENT"), *nested,
-                                 ("999999999999", staging_ou, "INOPERABLE"),  # being removed: never a target
-                                 ("333333333333", prod_ou, "OUTDATED")])
+    answer_stack_instances(
+        aws,
+        [
+            ("222222222222", staging_ou, "CURRENT"),
+            *nested,
+            ("999999999999", staging_ou, "INOPERABLE"),  # being removed: never a target
+            ("333333333333", prod_ou, "OUTDATED"),
+        ],
+    )
     monkeypatch.setenv("MULTI_ACCOUNT_DEPLOYMENT", "YES")
     monkeypatch.setenv("STAGING_OU_ID", staging_ou)
     monkeypatch.setenv("PROD_OU_ID", prod_ou)
@@ -227,8 +273,10 @@ def test_an_ou_the_environment_set_up_no_account_in_fails(workspace, capsys, aws
     monkeypatch.setenv("TARGET_ACCOUNTS_STACKSET", STACKSET)
     code, out = run_build(workspace, capsys)
     assert code == 1
-    assert (f"stage prod: the environment has set up no account of PROD_OU_ID=ou-abcd-33333333 or its child OUs "
-            f"(StackSet {STACKSET} has no stack instance there)") in out.err
+    assert (
+        f"stage prod: the environment has set up no account of PROD_OU_ID=ou-abcd-33333333 or its child OUs "
+        f"(StackSet {STACKSET} has no stack instance there)"
+    ) in out.err
     assert {c.params["CallAs"] for c in aws.calls("query.ListStackInstances")} == {"SELF"}
 
 
@@ -253,14 +301,21 @@ def test_multi_account_needs_the_stackset_execution_role_name(workspace, capsys,
     assert workspace[2].requests == [], "nothing is asked of AWS"
 
 
-@pytest.mark.parametrize("staging_list, prod_list, message", [
-    ("", "", "stage staging has no target account: set STAGING_ACCOUNT_LIST"),
-    ("111111111111", "", "stage prod has no target account: set PROD_ACCOUNT_LIST"),
-    ("111111111111", "3333", "PROD_ACCOUNT_LIST must be a comma-separated list of 12-digit account ids; "
-                             "not account ids: 3333"),
-])
-def test_multi_account_without_usable_targets_fails(workspace, capsys, aws, monkeypatch, staging_list, prod_list,
-                                                     message):
+@pytest.mark.parametrize(
+    "staging_list, prod_list, message",
+    [
+        ("", "", "stage staging has no target account: set STAGING_ACCOUNT_LIST"),
+        ("111111111111", "", "stage prod has no target account: set PROD_ACCOUNT_LIST"),
+        (
+            "111111111111",
+            "3333",
+            "PROD_ACCOUNT_LIST must be a comma-separated list of 12-digit account ids; not account ids: 3333",
+        ),
+    ],
+)
+def test_multi_account_without_usable_targets_fails(
+    workspace, capsys, aws, monkeypatch, staging_list, prod_list, message
+):
     packages(["Approved"])
     monkeypatch.setenv("MULTI_ACCOUNT_DEPLOYMENT", "YES")
     monkeypatch.setenv("STAGING_ACCOUNT_LIST", staging_list)
@@ -272,6 +327,7 @@ def test_multi_account_without_usable_targets_fails(workspace, capsys, aws, monk
 
 
 # --- config templates and the endpoint template -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("key", build.BUILD_OWNED)
 def test_a_config_template_may_not_set_a_build_owned_parameter(workspace, capsys, aws, key):
@@ -288,7 +344,8 @@ def test_a_config_template_may_not_set_a_build_owned_parameter(workspace, capsys
 
 def test_a_duplicate_key_in_a_config_template_fails(workspace, capsys):
     (workspace[0] / "staging-config-template.json").write_text(
-        '{"Parameters": {"EndpointInstanceCount": "1", "EndpointInstanceCount": "3"}}')
+        '{"Parameters": {"EndpointInstanceCount": "1", "EndpointInstanceCount": "3"}}'
+    )
     code, out = run_build(workspace, capsys)
     assert code == 1
     assert "staging-config-template.json: duplicate key(s) EndpointInstanceCount" in out.err
@@ -302,8 +359,9 @@ def test_an_unknown_parameter_is_refused_against_the_template(workspace, capsys)
     (source / "staging-config-template.json").write_text(json.dumps(document))
     code, out = run_build(workspace, capsys)
     assert code == 1
-    assert ("staging-config.json: parameter(s) InstanceTyp are not parameters of cfn-sm-endpoint-template.yaml"
-            in out.err)
+    assert (
+        "staging-config.json: parameter(s) InstanceTyp are not parameters of cfn-sm-endpoint-template.yaml" in out.err
+    )
 
 
 def _set_capture(source, stage, **parameters):
@@ -318,26 +376,39 @@ def test_data_capture_goes_to_the_model_buckets_capture_prefix(workspace, capsys
     packages(["Approved"])
     monkeypatch.setenv("MODEL_BUCKET", "ds-team-dev-us-east-1-123456789012-models")
     _set_capture(workspace[0], "prod", DataCapture="YES")
-    _set_capture(workspace[0], "staging", DataCapture="YES",
-                 DataCaptureS3Uri="s3://ds-team-dev-us-east-1-123456789012-models/data-capture/churn/custom")
+    _set_capture(
+        workspace[0],
+        "staging",
+        DataCapture="YES",
+        DataCaptureS3Uri="s3://ds-team-dev-us-east-1-123456789012-models/data-capture/churn/custom",
+    )
     code, out = run_build(workspace, capsys)
     assert code == 0, out.err
     prod = as_dict(read(workspace[1], "prod-config.json"))
-    assert prod["DataCaptureS3Uri"] == ("s3://ds-team-dev-us-east-1-123456789012-models/data-capture/"
-                                        "churn-p-abc123def456/prod")
+    assert prod["DataCaptureS3Uri"] == (
+        "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/churn-p-abc123def456/prod"
+    )
     staging = as_dict(read(workspace[1], "staging-config.json"))
     assert staging["DataCaptureS3Uri"].endswith("/data-capture/churn/custom")
 
 
-@pytest.mark.parametrize("uri", ["s3://another-bucket/capture", "s3://ds-team-dev-us-east-1-123456789012-models/x",
-                                 "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://another-bucket/capture",
+        "s3://ds-team-dev-us-east-1-123456789012-models/x",
+        "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/",
+    ],
+)
 def test_data_capture_elsewhere_is_refused_before_any_aws_call(workspace, capsys, monkeypatch, uri):
     monkeypatch.setenv("MODEL_BUCKET", "ds-team-dev-us-east-1-123456789012-models")
     _set_capture(workspace[0], "prod", DataCapture="YES", DataCaptureS3Uri=uri)
     code, out = run_build(workspace, capsys)
     assert code == 1
-    assert ("prod-config-template.json: DataCaptureS3Uri must lie under "
-            "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/") in out.err
+    assert (
+        "prod-config-template.json: DataCaptureS3Uri must lie under "
+        "s3://ds-team-dev-us-east-1-123456789012-models/data-capture/"
+    ) in out.err
     assert workspace[2].requests == [], "found before any AWS call"
 
 
@@ -349,18 +420,23 @@ def test_missing_endpoint_template_fails_clearly(workspace, capsys):
 
 
 def test_template_check_reads_short_form_tags_and_finds_missing_required_parameters():
-    text = ("Parameters:\n  A: {Type: String}\n  B: {Type: String, Default: x, AllowedValues: [x, y]}\n"
-            "Conditions:\n  C: !Equals [!Ref B, x]\nResources:\n  R:\n    Type: AWS::SNS::Topic\n"
-            "    Properties: {TopicName: !Sub '${A}-t', DisplayName: !GetAtt R.TopicName}\n")
+    text = (
+        "Parameters:\n  A: {Type: String}\n  B: {Type: String, Default: x, AllowedValues: [x, y]}\n"
+        "Conditions:\n  C: !Equals [!Ref B, x]\nResources:\n  R:\n    Type: AWS::SNS::Topic\n"
+        "    Properties: {TopicName: !Sub '${A}-t', DisplayName: !GetAtt R.TopicName}\n"
+    )
     declared = build.template_parameters(text)
     assert set(declared) == {"A", "B"}
     build.check_parameters([{"ParameterKey": "A", "ParameterValue": "1"}], declared, "f.json", "t.yaml")
     with pytest.raises(build.BuildError, match=r"f.json: t.yaml requires parameter\(s\) A"):
         build.check_parameters([{"ParameterKey": "B", "ParameterValue": "y"}], declared, "f.json", "t.yaml")
     with pytest.raises(build.BuildError, match=r"f.json: B='z' is not one of x, y"):
-        build.check_parameters([{"ParameterKey": "A", "ParameterValue": "1"}, {"ParameterKey": "B",
-                                                                              "ParameterValue": "z"}],
-                               declared, "f.json", "t.yaml")
+        build.check_parameters(
+            [{"ParameterKey": "A", "ParameterValue": "1"}, {"ParameterKey": "B", "ParameterValue": "z"}],
+            declared,
+            "f.json",
+            "t.yaml",
+        )
 
 
 @pytest.mark.parametrize("count, problem", [("0", "is below the minimum 1"), ("two", "is not a number")])
@@ -378,14 +454,20 @@ def test_values_the_template_refuses_fail_the_build(endpoint_template, workspace
 
 
 def test_constraint_checks_follow_the_parameter_type():
-    spec = {"Type": "String", "AllowedPattern": "ml\\.[a-z0-9]+\\.[a-z0-9]+", "MaxLength": 12,
-            "ConstraintDescription": "an instance type"}
+    spec = {
+        "Type": "String",
+        "AllowedPattern": "ml\\.[a-z0-9]+\\.[a-z0-9]+",
+        "MaxLength": 12,
+        "ConstraintDescription": "an instance type",
+    }
     assert build.constraint_problem("ml.m5.large", spec) is None
     assert build.constraint_problem("m5.large", spec) == (
-        "does not match the pattern ml\\.[a-z0-9]+\\.[a-z0-9]+ (an instance type)")
+        "does not match the pattern ml\\.[a-z0-9]+\\.[a-z0-9]+ (an instance type)"
+    )
     assert build.constraint_problem("ml.m5.24xlarge", spec) == "is longer than 12 characters"
-    assert build.constraint_problem("anything", {"Type": "String", "AllowedPattern": "(?<name>x)"}) is None, \
+    assert build.constraint_problem("anything", {"Type": "String", "AllowedPattern": "(?<name>x)"}) is None, (
         "a pattern Python cannot compile is left to CloudFormation"
+    )
     assert build.constraint_problem("ds-team-staging-sg", {"Type": "AWS::SSM::Parameter::Value<String>"}) is None
 
 

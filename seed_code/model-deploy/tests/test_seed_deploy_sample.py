@@ -14,7 +14,6 @@ import csv
 import io
 
 import pytest
-
 from seed_deploy_support import SEED_ROOT, load_seed_module
 
 check = load_seed_module("test/check_endpoint.py", "seed_deploy_check_endpoint")
@@ -32,8 +31,11 @@ def build_train_module(name: str):
 
 
 def sample_rows() -> list[dict]:
-    lines = [line for line in (SEED_ROOT / "test" / "sample.csv").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (SEED_ROOT / "test" / "sample.csv").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return list(csv.DictReader(lines))
 
 
@@ -55,10 +57,11 @@ def test_sample_rows_are_held_out_test_rows_with_their_ring_counts(default_split
     expected = sync.sample_frame(default_splits["test"], 12)
     rows = sample_rows()
     assert len(rows) == len(expected) == 12
-    for row, (_, reference) in zip(rows, expected.iterrows()):
+    for row, (_, reference) in zip(rows, expected.iterrows(), strict=False):
         assert row["sex"] == reference["sex"] and int(row["rings"]) == int(reference["rings"])
         assert [float(row[c]) for c in check.NUMERIC_COLUMNS] == pytest.approx(
-            [float(reference[c]) for c in check.NUMERIC_COLUMNS], abs=1e-9)
+            [float(reference[c]) for c in check.NUMERIC_COLUMNS], abs=1e-9
+        )
 
 
 def test_encode_equals_the_preprocessing_output(default_splits, tmp_path):
@@ -75,7 +78,7 @@ def test_encode_equals_the_preprocessing_output(default_splits, tmp_path):
     test_split = default_splits["test"]  # the same split, as raw rows read from CSV text like sample.csv
     rows = list(csv.DictReader(io.StringIO(test_split.to_csv(index=False))))
     assert len(rows) == len(written) and {row["sex"] for row in rows} == {"F", "I", "M"}
-    for row, reference in zip(rows, written):
+    for row, reference in zip(rows, written, strict=False):
         assert float(row["rings"]) == reference[0]
         assert check.encode(row) == pytest.approx(list(reference[1:]), rel=0, abs=1e-12)
 

@@ -23,20 +23,20 @@ import json
 import urllib.parse
 
 from awacs.aws import Condition, StringLike
-from troposphere import Equals, GetAtt, If, Output, Ref, Select, Split, Sub, Template
-from troposphere import codebuild, logs
+from troposphere import Equals, GetAtt, If, Output, Ref, Select, Split, Sub, Template, codebuild, logs
 
-from templates_src.release import layout
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import log_groups
+from templates_src.blocks import log_groups, partitions
 from templates_src.blocks import parameters as params
-from templates_src.blocks import partitions
 from templates_src.context import BuildContext
+from templates_src.release import layout
 
 NAME = "package-cfn"
-DESCRIPTION = ("Bootstrap: a CodeBuild project that packages and publishes the secure SageMaker MLOps templates "
-               "from the source archive in S3, started once by a custom resource")
+DESCRIPTION = (
+    "Bootstrap: a CodeBuild project that packages and publishes the secure SageMaker MLOps templates "
+    "from the source archive in S3, started once by a custom resource"
+)
 
 # -- parameters -----------------------------------------------------------------------------------------
 # Key prefix: path segments of letters, digits, '.', '_' and '-' (no segment '.' or '..', no '*' or '?',
@@ -51,7 +51,7 @@ S3_BUCKET_NAME = params.ParamSpec(
     max_length=63,
     allowed_pattern=params.BUCKET_NAME,
     constraint="must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, starting and "
-               "ending with a letter or digit",
+    "ending with a letter or digit",
 )
 S3_PREFIX = params.ParamSpec(
     "S3Prefix",
@@ -62,7 +62,7 @@ S3_PREFIX = params.ParamSpec(
     max_length=128,
     allowed_pattern=KEY_PREFIX,
     constraint="1 to 128 characters: letters, digits, '.', '_' and '-' in segments separated by '/', without a "
-               "leading or trailing '/' (for example sagemaker-mlops or ml-platform/releases)",
+    "leading or trailing '/' (for example sagemaker-mlops or ml-platform/releases)",
 )
 RELEASE_TRIGGER = params.ParamSpec(
     "ReleaseTrigger",
@@ -102,9 +102,14 @@ RUNTIME_LOCK = "requirements/runtime.txt"
 # Commands run from the unpacked archive (the repository root).  Explicit venv paths, so nothing depends on
 # shell state carried between commands or phases.  Dependencies come from the lock with their hashes; the
 # generator itself is then installed from the archive without dependencies and without build isolation (the
-# lock pins setuptools and wheel too, so nothing is taken from the index unpinned).  The configuration comes from the project's environment:
-# the build publishes exactly the templates this bootstrap was generated for (prefix, role path, boundary,
+# lock pins setuptools and wheel too, so nothing is taken from the index unpinned).  The configuration comes from
+# the project's environment: the build publishes exactly the templates this bootstrap was generated for (prefix, role
+# path, boundary,
 # tags, version).
+PACKAGE_COMMAND = (
+    f'.venv/bin/python generate.py package --config {CONFIG_FILE} --bucket "$S3_BUCKET_NAME" --prefix "$S3_PREFIX" '
+    '--region "$AWS_REGION" ${PACKAGE_ONLY:+--only "$PACKAGE_ONLY"}'
+)
 BUILDSPEC = f"""\
 version: 0.2
 phases:
@@ -120,7 +125,7 @@ phases:
       - printf '%s\\n' "$GENERATOR_CONFIG" > {CONFIG_FILE}
   build:
     commands:
-      - .venv/bin/python generate.py package --config {CONFIG_FILE} --bucket "$S3_BUCKET_NAME" --prefix "$S3_PREFIX" --region "$AWS_REGION" ${{PACKAGE_ONLY:+--only "$PACKAGE_ONLY"}}
+      - {PACKAGE_COMMAND}
 """
 
 # -- outputs ----------------------------------------------------------------------------------------------
@@ -142,14 +147,26 @@ def codebuild_policy(ctx: BuildContext, log_group_pattern: str):
     prefix = f"${{{S3_PREFIX.name}}}"
     return iam_blocks.inline(
         "package",
-        allow(a("logs", "CreateLogStream", "PutLogEvents"),
-              [ctx.arn("logs", log_group, region="${AWS::Region}"),
-               ctx.arn("logs", f"{log_group}:*", region="${AWS::Region}")], sid="OwnLogGroupOnly"),
+        allow(
+            a("logs", "CreateLogStream", "PutLogEvents"),
+            [
+                ctx.arn("logs", log_group, region="${AWS::Region}"),
+                ctx.arn("logs", f"{log_group}:*", region="${AWS::Region}"),
+            ],
+            sid="OwnLogGroupOnly",
+        ),
         allow(a("s3", "GetObject", "GetObjectVersion"), bucket_arn(source_key()), sid="ReadSourceArchive"),
-        allow(a("s3", "GetObject", "PutObject", "PutObjectTagging", "GetObjectTagging"),
-              bucket_arn(f"{prefix}/*"), sid="PublishUnderPrefix"),
-        allow(a("s3", "ListBucket"), bucket_arn(), sid="ListPrefixOnly",
-              condition=Condition(StringLike({"s3:prefix": [Sub(f"{prefix}/*")]}))),
+        allow(
+            a("s3", "GetObject", "PutObject", "PutObjectTagging", "GetObjectTagging"),
+            bucket_arn(f"{prefix}/*"),
+            sid="PublishUnderPrefix",
+        ),
+        allow(
+            a("s3", "ListBucket"),
+            bucket_arn(),
+            sid="ListPrefixOnly",
+            condition=Condition(StringLike({"s3:prefix": [Sub(f"{prefix}/*")]})),
+        ),
         # CodeBuild reads the bucket's ACL and location to verify the source bucket's owner and region.
         allow(a("s3", "GetBucketLocation", "GetBucketAcl"), bucket_arn(), sid="BucketIdentity"),
     )
@@ -161,22 +178,28 @@ def generator_config(ctx: BuildContext) -> str:
 
 
 def project(ctx: BuildContext, role, log_group: logs.LogGroup, name: str) -> codebuild.Project:
-    variables = {"S3_BUCKET_NAME": Ref(S3_BUCKET_NAME.name), "S3_PREFIX": Ref(S3_PREFIX.name),
-                 "PACKAGE_ONLY": Ref(TEMPLATES.name), "GENERATOR_CONFIG": generator_config(ctx)}
+    variables = {
+        "S3_BUCKET_NAME": Ref(S3_BUCKET_NAME.name),
+        "S3_PREFIX": Ref(S3_PREFIX.name),
+        "PACKAGE_ONLY": Ref(TEMPLATES.name),
+        "GENERATOR_CONFIG": generator_config(ctx),
+    }
     return codebuild.Project(
         "CfnTemplatePackageProject",
         Name=name,
         Description=f"Packages and publishes the sagemaker-secure-mlops templates (release {ctx.config.version})",
         ServiceRole=GetAtt(role, "Arn"),
-        Source=codebuild.Source(Type="S3", Location=Sub(f"${{{S3_BUCKET_NAME.name}}}/{source_key()}"),
-                                BuildSpec=BUILDSPEC),
+        Source=codebuild.Source(
+            Type="S3", Location=Sub(f"${{{S3_BUCKET_NAME.name}}}/{source_key()}"), BuildSpec=BUILDSPEC
+        ),
         Artifacts=codebuild.Artifacts(Type="NO_ARTIFACTS"),
         Environment=codebuild.Environment(
             Type="LINUX_CONTAINER",
             ComputeType="BUILD_GENERAL1_SMALL",
             Image=IMAGE,
-            EnvironmentVariables=[codebuild.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v)
-                                  for k, v in variables.items()],
+            EnvironmentVariables=[
+                codebuild.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in variables.items()
+            ],
         ),
         LogsConfig=codebuild.LogsConfig(
             CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED", GroupName=Ref(log_group)),
@@ -189,40 +212,68 @@ def project(ctx: BuildContext, role, log_group: logs.LogGroup, name: str) -> cod
 def release_url(ctx: BuildContext, name: str) -> If:
     """Regional HTTPS URL of an entry template of this release, as layout.https_url builds it."""
     key = layout.release_key(f"${{{S3_PREFIX.name}}}", urllib.parse.quote(ctx.config.version, safe=""), name)
-    return If(VIRTUAL_HOSTED,
-              Sub(f"https://${{{S3_BUCKET_NAME.name}}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{key}"),
-              Sub(f"https://s3.${{AWS::Region}}.${{AWS::URLSuffix}}/${{{S3_BUCKET_NAME.name}}}/{key}"))
+    return If(
+        VIRTUAL_HOSTED,
+        Sub(f"https://${{{S3_BUCKET_NAME.name}}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{key}"),
+        Sub(f"https://s3.${{AWS::Region}}.${{AWS::URLSuffix}}/${{{S3_BUCKET_NAME.name}}}/{key}"),
+    )
 
 
 def outputs(ctx: BuildContext, t: Template, package: codebuild.Project) -> None:
     manifest = layout.manifest_key(f"${{{S3_PREFIX.name}}}", ctx.config.version)
     console = partitions.host(t, "Console")
     # The entry templates users start from (deployment options: two steps, or the quickstart).
-    for output, name, what in (("CoreMain", "core-main", "core"), ("EnvMain", "env-main", "environment"),
-                               ("QuickStart", "data-science-environment-quickstart", "quickstart")):
+    for output, name, what in (
+        ("CoreMain", "core-main", "core"),
+        ("EnvMain", "env-main", "environment"),
+        ("QuickStart", "data-science-environment-quickstart", "quickstart"),
+    ):
         url = release_url(ctx, f"{name}.yaml")
-        t.add_output([
-            Output(f"{output}StackS3Uri", Description=f"S3 URL of the {name} template of release {ctx.config.version}",
-                   Value=url),
-            Output(f"{output}StackDeployLink", Condition=partitions.KNOWN,
-                   Description=f"Console link to create the {what} stack (once the build has published the release)",
-                   Value=Sub("https://${Host}/cloudformation/home?region=${AWS::Region}#/stacks/new?templateURL="
-                             "${Url}", Host=console, Url=url)),
-        ])
-    t.add_output([
-        Output("StartBuildCLICommand", Description="CLI command to run the packaging build again",
-               Value=Sub(f"aws codebuild start-build --project-name ${{{package.title}}}")),
-        Output("ReleaseManifestS3Uri",
-               Description="Release manifest, written last by the build: the release is published once it exists",
-               Value=Sub(f"s3://${{{S3_BUCKET_NAME.name}}}/{manifest}")),
-    ])
+        t.add_output(
+            [
+                Output(
+                    f"{output}StackS3Uri",
+                    Description=f"S3 URL of the {name} template of release {ctx.config.version}",
+                    Value=url,
+                ),
+                Output(
+                    f"{output}StackDeployLink",
+                    Condition=partitions.KNOWN,
+                    Description=f"Console link to create the {what} stack (once the build has published the release)",
+                    Value=Sub(
+                        "https://${Host}/cloudformation/home?region=${AWS::Region}#/stacks/new?templateURL=${Url}",
+                        Host=console,
+                        Url=url,
+                    ),
+                ),
+            ]
+        )
+    t.add_output(
+        [
+            Output(
+                "StartBuildCLICommand",
+                Description="CLI command to run the packaging build again",
+                Value=Sub(f"aws codebuild start-build --project-name ${{{package.title}}}"),
+            ),
+            Output(
+                "ReleaseManifestS3Uri",
+                Description="Release manifest, written last by the build: the release is published once it exists",
+                Value=Sub(f"s3://${{{S3_BUCKET_NAME.name}}}/{manifest}"),
+            ),
+        ]
+    )
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     params.add(t, S3_BUCKET_NAME, S3_PREFIX, TEMPLATES, RELEASE_TRIGGER)
-    params.interface(t, [("Source archive and release location", [S3_BUCKET_NAME, S3_PREFIX]),
-                         ("Packaging", [TEMPLATES, RELEASE_TRIGGER])])
+    params.interface(
+        t,
+        [
+            ("Source archive and release location", [S3_BUCKET_NAME, S3_PREFIX]),
+            ("Packaging", [TEMPLATES, RELEASE_TRIGGER]),
+        ],
+    )
     # Virtual-hosted URLs for bucket names without dots; TLS certificates do not cover dotted names there.
     bucket = Ref(S3_BUCKET_NAME.name)
     t.add_condition(VIRTUAL_HOSTED, Equals(Select(0, Split(".", bucket)), bucket))
@@ -230,27 +281,37 @@ def build(ctx: BuildContext) -> Template:
     project_name = ctx.config.prefix + PROJECT
     log_group_name = ctx.namer.name("log-group", f"/aws/codebuild/{project_name}", prefixed=False)
     log_group = t.add_resource(log_groups.log_group(ctx, t, "CodeBuildLogGroup", log_group_name.pattern))
-    role = t.add_resource(iam_blocks.role(
-        ctx,
-        "CodeBuildServiceRole",
-        description="Runs the packaging build: reads the source archive, publishes the release under the prefix",
-        assume=iam_blocks.service_trust("codebuild"),
-        policies=[codebuild_policy(ctx, log_group_name.pattern)],
-    ))
+    role = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "CodeBuildServiceRole",
+            description="Runs the packaging build: reads the source archive, publishes the release under the prefix",
+            assume=iam_blocks.service_trust("codebuild"),
+            policies=[codebuild_policy(ctx, log_group_name.pattern)],
+        )
+    )
     package = t.add_resource(project(ctx, role, log_group, project_name))
 
     start = cr.lambda_function(
-        ctx, t, "StartBuildLambda",
+        ctx,
+        t,
+        "StartBuildLambda",
         module="start_build",
         description="Starts the packaging build on stack creation and when its trigger changes",
         name=ctx.namer.name("function", FUNCTION),
-        statements=[iam_blocks.allow(iam_blocks.actions("codebuild", "StartBuild"), GetAtt(package, "Arn"),
-                                     sid="StartPackagingBuild")],
+        statements=[
+            iam_blocks.allow(
+                iam_blocks.actions("codebuild", "StartBuild"), GetAtt(package, "Arn"), sid="StartPackagingBuild"
+            )
+        ],
     )
     # Every property is a trigger: another project, source location, release or template selection, or a new
     # ReleaseTrigger.
     cr.custom_resource(
-        t, "StartBuild", "Custom::StartBuild", start,
+        t,
+        "StartBuild",
+        "Custom::StartBuild",
+        start,
         ProjectName=Ref(package),
         SourceLocation=Sub(f"${{{S3_BUCKET_NAME.name}}}/{source_key()}"),
         ReleaseVersion=ctx.config.version,

@@ -21,34 +21,46 @@ from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, T
 
 from templates_src import naming, references
 from templates_src.blocks import boundary as platform_boundary
-from templates_src.blocks import environment
+from templates_src.blocks import environment, network, partitions, policies, scanners
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import network, policies, scanners
 from templates_src.blocks import parameters as params
-from templates_src.blocks import partitions
 from templates_src.context import BuildContext
 
 NAME = "core-iam-shared-roles"
 DESCRIPTION = "Creates the shared IAM roles of the data science platform: personas and execution roles"
 
 DS_ADMIN_ROLE_NAME = params.role_name_param(
-    "DSAdministratorRoleName", "Name of the data science administrator role; empty skips it",
-    "Data science administrator role name", default="DataScienceAdministrator")
+    "DSAdministratorRoleName",
+    "Name of the data science administrator role; empty skips it",
+    "Data science administrator role name",
+    default="DataScienceAdministrator",
+)
 DETECTIVE_ROLE_NAME = params.role_name_param(
-    "SageMakerDetectiveControlExecutionRoleName", "Name of the detective-control function role; empty skips it",
-    "Detective control role name", default="DSSageMakerDetectiveControlRole")
+    "SageMakerDetectiveControlExecutionRoleName",
+    "Name of the detective-control function role; empty skips it",
+    "Detective control role name",
+    default="DSSageMakerDetectiveControlRole",
+)
 SC_LAUNCH_ROLE_NAME = params.role_name_param(
-    "SCLaunchRoleName", "Name of the Service Catalog launch role of the environment product; empty skips it",
-    "Service Catalog launch role name", default="DSServiceCatalogLaunchRole")
+    "SCLaunchRoleName",
+    "Name of the Service Catalog launch role of the environment product; empty skips it",
+    "Service Catalog launch role name",
+    default="DSServiceCatalogLaunchRole",
+)
 
 ENVIRONMENT_TEMPLATE_URL = params.ParamSpec(
-    "EnvironmentTemplateURL", "URL of the release's env-main template: the only template the data science "
+    "EnvironmentTemplateURL",
+    "URL of the release's env-main template: the only template the data science "
     "administrator may deploy with the environment launch role (core-main passes it)",
-    "Environment template URL", max_length=1024, allowed_pattern=r"https://[\x21-\x7e]+|[\w./-]+\.(yaml|json)",
-    constraint="must be an https:// URL (or, before packaging, the template's file name)")
+    "Environment template URL",
+    max_length=1024,
+    allowed_pattern=r"https://[\x21-\x7e]+|[\w./-]+\.(yaml|json)",
+    constraint="must be an https:// URL (or, before packaging, the template's file name)",
+)
 PLATFORM_BOUNDARY_ARN = platform_boundary.PARAMETER.with_(
     description="The platform permissions boundary (core-main creates it): the launch role creates and changes "
-                "only roles that carry it")
+    "only roles that carry it"
+)
 
 DS_ADMIN_CONDITION = "DSAdministratorRoleCondition"
 DETECTIVE_CONDITION = "SageMakerDetectiveControlExecutionRoleCondition"
@@ -78,56 +90,118 @@ def administrator_trust(ctx: BuildContext):
     statements = []
     if trust.iam_users_with_mfa:
         mfa = Bool({"aws:MultiFactorAuthPresent": "true"})
-        statements.append(iam_blocks.trust_statement(account, sid="IamUsersWithMfa",
-                                                     condition=PolicyCondition([mfa, users])))
-        statements.append(iam_blocks.source_identity_statement(
-            account, "${aws:username}", sid="IamUsersNameThemselves", condition=[mfa, users]))
+        statements.append(
+            iam_blocks.trust_statement(account, sid="IamUsersWithMfa", condition=PolicyCondition([mfa, users]))
+        )
+        statements.append(
+            iam_blocks.source_identity_statement(
+                account, "${aws:username}", sid="IamUsersNameThemselves", condition=[mfa, users]
+            )
+        )
     if trust.roles:
         statements.append(iam_blocks.trust_statement(account, sid="RoleSessions", condition=PolicyCondition(roles)))
-        statements.append(iam_blocks.source_identity_statement(
-            account, "${aws:SourceIdentity}", sid="RoleSessionsKeepTheirIdentity", condition=[roles]))
+        statements.append(
+            iam_blocks.source_identity_statement(
+                account, "${aws:SourceIdentity}", sid="RoleSessionsKeepTheirIdentity", condition=[roles]
+            )
+        )
     return iam_blocks.trust(*statements)
 
 
 def ds_admin_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
-    buckets = [ctx.bucket_arn(f"*-${{AWS::AccountId}}-{kind}", objects)
-               for kind in ("data", "models") for objects in (None, "*")]
+    buckets = [
+        ctx.bucket_arn(f"*-${{AWS::AccountId}}-{kind}", objects)
+        for kind in ("data", "models")
+        for objects in (None, "*")
+    ]
     environment_stacks = ctx.own("cloudformation", f"stack/{ctx.config.prefix}{naming.ENVIRONMENT_STACKS}/*")
     template_url = Ref(ENVIRONMENT_TEMPLATE_URL.name)
     return iam_blocks.role(
-        ctx, "DataScienceAdministratorRole",
+        ctx,
+        "DataScienceAdministratorRole",
         description="Data science administrator: provisions environments from the release's env-main template",
         name=Ref(DS_ADMIN_ROLE_NAME.name),
         assume=administrator_trust(ctx),
         # Reads only; no AWS managed policy that writes (AmazonSageMakerFullAccess would put the administrator
         # outside every environment's guardrails, with iam:PassRole of any SageMaker role).
         managed=[ctx.aws_policy_arn("ReadOnlyAccess")],
-        policies=[iam_blocks.inline(
-            "data-science-administrator",
-            # Service Catalog: launch, update and terminate the environment product (the portfolio's products
-            # shared with this role; Service Catalog runs them as the product's launch role).
-            *policies.service_catalog_end_user(ctx, sid="EnvironmentProducts"),
-            # The two-step CloudFormation deployment: CloudFormation runs the environment stack as the
-            # environment launch role, and only with the release's env-main template (its packaged URL or a
-            # release's alias of it): no other template can run as that role.
-            allow(a("iam", "PassRole"), ctx.role_arn("${SCLaunchRoleName}"), sid="EnvironmentLaunchRole",
-                  condition=PolicyCondition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"}))),
-            allow(a("cloudformation", "CreateStack", "UpdateStack", "CreateChangeSet"), environment_stacks,
-                  sid="EnvironmentTemplateOnly", condition=PolicyCondition(StringLike({"cloudformation:TemplateUrl": [
-                      template_url, references.release_alias_pattern(template_url, "env-main")]}))),
-            allow(a("cloudformation", "DeleteStack", "DescribeStacks", "DescribeStackEvents",
-                    "DescribeStackResources", "GetTemplate", "DescribeChangeSet", "ExecuteChangeSet",
-                    "DeleteChangeSet"), environment_stacks, sid="EnvironmentStacks"),
-            allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid="EnvironmentTemplates"),
-            # Clean-up of an environment: empty its buckets and remove project StackSets.
-            allow(a("s3", "ListBucket", "ListBucketVersions", "DeleteObject", "DeleteObjectVersion",
-                    "GetBucketPolicy", "DeleteBucketPolicy"), buckets, sid="EnvironmentBucketCleanup"),
-            allow(a("cloudformation", "DeleteStackInstances", "DeleteStackSet", "ListStackInstances",
-                    "DescribeStackSetOperation"),
-                  [ctx.arn("cloudformation", f"{kind}/sagemaker-*", region="*")
-                   for kind in ("stackset", "stackset-target")], sid="ProjectStackSetCleanup"),
-        )],
+        policies=[
+            iam_blocks.inline(
+                "data-science-administrator",
+                # Service Catalog: launch, update and terminate the environment product (the portfolio's products
+                # shared with this role; Service Catalog runs them as the product's launch role).
+                *policies.service_catalog_end_user(ctx, sid="EnvironmentProducts"),
+                # The two-step CloudFormation deployment: CloudFormation runs the environment stack as the
+                # environment launch role, and only with the release's env-main template (its packaged URL or a
+                # release's alias of it): no other template can run as that role.
+                allow(
+                    a("iam", "PassRole"),
+                    ctx.role_arn("${SCLaunchRoleName}"),
+                    sid="EnvironmentLaunchRole",
+                    condition=PolicyCondition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
+                ),
+                allow(
+                    a("cloudformation", "CreateStack", "UpdateStack", "CreateChangeSet"),
+                    environment_stacks,
+                    sid="EnvironmentTemplateOnly",
+                    condition=PolicyCondition(
+                        StringLike(
+                            {
+                                "cloudformation:TemplateUrl": [
+                                    template_url,
+                                    references.release_alias_pattern(template_url, "env-main"),
+                                ]
+                            }
+                        )
+                    ),
+                ),
+                allow(
+                    a(
+                        "cloudformation",
+                        "DeleteStack",
+                        "DescribeStacks",
+                        "DescribeStackEvents",
+                        "DescribeStackResources",
+                        "GetTemplate",
+                        "DescribeChangeSet",
+                        "ExecuteChangeSet",
+                        "DeleteChangeSet",
+                    ),
+                    environment_stacks,
+                    sid="EnvironmentStacks",
+                ),
+                allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid="EnvironmentTemplates"),
+                # Clean-up of an environment: empty its buckets and remove project StackSets.
+                allow(
+                    a(
+                        "s3",
+                        "ListBucket",
+                        "ListBucketVersions",
+                        "DeleteObject",
+                        "DeleteObjectVersion",
+                        "GetBucketPolicy",
+                        "DeleteBucketPolicy",
+                    ),
+                    buckets,
+                    sid="EnvironmentBucketCleanup",
+                ),
+                allow(
+                    a(
+                        "cloudformation",
+                        "DeleteStackInstances",
+                        "DeleteStackSet",
+                        "ListStackInstances",
+                        "DescribeStackSetOperation",
+                    ),
+                    [
+                        ctx.arn("cloudformation", f"{kind}/sagemaker-*", region="*")
+                        for kind in ("stackset", "stackset-target")
+                    ],
+                    sid="ProjectStackSetCleanup",
+                ),
+            )
+        ],
         condition=DS_ADMIN_CONDITION,
     )
 
@@ -135,19 +209,37 @@ def ds_admin_role(ctx: BuildContext):
 def detective_control_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
     return iam_blocks.role(
-        ctx, "SageMakerDetectiveControlExecutionRole",
+        ctx,
+        "SageMakerDetectiveControlExecutionRole",
         description="Functions that stop or remove non-compliant SageMaker resources",
         name=Ref(DETECTIVE_ROLE_NAME.name),
         assume=iam_blocks.service_trust("lambda"),
-        policies=[iam_blocks.inline(
-            "detective-control",
-            allow(a("sagemaker", "StopTrainingJob", "StopTransformJob", "StopProcessingJob", "DeleteEndpoint",
-                    "DeleteEndpointConfig", "DeleteModel", "AddTags", "DeleteTags"),
-                  ctx.arn("sagemaker", "*", region="*"), sid="RemediateSageMaker"),
-            allow(a("sagemaker", "List*"), "*", sid="ListSageMaker"),
-            allow(a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
-                  ctx.arn("logs", "log-group:/aws/lambda/*", region="*"), sid="FunctionLogs"),
-        )],
+        policies=[
+            iam_blocks.inline(
+                "detective-control",
+                allow(
+                    a(
+                        "sagemaker",
+                        "StopTrainingJob",
+                        "StopTransformJob",
+                        "StopProcessingJob",
+                        "DeleteEndpoint",
+                        "DeleteEndpointConfig",
+                        "DeleteModel",
+                        "AddTags",
+                        "DeleteTags",
+                    ),
+                    ctx.arn("sagemaker", "*", region="*"),
+                    sid="RemediateSageMaker",
+                ),
+                allow(a("sagemaker", "List*"), "*", sid="ListSageMaker"),
+                allow(
+                    a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
+                    ctx.arn("logs", "log-group:/aws/lambda/*", region="*"),
+                    sid="FunctionLogs",
+                ),
+            )
+        ],
         condition=DETECTIVE_CONDITION,
     )
 
@@ -172,12 +264,22 @@ def passed_roles(ctx: BuildContext) -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     out = []
     for service, suffixes in PASSED_ROLES.items():
-        out.append(allow(a("iam", "PassRole"), [Sub(f"{ctx.role_path_pattern()}*-{suffix}") for suffix in suffixes],
-                         sid="Pass" + service.split(".")[0].title().replace("-", "") + "Roles",
-                         condition=PolicyCondition(StringEquals({"iam:PassedToService": service}))))
-    out.append(allow(a("iam", "PassRole"), ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
-                     sid="PassProjectLaunchRole", condition=PolicyCondition(StringEquals(
-                         {"iam:PassedToService": "servicecatalog.amazonaws.com"}))))
+        out.append(
+            allow(
+                a("iam", "PassRole"),
+                [Sub(f"{ctx.role_path_pattern()}*-{suffix}") for suffix in suffixes],
+                sid="Pass" + service.split(".")[0].title().replace("-", "") + "Roles",
+                condition=PolicyCondition(StringEquals({"iam:PassedToService": service})),
+            )
+        )
+    out.append(
+        allow(
+            a("iam", "PassRole"),
+            ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
+            sid="PassProjectLaunchRole",
+            condition=PolicyCondition(StringEquals({"iam:PassedToService": "servicecatalog.amazonaws.com"})),
+        )
+    )
     return out
 
 
@@ -191,8 +293,15 @@ def sc_launch_statements(ctx: BuildContext, boundary) -> list:
     platform_roles = Sub(ctx.role_path_pattern() + "*")
     sagemaker_roles = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_ROLES)
     environment_policies = ctx.policy_arn(f"{ctx.config.prefix}*-{naming.ENVIRONMENT_POLICY_MARKER}-*")
-    policy_writes = ("CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion",
-                     "SetDefaultPolicyVersion", "TagPolicy", "UntagPolicy")
+    policy_writes = (
+        "CreatePolicy",
+        "DeletePolicy",
+        "CreatePolicyVersion",
+        "DeletePolicyVersion",
+        "SetDefaultPolicyVersion",
+        "TagPolicy",
+        "UntagPolicy",
+    )
     return [
         # Service Catalog provisions into SC-<account>-pp-<id>; a direct deployment (two-step option, --role-arn)
         # names its stack <prefix>ds-env-*; nested stacks are named after their parent.
@@ -204,66 +313,189 @@ def sc_launch_statements(ctx: BuildContext, boundary) -> list:
         # registration with Organizations as the caller (a read; the action has no resource type).
         allow(a("organizations", "ListDelegatedAdministrators"), "*", sid="DelegatedAdministratorCheck"),
         # Buckets are kept when the environment is deleted (Retain): never deleted by this role.
-        policies.buckets(ctx, [f"*-${{AWS::AccountId}}-{kind}" for kind in ENVIRONMENT_BUCKETS],
-                         sid="EnvironmentBuckets"),
+        policies.buckets(
+            ctx, [f"*-${{AWS::AccountId}}-{kind}" for kind in ENVIRONMENT_BUCKETS], sid="EnvironmentBuckets"
+        ),
         # Every role it creates, changes or deletes carries the boundary (IAM checks iam:PermissionsBoundary on
         # each of these calls), so no other role of the account can be touched and none it makes can exceed it.
-        *iam_blocks.role_admin_statements(ctx, [platform_roles], sid="EnvironmentRoles", boundary=boundary,
-                                          attachable=[environment_policies]),
+        *iam_blocks.role_admin_statements(
+            ctx, [platform_roles], sid="EnvironmentRoles", boundary=boundary, attachable=[environment_policies]
+        ),
         # The core's own roles share the path and prefix of environment roles: never let the launch role
         # change them (that would let it widen its own permissions).
-        iam_blocks.deny(a("iam", "PutRolePolicy", "AttachRolePolicy", "DeleteRolePolicy", "DetachRolePolicy",
-                          "UpdateAssumeRolePolicy", "UpdateRole", "DeleteRole", "PutRolePermissionsBoundary",
-                          "DeleteRolePermissionsBoundary", "TagRole", "UntagRole"),
-                        [ctx.role_arn("${%s}" % spec.name) for spec in
-                         (SC_LAUNCH_ROLE_NAME, DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME)] + [sagemaker_roles],
-                        sid="NoChangesToCoreRoles"),
-        allow(a("iam", *policy_writes, "GetPolicy", "GetPolicyVersion", "ListPolicyVersions", "ListEntitiesForPolicy"),
-              environment_policies, sid="EnvironmentManagedPolicies"),
+        iam_blocks.deny(
+            a(
+                "iam",
+                "PutRolePolicy",
+                "AttachRolePolicy",
+                "DeleteRolePolicy",
+                "DetachRolePolicy",
+                "UpdateAssumeRolePolicy",
+                "UpdateRole",
+                "DeleteRole",
+                "PutRolePermissionsBoundary",
+                "DeleteRolePermissionsBoundary",
+                "TagRole",
+                "UntagRole",
+            ),
+            [
+                ctx.role_arn("${%s}" % spec.name)
+                for spec in (SC_LAUNCH_ROLE_NAME, DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME)
+            ]
+            + [sagemaker_roles],
+            sid="NoChangesToCoreRoles",
+        ),
+        allow(
+            a("iam", *policy_writes, "GetPolicy", "GetPolicyVersion", "ListPolicyVersions", "ListEntitiesForPolicy"),
+            environment_policies,
+            sid="EnvironmentManagedPolicies",
+        ),
         # Nor its own policies, nor the boundary: the launch role cannot rewrite what it may do.
-        iam_blocks.deny(a("iam", *policy_writes), [ctx.policy_arn("${%s}-*" % SC_LAUNCH_ROLE_NAME.name), boundary],
-                        sid="NoChangesToOwnPoliciesOrBoundary"),
+        iam_blocks.deny(
+            a("iam", *policy_writes),
+            [ctx.policy_arn("${%s}-*" % SC_LAUNCH_ROLE_NAME.name), boundary],
+            sid="NoChangesToOwnPoliciesOrBoundary",
+        ),
         # Service Catalog checks the roles of launch constraints and portfolio principals (both are roles).
         allow(a("iam", "GetRole"), [platform_roles, sagemaker_roles], sid="ReadRoles"),
         *passed_roles(ctx),
-        allow(a("iam", "CreateServiceLinkedRole"), ctx.arn("iam", "role/aws-service-role/*"),
-              sid="ServiceLinkedRoles",
-              condition=PolicyCondition(StringEquals({"iam:AWSServiceName": [
-                  "sagemaker.amazonaws.com", "elasticfilesystem.amazonaws.com", "servicecatalog.amazonaws.com"]}))),
-        *network.network_statements(ctx, "${AWS::Region}", internet=True, flow_logs=True, extra=(
-            "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission")),
+        allow(
+            a("iam", "CreateServiceLinkedRole"),
+            ctx.arn("iam", "role/aws-service-role/*"),
+            sid="ServiceLinkedRoles",
+            condition=PolicyCondition(
+                StringEquals(
+                    {
+                        "iam:AWSServiceName": [
+                            "sagemaker.amazonaws.com",
+                            "elasticfilesystem.amazonaws.com",
+                            "servicecatalog.amazonaws.com",
+                        ]
+                    }
+                )
+            ),
+        ),
+        *network.network_statements(
+            ctx,
+            "${AWS::Region}",
+            internet=True,
+            flow_logs=True,
+            extra=("CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+        ),
         *policies.kms_keys(ctx, sid="EnvironmentKeys"),
-        allow(a("ssm", "PutParameter", "DeleteParameter", "GetParameter", "GetParameters", "AddTagsToResource",
-                "RemoveTagsFromResource", "ListTagsForResource"),
-              ctx.own("ssm", "parameter/*"), sid="EnvironmentParameters"),
-        allow(a("lambda", "CreateFunction", "DeleteFunction", "GetFunction", "GetFunctionConfiguration",
-                "UpdateFunctionCode", "UpdateFunctionConfiguration", "InvokeFunction", "TagResource",
-                "UntagResource", "ListTags"),
-              ctx.own("lambda", f"function:{ctx.config.prefix}*"), sid="EnvironmentFunctions"),
-        allow(a("logs", "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy", "DeleteRetentionPolicy",
-                "TagResource", "UntagResource", "TagLogGroup", "ListTagsForResource", "AssociateKmsKey",
-                "DisassociateKmsKey"),
-              [ctx.own("logs", f"log-group:{group}") for group in ("/aws/lambda/*", "/vpcflowlogs/*")],
-              sid="EnvironmentLogGroups"),
+        allow(
+            a(
+                "ssm",
+                "PutParameter",
+                "DeleteParameter",
+                "GetParameter",
+                "GetParameters",
+                "AddTagsToResource",
+                "RemoveTagsFromResource",
+                "ListTagsForResource",
+            ),
+            ctx.own("ssm", "parameter/*"),
+            sid="EnvironmentParameters",
+        ),
+        allow(
+            a(
+                "lambda",
+                "CreateFunction",
+                "DeleteFunction",
+                "GetFunction",
+                "GetFunctionConfiguration",
+                "UpdateFunctionCode",
+                "UpdateFunctionConfiguration",
+                "InvokeFunction",
+                "TagResource",
+                "UntagResource",
+                "ListTags",
+            ),
+            ctx.own("lambda", f"function:{ctx.config.prefix}*"),
+            sid="EnvironmentFunctions",
+        ),
+        allow(
+            a(
+                "logs",
+                "CreateLogGroup",
+                "DeleteLogGroup",
+                "PutRetentionPolicy",
+                "DeleteRetentionPolicy",
+                "TagResource",
+                "UntagResource",
+                "TagLogGroup",
+                "ListTagsForResource",
+                "AssociateKmsKey",
+                "DisassociateKmsKey",
+            ),
+            [ctx.own("logs", f"log-group:{group}") for group in ("/aws/lambda/*", "/vpcflowlogs/*")],
+            sid="EnvironmentLogGroups",
+        ),
         # CloudWatch Logs authorizes DescribeLogGroups on the account's log-group::log-stream: resource.
         allow(a("logs", "DescribeLogGroups"), ctx.own("logs", "log-group::log-stream:*"), sid="DescribeLogGroups"),
-        allow(a("sagemaker", "CreateDomain", "UpdateDomain", "DeleteDomain", "DescribeDomain", "CreateUserProfile",
-                "UpdateUserProfile", "DeleteUserProfile", "DescribeUserProfile", "CreateSpace", "UpdateSpace",
-                "DeleteSpace", "DescribeSpace", "CreateApp", "DeleteApp", "DescribeApp", "AddTags", "DeleteTags",
-                "ListTags"),
-              [ctx.own("sagemaker", f"{kind}/*") for kind in ("domain", "user-profile", "space", "app")],
-              sid="Studio"),
+        allow(
+            a(
+                "sagemaker",
+                "CreateDomain",
+                "UpdateDomain",
+                "DeleteDomain",
+                "DescribeDomain",
+                "CreateUserProfile",
+                "UpdateUserProfile",
+                "DeleteUserProfile",
+                "DescribeUserProfile",
+                "CreateSpace",
+                "UpdateSpace",
+                "DeleteSpace",
+                "DescribeSpace",
+                "CreateApp",
+                "DeleteApp",
+                "DescribeApp",
+                "AddTags",
+                "DeleteTags",
+                "ListTags",
+            ),
+            [ctx.own("sagemaker", f"{kind}/*") for kind in ("domain", "user-profile", "space", "app")],
+            sid="Studio",
+        ),
         # SageMaker creates Studio's home file system with the caller's permissions; IAM authorizes
         # CreateFileSystem on "*" only.
         allow(a("elasticfilesystem", "CreateFileSystem"), "*", sid="StudioFileSystemCreate"),
-        allow(a("elasticfilesystem", "DeleteFileSystem", "DescribeFileSystems", "CreateMountTarget",
-                "DeleteMountTarget", "DescribeMountTargets", "TagResource", "UntagResource"),
-              ctx.own("elasticfilesystem", "file-system/*"), sid="StudioFileSystem"),
+        allow(
+            a(
+                "elasticfilesystem",
+                "DeleteFileSystem",
+                "DescribeFileSystems",
+                "CreateMountTarget",
+                "DeleteMountTarget",
+                "DescribeMountTargets",
+                "TagResource",
+                "UntagResource",
+            ),
+            ctx.own("elasticfilesystem", "file-system/*"),
+            sid="StudioFileSystem",
+        ),
         policies.service_catalog_admin(ctx, sid="MLOpsPortfolio"),
-        allow(a("resource-groups", "DeleteGroup", "GetGroup", "GetGroupQuery", "UpdateGroup", "UpdateGroupQuery",
-                "GetGroupConfiguration", "PutGroupConfiguration", "GroupResources", "UngroupResources",
-                "ListGroupResources", "Tag", "Untag", "GetTags"),
-              ctx.own("resource-groups", "group/*"), sid="EnvironmentResourceGroup"),
+        allow(
+            a(
+                "resource-groups",
+                "DeleteGroup",
+                "GetGroup",
+                "GetGroupQuery",
+                "UpdateGroup",
+                "UpdateGroupQuery",
+                "GetGroupConfiguration",
+                "PutGroupConfiguration",
+                "GroupResources",
+                "UngroupResources",
+                "ListGroupResources",
+                "Tag",
+                "Untag",
+                "GetTags",
+            ),
+            ctx.own("resource-groups", "group/*"),
+            sid="EnvironmentResourceGroup",
+        ),
         # CreateGroup has no resource type in IAM: it is authorized on "*" only.
         allow(a("resource-groups", "CreateGroup"), "*", sid="EnvironmentResourceGroupCreate"),
     ]
@@ -278,8 +510,13 @@ def launch_boundary(ctx: BuildContext):
 def sc_launch_role(ctx: BuildContext, t: Template):
     # More than IAM's 10,240 characters of inline policy per role: customer managed policies instead, named
     # after the role (so its own statements can deny it any change to them).
-    packed = iam_blocks.managed_policies(ctx, "SCLaunchPolicy", "Service Catalog launch role of the data science "
-                                         "environment product", sc_launch_statements(ctx, launch_boundary(ctx)), t)
+    packed = iam_blocks.managed_policies(
+        ctx,
+        "SCLaunchPolicy",
+        "Service Catalog launch role of the data science environment product",
+        sc_launch_statements(ctx, launch_boundary(ctx)),
+        t,
+    )
     for number, policy in enumerate(packed, start=1):
         policy.Condition = SC_LAUNCH_CONDITION
         policy.ManagedPolicyName = Sub("${%s}-%d" % (SC_LAUNCH_ROLE_NAME.name, number))
@@ -287,7 +524,8 @@ def sc_launch_role(ctx: BuildContext, t: Template):
             scanners.skip(policy, scanners.ACTIONS_AUTHORIZED_ONLY_ON_STAR)
         t.add_resource(policy)
     return iam_blocks.role(
-        ctx, "SCLaunchRole",
+        ctx,
+        "SCLaunchRole",
         description="Service Catalog launch role of the data science environment product",
         name=Ref(SC_LAUNCH_ROLE_NAME.name),
         # Service Catalog launches the product; CloudFormation is trusted too, for deploying the
@@ -303,10 +541,18 @@ def build(ctx: BuildContext) -> Template:
     specs = [DS_ADMIN_ROLE_NAME, DETECTIVE_ROLE_NAME, SC_LAUNCH_ROLE_NAME]
     own_boundary = ctx.permissions_boundary is None
     params.add(t, *specs, ENVIRONMENT_TEMPLATE_URL, *([PLATFORM_BOUNDARY_ARN] if own_boundary else []))
-    params.interface(t, [("Role names", specs),
-                         ("Platform", [ENVIRONMENT_TEMPLATE_URL, *([PLATFORM_BOUNDARY_ARN] if own_boundary else [])])])
-    for cond, spec in ((DS_ADMIN_CONDITION, DS_ADMIN_ROLE_NAME), (DETECTIVE_CONDITION, DETECTIVE_ROLE_NAME),
-                       (SC_LAUNCH_CONDITION, SC_LAUNCH_ROLE_NAME)):
+    params.interface(
+        t,
+        [
+            ("Role names", specs),
+            ("Platform", [ENVIRONMENT_TEMPLATE_URL, *([PLATFORM_BOUNDARY_ARN] if own_boundary else [])]),
+        ],
+    )
+    for cond, spec in (
+        (DS_ADMIN_CONDITION, DS_ADMIN_ROLE_NAME),
+        (DETECTIVE_CONDITION, DETECTIVE_ROLE_NAME),
+        (SC_LAUNCH_CONDITION, SC_LAUNCH_ROLE_NAME),
+    ):
         t.add_condition(cond, Not(Equals(Ref(spec.name), "")))
 
     admin = t.add_resource(ds_admin_role(ctx))
@@ -317,16 +563,36 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(SWITCH_ROLE_LINK, And(Condition(DS_ADMIN_CONDITION), Condition(partitions.KNOWN)))
     # The console wants the role's path (without the leading slash) in front of its name.
     role_in_url = ctx.config.role_path.lstrip("/") + "${DSAdministratorRoleName}"
-    t.add_output([
-        Output("AssumeDSAdministratorRole", Condition=SWITCH_ROLE_LINK,
-               Description="Console link to switch to the data science administrator role",
-               Value=Sub(f"https://${{Host}}/switchrole?account=${{AWS::AccountId}}&roleName={role_in_url}"
-                         "&displayName=${DSAdministratorRoleName}", Host=signin)),
-        Output("DSAdministratorRoleArn", Condition=DS_ADMIN_CONDITION,
-               Description="ARN of the data science administrator role", Value=GetAtt(admin, "Arn")),
-        Output("SageMakerDetectiveControlExecutionRoleArn", Condition=DETECTIVE_CONDITION,
-               Description="ARN of the detective-control execution role", Value=GetAtt(detective, "Arn")),
-        Output("SCLaunchRoleArn", Condition=SC_LAUNCH_CONDITION,
-               Description="ARN of the Service Catalog launch role", Value=GetAtt(launch, "Arn")),
-    ])
+    t.add_output(
+        [
+            Output(
+                "AssumeDSAdministratorRole",
+                Condition=SWITCH_ROLE_LINK,
+                Description="Console link to switch to the data science administrator role",
+                Value=Sub(
+                    f"https://${{Host}}/switchrole?account=${{AWS::AccountId}}&roleName={role_in_url}"
+                    "&displayName=${DSAdministratorRoleName}",
+                    Host=signin,
+                ),
+            ),
+            Output(
+                "DSAdministratorRoleArn",
+                Condition=DS_ADMIN_CONDITION,
+                Description="ARN of the data science administrator role",
+                Value=GetAtt(admin, "Arn"),
+            ),
+            Output(
+                "SageMakerDetectiveControlExecutionRoleArn",
+                Condition=DETECTIVE_CONDITION,
+                Description="ARN of the detective-control execution role",
+                Value=GetAtt(detective, "Arn"),
+            ),
+            Output(
+                "SCLaunchRoleArn",
+                Condition=SC_LAUNCH_CONDITION,
+                Description="ARN of the Service Catalog launch role",
+                Value=GetAtt(launch, "Arn"),
+            ),
+        ]
+    )
     return t

@@ -8,18 +8,14 @@ StackSetName (and the configured prefix), so two core deployments can live in on
 
 from __future__ import annotations
 
-from troposphere import Equals, GetAtt, If, Not, Output, Ref, Select, Split, Sub, Template
-from troposphere import Export
-
-from troposphere import iam
+from troposphere import Equals, Export, GetAtt, If, Not, Output, Ref, Select, Split, Sub, Template, iam
 
 from templates_src import naming, references
 from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
-from templates_src.blocks import partitions
-from templates_src.blocks import scanners
+from templates_src.blocks import partitions, scanners
 from templates_src.blocks.nested import nested_stack
 from templates_src.context import BuildContext
 from templates_src.templates.core import core_iam_sc_sm_projects_roles as projects_roles
@@ -27,32 +23,44 @@ from templates_src.templates.core import core_iam_shared_roles as shared_roles
 from templates_src.templates.core import core_sc_shared_portfolio as portfolio
 
 NAME = "core-main"
-DESCRIPTION = ("Creates the core of the secure SageMaker platform: shared IAM roles, SageMaker project roles "
-               "and the Service Catalog portfolio of data science environments")
+DESCRIPTION = (
+    "Creates the core of the secure SageMaker platform: shared IAM roles, SageMaker project roles "
+    "and the Service Catalog portfolio of data science environments"
+)
 
-CREATE_IAM_ROLES = params.yes_no("CreateIAMRoles", "Create the shared IAM roles (NO: give their ARNs below)",
-                                 "Create IAM roles")
+CREATE_IAM_ROLES = params.yes_no(
+    "CreateIAMRoles", "Create the shared IAM roles (NO: give their ARNs below)", "Create IAM roles"
+)
 CREATE_SHARED_SERVICES = params.ParamSpec(
     "CreateSharedServices",
     "Shared services (network, PyPI mirror) are not part of this release; kept for parameter-file compatibility",
-    "Create shared services", default="NO", allowed_values=("NO",),
+    "Create shared services",
+    default="NO",
+    allowed_values=("NO",),
     constraint="must be NO: shared services are not available in this release",
 )
 CREATE_SC_PORTFOLIO = params.yes_no("CreateSCPortfolio", "Create the Service Catalog portfolio", "Create portfolio")
 DS_ADMIN_ROLE_ARN = params.role_arn_param(
-    "DSAdministratorRoleArn", "Existing data science administrator role (when CreateIAMRoles is NO)",
-    "Data science administrator role ARN")
+    "DSAdministratorRoleArn",
+    "Existing data science administrator role (when CreateIAMRoles is NO)",
+    "Data science administrator role ARN",
+)
 SC_LAUNCH_ROLE_ARN = params.role_arn_param(
-    "SCLaunchRoleArn", "Existing Service Catalog launch role (when CreateIAMRoles is NO)",
-    "Service Catalog launch role ARN")
+    "SCLaunchRoleArn",
+    "Existing Service Catalog launch role (when CreateIAMRoles is NO)",
+    "Service Catalog launch role ARN",
+)
 SECURITY_CONTROL_ROLE_ARN = params.role_arn_param(
-    "SecurityControlExecutionRoleArn", "Existing detective-control execution role (when CreateIAMRoles is NO)",
-    "Detective control role ARN")
+    "SecurityControlExecutionRoleArn",
+    "Existing detective-control execution role (when CreateIAMRoles is NO)",
+    "Detective control role ARN",
+)
 ENV_CONFIG_ROLE_ARN = params.role_arn_param(
     "EnvironmentConfigurationRoleArn",
     "Existing role for the environment configuration function (when CreateIAMRoles is NO). Leave empty to "
     "use service-role/AmazonSageMakerServiceCatalogProductsLaunchRole, which must then trust lambda.amazonaws.com",
-    "Environment configuration function role ARN")
+    "Environment configuration function role ARN",
+)
 
 IAM_ROLES = "IAMRolesCondition"
 SC_PORTFOLIO = "SCPortfolioCondition"
@@ -66,49 +74,84 @@ SHARED_ROLE_SUFFIXES = {  # nested parameter -> role name suffix
 
 
 def _rules(t: Template) -> None:
-    t.add_rule("IAMRoles", {
-        "RuleCondition": Equals(Ref(CREATE_IAM_ROLES.name), "NO"),
-        "Assertions": [
-            {"Assert": Not(Equals(Ref(spec.name), "")),
-             "AssertDescription": f"{spec.name} is required when CreateIAMRoles is NO"}
-            for spec in (DS_ADMIN_ROLE_ARN, SC_LAUNCH_ROLE_ARN, SECURITY_CONTROL_ROLE_ARN)
-        ],
-    })
-    t.add_rule("SharedServices", {"Assertions": [{
-        "Assert": Equals(Ref(CREATE_SHARED_SERVICES.name), "NO"),
-        "AssertDescription": "Shared services are not available in this release; set CreateSharedServices to NO",
-    }]})
+    t.add_rule(
+        "IAMRoles",
+        {
+            "RuleCondition": Equals(Ref(CREATE_IAM_ROLES.name), "NO"),
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(Ref(spec.name), "")),
+                    "AssertDescription": f"{spec.name} is required when CreateIAMRoles is NO",
+                }
+                for spec in (DS_ADMIN_ROLE_ARN, SC_LAUNCH_ROLE_ARN, SECURITY_CONTROL_ROLE_ARN)
+            ],
+        },
+    )
+    t.add_rule(
+        "SharedServices",
+        {
+            "Assertions": [
+                {
+                    "Assert": Equals(Ref(CREATE_SHARED_SERVICES.name), "NO"),
+                    "AssertDescription": "Shared services are not available in this release; set "
+                    "CreateSharedServices to NO",
+                }
+            ]
+        },
+    )
 
 
 def _project_roles(ctx: BuildContext, t: Template):
     check = cr.lambda_function(
-        ctx, t, "CheckIfIAMRolesExistLambda",
+        ctx,
+        t,
+        "CheckIfIAMRolesExistLambda",
         module="check_iam_roles_exist",
         description="Reports which SageMaker project roles are missing in the account",
-        name=ctx.namer.name("function", "${StackSetName}-check-sagemaker-roles", {"StackSetName": params.STACK_SET_NAME}),
+        name=ctx.namer.name(
+            "function", "${StackSetName}-check-sagemaker-roles", {"StackSetName": params.STACK_SET_NAME}
+        ),
         # A role that exists is authorized on its ARN (path included); one that does not on its bare name,
         # and the function must be able to tell the two apart (NoSuchEntity, not AccessDenied).
-        statements=[iam_blocks.allow(
-            iam_blocks.actions("iam", "GetRole"),
-            [arn for role in (projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE)
-             for arn in (ctx.sagemaker_role_arn(role), ctx.role_arn(role, path="/"))],
-            sid="SageMakerProjectRoles")],
+        statements=[
+            iam_blocks.allow(
+                iam_blocks.actions("iam", "GetRole"),
+                [
+                    arn
+                    for role in (projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE)
+                    for arn in (ctx.sagemaker_role_arn(role), ctx.role_arn(role, path="/"))
+                ],
+                sid="SageMakerProjectRoles",
+            )
+        ],
         condition=IAM_ROLES,
     )
     existing = cr.custom_resource(
-        t, "CheckIfSageMakerSCProductsRolesExist", "Custom::CheckIfIAMRolesExist", check, condition=IAM_ROLES,
+        t,
+        "CheckIfSageMakerSCProductsRolesExist",
+        "Custom::CheckIfIAMRolesExist",
+        check,
+        condition=IAM_ROLES,
         RoleNames=[projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE],
     )
-    return nested_stack(ctx, t, "IAMSCSageMakerProjectRoles", projects_roles.NAME, {
-        projects_roles.LAUNCH_ROLE_NAME.name: GetAtt(existing, projects_roles.LAUNCH_ROLE),
-        projects_roles.USE_ROLE_NAME.name: GetAtt(existing, projects_roles.USE_ROLE),
-    }, condition=IAM_ROLES)
+    return nested_stack(
+        ctx,
+        t,
+        "IAMSCSageMakerProjectRoles",
+        projects_roles.NAME,
+        {
+            projects_roles.LAUNCH_ROLE_NAME.name: GetAtt(existing, projects_roles.LAUNCH_ROLE),
+            projects_roles.USE_ROLE_NAME.name: GetAtt(existing, projects_roles.USE_ROLE),
+        },
+        condition=IAM_ROLES,
+    )
 
 
 def _shared_roles(ctx: BuildContext, t: Template):
     names = {
-        param: ctx.namer.name("role", "${StackSetName}-${AWS::Region}-" + suffix,
-                              {"StackSetName": params.STACK_SET_NAME}).sub()
+        param: ctx.namer.name(
+            "role", "${StackSetName}-${AWS::Region}-" + suffix, {"StackSetName": params.STACK_SET_NAME}
+        ).sub()
         for param, suffix in SHARED_ROLE_SUFFIXES.items()
     }
     # The only template the data science administrator may run as the environment launch role (packaging
@@ -127,36 +170,56 @@ def _platform_boundary(ctx: BuildContext, t: Template):
     environments of this core (templates_src.blocks.boundary)."""
     if ctx.permissions_boundary is not None:
         return None
-    return t.add_resource(scanners.skip(iam.ManagedPolicy(
-        PLATFORM_BOUNDARY,
-        ManagedPolicyName=platform_boundary.name(ctx).sub(),
-        Path=ctx.config.role_path,
-        Description="Permissions boundary of every role of the data science environments of this core: no IAM "
-                    "writes, only the services the platform uses",
-        PolicyDocument=iam_blocks.document(*platform_boundary.statements(ctx)),
-    ), scanners.PERMISSIONS_BOUNDARY))
+    return t.add_resource(
+        scanners.skip(
+            iam.ManagedPolicy(
+                PLATFORM_BOUNDARY,
+                ManagedPolicyName=platform_boundary.name(ctx).sub(),
+                Path=ctx.config.role_path,
+                Description="Permissions boundary of every role of the data science environments of this core: no IAM "
+                "writes, only the services the platform uses",
+                PolicyDocument=iam_blocks.document(*platform_boundary.statements(ctx)),
+            ),
+            scanners.PERMISSIONS_BOUNDARY,
+        )
+    )
 
 
 def _environment_configuration(ctx: BuildContext, t: Template):
     own = lambda service, resource: ctx.arn(service, resource, region="${AWS::Region}")  # noqa: E731
     launch_role = ctx.sagemaker_role_arn(projects_roles.LAUNCH_ROLE)
     return cr.lambda_function(
-        ctx, t, "GetEnvironmentConfigurationLambda",
+        ctx,
+        t,
+        "GetEnvironmentConfigurationLambda",
         module="get_environment_configuration",
         description="Returns a SageMaker project's environment configuration to the project templates",
-        name=ctx.namer.name("function", "${StackSetName}-" + naming.GET_ENVIRONMENT_CONFIGURATION,
-                            {"StackSetName": params.STACK_SET_NAME}),
+        name=ctx.namer.name(
+            "function",
+            "${StackSetName}-" + naming.GET_ENVIRONMENT_CONFIGURATION,
+            {"StackSetName": params.STACK_SET_NAME},
+        ),
         statements=[
-            iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeProject"), own("sagemaker", "project/*"),
-                             sid="DescribeProjects"),
-            iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeDomain", "ListTags"),
-                             own("sagemaker", "domain/*"), sid="DescribeDomains"),
+            iam_blocks.allow(
+                iam_blocks.actions("sagemaker", "DescribeProject"),
+                own("sagemaker", "project/*"),
+                sid="DescribeProjects",
+            ),
+            iam_blocks.allow(
+                iam_blocks.actions("sagemaker", "DescribeDomain", "ListTags"),
+                own("sagemaker", "domain/*"),
+                sid="DescribeDomains",
+            ),
             # Environment names are not known to the core: any parameter of this account and region.
-            iam_blocks.allow(iam_blocks.actions("ssm", "GetParameter"), own("ssm", "parameter/*"),
-                             sid="EnvironmentParameters"),
+            iam_blocks.allow(
+                iam_blocks.actions("ssm", "GetParameter"), own("ssm", "parameter/*"), sid="EnvironmentParameters"
+            ),
             # Who created a project outside Studio: the environment tags of that role (or user).
-            iam_blocks.allow(iam_blocks.actions("iam", "ListRoleTags", "ListUserTags"),
-                             [ctx.arn("iam", "role/*"), ctx.arn("iam", "user/*")], sid="CreatorsEnvironment"),
+            iam_blocks.allow(
+                iam_blocks.actions("iam", "ListRoleTags", "ListUserTags"),
+                [ctx.arn("iam", "role/*"), ctx.arn("iam", "user/*")],
+                sid="CreatorsEnvironment",
+            ),
         ],
         role_condition=IAM_ROLES,
         fallback_role_arn=If(ENV_CONFIG_ROLE_GIVEN, Ref(ENV_CONFIG_ROLE_ARN.name), launch_role),
@@ -164,41 +227,86 @@ def _environment_configuration(ctx: BuildContext, t: Template):
 
 
 def _portfolio(ctx: BuildContext, t: Template, shared):
-    return nested_stack(ctx, t, "SharedServiceCatalogPortfolio", portfolio.NAME, {
-        params.STACK_SET_NAME.name: Ref(params.STACK_SET_NAME.name),
-        portfolio.PRINCIPAL_ROLE_ARN.name: If(IAM_ROLES, GetAtt(shared, "Outputs.DSAdministratorRoleArn"),
-                                              Ref(DS_ADMIN_ROLE_ARN.name)),
-        portfolio.LAUNCH_ROLE_ARN.name: If(IAM_ROLES, GetAtt(shared, "Outputs.SCLaunchRoleArn"),
-                                           Ref(SC_LAUNCH_ROLE_ARN.name)),
-    }, condition=SC_PORTFOLIO)
+    return nested_stack(
+        ctx,
+        t,
+        "SharedServiceCatalogPortfolio",
+        portfolio.NAME,
+        {
+            params.STACK_SET_NAME.name: Ref(params.STACK_SET_NAME.name),
+            portfolio.PRINCIPAL_ROLE_ARN.name: If(
+                IAM_ROLES, GetAtt(shared, "Outputs.DSAdministratorRoleArn"), Ref(DS_ADMIN_ROLE_ARN.name)
+            ),
+            portfolio.LAUNCH_ROLE_ARN.name: If(
+                IAM_ROLES, GetAtt(shared, "Outputs.SCLaunchRoleArn"), Ref(SC_LAUNCH_ROLE_ARN.name)
+            ),
+        },
+        condition=SC_PORTFOLIO,
+    )
 
 
 def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config, bounded) -> None:
-    signin = Sub("https://${Host}/switchrole?account=${AWS::AccountId}&roleName=${Role}&displayName=${Role}",
-                 Host=partitions.host(t, "SignIn"), Role=Select(1, Split(":role/", Ref(DS_ADMIN_ROLE_ARN.name))))
-    export = lambda suffix: Export(Sub(ctx.namer.name(  # noqa: E731
-        "export", "${StackSetName}-" + suffix, {"StackSetName": params.STACK_SET_NAME}).pattern))
-    t.add_output([
-        Output("AssumeDSAdministratorRole", Condition=partitions.KNOWN,
-               Description="Console link to switch to the data science administrator role",
-               Value=If(IAM_ROLES, GetAtt(shared, "Outputs.AssumeDSAdministratorRole"), signin)),
-        Output("DSAdministratorRoleArn", Description="ARN of the data science administrator role",
-               Value=If(IAM_ROLES, GetAtt(shared, "Outputs.DSAdministratorRoleArn"), Ref(DS_ADMIN_ROLE_ARN.name))),
-        Output("SCLaunchRoleArn", Description="Service Catalog launch role ARN of the environment product",
-               Value=If(IAM_ROLES, GetAtt(shared, "Outputs.SCLaunchRoleArn"), Ref(SC_LAUNCH_ROLE_ARN.name)),
-               Export=export("service-catalog-launch-role-arn")),
-        Output("SageMakerDetectiveControlExecutionRoleArn", Description="ARN of the detective-control role",
-               Value=If(IAM_ROLES, GetAtt(shared, "Outputs.SageMakerDetectiveControlExecutionRoleArn"),
-                        Ref(SECURITY_CONTROL_ROLE_ARN.name))),
-        Output("GetEnvironmentConfigurationLambdaArn",
-               Description="Function the MLOps project templates call to read their environment configuration",
-               Value=env_config.arn, Export=export("get-environment-configuration-lambda-arn")),
-    ])
+    signin = Sub(
+        "https://${Host}/switchrole?account=${AWS::AccountId}&roleName=${Role}&displayName=${Role}",
+        Host=partitions.host(t, "SignIn"),
+        Role=Select(1, Split(":role/", Ref(DS_ADMIN_ROLE_ARN.name))),
+    )
+
+    def export(suffix):
+        return Export(
+            Sub(
+                ctx.namer.name(  # noqa: E731
+                    "export", "${StackSetName}-" + suffix, {"StackSetName": params.STACK_SET_NAME}
+                ).pattern
+            )
+        )
+
+    t.add_output(
+        [
+            Output(
+                "AssumeDSAdministratorRole",
+                Condition=partitions.KNOWN,
+                Description="Console link to switch to the data science administrator role",
+                Value=If(IAM_ROLES, GetAtt(shared, "Outputs.AssumeDSAdministratorRole"), signin),
+            ),
+            Output(
+                "DSAdministratorRoleArn",
+                Description="ARN of the data science administrator role",
+                Value=If(IAM_ROLES, GetAtt(shared, "Outputs.DSAdministratorRoleArn"), Ref(DS_ADMIN_ROLE_ARN.name)),
+            ),
+            Output(
+                "SCLaunchRoleArn",
+                Description="Service Catalog launch role ARN of the environment product",
+                Value=If(IAM_ROLES, GetAtt(shared, "Outputs.SCLaunchRoleArn"), Ref(SC_LAUNCH_ROLE_ARN.name)),
+                Export=export("service-catalog-launch-role-arn"),
+            ),
+            Output(
+                "SageMakerDetectiveControlExecutionRoleArn",
+                Description="ARN of the detective-control role",
+                Value=If(
+                    IAM_ROLES,
+                    GetAtt(shared, "Outputs.SageMakerDetectiveControlExecutionRoleArn"),
+                    Ref(SECURITY_CONTROL_ROLE_ARN.name),
+                ),
+            ),
+            Output(
+                "GetEnvironmentConfigurationLambdaArn",
+                Description="Function the MLOps project templates call to read their environment configuration",
+                Value=env_config.arn,
+                Export=export("get-environment-configuration-lambda-arn"),
+            ),
+        ]
+    )
     if bounded is not None:
-        t.add_output(Output("PlatformBoundaryArn", Value=Ref(bounded),
-                            Description="ARN of the platform permissions boundary every environment role carries "
-                                        "(env-main imports it by its CoreStackSetName)",
-                            Export=Export(platform_boundary.export_name(ctx).sub())))
+        t.add_output(
+            Output(
+                "PlatformBoundaryArn",
+                Value=Ref(bounded),
+                Description="ARN of the platform permissions boundary every environment role carries "
+                "(env-main imports it by its CoreStackSetName)",
+                Export=Export(platform_boundary.export_name(ctx).sub()),
+            )
+        )
     for name, description in (
         ("ProductId", "Service Catalog data science product id"),
         ("PortfolioId", "Service Catalog data science portfolio id"),
@@ -206,21 +314,35 @@ def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config, bound
         ("ProvisioningArtifactIds", "Service Catalog data science provisioning artifact ids"),
         ("ProvisioningArtifactNames", "Service Catalog data science provisioning artifact names"),
     ):
-        t.add_output(Output(name, Condition=SC_PORTFOLIO, Description=description,
-                            Value=GetAtt(sc_stack, f"Outputs.{name}")))
+        t.add_output(
+            Output(name, Condition=SC_PORTFOLIO, Description=description, Value=GetAtt(sc_stack, f"Outputs.{name}"))
+        )
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    specs = [params.STACK_SET_NAME, CREATE_IAM_ROLES, CREATE_SHARED_SERVICES, CREATE_SC_PORTFOLIO,
-             DS_ADMIN_ROLE_ARN, SECURITY_CONTROL_ROLE_ARN, SC_LAUNCH_ROLE_ARN, ENV_CONFIG_ROLE_ARN]
+    specs = [
+        params.STACK_SET_NAME,
+        CREATE_IAM_ROLES,
+        CREATE_SHARED_SERVICES,
+        CREATE_SC_PORTFOLIO,
+        DS_ADMIN_ROLE_ARN,
+        SECURITY_CONTROL_ROLE_ARN,
+        SC_LAUNCH_ROLE_ARN,
+        ENV_CONFIG_ROLE_ARN,
+    ]
     params.add(t, *specs)
-    params.interface(t, [
-        ("Core deployment", [params.STACK_SET_NAME]),
-        ("Deployment options", [CREATE_IAM_ROLES, CREATE_SHARED_SERVICES, CREATE_SC_PORTFOLIO]),
-        ("IAM role ARNs (only when the roles are created outside of this stack)",
-         [DS_ADMIN_ROLE_ARN, SECURITY_CONTROL_ROLE_ARN, SC_LAUNCH_ROLE_ARN, ENV_CONFIG_ROLE_ARN]),
-    ])
+    params.interface(
+        t,
+        [
+            ("Core deployment", [params.STACK_SET_NAME]),
+            ("Deployment options", [CREATE_IAM_ROLES, CREATE_SHARED_SERVICES, CREATE_SC_PORTFOLIO]),
+            (
+                "IAM role ARNs (only when the roles are created outside of this stack)",
+                [DS_ADMIN_ROLE_ARN, SECURITY_CONTROL_ROLE_ARN, SC_LAUNCH_ROLE_ARN, ENV_CONFIG_ROLE_ARN],
+            ),
+        ],
+    )
     t.add_condition(IAM_ROLES, Equals(Ref(CREATE_IAM_ROLES.name), "YES"))
     t.add_condition(SC_PORTFOLIO, Equals(Ref(CREATE_SC_PORTFOLIO.name), "YES"))
     t.add_condition(ENV_CONFIG_ROLE_GIVEN, Not(Equals(Ref(ENV_CONFIG_ROLE_ARN.name), "")))

@@ -32,48 +32,67 @@ gets its own least-privilege role where it is defined, and the project launch ro
 
 from __future__ import annotations
 
-from awacs.aws import (Allow, ArnEquals, ArnEqualsIfExists, ArnLike, Condition, Null, Principal, Statement, StringEquals,
-                       StringLike, StringNotEquals)
+from awacs.aws import (
+    Allow,
+    ArnEquals,
+    ArnEqualsIfExists,
+    ArnLike,
+    Condition,
+    Null,
+    Principal,
+    Statement,
+    StringEquals,
+    StringLike,
+    StringNotEquals,
+)
 from awacs.sts import AssumeRole, SetSourceIdentity
 from troposphere import And, Equals, If, Output, Ref, Sub, Template
 from troposphere import Condition as TemplateCondition
 
 from templates_src import naming
 from templates_src.blocks import boundary as platform_boundary
-from templates_src.blocks import environment, partitions, policies
+from templates_src.blocks import environment, partitions, policies, project
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
-from templates_src.blocks import project
 from templates_src.blocks.environment import ENV
 from templates_src.context import BuildContext
 from templates_src.templates.core.core_iam_shared_roles import administrator_trust
 from templates_src.templates.env import env_vpc
 
 NAME = "env-iam"
-DESCRIPTION = ("Creates the environment's IAM roles: personas, SageMaker execution roles, StackSet administration "
-               "and flow logs")
+DESCRIPTION = (
+    "Creates the environment's IAM roles: personas, SageMaker execution roles, StackSet administration and flow logs"
+)
 
 # -- parameters -------------------------------------------------------------------------------------------------
 CREATE_USER_ROLES = params.yes_no(
     "CreateIAMUserRoles",
     "Create the persona roles of the environment (team administrator and data scientist)",
-    "Create persona roles")
+    "Create persona roles",
+)
 CREATE_FLOW_LOGS_ROLE = params.yes_no(
     "CreateVPCFlowLogsRole",
     "Create the role VPC flow logs use to write to the environment's CloudWatch log group",
-    "Create VPC flow logs role")
+    "Create VPC flow logs role",
+)
 DATA_BUCKET = environment.bucket_param(
-    "DataBucketName", "Name of the environment's data bucket", "Data bucket name", required=True)
+    "DataBucketName", "Name of the environment's data bucket", "Data bucket name", required=True
+)
 MODEL_BUCKET = environment.bucket_param(
-    "ModelBucketName", "Name of the environment's model bucket", "Model bucket name", required=True)
+    "ModelBucketName", "Name of the environment's model bucket", "Model bucket name", required=True
+)
 SEED_CODE_BUCKET = environment.bucket_param(
-    "SeedCodeS3BucketName", "Name of the bucket with the MLOps project seed code (read only)",
-    "Seed code bucket name", required=True)
+    "SeedCodeS3BucketName",
+    "Name of the bucket with the MLOps project seed code (read only)",
+    "Seed code bucket name",
+    required=True,
+)
 SETUP_ROLE_NAME = params.role_name_param(
     "SetupStackSetExecutionRoleName",
     "Name of the StackSet execution role created by env-iam-setup-stackset-role in the target accounts. Leave "
     "empty for that template's generated names, <prefix><EnvName>-<stage>-stackset-setup",
-    "Setup StackSet execution role name")
+    "Setup StackSet execution role name",
+)
 
 USER_ROLES = "IAMUserRolesCondition"
 FLOW_LOGS_ROLE = "VPCFlowLogsRoleCondition"
@@ -94,9 +113,18 @@ a, allow = iam_blocks.actions, iam_blocks.allow
 # -- names and ARNs --------------------------------------------------------------------------------------------
 def role_names(ctx: BuildContext) -> dict[str, naming.Name]:
     """Physical names of the roles, by suffix (the markers other policies find the roles by stay in them)."""
-    names = {suffix: environment.role_name(ctx, suffix) for suffix in (
-        environment.SAGEMAKER_EXECUTION, environment.PIPELINE_EXECUTION, environment.DS_TEAM_ADMIN,
-        environment.DATA_SCIENTIST, environment.FLOW_LOGS, environment.MODEL_BUILD, environment.MODEL_DEPLOY)}
+    names = {
+        suffix: environment.role_name(ctx, suffix)
+        for suffix in (
+            environment.SAGEMAKER_EXECUTION,
+            environment.PIPELINE_EXECUTION,
+            environment.DS_TEAM_ADMIN,
+            environment.DATA_SCIENTIST,
+            environment.FLOW_LOGS,
+            environment.MODEL_BUILD,
+            environment.MODEL_DEPLOY,
+        )
+    }
     for marker in (naming.STACKSET_ADMINISTRATION_ROLE_MARKER, naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER):
         names[marker] = environment.role_name(ctx, marker, regional=False)
     return names
@@ -111,8 +139,12 @@ def env_tags_condition(prefix: str = "aws:ResourceTag") -> dict:
 
 
 def pass_to_sagemaker(roles: list, sid: str):
-    return allow(a("iam", "PassRole"), roles, sid=sid,
-                 condition=Condition(StringEquals({"iam:PassedToService": SAGEMAKER_SERVICE})))
+    return allow(
+        a("iam", "PassRole"),
+        roles,
+        sid=sid,
+        condition=Condition(StringEquals({"iam:PassedToService": SAGEMAKER_SERVICE})),
+    )
 
 
 def service_trust(service: str, extra: list | None = None, source_identity: bool = False):
@@ -124,12 +156,18 @@ def service_trust(service: str, extra: list | None = None, source_identity: bool
     return iam_blocks.trust(service_statement(service, extra, source_identity))
 
 
-def service_statement(service: str, extra: list | None = None, source_identity: bool = False,
-                      sid: str = "ServiceForThisAccount") -> Statement:
+def service_statement(
+    service: str, extra: list | None = None, source_identity: bool = False, sid: str = "ServiceForThisAccount"
+) -> Statement:
     condition = Condition([StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}), *(extra or [])])
     acts = [AssumeRole, *([SetSourceIdentity] if source_identity else [])]
-    return Statement(Sid=sid, Effect=Allow, Action=acts, Principal=Principal("Service", [f"{service}.amazonaws.com"]),
-                     Condition=condition)
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Action=acts,
+        Principal=Principal("Service", [f"{service}.amazonaws.com"]),
+        Condition=condition,
+    )
 
 
 def project_trust(ctx: BuildContext):
@@ -137,10 +175,15 @@ def project_trust(ctx: BuildContext):
     roles; a role cannot be passed to another account's resources), and EventBridge rules of this account's
     projects (aws:SourceAccount and the rule's ARN, as EventBridge documents for rule targets)."""
     return iam_blocks.trust(
-        Statement(Sid="ProjectBuildsAndPipelines", Effect=Allow, Action=[AssumeRole],
-                  Principal=Principal("Service", ["codebuild.amazonaws.com", "codepipeline.amazonaws.com"])),
-        service_statement("events", [ArnLike({"aws:SourceArn": ctx.own("events", f"rule/{PROJECT_NAMES}")})],
-                          sid="ProjectEventRules"),
+        Statement(
+            Sid="ProjectBuildsAndPipelines",
+            Effect=Allow,
+            Action=[AssumeRole],
+            Principal=Principal("Service", ["codebuild.amazonaws.com", "codepipeline.amazonaws.com"]),
+        ),
+        service_statement(
+            "events", [ArnLike({"aws:SourceArn": ctx.own("events", f"rule/{PROJECT_NAMES}")})], sid="ProjectEventRules"
+        ),
     )
 
 
@@ -155,8 +198,15 @@ def environment_buckets(ctx: BuildContext, sdk_bucket: bool = True) -> list:
     bucket: each belongs to its project's pipeline roles (and its bucket policy says so)."""
     env = [f"${{{DATA_BUCKET.name}}}", f"${{{MODEL_BUCKET.name}}}"] + ([SDK_DEFAULT_BUCKET] if sdk_bucket else [])
     bucket_actions = a("s3", "ListBucket", "GetBucketLocation", "ListBucketMultipartUploads")
-    object_actions = a("s3", "GetObject", "GetObjectVersion", "PutObject", "DeleteObject", "AbortMultipartUpload",
-                       "ListMultipartUploadParts")
+    object_actions = a(
+        "s3",
+        "GetObject",
+        "GetObjectVersion",
+        "PutObject",
+        "DeleteObject",
+        "AbortMultipartUpload",
+        "ListMultipartUploadParts",
+    )
     return [
         allow(bucket_actions, [ctx.bucket_arn(b) for b in env], sid="EnvironmentBuckets"),
         allow(object_actions, [ctx.bucket_arn(b, "*") for b in env], sid="EnvironmentObjects"),
@@ -169,41 +219,95 @@ def job_runtime(ctx: BuildContext) -> list:
         # GetAuthorizationToken has no resource type; pulls from this region's repositories (SageMaker's own
         # images live in AWS accounts).
         allow(a("ecr", "GetAuthorizationToken"), "*", sid="EcrLogin"),
-        allow(a("ecr", "BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer", "DescribeImages"),
-              ctx.arn("ecr", "repository/*", region="${AWS::Region}", account="*"), sid="EcrPull"),
-        allow(a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams", "GetLogEvents"),
-              ctx.own("logs", "log-group:/aws/sagemaker/*"), sid="SageMakerLogs"),
+        allow(
+            a("ecr", "BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer", "DescribeImages"),
+            ctx.arn("ecr", "repository/*", region="${AWS::Region}", account="*"),
+            sid="EcrPull",
+        ),
+        allow(
+            a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams", "GetLogEvents"),
+            ctx.own("logs", "log-group:/aws/sagemaker/*"),
+            sid="SageMakerLogs",
+        ),
         allow(a("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
         # PutMetricData has no resource-level permissions; the namespace condition confines it.
-        allow(a("cloudwatch", "PutMetricData"), "*", sid="SageMakerMetrics",
-              condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
-        allow(a("ec2", "CreateNetworkInterface", "CreateNetworkInterfacePermission", "DeleteNetworkInterface",
-                "DeleteNetworkInterfacePermission"), ctx.own("ec2", "*"), sid="VpcNetworkInterfaces"),
+        allow(
+            a("cloudwatch", "PutMetricData"),
+            "*",
+            sid="SageMakerMetrics",
+            condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"})),
+        ),
+        allow(
+            a(
+                "ec2",
+                "CreateNetworkInterface",
+                "CreateNetworkInterfacePermission",
+                "DeleteNetworkInterface",
+                "DeleteNetworkInterfacePermission",
+            ),
+            ctx.own("ec2", "*"),
+            sid="VpcNetworkInterfaces",
+        ),
         # EC2's Describe calls have no resource-level permissions.
-        allow(a("ec2", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups", "DescribeNetworkInterfaces",
-                "DescribeDhcpOptions", "DescribeVpcEndpoints", "DescribeRouteTables"), "*", sid="VpcDescribe"),
+        allow(
+            a(
+                "ec2",
+                "DescribeVpcs",
+                "DescribeSubnets",
+                "DescribeSecurityGroups",
+                "DescribeNetworkInterfaces",
+                "DescribeDhcpOptions",
+                "DescribeVpcEndpoints",
+                "DescribeRouteTables",
+            ),
+            "*",
+            sid="VpcDescribe",
+        ),
     ]
 
 
 def sagemaker_read(sid: str) -> list:
     """Read-only SageMaker: descriptions of this account's resources in this region, lists and searches."""
     return [
-        allow(a("sagemaker", "Describe*", "BatchDescribeModelPackage", "BatchGetMetrics", "ListTags"),
-              own_sagemaker(), sid=sid),
+        allow(
+            a("sagemaker", "Describe*", "BatchDescribeModelPackage", "BatchGetMetrics", "ListTags"),
+            own_sagemaker(),
+            sid=sid,
+        ),
         # Lists, searches and lineage queries (most have no resource type): metadata only.
         allow(a("sagemaker", "List*", "Search", "QueryLineage", "GetSearchSuggestions"), "*", sid=sid + "Lists"),
     ]
 
 
-REPOSITORY_READS = ("GitPull", "GetRepository", "BatchGetRepositories", "GetBranch", "ListBranches", "GetCommit",
-                    "BatchGetCommits", "GetDifferences", "GetFile", "GetFolder", "GetBlob", "GetPullRequest",
-                    "ListPullRequests")
-REPOSITORY_WRITES = ("GitPush", "CreateBranch", "CreateCommit", "PutFile", "CreatePullRequest",
-                     "UpdatePullRequestStatus", "PostCommentForPullRequest")
+REPOSITORY_READS = (
+    "GitPull",
+    "GetRepository",
+    "BatchGetRepositories",
+    "GetBranch",
+    "ListBranches",
+    "GetCommit",
+    "BatchGetCommits",
+    "GetDifferences",
+    "GetFile",
+    "GetFolder",
+    "GetBlob",
+    "GetPullRequest",
+    "ListPullRequests",
+)
+REPOSITORY_WRITES = (
+    "GitPush",
+    "CreateBranch",
+    "CreateCommit",
+    "PutFile",
+    "CreatePullRequest",
+    "UpdatePullRequestStatus",
+    "PostCommentForPullRequest",
+)
 
 
-def project_repositories(ctx: BuildContext, write_build: bool, write_deploy: bool,
-                         sid: str = "ProjectRepositories") -> list:
+def project_repositories(
+    ctx: BuildContext, write_build: bool, write_deploy: bool, sid: str = "ProjectRepositories"
+) -> list:
     """The environment's project repositories (tagged with its EnvironmentName and EnvironmentType by the
     project templates): read, and write the build/train ones (``write_build``), the deploy ones
     (``write_deploy``: the team administrator's; what is pushed there is deployed to staging and production)."""
@@ -211,8 +315,10 @@ def project_repositories(ctx: BuildContext, write_build: bool, write_deploy: boo
     build = ctx.own("codecommit", f"{PROJECT_NAMES}{project.BUILD_REPOSITORY_SUFFIX}")
     deploy = ctx.own("codecommit", f"{PROJECT_NAMES}{project.DEPLOY_REPOSITORY_SUFFIX}")
     writable = [r for r, w in ((build, write_build), (deploy, write_deploy)) if w]
-    out = [allow(a("codecommit", *REPOSITORY_READS), [build, deploy], sid=sid, condition=mine),
-           allow(a("codecommit", "ListRepositories"), "*", sid=sid + "List")]
+    out = [
+        allow(a("codecommit", *REPOSITORY_READS), [build, deploy], sid=sid, condition=mine),
+        allow(a("codecommit", "ListRepositories"), "*", sid=sid + "List"),
+    ]
     if writable:
         out.append(allow(a("codecommit", *REPOSITORY_WRITES), writable, sid=sid + "Write", condition=mine))
     return out
@@ -228,33 +334,60 @@ def only_this_environment(sid: str) -> list:
     for tag, param in ENVIRONMENT_TAGS.items():
         for kind in ("ResourceTag", "RequestTag"):
             key = f"aws:{kind}/{tag}"
-            out.append(iam_blocks.deny(services, "*", sid=f"{sid}{kind}{tag}", condition=Condition([
-                Null({key: "false"}), StringNotEquals({key: Ref(param)})])))
+            out.append(
+                iam_blocks.deny(
+                    services,
+                    "*",
+                    sid=f"{sid}{kind}{tag}",
+                    condition=Condition([Null({key: "false"}), StringNotEquals({key: Ref(param)})]),
+                )
+            )
     return out
 
 
 def sagemaker_logs_read(ctx: BuildContext) -> list:
     return [
-        allow(a("logs", "DescribeLogStreams", "GetLogEvents", "FilterLogEvents"),
-              [ctx.own("logs", f"log-group:{group}")
-               for group in ("/aws/sagemaker/*", f"/aws/codebuild/{PROJECT_NAMES}")],
-              sid="ReadLogs"),
+        allow(
+            a("logs", "DescribeLogStreams", "GetLogEvents", "FilterLogEvents"),
+            [
+                ctx.own("logs", f"log-group:{group}")
+                for group in ("/aws/sagemaker/*", f"/aws/codebuild/{PROJECT_NAMES}")
+            ],
+            sid="ReadLogs",
+        ),
         allow(a("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
         # CloudWatch's metric and alarm reads have no resource-level permissions that fit a console.
-        allow(a("cloudwatch", "GetMetricData", "GetMetricStatistics", "ListMetrics", "DescribeAlarms"), "*",
-              sid="ReadMetrics"),
+        allow(
+            a("cloudwatch", "GetMetricData", "GetMetricStatistics", "ListMetrics", "DescribeAlarms"),
+            "*",
+            sid="ReadMetrics",
+        ),
     ]
 
 
 def project_pipelines_read(ctx: BuildContext) -> list:
     mine = Condition(StringEquals(env_tags_condition()))
     return [
-        allow(a("codepipeline", "GetPipeline", "GetPipelineState", "GetPipelineExecution", "ListPipelineExecutions",
-                "ListActionExecutions"), ctx.own("codepipeline", PROJECT_NAMES), sid="ProjectPipelines",
-              condition=mine),
+        allow(
+            a(
+                "codepipeline",
+                "GetPipeline",
+                "GetPipelineState",
+                "GetPipelineExecution",
+                "ListPipelineExecutions",
+                "ListActionExecutions",
+            ),
+            ctx.own("codepipeline", PROJECT_NAMES),
+            sid="ProjectPipelines",
+            condition=mine,
+        ),
         allow(a("codepipeline", "ListPipelines"), "*", sid="ListProjectPipelines"),
-        allow(a("codebuild", "BatchGetBuilds", "BatchGetProjects", "ListBuildsForProject"),
-              ctx.own("codebuild", f"project/{PROJECT_NAMES}"), sid="ProjectBuilds", condition=mine),
+        allow(
+            a("codebuild", "BatchGetBuilds", "BatchGetProjects", "ListBuildsForProject"),
+            ctx.own("codebuild", f"project/{PROJECT_NAMES}"),
+            sid="ProjectBuilds",
+            condition=mine,
+        ),
     ]
 
 
@@ -267,12 +400,30 @@ NOT_APPROVED = Condition(StringNotEquals({"sagemaker:ModelApprovalStatus": "Appr
 # -- the SageMaker execution role ---------------------------------------------------------------------------------
 # SageMaker resources the role creates from Studio or the SDK, each create tagging the resource: AddTags is
 # granted only as part of these creates (sagemaker:TaggingAction), so the role cannot re-tag existing resources.
-EXECUTION_CREATES = ("CreateTrainingJob", "CreateProcessingJob", "CreateHyperParameterTuningJob",
-                     "CreateTransformJob", "CreateAutoMLJob", "CreateAutoMLJobV2", "CreateModel",
-                     "CreateEndpointConfig", "CreateEndpoint", "CreatePipeline", "CreateExperiment", "CreateTrial",
-                     "CreateTrialComponent", "CreateAction", "CreateArtifact", "CreateContext",
-                     "CreateModelPackageGroup", "CreateModelPackage", "CreateProject", "CreateFeatureGroup",
-                     "CreateSpace", "CreateApp")
+EXECUTION_CREATES = (
+    "CreateTrainingJob",
+    "CreateProcessingJob",
+    "CreateHyperParameterTuningJob",
+    "CreateTransformJob",
+    "CreateAutoMLJob",
+    "CreateAutoMLJobV2",
+    "CreateModel",
+    "CreateEndpointConfig",
+    "CreateEndpoint",
+    "CreatePipeline",
+    "CreateExperiment",
+    "CreateTrial",
+    "CreateTrialComponent",
+    "CreateAction",
+    "CreateArtifact",
+    "CreateContext",
+    "CreateModelPackageGroup",
+    "CreateModelPackage",
+    "CreateProject",
+    "CreateFeatureGroup",
+    "CreateSpace",
+    "CreateApp",
+)
 
 
 def execution_statements(ctx: BuildContext) -> list:
@@ -280,51 +431,155 @@ def execution_statements(ctx: BuildContext) -> list:
     role_arn = {suffix: ctx.role_arn(name.pattern) for suffix, name in names.items()}
     own = own_sagemaker()
     return [
-        allow(a("sagemaker", "CreateTrainingJob", "StopTrainingJob", "UpdateTrainingJob", "CreateProcessingJob",
-                "StopProcessingJob", "CreateHyperParameterTuningJob", "StopHyperParameterTuningJob",
-                "ListTrainingJobsForHyperParameterTuningJob", "CreateTransformJob", "StopTransformJob",
-                "CreateAutoMLJob", "CreateAutoMLJobV2", "StopAutoMLJob"), own, sid="Jobs"),
-        allow(a("sagemaker", "CreateModel", "DeleteModel", "CreateEndpointConfig", "DeleteEndpointConfig",
-                "CreateEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities", "DeleteEndpoint",
-                "InvokeEndpoint", "InvokeEndpointAsync"), own, sid="ModelsAndEndpoints"),
-        allow(a("sagemaker", "CreatePipeline", "UpdatePipeline", "DeletePipeline", "StartPipelineExecution",
-                "StopPipelineExecution", "RetryPipelineExecution", "UpdatePipelineExecution",
-                "ListPipelineExecutionSteps", "ListPipelineParametersForExecution",
-                "SendPipelineExecutionStepSuccess", "SendPipelineExecutionStepFailure"), own, sid="Pipelines"),
-        allow(a("sagemaker", "CreateExperiment", "UpdateExperiment", "DeleteExperiment", "CreateTrial", "UpdateTrial",
-                "DeleteTrial", "CreateTrialComponent", "UpdateTrialComponent", "DeleteTrialComponent",
-                "AssociateTrialComponent", "DisassociateTrialComponent", "BatchPutMetrics", "CreateAction",
-                "UpdateAction", "CreateArtifact", "UpdateArtifact", "CreateContext", "UpdateContext",
-                "AddAssociation", "DeleteAssociation"), own, sid="ExperimentsAndLineage"),
-        allow(a("sagemaker", "CreateModelPackageGroup", "DeleteModelPackageGroup", "DeleteModelPackage"), own,
-              sid="ModelRegistry"),
-        allow(a("sagemaker", "CreateModelPackage", "UpdateModelPackage"), own, sid="RegisterModelsUnapproved",
-              condition=NOT_APPROVED),
-        allow(a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"),
-              sid="Projects"),
-        allow(a("sagemaker", "CreateFeatureGroup", "UpdateFeatureGroup", "DeleteFeatureGroup",
-                "UpdateFeatureMetadata", "PutRecord", "GetRecord", "BatchGetRecord", "DeleteRecord"),
-              own_sagemaker("feature-group"), sid="FeatureStore"),
+        allow(
+            a(
+                "sagemaker",
+                "CreateTrainingJob",
+                "StopTrainingJob",
+                "UpdateTrainingJob",
+                "CreateProcessingJob",
+                "StopProcessingJob",
+                "CreateHyperParameterTuningJob",
+                "StopHyperParameterTuningJob",
+                "ListTrainingJobsForHyperParameterTuningJob",
+                "CreateTransformJob",
+                "StopTransformJob",
+                "CreateAutoMLJob",
+                "CreateAutoMLJobV2",
+                "StopAutoMLJob",
+            ),
+            own,
+            sid="Jobs",
+        ),
+        allow(
+            a(
+                "sagemaker",
+                "CreateModel",
+                "DeleteModel",
+                "CreateEndpointConfig",
+                "DeleteEndpointConfig",
+                "CreateEndpoint",
+                "UpdateEndpoint",
+                "UpdateEndpointWeightsAndCapacities",
+                "DeleteEndpoint",
+                "InvokeEndpoint",
+                "InvokeEndpointAsync",
+            ),
+            own,
+            sid="ModelsAndEndpoints",
+        ),
+        allow(
+            a(
+                "sagemaker",
+                "CreatePipeline",
+                "UpdatePipeline",
+                "DeletePipeline",
+                "StartPipelineExecution",
+                "StopPipelineExecution",
+                "RetryPipelineExecution",
+                "UpdatePipelineExecution",
+                "ListPipelineExecutionSteps",
+                "ListPipelineParametersForExecution",
+                "SendPipelineExecutionStepSuccess",
+                "SendPipelineExecutionStepFailure",
+            ),
+            own,
+            sid="Pipelines",
+        ),
+        allow(
+            a(
+                "sagemaker",
+                "CreateExperiment",
+                "UpdateExperiment",
+                "DeleteExperiment",
+                "CreateTrial",
+                "UpdateTrial",
+                "DeleteTrial",
+                "CreateTrialComponent",
+                "UpdateTrialComponent",
+                "DeleteTrialComponent",
+                "AssociateTrialComponent",
+                "DisassociateTrialComponent",
+                "BatchPutMetrics",
+                "CreateAction",
+                "UpdateAction",
+                "CreateArtifact",
+                "UpdateArtifact",
+                "CreateContext",
+                "UpdateContext",
+                "AddAssociation",
+                "DeleteAssociation",
+            ),
+            own,
+            sid="ExperimentsAndLineage",
+        ),
+        allow(
+            a("sagemaker", "CreateModelPackageGroup", "DeleteModelPackageGroup", "DeleteModelPackage"),
+            own,
+            sid="ModelRegistry",
+        ),
+        allow(
+            a("sagemaker", "CreateModelPackage", "UpdateModelPackage"),
+            own,
+            sid="RegisterModelsUnapproved",
+            condition=NOT_APPROVED,
+        ),
+        allow(
+            a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"), sid="Projects"
+        ),
+        allow(
+            a(
+                "sagemaker",
+                "CreateFeatureGroup",
+                "UpdateFeatureGroup",
+                "DeleteFeatureGroup",
+                "UpdateFeatureMetadata",
+                "PutRecord",
+                "GetRecord",
+                "BatchGetRecord",
+                "DeleteRecord",
+            ),
+            own_sagemaker("feature-group"),
+            sid="FeatureStore",
+        ),
         # Studio: the user's own spaces and apps (domains and user profiles are the administrators').
-        allow(a("sagemaker", "CreateSpace", "UpdateSpace", "DeleteSpace", "CreateApp", "DeleteApp"),
-              [own_sagemaker("space"), own_sagemaker("app")], sid="StudioSpacesAndApps"),
-        allow(a("sagemaker", "AddTags"), own, sid="TagOnCreate",
-              condition=Condition(StringEquals({"sagemaker:TaggingAction": list(EXECUTION_CREATES)}))),
+        allow(
+            a("sagemaker", "CreateSpace", "UpdateSpace", "DeleteSpace", "CreateApp", "DeleteApp"),
+            [own_sagemaker("space"), own_sagemaker("app")],
+            sid="StudioSpacesAndApps",
+        ),
+        allow(
+            a("sagemaker", "AddTags"),
+            own,
+            sid="TagOnCreate",
+            condition=Condition(StringEquals({"sagemaker:TaggingAction": list(EXECUTION_CREATES)})),
+        ),
         # The SDK's Pipeline.upsert tags an existing pipeline when it updates it.
         allow(a("sagemaker", "AddTags"), own_sagemaker("pipeline"), sid="TagPipelines"),
         *sagemaker_read("ReadSageMaker"),
-        pass_to_sagemaker([role_arn[environment.SAGEMAKER_EXECUTION], role_arn[environment.PIPELINE_EXECUTION]],
-                          sid="PassExecutionRoles"),
+        pass_to_sagemaker(
+            [role_arn[environment.SAGEMAKER_EXECUTION], role_arn[environment.PIPELINE_EXECUTION]],
+            sid="PassExecutionRoles",
+        ),
         # The SDK reads its own role (with its path) when it resolves the execution role.
         allow(a("iam", "GetRole"), role_arn[environment.SAGEMAKER_EXECUTION], sid="ReadOwnRole"),
         *environment_buckets(ctx),
         # The SageMaker SDK's default bucket: created on first use when it does not exist.
-        allow(a("s3", "CreateBucket"), ctx.bucket_arn("sagemaker-${AWS::Region}-${AWS::AccountId}"),
-              sid="SdkDefaultBucket"),
-        allow(a("s3", "ListBucket", "GetBucketLocation"), ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}"),
-              sid="SeedCodeBucket"),
-        allow(a("s3", "GetObject", "GetObjectVersion"), ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}", "*"),
-              sid="SeedCodeObjects"),
+        allow(
+            a("s3", "CreateBucket"),
+            ctx.bucket_arn("sagemaker-${AWS::Region}-${AWS::AccountId}"),
+            sid="SdkDefaultBucket",
+        ),
+        allow(
+            a("s3", "ListBucket", "GetBucketLocation"),
+            ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}"),
+            sid="SeedCodeBucket",
+        ),
+        allow(
+            a("s3", "GetObject", "GetObjectVersion"),
+            ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}", "*"),
+            sid="SeedCodeObjects",
+        ),
         *job_runtime(ctx),
         allow(a("cloudwatch", "GetMetricData", "GetMetricStatistics", "ListMetrics"), "*", sid="ReadMetrics"),
         *environment_parameters(ctx),
@@ -339,31 +594,85 @@ def execution_statements(ctx: BuildContext) -> list:
 
 
 # -- the SageMaker pipeline execution role --------------------------------------------------------------------------
-PIPELINE_CREATES = ("CreateTrainingJob", "CreateProcessingJob", "CreateHyperParameterTuningJob",
-                    "CreateTransformJob", "CreateModel", "CreateModelPackage", "CreateModelPackageGroup",
-                    "CreateExperiment", "CreateTrial", "CreateTrialComponent", "CreateAction", "CreateArtifact",
-                    "CreateContext")
+PIPELINE_CREATES = (
+    "CreateTrainingJob",
+    "CreateProcessingJob",
+    "CreateHyperParameterTuningJob",
+    "CreateTransformJob",
+    "CreateModel",
+    "CreateModelPackage",
+    "CreateModelPackageGroup",
+    "CreateExperiment",
+    "CreateTrial",
+    "CreateTrialComponent",
+    "CreateAction",
+    "CreateArtifact",
+    "CreateContext",
+)
 
 
 def pipeline_statements(ctx: BuildContext) -> list:
     names = role_names(ctx)
     own = own_sagemaker()
     return [
-        allow(a("sagemaker", "CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "CreateProcessingJob",
-                "DescribeProcessingJob", "StopProcessingJob", "CreateHyperParameterTuningJob",
-                "DescribeHyperParameterTuningJob", "StopHyperParameterTuningJob",
-                "ListTrainingJobsForHyperParameterTuningJob", "CreateTransformJob", "DescribeTransformJob",
-                "StopTransformJob", "CreateModel", "DescribeModel"), own, sid="PipelineJobs"),
-        allow(a("sagemaker", "CreateModelPackageGroup", "DescribeModelPackageGroup", "DescribeModelPackage"), own,
-              sid="ModelRegistry"),
+        allow(
+            a(
+                "sagemaker",
+                "CreateTrainingJob",
+                "DescribeTrainingJob",
+                "StopTrainingJob",
+                "CreateProcessingJob",
+                "DescribeProcessingJob",
+                "StopProcessingJob",
+                "CreateHyperParameterTuningJob",
+                "DescribeHyperParameterTuningJob",
+                "StopHyperParameterTuningJob",
+                "ListTrainingJobsForHyperParameterTuningJob",
+                "CreateTransformJob",
+                "DescribeTransformJob",
+                "StopTransformJob",
+                "CreateModel",
+                "DescribeModel",
+            ),
+            own,
+            sid="PipelineJobs",
+        ),
+        allow(
+            a("sagemaker", "CreateModelPackageGroup", "DescribeModelPackageGroup", "DescribeModelPackage"),
+            own,
+            sid="ModelRegistry",
+        ),
         allow(a("sagemaker", "CreateModelPackage"), own, sid="RegisterModelsUnapproved", condition=NOT_APPROVED),
-        allow(a("sagemaker", "CreateExperiment", "DescribeExperiment", "CreateTrial", "DescribeTrial",
-                "CreateTrialComponent", "DescribeTrialComponent", "UpdateTrialComponent", "AssociateTrialComponent",
-                "BatchPutMetrics", "CreateAction", "DescribeAction", "CreateArtifact", "DescribeArtifact",
-                "CreateContext", "DescribeContext", "AddAssociation"), own, sid="ExperimentsAndLineage"),
+        allow(
+            a(
+                "sagemaker",
+                "CreateExperiment",
+                "DescribeExperiment",
+                "CreateTrial",
+                "DescribeTrial",
+                "CreateTrialComponent",
+                "DescribeTrialComponent",
+                "UpdateTrialComponent",
+                "AssociateTrialComponent",
+                "BatchPutMetrics",
+                "CreateAction",
+                "DescribeAction",
+                "CreateArtifact",
+                "DescribeArtifact",
+                "CreateContext",
+                "DescribeContext",
+                "AddAssociation",
+            ),
+            own,
+            sid="ExperimentsAndLineage",
+        ),
         allow(a("sagemaker", "QueryLineage"), "*", sid="QueryLineage"),
-        allow(a("sagemaker", "AddTags"), own, sid="TagOnCreate",
-              condition=Condition(StringEquals({"sagemaker:TaggingAction": list(PIPELINE_CREATES)}))),
+        allow(
+            a("sagemaker", "AddTags"),
+            own,
+            sid="TagOnCreate",
+            condition=Condition(StringEquals({"sagemaker:TaggingAction": list(PIPELINE_CREATES)})),
+        ),
         pass_to_sagemaker([ctx.role_arn(names[environment.PIPELINE_EXECUTION].pattern)], sid="PassOwnRole"),
         *environment_buckets(ctx),
         *job_runtime(ctx),
@@ -380,38 +689,77 @@ def team_admin_statements(ctx: BuildContext) -> list:
     mine = Condition(StringEquals(env_tags_condition()))
     return [
         # The environment's domain and everything in it, found by the environment's tags.
-        allow(a("sagemaker", "DescribeDomain", "DescribeUserProfile", "UpdateUserProfile", "DeleteUserProfile",
-                "DescribeSpace", "UpdateSpace", "DeleteSpace", "DescribeApp", "DeleteApp",
-                "CreatePresignedDomainUrl"), studio, sid="EnvironmentStudio", condition=mine),
+        allow(
+            a(
+                "sagemaker",
+                "DescribeDomain",
+                "DescribeUserProfile",
+                "UpdateUserProfile",
+                "DeleteUserProfile",
+                "DescribeSpace",
+                "UpdateSpace",
+                "DeleteSpace",
+                "DescribeApp",
+                "DeleteApp",
+                "CreatePresignedDomainUrl",
+            ),
+            studio,
+            sid="EnvironmentStudio",
+            condition=mine,
+        ),
         # New user profiles and spaces must carry the environment's tags (so they stay manageable here); a
         # person's profile also carries the person (STUDIO_USER_TAG, see data_scientist_statements).
-        allow(a("sagemaker", "CreateUserProfile", "CreateSpace"), created, sid="EnvironmentStudioCreate",
-              condition=Condition(StringEquals(env_tags_condition("aws:RequestTag")))),
-        allow(a("sagemaker", "AddTags"), created + [own_sagemaker("project")], sid="TagOnCreate",
-              condition=Condition(StringEquals({"sagemaker:TaggingAction": ["CreateUserProfile", "CreateSpace",
-                                                                            "CreateProject"]}))),
+        allow(
+            a("sagemaker", "CreateUserProfile", "CreateSpace"),
+            created,
+            sid="EnvironmentStudioCreate",
+            condition=Condition(StringEquals(env_tags_condition("aws:RequestTag"))),
+        ),
+        allow(
+            a("sagemaker", "AddTags"),
+            created + [own_sagemaker("project")],
+            sid="TagOnCreate",
+            condition=Condition(
+                StringEquals({"sagemaker:TaggingAction": ["CreateUserProfile", "CreateSpace", "CreateProject"]})
+            ),
+        ),
         # User profiles run as the environment's execution role.
-        pass_to_sagemaker([ctx.role_arn(names[environment.SAGEMAKER_EXECUTION].pattern)],
-                          sid="PassExecutionRole"),
-        allow(a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"),
-              sid="Projects"),
+        pass_to_sagemaker([ctx.role_arn(names[environment.SAGEMAKER_EXECUTION].pattern)], sid="PassExecutionRole"),
+        allow(
+            a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"), sid="Projects"
+        ),
         # Project templates from the portfolios shared with the role (both kinds: only the team administrator
         # creates model deploy projects, whose code is deployed to staging and production).
         *policies.service_catalog_end_user(ctx, sid="ProjectProducts"),
         # Approving a model package (UpdateModelPackage with ModelApprovalStatus) deploys it.
-        allow(a("sagemaker", "UpdateModelPackage", "DeleteModelPackage", "DeleteModelPackageGroup"),
-              [own_sagemaker("model-package"), own_sagemaker("model-package-group")], sid="ModelApprovals"),
+        allow(
+            a("sagemaker", "UpdateModelPackage", "DeleteModelPackage", "DeleteModelPackageGroup"),
+            [own_sagemaker("model-package"), own_sagemaker("model-package-group")],
+            sid="ModelApprovals",
+        ),
         # The production deployment's manual approval in the environment's deploy pipelines.
-        allow(a("codepipeline", "PutApprovalResult"),
-              ctx.own("codepipeline", f"{PROJECT_NAMES}/*/*"), sid="ProductionApprovals", condition=mine),
+        allow(
+            a("codepipeline", "PutApprovalResult"),
+            ctx.own("codepipeline", f"{PROJECT_NAMES}/*/*"),
+            sid="ProductionApprovals",
+            condition=mine,
+        ),
         *sagemaker_read("ReadSageMaker"),
         *environment_parameters(ctx),
         allow(a("ssm", "DescribeParameters"), "*", sid="DescribeParameters"),
         *sagemaker_logs_read(ctx),
         *project_repositories(ctx, write_build=True, write_deploy=True),
-        allow(a("codecommit", "UpdatePullRequestApprovalState", "MergePullRequestBySquash",
-                "MergePullRequestByFastForward"), ctx.own("codecommit", PROJECT_NAMES), sid="ProjectReviews",
-              condition=mine),
+        allow(
+            a(
+                "codecommit",
+                "UpdatePullRequestApprovalState",
+                "MergePullRequestBySquash",
+                "MergePullRequestByFastForward",
+            ),
+            ctx.own("codecommit", PROJECT_NAMES),
+            sid="ProjectReviews",
+            condition=mine,
+        ),
         *project_pipelines_read(ctx),
         *only_this_environment("OnlyThisEnvironment"),
     ]
@@ -426,9 +774,14 @@ STUDIO_USER_TAG = "StudioUser"
 def data_scientist_statements(ctx: BuildContext) -> list:
     return [
         # Studio as the person's own user profile of the environment (tagged by the team administrator).
-        allow(a("sagemaker", "CreatePresignedDomainUrl"), own_sagemaker("user-profile"), sid="OpenOwnStudioProfile",
-              condition=Condition(StringEquals({**env_tags_condition(),
-                                                f"aws:ResourceTag/{STUDIO_USER_TAG}": "${aws:SourceIdentity}"}))),
+        allow(
+            a("sagemaker", "CreatePresignedDomainUrl"),
+            own_sagemaker("user-profile"),
+            sid="OpenOwnStudioProfile",
+            condition=Condition(
+                StringEquals({**env_tags_condition(), f"aws:ResourceTag/{STUDIO_USER_TAG}": "${aws:SourceIdentity}"})
+            ),
+        ),
         *sagemaker_read("ReadSageMaker"),
         *environment_parameters(ctx),
         *sagemaker_logs_read(ctx),
@@ -437,20 +790,48 @@ def data_scientist_statements(ctx: BuildContext) -> list:
     ]
 
 
-# -- the MLOps projects' roles ---------------------------------------------------------------------------------------------
+# -- the MLOps projects' roles -----------------------------------------------------------------------------------------
 def codebuild_runtime(ctx: BuildContext) -> list:
     """What a project's builds need to run in the environment's VPC and log (CodeBuild in a VPC creates the
     build's network interface with the service role)."""
     return [
-        allow(a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
-              [ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}"),
-               ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}:*")], sid="BuildLogs"),
-        allow(a("ec2", "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
-              ctx.own("ec2", "*"), sid="BuildNetworkInterfaces"),
-        allow(a("ec2", "DescribeNetworkInterfaces", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups",
-                "DescribeDhcpOptions"), "*", sid="BuildNetworkDescribe"),
-        allow(a("codebuild", "CreateReportGroup", "CreateReport", "UpdateReport", "BatchPutTestCases",
-                "BatchPutCodeCoverages"), ctx.own("codebuild", f"report-group/{PROJECT_NAMES}"), sid="BuildReports"),
+        allow(
+            a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
+            [
+                ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}"),
+                ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}:*"),
+            ],
+            sid="BuildLogs",
+        ),
+        allow(
+            a("ec2", "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+            ctx.own("ec2", "*"),
+            sid="BuildNetworkInterfaces",
+        ),
+        allow(
+            a(
+                "ec2",
+                "DescribeNetworkInterfaces",
+                "DescribeVpcs",
+                "DescribeSubnets",
+                "DescribeSecurityGroups",
+                "DescribeDhcpOptions",
+            ),
+            "*",
+            sid="BuildNetworkDescribe",
+        ),
+        allow(
+            a(
+                "codebuild",
+                "CreateReportGroup",
+                "CreateReport",
+                "UpdateReport",
+                "BatchPutTestCases",
+                "BatchPutCodeCoverages",
+            ),
+            ctx.own("codebuild", f"report-group/{PROJECT_NAMES}"),
+            sid="BuildReports",
+        ),
     ]
 
 
@@ -461,24 +842,60 @@ def project_pipeline_runtime(ctx: BuildContext, repository_suffix: str, suffix: 
     project's role)."""
     mine = Condition(StringEquals(env_tags_condition()))
     # Names end with the kind's suffix (a project name may contain the other kind's: only the end tells).
-    builds = [f"{PROJECT_NAMES}{suffix}"] + ([f"{PROJECT_NAMES}{suffix}-test"] if suffix == project.DEPLOY_SUFFIX
-                                              else [])
+    builds = [f"{PROJECT_NAMES}{suffix}"] + (
+        [f"{PROJECT_NAMES}{suffix}-test"] if suffix == project.DEPLOY_SUFFIX else []
+    )
     return [
-        allow(a("codecommit", "GetBranch", "GetCommit", "GetRepository", "UploadArchive", "GetUploadArchiveStatus",
-                "CancelUploadArchive", "GitPull"),
-              ctx.own("codecommit", f"{PROJECT_NAMES}{repository_suffix}"), sid="Source", condition=mine),
-        allow([*a("codestar-connections", "UseConnection"), *a("codeconnections", "UseConnection")],
-              [ctx.own(prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")],
-              sid="SourceConnections"),
-        allow(a("s3", "GetObject", "GetObjectVersion", "PutObject", "GetBucketLocation", "ListBucket",
-                "GetBucketVersioning"),
-              [ctx.bucket_arn(environment.PROJECT_BUCKETS), ctx.bucket_arn(environment.PROJECT_BUCKETS, "*")],
-              sid="Artifacts", condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")}))),
-        allow(a("codebuild", "StartBuild", "BatchGetBuilds", "StopBuild"),
-              [ctx.own("codebuild", f"{kind}/{name}{tail}") for name in builds
-               for kind, tail in (("project", ""), ("build", ":*"))], sid="Builds", condition=mine),
-        allow(a("codepipeline", "StartPipelineExecution"), ctx.own("codepipeline", f"{PROJECT_NAMES}{suffix}"),
-              sid="StartPipeline", condition=mine),
+        allow(
+            a(
+                "codecommit",
+                "GetBranch",
+                "GetCommit",
+                "GetRepository",
+                "UploadArchive",
+                "GetUploadArchiveStatus",
+                "CancelUploadArchive",
+                "GitPull",
+            ),
+            ctx.own("codecommit", f"{PROJECT_NAMES}{repository_suffix}"),
+            sid="Source",
+            condition=mine,
+        ),
+        allow(
+            [*a("codestar-connections", "UseConnection"), *a("codeconnections", "UseConnection")],
+            [ctx.own(prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")],
+            sid="SourceConnections",
+        ),
+        allow(
+            a(
+                "s3",
+                "GetObject",
+                "GetObjectVersion",
+                "PutObject",
+                "GetBucketLocation",
+                "ListBucket",
+                "GetBucketVersioning",
+            ),
+            [ctx.bucket_arn(environment.PROJECT_BUCKETS), ctx.bucket_arn(environment.PROJECT_BUCKETS, "*")],
+            sid="Artifacts",
+            condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")})),
+        ),
+        allow(
+            a("codebuild", "StartBuild", "BatchGetBuilds", "StopBuild"),
+            [
+                ctx.own("codebuild", f"{kind}/{name}{tail}")
+                for name in builds
+                for kind, tail in (("project", ""), ("build", ":*"))
+            ],
+            sid="Builds",
+            condition=mine,
+        ),
+        allow(
+            a("codepipeline", "StartPipelineExecution"),
+            ctx.own("codepipeline", f"{PROJECT_NAMES}{suffix}"),
+            sid="StartPipeline",
+            condition=mine,
+        ),
     ]
 
 
@@ -491,9 +908,23 @@ def model_build_statements(ctx: BuildContext) -> list:
     return [
         *project_pipeline_runtime(ctx, project.BUILD_REPOSITORY_SUFFIX, project.BUILD_SUFFIX),
         *codebuild_runtime(ctx),
-        allow(a("sagemaker", "CreatePipeline", "UpdatePipeline", "DescribePipeline", "DescribePipelineDefinitionForExecution",
-                "StartPipelineExecution", "StopPipelineExecution", "DescribePipelineExecution",
-                "ListPipelineExecutionSteps", "ListPipelineExecutions", "ListTags"), own, sid="SageMakerPipelines"),
+        allow(
+            a(
+                "sagemaker",
+                "CreatePipeline",
+                "UpdatePipeline",
+                "DescribePipeline",
+                "DescribePipelineDefinitionForExecution",
+                "StartPipelineExecution",
+                "StopPipelineExecution",
+                "DescribePipelineExecution",
+                "ListPipelineExecutionSteps",
+                "ListPipelineExecutions",
+                "ListTags",
+            ),
+            own,
+            sid="SageMakerPipelines",
+        ),
         allow(a("sagemaker", "AddTags"), own_sagemaker("pipeline"), sid="TagPipelines"),
         *sagemaker_read("ReadSageMaker"),
         pass_to_sagemaker([ctx.role_arn(names[environment.PIPELINE_EXECUTION].pattern)], sid="PassPipelineRole"),
@@ -510,47 +941,85 @@ def model_deploy_statements(ctx: BuildContext) -> list:
     repositories."""
     names = role_names(ctx)
     deployment_admin = ctx.role_arn(names[naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER].pattern)
-    stack_sets = [ctx.own("cloudformation", f"stackset/{PROJECT_NAMES}:*"),
-                  ctx.own("cloudformation", f"stackset-target/{PROJECT_NAMES}:*"),
-                  ctx.own("cloudformation", "type/resource/*")]
+    stack_sets = [
+        ctx.own("cloudformation", f"stackset/{PROJECT_NAMES}:*"),
+        ctx.own("cloudformation", f"stackset-target/{PROJECT_NAMES}:*"),
+        ctx.own("cloudformation", "type/resource/*"),
+    ]
     return [
         *project_pipeline_runtime(ctx, project.DEPLOY_REPOSITORY_SUFFIX, project.DEPLOY_SUFFIX),
         *codebuild_runtime(ctx),
         # The build: the group's packages (the newest approved one), the group policy that lets the target
         # accounts' roles read them; the environment's parameters; the accounts of its organizational units.
         allow(a("sagemaker", "ListModelPackages"), "*", sid="ListModelPackages"),
-        allow(a("sagemaker", "DescribeModelPackage", "DescribeModelPackageGroup", "PutModelPackageGroupPolicy",
-                "GetModelPackageGroupPolicy", "DeleteModelPackageGroupPolicy"),
-              [own_sagemaker("model-package"), own_sagemaker("model-package-group")], sid="ModelRegistry"),
+        allow(
+            a(
+                "sagemaker",
+                "DescribeModelPackage",
+                "DescribeModelPackageGroup",
+                "PutModelPackageGroupPolicy",
+                "GetModelPackageGroupPolicy",
+                "DeleteModelPackageGroupPolicy",
+            ),
+            [own_sagemaker("model-package"), own_sagemaker("model-package-group")],
+            sid="ModelRegistry",
+        ),
         # The accounts of its organizational units the environment set up: the stack instances of its
         # target-account StackSet (CloudFormation checks a delegated administrator's registration as the caller).
-        allow(a("cloudformation", "ListStackInstances"),
-              ctx.own("cloudformation", f"stackset/{ctx.config.prefix}ds-{ENV}-target-account-roles:*"),
-              sid="TargetAccountsOfOrganizationalUnits"),
+        allow(
+            a("cloudformation", "ListStackInstances"),
+            ctx.own("cloudformation", f"stackset/{ctx.config.prefix}ds-{ENV}-target-account-roles:*"),
+            sid="TargetAccountsOfOrganizationalUnits",
+        ),
         allow(a("organizations", "ListDelegatedAdministrators"), "*", sid="DelegatedAdministratorCheck"),
         *environment_parameters(ctx),
         # The test: each staging endpoint, as its account's model execution role (the development account's
         # for single-account deployments).
-        allow(a("sts", "AssumeRole"),
-              Sub(ctx.role_path_pattern(account="*") + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
-              sid="AssumeModelExecutionRoles"),
-        allow(a("sagemaker", "DescribeEndpoint", "InvokeEndpoint"), own_sagemaker("endpoint"), sid="TestEndpoints",
-              condition=Condition(StringEquals({"aws:ResourceTag/EnvironmentName": Ref(params.ENV_NAME.name)}))),
+        allow(
+            a("sts", "AssumeRole"),
+            Sub(ctx.role_path_pattern(account="*") + f"*{naming.MODEL_EXECUTION_ROLE_MARKER}*"),
+            sid="AssumeModelExecutionRoles",
+        ),
+        allow(
+            a("sagemaker", "DescribeEndpoint", "InvokeEndpoint"),
+            own_sagemaker("endpoint"),
+            sid="TestEndpoints",
+            condition=Condition(StringEquals({"aws:ResourceTag/EnvironmentName": Ref(params.ENV_NAME.name)})),
+        ),
         # The pipeline's StackSet actions: the endpoint StackSets of the projects, administered by the model
         # deployment administration role (and no other).  CreateStackSet is authorized on "*" only.
         # A StackSet of another environment's project (administered by its own administration role) is never
         # updated with this role: a request naming an administration role must name this environment's.
-        allow(a("cloudformation", *(x for x in policies.STACK_SET_ACTIONS if x != "UpdateStackSet")), stack_sets,
-              sid="ModelDeploymentStackSets"),
-        allow(a("cloudformation", "UpdateStackSet"), stack_sets, sid="ModelDeploymentStackSetUpdates",
-              condition=Condition(ArnEqualsIfExists({"cloudformation:RoleArn": deployment_admin}))),
-        allow(a("cloudformation", "CreateStackSet"), "*", sid="ModelDeploymentStackSetsCreate",
-              condition=Condition(ArnEquals({"cloudformation:RoleArn": deployment_admin}))),
+        allow(
+            a("cloudformation", *(x for x in policies.STACK_SET_ACTIONS if x != "UpdateStackSet")),
+            stack_sets,
+            sid="ModelDeploymentStackSets",
+        ),
+        allow(
+            a("cloudformation", "UpdateStackSet"),
+            stack_sets,
+            sid="ModelDeploymentStackSetUpdates",
+            condition=Condition(ArnEqualsIfExists({"cloudformation:RoleArn": deployment_admin})),
+        ),
+        allow(
+            a("cloudformation", "CreateStackSet"),
+            "*",
+            sid="ModelDeploymentStackSetsCreate",
+            condition=Condition(ArnEquals({"cloudformation:RoleArn": deployment_admin})),
+        ),
         allow(a("cloudformation", "GetTemplateSummary", "ValidateTemplate"), "*", sid="Templates"),
-        allow(a("iam", "PassRole"), deployment_admin, sid="PassDeploymentAdministrationRole",
-              condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"}))),
-        allow(a("cloudwatch", "PutMetricData"), "*", sid="Metrics",
-              condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"}))),
+        allow(
+            a("iam", "PassRole"),
+            deployment_admin,
+            sid="PassDeploymentAdministrationRole",
+            condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
+        ),
+        allow(
+            a("cloudwatch", "PutMetricData"),
+            "*",
+            sid="Metrics",
+            condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"})),
+        ),
     ]
 
 
@@ -559,8 +1028,13 @@ def stackset_targets(ctx: BuildContext) -> list:
     """The roles the environment's (set-up) StackSet administration role may assume: the setup role of the target
     accounts (given, or env-iam-setup-stackset-role's generated names), nothing else."""
     base = ctx.role_path_pattern(account="*")
-    return [If(GENERATED_SETUP_ROLE, Sub(f"{base}${{EnvName}}-*-stackset-setup"),
-               ctx.role_arn(f"${{{SETUP_ROLE_NAME.name}}}", account="*"))]
+    return [
+        If(
+            GENERATED_SETUP_ROLE,
+            Sub(f"{base}${{EnvName}}-*-stackset-setup"),
+            ctx.role_arn(f"${{{SETUP_ROLE_NAME.name}}}", account="*"),
+        )
+    ]
 
 
 def deployment_targets(ctx: BuildContext) -> list:
@@ -572,23 +1046,33 @@ def deployment_targets(ctx: BuildContext) -> list:
 def stackset_trust(ctx: BuildContext, stack_sets: str):
     """CloudFormation administering this account's StackSets named ``stack_sets`` (aws:SourceAccount and the
     StackSet's ARN, which StackSets sets when it assumes an administration role)."""
-    return service_trust("cloudformation", [ArnLike({"aws:SourceArn": ctx.arn(
-        "cloudformation", f"stackset/{stack_sets}", region="*")})])
+    return service_trust(
+        "cloudformation", [ArnLike({"aws:SourceArn": ctx.arn("cloudformation", f"stackset/{stack_sets}", region="*")})]
+    )
 
 
 def flow_logs_statements(ctx: BuildContext) -> list:
     group = env_vpc.flow_logs_log_group_name(ctx).pattern
     return [
-        allow(a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
-              [ctx.own("logs", f"log-group:{group}"), ctx.own("logs", f"log-group:{group}:*")],
-              sid="FlowLogGroup"),
+        allow(
+            a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            [ctx.own("logs", f"log-group:{group}"), ctx.own("logs", f"log-group:{group}:*")],
+            sid="FlowLogGroup",
+        ),
         allow(a("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
     ]
 
 
 # -- roles ------------------------------------------------------------------------------------------------------------
-def managed(ctx: BuildContext, t: Template, title: str, suffix: str, description: str, statements: list,
-            condition: str | None = None) -> list[Ref]:
+def managed(
+    ctx: BuildContext,
+    t: Template,
+    title: str,
+    suffix: str,
+    description: str,
+    statements: list,
+    condition: str | None = None,
+) -> list[Ref]:
     """Customer managed policies (under the configured path) holding ``statements``, more than a role's inline
     policies may hold.  Named with the environment policy marker (environment.policy_name): the environment's
     launch role may create and version only such policies."""
@@ -608,99 +1092,172 @@ def boundary(ctx: BuildContext):
 
 def persona_roles(ctx: BuildContext, t: Template) -> dict:
     names = role_names(ctx)
-    admin = t.add_resource(iam_blocks.role(
-        ctx, "DataScienceTeamAdministratorRole",
-        description="Team administrator of the data science environment: Studio users, projects, model approvals",
-        name=names[environment.DS_TEAM_ADMIN].sub(),
-        assume=administrator_trust(ctx),
-        managed=managed(ctx, t, "DSTeamAdministratorPolicy", environment.DS_TEAM_ADMIN,
-                        "Team administrator of the environment", team_admin_statements(ctx), USER_ROLES),
-        condition=USER_ROLES,
-        boundary=boundary(ctx),
-    ))
-    scientist = t.add_resource(iam_blocks.role(
-        ctx, "DataScientistRole",
-        description="Data scientist of the environment: opens Studio, reads SageMaker resources and project status",
-        name=names[environment.DATA_SCIENTIST].sub(),
-        assume=administrator_trust(ctx),
-        policies=[iam_blocks.inline("data-scientist", *data_scientist_statements(ctx))],
-        condition=USER_ROLES,
-        boundary=boundary(ctx),
-    ))
+    admin = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "DataScienceTeamAdministratorRole",
+            description="Team administrator of the data science environment: Studio users, projects, model approvals",
+            name=names[environment.DS_TEAM_ADMIN].sub(),
+            assume=administrator_trust(ctx),
+            managed=managed(
+                ctx,
+                t,
+                "DSTeamAdministratorPolicy",
+                environment.DS_TEAM_ADMIN,
+                "Team administrator of the environment",
+                team_admin_statements(ctx),
+                USER_ROLES,
+            ),
+            condition=USER_ROLES,
+            boundary=boundary(ctx),
+        )
+    )
+    scientist = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "DataScientistRole",
+            description="Data scientist of the environment: opens Studio, reads SageMaker resources and project status",
+            name=names[environment.DATA_SCIENTIST].sub(),
+            assume=administrator_trust(ctx),
+            policies=[iam_blocks.inline("data-scientist", *data_scientist_statements(ctx))],
+            condition=USER_ROLES,
+            boundary=boundary(ctx),
+        )
+    )
     return {"admin": admin, "scientist": scientist}
 
 
 def service_roles(ctx: BuildContext, t: Template) -> dict:
     names = role_names(ctx)
     bounded = boundary(ctx)
-    execution = t.add_resource(iam_blocks.role(
-        ctx, "SageMakerExecutionRole",
-        description="Studio, notebooks and SageMaker jobs of the environment run as this role",
-        name=names[environment.SAGEMAKER_EXECUTION].sub(),
-        assume=service_trust("sagemaker", source_identity=True),
-        managed=managed(ctx, t, "SageMakerExecutionPolicy", environment.SAGEMAKER_EXECUTION,
-                        "SageMaker execution role of the environment", execution_statements(ctx)),
-        boundary=bounded,
-    ))
-    pipeline = t.add_resource(iam_blocks.role(
-        ctx, "SageMakerPipelineExecutionRole",
-        description="SageMaker pipelines of the environment's projects and their jobs run as this role",
-        name=names[environment.PIPELINE_EXECUTION].sub(),
-        assume=service_trust("sagemaker"),
-        managed=managed(ctx, t, "SageMakerPipelineExecutionPolicy", environment.PIPELINE_EXECUTION,
-                        "SageMaker pipeline role of the environment", pipeline_statements(ctx)),
-        boundary=bounded,
-    ))
-    build = t.add_resource(iam_blocks.role(
-        ctx, "SageMakerModelBuildRole",
-        description="The environment's model build/train projects (pipelines, builds, rules) run as this role",
-        name=names[environment.MODEL_BUILD].sub(),
-        assume=project_trust(ctx),
-        managed=managed(ctx, t, "SageMakerModelBuildPolicy", environment.MODEL_BUILD,
-                        "Model build/train projects of the environment", model_build_statements(ctx)),
-        boundary=bounded,
-    ))
-    deploy = t.add_resource(iam_blocks.role(
-        ctx, "SageMakerModelDeployRole",
-        description="The environment's model deploy projects (pipelines, builds, rules, StackSet actions) run as "
-                    "this role",
-        name=names[environment.MODEL_DEPLOY].sub(),
-        assume=project_trust(ctx),
-        managed=managed(ctx, t, "SageMakerModelDeployPolicy", environment.MODEL_DEPLOY,
-                        "Model deploy projects of the environment", model_deploy_statements(ctx)),
-        boundary=bounded,
-    ))
-    stackset = t.add_resource(iam_blocks.role(
-        ctx, "StackSetAdministrationRole",
-        description="Administers the environment's own StackSets (target-account roles and networks): assumes only "
-                    "the target accounts' setup role",
-        name=names[naming.STACKSET_ADMINISTRATION_ROLE_MARKER].sub(),
-        assume=stackset_trust(ctx, f"{ctx.config.prefix}ds-{ENV}-*"),
-        policies=[iam_blocks.inline("assume-stackset-setup-roles", allow(
-            a("sts", "AssumeRole"), stackset_targets(ctx), sid="StackSetSetupRoles"))],
-        boundary=bounded,
-    ))
-    deployment = t.add_resource(iam_blocks.role(
-        ctx, "ModelDeploymentAdministrationRole",
-        description="Administers the model deployment StackSets of the environment's projects: assumes only the "
-                    "model deployment StackSet execution roles",
-        name=names[naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER].sub(),
-        assume=stackset_trust(ctx, PROJECT_NAMES),
-        policies=[iam_blocks.inline("assume-model-deployment-roles", allow(
-            a("sts", "AssumeRole"), deployment_targets(ctx), sid="ModelDeploymentExecutionRoles"))],
-        boundary=bounded,
-    ))
-    flow_logs = t.add_resource(iam_blocks.role(
-        ctx, "VPCFlowLogsRole",
-        description="VPC flow logs of the environment write to its CloudWatch log group as this role",
-        name=names[environment.FLOW_LOGS].sub(),
-        assume=service_trust("vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]),
-        policies=[iam_blocks.inline("vpc-flow-logs", *flow_logs_statements(ctx))],
-        condition=FLOW_LOGS_ROLE,
-        boundary=bounded,
-    ))
-    return {"execution": execution, "pipeline": pipeline, "build": build, "deploy": deploy, "stackset": stackset,
-            "deployment": deployment, "flow_logs": flow_logs}
+    execution = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "SageMakerExecutionRole",
+            description="Studio, notebooks and SageMaker jobs of the environment run as this role",
+            name=names[environment.SAGEMAKER_EXECUTION].sub(),
+            assume=service_trust("sagemaker", source_identity=True),
+            managed=managed(
+                ctx,
+                t,
+                "SageMakerExecutionPolicy",
+                environment.SAGEMAKER_EXECUTION,
+                "SageMaker execution role of the environment",
+                execution_statements(ctx),
+            ),
+            boundary=bounded,
+        )
+    )
+    pipeline = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "SageMakerPipelineExecutionRole",
+            description="SageMaker pipelines of the environment's projects and their jobs run as this role",
+            name=names[environment.PIPELINE_EXECUTION].sub(),
+            assume=service_trust("sagemaker"),
+            managed=managed(
+                ctx,
+                t,
+                "SageMakerPipelineExecutionPolicy",
+                environment.PIPELINE_EXECUTION,
+                "SageMaker pipeline role of the environment",
+                pipeline_statements(ctx),
+            ),
+            boundary=bounded,
+        )
+    )
+    build = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "SageMakerModelBuildRole",
+            description="The environment's model build/train projects (pipelines, builds, rules) run as this role",
+            name=names[environment.MODEL_BUILD].sub(),
+            assume=project_trust(ctx),
+            managed=managed(
+                ctx,
+                t,
+                "SageMakerModelBuildPolicy",
+                environment.MODEL_BUILD,
+                "Model build/train projects of the environment",
+                model_build_statements(ctx),
+            ),
+            boundary=bounded,
+        )
+    )
+    deploy = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "SageMakerModelDeployRole",
+            description="The environment's model deploy projects (pipelines, builds, rules, StackSet actions) run as "
+            "this role",
+            name=names[environment.MODEL_DEPLOY].sub(),
+            assume=project_trust(ctx),
+            managed=managed(
+                ctx,
+                t,
+                "SageMakerModelDeployPolicy",
+                environment.MODEL_DEPLOY,
+                "Model deploy projects of the environment",
+                model_deploy_statements(ctx),
+            ),
+            boundary=bounded,
+        )
+    )
+    stackset = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "StackSetAdministrationRole",
+            description="Administers the environment's own StackSets (target-account roles and networks): assumes only "
+            "the target accounts' setup role",
+            name=names[naming.STACKSET_ADMINISTRATION_ROLE_MARKER].sub(),
+            assume=stackset_trust(ctx, f"{ctx.config.prefix}ds-{ENV}-*"),
+            policies=[
+                iam_blocks.inline(
+                    "assume-stackset-setup-roles",
+                    allow(a("sts", "AssumeRole"), stackset_targets(ctx), sid="StackSetSetupRoles"),
+                )
+            ],
+            boundary=bounded,
+        )
+    )
+    deployment = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "ModelDeploymentAdministrationRole",
+            description="Administers the model deployment StackSets of the environment's projects: assumes only the "
+            "model deployment StackSet execution roles",
+            name=names[naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER].sub(),
+            assume=stackset_trust(ctx, PROJECT_NAMES),
+            policies=[
+                iam_blocks.inline(
+                    "assume-model-deployment-roles",
+                    allow(a("sts", "AssumeRole"), deployment_targets(ctx), sid="ModelDeploymentExecutionRoles"),
+                )
+            ],
+            boundary=bounded,
+        )
+    )
+    flow_logs = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "VPCFlowLogsRole",
+            description="VPC flow logs of the environment write to its CloudWatch log group as this role",
+            name=names[environment.FLOW_LOGS].sub(),
+            assume=service_trust("vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]),
+            policies=[iam_blocks.inline("vpc-flow-logs", *flow_logs_statements(ctx))],
+            condition=FLOW_LOGS_ROLE,
+            boundary=bounded,
+        )
+    )
+    return {
+        "execution": execution,
+        "pipeline": pipeline,
+        "build": build,
+        "deploy": deploy,
+        "stackset": stackset,
+        "deployment": deployment,
+        "flow_logs": flow_logs,
+    }
 
 
 def outputs(ctx: BuildContext, t: Template, personas: dict, services: dict) -> None:
@@ -711,60 +1268,134 @@ def outputs(ctx: BuildContext, t: Template, personas: dict, services: dict) -> N
 
     def link(suffix: str) -> Sub:
         name = names[suffix].pattern
-        return Sub(f"https://${{Host}}/switchrole?account=${{AWS::AccountId}}&roleName={path}{name}"
-                   f"&displayName={name}", Host=signin)
+        return Sub(
+            f"https://${{Host}}/switchrole?account=${{AWS::AccountId}}&roleName={path}{name}&displayName={name}",
+            Host=signin,
+        )
 
     arn = iam_blocks.role_arn
-    t.add_output([
-        Output("AssumeTeamAdminRole", Condition=SWITCH_ROLE_LINKS, Value=link(environment.DS_TEAM_ADMIN),
-               Description="Console link to switch to the environment's team administrator role"),
-        Output("AssumeDataScientistRole", Condition=SWITCH_ROLE_LINKS, Value=link(environment.DATA_SCIENTIST),
-               Description="Console link to switch to the environment's data scientist role"),
-        Output("DSTeamAdministratorRoleArn", Condition=USER_ROLES, Value=arn(personas["admin"]),
-               Description="ARN of the team administrator role"),
-        Output("DSTeamAdministratorRoleName", Condition=USER_ROLES, Value=Ref(personas["admin"]),
-               Description="Name of the team administrator role"),
-        Output("DataScientistRoleArn", Condition=USER_ROLES, Value=arn(personas["scientist"]),
-               Description="ARN of the data scientist role"),
-        Output("DataScientistRoleName", Condition=USER_ROLES, Value=Ref(personas["scientist"]),
-               Description="Name of the data scientist role"),
-        Output("SageMakerExecutionRoleArn", Value=arn(services["execution"]),
-               Description="ARN of the SageMaker execution role (Studio, notebooks, jobs)"),
-        Output("SageMakerExecutionRoleName", Value=Ref(services["execution"]),
-               Description="Name of the SageMaker execution role"),
-        Output("SageMakerPipelineExecutionRoleArn", Value=arn(services["pipeline"]),
-               Description="ARN of the SageMaker pipeline execution role"),
-        Output("SageMakerPipelineExecutionRoleName", Value=Ref(services["pipeline"]),
-               Description="Name of the SageMaker pipeline execution role"),
-        Output("StackSetAdministrationRoleArn", Value=arn(services["stackset"]),
-               Description="ARN of the StackSet administration role of the environment's own StackSets"),
-        Output("ModelDeploymentAdministrationRoleArn", Value=arn(services["deployment"]),
-               Description="ARN of the StackSet administration role of the projects' model deployments"),
-        Output("SageMakerModelBuildRoleArn", Value=arn(services["build"]),
-               Description="ARN of the role of the model build/train projects"),
-        Output("SageMakerModelBuildRoleName", Value=Ref(services["build"]),
-               Description="Name of the role of the model build/train projects"),
-        Output("SageMakerModelDeployRoleArn", Value=arn(services["deploy"]),
-               Description="ARN of the role of the model deploy projects"),
-        Output("SageMakerModelDeployRoleName", Value=Ref(services["deploy"]),
-               Description="Name of the role of the model deploy projects"),
-        Output("VPCFlowLogsRoleArn", Condition=FLOW_LOGS_ROLE, Value=arn(services["flow_logs"]),
-               Description="ARN of the VPC flow logs role"),
-    ])
+    t.add_output(
+        [
+            Output(
+                "AssumeTeamAdminRole",
+                Condition=SWITCH_ROLE_LINKS,
+                Value=link(environment.DS_TEAM_ADMIN),
+                Description="Console link to switch to the environment's team administrator role",
+            ),
+            Output(
+                "AssumeDataScientistRole",
+                Condition=SWITCH_ROLE_LINKS,
+                Value=link(environment.DATA_SCIENTIST),
+                Description="Console link to switch to the environment's data scientist role",
+            ),
+            Output(
+                "DSTeamAdministratorRoleArn",
+                Condition=USER_ROLES,
+                Value=arn(personas["admin"]),
+                Description="ARN of the team administrator role",
+            ),
+            Output(
+                "DSTeamAdministratorRoleName",
+                Condition=USER_ROLES,
+                Value=Ref(personas["admin"]),
+                Description="Name of the team administrator role",
+            ),
+            Output(
+                "DataScientistRoleArn",
+                Condition=USER_ROLES,
+                Value=arn(personas["scientist"]),
+                Description="ARN of the data scientist role",
+            ),
+            Output(
+                "DataScientistRoleName",
+                Condition=USER_ROLES,
+                Value=Ref(personas["scientist"]),
+                Description="Name of the data scientist role",
+            ),
+            Output(
+                "SageMakerExecutionRoleArn",
+                Value=arn(services["execution"]),
+                Description="ARN of the SageMaker execution role (Studio, notebooks, jobs)",
+            ),
+            Output(
+                "SageMakerExecutionRoleName",
+                Value=Ref(services["execution"]),
+                Description="Name of the SageMaker execution role",
+            ),
+            Output(
+                "SageMakerPipelineExecutionRoleArn",
+                Value=arn(services["pipeline"]),
+                Description="ARN of the SageMaker pipeline execution role",
+            ),
+            Output(
+                "SageMakerPipelineExecutionRoleName",
+                Value=Ref(services["pipeline"]),
+                Description="Name of the SageMaker pipeline execution role",
+            ),
+            Output(
+                "StackSetAdministrationRoleArn",
+                Value=arn(services["stackset"]),
+                Description="ARN of the StackSet administration role of the environment's own StackSets",
+            ),
+            Output(
+                "ModelDeploymentAdministrationRoleArn",
+                Value=arn(services["deployment"]),
+                Description="ARN of the StackSet administration role of the projects' model deployments",
+            ),
+            Output(
+                "SageMakerModelBuildRoleArn",
+                Value=arn(services["build"]),
+                Description="ARN of the role of the model build/train projects",
+            ),
+            Output(
+                "SageMakerModelBuildRoleName",
+                Value=Ref(services["build"]),
+                Description="Name of the role of the model build/train projects",
+            ),
+            Output(
+                "SageMakerModelDeployRoleArn",
+                Value=arn(services["deploy"]),
+                Description="ARN of the role of the model deploy projects",
+            ),
+            Output(
+                "SageMakerModelDeployRoleName",
+                Value=Ref(services["deploy"]),
+                Description="Name of the role of the model deploy projects",
+            ),
+            Output(
+                "VPCFlowLogsRoleArn",
+                Condition=FLOW_LOGS_ROLE,
+                Value=arn(services["flow_logs"]),
+                Description="ARN of the VPC flow logs role",
+            ),
+        ]
+    )
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     bounded = [platform_boundary.PARAMETER] if ctx.permissions_boundary is None else []
-    specs = [params.ENV_NAME, params.ENV_TYPE, CREATE_USER_ROLES, CREATE_FLOW_LOGS_ROLE, DATA_BUCKET, MODEL_BUCKET,
-             SEED_CODE_BUCKET, SETUP_ROLE_NAME, *bounded]
+    specs = [
+        params.ENV_NAME,
+        params.ENV_TYPE,
+        CREATE_USER_ROLES,
+        CREATE_FLOW_LOGS_ROLE,
+        DATA_BUCKET,
+        MODEL_BUCKET,
+        SEED_CODE_BUCKET,
+        SETUP_ROLE_NAME,
+        *bounded,
+    ]
     params.add(t, *specs)
-    params.interface(t, [
-        ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-        ("Roles to create", [CREATE_USER_ROLES, CREATE_FLOW_LOGS_ROLE, *bounded]),
-        ("Buckets", [DATA_BUCKET, MODEL_BUCKET, SEED_CODE_BUCKET]),
-        ("Multi-account deployment", [SETUP_ROLE_NAME]),
-    ])
+    params.interface(
+        t,
+        [
+            ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
+            ("Roles to create", [CREATE_USER_ROLES, CREATE_FLOW_LOGS_ROLE, *bounded]),
+            ("Buckets", [DATA_BUCKET, MODEL_BUCKET, SEED_CODE_BUCKET]),
+            ("Multi-account deployment", [SETUP_ROLE_NAME]),
+        ],
+    )
     t.add_condition(USER_ROLES, Equals(Ref(CREATE_USER_ROLES.name), "YES"))
     t.add_condition(FLOW_LOGS_ROLE, Equals(Ref(CREATE_FLOW_LOGS_ROLE.name), "YES"))
     t.add_condition(GENERATED_SETUP_ROLE, Equals(Ref(SETUP_ROLE_NAME.name), ""))
@@ -772,4 +1403,3 @@ def build(ctx: BuildContext) -> Template:
     services = service_roles(ctx, t)
     outputs(ctx, t, personas, services)
     return t
-

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template
-from troposphere import kms, ssm
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Template, kms, ssm
 
-from templates_src.blocks import environment
-from templates_src.blocks import scanners, target_accounts
+from templates_src.blocks import environment, scanners, target_accounts
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
 
@@ -41,27 +39,38 @@ DESCRIPTION = "Creates the environment's customer managed KMS keys for SageMaker
 DS_TEAM_ADMIN_ROLE_ARN = params.role_arn_param(
     "DSTeamAdministratorRoleArn",
     "Role of the data science team administrator: administers the keys and may use them. Leave empty for none",
-    "Team administrator role ARN")
+    "Team administrator role ARN",
+)
 DATA_SCIENTIST_ROLE_ARN = params.role_arn_param(
     "DataScientistRoleArn",
     "Role of the data scientists: may use the keys, never administer them. Leave empty for none",
-    "Data scientist role ARN")
+    "Data scientist role ARN",
+)
 EXECUTION_ROLE_ARN = params.role_arn_param(
     "SageMakerExecutionRoleArn",
     "Role SageMaker Studio, notebooks and jobs run as: may use the keys, never administer them",
-    "SageMaker execution role ARN", required=True)
+    "SageMaker execution role ARN",
+    required=True,
+)
 PIPELINE_ROLE_ARN = params.role_arn_param(
     "SageMakerPipelineExecutionRoleArn",
     "Role SageMaker pipelines run as: may use the keys, never administer them",
-    "SageMaker pipeline execution role ARN", required=True)
+    "SageMaker pipeline execution role ARN",
+    required=True,
+)
 BUILD_ROLE_ARN = params.role_arn_param(
     "SageMakerModelBuildRoleArn",
     "Role of the model build/train projects (their pipelines' artifacts, their data): may use the keys, never "
-    "administer them", "Model build role ARN", required=True)
+    "administer them",
+    "Model build role ARN",
+    required=True,
+)
 DEPLOY_ROLE_ARN = params.role_arn_param(
     "SageMakerModelDeployRoleArn",
     "Role of the model deploy projects (their pipelines' artifacts): may use the keys, never administer them",
-    "Model deploy role ARN", required=True)
+    "Model deploy role ARN",
+    required=True,
+)
 
 HAS_DS_TEAM_ADMIN = "HasDSTeamAdministratorRole"
 HAS_DATA_SCIENTIST = "HasDataScientistRole"
@@ -73,9 +82,20 @@ GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
 # What the environment's roles may never do.  Not denied: cryptographic use, DescribeKey, Get*/List*, and the grant
 # operations (CreateGrant, ListGrants, RevokeGrant, RetireGrant) that SageMaker, EFS and EBS need to attach
 # encrypted volumes for these roles.
-DENIED_TO_WORKLOADS = ("kms:CreateAlias", "kms:Delete*", "kms:Update*", "kms:Put*", "kms:Disable*", "kms:Enable*",
-                       "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:ImportKeyMaterial",
-                       "kms:RotateKeyOnDemand", "kms:TagResource", "kms:UntagResource")
+DENIED_TO_WORKLOADS = (
+    "kms:CreateAlias",
+    "kms:Delete*",
+    "kms:Update*",
+    "kms:Put*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:ImportKeyMaterial",
+    "kms:RotateKeyOnDemand",
+    "kms:TagResource",
+    "kms:UntagResource",
+)
 
 
 @dataclass(frozen=True)
@@ -87,12 +107,19 @@ class KeySpec:
 
 
 KEYS = (
-    KeySpec("SagemakerEBSKMSKey", "ebs", "the ML storage volumes of SageMaker jobs and endpoints",
-            "SageMaker ML storage volume key"),
-    KeySpec("SageMakerStudioStorageKMSKey", "efs", "the SageMaker Studio domain's storage (home EFS and EBS volumes)",
-            "SageMaker Studio storage key"),
-    KeySpec("S3BucketKMSKey", "s3", "the data and model buckets and the MLOps project artefacts",
-            "S3 bucket key"),
+    KeySpec(
+        "SagemakerEBSKMSKey",
+        "ebs",
+        "the ML storage volumes of SageMaker jobs and endpoints",
+        "SageMaker ML storage volume key",
+    ),
+    KeySpec(
+        "SageMakerStudioStorageKMSKey",
+        "efs",
+        "the SageMaker Studio domain's storage (home EFS and EBS volumes)",
+        "SageMaker Studio storage key",
+    ),
+    KeySpec("S3BucketKMSKey", "s3", "the data and model buckets and the MLOps project artefacts", "S3 bucket key"),
 )
 
 
@@ -108,9 +135,13 @@ WORKLOADS = (EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_
 
 
 def key_users():
-    return _role_list([Ref(spec.name) for spec in WORKLOADS],
-                      [(HAS_DATA_SCIENTIST, Ref(DATA_SCIENTIST_ROLE_ARN.name)),
-                       (HAS_DS_TEAM_ADMIN, Ref(DS_TEAM_ADMIN_ROLE_ARN.name))])
+    return _role_list(
+        [Ref(spec.name) for spec in WORKLOADS],
+        [
+            (HAS_DATA_SCIENTIST, Ref(DATA_SCIENTIST_ROLE_ARN.name)),
+            (HAS_DS_TEAM_ADMIN, Ref(DS_TEAM_ADMIN_ROLE_ARN.name)),
+        ],
+    )
 
 
 def key_policy(ctx: BuildContext) -> dict:
@@ -123,29 +154,53 @@ def key_policy(ctx: BuildContext) -> dict:
     # they were deleted, the key (and everything it encrypts) would become unmanageable, recoverable only by
     # AWS Support.  It delegates to IAM: the launch role deploying this stack, for example, updates the key
     # through its IAM policy.  It does not let anyone in the account use the key by itself.
-    root = {"Sid": "EnableIAMPolicies", "Effect": "Allow", "Principal": {"AWS": ctx.root_arn()},
-            "Action": "kms:*", "Resource": "*"}
+    root = {
+        "Sid": "EnableIAMPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": ctx.root_arn()},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
     # (2) Use, not administer.
-    users = {"Sid": "KeyUsers", "Effect": "Allow", "Principal": {"AWS": key_users()},
-             "Action": list(USE_ACTIONS), "Resource": "*"}
+    users = {
+        "Sid": "KeyUsers",
+        "Effect": "Allow",
+        "Principal": {"AWS": key_users()},
+        "Action": list(USE_ACTIONS),
+        "Resource": "*",
+    }
     # (3) Grants only for AWS resources: SageMaker, EFS and EBS create grants to attach encrypted volumes.
-    grants = {"Sid": "KeyUsersGrantsForAWSResources", "Effect": "Allow", "Principal": {"AWS": key_users()},
-              "Action": list(GRANT_ACTIONS), "Resource": "*",
-              "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
+    grants = {
+        "Sid": "KeyUsersGrantsForAWSResources",
+        "Effect": "Allow",
+        "Principal": {"AWS": key_users()},
+        "Action": list(GRANT_ACTIONS),
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    }
     # (4) No role of the environment ever administers a key, even if an IAM policy (or a mistake) allowed it: an
     # explicit Deny wins over the root statement's delegation to IAM.  A key administrator could rewrite the
     # key policy (to another account, say), so only the account's administrators and the launch role that
     # deploys this stack do, through IAM.  Principal "*" with aws:PrincipalArn matches every session of these roles.
-    deny_admin = {"Sid": "DenyKeyAdministrationToEnvironmentRoles", "Effect": "Deny", "Principal": {"AWS": "*"},
-                  "Action": list(DENIED_TO_WORKLOADS), "Resource": "*",
-                  "Condition": {"ArnEquals": {"aws:PrincipalArn": key_users()}}}
+    deny_admin = {
+        "Sid": "DenyKeyAdministrationToEnvironmentRoles",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(DENIED_TO_WORKLOADS),
+        "Resource": "*",
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": key_users()}},
+    }
     # (5) Nobody, whatever IAM allows, creates a grant that is not for an AWS resource (a grant to oneself or
     # another principal would be a second, invisible key policy); AWS services acting as themselves may.
     # AWS Control Tower's CT.KMS.PR.3.
-    deny_grants = {"Sid": "DenyGrantsNotForAWSResources", "Effect": "Deny", "Principal": {"AWS": "*"},
-                   "Action": "kms:CreateGrant", "Resource": "*",
-                   "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false",
-                                                  "aws:PrincipalIsAWSService": "false"}}}
+    deny_grants = {
+        "Sid": "DenyGrantsNotForAWSResources",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+    }
     return {"Version": POLICY_VERSION, "Statement": [root, users, grants, deny_admin, deny_grants]}
 
 
@@ -153,9 +208,13 @@ def cross_account_statement(ctx: BuildContext):
     """Multi-account: the target accounts' model execution roles decrypt models and encrypt their endpoints'
     data capture, only through S3 (the model bucket's objects are encrypted with the S3 key)."""
     return target_accounts.reader_statement(
-        ctx, "TargetAccountsDecryptModels", ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"], "*",
+        ctx,
+        "TargetAccountsDecryptModels",
+        ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+        "*",
         Ref(target_accounts.MODEL_ROLE_NAME.name),
-        extra={"StringLike": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}})
+        extra={"StringLike": {"kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com")}},
+    )
 
 
 def cross_account_volume_statements(ctx: BuildContext) -> list:
@@ -165,20 +224,29 @@ def cross_account_volume_statements(ctx: BuildContext) -> list:
     condition) and creates the grant SageMaker uses the key through, for AWS resources only."""
     role = Ref(target_accounts.STACKSET_ROLE_NAME.name)
     return [
-        target_accounts.reader_statement(ctx, "TargetAccountsDescribeEndpointVolumeKey", ["kms:DescribeKey"], "*",
-                                         role),
-        target_accounts.reader_statement(ctx, "TargetAccountsEncryptEndpointVolumes", ["kms:CreateGrant"], "*", role,
-                                         extra={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+        target_accounts.reader_statement(
+            ctx, "TargetAccountsDescribeEndpointVolumeKey", ["kms:DescribeKey"], "*", role
+        ),
+        target_accounts.reader_statement(
+            ctx,
+            "TargetAccountsEncryptEndpointVolumes",
+            ["kms:CreateGrant"],
+            "*",
+            role,
+            extra={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
     ]
 
 
 def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
-    key = t.add_resource(kms.Key(
-        spec.title,
-        Description=Sub(f"Environment ${{EnvName}}-${{EnvType}}: encrypts {spec.purpose}"),
-        EnableKeyRotation=True,
-        KeyPolicy=key_policy(ctx),
-    ))
+    key = t.add_resource(
+        kms.Key(
+            spec.title,
+            Description=Sub(f"Environment ${{EnvName}}-${{EnvType}}: encrypts {spec.purpose}"),
+            EnableKeyRotation=True,
+            KeyPolicy=key_policy(ctx),
+        )
+    )
     if spec.kind == "s3":
         key.KeyPolicy["Statement"].append(cross_account_statement(ctx))
         scanners.skip(key, scanners.CONDITIONED_CROSS_ACCOUNT_PRINCIPAL)
@@ -188,36 +256,67 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
     # Keys outlive their stack: data, volumes and backups encrypted with them stay readable.
     key.DeletionPolicy = "Retain"
     key.UpdateReplacePolicy = "Retain"
-    t.add_resource(kms.Alias(f"{spec.title}Alias", AliasName=Sub(f"alias/{environment.ENV}-kms-{spec.kind}"),
-                             TargetKeyId=Ref(key)))
-    t.add_resource(ssm.Parameter(
-        f"{spec.title}ArnSSM",
-        Name=environment.ssm_name(f"kms-{spec.kind}-key-arn"),
-        Type="String",
-        Value=GetAtt(key, "Arn"),
-        Description=Sub(f"ARN of the KMS key of environment ${{EnvName}}-${{EnvType}} that encrypts {spec.purpose}"),
-    ))
-    t.add_output([
-        Output(f"{spec.title}Arn", Description=f"ARN of the {spec.output_label}", Value=GetAtt(key, "Arn")),
-        Output(f"{spec.title}Id", Description=f"Id of the {spec.output_label}", Value=Ref(key)),
-    ])
+    t.add_resource(
+        kms.Alias(f"{spec.title}Alias", AliasName=Sub(f"alias/{environment.ENV}-kms-{spec.kind}"), TargetKeyId=Ref(key))
+    )
+    t.add_resource(
+        ssm.Parameter(
+            f"{spec.title}ArnSSM",
+            Name=environment.ssm_name(f"kms-{spec.kind}-key-arn"),
+            Type="String",
+            Value=GetAtt(key, "Arn"),
+            Description=Sub(
+                f"ARN of the KMS key of environment ${{EnvName}}-${{EnvType}} that encrypts {spec.purpose}"
+            ),
+        )
+    )
+    t.add_output(
+        [
+            Output(f"{spec.title}Arn", Description=f"ARN of the {spec.output_label}", Value=GetAtt(key, "Arn")),
+            Output(f"{spec.title}Id", Description=f"Id of the {spec.output_label}", Value=Ref(key)),
+        ]
+    )
     return key
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    params.add(t, params.ENV_NAME, params.ENV_TYPE, DS_TEAM_ADMIN_ROLE_ARN, DATA_SCIENTIST_ROLE_ARN,
-               EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_ARN, *target_accounts.PARAMETERS,
-               target_accounts.MODEL_ROLE_NAME,
-               target_accounts.STACKSET_ROLE_NAME)
+    params.add(
+        t,
+        params.ENV_NAME,
+        params.ENV_TYPE,
+        DS_TEAM_ADMIN_ROLE_ARN,
+        DATA_SCIENTIST_ROLE_ARN,
+        EXECUTION_ROLE_ARN,
+        PIPELINE_ROLE_ARN,
+        BUILD_ROLE_ARN,
+        DEPLOY_ROLE_ARN,
+        *target_accounts.PARAMETERS,
+        target_accounts.MODEL_ROLE_NAME,
+        target_accounts.STACKSET_ROLE_NAME,
+    )
     target_accounts.add_conditions(t, multi_account=False)
-    params.interface(t, [
-        ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-        ("Key users and administrators", [EXECUTION_ROLE_ARN, PIPELINE_ROLE_ARN, BUILD_ROLE_ARN, DEPLOY_ROLE_ARN,
-                                          DATA_SCIENTIST_ROLE_ARN, DS_TEAM_ADMIN_ROLE_ARN]),
-        ("Target accounts that read models", [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME,
-                                              target_accounts.STACKSET_ROLE_NAME]),
-    ])
+    params.interface(
+        t,
+        [
+            ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
+            (
+                "Key users and administrators",
+                [
+                    EXECUTION_ROLE_ARN,
+                    PIPELINE_ROLE_ARN,
+                    BUILD_ROLE_ARN,
+                    DEPLOY_ROLE_ARN,
+                    DATA_SCIENTIST_ROLE_ARN,
+                    DS_TEAM_ADMIN_ROLE_ARN,
+                ],
+            ),
+            (
+                "Target accounts that read models",
+                [*target_accounts.PARAMETERS, target_accounts.MODEL_ROLE_NAME, target_accounts.STACKSET_ROLE_NAME],
+            ),
+        ],
+    )
     t.add_condition(HAS_DS_TEAM_ADMIN, Not(Equals(Ref(DS_TEAM_ADMIN_ROLE_ARN.name), "")))
     t.add_condition(HAS_DATA_SCIENTIST, Not(Equals(Ref(DATA_SCIENTIST_ROLE_ARN.name), "")))
     for spec in KEYS:

@@ -20,8 +20,7 @@ No Studio Classic: no JupyterServer or KernelGateway apps (``AWS::SageMaker::App
 from __future__ import annotations
 
 from awacs.aws import ArnEquals, Condition, StringLike
-from troposphere import Equals, Export, GetAtt, If, Not, Output, Ref, Sub, Tags, Template
-from troposphere import sagemaker, ssm
+from troposphere import Equals, Export, GetAtt, If, Output, Ref, Sub, Tags, Template, sagemaker, ssm
 
 from templates_src import naming
 from templates_src.blocks import boundary as platform_boundary
@@ -39,42 +38,74 @@ DESCRIPTION = "Creates the environment's VPC-only SageMaker Studio domain with S
 SAGEMAKER_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 SAGEMAKER_NAME_LIMIT = 63
 DOMAIN_NAME = ParamSpec(
-    "DomainName", "Name of the Studio domain. Leave empty for <EnvName>-<EnvType>", "Studio domain name",
-    default="", allowed_pattern=params.optional(SAGEMAKER_NAME), max_length=63,
+    "DomainName",
+    "Name of the Studio domain. Leave empty for <EnvName>-<EnvType>",
+    "Studio domain name",
+    default="",
+    allowed_pattern=params.optional(SAGEMAKER_NAME),
+    max_length=63,
     constraint="up to 63 letters, digits and hyphens, starting with a letter or digit, not ending with a hyphen, "
-               "or empty")
+    "or empty",
+)
 USER_PROFILE_NAME = ParamSpec(
-    "UserProfileName", "Name of the default user profile. Leave empty for <EnvName>-<EnvType>-default",
-    "Default user profile name", default="", allowed_pattern=params.optional(SAGEMAKER_NAME), max_length=63,
+    "UserProfileName",
+    "Name of the default user profile. Leave empty for <EnvName>-<EnvType>-default",
+    "Default user profile name",
+    default="",
+    allowed_pattern=params.optional(SAGEMAKER_NAME),
+    max_length=63,
     constraint="up to 63 letters, digits and hyphens, starting with a letter or digit, not ending with a hyphen, "
-               "or empty")
-VPC_ID = ParamSpec("VPCId", "VPC of the Studio domain (its apps run there without internet access)", "VPC",
-                   type="AWS::EC2::VPC::Id")
+    "or empty",
+)
+VPC_ID = ParamSpec(
+    "VPCId", "VPC of the Studio domain (its apps run there without internet access)", "VPC", type="AWS::EC2::VPC::Id"
+)
 SUBNET_IDS = ParamSpec(
-    "SageMakerStudioSubnetIds", "Private subnets of the VPC for the Studio apps, comma-separated",
-    "Studio subnets", type="CommaDelimitedList")
+    "SageMakerStudioSubnetIds",
+    "Private subnets of the VPC for the Studio apps, comma-separated",
+    "Studio subnets",
+    type="CommaDelimitedList",
+)
 SECURITY_GROUP_IDS = ParamSpec(
-    "SageMakerSecurityGroupIds", "Security groups of the Studio apps and spaces, comma-separated (at most 4: "
-    "SageMaker adds its own NFS security group for the home file system)", "Studio security groups",
-    type="CommaDelimitedList")
+    "SageMakerSecurityGroupIds",
+    "Security groups of the Studio apps and spaces, comma-separated (at most 4: "
+    "SageMaker adds its own NFS security group for the home file system)",
+    "Studio security groups",
+    type="CommaDelimitedList",
+)
 STORAGE_KEY = environment.kms_key_arn_param(
-    "SageMakerStudioStorageKMSKeyId", "ARN of the KMS key that encrypts the Studio home file system and the "
-    "spaces' storage volumes", "Studio storage KMS key ARN")
+    "SageMakerStudioStorageKMSKeyId",
+    "ARN of the KMS key that encrypts the Studio home file system and the spaces' storage volumes",
+    "Studio storage KMS key ARN",
+)
 NETWORK_ACCESS = ParamSpec(
-    "NetworkAccessType", "Network access of the Studio apps: VPC only (no direct internet access)",
-    "Network access type", default="VpcOnly", allowed_values=("VpcOnly",),
-    constraint="must be VpcOnly: the environment's Studio apps reach only the VPC (PublicInternetOnly is not "
-               "offered)")
+    "NetworkAccessType",
+    "Network access of the Studio apps: VPC only (no direct internet access)",
+    "Network access type",
+    default="VpcOnly",
+    allowed_values=("VpcOnly",),
+    constraint="must be VpcOnly: the environment's Studio apps reach only the VPC (PublicInternetOnly is not offered)",
+)
 AUTH_MODE = ParamSpec(
-    "AuthMode", "How users sign in to Studio: IAM (presigned URLs for IAM principals)", "Authentication mode",
-    default="IAM", allowed_values=("IAM",),
-    constraint="must be IAM (IAM Identity Center domains are not offered by this template)")
+    "AuthMode",
+    "How users sign in to Studio: IAM (presigned URLs for IAM principals)",
+    "Authentication mode",
+    default="IAM",
+    allowed_values=("IAM",),
+    constraint="must be IAM (IAM Identity Center domains are not offered by this template)",
+)
 EXECUTION_ROLE_ARN = params.role_arn_param(
-    "SageMakerExecutionRoleArn", "Execution role of the Studio users, spaces and jobs; it may use SageMaker's "
-    "project templates", "SageMaker execution role ARN", required=True)
+    "SageMakerExecutionRoleArn",
+    "Execution role of the Studio users, spaces and jobs; it may use SageMaker's project templates",
+    "SageMaker execution role ARN",
+    required=True,
+)
 SETUP_ROLE_ARN = params.role_arn_param(
-    "SetupLambdaExecutionRoleArn", "Role of this stack's set-up functions. Leave empty to give each function its "
-    "own least-privilege role; a role given here needs the permissions of all three", "Set-up function role ARN")
+    "SetupLambdaExecutionRoleArn",
+    "Role of this stack's set-up functions. Leave empty to give each function its "
+    "own least-privilege role; a role given here needs the permissions of all three",
+    "Set-up function role ARN",
+)
 
 GENERATE_DOMAIN_NAME = "GenerateDomainName"
 GENERATE_USER_PROFILE_NAME = "GenerateUserProfileName"
@@ -87,9 +118,20 @@ IDLE_MINUTES, MIN_IDLE_MINUTES, MAX_IDLE_MINUTES = 120, 60, 720
 HIDDEN_APP_TYPES = ["JupyterServer"]  # Studio Classic
 FUNCTION_TIMEOUT = 900  # the cleanups wait up to 780 s (studio_cleanup.BUDGET); the runtime answers in time
 
-SPECS = [params.ENV_NAME, params.ENV_TYPE, DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS, VPC_ID,
-         SUBNET_IDS, SECURITY_GROUP_IDS, STORAGE_KEY, EXECUTION_ROLE_ARN,
-         SETUP_ROLE_ARN]
+SPECS = [
+    params.ENV_NAME,
+    params.ENV_TYPE,
+    DOMAIN_NAME,
+    USER_PROFILE_NAME,
+    AUTH_MODE,
+    NETWORK_ACCESS,
+    VPC_ID,
+    SUBNET_IDS,
+    SECURITY_GROUP_IDS,
+    STORAGE_KEY,
+    EXECUTION_ROLE_ARN,
+    SETUP_ROLE_ARN,
+]
 ENV_TAGS = {"EnvironmentName": Ref(params.ENV_NAME.name), "EnvironmentType": Ref(params.ENV_TYPE.name)}
 
 
@@ -112,69 +154,81 @@ def domain_name():
 
 
 def user_profile_name():
-    return If(GENERATE_USER_PROFILE_NAME, _sagemaker_name(f"{environment.ENV}-default"),
-              Ref(USER_PROFILE_NAME.name))
+    return If(GENERATE_USER_PROFILE_NAME, _sagemaker_name(f"{environment.ENV}-default"), Ref(USER_PROFILE_NAME.name))
 
 
 def _app_settings(kind):
     return kind(
         DefaultResourceSpec=sagemaker.ResourceSpec(InstanceType=DEFAULT_INSTANCE_TYPE),
-        AppLifecycleManagement=sagemaker.AppLifecycleManagement(IdleSettings=sagemaker.IdleSettings(
-            LifecycleManagement="ENABLED", IdleTimeoutInMinutes=IDLE_MINUTES,
-            MinIdleTimeoutInMinutes=MIN_IDLE_MINUTES, MaxIdleTimeoutInMinutes=MAX_IDLE_MINUTES)),
+        AppLifecycleManagement=sagemaker.AppLifecycleManagement(
+            IdleSettings=sagemaker.IdleSettings(
+                LifecycleManagement="ENABLED",
+                IdleTimeoutInMinutes=IDLE_MINUTES,
+                MinIdleTimeoutInMinutes=MIN_IDLE_MINUTES,
+                MaxIdleTimeoutInMinutes=MAX_IDLE_MINUTES,
+            )
+        ),
     )
 
 
 def _storage():
-    return sagemaker.DefaultSpaceStorageSettings(DefaultEbsStorageSettings=sagemaker.DefaultEbsStorageSettings(
-        DefaultEbsVolumeSizeInGb=DEFAULT_EBS_GB, MaximumEbsVolumeSizeInGb=MAXIMUM_EBS_GB))
+    return sagemaker.DefaultSpaceStorageSettings(
+        DefaultEbsStorageSettings=sagemaker.DefaultEbsStorageSettings(
+            DefaultEbsVolumeSizeInGb=DEFAULT_EBS_GB, MaximumEbsVolumeSizeInGb=MAXIMUM_EBS_GB
+        )
+    )
 
 
 def domain(ctx: BuildContext, t: Template, release) -> sagemaker.Domain:
     role, groups = Ref(EXECUTION_ROLE_ARN.name), Ref(SECURITY_GROUP_IDS.name)
-    return t.add_resource(sagemaker.Domain(
-        "SageMakerStudioDomain",
-        # Deleted after HomeFileSystemRelease is created and before it is deleted (see module docstring).
-        DependsOn=[release.title],
-        DomainName=domain_name(),
-        AuthMode=Ref(AUTH_MODE.name),
-        AppNetworkAccessType=Ref(NETWORK_ACCESS.name),
-        VpcId=Ref(VPC_ID.name),
-        SubnetIds=Ref(SUBNET_IDS.name),
-        KmsKeyId=Ref(STORAGE_KEY.name),
-        DefaultUserSettings=sagemaker.UserSettings(
-            ExecutionRole=role,
-            SecurityGroups=groups,
-            StudioWebPortal="ENABLED",
-            DefaultLandingUri="studio::",
-            StudioWebPortalSettings=sagemaker.StudioWebPortalSettings(HiddenAppTypes=HIDDEN_APP_TYPES),
-            JupyterLabAppSettings=_app_settings(sagemaker.JupyterLabAppSettings),
-            CodeEditorAppSettings=_app_settings(sagemaker.CodeEditorAppSettings),
-            SpaceStorageSettings=_storage(),
-        ),
-        DefaultSpaceSettings=sagemaker.DefaultSpaceSettings(
-            ExecutionRole=role,
-            SecurityGroups=groups,
-            JupyterLabAppSettings=_app_settings(sagemaker.JupyterLabAppSettings),
-            SpaceStorageSettings=_storage(),
-        ),
-        # The execution role's sessions carry the user profile name as sts:SourceIdentity (audit); the role's
-        # trust policy must allow sts:SetSourceIdentity to SageMaker (env-iam).
-        DomainSettings=sagemaker.DomainSettings(ExecutionRoleIdentityConfig="USER_PROFILE_NAME"),
-        TagPropagation="ENABLED",
-        Tags=Tags(**ENV_TAGS),
-    ))
+    return t.add_resource(
+        sagemaker.Domain(
+            "SageMakerStudioDomain",
+            # Deleted after HomeFileSystemRelease is created and before it is deleted (see module docstring).
+            DependsOn=[release.title],
+            DomainName=domain_name(),
+            AuthMode=Ref(AUTH_MODE.name),
+            AppNetworkAccessType=Ref(NETWORK_ACCESS.name),
+            VpcId=Ref(VPC_ID.name),
+            SubnetIds=Ref(SUBNET_IDS.name),
+            KmsKeyId=Ref(STORAGE_KEY.name),
+            DefaultUserSettings=sagemaker.UserSettings(
+                ExecutionRole=role,
+                SecurityGroups=groups,
+                StudioWebPortal="ENABLED",
+                DefaultLandingUri="studio::",
+                StudioWebPortalSettings=sagemaker.StudioWebPortalSettings(HiddenAppTypes=HIDDEN_APP_TYPES),
+                JupyterLabAppSettings=_app_settings(sagemaker.JupyterLabAppSettings),
+                CodeEditorAppSettings=_app_settings(sagemaker.CodeEditorAppSettings),
+                SpaceStorageSettings=_storage(),
+            ),
+            DefaultSpaceSettings=sagemaker.DefaultSpaceSettings(
+                ExecutionRole=role,
+                SecurityGroups=groups,
+                JupyterLabAppSettings=_app_settings(sagemaker.JupyterLabAppSettings),
+                SpaceStorageSettings=_storage(),
+            ),
+            # The execution role's sessions carry the user profile name as sts:SourceIdentity (audit); the role's
+            # trust policy must allow sts:SetSourceIdentity to SageMaker (env-iam).
+            DomainSettings=sagemaker.DomainSettings(ExecutionRoleIdentityConfig="USER_PROFILE_NAME"),
+            TagPropagation="ENABLED",
+            Tags=Tags(**ENV_TAGS),
+        )
+    )
 
 
 def user_profile(ctx: BuildContext, t: Template, studio) -> sagemaker.UserProfile:
-    return t.add_resource(sagemaker.UserProfile(
-        "SageMakerStudioUserProfile",
-        DomainId=GetAtt(studio, "DomainId"),
-        UserProfileName=user_profile_name(),
-        UserSettings=sagemaker.UserSettings(ExecutionRole=Ref(EXECUTION_ROLE_ARN.name),
-                                            SecurityGroups=Ref(SECURITY_GROUP_IDS.name)),
-        Tags=Tags(**ENV_TAGS),
-    ))
+    return t.add_resource(
+        sagemaker.UserProfile(
+            "SageMakerStudioUserProfile",
+            DomainId=GetAtt(studio, "DomainId"),
+            UserProfileName=user_profile_name(),
+            UserSettings=sagemaker.UserSettings(
+                ExecutionRole=Ref(EXECUTION_ROLE_ARN.name), SecurityGroups=Ref(SECURITY_GROUP_IDS.name)
+            ),
+            Tags=Tags(**ENV_TAGS),
+        )
+    )
 
 
 def _function_name(ctx: BuildContext, suffix: str):
@@ -183,17 +237,26 @@ def _function_name(ctx: BuildContext, suffix: str):
 
 # Function roles are named (<prefix><env>-<type>-<region>-fn-...): the environment launch role creates roles
 # only under the platform's name prefix and path.
-ROLE_SUFFIXES = {"EnableSageMakerProjectsLambda": "fn-projects", "StudioAppsCleanupLambda": "fn-apps-cleanup",
-                 "HomeFileSystemReleaseLambda": "fn-efs-release"}
+ROLE_SUFFIXES = {
+    "EnableSageMakerProjectsLambda": "fn-projects",
+    "StudioAppsCleanupLambda": "fn-apps-cleanup",
+    "HomeFileSystemReleaseLambda": "fn-efs-release",
+}
 
 
 def _function(ctx: BuildContext, t: Template, title: str, **kwargs) -> cr.LambdaFunction:
     # The function roles carry the platform boundary (every role the environment launch role creates does).
     bounded = Ref(platform_boundary.PARAMETER.name) if ctx.permissions_boundary is None else None
-    return cr.lambda_function(ctx, t, title, role_condition=CREATE_FUNCTION_ROLES,
-                              fallback_role_arn=Ref(SETUP_ROLE_ARN.name),
-                              role_name=environment.role_name(ctx, ROLE_SUFFIXES[title]), boundary=bounded,
-                              **kwargs)
+    return cr.lambda_function(
+        ctx,
+        t,
+        title,
+        role_condition=CREATE_FUNCTION_ROLES,
+        fallback_role_arn=Ref(SETUP_ROLE_ARN.name),
+        role_name=environment.role_name(ctx, ROLE_SUFFIXES[title]),
+        boundary=bounded,
+        **kwargs,
+    )
 
 
 def enable_projects_statements(ctx: BuildContext) -> list:
@@ -202,22 +265,34 @@ def enable_projects_statements(ctx: BuildContext) -> list:
     sagemaker_portfolio = ctx.arn("catalog", "portfolio/*", region="${AWS::Region}", account="*")
     return [
         # No resource type in IAM's action table for these two: authorized on "*" only.
-        iam_blocks.allow(iam_blocks.actions("sagemaker", "EnableSagemakerServicecatalogPortfolio"), "*",
-                         sid="EnableSageMakerProjects"),
-        iam_blocks.allow(iam_blocks.actions("servicecatalog", "ListAcceptedPortfolioShares"), "*",
-                         sid="FindSageMakerPortfolio"),
+        iam_blocks.allow(
+            iam_blocks.actions("sagemaker", "EnableSagemakerServicecatalogPortfolio"),
+            "*",
+            sid="EnableSageMakerProjects",
+        ),
+        iam_blocks.allow(
+            iam_blocks.actions("servicecatalog", "ListAcceptedPortfolioShares"), "*", sid="FindSageMakerPortfolio"
+        ),
         # Disassociates the principals earlier versions associated (the environment associates none now).
-        iam_blocks.allow(iam_blocks.actions("servicecatalog", "AcceptPortfolioShare",
-                                            "DisassociatePrincipalFromPortfolio"),
-                         sagemaker_portfolio, sid="SageMakerPortfolioPrincipals"),
+        iam_blocks.allow(
+            iam_blocks.actions("servicecatalog", "AcceptPortfolioShare", "DisassociatePrincipalFromPortfolio"),
+            sagemaker_portfolio,
+            sid="SageMakerPortfolioPrincipals",
+        ),
     ]
 
 
 def enable_projects(ctx: BuildContext, t: Template) -> None:
-    fn = _function(ctx, t, "EnableSageMakerProjectsLambda", module="enable_sagemaker_projects",
-                   description="Enables SageMaker Projects in the account and region",
-                   name=_function_name(ctx, "enable-sm-projects"), statements=enable_projects_statements(ctx),
-                   timeout=120)
+    fn = _function(
+        ctx,
+        t,
+        "EnableSageMakerProjectsLambda",
+        module="enable_sagemaker_projects",
+        description="Enables SageMaker Projects in the account and region",
+        name=_function_name(ctx, "enable-sm-projects"),
+        statements=enable_projects_statements(ctx),
+        timeout=120,
+    )
     # No principal of the environment uses SageMaker's own project templates (they run as SageMaker's account-wide
     # products use role, which reaches every environment): the environment's portfolios offer its own.  Principals
     # associated by earlier versions are disassociated on the update.
@@ -231,103 +306,157 @@ def apps_cleanup_statements(ctx: BuildContext) -> list:
     return [
         # The handler deletes users' data only while this stack (the one holding the resource: the event's
         # StackId) is being deleted, and asks CloudFormation for its status; no other stack.
-        iam_blocks.allow(iam_blocks.actions("cloudformation", "DescribeStacks"), Ref("AWS::StackId"),
-                         sid="OwnStackStatus"),
-        iam_blocks.allow(iam_blocks.actions("sagemaker", "ListApps", "ListSpaces", "ListUserProfiles"), "*",
-                         sid="ListDomainContents"),
+        iam_blocks.allow(
+            iam_blocks.actions("cloudformation", "DescribeStacks"), Ref("AWS::StackId"), sid="OwnStackStatus"
+        ),
+        iam_blocks.allow(
+            iam_blocks.actions("sagemaker", "ListApps", "ListSpaces", "ListUserProfiles"), "*", sid="ListDomainContents"
+        ),
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeDomain"), own("domain"), sid="DescribeDomains"),
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DeleteApp"), own("app"), sid="DeleteApps"),
         iam_blocks.allow(iam_blocks.actions("sagemaker", "DeleteSpace"), own("space"), sid="DeleteSpaces"),
-        iam_blocks.allow(iam_blocks.actions("sagemaker", "DeleteUserProfile"), own("user-profile"),
-                         sid="DeleteUserProfiles"),
+        iam_blocks.allow(
+            iam_blocks.actions("sagemaker", "DeleteUserProfile"), own("user-profile"), sid="DeleteUserProfiles"
+        ),
     ]
 
 
 def release_statements(ctx: BuildContext) -> list:
     in_vpc = Condition(ArnEquals({"ec2:Vpc": ctx.own("ec2", "vpc/${VPCId}")}))
-    sagemaker_managed = Condition(StringLike({
-        "aws:ResourceTag/ManagedByAmazonSageMakerResource": ctx.own("sagemaker", "domain/*")}))
+    sagemaker_managed = Condition(
+        StringLike({"aws:ResourceTag/ManagedByAmazonSageMakerResource": ctx.own("sagemaker", "domain/*")})
+    )
     file_systems = ctx.own("elasticfilesystem", "file-system/*")
     return [
-        iam_blocks.allow(iam_blocks.actions("elasticfilesystem", "DescribeFileSystems", "DescribeMountTargets"),
-                         file_systems, sid="FindHomeFileSystems"),
+        iam_blocks.allow(
+            iam_blocks.actions("elasticfilesystem", "DescribeFileSystems", "DescribeMountTargets"),
+            file_systems,
+            sid="FindHomeFileSystems",
+        ),
         # Only the file systems SageMaker created for a domain; DeleteFileSystem is never granted.
-        iam_blocks.allow(iam_blocks.actions("elasticfilesystem", "DeleteMountTarget"), file_systems,
-                         sid="DeleteHomeMountTargets", condition=sagemaker_managed),
+        iam_blocks.allow(
+            iam_blocks.actions("elasticfilesystem", "DeleteMountTarget"),
+            file_systems,
+            sid="DeleteHomeMountTargets",
+            condition=sagemaker_managed,
+        ),
         # DeleteMountTarget also deletes the mount target's network interface with the caller's permissions.
-        iam_blocks.allow(iam_blocks.actions("ec2", "DeleteNetworkInterface"),
-                         ctx.own("ec2", "network-interface/*"), sid="MountTargetInterfaces", condition=in_vpc),
-        iam_blocks.allow(iam_blocks.actions("sagemaker", "DescribeDomain"), ctx.own("sagemaker", "domain/*"),
-                         sid="DomainGone"),
+        iam_blocks.allow(
+            iam_blocks.actions("ec2", "DeleteNetworkInterface"),
+            ctx.own("ec2", "network-interface/*"),
+            sid="MountTargetInterfaces",
+            condition=in_vpc,
+        ),
+        iam_blocks.allow(
+            iam_blocks.actions("sagemaker", "DescribeDomain"), ctx.own("sagemaker", "domain/*"), sid="DomainGone"
+        ),
         iam_blocks.allow(iam_blocks.actions("ec2", "DescribeSecurityGroups"), "*", sid="FindNfsSecurityGroups"),
-        iam_blocks.allow(iam_blocks.actions("ec2", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",
-                                            "DeleteSecurityGroup"),
-                         ctx.own("ec2", "security-group/*"), sid="DeleteNfsSecurityGroups", condition=in_vpc),
+        iam_blocks.allow(
+            iam_blocks.actions("ec2", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup"),
+            ctx.own("ec2", "security-group/*"),
+            sid="DeleteNfsSecurityGroups",
+            condition=in_vpc,
+        ),
     ]
 
 
 def release(ctx: BuildContext, t: Template):
-    fn = _function(ctx, t, "HomeFileSystemReleaseLambda", module="studio_cleanup",
-                   description="After the Studio domain is deleted, removes its home file system's mount targets "
-                               "and NFS security groups (the file system is kept)",
-                   name=_function_name(ctx, "studio-efs-release"), statements=release_statements(ctx),
-                   timeout=FUNCTION_TIMEOUT)
-    return cr.custom_resource(t, "HomeFileSystemRelease", "Custom::HomeFileSystemRelease", fn,
-                              VpcId=Ref(VPC_ID.name))
+    fn = _function(
+        ctx,
+        t,
+        "HomeFileSystemReleaseLambda",
+        module="studio_cleanup",
+        description="After the Studio domain is deleted, removes its home file system's mount targets "
+        "and NFS security groups (the file system is kept)",
+        name=_function_name(ctx, "studio-efs-release"),
+        statements=release_statements(ctx),
+        timeout=FUNCTION_TIMEOUT,
+    )
+    return cr.custom_resource(t, "HomeFileSystemRelease", "Custom::HomeFileSystemRelease", fn, VpcId=Ref(VPC_ID.name))
 
 
 def apps_cleanup(ctx: BuildContext, t: Template, studio, profile) -> None:
-    fn = _function(ctx, t, "StudioAppsCleanupLambda", module="studio_cleanup",
-                   description="Before the Studio domain is deleted, deletes the apps, spaces and user profiles "
-                               "its users created",
-                   name=_function_name(ctx, "studio-apps-cleanup"), statements=apps_cleanup_statements(ctx),
-                   timeout=FUNCTION_TIMEOUT)
-    cleanup = cr.custom_resource(t, "StudioAppsCleanup", "Custom::StudioAppsCleanup", fn,
-                                 DomainId=GetAtt(studio, "DomainId"), KeepUserProfiles=[user_profile_name()])
+    fn = _function(
+        ctx,
+        t,
+        "StudioAppsCleanupLambda",
+        module="studio_cleanup",
+        description="Before the Studio domain is deleted, deletes the apps, spaces and user profiles its users created",
+        name=_function_name(ctx, "studio-apps-cleanup"),
+        statements=apps_cleanup_statements(ctx),
+        timeout=FUNCTION_TIMEOUT,
+    )
+    cleanup = cr.custom_resource(
+        t,
+        "StudioAppsCleanup",
+        "Custom::StudioAppsCleanup",
+        fn,
+        DomainId=GetAtt(studio, "DomainId"),
+        KeepUserProfiles=[user_profile_name()],
+    )
     # The domain through DomainId; the user profile explicitly: CloudFormation deletes this resource first.
     cleanup.DependsOn = [*cleanup.DependsOn, profile.title]
 
 
 def _outputs(ctx: BuildContext, t: Template, studio, profile) -> None:
     export = ctx.namer.name("export", f"{environment.ENV}-sagemaker-domain-id", ENVIRONMENT)
-    t.add_output([
-        Output("SageMakerDomainId", Description="SageMaker Studio domain id", Value=GetAtt(studio, "DomainId"),
-               Export=Export(export.sub())),
-        Output("SageMakerDomainArn", Description="SageMaker Studio domain ARN", Value=GetAtt(studio, "DomainArn")),
-        Output("UserProfileName", Description="Name of the default Studio user profile",
-               Value=user_profile_name()),
-        Output("UserProfileArn", Description="ARN of the default Studio user profile",
-               Value=GetAtt(profile, "UserProfileArn")),
-        Output("StudioUrl", Description="Studio URL (open it through the console or a presigned URL)",
-               Value=GetAtt(studio, "Url")),
-        Output("HomeEfsFileSystemId", Description="Home file system of the domain (kept when the stack is deleted)",
-               Value=GetAtt(studio, "HomeEfsFileSystemId")),
-    ])
+    t.add_output(
+        [
+            Output(
+                "SageMakerDomainId",
+                Description="SageMaker Studio domain id",
+                Value=GetAtt(studio, "DomainId"),
+                Export=Export(export.sub()),
+            ),
+            Output("SageMakerDomainArn", Description="SageMaker Studio domain ARN", Value=GetAtt(studio, "DomainArn")),
+            Output("UserProfileName", Description="Name of the default Studio user profile", Value=user_profile_name()),
+            Output(
+                "UserProfileArn",
+                Description="ARN of the default Studio user profile",
+                Value=GetAtt(profile, "UserProfileArn"),
+            ),
+            Output(
+                "StudioUrl",
+                Description="Studio URL (open it through the console or a presigned URL)",
+                Value=GetAtt(studio, "Url"),
+            ),
+            Output(
+                "HomeEfsFileSystemId",
+                Description="Home file system of the domain (kept when the stack is deleted)",
+                Value=GetAtt(studio, "HomeEfsFileSystemId"),
+            ),
+        ]
+    )
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     bounded = [platform_boundary.PARAMETER] if ctx.permissions_boundary is None else []
     params.add(t, *SPECS, *bounded)
-    params.interface(t, [
-        ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-        ("Studio domain", [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS]),
-        ("Network", [VPC_ID, SUBNET_IDS, SECURITY_GROUP_IDS]),
-        ("Encryption", [STORAGE_KEY]),
-        ("IAM roles", [EXECUTION_ROLE_ARN, SETUP_ROLE_ARN, *bounded]),
-    ])
+    params.interface(
+        t,
+        [
+            ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
+            ("Studio domain", [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS]),
+            ("Network", [VPC_ID, SUBNET_IDS, SECURITY_GROUP_IDS]),
+            ("Encryption", [STORAGE_KEY]),
+            ("IAM roles", [EXECUTION_ROLE_ARN, SETUP_ROLE_ARN, *bounded]),
+        ],
+    )
     _conditions(t)
     fs_release = release(ctx, t)
     studio = domain(ctx, t, fs_release)
     profile = user_profile(ctx, t, studio)
     apps_cleanup(ctx, t, studio, profile)
     enable_projects(ctx, t)
-    t.add_resource(ssm.Parameter(
-        "SageMakerDomainIdSSM",
-        Name=environment.ssm_name("sagemaker-domain-id"),
-        Type="String",
-        Value=GetAtt(studio, "DomainId"),
-        Description="SageMaker Studio domain id of the environment",
-    ))
+    t.add_resource(
+        ssm.Parameter(
+            "SageMakerDomainIdSSM",
+            Name=environment.ssm_name("sagemaker-domain-id"),
+            Type="String",
+            Value=GetAtt(studio, "DomainId"),
+            Description="SageMaker Studio domain id of the environment",
+        )
+    )
     _outputs(ctx, t, studio, profile)
     return t

@@ -31,27 +31,31 @@ from __future__ import annotations
 from awacs.aws import ArnLike
 from troposphere import Equals, GetAtt, GetAZs, If, Output, Ref, Select, Split, Template, iam
 
-from templates_src.blocks import environment, guardrails
+from templates_src.blocks import environment, guardrails, stacksets
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
-from templates_src.blocks import stacksets
 from templates_src.context import BuildContext
 from templates_src.templates.env import env_iam, env_iam_target_account_roles, env_vpc, env_vpc_egress
 
 NAME = "env-target-account-network"
-DESCRIPTION = ("Creates the internet-free private network for SageMaker endpoints in a target account (staging, "
-               "prod): VPC, private subnets, security groups, VPC endpoints, optional flow logs")
+DESCRIPTION = (
+    "Creates the internet-free private network for SageMaker endpoints in a target account (staging, "
+    "prod): VPC, private subnets, security groups, VPC endpoints, optional flow logs"
+)
 
 # -- parameters -------------------------------------------------------------------------------------------------
 ENV_TYPE = params.ENV_TYPE.with_(
     description="Stage of this target account, for example staging or prod (the environment's EnvTypeStagingName "
-                "or EnvTypeProdName); part of every resource name",
-    default=None)
+    "or EnvTypeProdName); part of every resource name",
+    default=None,
+)
 MAX_AZS = 3
 NUMBER_OF_AZS = env_vpc.NUMBER_OF_AZS.with_(
     description="Number of Availability Zones, one private subnet in each: the account's first zones in the "
-                "region. Two at least: endpoints with two or more instances survive the loss of one zone",
-    allowed_values=("2", "3"), constraint="must be 2 or 3")
+    "region. Two at least: endpoints with two or more instances survive the loss of one zone",
+    allowed_values=("2", "3"),
+    constraint="must be 2 or 3",
+)
 VPC_CIDR = env_vpc.VPC_CIDR
 PRIVATE_SUBNET_CIDRS = env_vpc.PRIVATE_SUBNET_CIDRS[:MAX_AZS]
 MODEL_BUCKET = env_iam_target_account_roles.MODEL_BUCKET_NAME  # the development account's model bucket
@@ -59,7 +63,9 @@ CREATE_FLOW_LOGS = params.yes_no(
     "CreateVPCFlowLogs",
     "Record the VPC's IP traffic (VPC flow logs) in a CloudWatch log group (kept when the stack is deleted), "
     "written by a role this stack creates",
-    "Create VPC flow logs", default="YES")
+    "Create VPC flow logs",
+    default="YES",
+)
 
 # Only without a configured permissions boundary (a configured one is on every role anyway).
 USE_TARGET_BOUNDARY = params.yes_no(
@@ -67,24 +73,40 @@ USE_TARGET_BOUNDARY = params.yes_no(
     "YES: the flow logs role carries the target-account permissions boundary env-iam-setup-stackset-role created "
     "in this account (self-managed StackSets: their execution role creates roles only with it). NO for "
     "service-managed StackSets, whose accounts have no such boundary",
-    "Use the target-account boundary", default="NO")
+    "Use the target-account boundary",
+    default="NO",
+)
 TARGET_BOUNDARY = "TargetAccountBoundaryCondition"
 
 DEPLOYMENT_ROLE_NAME = params.role_name_param(
-    "StackSetExecutionRoleName", "Name of the model deployment StackSet execution role in this account (the "
+    "StackSetExecutionRoleName",
+    "Name of the model deployment StackSet execution role in this account (the "
     "environment's env-iam-target-account-roles): its deployments get this network's guardrails",
-    "Model deployment StackSet execution role name", required=True)
+    "Model deployment StackSet execution role name",
+    required=True,
+)
 VOLUME_KEY = environment.kms_key_arn_param(
-    "EndpointVolumeKmsKeyArn", "The environment's EBS key (development account): the only key endpoint volumes "
-    "of this account's model deployments may be encrypted with", "Endpoint volume KMS key ARN")
+    "EndpointVolumeKmsKeyArn",
+    "The environment's EBS key (development account): the only key endpoint volumes "
+    "of this account's model deployments may be encrypted with",
+    "Endpoint volume KMS key ARN",
+)
 GUARDRAILS_POLICY = "${EnvName}-${EnvType}-endpoint-guardrails"  # managed policy name (with the prefix)
 
-PARAMETERS = (params.ENV_NAME, ENV_TYPE, NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS, MODEL_BUCKET,
-              CREATE_FLOW_LOGS, DEPLOYMENT_ROLE_NAME, VOLUME_KEY)
+PARAMETERS = (
+    params.ENV_NAME,
+    ENV_TYPE,
+    NUMBER_OF_AZS,
+    VPC_CIDR,
+    *PRIVATE_SUBNET_CIDRS,
+    MODEL_BUCKET,
+    CREATE_FLOW_LOGS,
+    DEPLOYMENT_ROLE_NAME,
+    VOLUME_KEY,
+)
 
 # -- what an endpoint and its deployment call, through interface endpoints ---------------------------------------
-ENDPOINT_SERVICES = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr",
-                     "kms")
+ENDPOINT_SERVICES = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "kms")
 INTERFACE_ENDPOINTS = tuple(e for e in env_vpc_egress.INTERFACE_ENDPOINTS if e.service in ENDPOINT_SERVICES)
 assert len(INTERFACE_ENDPOINTS) == len(ENDPOINT_SERVICES)
 
@@ -105,11 +127,13 @@ def s3_endpoint_policy(ctx: BuildContext):
     """The buckets endpoints in this VPC use, by name: the development account's model bucket (read only), ECR's
     image layers, and SageMaker's buckets of this account (as in env-vpc-egress)."""
     return iam_blocks.document(
-        env_vpc_egress.named_buckets_statement(ctx, "ModelArtifacts", (f"${{{MODEL_BUCKET.name}}}",),
-                                               MODEL_READ_ACTIONS),
+        env_vpc_egress.named_buckets_statement(
+            ctx, "ModelArtifacts", (f"${{{MODEL_BUCKET.name}}}",), MODEL_READ_ACTIONS
+        ),
         # The endpoints' data capture, under the model bucket's capture prefix only.
-        env_vpc_egress.prefix_statement(ctx, "DataCapture", f"${{{MODEL_BUCKET.name}}}",
-                                        environment.DATA_CAPTURE_PREFIX, ("PutObject",)),
+        env_vpc_egress.prefix_statement(
+            ctx, "DataCapture", f"${{{MODEL_BUCKET.name}}}", environment.DATA_CAPTURE_PREFIX, ("PutObject",)
+        ),
         *env_vpc_egress.account_sagemaker_bucket_statements(ctx),
         env_vpc_egress.ecr_layers_statement(ctx),
     )
@@ -122,66 +146,96 @@ def flow_logs(ctx: BuildContext, t: Template, vpc_id) -> None:
     if ctx.permissions_boundary is None:
         t.add_condition(TARGET_BOUNDARY, Equals(Ref(USE_TARGET_BOUNDARY.name), "YES"))
         boundary = If(TARGET_BOUNDARY, stacksets.target_boundary_arn(ctx), Ref("AWS::NoValue"))
-    role = t.add_resource(iam_blocks.role(
-        ctx, "VPCFlowLogsRole",
-        description="VPC flow logs of the environment's target-account network write to its log group as this role",
-        name=environment.role_name(ctx, environment.FLOW_LOGS).sub(),
-        assume=env_iam.service_trust("vpc-flow-logs",
-                                     [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]),
-        policies=[iam_blocks.inline("vpc-flow-logs", *env_iam.flow_logs_statements(ctx))],
-        # The setup StackSet execution role creates roles only under this boundary (or the configured one).
-        boundary=boundary,
-        condition=env_vpc.FLOW_LOGS,
-    ))
+    role = t.add_resource(
+        iam_blocks.role(
+            ctx,
+            "VPCFlowLogsRole",
+            description="VPC flow logs of the environment's target-account network write to its log group as this role",
+            name=environment.role_name(ctx, environment.FLOW_LOGS).sub(),
+            assume=env_iam.service_trust(
+                "vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]
+            ),
+            policies=[iam_blocks.inline("vpc-flow-logs", *env_iam.flow_logs_statements(ctx))],
+            # The setup StackSet execution role creates roles only under this boundary (or the configured one).
+            boundary=boundary,
+            condition=env_vpc.FLOW_LOGS,
+        )
+    )
     group = t.add_resource(env_vpc.flow_log_group(ctx, t, env_vpc.FLOW_LOGS))
-    t.add_resource(env_vpc.flow_log(vpc_id, group, GetAtt(role, "Arn"), env_vpc.FLOW_LOGS,
-                                    MaxAggregationInterval=600, TrafficType="ALL"))
+    t.add_resource(
+        env_vpc.flow_log(
+            vpc_id, group, GetAtt(role, "Arn"), env_vpc.FLOW_LOGS, MaxAggregationInterval=600, TrafficType="ALL"
+        )
+    )
 
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     own_boundary = ctx.permissions_boundary is None
     params.add(t, *PARAMETERS, *([USE_TARGET_BOUNDARY] if own_boundary else []))
-    params.interface(t, [
-        ("Environment", [params.ENV_NAME, ENV_TYPE]),
-        ("Network", [NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS]),
-        ("Model artifacts", [MODEL_BUCKET]),
-        ("Model deployments", [DEPLOYMENT_ROLE_NAME, VOLUME_KEY]),
-        ("VPC flow logs", [CREATE_FLOW_LOGS, *([USE_TARGET_BOUNDARY] if own_boundary else [])]),
-    ])
+    params.interface(
+        t,
+        [
+            ("Environment", [params.ENV_NAME, ENV_TYPE]),
+            ("Network", [NUMBER_OF_AZS, VPC_CIDR, *PRIVATE_SUBNET_CIDRS]),
+            ("Model artifacts", [MODEL_BUCKET]),
+            ("Model deployments", [DEPLOYMENT_ROLE_NAME, VOLUME_KEY]),
+            ("VPC flow logs", [CREATE_FLOW_LOGS, *([USE_TARGET_BOUNDARY] if own_boundary else [])]),
+        ],
+    )
     env_vpc.az_conditions(t, NUMBER_OF_AZS)
 
     vpc_id = Ref(env_vpc.new_vpc(t))
     subnets, tables = env_vpc.new_private_subnets(t, vpc_id, PRIVATE_SUBNET_CIDRS, None, zone)
     sagemaker = env_vpc.sagemaker_security_group(
-        t, vpc_id, "SageMaker endpoints (model containers): HTTPS out to the VPC endpoints and S3, nothing in",
-        "HTTPS to the VPC endpoints and S3 (no route to the internet)")
+        t,
+        vpc_id,
+        "SageMaker endpoints (model containers): HTTPS out to the VPC endpoints and S3, nothing in",
+        "HTTPS to the VPC endpoints and S3 (no route to the internet)",
+    )
     endpoints_group = env_vpc.endpoints_security_group(t, vpc_id, sagemaker, "HTTPS from SageMaker endpoints")
 
     subnet_ids = env_vpc.per_az(subnets)
     for endpoint in INTERFACE_ENDPOINTS:
-        t.add_resource(env_vpc_egress.interface_endpoint(endpoint, vpc_id, subnet_ids,
-                                                         GetAtt(endpoints_group, "GroupId")))
+        t.add_resource(
+            env_vpc_egress.interface_endpoint(endpoint, vpc_id, subnet_ids, GetAtt(endpoints_group, "GroupId"))
+        )
     s3 = t.add_resource(env_vpc_egress.s3_gateway_endpoint(vpc_id, env_vpc.per_az(tables), s3_endpoint_policy(ctx)))
     flow_logs(ctx, t, vpc_id)
 
-    network = env_vpc.PrivateSubnets(subnet_ids=env_vpc.join_per_az(subnets),
-                                     route_table_ids=env_vpc.join_per_az(tables))
+    network = env_vpc.PrivateSubnets(
+        subnet_ids=env_vpc.join_per_az(subnets), route_table_ids=env_vpc.join_per_az(tables)
+    )
     env_vpc.ssm_parameters(t, vpc_id, network, env_vpc.SecurityGroups(sagemaker, endpoints_group))
-    t.add_resource(iam.ManagedPolicy(
-        "EndpointGuardrails",
-        ManagedPolicyName=guardrails_policy_name(ctx).sub(), Path=ctx.config.role_path,
-        Description="Model deployments of this account: only in its network, only with the environment's EBS key",
-        PolicyDocument=iam_blocks.document(*guardrails.endpoint_statements(
-            Split(",", network.subnet_ids), [GetAtt(sagemaker, "GroupId")], [Ref(VOLUME_KEY.name)])),
-        Roles=[Ref(DEPLOYMENT_ROLE_NAME.name)]))
+    t.add_resource(
+        iam.ManagedPolicy(
+            "EndpointGuardrails",
+            ManagedPolicyName=guardrails_policy_name(ctx).sub(),
+            Path=ctx.config.role_path,
+            Description="Model deployments of this account: only in its network, only with the environment's EBS key",
+            PolicyDocument=iam_blocks.document(
+                *guardrails.endpoint_statements(
+                    Split(",", network.subnet_ids), [GetAtt(sagemaker, "GroupId")], [Ref(VOLUME_KEY.name)]
+                )
+            ),
+            Roles=[Ref(DEPLOYMENT_ROLE_NAME.name)],
+        )
+    )
     env_vpc_egress.s3_endpoint_ssm_parameter(t, Ref(s3))
-    t.add_output([
-        Output("VPCId", Description="Id of the VPC", Value=vpc_id),
-        Output("PrivateSubnetIds", Description="Ids of the private subnets, comma-separated, in zone order",
-               Value=network.subnet_ids),
-        Output("SageMakerSecurityGroupIds", Description="Security groups of SageMaker endpoints (comma-separated)",
-               Value=GetAtt(sagemaker, "GroupId")),
-        Output("VPCEndpointS3Id", Description="Id of the S3 gateway endpoint", Value=Ref(s3)),
-    ])
+    t.add_output(
+        [
+            Output("VPCId", Description="Id of the VPC", Value=vpc_id),
+            Output(
+                "PrivateSubnetIds",
+                Description="Ids of the private subnets, comma-separated, in zone order",
+                Value=network.subnet_ids,
+            ),
+            Output(
+                "SageMakerSecurityGroupIds",
+                Description="Security groups of SageMaker endpoints (comma-separated)",
+                Value=GetAtt(sagemaker, "GroupId"),
+            ),
+            Output("VPCEndpointS3Id", Description="Id of the S3 gateway endpoint", Value=Ref(s3)),
+        ]
+    )
     return t

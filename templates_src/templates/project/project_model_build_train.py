@@ -9,8 +9,7 @@ the environment's pipeline execution role, with the environment's network and ke
 
 from __future__ import annotations
 
-from troposphere import Sub, Template
-from troposphere import codepipeline
+from troposphere import Sub, Template, codepipeline
 
 from templates_src.blocks import project
 from templates_src.context import BuildContext
@@ -25,19 +24,44 @@ def build(ctx: BuildContext) -> Template:
     project.add_parameters(t)
     project.environment_configuration(ctx, t, {**project.COMMON_SSM, **project.BUILD_ROLE_SSM})
     bucket = project.artifact_bucket(ctx, t)
-    repo = project.repository(ctx, t, "ModelBuildCodeCommitRepository", project.BUILD_REPOSITORY_SUFFIX, SEED_CODE,
-                              "Model build and training code")
+    repo = project.repository(
+        ctx,
+        t,
+        "ModelBuildCodeCommitRepository",
+        project.BUILD_REPOSITORY_SUFFIX,
+        SEED_CODE,
+        "Model build and training code",
+    )
     build_project = project.build_project(
-        ctx, t, "ModelPipelineBuildProject", project.BUILD_SUFFIX,
-        description="Upserts and runs the project's SageMaker pipeline", buildspec="buildspec.yml", timeout=480,
-        values={**project.common_variables(bucket),
-                "SAGEMAKER_PIPELINE_NAME": project.physical(ctx, "sagemaker-pipeline", ""),
-                "MODEL_PACKAGE_GROUP_NAME": Sub("${SageMakerProjectName}-${SageMakerProjectId}")})
-    pipe = project.pipeline(ctx, t, "ModelBuildPipeline", project.BUILD_SUFFIX, bucket, [
-        codepipeline.Stages(Name="Source", Actions=[project.source_action(repo)]),
-        codepipeline.Stages(Name="Build", Actions=[project.build_action(
-            "BuildAndExecuteSageMakerPipeline", build_project, [project.SOURCE_ARTIFACT])]),
-    ])
+        ctx,
+        t,
+        "ModelPipelineBuildProject",
+        project.BUILD_SUFFIX,
+        description="Upserts and runs the project's SageMaker pipeline",
+        buildspec="buildspec.yml",
+        timeout=480,
+        values={
+            **project.common_variables(bucket),
+            "SAGEMAKER_PIPELINE_NAME": project.physical(ctx, "sagemaker-pipeline", ""),
+            "MODEL_PACKAGE_GROUP_NAME": Sub("${SageMakerProjectName}-${SageMakerProjectId}"),
+        },
+    )
+    pipe = project.pipeline(
+        ctx,
+        t,
+        "ModelBuildPipeline",
+        project.BUILD_SUFFIX,
+        bucket,
+        [
+            codepipeline.Stages(Name="Source", Actions=[project.source_action(repo)]),
+            codepipeline.Stages(
+                Name="Build",
+                Actions=[
+                    project.build_action("BuildAndExecuteSageMakerPipeline", build_project, [project.SOURCE_ARTIFACT])
+                ],
+            ),
+        ],
+    )
     project.push_rule(ctx, t, "ModelBuildCodeCommitEventRule", "-build", repo, pipe)
     project.outputs(t, repo, pipe, bucket)
     return t

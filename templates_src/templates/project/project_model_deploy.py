@@ -15,8 +15,7 @@ which contains the generated endpoint template ``cfn-sm-endpoint-template``).  I
 
 from __future__ import annotations
 
-from troposphere import Equals, If, Ref, Sub, Template
-from troposphere import codepipeline, events
+from troposphere import Equals, If, Ref, Sub, Template, codepipeline, events
 
 from templates_src import naming
 from templates_src.blocks import environment as envb
@@ -27,21 +26,32 @@ from templates_src.context import BuildContext
 from templates_src.templates.project import cfn_sm_endpoint_template as endpoint
 
 NAME = "project-model-deploy"
-DESCRIPTION = ("MLOps project: deploys approved models to staging, tests the endpoints and, after a manual "
-               "approval, deploys them to production (single- or multi-account)")
+DESCRIPTION = (
+    "MLOps project: deploys approved models to staging, tests the endpoints and, after a manual "
+    "approval, deploys them to production (single- or multi-account)"
+)
 SEED_CODE = "model-deploy"
 # The files the seed code's build writes (see seed_code/model-deploy).
 ENDPOINT_TEMPLATE = "cfn-sm-endpoint.yaml"
 CONFIG_NAMES = {"staging": "staging-config", "prod": "prod-config"}
 
 GROUP = ParamSpec(
-    "ModelPackageGroupName", "Model package group whose approved packages are deployed: the build project's group "
+    "ModelPackageGroupName",
+    "Model package group whose approved packages are deployed: the build project's group "
     "(<build project name>-<build project id>). Auto: <this project's name>-<this project's id>",
-    "Model package group", default="Auto", max_length=63, allowed_pattern=r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-    constraint="must be a model package group name (letters, digits and hyphens, up to 63), or Auto")
+    "Model package group",
+    default="Auto",
+    max_length=63,
+    allowed_pattern=r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    constraint="must be a model package group name (letters, digits and hyphens, up to 63), or Auto",
+)
 MULTI_ACCOUNT = params.yes_no(
-    "MultiAccountDeployment", "Deploy to the environment's staging and production accounts (its account lists or "
-    "organizational units). NO: both stages in this account", "Multi-account deployment", default="NO")
+    "MultiAccountDeployment",
+    "Deploy to the environment's staging and production accounts (its account lists or "
+    "organizational units). NO: both stages in this account",
+    "Multi-account deployment",
+    default="NO",
+)
 AUTO_GROUP = "GenerateModelPackageGroupName"
 
 SSM = {
@@ -67,28 +77,36 @@ def group_name():
 
 def approval_rule(ctx: BuildContext, t: Template, pipe: codepipeline.Pipeline) -> events.Rule:
     """Approved model packages of the group, and nothing else, start the deployment."""
-    return t.add_resource(events.Rule(
-        "ModelDeployRegistryEventRule",
-        Name=project.physical(ctx, "rule", "-model"),
-        Description=Sub("Starts ${Pipeline} when a model package of the group is approved", Pipeline=Ref(pipe)),
-        EventPattern={
-            "source": ["aws.sagemaker"],
-            "detail-type": ["SageMaker Model Package State Change"],
-            "detail": {"ModelPackageGroupName": [group_name()], "ModelApprovalStatus": ["Approved"]},
-        },
-        State="ENABLED",
-        Targets=[project.rule_target(ctx, pipe, "Pipeline")],
-    ))
+    return t.add_resource(
+        events.Rule(
+            "ModelDeployRegistryEventRule",
+            Name=project.physical(ctx, "rule", "-model"),
+            Description=Sub("Starts ${Pipeline} when a model package of the group is approved", Pipeline=Ref(pipe)),
+            EventPattern={
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {"ModelPackageGroupName": [group_name()], "ModelApprovalStatus": ["Approved"]},
+            },
+            State="ENABLED",
+            Targets=[project.rule_target(ctx, pipe, "Pipeline")],
+        )
+    )
 
 
 def stack_set_action(ctx: BuildContext, stage: str, stage_attribute: str) -> codepipeline.Actions:
-    name = ctx.namer.name("stackset", "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}-deploy-${Stage}",
-                          {**project.PROJECT, "Stage": envb.ENV_TYPE_STAGING}, prefixed=False)
+    name = ctx.namer.name(
+        "stackset",
+        "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}-deploy-${Stage}",
+        {**project.PROJECT, "Stage": envb.ENV_TYPE_STAGING},
+        prefixed=False,
+    )
     config = CONFIG_NAMES[stage]
     return codepipeline.Actions(
-        Name=f"Deploy{stage.capitalize()}", RunOrder=1,
-        ActionTypeId=codepipeline.ActionTypeId(Category="Deploy", Owner="AWS", Provider="CloudFormationStackSet",
-                                               Version="1"),
+        Name=f"Deploy{stage.capitalize()}",
+        RunOrder=1,
+        ActionTypeId=codepipeline.ActionTypeId(
+            Category="Deploy", Owner="AWS", Provider="CloudFormationStackSet", Version="1"
+        ),
         InputArtifacts=[codepipeline.InputArtifacts(Name=project.BUILD_ARTIFACT)],
         Configuration={
             "StackSetName": Sub(name.pattern, Stage=project.env(stage_attribute)),
@@ -112,8 +130,9 @@ def build(ctx: BuildContext) -> Template:
     t.add_condition(AUTO_GROUP, Equals(Ref(GROUP.name), "Auto"))
     project.environment_configuration(ctx, t, SSM)
     bucket = project.artifact_bucket(ctx, t)
-    repo = project.repository(ctx, t, "ModelDeployCodeCommitRepository", project.DEPLOY_REPOSITORY_SUFFIX, SEED_CODE,
-                              "Model deployment code")
+    repo = project.repository(
+        ctx, t, "ModelDeployCodeCommitRepository", project.DEPLOY_REPOSITORY_SUFFIX, SEED_CODE, "Model deployment code"
+    )
     common = project.common_variables(bucket)
     deployment = {
         "MODEL_PACKAGE_GROUP_NAME": group_name(),
@@ -121,44 +140,87 @@ def build(ctx: BuildContext) -> Template:
         "ROLE_PATH": ctx.config.role_path,
     }
     build_project = project.build_project(
-        ctx, t, "ModelDeployBuildProject", project.DEPLOY_SUFFIX, buildspec="buildspec.yml", timeout=15,
+        ctx,
+        t,
+        "ModelDeployBuildProject",
+        project.DEPLOY_SUFFIX,
+        buildspec="buildspec.yml",
+        timeout=15,
         description="Builds the endpoint deployment of the newest approved model package for each stage",
-        values={**common, **deployment,
-                "MULTI_ACCOUNT_DEPLOYMENT": Ref(MULTI_ACCOUNT.name),
-                "STAGING_ACCOUNT_LIST": project.env("StagingAccountList"),
-                "PROD_ACCOUNT_LIST": project.env("ProductionAccountList"),
-                "STAGING_OU_ID": project.env("OrganizationalUnitStagingId"),
-                "PROD_OU_ID": project.env("OrganizationalUnitProdId"),
-                "TARGET_ACCOUNTS_STACKSET": project.env("TargetAccountsStackSetName"),
-                "STACKSET_CALL_AS": project.env("StackSetCallAs"),
-                "ENV_TYPE_STAGING_NAME": project.env("EnvTypeStagingName"),
-                "ENV_TYPE_PROD_NAME": project.env("EnvTypeProdName"),
-                "STACKSET_EXECUTION_ROLE_NAME": project.env("StackSetExecutionRoleName"),
-                "STAGING_CONFIG_NAME": CONFIG_NAMES["staging"],
-                "PROD_CONFIG_NAME": CONFIG_NAMES["prod"],
-                "CFN_TEMPLATE_NAME": ENDPOINT_TEMPLATE.removesuffix(".yaml")})
+        values={
+            **common,
+            **deployment,
+            "MULTI_ACCOUNT_DEPLOYMENT": Ref(MULTI_ACCOUNT.name),
+            "STAGING_ACCOUNT_LIST": project.env("StagingAccountList"),
+            "PROD_ACCOUNT_LIST": project.env("ProductionAccountList"),
+            "STAGING_OU_ID": project.env("OrganizationalUnitStagingId"),
+            "PROD_OU_ID": project.env("OrganizationalUnitProdId"),
+            "TARGET_ACCOUNTS_STACKSET": project.env("TargetAccountsStackSetName"),
+            "STACKSET_CALL_AS": project.env("StackSetCallAs"),
+            "ENV_TYPE_STAGING_NAME": project.env("EnvTypeStagingName"),
+            "ENV_TYPE_PROD_NAME": project.env("EnvTypeProdName"),
+            "STACKSET_EXECUTION_ROLE_NAME": project.env("StackSetExecutionRoleName"),
+            "STAGING_CONFIG_NAME": CONFIG_NAMES["staging"],
+            "PROD_CONFIG_NAME": CONFIG_NAMES["prod"],
+            "CFN_TEMPLATE_NAME": ENDPOINT_TEMPLATE.removesuffix(".yaml"),
+        },
+    )
     test_project = project.build_project(
         # The test waits up to 20 minutes for each staging account's endpoint to be in service.
-        ctx, t, "ModelDeployTestProject", project.DEPLOY_SUFFIX + "-test", buildspec="test/buildspec.yml", timeout=60,
+        ctx,
+        t,
+        "ModelDeployTestProject",
+        project.DEPLOY_SUFFIX + "-test",
+        buildspec="test/buildspec.yml",
+        timeout=60,
         description="Tests the staging endpoints by invoking them",
-        values={**common, **deployment, "BUILD_CONFIG": CONFIG_NAMES["staging"]})
-    pipe = project.pipeline(ctx, t, "ModelDeployPipeline", project.DEPLOY_SUFFIX, bucket, [
-        codepipeline.Stages(Name="Source", Actions=[project.source_action(repo)]),
-        codepipeline.Stages(Name="Build", Actions=[project.build_action(
-            "BuildEndpointDeployment", build_project, [project.SOURCE_ARTIFACT], [project.BUILD_ARTIFACT])]),
-        codepipeline.Stages(Name="DeployModelStaging", Actions=[
-            stack_set_action(ctx, "staging", "EnvTypeStagingName"),
-            project.build_action("TestStaging", test_project, [project.SOURCE_ARTIFACT, project.BUILD_ARTIFACT],
-                                 run_order=2, primary=project.SOURCE_ARTIFACT),
-            codepipeline.Actions(
-                Name="ApproveProductionDeployment", RunOrder=3,
-                ActionTypeId=codepipeline.ActionTypeId(Category="Approval", Owner="AWS", Provider="Manual",
-                                                       Version="1"),
-                Configuration={"CustomData": Sub("Approve the production deployment of the model tested in staging "
-                                                 "(SageMaker project ${SageMakerProjectName})")}),
-        ]),
-        codepipeline.Stages(Name="DeployModelProd", Actions=[stack_set_action(ctx, "prod", "EnvTypeProdName")]),
-    ])
+        values={**common, **deployment, "BUILD_CONFIG": CONFIG_NAMES["staging"]},
+    )
+    pipe = project.pipeline(
+        ctx,
+        t,
+        "ModelDeployPipeline",
+        project.DEPLOY_SUFFIX,
+        bucket,
+        [
+            codepipeline.Stages(Name="Source", Actions=[project.source_action(repo)]),
+            codepipeline.Stages(
+                Name="Build",
+                Actions=[
+                    project.build_action(
+                        "BuildEndpointDeployment", build_project, [project.SOURCE_ARTIFACT], [project.BUILD_ARTIFACT]
+                    )
+                ],
+            ),
+            codepipeline.Stages(
+                Name="DeployModelStaging",
+                Actions=[
+                    stack_set_action(ctx, "staging", "EnvTypeStagingName"),
+                    project.build_action(
+                        "TestStaging",
+                        test_project,
+                        [project.SOURCE_ARTIFACT, project.BUILD_ARTIFACT],
+                        run_order=2,
+                        primary=project.SOURCE_ARTIFACT,
+                    ),
+                    codepipeline.Actions(
+                        Name="ApproveProductionDeployment",
+                        RunOrder=3,
+                        ActionTypeId=codepipeline.ActionTypeId(
+                            Category="Approval", Owner="AWS", Provider="Manual", Version="1"
+                        ),
+                        Configuration={
+                            "CustomData": Sub(
+                                "Approve the production deployment of the model tested in staging "
+                                "(SageMaker project ${SageMakerProjectName})"
+                            )
+                        },
+                    ),
+                ],
+            ),
+            codepipeline.Stages(Name="DeployModelProd", Actions=[stack_set_action(ctx, "prod", "EnvTypeProdName")]),
+        ],
+    )
     approval_rule(ctx, t, pipe)
     project.push_rule(ctx, t, "ModelDeployCodeCommitEventRule", "-code", repo, pipe)
     project.outputs(t, repo, pipe, bucket)
@@ -167,5 +229,13 @@ def build(ctx: BuildContext) -> Template:
 
 # What the endpoint template receives from the build (kept here so the tests find the seed code's contract).
 BUILD_OWNED_PARAMETERS = (
-    "SageMakerProjectName", "SageMakerProjectId", "ModelPackageName", endpoint.MODEL_ROLE.name, "EnvName", "EnvType",
-    endpoint.SUBNETS.name, endpoint.SECURITY_GROUPS.name, endpoint.VOLUME_KEY.name)
+    "SageMakerProjectName",
+    "SageMakerProjectId",
+    "ModelPackageName",
+    endpoint.MODEL_ROLE.name,
+    "EnvName",
+    "EnvType",
+    endpoint.SUBNETS.name,
+    endpoint.SECURITY_GROUPS.name,
+    endpoint.VOLUME_KEY.name,
+)

@@ -21,8 +21,17 @@ import sys
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["sex", "length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight",
-           "shell_weight", "rings"]
+COLUMNS = [
+    "sex",
+    "length",
+    "diameter",
+    "height",
+    "whole_weight",
+    "shucked_weight",
+    "viscera_weight",
+    "shell_weight",
+    "rings",
+]
 FEATURES = COLUMNS[:-1]
 LABEL = "rings"
 DEFAULT_ROWS = 4177  # the size of the original data set
@@ -52,7 +61,7 @@ def synthetic_abalone(n: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pd.Dat
     length = np.clip(0.7 * growth * rng.normal(1.0, 0.07, n) + np.where(female, 0.015, 0.0), 0.075, 0.815)
     diameter = np.clip(length * rng.normal(0.79, 0.02, n), 0.055, 0.65)
     height = np.clip(diameter * rng.normal(0.34, 0.035, n), 0.01, 0.25)
-    whole = np.clip(1.9 * length ** 3 / 0.343 * rng.normal(1.0, 0.09, n) * 0.65, 0.002, 2.83)
+    whole = np.clip(1.9 * length**3 / 0.343 * rng.normal(1.0, 0.09, n) * 0.65, 0.002, 2.83)
     shucked_share = np.clip(rng.normal(0.45, 0.04, n) - 0.004 * (rings - 10), 0.2, 0.65)
     viscera_share = np.clip(rng.normal(0.22, 0.02, n), 0.1, 0.35)
     shell_share = np.clip(rng.normal(0.25, 0.03, n) + 0.006 * (rings - 10), 0.1, 0.6)
@@ -60,17 +69,20 @@ def synthetic_abalone(n: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pd.Dat
     scale = np.minimum(1.0, 0.95 / (shucked_share + viscera_share + shell_share))
     shucked, viscera, shell = (whole * share * scale for share in (shucked_share, viscera_share, shell_share))
 
-    return pd.DataFrame({
-        "sex": sex,
-        "length": np.round(length, 3),
-        "diameter": np.round(diameter, 3),
-        "height": np.round(height, 3),
-        "whole_weight": np.round(whole, 4),
-        "shucked_weight": np.round(shucked, 4),
-        "viscera_weight": np.round(viscera, 4),
-        "shell_weight": np.round(shell, 4),
-        "rings": rings,
-    }, columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "sex": sex,
+            "length": np.round(length, 3),
+            "diameter": np.round(diameter, 3),
+            "height": np.round(height, 3),
+            "whole_weight": np.round(whole, 4),
+            "shucked_weight": np.round(shucked, 4),
+            "viscera_weight": np.round(viscera, 4),
+            "shell_weight": np.round(shell, 4),
+            "rings": rings,
+        },
+        columns=COLUMNS,
+    )
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -80,8 +92,9 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def ensure_dataset(s3_client, bucket: str, key: str = DEFAULT_KEY, rows: int = DEFAULT_ROWS,
-                   seed: int = DEFAULT_SEED) -> bool:
+def ensure_dataset(
+    s3_client, bucket: str, key: str = DEFAULT_KEY, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED
+) -> bool:
     """Upload the synthetic data set to ``s3://bucket/key`` unless an object is already there.
 
     Returns True if it uploaded. An existing object (your own data) is never replaced. The upload sends no
@@ -97,14 +110,18 @@ def ensure_dataset(s3_client, bucket: str, key: str = DEFAULT_KEY, rows: int = D
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code not in ("404", "NoSuchKey", "NotFound"):
             raise
-    s3_client.put_object(Bucket=bucket, Key=key, Body=to_csv_bytes(synthetic_abalone(rows, seed)),
-                         ContentType="text/csv")
+    s3_client.put_object(
+        Bucket=bucket, Key=key, Body=to_csv_bytes(synthetic_abalone(rows, seed)), ContentType="text/csv"
+    )
     return True
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.abalone.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.abalone.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     write = commands.add_parser("write", help="write the synthetic data set to a local CSV file")
     write.add_argument("path")
@@ -125,11 +142,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    uploaded = ensure_dataset(boto3.Session(region_name=args.region).client("s3"), args.bucket, args.key,
-                              args.rows, args.seed)
+    uploaded = ensure_dataset(
+        boto3.Session(region_name=args.region).client("s3"), args.bucket, args.key, args.rows, args.seed
+    )
     where = f"s3://{args.bucket}/{args.key}"
-    print(f"Uploaded the synthetic data set ({args.rows} rows) to {where}" if uploaded
-          else f"Using the existing data set {where}")
+    print(
+        f"Uploaded the synthetic data set ({args.rows} rows) to {where}"
+        if uploaded
+        else f"Using the existing data set {where}"
+    )
     return 0
 
 

@@ -77,10 +77,14 @@ def read_test(test_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     errors = y_pred - y_true
-    mse = float(np.mean(errors ** 2))
+    mse = float(np.mean(errors**2))
     variance = float(np.var(y_true))
-    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(errors))),
-            "r2": 1.0 - mse / variance if variance > 0 else 0.0}
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(np.mean(np.abs(errors))),
+        "r2": 1.0 - mse / variance if variance > 0 else 0.0,
+    }
 
 
 def regression_report(y_true, y_pred, bootstrap_rounds: int = 200, seed: int = 0) -> dict:
@@ -92,8 +96,10 @@ def regression_report(y_true, y_pred, bootstrap_rounds: int = 200, seed: int = 0
         raise ValueError("need as many predictions as labels, and at least one")
     values = _metrics(y_true, y_pred)
     rng = np.random.default_rng(seed)
-    samples = [_metrics(y_true[rows], y_pred[rows])
-               for rows in (rng.integers(0, y_true.size, y_true.size) for _ in range(bootstrap_rounds))]
+    samples = [
+        _metrics(y_true[rows], y_pred[rows])
+        for rows in (rng.integers(0, y_true.size, y_true.size) for _ in range(bootstrap_rounds))
+    ]
     return {
         "regression_metrics": {
             name: {"value": value, "standard_deviation": float(np.std([sample[name] for sample in samples]))}

@@ -76,8 +76,10 @@ SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"T
 def _require(**values) -> None:
     missing = [name for name, value in values.items() if not value]
     if missing:
-        raise ValueError("get_pipeline needs " + ", ".join(missing) + ": the environment's guardrails reject "
-                         "SageMaker jobs without the environment's buckets, network and keys")
+        raise ValueError(
+            "get_pipeline needs " + ", ".join(missing) + ": the environment's guardrails reject "
+            "SageMaker jobs without the environment's buckets, network and keys"
+        )
 
 
 def _ids(values: str | Iterable[str] | None) -> list[str]:
@@ -103,15 +105,20 @@ def script_uploads(default_bucket: str, base_job_prefix: str) -> dict[Path, str]
     script uploaded for another version of the pipeline) and the definition is identical for identical code.
     """
     code_hash = _content_hash(PREPROCESS_SCRIPT, EVALUATE_SCRIPT)
-    return {path: f"s3://{default_bucket}/{base_job_prefix}/code/{code_hash}/{path.name}"
-            for path in (PREPROCESS_SCRIPT, EVALUATE_SCRIPT)}
+    return {
+        path: f"s3://{default_bucket}/{base_job_prefix}/code/{code_hash}/{path.name}"
+        for path in (PREPROCESS_SCRIPT, EVALUATE_SCRIPT)
+    }
 
 
 def job_tags(tags: Sequence[Mapping[str, str]] | None) -> list[dict[str, str]]:
     """The tags for the jobs: the pipeline's tags except the reserved sagemaker:/aws: keys (SageMaker tags the
     jobs of a project's pipeline with the project's sagemaker: tags itself)."""
-    return [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags or []
-            if not tag["Key"].lower().startswith(("sagemaker:", "aws:"))]
+    return [
+        {"Key": tag["Key"], "Value": tag["Value"]}
+        for tag in tags or []
+        if not tag["Key"].lower().startswith(("sagemaker:", "aws:"))
+    ]
 
 
 def _disable_client_side_role_validation() -> None:
@@ -123,8 +130,9 @@ def _disable_client_side_role_validation() -> None:
 
 def get_session(region: str, default_bucket: str) -> PipelineSession:
     """A pipeline session for ``region`` with ``default_bucket``; telemetry off, no SDK defaults files."""
-    return PipelineSession(boto_session=boto3.Session(region_name=region), default_bucket=default_bucket,
-                           sagemaker_config=SDK_CONFIG)
+    return PipelineSession(
+        boto_session=boto3.Session(region_name=region), default_bucket=default_bucket, sagemaker_config=SDK_CONFIG
+    )
 
 
 def get_pipeline(
@@ -165,9 +173,16 @@ def get_pipeline(
     """
     subnets = _ids(subnet_ids)
     security_groups = _ids(security_group_ids)
-    _require(region=region, role=role, default_bucket=default_bucket, model_bucket=model_bucket,
-             s3_kms_key_arn=s3_kms_key_arn, ebs_kms_key_arn=ebs_kms_key_arn, subnet_ids=subnets,
-             security_group_ids=security_groups)
+    _require(
+        region=region,
+        role=role,
+        default_bucket=default_bucket,
+        model_bucket=model_bucket,
+        s3_kms_key_arn=s3_kms_key_arn,
+        ebs_kms_key_arn=ebs_kms_key_arn,
+        subnet_ids=subnets,
+        security_group_ids=security_groups,
+    )
     _disable_client_side_role_validation()
     session = sagemaker_session or get_session(region, default_bucket)
     if not isinstance(session, PipelineSession):
@@ -180,49 +195,68 @@ def get_pipeline(
     processing_instance_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_instance_type = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     model_approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
-    input_data = ParameterString("InputDataUrl",
-                                 default_value=f"s3://{default_bucket}/datasets/abalone/abalone.csv")
+    input_data = ParameterString("InputDataUrl", default_value=f"s3://{default_bucket}/datasets/abalone/abalone.csv")
     mse_limit = ParameterFloat("MseThreshold", default_value=float(mse_threshold))
 
-    network = NetworkConfig(subnets=subnets, security_group_ids=security_groups,
-                            encrypt_inter_container_traffic=True,
-                            enable_network_isolation=enable_network_isolation)
+    network = NetworkConfig(
+        subnets=subnets,
+        security_group_ids=security_groups,
+        encrypt_inter_container_traffic=True,
+        enable_network_isolation=enable_network_isolation,
+    )
 
     def execution_uri(bucket: str, *parts: str):
-        return Join(on="/", values=["s3:/", bucket, base_job_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID,
-                                    *parts])
+        return Join(on="/", values=["s3:/", bucket, base_job_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
     def s3_input(name: str, source, destination: str) -> ProcessingInput:
-        return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
-            s3_uri=source, local_path=destination, s3_data_type="S3Prefix", s3_input_mode="File"))
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=source, local_path=destination, s3_data_type="S3Prefix", s3_input_mode="File"
+            ),
+        )
 
     def s3_output(name: str, source: str, destination) -> ProcessingOutput:
-        return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
-            s3_uri=destination, local_path=source, s3_upload_mode="EndOfJob"))
+        return ProcessingOutput(
+            output_name=name,
+            s3_output=ProcessingS3Output(s3_uri=destination, local_path=source, s3_upload_mode="EndOfJob"),
+        )
 
     def processor(image_uri: str, job: str) -> ScriptProcessor:
         return ScriptProcessor(
-            role=role, image_uri=image_uri, command=["python3"], instance_type=processing_instance_type,
-            instance_count=processing_instance_count, volume_kms_key=ebs_kms_key_arn,
-            output_kms_key=s3_kms_key_arn, network_config=network, base_job_name=f"{base_job_prefix}-{job}",
-            sagemaker_session=session, tags=tags_for_jobs or None)
+            role=role,
+            image_uri=image_uri,
+            command=["python3"],
+            instance_type=processing_instance_type,
+            instance_count=processing_instance_count,
+            volume_kms_key=ebs_kms_key_arn,
+            output_kms_key=s3_kms_key_arn,
+            network_config=network,
+            base_job_name=f"{base_job_prefix}-{job}",
+            sagemaker_session=session,
+            tags=tags_for_jobs or None,
+        )
 
     # -- preprocessing --------------------------------------------------------------------------------------
-    sklearn_image = image_uris.retrieve("sklearn", region=region, version=SKLEARN_FRAMEWORK_VERSION,
-                                        py_version="py3", instance_type="ml.m5.xlarge")
+    sklearn_image = image_uris.retrieve(
+        "sklearn", region=region, version=SKLEARN_FRAMEWORK_VERSION, py_version="py3", instance_type="ml.m5.xlarge"
+    )
     step_process = ProcessingStep(
         name="PreprocessAbaloneData",
         step_args=processor(sklearn_image, "preprocess").run(
             code=scripts[PREPROCESS_SCRIPT],
             inputs=[s3_input("raw", input_data, f"{PROCESSING_BASE}/input/data")],
-            outputs=[s3_output(split, f"{PROCESSING_BASE}/{split}",
-                               execution_uri(default_bucket, "preprocess", split))
-                     for split in ("train", "validation", "test")],
+            outputs=[
+                s3_output(split, f"{PROCESSING_BASE}/{split}", execution_uri(default_bucket, "preprocess", split))
+                for split in ("train", "validation", "test")
+            ],
             arguments=["--input-dir", f"{PROCESSING_BASE}/input/data", "--output-dir", PROCESSING_BASE],
         ),
     )
-    split_uri = {split: step_process.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
-                 for split in ("train", "validation", "test")}
+    split_uri = {
+        split: step_process.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri
+        for split in ("train", "validation", "test")
+    }
 
     # -- training -------------------------------------------------------------------------------------------
     xgboost_image = image_uris.retrieve("xgboost", region=region, version=XGBOOST_FRAMEWORK_VERSION)
@@ -232,51 +266,82 @@ def get_pipeline(
         sagemaker_session=session,
         base_job_name=f"{base_job_prefix}-train",
         hyperparameters=dict(XGBOOST_HYPERPARAMETERS),
-        compute=Compute(instance_type=training_instance_type, instance_count=1, volume_size_in_gb=30,
-                        volume_kms_key_id=ebs_kms_key_arn),
-        networking=Networking(subnets=subnets, security_group_ids=security_groups,
-                              enable_network_isolation=enable_network_isolation,
-                              enable_inter_container_traffic_encryption=True),
-        output_data_config=OutputDataConfig(s3_output_path=f"s3://{model_bucket}/{base_job_prefix}/training",
-                                            kms_key_id=s3_kms_key_arn),
+        compute=Compute(
+            instance_type=training_instance_type,
+            instance_count=1,
+            volume_size_in_gb=30,
+            volume_kms_key_id=ebs_kms_key_arn,
+        ),
+        networking=Networking(
+            subnets=subnets,
+            security_group_ids=security_groups,
+            enable_network_isolation=enable_network_isolation,
+            enable_inter_container_traffic_encryption=True,
+        ),
+        output_data_config=OutputDataConfig(
+            s3_output_path=f"s3://{model_bucket}/{base_job_prefix}/training", kms_key_id=s3_kms_key_arn
+        ),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=3600),
         tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in tags_for_jobs] or None,
     )
     step_train = TrainingStep(
         name="TrainAbaloneModel",
-        step_args=trainer.train(input_data_config=[
-            InputData(channel_name=channel, data_source=split_uri[channel], content_type="text/csv")
-            for channel in ("train", "validation")
-        ]),
+        step_args=trainer.train(
+            input_data_config=[
+                InputData(channel_name=channel, data_source=split_uri[channel], content_type="text/csv")
+                for channel in ("train", "validation")
+            ]
+        ),
     )
     model_data = step_train.properties.ModelArtifacts.S3ModelArtifacts
 
     # -- evaluation -----------------------------------------------------------------------------------------
-    evaluation_report = PropertyFile(name="AbaloneEvaluationReport", output_name="evaluation",
-                                     path="evaluation.json")
+    evaluation_report = PropertyFile(name="AbaloneEvaluationReport", output_name="evaluation", path="evaluation.json")
     step_eval = ProcessingStep(
         name="EvaluateAbaloneModel",
         step_args=processor(xgboost_image, "evaluate").run(
             code=scripts[EVALUATE_SCRIPT],
-            inputs=[s3_input("model", model_data, f"{PROCESSING_BASE}/model"),
-                    s3_input("test", split_uri["test"], f"{PROCESSING_BASE}/test")],
-            outputs=[s3_output("evaluation", f"{PROCESSING_BASE}/evaluation",
-                               execution_uri(model_bucket, "evaluation"))],
-            arguments=["--model", f"{PROCESSING_BASE}/model/model.tar.gz", "--test-dir", f"{PROCESSING_BASE}/test",
-                       "--output-dir", f"{PROCESSING_BASE}/evaluation"],
+            inputs=[
+                s3_input("model", model_data, f"{PROCESSING_BASE}/model"),
+                s3_input("test", split_uri["test"], f"{PROCESSING_BASE}/test"),
+            ],
+            outputs=[
+                s3_output("evaluation", f"{PROCESSING_BASE}/evaluation", execution_uri(model_bucket, "evaluation"))
+            ],
+            arguments=[
+                "--model",
+                f"{PROCESSING_BASE}/model/model.tar.gz",
+                "--test-dir",
+                f"{PROCESSING_BASE}/test",
+                "--output-dir",
+                f"{PROCESSING_BASE}/evaluation",
+            ],
         ),
         property_files=[evaluation_report],
     )
-    mse = JsonGet(step_name=step_eval.name, property_file=evaluation_report,
-                  json_path="regression_metrics.mse.value")
+    mse = JsonGet(step_name=step_eval.name, property_file=evaluation_report, json_path="regression_metrics.mse.value")
 
     # -- registration (no repack step: the built-in algorithm needs no inference code) ----------------------
-    model = ModelBuilder(image_uri=xgboost_image, s3_model_data_url=model_data, role_arn=role,
-                         sagemaker_session=session, dependencies=None, log_level=logging.WARNING)
-    model_metrics = ModelMetrics(model_statistics=MetricsSource(
-        s3_uri=Join(on="/", values=[
-            step_eval.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"]),
-        content_type="application/json"))
+    model = ModelBuilder(
+        image_uri=xgboost_image,
+        s3_model_data_url=model_data,
+        role_arn=role,
+        sagemaker_session=session,
+        dependencies=None,
+        log_level=logging.WARNING,
+    )
+    model_metrics = ModelMetrics(
+        model_statistics=MetricsSource(
+            s3_uri=Join(
+                on="/",
+                values=[
+                    step_eval.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
+                    "evaluation.json",
+                ],
+            ),
+            content_type="application/json",
+        )
+    )
     step_register = ModelStep(
         name="RegisterAbaloneModel",
         step_args=model.register(
@@ -290,13 +355,16 @@ def get_pipeline(
         ),
     )
     if step_register.steps:  # a repack job would run without the environment's network and keys
-        raise RuntimeError("the SDK added steps to RegisterAbaloneModel: "
-                           + ", ".join(step.name for step in step_register.steps))
+        raise RuntimeError(
+            "the SDK added steps to RegisterAbaloneModel: " + ", ".join(step.name for step in step_register.steps)
+        )
 
     step_fail = FailStep(
         name="AbaloneMSEAboveThreshold",
-        error_message=Join(on=" ", values=["The model's test MSE", mse, "is above the threshold", mse_limit,
-                                           "- the model is not registered."]),
+        error_message=Join(
+            on=" ",
+            values=["The model's test MSE", mse, "is above the threshold", mse_limit, "- the model is not registered."],
+        ),
     )
     step_cond = ConditionStep(
         name="CheckMSEAbaloneEvaluation",
@@ -307,8 +375,14 @@ def get_pipeline(
 
     return Pipeline(
         name=pipeline_name,
-        parameters=[processing_instance_type, processing_instance_count, training_instance_type,
-                    model_approval_status, input_data, mse_limit],
+        parameters=[
+            processing_instance_type,
+            processing_instance_count,
+            training_instance_type,
+            model_approval_status,
+            input_data,
+            mse_limit,
+        ],
         steps=[step_process, step_train, step_eval, step_cond],
         sagemaker_session=session,
     )

@@ -23,8 +23,17 @@ import numpy as np
 import pandas as pd
 
 BASE_DIR = "/opt/ml/processing"
-COLUMNS = ["sex", "length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight",
-           "shell_weight", "rings"]
+COLUMNS = [
+    "sex",
+    "length",
+    "diameter",
+    "height",
+    "whole_weight",
+    "shucked_weight",
+    "viscera_weight",
+    "shell_weight",
+    "rings",
+]
 NUMERIC = COLUMNS[1:-1]
 LABEL = "rings"
 SEX_CATEGORIES = ["F", "I", "M"]  # fixed one-hot order, never derived from the data
@@ -65,8 +74,11 @@ def split_frame(frame: pd.DataFrame, seed: int = 42, fractions=(0.7, 0.15)) -> d
     n_validation = max(1, int(round(n * fractions[1])))
     n_train = min(n_train, n - 2)
     n_validation = min(n_validation, n - n_train - 1)
-    bounds = {"train": order[:n_train], "validation": order[n_train:n_train + n_validation],
-              "test": order[n_train + n_validation:]}
+    bounds = {
+        "train": order[:n_train],
+        "validation": order[n_train : n_train + n_validation],
+        "test": order[n_train + n_validation :],
+    }
     return {name: frame.iloc[rows].reset_index(drop=True) for name, rows in bounds.items()}
 
 
@@ -97,8 +109,9 @@ def preprocess(input_dir: str, output_dir: str, seed: int = 42) -> dict[str, int
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", default=os.path.join(BASE_DIR, "input", "data"))
-    parser.add_argument("--output-dir", default=BASE_DIR,
-                        help="the splits go to <output-dir>/train, /validation and /test")
+    parser.add_argument(
+        "--output-dir", default=BASE_DIR, help="the splits go to <output-dir>/train, /validation and /test"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     counts = preprocess(args.input_dir, args.output_dir, seed=args.seed)

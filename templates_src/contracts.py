@@ -5,6 +5,9 @@ and may only read outputs (``GetAtt Child.Outputs.X``) its child defines.  Cloud
 contract only at deploy time (cfn-lint follows local paths for parameters but not for outputs), so
 generation checks every nested stack and StackSet whose template this generator builds, and fails with one
 line per broken contract that names both templates.
+
+The same word names what a parent template *module* may read of a child module's Python names
+(``MODULE_CONTRACT`` below, enforced by tests/test_structure.py).
 """
 
 from __future__ import annotations
@@ -81,3 +84,37 @@ def check(built: dict[str, dict]) -> None:
     problems = violations(built)
     if problems:
         raise ContractError(problems)
+
+
+# -- between template modules ------------------------------------------------------------------------------------------
+# What a parent template module may read of a child template module: the child's *contract*, the names a parent
+# needs to refer to the child and to pass its parameters, and nothing else.  A child is a template the parent nests
+# (nested stack), deploys by StackSet, offers as a Service Catalog product or ships in its seed code
+# (``children``).  The contract of a child module is:
+#   * ``MODULE_CONTRACT``: ``NAME`` (the template the parent refers to), and ``PARAMETERS`` and ``OUTPUTS`` where
+#     the module defines them (its parameter definitions, its output names);
+#   * its module-level UPPER_CASE ``ParamSpec`` constants of parameters its template declares (the parent passes
+#     ``<spec>.name``);
+#   * the module itself only as the argument of ``ctx.declared`` (directly, or through a module-level table of
+#     children used for nothing else): the child's template as built, whose parameters, outputs and console labels
+#     a parent reads.
+# Everything else a template module defines is its own.  What several templates need is a block
+# (templates_src/blocks), and blocks import no template module.
+MODULE_CONTRACT = ("NAME", "PARAMETERS", "OUTPUTS")
+CHILD_KINDS = ("nested-stack", "stack-set", "sc-product")  # references.Reference kinds that make a child
+
+
+def children(built: dict[str, dict]) -> dict[str, set[str]]:
+    """Template name -> the templates it nests, deploys by StackSet, offers as products or ships in its seed code
+    (``registry.SEED_CODE_TEMPLATES``), among ``built`` (name -> rendered template)."""
+    from templates_src import registry
+
+    found: dict[str, set[str]] = {name: set() for name in built}
+    for parent, template in built.items():
+        for ref in references.iter_references(template):
+            if ref.kind in CHILD_KINDS and ref.stem in built:
+                found[parent].add(ref.stem)
+            elif ref.kind == "seed-code":
+                shipped = registry.SEED_CODE_TEMPLATES.get(references.seed_folder(ref), {})
+                found[parent].update(name for name in shipped.values() if name in built)
+    return found

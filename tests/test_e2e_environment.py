@@ -60,7 +60,7 @@ import sys
 
 import pytest
 
-from templates_src.templates.env import env_vpc_egress
+from templates_src.blocks import endpoints
 from tests import cfn
 from tests.support_moto import (
     ACCOUNT_ID,
@@ -130,7 +130,7 @@ def create_platform_boundary(server) -> str:
 
 # The interface endpoints' toggles, and those env-vpc-egress creates by default in a new VPC (the Studio Classic
 # notebook endpoint is off).
-INTERFACE_TOGGLES = tuple(e.toggle for e in env_vpc_egress.INTERFACE_ENDPOINTS)
+INTERFACE_TOGGLES = tuple(e.toggle for e in endpoints.created(endpoints.ENVIRONMENT))
 DEFAULT_INTERFACE_ENDPOINTS = {
     f"com.amazonaws.{REGION}.{service}"
     for service in (

@@ -1,4 +1,5 @@
-"""The environment network: env-vpc (VPC, subnets, security groups, flow logs) and env-vpc-egress (endpoints, NAT).
+"""The environment network: env-vpc (VPC, subnets, security groups, flow logs) and env-vpc-egress (endpoints, NAT),
+and the endpoint catalogue they are built from (templates_src/blocks/endpoints.py).
 
 Scenarios are rendered offline with cloud-radar, which resolves conditions, Ref, Sub, Select, Split and Join for
 given parameters; the Rules section, which cloud-radar ignores, is evaluated by ``rule_failures`` below.
@@ -12,10 +13,12 @@ import fnmatch
 import pytest
 from cloud_radar.cf.unit import Template as Renderer
 
+from templates_src.blocks import endpoints
 from templates_src.blocks import parameters as params
+from templates_src.blocks import vpc as vpc_blocks
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, render
-from templates_src.templates.env import env_vpc, env_vpc_egress
+from templates_src.templates.env import env_main, env_target_account_network, env_vpc, env_vpc_egress
 from tests import cfn, support_render
 from tests.cfn import walk
 
@@ -45,6 +48,10 @@ EGRESS_PARAMS = {
     "SeedCodeS3BucketName": "release-bucket",
 }
 INTERNET = "0.0.0.0/0"
+# The environment's interface endpoints (the catalogue's), their toggles, and those a new VPC gets by default.
+INTERFACE = endpoints.created(endpoints.ENVIRONMENT)
+INTERFACE_TOGGLES = [e.toggle for e in INTERFACE]
+DEFAULT_SET = {e.logical_id for e in INTERFACE if e.default == endpoints.AUTO}
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +299,7 @@ def test_flow_log_group_key_follows_the_hardening_configuration(built, configs):
             assert rule_failures(template, **VPC_PARAMS) == []
             continue
         cond, given, default = key["Fn::If"]
-        assert cond == env_vpc.FLOW_LOGS_KEY_GIVEN and given == {"Ref": "VPCFlowLogsCloudWatchKMSKey"}
+        assert cond == vpc_blocks.FLOW_LOGS_KEY_GIVEN and given == {"Ref": "VPCFlowLogsCloudWatchKMSKey"}
         assert group["RetentionInDays"] == {"Ref": "VPCFlowLogsLogGroupRetention"}
         if config.encrypt_logs:
             assert default == {"Ref": params.LOGS_KMS_KEY_ARN.name}
@@ -316,7 +323,7 @@ def interface_endpoints(stack: dict) -> dict[str, dict]:
 
 def test_egress_parameters(egress):
     p = egress["Parameters"]
-    assert list(p) == [spec.name for spec in env_vpc_egress.PARAMETERS]
+    assert list(p) == [spec.name for spec in env_vpc_egress.parameters()]
     assert p["CreateNATGateways"]["Default"] == "YES"
     assert [p[f"PublicSubnet{i}CIDR"]["Default"] for i in range(1, 5)] == [
         "10.0.128.0/20",
@@ -324,11 +331,17 @@ def test_egress_parameters(egress):
         "10.0.160.0/20",
         "10.0.176.0/20",
     ]
-    toggles = {e.toggle: p[e.toggle]["Default"] for e in env_vpc_egress.INTERFACE_ENDPOINTS}
-    assert len(toggles) == 17 and toggles.pop("CreateSageMakerNotebookVPCEndpoint") == "NO"
+    # One toggle per interface endpoint of the environment in the catalogue, and no other: Auto by default, but
+    # the Studio Classic notebook endpoint's (NO).
+    assert [n for n in p if n in INTERFACE_TOGGLES or n.endswith("VPCEndpoint")] == [
+        "CreateS3VPCEndpoint",
+        *INTERFACE_TOGGLES,
+    ]
+    toggles = {name: p[name]["Default"] for name in INTERFACE_TOGGLES}
+    assert toggles.pop("CreateSageMakerNotebookVPCEndpoint") == "NO"
     assert set(toggles.values()) == {"Auto"} and "CreateSageMakerStudioVPCEndpoint" in toggles
     assert {p[t]["AllowedValues"] == ["YES", "NO", "Auto"] for t in toggles} == {True}
-    assert p["AvailabilityZones"] == env_vpc.AVAILABILITY_ZONES.to_parameter().to_dict()
+    assert p["AvailabilityZones"] == vpc_blocks.AVAILABILITY_ZONES.to_parameter().to_dict()
 
 
 def test_interface_endpoints_use_private_dns_in_every_private_subnet(egress):
@@ -373,7 +386,7 @@ def test_an_existing_vpc_keeps_its_own_interface_endpoints_unless_asked(egress):
     VPC usually has some: with CreateVPC NO the defaults create no interface endpoint; each one asked for (YES)
     is created; a new VPC gets the default set."""
     new = interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="YES"))
-    assert len(new) == 16
+    assert set(new) == DEFAULT_SET
     assert interface_endpoints(deploy(egress, EGRESS_PARAMS, CreateVPC="NO")) == {}
     asked = interface_endpoints(
         deploy(
@@ -389,13 +402,13 @@ def test_an_existing_vpc_keeps_its_own_interface_endpoints_unless_asked(egress):
 
 @pytest.fixture(scope="module")
 def all_endpoints(egress) -> dict[str, dict]:
-    all_on = {e.toggle: "YES" for e in env_vpc_egress.INTERFACE_ENDPOINTS}
+    all_on = {e.toggle: "YES" for e in INTERFACE}
     return interface_endpoints(deploy(egress, EGRESS_PARAMS, **all_on))
 
 
-@pytest.mark.parametrize("endpoint", env_vpc_egress.INTERFACE_ENDPOINTS, ids=lambda e: e.toggle)
+@pytest.mark.parametrize("endpoint", INTERFACE, ids=lambda e: e.toggle)
 def test_each_toggle_controls_its_endpoint(egress, all_endpoints, endpoint):
-    all_on = {e.toggle: "YES" for e in env_vpc_egress.INTERFACE_ENDPOINTS}
+    all_on = {e.toggle: "YES" for e in INTERFACE}
     off = interface_endpoints(deploy(egress, EGRESS_PARAMS, **{**all_on, endpoint.toggle: "NO"}))
     assert set(all_endpoints) - set(off) == {endpoint.logical_id}
     assert all_endpoints[endpoint.logical_id]["ServiceName"] == endpoint.service_name.replace("${AWS::Region}", REGION)
@@ -544,7 +557,86 @@ def test_internet_free_mode_has_no_way_out(egress):
     }
     assert INTERNET not in str(stack["Resources"])
     assert "NATGatewayIds" not in stack["Outputs"]
-    assert len(interface_endpoints(stack)) == 16 and "VPCEndpointS3" in stack["Resources"]
+    assert set(interface_endpoints(stack)) == DEFAULT_SET and "VPCEndpointS3" in stack["Resources"]
+
+
+# -- the endpoint catalogue -------------------------------------------------------------------------------------------
+def test_each_endpoint_is_one_consistent_row():
+    rows = endpoints.rows()
+    for key in ("toggle", "logical_id", "condition"):
+        assert len({getattr(e, key) for e in rows}) == len(rows), key
+    assert len({(e.service, e.kind) for e in rows}) == len(rows)
+    for e in rows:
+        assert e.kind in (endpoints.INTERFACE, endpoints.GATEWAY)
+        assert e.networks and set(e.networks) <= {endpoints.ENVIRONMENT, endpoints.TARGET_ACCOUNTS}
+        assert e.toggle.startswith("Create") and e.toggle.endswith("VPCEndpoint")
+        assert e.logical_id == "VPCEndpoint" + e.toggle.removeprefix("Create").removesuffix("VPCEndpoint")
+        assert (e.existing is not None) == (e.kind == endpoints.GATEWAY)  # a gateway may be the VPC's own
+        assert e.default in (("YES", "NO") if e.kind == endpoints.GATEWAY else ("YES", "NO", endpoints.AUTO))
+        assert e.policy in (endpoints.DEFAULT_POLICY, endpoints.ACCOUNT_PRINCIPALS_ONLY, endpoints.NAMED_BUCKETS)
+        assert e.rule_position is None or (e.internet_free and e.kind == endpoints.INTERFACE)
+    positions = [e.rule_position for e in rows if e.rule_position is not None]
+    assert len(set(positions)) == len(positions)
+    assert endpoints.kms().policy == endpoints.ACCOUNT_PRINCIPALS_ONLY
+    assert endpoints.s3().policy == endpoints.NAMED_BUCKETS and endpoints.s3().networks == endpoints.BOTH
+
+
+def test_the_internet_free_rule_requires_exactly_the_catalogues_needed_endpoints(configs):
+    """env-main's InternetFree Rule, one assertion per interface endpoint of the environment an internet-free
+    environment needs (the S3 gateway endpoint is always there: created, or the VPC's own, whose id a Rule
+    requires)."""
+    main = build_selected([env_main.NAME], BuildContext(configs["default"]))[env_main.NAME]
+    checked = [a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in main["Rules"]["InternetFree"]["Assertions"]]
+    needed = {e.toggle for e in endpoints.rows(endpoints.ENVIRONMENT, endpoints.INTERFACE) if e.internet_free}
+    assert checked == list(endpoints.internet_free_toggles()) and set(checked) == needed
+    assert main["Rules"]["InternetFree"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateNATGateways"}, "NO"]}
+
+
+EXAMPLE = endpoints.Endpoint(
+    "CreateExampleVPCEndpoint",
+    "VPCEndpointExample",
+    "example",
+    "Example",
+    "a service a test adds",
+    internet_free=True,
+    networks=endpoints.BOTH,
+)
+MAIN_PARAMS = {"SeedCodeS3BucketName": "release-bucket", "AvailabilityZones": ",".join(ZONES[:2])}
+
+
+def test_adding_an_endpoint_is_adding_a_row(monkeypatch, configs):
+    """One more row in the catalogue, and nothing else: env-vpc-egress has its toggle and creates it, env-main
+    offers the toggle, passes it on and its internet-free Rule requires it, the target accounts' network creates it
+    and the README's table lists it."""
+    from templates_src import readme_blocks
+
+    monkeypatch.setattr(endpoints, "ENDPOINTS", (*endpoints.ENDPOINTS, EXAMPLE))
+    built = build_selected([env_main.NAME], BuildContext(configs["default"]))
+    main, egress = built[env_main.NAME], built[EGRESS]
+    toggle, service = EXAMPLE.toggle, f"com.amazonaws.{REGION}.example"
+
+    # env-vpc-egress: the toggle (Auto), and the endpoint with a new VPC, not when turned off.
+    assert egress["Parameters"][toggle]["Default"] == "Auto"
+    created = interface_endpoints(deploy(egress, EGRESS_PARAMS))
+    assert created[EXAMPLE.logical_id]["ServiceName"] == service
+    assert created[EXAMPLE.logical_id]["PrivateDnsEnabled"] is True
+    assert EXAMPLE.logical_id not in interface_endpoints(deploy(egress, EGRESS_PARAMS, **{toggle: "NO"}))
+
+    # env-main: offers the child's definition in its endpoint group, passes it on, and refuses NO without NAT.
+    assert main["Parameters"][toggle] == egress["Parameters"][toggle]
+    groups = main["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    (group,) = [g["Parameters"] for g in groups if g["Label"]["default"] == "VPC endpoints"]
+    assert group[-1] == toggle
+    assert main["Resources"]["EnvironmentVPCEndpoints"]["Properties"]["Parameters"][toggle] == {"Ref": toggle}
+    assert support_render.rule_failures(main, {**MAIN_PARAMS, "CreateNATGateways": "NO"}) == []
+    failures = support_render.rule_failures(main, {**MAIN_PARAMS, "CreateNATGateways": "NO", toggle: "NO"})
+    assert len(failures) == 1 and failures[0].startswith(f"{toggle} must be YES or Auto when CreateNATGateways is NO")
+    assert support_render.rule_failures(main, {**MAIN_PARAMS, toggle: "NO"}) == []  # with NAT gateways: optional
+
+    # The target accounts' network creates it, always; the README's table lists it.
+    target = built[env_target_account_network.NAME]["Resources"][EXAMPLE.logical_id]
+    assert "Condition" not in target and target["Properties"]["ServiceName"] == {"Fn::Sub": EXAMPLE.service_name}
+    assert f"`{toggle}` (`Auto`)" in readme_blocks.endpoints_block()
 
 
 # -- both templates ---------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """env-target-account-network: the internet-free network of SageMaker endpoints in a staging or production account.
 
 Scenarios are rendered offline (tests/support_render.py: Fn::GetAZs answers the zones <region>a to <region>f,
-physical ids are well-formed fakes).  The template is built from env-vpc's and env-vpc-egress's functions; the
-last tests prove that those two templates still render byte for byte as their golden snapshots.
+physical ids are well-formed fakes).  The template is built from the network blocks env-vpc and env-vpc-egress are
+built from (templates_src/blocks/vpc.py, endpoints.py); the last tests prove that those two templates still render
+byte for byte as their golden snapshots.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import pathlib
 import pytest
 
 from templates_src import iam_coverage, iam_deployers, registry
+from templates_src.blocks import endpoints as endpoint_blocks
+from templates_src.blocks import vpc as vpc_blocks
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, generate, render
 from templates_src.templates.env import env_iam, env_target_account_network, env_vpc, env_vpc_egress
@@ -235,8 +238,11 @@ def test_interface_endpoints_with_private_dns(template):
     assert len(endpoints) == len(ENDPOINT_SERVICES)
     for endpoint in endpoints.values():
         assert endpoint["PrivateDnsEnabled"] is True and endpoint["VpcId"] == fake(template, "VPC")
-    # The same endpoints as env-vpc-egress's (logical ids, services), always created here: no toggles.
-    table = {e.logical_id: e for e in env_vpc_egress.INTERFACE_ENDPOINTS}
+    # The catalogue's endpoints of the target accounts (env-vpc-egress's logical ids), always created here: no
+    # toggles.
+    catalogue = endpoint_blocks.rows(endpoint_blocks.TARGET_ACCOUNTS, endpoint_blocks.INTERFACE)
+    assert {e.service for e in catalogue} == ENDPOINT_SERVICES
+    table = {e.logical_id: e for e in endpoint_blocks.ENDPOINTS}
     for logical_id, resource in cfn.resources(template, "AWS::EC2::VPCEndpoint").items():
         assert "Condition" not in resource
         if resource["Properties"]["VpcEndpointType"] == "Interface":
@@ -297,7 +303,7 @@ def test_flow_logs_are_on_by_default_and_kept(template):
     assert not FLOW_LOG_RESOURCES & set(off["Resources"])
     assert not of_type(off, "AWS::IAM::Role") and not of_type(off, "AWS::Logs::LogGroup")
     for logical_id in FLOW_LOG_RESOURCES:
-        assert template["Resources"][logical_id]["Condition"] == env_vpc.FLOW_LOGS
+        assert template["Resources"][logical_id]["Condition"] == vpc_blocks.FLOW_LOGS
 
 
 def test_flow_logs_on_create_their_role_under_the_target_account_boundary(template):

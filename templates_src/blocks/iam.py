@@ -1,7 +1,8 @@
 """IAM building blocks on awacs: pure policy factories and the one role factory every template uses.
 
 The role factory applies what the configuration demands of every role: the role path (except where AWS
-mandates one), the permissions boundary and the tags.  Policy factories return plain awacs objects, so
+mandates one) and the permissions boundary (the tags, like every resource's, are added to the whole template by
+``generator.tag_everything``).  Policy factories return plain awacs objects, so
 tests can inspect statements without rendering a template.
 """
 
@@ -11,9 +12,21 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 
-from awacs.aws import Action, Allow, Condition, Deny, Policy, PolicyDocument, Principal, Statement
-from awacs.sts import AssumeRole
-from troposphere import AWSHelperFn, GetAtt, Template, encode_to_dict, iam
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    Bool,
+    Condition,
+    Deny,
+    Policy,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from awacs.sts import AssumeRole, SetSourceIdentity
+from troposphere import AWSHelperFn, GetAtt, Ref, Template, encode_to_dict, iam
 
 from templates_src.blocks.parameters import LONGEST
 from templates_src.context import BuildContext
@@ -103,9 +116,6 @@ def trust_statement(principal: Principal, condition: Condition | None = None, si
 def source_identity_statement(principal: Principal, identity: str, sid: str, condition: list = ()) -> Statement:
     """Trust statement allowing the caller to set the session's source identity, only to ``identity`` (a policy
     variable such as ``${aws:username}``)."""
-    from awacs.aws import StringEquals
-    from awacs.sts import SetSourceIdentity
-
     return Statement(
         Sid=sid,
         Effect=Allow,
@@ -113,6 +123,67 @@ def source_identity_statement(principal: Principal, identity: str, sid: str, con
         Principal=principal,
         Condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]),
     )
+
+
+def account_service_trust(service: str, extra: list | None = None, source_identity: bool = False) -> PolicyDocument:
+    """Trust an AWS service acting for this account only (confused-deputy protection: ``aws:SourceAccount``, and
+    ``extra`` conditions such as the source ARN).
+
+    ``source_identity``: the service may also set the session's source identity (Studio sets the user profile
+    name, env-sagemaker-studio's ExecutionRoleIdentityConfig, so CloudTrail shows who did what).
+    """
+    return trust(account_service_statement(service, extra, source_identity))
+
+
+def account_service_statement(
+    service: str, extra: list | None = None, source_identity: bool = False, sid: str = "ServiceForThisAccount"
+) -> Statement:
+    """The trust statement of ``account_service_trust``."""
+    condition = Condition([StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}), *(extra or [])])
+    acts = [AssumeRole, *([SetSourceIdentity] if source_identity else [])]
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Action=acts,
+        Principal=Principal("Service", [f"{service}.amazonaws.com"]),
+        Condition=condition,
+    )
+
+
+def administrator_trust(ctx: BuildContext) -> PolicyDocument:
+    """Who may assume the persona roles (configuration ``ds_administrator_trust``): core-iam-shared-roles'
+    administrator role and env-iam's user roles.
+
+    * IAM users of this account, only with MFA: their long-term access keys carry no MFA flag, so
+      ``Bool`` (not ``BoolIfExists``) keeps them out unless they signed in, or got a session, with MFA.
+    * Role sessions of this account whose role matches the configured patterns: federated (SAML, OIDC) and
+      IAM Identity Center users arrive as role sessions, authenticated (with MFA) by their identity provider.
+    ``aws:PrincipalArn`` is the user's ARN, or for a role session the role's ARN (path included).
+
+    And who the person is, for the session's whole life (``sts:SourceIdentity``, in CloudTrail and in every
+    request; a Studio user profile opens only for its own person): an IAM user may set only their own user
+    name; a role session only carries on the identity it already has (set by its identity provider, or at
+    the start of its chain), which STS never lets anyone change.
+    """
+    trust_ = ctx.config.ds_administrator_trust
+    account = Principal("AWS", ctx.root_arn())
+    users = ArnLike({"aws:PrincipalArn": ctx.arn("iam", "user/*")})
+    roles = ArnLike({"aws:PrincipalArn": [ctx.arn("iam", f"role/{pattern}") for pattern in trust_.roles]})
+    statements = []
+    if trust_.iam_users_with_mfa:
+        mfa = Bool({"aws:MultiFactorAuthPresent": "true"})
+        statements.append(trust_statement(account, sid="IamUsersWithMfa", condition=Condition([mfa, users])))
+        statements.append(
+            source_identity_statement(account, "${aws:username}", sid="IamUsersNameThemselves", condition=[mfa, users])
+        )
+    if trust_.roles:
+        statements.append(trust_statement(account, sid="RoleSessions", condition=Condition(roles)))
+        statements.append(
+            source_identity_statement(
+                account, "${aws:SourceIdentity}", sid="RoleSessionsKeepTheirIdentity", condition=[roles]
+            )
+        )
+    return trust(*statements)
 
 
 def _worst_case(node, bounds: dict[str, int]):
@@ -213,7 +284,7 @@ def role(
     max_session_seconds: int | None = None,
     boundary: str | AWSHelperFn | None = None,
 ) -> iam.Role:
-    """The only way templates create roles: path, permissions boundary and tags come from the config.
+    """The only way templates create roles: path and permissions boundary come from the config.
 
     ``boundary`` replaces the configured permissions boundary where none is configured (a template's own
     boundary, e.g. the target-account roles'); a configured boundary always wins.
@@ -251,8 +322,6 @@ def role_arn(resource: iam.Role) -> GetAtt:
 
 def boundary_condition(boundary) -> Condition | None:
     """Requests must carry exactly this permissions boundary (None: no condition)."""
-    from awacs.aws import StringEquals
-
     if boundary is None:
         return None
     return Condition(StringEquals({"iam:PermissionsBoundary": boundary}))
@@ -270,8 +339,6 @@ def role_admin_statements(
     * Removing a boundary (DeleteRolePermissionsBoundary) is never granted.
     * ``attachable``: the only managed policies the roles may get (iam:PolicyARN); none means no attachments.
     """
-    from awacs.aws import ArnLike
-
     boundary = ctx.permissions_boundary if boundary is None else boundary
     read = actions("iam", "GetRole", "ListRoleTags", "GetRolePolicy", "ListRolePolicies", "ListAttachedRolePolicies")
     maintain = actions("iam", "TagRole", "UntagRole")  # IAM checks no boundary on these
@@ -309,6 +376,9 @@ __all__ = [
     "document",
     "inline",
     "service_trust",
+    "account_service_trust",
+    "account_service_statement",
+    "administrator_trust",
     "trust",
     "trust_statement",
     "role",

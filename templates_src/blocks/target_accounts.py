@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from troposphere import And, Equals, If, Join, Not, Or, Ref, Split, Sub, Template
 
+from templates_src import naming
 from templates_src.blocks import parameters as params
 from templates_src.blocks.parameters import ParamSpec
 from templates_src.context import BuildContext
@@ -82,6 +83,55 @@ STACKSET_ROLE_NAME = MODEL_ROLE_NAME.with_(
 )
 
 PARAMETERS = (OU_STAGING, OU_PROD, ORGANIZATION_ID, STAGING_ACCOUNTS, PROD_ACCOUNTS)
+
+# -- what the target accounts' templates receive from the development account -----------------------------------------
+# The development account's model bucket (env-iam-target-account-roles' roles read it, env-target-account-network's
+# S3 endpoint admits it).
+MODEL_BUCKET_NAME = ParamSpec(
+    "ModelBucketName",
+    "Name of the model bucket in the development account",
+    "Model bucket name",
+    allowed_pattern=params.BUCKET_NAME,
+    min_length=3,
+    max_length=63,
+    constraint="must be an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)",
+)
+
+
+# -- the roles of model deployment in every account (env-iam-target-account-roles), named alike everywhere ----------
+def role_name_params(ctx: BuildContext) -> tuple[ParamSpec, ParamSpec]:
+    """The parameters that name the model execution role and the model deployment StackSet execution role (empty:
+    generated names, ``model_role_name`` and ``stackset_role_name``)."""
+    model = params.role_name_param(
+        "SageMakerModelExecutionRoleName",
+        "Name of the role SageMaker endpoints run as. Leave empty to generate one",
+        "Model execution role name",
+        contains=naming.MODEL_EXECUTION_ROLE_MARKER,
+        starts_with=ctx.config.prefix,
+    )
+    stackset = params.role_name_param(
+        "StackSetExecutionRoleName",
+        "Name of the role the model deployment StackSets run as. Leave empty to generate one",
+        "StackSet execution role name",
+        contains=naming.STACKSET_EXECUTION_ROLE_MARKER,
+        starts_with=ctx.config.prefix,
+    )
+    return model, stackset
+
+
+def model_role_name(ctx: BuildContext):
+    """The generated name of the model execution role (the same in every account of the environment)."""
+    return ctx.namer.name(
+        "role", "${EnvName}-${EnvType}-${AWS::Region}-" + naming.MODEL_EXECUTION_ROLE_MARKER, params.ENVIRONMENT
+    )
+
+
+def stackset_role_name(ctx: BuildContext):
+    """The generated name of the model deployment StackSet execution role (the same in every account)."""
+    return ctx.namer.name(
+        "role", "${EnvName}-${EnvType}-${AWS::Region}-" + naming.STACKSET_EXECUTION_ROLE_MARKER, params.ENVIRONMENT
+    )
+
 
 OU_MODE = "OrganizationalUnitCondition"
 LIST_MODE = "AccountListCondition"

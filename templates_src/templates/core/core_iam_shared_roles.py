@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
-from awacs.aws import ArnLike, Bool, Principal, StringEquals, StringLike
 from awacs.aws import Condition as PolicyCondition
+from awacs.aws import StringEquals, StringLike
 from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, Template
 
 from templates_src import naming, references
@@ -69,45 +69,6 @@ SC_LAUNCH_CONDITION = "SCLaunchRoleCondition"
 SWITCH_ROLE_LINK = "DSAdministratorRoleLink"
 
 
-def administrator_trust(ctx: BuildContext):
-    """Who may assume the persona roles (configuration ``ds_administrator_trust``).
-
-    * IAM users of this account, only with MFA: their long-term access keys carry no MFA flag, so
-      ``Bool`` (not ``BoolIfExists``) keeps them out unless they signed in, or got a session, with MFA.
-    * Role sessions of this account whose role matches the configured patterns: federated (SAML, OIDC) and
-      IAM Identity Center users arrive as role sessions, authenticated (with MFA) by their identity provider.
-    ``aws:PrincipalArn`` is the user's ARN, or for a role session the role's ARN (path included).
-
-    And who the person is, for the session's whole life (``sts:SourceIdentity``, in CloudTrail and in every
-    request; a Studio user profile opens only for its own person): an IAM user may set only their own user
-    name; a role session only carries on the identity it already has (set by its identity provider, or at
-    the start of its chain), which STS never lets anyone change.
-    """
-    trust = ctx.config.ds_administrator_trust
-    account = Principal("AWS", ctx.root_arn())
-    users = ArnLike({"aws:PrincipalArn": ctx.arn("iam", "user/*")})
-    roles = ArnLike({"aws:PrincipalArn": [ctx.arn("iam", f"role/{pattern}") for pattern in trust.roles]})
-    statements = []
-    if trust.iam_users_with_mfa:
-        mfa = Bool({"aws:MultiFactorAuthPresent": "true"})
-        statements.append(
-            iam_blocks.trust_statement(account, sid="IamUsersWithMfa", condition=PolicyCondition([mfa, users]))
-        )
-        statements.append(
-            iam_blocks.source_identity_statement(
-                account, "${aws:username}", sid="IamUsersNameThemselves", condition=[mfa, users]
-            )
-        )
-    if trust.roles:
-        statements.append(iam_blocks.trust_statement(account, sid="RoleSessions", condition=PolicyCondition(roles)))
-        statements.append(
-            iam_blocks.source_identity_statement(
-                account, "${aws:SourceIdentity}", sid="RoleSessionsKeepTheirIdentity", condition=[roles]
-            )
-        )
-    return iam_blocks.trust(*statements)
-
-
 def ds_admin_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
     buckets = [
@@ -122,7 +83,7 @@ def ds_admin_role(ctx: BuildContext):
         "DataScienceAdministratorRole",
         description="Data science administrator: provisions environments from the release's env-main template",
         name=Ref(DS_ADMIN_ROLE_NAME.name),
-        assume=administrator_trust(ctx),
+        assume=iam_blocks.administrator_trust(ctx),
         # Reads only; no AWS managed policy that writes (AmazonSageMakerFullAccess would put the administrator
         # outside every environment's guardrails, with iam:PassRole of any SageMaker role).
         managed=[ctx.aws_policy_arn("ReadOnlyAccess")],

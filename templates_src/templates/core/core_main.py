@@ -118,7 +118,7 @@ def _project_roles(ctx: BuildContext, t: Template):
                 iam_blocks.actions("iam", "GetRole"),
                 [
                     arn
-                    for role in (projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE)
+                    for role in (naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE, naming.SAGEMAKER_PRODUCTS_USE_ROLE)
                     for arn in (ctx.sagemaker_role_arn(role), ctx.role_arn(role, path="/"))
                 ],
                 sid="SageMakerProjectRoles",
@@ -132,7 +132,7 @@ def _project_roles(ctx: BuildContext, t: Template):
         "Custom::CheckIfIAMRolesExist",
         check,
         condition=IAM_ROLES,
-        RoleNames=[projects_roles.LAUNCH_ROLE, projects_roles.USE_ROLE],
+        RoleNames=[naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE, naming.SAGEMAKER_PRODUCTS_USE_ROLE],
     )
     return nested_stack(
         ctx,
@@ -140,8 +140,8 @@ def _project_roles(ctx: BuildContext, t: Template):
         "IAMSCSageMakerProjectRoles",
         projects_roles.NAME,
         {
-            projects_roles.LAUNCH_ROLE_NAME.name: GetAtt(existing, projects_roles.LAUNCH_ROLE),
-            projects_roles.USE_ROLE_NAME.name: GetAtt(existing, projects_roles.USE_ROLE),
+            projects_roles.LAUNCH_ROLE_NAME.name: GetAtt(existing, naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE),
+            projects_roles.USE_ROLE_NAME.name: GetAtt(existing, naming.SAGEMAKER_PRODUCTS_USE_ROLE),
         },
         condition=IAM_ROLES,
     )
@@ -187,7 +187,7 @@ def _platform_boundary(ctx: BuildContext, t: Template):
 
 def _environment_configuration(ctx: BuildContext, t: Template):
     own = lambda service, resource: ctx.arn(service, resource, region="${AWS::Region}")  # noqa: E731
-    launch_role = ctx.sagemaker_role_arn(projects_roles.LAUNCH_ROLE)
+    launch_role = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE)
     return cr.lambda_function(
         ctx,
         t,

@@ -9,13 +9,13 @@ from __future__ import annotations
 from troposphere import GetAtt, Output, Ref, Sub, Template
 from troposphere import servicecatalog as sc
 
-from templates_src import references
 from templates_src.blocks import parameters as params
+from templates_src.blocks import service_catalog
 from templates_src.context import BuildContext
 
 NAME = "core-sc-shared-portfolio"
 DESCRIPTION = "Creates the Service Catalog portfolio with the data science environment product"
-PROVIDER = "Data Science Administration Team"
+PROVIDER = service_catalog.PROVIDER
 ENVIRONMENT_TEMPLATE = "env-main"
 
 PRINCIPAL_ROLE_ARN = params.role_arn_param(
@@ -29,30 +29,6 @@ LAUNCH_ROLE_ARN = params.role_arn_param(
 )
 
 
-def versions(ctx: BuildContext, stem: str, what: str) -> list[sc.ProvisioningArtifactProperties]:
-    """One product version per release: every earlier published release, then this one.
-
-    Earlier releases stay in S3 unchanged, so their versions stay launchable and provisioned products can
-    move to a new version when their owners choose.  CloudFormation matches the listed versions and keeps
-    their ids (ReplaceProvisioningArtifacts is false), so a core update only adds the new one.  A release
-    that does not generate the product's template adds no version (when packaging and earlier versions exist).
-    """
-    earlier = [(release, url) for release, url in ctx.product_history.get(stem, ()) if release != ctx.config.version]
-    current = (
-        []
-        if (ctx.packaging and earlier and stem not in ctx.generated_templates)
-        else [(ctx.config.version, references.local_template(stem))]
-    )
-    return [
-        sc.ProvisioningArtifactProperties(
-            Name=f"v{release}",
-            Description=f"{what}, release {release}",
-            Info=sc.Info(LoadTemplateFromURL=url),
-        )
-        for release, url in earlier + current
-    ]
-
-
 def product(ctx: BuildContext) -> sc.CloudFormationProduct:
     return sc.CloudFormationProduct(
         "DataScienceEnvironmentProduct",
@@ -60,7 +36,7 @@ def product(ctx: BuildContext) -> sc.CloudFormationProduct:
         Description="Secure SageMaker Studio environment: VPC, KMS keys, S3 buckets, IAM roles and MLOps projects",
         Owner=PROVIDER,
         Distributor=PROVIDER,
-        ProvisioningArtifactParameters=versions(ctx, ENVIRONMENT_TEMPLATE, "Data science environment"),
+        ProvisioningArtifactParameters=service_catalog.versions(ctx, ENVIRONMENT_TEMPLATE, "Data science environment"),
         ReplaceProvisioningArtifacts=False,
     )
 

@@ -45,19 +45,17 @@ from awacs.aws import (
     StringLike,
     StringNotEquals,
 )
-from awacs.sts import AssumeRole, SetSourceIdentity
+from awacs.sts import AssumeRole
 from troposphere import And, Equals, If, Output, Ref, Sub, Template
 from troposphere import Condition as TemplateCondition
 
 from templates_src import naming
 from templates_src.blocks import boundary as platform_boundary
-from templates_src.blocks import environment, partitions, policies, project
+from templates_src.blocks import environment, partitions, policies, project, vpc
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks.environment import ENV
 from templates_src.context import BuildContext
-from templates_src.templates.core.core_iam_shared_roles import administrator_trust
-from templates_src.templates.env import env_vpc
 
 NAME = "env-iam"
 DESCRIPTION = (
@@ -147,29 +145,6 @@ def pass_to_sagemaker(roles: list, sid: str):
     )
 
 
-def service_trust(service: str, extra: list | None = None, source_identity: bool = False):
-    """Trust an AWS service acting for this account only (confused-deputy protection).
-
-    ``source_identity``: the service may also set the session's source identity (Studio sets the user profile
-    name, env-sagemaker-studio's ExecutionRoleIdentityConfig, so CloudTrail shows who did what).
-    """
-    return iam_blocks.trust(service_statement(service, extra, source_identity))
-
-
-def service_statement(
-    service: str, extra: list | None = None, source_identity: bool = False, sid: str = "ServiceForThisAccount"
-) -> Statement:
-    condition = Condition([StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}), *(extra or [])])
-    acts = [AssumeRole, *([SetSourceIdentity] if source_identity else [])]
-    return Statement(
-        Sid=sid,
-        Effect=Allow,
-        Action=acts,
-        Principal=Principal("Service", [f"{service}.amazonaws.com"]),
-        Condition=condition,
-    )
-
-
 def project_trust(ctx: BuildContext):
     """The MLOps projects' roles: CodeBuild and CodePipeline (which document no confused-deputy keys for service
     roles; a role cannot be passed to another account's resources), and EventBridge rules of this account's
@@ -181,7 +156,7 @@ def project_trust(ctx: BuildContext):
             Action=[AssumeRole],
             Principal=Principal("Service", ["codebuild.amazonaws.com", "codepipeline.amazonaws.com"]),
         ),
-        service_statement(
+        iam_blocks.account_service_statement(
             "events", [ArnLike({"aws:SourceArn": ctx.own("events", f"rule/{PROJECT_NAMES}")})], sid="ProjectEventRules"
         ),
     )
@@ -1046,21 +1021,9 @@ def deployment_targets(ctx: BuildContext) -> list:
 def stackset_trust(ctx: BuildContext, stack_sets: str):
     """CloudFormation administering this account's StackSets named ``stack_sets`` (aws:SourceAccount and the
     StackSet's ARN, which StackSets sets when it assumes an administration role)."""
-    return service_trust(
+    return iam_blocks.account_service_trust(
         "cloudformation", [ArnLike({"aws:SourceArn": ctx.arn("cloudformation", f"stackset/{stack_sets}", region="*")})]
     )
-
-
-def flow_logs_statements(ctx: BuildContext) -> list:
-    group = env_vpc.flow_logs_log_group_name(ctx).pattern
-    return [
-        allow(
-            a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
-            [ctx.own("logs", f"log-group:{group}"), ctx.own("logs", f"log-group:{group}:*")],
-            sid="FlowLogGroup",
-        ),
-        allow(a("logs", "DescribeLogGroups"), "*", sid="DescribeLogGroups"),
-    ]
 
 
 # -- roles ------------------------------------------------------------------------------------------------------------
@@ -1098,7 +1061,7 @@ def persona_roles(ctx: BuildContext, t: Template) -> dict:
             "DataScienceTeamAdministratorRole",
             description="Team administrator of the data science environment: Studio users, projects, model approvals",
             name=names[environment.DS_TEAM_ADMIN].sub(),
-            assume=administrator_trust(ctx),
+            assume=iam_blocks.administrator_trust(ctx),
             managed=managed(
                 ctx,
                 t,
@@ -1118,7 +1081,7 @@ def persona_roles(ctx: BuildContext, t: Template) -> dict:
             "DataScientistRole",
             description="Data scientist of the environment: opens Studio, reads SageMaker resources and project status",
             name=names[environment.DATA_SCIENTIST].sub(),
-            assume=administrator_trust(ctx),
+            assume=iam_blocks.administrator_trust(ctx),
             policies=[iam_blocks.inline("data-scientist", *data_scientist_statements(ctx))],
             condition=USER_ROLES,
             boundary=boundary(ctx),
@@ -1136,7 +1099,7 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
             "SageMakerExecutionRole",
             description="Studio, notebooks and SageMaker jobs of the environment run as this role",
             name=names[environment.SAGEMAKER_EXECUTION].sub(),
-            assume=service_trust("sagemaker", source_identity=True),
+            assume=iam_blocks.account_service_trust("sagemaker", source_identity=True),
             managed=managed(
                 ctx,
                 t,
@@ -1154,7 +1117,7 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
             "SageMakerPipelineExecutionRole",
             description="SageMaker pipelines of the environment's projects and their jobs run as this role",
             name=names[environment.PIPELINE_EXECUTION].sub(),
-            assume=service_trust("sagemaker"),
+            assume=iam_blocks.account_service_trust("sagemaker"),
             managed=managed(
                 ctx,
                 t,
@@ -1243,8 +1206,10 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
             "VPCFlowLogsRole",
             description="VPC flow logs of the environment write to its CloudWatch log group as this role",
             name=names[environment.FLOW_LOGS].sub(),
-            assume=service_trust("vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]),
-            policies=[iam_blocks.inline("vpc-flow-logs", *flow_logs_statements(ctx))],
+            assume=iam_blocks.account_service_trust(
+                "vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]
+            ),
+            policies=[iam_blocks.inline("vpc-flow-logs", *vpc.flow_logs_role_statements(ctx))],
             condition=FLOW_LOGS_ROLE,
             boundary=bounded,
         )

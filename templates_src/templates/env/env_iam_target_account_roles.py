@@ -10,8 +10,7 @@ from __future__ import annotations
 from awacs.aws import Bool, Condition, ForAllValuesStringNotEquals, Principal, StringEquals, StringLike
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template, encode_to_dict
 
-from templates_src import naming
-from templates_src.blocks import environment, guardrails, stacksets
+from templates_src.blocks import environment, guardrails, stacksets, target_accounts
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
@@ -36,15 +35,7 @@ MODEL_KMS_KEY_ARN = params.ParamSpec(
     max_length=params.KMS_KEY_ARN_MAX,
     constraint="must be a KMS key ARN (arn:<partition>:kms:<region>:<account-id>:key/<key-id>)",
 )
-MODEL_BUCKET_NAME = params.ParamSpec(
-    "ModelBucketName",
-    "Name of the model bucket in the development account",
-    "Model bucket name",
-    allowed_pattern=params.BUCKET_NAME,
-    min_length=3,
-    max_length=63,
-    constraint="must be an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)",
-)
+MODEL_BUCKET_NAME = target_accounts.MODEL_BUCKET_NAME
 GENERATE_MODEL_ROLE_NAME = "GenerateSageMakerModelExecutionRoleName"
 GENERATE_STACKSET_ROLE_NAME = "GenerateStackSetExecutionRoleName"
 PIPELINE_ROLE_DEFAULT = "PipelineExecutionRoleCondition"
@@ -68,37 +59,6 @@ USE_TARGET_BOUNDARY = params.yes_no(
     default="NO",
 )
 TARGET_BOUNDARY = "TargetAccountBoundaryCondition"
-
-
-def role_name_params(ctx: BuildContext) -> tuple[params.ParamSpec, params.ParamSpec]:
-    model = params.role_name_param(
-        "SageMakerModelExecutionRoleName",
-        "Name of the role SageMaker endpoints run as. Leave empty to generate one",
-        "Model execution role name",
-        contains=naming.MODEL_EXECUTION_ROLE_MARKER,
-        starts_with=ctx.config.prefix,
-    )
-    stackset = params.role_name_param(
-        "StackSetExecutionRoleName",
-        "Name of the role the model deployment StackSets run as. Leave empty to generate one",
-        "StackSet execution role name",
-        contains=naming.STACKSET_EXECUTION_ROLE_MARKER,
-        starts_with=ctx.config.prefix,
-    )
-    return model, stackset
-
-
-def model_role_name(ctx: BuildContext):
-    """The generated name of the model execution role (the same in every account of the environment)."""
-    return ctx.namer.name(
-        "role", "${EnvName}-${EnvType}-${AWS::Region}-" + naming.MODEL_EXECUTION_ROLE_MARKER, params.ENVIRONMENT
-    )
-
-
-def stackset_role_name(ctx: BuildContext):
-    return ctx.namer.name(
-        "role", "${EnvName}-${EnvType}-${AWS::Region}-" + naming.STACKSET_EXECUTION_ROLE_MARKER, params.ENVIRONMENT
-    )
 
 
 def model_execution_policy(ctx: BuildContext):
@@ -272,7 +232,7 @@ def stackset_execution_policy(ctx: BuildContext, model_role):
 
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
-    model_name, stackset_name = role_name_params(ctx)
+    model_name, stackset_name = target_accounts.role_name_params(ctx)
     specs = [
         params.ENV_NAME,
         params.ENV_TYPE,
@@ -309,7 +269,8 @@ def build(ctx: BuildContext) -> Template:
             If(TARGET_BOUNDARY, stacksets.target_boundary_arn(ctx), Ref("AWS::NoValue")),
         )
 
-    model_generated, stackset_generated = model_role_name(ctx), stackset_role_name(ctx)
+    model_generated = target_accounts.model_role_name(ctx)
+    stackset_generated = target_accounts.stackset_role_name(ctx)
 
     # The endpoint tests of the environment's deploy projects (one named role of the development account, never
     # SageMaker's account-wide products use role); SageMaker for this account only (aws:SourceAccount).

@@ -44,8 +44,8 @@ from troposphere import (
 
 from templates_src import naming, references
 from templates_src.blocks import boundary as platform_boundary
+from templates_src.blocks import endpoints, guardrails, nested, target_accounts
 from templates_src.blocks import environment as envb
-from templates_src.blocks import guardrails, nested, target_accounts
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks.nested import nested_stack, offer_parameters, pass_through
@@ -230,43 +230,9 @@ NAT_PARAMETERS = (
     "PublicSubnet3CIDR",
     "PublicSubnet4CIDR",
 )
-ENDPOINT_PARAMETERS = (
-    "CreateS3VPCEndpoint",
-    "ExistingS3VPCEndpointId",
-    "CreateSSMVPCEndpoint",
-    "CreateCWVPCEndpoint",
-    "CreateCWLVPCEndpoint",
-    "CreateSageMakerAPIVPCEndpoint",
-    "CreateSageMakerRuntimeVPCEndpoint",
-    "CreateSageMakerNotebookVPCEndpoint",
-    "CreateSageMakerStudioVPCEndpoint",
-    "CreateSTSVPCEndpoint",
-    "CreateCodeCommitVPCEndpoint",
-    "CreateCodeCommitAPIVPCEndpoint",
-    "CreateCodePipelineVPCEndpoint",
-    "CreateCodeBuildVPCEndpoint",
-    "CreateECRAPIVPCEndpoint",
-    "CreateECRVPCEndpoint",
-    "CreateServiceCatalogVPCEndpoint",
-    "CreateKMSVPCEndpoint",
-    "CreateCloudFormationVPCEndpoint",
-)
-# Interface endpoints an internet-free environment cannot work without (SageMaker's documentation for VPC-only
-# Studio, plus what jobs, pipelines and the projects' configuration lookup call).
-INTERNET_FREE_ENDPOINTS = (
-    "CreateSageMakerAPIVPCEndpoint",
-    "CreateSageMakerRuntimeVPCEndpoint",
-    "CreateSageMakerStudioVPCEndpoint",
-    "CreateSTSVPCEndpoint",
-    "CreateCWLVPCEndpoint",
-    "CreateCWVPCEndpoint",
-    "CreateSSMVPCEndpoint",
-    "CreateKMSVPCEndpoint",
-    "CreateServiceCatalogVPCEndpoint",
-    "CreateECRAPIVPCEndpoint",
-    "CreateECRVPCEndpoint",
-    "CreateCloudFormationVPCEndpoint",
-)
+# The VPC endpoints' parameters env-main offers and the toggles an internet-free environment cannot do without (Rule
+# InternetFree) are the environment's rows of the endpoint catalogue, read when the template is built
+# (templates_src/blocks/endpoints.py: ``offered_parameters``, ``internet_free_toggles``).
 CREATE_FLOW_LOGS_ROLE = yes_no(
     "CreateVPCFlowLogsRole",
     "Create the role VPC flow logs write with (NO: give VPCFlowLogsRoleArn)",
@@ -417,7 +383,7 @@ def _rules(t: Template) -> None:
                 "the projects' builds reach this service only through a VPC endpoint in an internet-free "
                 "environment (Auto with an existing VPC: its own endpoint)",
             )
-            for toggle in INTERNET_FREE_ENDPOINTS
+            for toggle in endpoints.internet_free_toggles()
         ],
     )
     _rule(
@@ -487,7 +453,7 @@ def _conditions(t: Template) -> None:
 
 # -- parameters -------------------------------------------------------------------------------------------------------
 def _parameters(ctx: BuildContext, t: Template) -> None:
-    model_role_name, stackset_role_name = env_iam_target_account_roles.role_name_params(ctx)
+    model_role_name, stackset_role_name = target_accounts.role_name_params(ctx)
     groups: list[tuple[str, list]] = [
         (
             "Environment",
@@ -532,7 +498,7 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
     for label, child, names in (
         ("Network", vpc, VPC_PARAMETERS),
         ("Internet access (NO NAT gateways: internet-free environment)", egress, NAT_PARAMETERS),
-        ("VPC endpoints", egress, ENDPOINT_PARAMETERS),
+        ("VPC endpoints", egress, endpoints.offered_parameters()),
         ("VPC flow logs", vpc, FLOW_LOG_PARAMETERS),
     ):
         labels.update(offer_parameters(t, child, names))
@@ -610,12 +576,12 @@ class Wiring:
         # computed, not read from the target roles stack, so the keys and buckets do not wait for it.
         self.model_role = If(
             GENERATED_MODEL_ROLE,
-            env_iam_target_account_roles.model_role_name(ctx).sub(),
+            target_accounts.model_role_name(ctx).sub(),
             Ref("SageMakerModelExecutionRoleName"),
         )
         self.stackset_role = If(
             GENERATED_STACKSET_ROLE,
-            env_iam_target_account_roles.stackset_role_name(ctx).sub(),
+            target_accounts.stackset_role_name(ctx).sub(),
             Ref("StackSetExecutionRoleName"),
         )
 
@@ -686,7 +652,7 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
             "PrivateSubnetIds": vpc("PrivateSubnetIds"),
             "PrivateRouteTableIds": vpc("PrivateRouteTableIds"),
             "VPCEndpointsSecurityGroupId": vpc("VPCEndpointsSecurityGroupId"),
-            **{name: pass_through(t, name) for name in NAT_PARAMETERS + ENDPOINT_PARAMETERS},
+            **{name: pass_through(t, name) for name in NAT_PARAMETERS + endpoints.offered_parameters()},
             "DataBucketName": w.data_bucket,
             "ModelBucketName": w.model_bucket,
             "SeedCodeS3BucketName": w.seed,

@@ -23,14 +23,14 @@ from troposphere import servicecatalog as sc
 
 from templates_src import naming
 from templates_src.blocks import parameters as params
+from templates_src.blocks import service_catalog
 from templates_src.blocks.parameters import ENVIRONMENT
 from templates_src.context import BuildContext
-from templates_src.templates.core import core_sc_shared_portfolio as core_portfolio
 from templates_src.templates.project import project_model_build_train, project_model_deploy
 
 NAME = "env-sc-portfolio"
 DESCRIPTION = "Creates the environment's Service Catalog portfolio of MLOps project templates"
-PROVIDER = core_portfolio.PROVIDER
+PROVIDER = service_catalog.PROVIDER
 STUDIO_VISIBILITY = {"sagemaker:studio-visibility": "true"}
 
 
@@ -142,7 +142,7 @@ def product(
             Description=spec.description,
             Owner=spec.owner,
             Distributor=spec.owner,
-            ProvisioningArtifactParameters=core_portfolio.versions(ctx, spec.stem, spec.name),
+            ProvisioningArtifactParameters=service_catalog.versions(ctx, spec.stem, spec.name),
             ReplaceProvisioningArtifacts=False,
             Tags=Tags(**STUDIO_VISIBILITY),
         )

@@ -8,8 +8,9 @@ deployment of the MLOps projects finds it through the SSM parameters ${EnvName}-
 Internet-free: a new VPC with private subnets only (one route table each), no internet gateway, no NAT, no
 public address.  AWS services are reached through VPC endpoints: the S3 gateway endpoint (model artifacts from
 the development account's model bucket, ECR image layers, SageMaker's buckets of this account) and the interface
-endpoints, with private DNS, that an endpoint and its deployment call.  Built from env-vpc's and env-vpc-egress's
-functions, so the three templates build the same resources the same way.
+endpoints, with private DNS, that an endpoint and its deployment call (the catalogue's rows of the target
+accounts, templates_src/blocks/endpoints.py).  Built from the network blocks env-vpc and env-vpc-egress are built
+from too, so the three templates build the same resources the same way.
 
 The zones are the account's first NumberOfAZs zones (Fn::GetAZs): a StackSet deploys the same parameters to
 every account, and zone names map to different physical zones in each account.  (Where the account has a
@@ -31,11 +32,10 @@ from __future__ import annotations
 from awacs.aws import ArnLike
 from troposphere import Equals, GetAtt, GetAZs, If, Output, Ref, Select, Split, Template, iam
 
-from templates_src.blocks import environment, guardrails, stacksets
+from templates_src.blocks import endpoints, environment, guardrails, stacksets, target_accounts, vpc
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
-from templates_src.templates.env import env_iam, env_iam_target_account_roles, env_vpc, env_vpc_egress
 
 NAME = "env-target-account-network"
 DESCRIPTION = (
@@ -50,15 +50,15 @@ ENV_TYPE = params.ENV_TYPE.with_(
     default=None,
 )
 MAX_AZS = 3
-NUMBER_OF_AZS = env_vpc.NUMBER_OF_AZS.with_(
+NUMBER_OF_AZS = vpc.NUMBER_OF_AZS.with_(
     description="Number of Availability Zones, one private subnet in each: the account's first zones in the "
     "region. Two at least: endpoints with two or more instances survive the loss of one zone",
     allowed_values=("2", "3"),
     constraint="must be 2 or 3",
 )
-VPC_CIDR = env_vpc.VPC_CIDR
-PRIVATE_SUBNET_CIDRS = env_vpc.PRIVATE_SUBNET_CIDRS[:MAX_AZS]
-MODEL_BUCKET = env_iam_target_account_roles.MODEL_BUCKET_NAME  # the development account's model bucket
+VPC_CIDR = vpc.VPC_CIDR
+PRIVATE_SUBNET_CIDRS = vpc.PRIVATE_SUBNET_CIDRS[:MAX_AZS]
+MODEL_BUCKET = target_accounts.MODEL_BUCKET_NAME  # the development account's model bucket
 CREATE_FLOW_LOGS = params.yes_no(
     "CreateVPCFlowLogs",
     "Record the VPC's IP traffic (VPC flow logs) in a CloudWatch log group (kept when the stack is deleted), "
@@ -105,11 +105,6 @@ PARAMETERS = (
     VOLUME_KEY,
 )
 
-# -- what an endpoint and its deployment call, through interface endpoints ---------------------------------------
-ENDPOINT_SERVICES = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring", "ecr.api", "ecr.dkr", "kms")
-INTERFACE_ENDPOINTS = tuple(e for e in env_vpc_egress.INTERFACE_ENDPOINTS if e.service in ENDPOINT_SERVICES)
-assert len(INTERFACE_ENDPOINTS) == len(ENDPOINT_SERVICES)
-
 # Model artifacts are only read: SageMaker downloads them with the model execution role of this account.
 MODEL_READ_ACTIONS = ("GetObject", "ListBucket")
 
@@ -127,21 +122,19 @@ def s3_endpoint_policy(ctx: BuildContext):
     """The buckets endpoints in this VPC use, by name: the development account's model bucket (read only), ECR's
     image layers, and SageMaker's buckets of this account (as in env-vpc-egress)."""
     return iam_blocks.document(
-        env_vpc_egress.named_buckets_statement(
-            ctx, "ModelArtifacts", (f"${{{MODEL_BUCKET.name}}}",), MODEL_READ_ACTIONS
-        ),
+        endpoints.named_buckets_statement(ctx, "ModelArtifacts", (f"${{{MODEL_BUCKET.name}}}",), MODEL_READ_ACTIONS),
         # The endpoints' data capture, under the model bucket's capture prefix only.
-        env_vpc_egress.prefix_statement(
+        endpoints.prefix_statement(
             ctx, "DataCapture", f"${{{MODEL_BUCKET.name}}}", environment.DATA_CAPTURE_PREFIX, ("PutObject",)
         ),
-        *env_vpc_egress.account_sagemaker_bucket_statements(ctx),
-        env_vpc_egress.ecr_layers_statement(ctx),
+        *endpoints.account_sagemaker_bucket_statements(ctx),
+        endpoints.ecr_layers_statement(ctx),
     )
 
 
 def flow_logs(ctx: BuildContext, t: Template, vpc_id) -> None:
-    """Flow logs into the environment's flow log group (env-vpc's), written by a role of their own."""
-    t.add_condition(env_vpc.FLOW_LOGS, Equals(Ref(CREATE_FLOW_LOGS.name), "YES"))
+    """Flow logs into the environment's flow log group (env-vpc's name), written by a role of their own."""
+    t.add_condition(vpc.FLOW_LOGS, Equals(Ref(CREATE_FLOW_LOGS.name), "YES"))
     boundary = None
     if ctx.permissions_boundary is None:
         t.add_condition(TARGET_BOUNDARY, Equals(Ref(USE_TARGET_BOUNDARY.name), "YES"))
@@ -152,20 +145,18 @@ def flow_logs(ctx: BuildContext, t: Template, vpc_id) -> None:
             "VPCFlowLogsRole",
             description="VPC flow logs of the environment's target-account network write to its log group as this role",
             name=environment.role_name(ctx, environment.FLOW_LOGS).sub(),
-            assume=env_iam.service_trust(
+            assume=iam_blocks.account_service_trust(
                 "vpc-flow-logs", [ArnLike({"aws:SourceArn": ctx.own("ec2", "vpc-flow-log/*")})]
             ),
-            policies=[iam_blocks.inline("vpc-flow-logs", *env_iam.flow_logs_statements(ctx))],
+            policies=[iam_blocks.inline("vpc-flow-logs", *vpc.flow_logs_role_statements(ctx))],
             # The setup StackSet execution role creates roles only under this boundary (or the configured one).
             boundary=boundary,
-            condition=env_vpc.FLOW_LOGS,
+            condition=vpc.FLOW_LOGS,
         )
     )
-    group = t.add_resource(env_vpc.flow_log_group(ctx, t, env_vpc.FLOW_LOGS))
+    group = t.add_resource(vpc.flow_log_group(ctx, t, vpc.FLOW_LOGS))
     t.add_resource(
-        env_vpc.flow_log(
-            vpc_id, group, GetAtt(role, "Arn"), env_vpc.FLOW_LOGS, MaxAggregationInterval=600, TrafficType="ALL"
-        )
+        vpc.flow_log(vpc_id, group, GetAtt(role, "Arn"), vpc.FLOW_LOGS, MaxAggregationInterval=600, TrafficType="ALL")
     )
 
 
@@ -183,30 +174,29 @@ def build(ctx: BuildContext) -> Template:
             ("VPC flow logs", [CREATE_FLOW_LOGS, *([USE_TARGET_BOUNDARY] if own_boundary else [])]),
         ],
     )
-    env_vpc.az_conditions(t, NUMBER_OF_AZS)
+    vpc.az_conditions(t, NUMBER_OF_AZS)
 
-    vpc_id = Ref(env_vpc.new_vpc(t))
-    subnets, tables = env_vpc.new_private_subnets(t, vpc_id, PRIVATE_SUBNET_CIDRS, None, zone)
-    sagemaker = env_vpc.sagemaker_security_group(
+    vpc_id = Ref(vpc.new_vpc(t))
+    subnets, tables = vpc.new_private_subnets(t, vpc_id, PRIVATE_SUBNET_CIDRS, None, zone)
+    sagemaker = vpc.sagemaker_security_group(
         t,
         vpc_id,
         "SageMaker endpoints (model containers): HTTPS out to the VPC endpoints and S3, nothing in",
         "HTTPS to the VPC endpoints and S3 (no route to the internet)",
     )
-    endpoints_group = env_vpc.endpoints_security_group(t, vpc_id, sagemaker, "HTTPS from SageMaker endpoints")
+    endpoints_group = vpc.endpoints_security_group(t, vpc_id, sagemaker, "HTTPS from SageMaker endpoints")
 
-    subnet_ids = env_vpc.per_az(subnets)
-    for endpoint in INTERFACE_ENDPOINTS:
-        t.add_resource(
-            env_vpc_egress.interface_endpoint(endpoint, vpc_id, subnet_ids, GetAtt(endpoints_group, "GroupId"))
-        )
-    s3 = t.add_resource(env_vpc_egress.s3_gateway_endpoint(vpc_id, env_vpc.per_az(tables), s3_endpoint_policy(ctx)))
+    # The catalogue's endpoints of the target accounts, always created: no toggles.
+    subnet_ids = vpc.per_az(subnets)
+    for endpoint in endpoints.created(endpoints.TARGET_ACCOUNTS):
+        t.add_resource(endpoints.interface_endpoint(endpoint, vpc_id, subnet_ids, GetAtt(endpoints_group, "GroupId")))
+    # The S3 gateway endpoint too: model artifacts, ECR layers, data capture (its id is in the SSM contract).
+    assert endpoints.TARGET_ACCOUNTS in endpoints.s3().networks
+    s3 = t.add_resource(endpoints.s3_gateway_endpoint(vpc_id, vpc.per_az(tables), s3_endpoint_policy(ctx)))
     flow_logs(ctx, t, vpc_id)
 
-    network = env_vpc.PrivateSubnets(
-        subnet_ids=env_vpc.join_per_az(subnets), route_table_ids=env_vpc.join_per_az(tables)
-    )
-    env_vpc.ssm_parameters(t, vpc_id, network, env_vpc.SecurityGroups(sagemaker, endpoints_group))
+    network = vpc.PrivateSubnets(subnet_ids=vpc.join_per_az(subnets), route_table_ids=vpc.join_per_az(tables))
+    vpc.ssm_parameters(t, vpc_id, network, vpc.SecurityGroups(sagemaker, endpoints_group))
     t.add_resource(
         iam.ManagedPolicy(
             "EndpointGuardrails",
@@ -221,7 +211,7 @@ def build(ctx: BuildContext) -> Template:
             Roles=[Ref(DEPLOYMENT_ROLE_NAME.name)],
         )
     )
-    env_vpc_egress.s3_endpoint_ssm_parameter(t, Ref(s3))
+    endpoints.s3_endpoint_ssm_parameter(t, Ref(s3))
     t.add_output(
         [
             Output("VPCId", Description="Id of the VPC", Value=vpc_id),

@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/update_readme.py [NAME ...]
 
-NAME: build, deployers, escalation (default: all).  tests/test_readme.py fails while a block is stale.
+NAME: build, prefix-room, deployers, escalation, templates, config-options (default: all).  tests/test_readme.py
+fails while a block is stale.
 """
 
 from __future__ import annotations

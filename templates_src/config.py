@@ -117,7 +117,10 @@ class AdministratorTrust(BaseModel):
         default=("*",),
         description="Roles of the account (path and name, wildcards allowed) whose sessions may assume it: "
         "federated and IAM Identity Center users arrive as such sessions, e.g. "
-        "'aws-reserved/sso.amazonaws.com/*'. Empty admits no role session.",
+        "`aws-reserved/sso.amazonaws.com/*`. Empty admits no role session.",
+        json_schema_extra={
+            "constraints": "each 1 to 576 characters of letters, digits and `+=,.@/*?_-`, not starting with `/`"
+        },
     )
 
     @field_validator("roles")
@@ -166,13 +169,19 @@ class FunctionNetwork(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     subnet_ids: tuple[str, ...] = Field(
-        description=f"Private subnets of one VPC (1 to {MAX_FUNCTION_SUBNETS}, e.g. subnet-0123456789abcdef0; "
+        description=f"Private subnets of one VPC (1 to {MAX_FUNCTION_SUBNETS}, e.g. `subnet-0123456789abcdef0`; "
         "two or more Availability Zones recommended) with a route to the AWS APIs and Amazon S3 (NAT gateway or "
-        "VPC endpoints), as parameter FunctionSubnetIds describes."
+        "VPC endpoints), as parameter `FunctionSubnetIds` describes.",
+        json_schema_extra={
+            "constraints": f"1 to {MAX_FUNCTION_SUBNETS} distinct ids: `subnet-` and 8 or 17 hexadecimal digits"
+        },
     )
     security_group_ids: tuple[str, ...] = Field(
-        description=f"Security groups in that VPC (1 to {MAX_FUNCTION_SECURITY_GROUPS}, e.g. sg-0123456789abcdef0) "
-        "allowing outbound HTTPS, as parameter FunctionSecurityGroupIds describes."
+        description=f"Security groups in that VPC (1 to {MAX_FUNCTION_SECURITY_GROUPS}, e.g. "
+        "`sg-0123456789abcdef0`) allowing outbound HTTPS, as parameter `FunctionSecurityGroupIds` describes.",
+        json_schema_extra={
+            "constraints": f"1 to {MAX_FUNCTION_SECURITY_GROUPS} distinct ids: `sg-` and 8 or 17 hexadecimal digits"
+        },
     )
 
     @field_validator("subnet_ids", "security_group_ids", mode="before")
@@ -203,36 +212,91 @@ class Config(BaseModel):
     name_prefix: str = Field(
         default="",
         max_length=12,
-        description="Prefix (lower case, digits, hyphens) put in front of every physical name the templates "
-        "generate themselves: IAM roles, Lambda functions, exports. Empty keeps the reference names.",
+        description="Put (with a `-`) in front of every physical name the templates generate: IAM roles, Lambda "
+        "functions, exports (empty keeps the reference's names). Lower case, up to 12 characters; if it makes any "
+        "generated name exceed its AWS limit, `build` says which name and how many characters fit every name it "
+        "builds. SageMaker's fixed role names and names users pass as parameters are not prefixed.",
+        json_schema_extra={
+            "constraints": f"lower-case letters, digits and `-`, starting with a letter, not ending with `-` "
+            f"(`{_PREFIX.pattern}`)"
+        },
     )
     tags: dict[str, str] = Field(
         default_factory=lambda: {"Solution": "sagemaker-secure-mlops"},
-        description="Tags applied to every taggable resource of every template.",
+        description="Every taggable resource of every template (checked by a test over all resource types). "
+        f"Checked against the strictest rule of every resource they reach: at most {MAX_TAGS} tags (Service Catalog "
+        f"takes 20 per product, which carries one of its own), keys and values up to {MAX_TAG_VALUE} characters "
+        "(SageMaker), keys of ASCII letters, digits, spaces and `: _ . / = + -` (StackSets), values of letters and "
+        "digits of any script, spaces and `_ . : / = + - @`; no tabs or line breaks, no `aws:` keys "
+        "(`tests/test_config.py::test_tag_limits_are_the_strictest_of_every_tagged_resource` compares these rules "
+        "with every tagged resource's schema, "
+        "`test_the_most_tags_with_every_allowed_character_build_and_lint_clean`).",
+        json_schema_extra={
+            "constraints": f"at most {MAX_TAGS} tags; keys of 1 to {MAX_TAG_KEY} characters, values of 1 to "
+            f"{MAX_TAG_VALUE}, not blank"
+        },
     )
     permissions_boundary: str | None = Field(
         default=None,
-        description="Managed policy (ARN, or name of a customer managed policy in the deploying account) "
-        "set as permissions boundary on every IAM role the templates create.",
+        description="Every IAM role the templates create, as its permissions boundary (a managed policy ARN or "
+        "a policy name). Roles that create other roles (StackSet setup role, Service Catalog launch role) may then "
+        "only create roles carrying the same boundary. A policy name means a customer managed policy in the "
+        "deploying account. Without it the core creates the **platform boundary** "
+        "(`<prefix><StackSetName>-<region>-platform-boundary`, output `PlatformBoundaryArn`): every role of its "
+        "environments carries it, and the environment launch role creates, changes, attaches to and passes only "
+        "roles that do (see [No more than intended](#no-more-than-intended-escalation-proven-impossible)).",
+        json_schema_extra={
+            "constraints": "an IAM managed policy ARN (`arn:<partition>:iam::<account>:policy/<name>`) or a policy "
+            "name (1 to 128 letters, digits and `+=,.@_-`)"
+        },
     )
     role_path: str = Field(
         default="/",
         max_length=512,
-        description="IAM path of every role the templates create (SageMaker's own service roles keep "
-        "/service-role/, which SageMaker requires).",
+        description="Every IAM role and customer managed policy (as their IAM path), except SageMaker's two "
+        "project roles, which SageMaker requires under `/service-role/`. Trust and `iam:` grants between platform "
+        "roles are scoped to this path and the name prefix.",
+        json_schema_extra={"constraints": "starts and ends with `/` (e.g. `/ml-platform/`), printable ASCII, no `//`"},
     )
     lambda_runtime: Literal[SUPPORTED_LAMBDA_RUNTIMES] = Field(  # type: ignore[valid-type]
-        default="python3.13", description="Runtime of every Lambda function."
+        default="python3.13",
+        description="Every function; "
+        + ", ".join(f"`{runtime}`" for runtime in SUPPORTED_LAMBDA_RUNTIMES[:-1])
+        + f" or `{SUPPORTED_LAMBDA_RUNTIMES[-1]}`.",
     )
-    log_retention_days: int = Field(default=365, description="Retention of the Lambda log groups.")
-    version: str = Field(default=__version__, description="Release version written into every template.")
+    log_retention_days: int = Field(
+        default=365,
+        description="The log group created for every function.",
+        json_schema_extra={
+            "constraints": "a whole number of days CloudWatch Logs takes: " + ", ".join(map(str, LOG_RETENTION_DAYS))
+        },
+    )
+    version: str = Field(
+        default=__version__,
+        description="Service Catalog product version names (nowhere else, so a template that did not change keeps "
+        "its bytes across releases), and the release `package` publishes.",
+        json_schema_extra={
+            "default_text": "the package version",
+            "constraints": "major.minor.patch without leading zeros, optionally `-` and a pre-release of "
+            "dot-separated 0-9, A-Z, a-z and `-`, no build metadata (`+`), at most 64 characters; e.g. `1.2.0` or "
+            "`1.2.0-rc.1`",
+        },
+    )
     lint_regions: tuple[str, ...] = Field(
-        default=("us-east-1",), min_length=1, description="Regions cfn-lint checks the templates against."
+        default=("us-east-1",),
+        min_length=1,
+        description="Regions cfn-lint checks against.",
+        json_schema_extra={"constraints": "regions cfn-lint knows"},
     )
     ds_administrator_trust: AdministratorTrust = Field(
         default_factory=AdministratorTrust,
-        description="Who may assume the data science administrator role: IAM users with MFA and/or sessions of "
-        "the listed roles (federation, IAM Identity Center).",
+        description="Who may assume the data science administrator role. IAM users of the account only with MFA "
+        "(`Bool aws:MultiFactorAuthPresent`: long-term access keys carry no MFA flag and are refused, which "
+        "`BoolIfExists` let through), and sessions of the account's roles whose path and name match `roles` "
+        "(federation and IAM Identity Center users arrive as role sessions, already authenticated by their identity "
+        'provider). Narrow it, e.g. `{iam_users_with_mfa: false, roles: ["aws-reserved/sso.amazonaws.com/*"]}` for '
+        "Identity Center only.",
+        json_schema_extra={"constraints": "`iam_users_with_mfa: true` or at least one role pattern in `roles`"},
     )
     # Hardening (AWS Control Tower proactive controls).  Generation-time switches, deploy-time values: the key
     # and the network differ per account and region, while one release serves them all; and a required
@@ -246,45 +310,50 @@ class Config(BaseModel):
     encrypt_logs: bool = Field(
         default=False,
         strict=True,
-        description="Encrypt every CloudWatch log group the templates create with a customer managed KMS key "
-        "given at deployment (required parameter LogsKmsKeyArn in every template with a log group). Meets "
-        "Control Tower control CT.CLOUDWATCH.PR.3.",
+        description="Every log group gets a customer managed KMS key, given at deployment (required parameter "
+        "`LogsKmsKeyArn` in the templates with log groups; the key policy must allow `logs.<region>.amazonaws.com`). "
+        "Meets Control Tower control CT.CLOUDWATCH.PR.3.",
     )
     functions_in_vpc: bool = Field(
         default=False,
         strict=True,
-        description="Run every Lambda function in a VPC: subnets and security groups given at deployment "
-        "(required parameters FunctionSubnetIds and FunctionSecurityGroupIds in every template with a "
-        "function); the function roles may then manage the functions' network interfaces. Meets Control Tower "
+        description="Every Lambda function runs in a VPC (required parameters `FunctionSubnetIds`, "
+        "`FunctionSecurityGroupIds`; private subnets with a route to the AWS APIs and S3, security groups allowing "
+        "outbound HTTPS); the function roles get the network-interface permissions Lambda uses. Meets Control Tower "
         "control CT.LAMBDA.PR.3.",
     )
     s3_object_lock: bool = Field(
         default=False,
         strict=True,
-        description="Activate S3 Object Lock on the environment's data and model buckets (env-s3), without "
-        "default retention: no object version is locked until a principal allowed s3:PutObjectRetention or "
-        "s3:PutObjectLegalHold (no role of the environment is) locks it, and then in governance mode only (the "
-        "bucket policies deny compliance-mode locks, which nobody could lift before they expire, not even for a "
-        "deletion request). Irreversible: S3 cannot deactivate Object Lock on a bucket. Meets Control Tower "
-        "control CT.S3.PR.9 on those buckets (S3 cannot deliver server access logs to a bucket with Object Lock, "
-        "so the access-log bucket never has it).",
+        description="S3 Object Lock on the environment's data and model buckets (env-s3), with no default "
+        "retention: nothing is locked until a principal allowed `s3:PutObjectRetention` or `s3:PutObjectLegalHold` "
+        "(no environment role is) locks an object version, and then only in governance mode (the bucket policies "
+        "refuse compliance-mode locks, which nobody could lift, not even for a deletion request). It cannot be "
+        "undone. The access-log bucket never has it (S3 does not deliver access logs to such a bucket). Meets "
+        "CT.S3.PR.9; the environment launch role has `s3:PutBucketObjectLockConfiguration`.",
     )
     logs_kms_key_arn: str | None = Field(
         default=None,
-        description="Pins the log groups' KMS key (arn:<partition>:kms:<region>:<account>:key/<key-id>; needs "
-        "encrypt_logs: true): the templates use this key and get no LogsKmsKeyArn parameter, so the template "
-        "files themselves pass CT.CLOUDWATCH.PR.3 (scanners such as cfn-guard cannot resolve a parameter). "
-        "Trade-off: a KMS key belongs to one account and region, so the release deploys only there; leave it "
-        "unset to give the key at deployment and keep one release for every account and region.",
+        description="With `encrypt_logs: true`, the log groups' KMS key fixed at generation time "
+        "(`arn:<partition>:kms:<region>:<account>:key/<id>`) instead of the `LogsKmsKeyArn` parameter, so the "
+        "template files themselves pass CT.CLOUDWATCH.PR.3 (scanners such as cfn-guard cannot resolve a "
+        "parameter). The release then deploys only in that key's account and region (leave it unset to give the "
+        "key at deployment and keep one release for every account and region): `package` refuses a key of another "
+        "region or partition than `--region`, and a `permissions_boundary` ARN of another partition "
+        "(`tests/test_publish_faults.py::test_a_value_pinned_to_another_region_or_partition_is_refused_before_"
+        "anything_is_written`). Without `encrypt_logs` it is an error.",
+        json_schema_extra={
+            "constraints": "a KMS key ARN (CloudWatch Logs takes no alias); only with `encrypt_logs: true`"
+        },
     )
     function_network: FunctionNetwork | None = Field(
         default=None,
-        description="Pins the Lambda functions' network, {subnet_ids: [...], security_group_ids: [...]} (needs "
-        "functions_in_vpc: true): the templates use these ids and get no FunctionSubnetIds and "
-        "FunctionSecurityGroupIds parameters, so the template files themselves pass CT.LAMBDA.PR.3. Trade-off: "
-        "subnets and security groups belong to one VPC of one account and region, so the release deploys only "
-        "there; leave it unset to give the network at deployment and keep one release for every account and "
-        "region.",
+        description=f"With `functions_in_vpc: true`, `{{subnet_ids: [1–{MAX_FUNCTION_SUBNETS} subnet-…], "
+        f"security_group_ids: [1–{MAX_FUNCTION_SECURITY_GROUPS} sg-…]}}` fixed at generation time instead of the "
+        "`FunctionSubnetIds`/`FunctionSecurityGroupIds` parameters, so the files pass CT.LAMBDA.PR.3. The release "
+        "then deploys only in that VPC's account and region (leave it unset to give the network at deployment and "
+        "keep one release for every account and region). Without `functions_in_vpc` it is an error.",
+        json_schema_extra={"constraints": "only with `functions_in_vpc: true`"},
     )
 
     @field_validator("name_prefix")

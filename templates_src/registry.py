@@ -55,6 +55,8 @@ class TemplateSpec:
     description: str
     build: Callable[[BuildContext], Template]
     deployed: str  # NESTED | BY_URL | DIRECTLY
+    deployment: str = ""  # how it is deployed, in words (TEXTS)
+    content: str = ""  # what it holds, in words (TEXTS)
 
     @property
     def deploy_directly(self) -> bool:
@@ -71,10 +73,117 @@ class TemplateSpec:
         return DIRECT_DEPLOY_LIMIT if self.deploy_directly else S3_TEMPLATE_LIMIT
 
 
+# How each template is deployed and what it holds, in words: the README's template table (generated block
+# `templates`) and the parameter pages of docs/ (templates_src/docs.py) are made from these.
+TEXTS: dict[str, tuple[str, str]] = {
+    "core-main": (
+        "once per core deployment (account + region), after packaging",
+        "nests core-iam-shared-roles, core-iam-sc-sm-projects-roles and core-sc-shared-portfolio; the platform "
+        "permissions boundary every environment role carries (unless `permissions_boundary` is configured); the "
+        "function the MLOps projects call to read their environment; detection of existing SageMaker project roles",
+    ),
+    "core-iam-shared-roles": (
+        "nested in core-main",
+        "data science administrator persona, detective-control role, Service Catalog launch role of the environment "
+        "product",
+    ),
+    "core-iam-sc-sm-projects-roles": (
+        "nested in core-main",
+        "`AmazonSageMakerServiceCatalogProductsLaunchRole` (launches the project templates) and `UseRole` "
+        "(SageMaker's own templates; the platform's projects do not use it), only those missing in the account",
+    ),
+    "core-sc-shared-portfolio": (
+        "nested in core-main",
+        "portfolio with the data science environment product (`env-main`)",
+    ),
+    "env-iam-setup-stackset-role": (
+        "by hand in every staging/production account",
+        "the StackSet execution role the environment's StackSets run as, and the target-account permissions boundary",
+    ),
+    "env-main": (
+        "per environment: Service Catalog product of the core's portfolio, or directly (two-step option), or in the "
+        "quickstart",
+        "nests env-iam, env-kms, env-vpc, env-vpc-egress, env-s3, env-sagemaker-studio, env-sc-portfolio and "
+        "env-iam-target-account-roles, writes the SSM parameters the MLOps projects read, checks parameter "
+        "combinations (Rules), attaches the SageMaker guardrails",
+    ),
+    "env-iam": (
+        "nested in env-main",
+        "team administrator and data scientist personas, SageMaker execution and pipeline roles, the projects' model "
+        "build and model deploy roles, the two StackSet administration roles (environment set-up, model "
+        "deployments), flow-logs role; all under the platform boundary",
+    ),
+    "env-kms": (
+        "nested in env-main",
+        "KMS keys for SageMaker volumes, Studio storage and S3 (rotation, kept on delete, no environment role "
+        "administers them)",
+    ),
+    "env-vpc": (
+        "nested in env-main",
+        "VPC (or an existing one), private subnets in 2-4 zones, route tables, security groups, flow logs",
+    ),
+    "env-vpc-egress": (
+        "nested in env-main",
+        "VPC endpoints (private DNS) and, optionally, NAT gateways",
+    ),
+    "env-s3": (
+        "nested in env-main",
+        "data, model and access-log buckets: KMS, versioned, private, TLS-only, reachable only through the "
+        "environment's S3 endpoint, kept on delete",
+    ),
+    "env-sagemaker-studio": (
+        "nested in env-main",
+        "VPC-only SageMaker Studio domain (current Studio, IAM auth), the team administrator's default user profile, "
+        "SageMaker Projects enabled, clean deletion",
+    ),
+    "env-sc-portfolio": (
+        "nested in env-main",
+        "the environment's two portfolios of MLOps project templates, visible in Studio: model build/train (data "
+        "scientists, Studio, team administrator) and model deploy (team administrator only)",
+    ),
+    "data-science-environment-quickstart": (
+        "directly from its release URL, for one account",
+        "core-main and env-main in one stack",
+    ),
+    "env-iam-target-account-roles": (
+        "nested in the environment and by StackSet in target accounts",
+        "model execution role and model-deployment StackSet execution role, under the target-account permissions "
+        "boundary",
+    ),
+    "env-target-account-network": (
+        "by the environment's StackSets in every staging/production account",
+        "internet-free VPC, private subnets, security groups, the endpoints SageMaker endpoints need, flow logs "
+        "(kept), and the guardrails of the account's model deployments",
+    ),
+    "project-model-build-train": (
+        "a product of the environment's portfolio (Studio: *Create project*), or an S3 project template",
+        "repository seeded with `seed_code/model-build-train`, artifact bucket, CodeBuild in the environment's VPC, "
+        "pipeline that runs the SageMaker pipeline on every commit",
+    ),
+    "project-model-deploy": (
+        "a product of the environment's portfolio (Studio: *Create project*), or an S3 project template",
+        "repository seeded with `seed_code/model-deploy` (with the endpoint template), build and test projects, "
+        "pipeline: staging StackSet deployment, endpoint test, manual approval, production; started by model "
+        "approvals and commits",
+    ),
+    "cfn-sm-endpoint-template": (
+        "in the model deploy seed code, deployed by that pipeline's StackSets into each stage's account",
+        "SageMaker model, endpoint configuration and endpoint: private subnets, EBS key, network isolation, optional "
+        "data capture",
+    ),
+    "package-cfn": (
+        "by hand, once, to publish from AWS instead of a workstation",
+        "CodeBuild project that runs `generate.py package` on the source archive in the bucket, started once by a "
+        "custom resource",
+    ),
+}
+
+
 def _spec(module: ModuleType, deployed: str = NESTED) -> TemplateSpec:
     family = module.__name__.split(".")[-2]
     assert family in FAMILIES, module.__name__
-    return TemplateSpec(module.NAME, family, module.DESCRIPTION, module.build, deployed)
+    assert module.NAME in TEXTS, f"{module.NAME}: say in registry.TEXTS how it is deployed and what it holds"
+    return TemplateSpec(module.NAME, family, module.DESCRIPTION, module.build, deployed, *TEXTS[module.NAME])
 
 
 TEMPLATES: dict[str, TemplateSpec] = {

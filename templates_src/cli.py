@@ -21,6 +21,7 @@ import time
 import click
 
 from templates_src import __version__
+from templates_src import machine_output as machine
 from templates_src.blocks import parameters
 from templates_src.config import ConfigError, load
 from templates_src.registry import TEMPLATES, unknown
@@ -86,6 +87,20 @@ class Cli(click.Group):
     one ``error:`` line (exit 2), Ctrl-C exits 130 with what was left, a closed standard output is survived."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        code: int | None = EXIT_DEFECT  # what an unexpected exception ends with (see main())
+        try:
+            self._main(args, prog_name, complete_var, **extra)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_DEFECT)
+            raise
+        except Exception as exc:
+            machine.note_error(defect_line(exc))  # main() prints it
+            raise
+        finally:
+            machine.finish(code)  # the --output json document, whatever the end
+
+    def _main(self, args, prog_name, complete_var, **extra):
         try:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
@@ -93,21 +108,43 @@ class Cli(click.Group):
                 click.echo(exc.format_message())
                 sys.exit(0)
             hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            error(f"{exc.format_message()}{hint}")
             sys.exit(EXIT_INPUT)
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            error(exc.format_message())
             sys.exit(exc.exit_code if exc.exit_code else EXIT_INPUT)
         except click.exceptions.Abort:
-            click.echo("error: interrupted (Ctrl-C); nothing more was done", err=True)
+            error("interrupted (Ctrl-C); nothing more was done")
             sys.exit(EXIT_INTERRUPTED)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
 
 
+def error(line: str) -> None:
+    """One ``error:`` line on standard error (and in the --output json document)."""
+    machine.note_error(line)
+    click.echo(f"error: {line}", err=True)
+
+
+def warning(line: str) -> None:
+    machine.note_warning(line)
+    click.echo(f"warning: {line}", err=True)
+
+
+OUTPUT_OPTION = click.option(
+    "--output",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document on standard output (what was done, findings, URLs, next steps, exit_code, "
+    "errors); every line meant for people goes to standard error.",
+)
+
+
 def fail_input(lines: list[str] | str) -> None:
     for line in [lines] if isinstance(lines, str) else lines:
-        click.echo(f"error: {line}", err=True)
+        error(line)
     sys.exit(EXIT_INPUT)
 
 
@@ -140,8 +177,8 @@ def selection_and_config(only: tuple[str, ...], config_path: str | None):
 
 def fail_defect(lines: list[str]) -> None:
     for line in lines:
-        click.echo(f"error: {line}", err=True)
-    click.echo("error: this is a defect of the generator, not of your input; nothing was written", err=True)
+        error(line)
+    error("this is a defect of the generator, not of your input; nothing was written")
     sys.exit(EXIT_DEFECT)
 
 
@@ -185,7 +222,10 @@ def cli() -> None:
     is_flag=True,
     help="Lint every template afresh, neither reading nor writing the lint cache (also SM_MLOPS_NO_LINT_CACHE=1).",
 )
-def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...], no_cache: bool) -> None:
+@OUTPUT_OPTION
+def build(
+    config_path: str | None, output_dir: str, fmt: str, only: tuple[str, ...], no_cache: bool, output: str
+) -> None:
     """Write every template to --output-dir, lint each with cfn-lint and print a summary table.
 
     Lint results are cached by content (the template's bytes, the nested templates it reads, cfn-lint's
@@ -197,6 +237,7 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
     from templates_src.lint import shared_linter
     from templates_src.lint_cache import LintCache
 
+    document = machine.start("build") if output == "json" else {}
     names, config = selection_and_config(only, config_path)
     try:
         generation = generate(config, names or None, fmt)
@@ -212,7 +253,7 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
         fail_input(exc.lines)
     written = time.perf_counter() - start
     for line in generation.warnings:
-        click.echo(f"warning: {line}", err=True)
+        warning(line)
     for line in report.problems:
         click.echo(line, err=True)
     for line in report.table():
@@ -224,7 +265,44 @@ def build(config_path: str | None, output_dir: str, fmt: str, only: tuple[str, .
     )
     if os.environ.get("SM_MLOPS_TIMINGS"):
         _print_timings({**generation.timings, **report.timings, "write": written}, report)
+    document.update(
+        output_dir=output_dir,
+        files=_lint_rows(report),
+        function_packages=sorted(generation.assets),
+        lint_results_from_cache=report.cached,
+        lint_failed=report.failed,
+    )
     sys.exit(EXIT_LINT if report.failed else 0)
+
+
+def _finding(result, finding) -> dict:
+    return {
+        "rule": finding.rule,
+        "level": {"E": "error", "W": "warning", "I": "informational"}.get(finding.level, finding.level),
+        "line": finding.line,
+        "message": finding.message,
+        "tolerated": result.tolerated(finding),
+    }
+
+
+def _lint_rows(report) -> list[dict]:
+    """The lint table as data: one entry per file, with its findings."""
+    rows = []
+    for rel, resources, parameters_, size, note in report.rows:
+        result = report.results[rel]
+        rows.append(
+            {
+                "file": rel,
+                "template": rel.rsplit(".", 1)[0],
+                "resources": resources,
+                "parameters": parameters_,
+                "bytes": size,
+                "lint": note,
+                "failed": result.failed or "limit" in note,
+                "findings": [_finding(result, f) for f in result.findings],
+            }
+        )
+    return rows
 
 
 def _print_timings(timings: dict[str, float], report) -> None:
@@ -236,8 +314,21 @@ def _print_timings(timings: dict[str, float], report) -> None:
 
 
 @cli.command(name="list", epilog=EXIT_CODES)
-def list_templates() -> None:
+@OUTPUT_OPTION
+def list_templates(output: str) -> None:
     """The templates this generator builds: name, family, one-line description."""
+    if output == "json":
+        machine.start("list")["templates"] = [
+            {
+                "name": name,
+                "family": spec.family,
+                "description": spec.description,
+                "deployed": spec.deployed,
+                "deploy_directly": spec.deploy_directly,
+            }
+            for name, spec in TEMPLATES.items()
+        ]
+        return
     width = max(map(len, TEMPLATES))
     family = max(len(spec.family) for spec in TEMPLATES.values())
     for name, spec in TEMPLATES.items():
@@ -245,14 +336,78 @@ def list_templates() -> None:
         click.echo(f"{name:<{width}}  {spec.family:<{family}}  {spec.description}{marker}")
 
 
+@cli.command(name="docs", epilog=EXIT_CODES)
+@click.option(
+    "--output-dir",
+    default="docs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the documentation is written.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Generation-time configuration (YAML or JSON); embedded defaults when omitted.",
+)
+def docs_command(output_dir: str, config_path: str | None) -> None:
+    """Write the reference documentation: every template's parameters, the configuration options, and
+    diagrams Graphviz's dot draws from the templates (nesting, StackSets, Service Catalog, resources).
+
+    The same input always gives the same bytes; the files are written all or nothing.
+    """
+    import shutil
+
+    from templates_src import docs
+    from templates_src.contracts import ContractError
+    from templates_src.generator import OutputError, write
+
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        fail_input(exc.lines)
+    if shutil.which("dot") is None:
+        fail_input(docs.DOT_MISSING)
+    try:
+        files = docs.documents(config)
+    except (ConfigError, docs.GraphvizMissing) as exc:
+        fail_input(exc.lines)
+    except ContractError as exc:
+        fail_defect(exc.lines)
+    try:
+        write(files, output_dir)
+    except OutputError as exc:
+        fail_input(exc.lines)
+    pages = [rel for rel in files if rel.startswith(f"{docs.PARAMETERS}/") and not rel.endswith("README.md")]
+    diagrams = [rel for rel in files if rel.endswith(".svg")]
+    click.echo(
+        f"{len(files)} file(s) in {output_dir}/: configuration.md ({len(list(docs.options()))} fields), "
+        f"{len(pages)} parameter page(s) and their index, {len(diagrams)} diagram(s), README.md"
+    )
+
+
 @cli.command(epilog=EXIT_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=True))
 @click.option("--packaged", is_flag=True, help="The templates are packaged: local paths (W3002) are errors too.")
 @click.option("--region", "regions", multiple=True, help="Regions to check against (default: us-east-1).")
-def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "sarif"]),
+    default="text",
+    show_default=True,
+    help="sarif: a SARIF 2.1.0 log (cfn-lint's) of the findings that count on standard output, for code-scanning "
+    "tools; the per-file lines go to standard error.",
+)
+@OUTPUT_OPTION
+def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...], fmt: str, output: str) -> None:
     """Lint templates with cfn-lint (default: every template in build/)."""
     from templates_src.lint import shared_linter
 
+    if fmt == "sarif" and output == "json":
+        fail_input("--format sarif and --output json each write a document on standard output: choose one")
+    wanted = "sarif" if fmt == "sarif" else output
+    document = machine.start("lint", kind=wanted) if wanted != "text" else {}
     _check_lint_regions(regions)
     files: list[pathlib.Path] = []
     for p in paths or ("build",):
@@ -265,14 +420,29 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...]) -> No
         fail_input("lint: no templates found (run `generate.py build` first, or give paths)")
     linter = shared_linter(tuple(regions) or ("us-east-1",))
     failed = False
+    counted, rows = [], []
     for path in files:
         start = time.perf_counter()
-        result = linter.lint(path, packaged=packaged)
+        result, matches = linter.lint_with_matches(path, packaged=packaged)
+        counted += matches
         for finding in result.findings:
             if not result.tolerated(finding):
                 click.echo(str(finding))
         click.echo(f"{path}: {result.summary()} [{time.perf_counter() - start:.2f}s]")
+        rows.append(
+            {
+                "file": str(path),
+                "lint": result.summary(),
+                "failed": result.failed,
+                "findings": [_finding(result, f) for f in result.findings],
+            }
+        )
         failed |= result.failed
+    if fmt == "sarif":
+        from cfnlint.formatters import SARIFFormatter
+
+        machine.set_payload(SARIFFormatter().print_matches(counted, linter.runner.rules, linter.config))
+    document.update(files=rows, regions=list(linter.regions), packaged=packaged, lint_failed=failed)
     sys.exit(EXIT_LINT if failed else 0)
 
 
@@ -424,6 +594,7 @@ def seed_code_folder(option: str | None) -> pathlib.Path:
     help="Folder whose subfolders are zipped as MLOps project seed code; it must exist.",
 )
 @click.option("--no-cache", is_flag=True, help="Lint the packaged templates afresh, without the lint cache.")
+@OUTPUT_OPTION
 def package(
     bucket: str,
     prefix: str,
@@ -436,6 +607,7 @@ def package(
     only: tuple[str, ...],
     seed_code_dir: str | None,
     no_cache: bool,
+    output: str,
 ) -> None:
     """Build, lint and publish a release to S3: templates, function packages and seed code."""
     from templates_src.contracts import ContractError
@@ -446,6 +618,7 @@ def package(
     from templates_src.release.plan import plan_release
     from templates_src.release.publish import PublishError, S3Publisher
 
+    document = machine.start("package") if output == "json" else {}
     _check_option("--bucket", bucket, BUCKET_NAME, f"an S3 bucket name ({BUCKET_RULES})")
     _check_prefix(prefix)
     _check_region(region)
@@ -469,16 +642,16 @@ def package(
         target = publisher.target(prefix)
         history = publisher.published_manifests(prefix, config.version) if exists else []
         for line in publisher.warnings:
-            click.echo(f"warning: {line}", err=True)
+            warning(line)
         phase(f"planning release {config.version} (building and packaging the templates) ...")
         plan = plan_release(config, target, names or None, history, seed_dir)
         for line in plan.warnings:
-            click.echo(f"warning: {line}", err=True)
+            warning(line)
         phase(f"linting {len(plan.packaged.templates)} packaged template(s) ...")
         lint_report = plan.packaged.lint(linter, packaged=True, cache=LintCache.default(not no_cache))
         if lint_report.failed:
             for line in ["packaged templates do not lint clean, nothing was published:", *lint_report.problems]:
-                click.echo(f"error: {line}", err=True)
+                error(line)
             sys.exit(EXIT_LINT)
         if not exists and not dry_run:
             publisher.create_bucket()
@@ -490,15 +663,27 @@ def package(
     except PlanError as exc:
         fail_input(exc.lines)
     except PublishError as exc:
-        click.echo(f"error: {exc}", err=True)
+        error(str(exc))
         sys.exit(EXIT_AWS if exc.resumable else EXIT_INPUT)
     except KeyboardInterrupt:
-        click.echo(
-            f"error: interrupted (Ctrl-C); {_what_was_left(publisher, plan, bucket, prefix, config.version)}", err=True
-        )
+        error(f"interrupted (Ctrl-C); {_what_was_left(publisher, plan, bucket, prefix, config.version)}")
         sys.exit(EXIT_INTERRUPTED)
 
     where = f"s3://{bucket}/{prefix}/"
+    document.update(
+        release=plan.release,
+        bucket=bucket,
+        prefix=prefix,
+        region=target.region,
+        dry_run=dry_run,
+        already_published=report.already_published,
+        uploaded=[{"key": a.key, "bytes": a.size} for a in report.uploaded],
+        unchanged=[a.key for a in report.unchanged],
+        files=_lint_rows(lint_report),
+        entry_urls=dict(plan.entry_urls),
+        template_urls=dict(plan.template_urls),
+        manifest_url=target.url(plan.manifest.key),
+    )
     if dry_run:
         click.echo(f"dry run: release {plan.release} to {where}" + ("" if exists else " (bucket would be created)"))
         for artifact in report.uploaded:
@@ -536,6 +721,7 @@ def package(
         click.echo(f"  {name:<{width}}  {url}")
     click.echo(f"  {'manifest':<{width}}  {target.url(plan.manifest.key)}")
     steps = next_steps(plan, publisher.account_id())
+    document["next_steps"] = steps
     if steps:
         click.echo("next:")
         for line in steps:
@@ -581,14 +767,17 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the last resort; every expected error is handled above
         if os.environ.get("SM_MLOPS_TRACEBACK"):
             raise
-        text = (str(exc).strip().splitlines() or [""])[0]
-        click.echo(
-            f"error: unexpected {type(exc).__name__}: {text} - a defect of the generator; run with "
-            "SM_MLOPS_TRACEBACK=1 to see the traceback and report it",
-            err=True,
-        )
+        click.echo(f"error: {defect_line(exc)}", err=True)
         _leave(EXIT_DEFECT)
         sys.exit(EXIT_DEFECT)
+
+
+def defect_line(exc: Exception) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return (
+        f"unexpected {type(exc).__name__}: {text} - a defect of the generator; run with SM_MLOPS_TRACEBACK=1 to "
+        "see the traceback and report it"
+    )
 
 
 def _report_cut_output(guard: StdoutGuard, code) -> None:

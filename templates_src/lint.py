@@ -65,6 +65,10 @@ class LintResult:
         return text + (f" ({tolerated}x {PACKAGING_RULE} local path)" if tolerated else "")
 
 
+def _raw(matches) -> list[tuple[str, int, str]]:
+    return sorted({(m.rule.id, m.linenumber, m.message) for m in matches}, key=lambda f: (f[1], f[0], f[2]))
+
+
 class Linter:
     """One cfn-lint runner for any number of templates: the import and rule loading (about 0.6 s) happen once,
     when the first template is actually linted, so a build whose results are all cached never imports
@@ -160,16 +164,29 @@ class Linter:
     def lint_raw(self, path: str | pathlib.Path) -> tuple[list[tuple[str, int, str]], list[str] | None]:
         """(rule, line, message) of every finding, sorted, and the other files the lint read (absolute paths;
         None when this cfn-lint's reads cannot be followed)."""
+        matches, reads = self._run(path)
+        return _raw(matches), reads
+
+    def _run(self, path: str | pathlib.Path) -> tuple[list, list[str] | None]:
         from cfnlint.runner.template.runner import run_template_by_file_path
 
         self.load()
         self._reads = set()
         try:
-            matches = run_template_by_file_path(str(path), self._config, self._runner.rules, False)
-            raw = sorted({(m.rule.id, m.linenumber, m.message) for m in matches}, key=lambda f: (f[1], f[0], f[2]))
-            return raw, sorted(self._reads - {os.path.abspath(path)}) if self.tracks_reads else None
+            matches = list(run_template_by_file_path(str(path), self._config, self._runner.rules, False))
+            return matches, sorted(self._reads - {os.path.abspath(path)}) if self.tracks_reads else None
         finally:
             self._reads = None
+
+    def lint_with_matches(self, path: str | pathlib.Path, packaged: bool = False) -> tuple[LintResult, list]:
+        """The result, and cfn-lint's own matches of the findings that count (for cfn-lint's formatters, such
+        as SARIF): the tolerated ones (``LintResult.tolerated``) are left out."""
+        matches, _ = self._run(path)
+        result = LintResult(
+            str(path), [Finding(rule, str(path), line, msg) for rule, line, msg in _raw(matches)], packaged
+        )
+        counted = [m for m in matches if not result.tolerated(Finding(m.rule.id, str(path), m.linenumber, ""))]
+        return result, sorted(counted, key=lambda m: (m.linenumber, m.rule.id, m.message))
 
     def lint(self, path: str | pathlib.Path, packaged: bool = False) -> LintResult:
         raw, _ = self.lint_raw(path)

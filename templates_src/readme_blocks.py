@@ -11,8 +11,15 @@ Blocks:
   (templates_src/iam_deployers.py, tests/test_iam_coverage.py);
 * ``prefix-room`` (inline): the longest ``name_prefix`` every generated name fits (``Namer.room``, the figure
   ``build`` itself gives when a prefix is too long);
+* ``creation-time`` (inline): env-main's estimated create time with the defaults and in the internet-free mode,
+  and its critical path (templates_src/estimate.py);
 * ``escalation``: per scenario and persona, the principals each persona can make act for it, the requests
-  evaluated and the paths found (tests/test_escalation.py).
+  evaluated and the paths found (tests/test_escalation.py);
+* ``templates``: the table of templates, from the registry (family, ``TEXTS``: how each is deployed, what it holds);
+* ``config-options``: the table of configuration options, from the model (``Config``'s field descriptions and
+  defaults); both tables are made by templates_src/docs.py, which writes docs/ from the same sources;
+* ``endpoints``: the table of VPC endpoints, from their catalogue (templates_src/blocks/endpoints.py): toggles,
+  what an internet-free environment needs, which networks have them, their policies.
 """
 
 from __future__ import annotations
@@ -115,11 +122,77 @@ def prefix_room_block() -> str:
     )
 
 
+def creation_time_block() -> str:
+    """env-main's estimated create time with the defaults and in the internet-free mode, its critical path, and
+    when the egress stack beside the domain is complete (inline; templates_src/estimate.py)."""
+    from templates_src import estimate
+    from templates_src.config import Config
+    from templates_src.context import BuildContext
+    from templates_src.generator import build_selected
+    from templates_src.templates.env import env_main, env_vpc_egress
+
+    modes = estimate.environment_estimates(build_selected(None, BuildContext(Config())), env_main.NAME)
+    default, free = modes["default"], modes["internet-free"]
+    egress = {
+        mode: next(r.finish[k] for k, child in r.nested.items() if child.template == env_vpc_egress.NAME)
+        for mode, r in modes.items()
+    }
+    if free.path == default.path:
+        path = f"the same critical path in both: {estimate.summary(default)}"
+    else:
+        path = f"critical path {estimate.summary(default)}; internet-free: {estimate.summary(free)}"
+    return (
+        f"**{default.seconds} s** ({estimate.minutes(default.seconds)}) for the defaults and **{free.seconds} s** "
+        f"({estimate.minutes(free.seconds)}) for the internet-free mode (`CreateNATGateways=NO`), {path}; "
+        f"`{env_vpc_egress.NAME}` is complete after {egress['default']} s with its NAT gateways and "
+        f"{egress['internet-free']} s without them"
+    )
+
+
+def templates_block() -> str:
+    from templates_src import docs
+
+    return docs.templates_table()
+
+
+def config_options_block() -> str:
+    from templates_src import docs
+
+    return docs.configuration_table()
+
+
+def endpoints_block() -> str:
+    from templates_src.blocks import endpoints
+
+    policies = {
+        endpoints.DEFAULT_POLICY: "AWS's default",
+        endpoints.ACCOUNT_PRINCIPALS_ONLY: "this account's principals only",
+        endpoints.NAMED_BUCKETS: "the buckets it names",
+    }
+    rows = [
+        "| Endpoint | Service | Toggle (default) | Needed without NAT | Environment | Target accounts | Policy | For |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in endpoints.rows():
+        service = e.service_name.replace("${AWS::Region}", "<region>")
+        toggle = f"`{e.toggle}` (`{e.default}`)" if endpoints.ENVIRONMENT in e.networks else "-"
+        rows.append(
+            f"| {e.label} ({e.kind.lower()}) | `{service}` | {toggle} | {'yes' if e.internet_free else '-'} | "
+            f"{'yes' if endpoints.ENVIRONMENT in e.networks else '-'} | "
+            f"{'always' if endpoints.TARGET_ACCOUNTS in e.networks else '-'} | {policies[e.policy]} | {e.purpose} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 PRODUCERS = {
     "build": build_block,
     "prefix-room": prefix_room_block,
+    "creation-time": creation_time_block,
     "deployers": deployers_block,
     "escalation": escalation_block,
+    "templates": templates_block,
+    "config-options": config_options_block,
+    "endpoints": endpoints_block,
 }
 
 

@@ -26,6 +26,10 @@ ENTERPRISE = {
     "lambda_runtime": "python3.12",
     "log_retention_days": 731,
     "version": "2.3.0-rc.1",
+    # IAM Identity Center only, as the README recommends narrowing it
+    "ds_administrator_trust": {"iam_users_with_mfa": False, "roles": ["aws-reserved/sso.amazonaws.com/*"]},
+    # the regions it deploys to
+    "lint_regions": ["us-east-1", "eu-central-1"],
 }
 
 # The enterprise configuration hardened for AWS Control Tower's proactive controls: log groups encrypted with a
@@ -43,6 +47,11 @@ PINNED = {
         "security_group_ids": ["sg-0123456789abcdef0"],
     },
 }
+
+# Every configuration the suite builds in full (goldens, lint, scanners, escalation and flow proofs), as the
+# mappings a user would write: tests/test_switches.py checks that every field of the configuration model
+# (nested fields included) takes a non-default value in one of them, and every switch is built on and off.
+MATRIX = {"default": {}, "enterprise": ENTERPRISE, "hardened": HARDENED, "pinned": PINNED}
 
 # Keep fake credentials in every test process so nothing can reach a real account by accident.
 for _key, _value in {
@@ -66,22 +75,22 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def default_config() -> Config:
-    return Config()
+    return from_mapping(MATRIX["default"])
 
 
 @pytest.fixture(scope="session")
 def enterprise_config() -> Config:
-    return from_mapping(ENTERPRISE)
+    return from_mapping(MATRIX["enterprise"])
 
 
 @pytest.fixture(scope="session")
 def hardened_config() -> Config:
-    return from_mapping(HARDENED)
+    return from_mapping(MATRIX["hardened"])
 
 
 @pytest.fixture(scope="session")
 def pinned_config() -> Config:
-    return from_mapping(PINNED)
+    return from_mapping(MATRIX["pinned"])
 
 
 @pytest.fixture(scope="session")

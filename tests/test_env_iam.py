@@ -314,14 +314,15 @@ def test_service_roles_trust_their_service_for_this_account_only(flavour):
 
 
 def test_personas_are_never_trusted_by_the_account_root_alone(template, enterprise):
-    for t in (template, enterprise):
+    """IAM users with MFA by default; the enterprise configuration admits IAM Identity Center sessions only."""
+    for t, users in ((template, True), (enterprise, ENTERPRISE["ds_administrator_trust"]["iam_users_with_mfa"])):
         for role in PERSONAS:
             for stmt in t["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
                 assert "Service" not in stmt["Principal"]
                 assert stmt.get("Condition"), (role, stmt)  # the account principal always with a condition
             trust = iam_policy.trust_statements(t, role, Resolver(t, PARAMS))
             user = {"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/alice"}
-            assert allowed(trust, "sts:AssumeRole", "*", **user, **{"aws:MultiFactorAuthPresent": True})
+            assert allowed(trust, "sts:AssumeRole", "*", **user, **{"aws:MultiFactorAuthPresent": True}) is users
             assert not allowed(trust, "sts:AssumeRole", "*", **user)  # access keys carry no MFA flag
             assert not allowed(
                 trust,

@@ -1,7 +1,7 @@
 """package-cfn: the packaging bootstrap (CodeBuild project + StartBuild custom resource) and its handler.
 
-The template is not in the registry yet, so it is built here the way ``generator.build_template`` builds a
-registered one (version, tags).  The handler runs through the real custom-resource runtime against moto's
+The template is built as every registered template is (``generator.build_selected``: version, tags).  The
+handler runs through the real custom-resource runtime against moto's
 CodeBuild, answering a real HTTP server on 127.0.0.1.
 """
 
@@ -43,11 +43,7 @@ FUNCTION_ROLE = "StartBuildLambdaRole"
 
 
 def build(config) -> dict:
-    ctx = BuildContext(config)
-    template = package_cfn.build(ctx)
-    template.set_version("2010-09-09")
-    generator.tag_everything(template, ctx)
-    return template.to_dict()
+    return generator.build_selected([package_cfn.NAME], BuildContext(config))[package_cfn.NAME]
 
 
 @pytest.fixture(scope="module")

@@ -2,28 +2,60 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 
 from templates_src import references
+from templates_src.config import Config
 from templates_src.generator import generate, write
+from templates_src.lint import shared_linter
 from templates_src.registry import TEMPLATES
 from tests import cfn
 from tests.conftest import REPO, SHARED
+
+
+@dataclass
+class Written:
+    folder: pathlib.Path
+    config: Config
+
+    def __truediv__(self, name: str) -> pathlib.Path:
+        return self.folder / name
+
+    def glob(self, pattern: str):
+        return self.folder.glob(pattern)
+
+    def __fspath__(self) -> str:
+        return str(self.folder)
 
 
 @pytest.fixture(scope="module", params=["default", "enterprise", "hardened", "pinned"])
 def written(request, tmp_path_factory, configs):
     out = tmp_path_factory.mktemp(request.param)
     write(generate(configs[request.param], fmt="both").files(), out)
-    return out
+    return Written(out, configs[request.param])
 
 
-def test_cfn_lint_reports_nothing_but_local_packaging_paths(written, linter):
-    files = sorted(written.glob("*.yaml")) + sorted(written.glob("*.json"))
-    assert sorted(p.name for p in files) == sorted(f"{n}{s}" for n in TEMPLATES for s in (".yaml", ".json"))
+def test_json_and_yaml_are_the_same_template(written):
+    """The JSON files are linted through this equality: the same template as the YAML, whose local references
+    name the sibling files of their own format."""
+    for name in TEMPLATES:
+        as_json = (written / f"{name}.json").read_text()
+        for other in TEMPLATES:
+            as_json = as_json.replace(f'"{other}.json"', f'"{other}.yaml"')
+        assert cfn.load(as_json) == cfn.load((written / f"{name}.yaml").read_text()), name
+
+
+def test_cfn_lint_reports_nothing_but_local_packaging_paths(written):
+    """In every region the configuration is linted for (`lint_regions`: the enterprise configurations add
+    eu-central-1)."""
+    linter = shared_linter(tuple(written.config.lint_regions))
+    files = sorted(written.glob("*.yaml"))
+    assert sorted(p.name for p in files) == sorted(f"{n}.yaml" for n in TEMPLATES)
     for path in files:
         result = linter.lint(path)
         reported = [str(f) for f in result.findings if not result.tolerated(f)]
@@ -52,7 +84,7 @@ def test_reference_parity_is_complete(written):
             str(SHARED / "tools" / "parity.py"),
             "--strict",
             "--only-present",
-            str(written),
+            str(written.folder),
             "--deviations",
             str(REPO / "templates_src" / "compatibility.yaml"),
         ],

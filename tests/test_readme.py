@@ -58,3 +58,24 @@ def test_every_guarantee_names_a_test_that_exists():
 def test_the_guarantee_check_can_fail(tmp_path):
     assert not TEST_REFERENCE.findall("* KMS keys rotate (a test somewhere).")
     assert "test_nothing_like_this" not in _defined_tests(REPO / "tests" / "test_readme.py")
+
+
+def outside_references(text: str) -> list[str]:
+    """Paths and links of the README that leave the repository or name a file it does not hold."""
+    found = re.findall(r"(?<![\w/.])\.\./[\w./-]+", text)
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if not re.match(r"[a-z]+://|mailto:", target) and not (REPO / target).exists():
+            found.append(target)
+    return found
+
+
+def test_the_readme_refers_to_nothing_outside_the_repository():
+    """A user clones only this repository: every relative link resolves inside it, and no path leaves it."""
+    assert outside_references(README) == []
+
+
+def test_the_outside_reference_check_can_fail():
+    assert outside_references("run `../shared/tools/x.py` and see [docs](docs/nothing-here.md)") == [
+        "../shared/tools/x.py",
+        "docs/nothing-here.md",
+    ]

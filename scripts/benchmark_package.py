@@ -46,9 +46,9 @@ def main(argv=None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
+    from templates_src import release_layout as layout
     from templates_src.config import Config
     from templates_src.lint import shared_linter
-    from templates_src.release import layout
     from templates_src.release.plan import plan_release
     from templates_src.release.publish import Progress, S3Publisher
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from templates_src import __version__
-from templates_src.blocks.parameters import KMS_KEY_ARN
+from templates_src.parameter_spec import KMS_KEY_ARN
 
 # Lambda runtimes that are supported today and will stay supported for a while (cfn-lint's lifecycle data
 # lists the deprecation dates).  python3.12 is the oldest one we accept.

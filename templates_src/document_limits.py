@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from templates_src.blocks.iam import INLINE_POLICIES_LIMIT, MANAGED_POLICY_LIMIT
-from templates_src.blocks.parameters import IAM_PATH_MAX, LONGEST
+from templates_src.parameter_spec import IAM_PATH_MAX, LONGEST
 
 TRUST_POLICY_DEFAULT = 2048
 TRUST_POLICY_MAX = 4096

@@ -287,7 +287,7 @@ def _culprit(finding: document_limits.Finding, config: Config) -> str:
 def generate(
     config: Config, names: list[str] | None = None, fmt: str = "yaml", ctx: BuildContext | None = None
 ) -> Generation:
-    templates, assets = {}, {}
+    templates = {}
     start = time.perf_counter()
     ctx = ctx or BuildContext(config)
     selected = build_selected(names, ctx)
@@ -296,11 +296,10 @@ def generate(
         built = BuiltTemplate(name, template)
         for suffix in FORMATS[fmt]:
             built.files[name + suffix] = render(template, suffix).encode("utf-8")
-        for ref in references.iter_references(template):
-            module = functions.module_for_asset(ref.target) if ref.kind == "lambda-code" else None
-            if module and ref.target not in assets:
-                assets[ref.target] = functions.zip_bytes(module)
         templates[name] = built
+    assets = {
+        path: functions.zip_bytes(module) for path, module in references.lambda_packages(selected.values()).items()
+    }
     _check_sizes(templates, config)
     return Generation(
         templates, assets, {"build": built_at - start, "render": time.perf_counter() - built_at}, list(ctx.warnings)

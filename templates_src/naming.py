@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from troposphere import Sub
 
-from templates_src.blocks.parameters import LONGEST, ParamSpec
 from templates_src.config import ConfigError
+from templates_src.parameter_spec import LONGEST, ParamSpec
 
-# Longest values of the pseudo parameters that appear in names (blocks.parameters.LONGEST).
+# Longest values of the pseudo parameters that appear in names (parameter_spec.LONGEST).
 PSEUDO_LENGTHS = LONGEST
 
 LIMITS = {
@@ -50,10 +50,6 @@ MODEL_DEPLOY_ROLE_MARKER = "sm-model-deploy"  # the model deploy projects' pipel
 # Every customer managed policy an environment creates carries this in its name: the environment launch role may
 # create and version only these (never another policy of the account, never its own, never the boundary).
 ENVIRONMENT_POLICY_MARKER = "env-policy"
-# SSM parameters (suffixes of /<env>/<type>/...) of the environment's contract with its projects' deploy builds:
-# with organizational units, the StackSet whose stack instances are the accounts the environment set up.
-TARGET_ACCOUNTS_STACKSET_SSM = "target-accounts-stackset-name"
-STACKSET_CALL_AS_SSM = "stackset-call-as"
 GET_ENVIRONMENT_CONFIGURATION = "get-environment-configuration"  # the core function project templates call
 
 # SageMaker's own project roles: SageMaker looks them up by these exact names under this path.

@@ -8,7 +8,7 @@ Blocks:
 
 * ``build``: what ``generate.py build`` prints (the templates, their resources, parameters, bytes and lint);
 * ``deployers``: per deploying role, the actions its deployments need and how they are granted
-  (templates_src/iam_deployers.py, tests/test_iam_coverage.py);
+  (templates_src/checks/iam_deployers.py, tests/test_iam_coverage.py);
 * ``prefix-room`` (inline): the longest ``name_prefix`` every generated name fits (``Namer.room``, the figure
   ``build`` itself gives when a prefix is too long);
 * ``creation-time`` (inline): env-main's estimated create time with the defaults and in the internet-free mode,
@@ -49,7 +49,7 @@ def build_block() -> str:
 
 
 def deployers_block() -> str:
-    from templates_src import iam_deployers
+    from templates_src.checks import iam_deployers
     from templates_src.config import Config
     from templates_src.context import BuildContext
     from templates_src.generator import build_selected

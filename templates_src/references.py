@@ -11,7 +11,7 @@ object; this module is the one place that knows where references live.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,20 @@ def iter_references(template: dict) -> Iterator[Reference]:
                 yield Reference(logical_id, kind, value, path)
 
 
+def lambda_packages(templates: Iterable[dict]) -> dict[str, str]:
+    """The function packages ``templates`` refer to, each once, in template order: asset path
+    (``lambda/<module>.zip``) -> handler module.  What build writes next to the templates and packaging uploads."""
+    from templates_src import functions
+
+    found: dict[str, str] = {}
+    for template in templates:
+        for ref in iter_references(template):
+            module = functions.module_for_asset(ref.target) if ref.kind == "lambda-code" else None
+            if module and ref.target not in found:
+                found[ref.target] = module
+    return found
+
+
 def rewrite(template: dict, new_value: Callable[[Reference], Any]) -> dict:
     """Replace every local reference in place with ``new_value(reference)``; returns the template.
 
@@ -128,11 +142,11 @@ def for_format(template: dict, suffix: str) -> dict:
 def release_alias_pattern(url, stem: str):
     """From a template's packaged (content-addressed) URL, the pattern of the same template's release aliases
     in the same bucket and prefix, as a CloudFormation value: ``<base>/releases/*/<stem>.yaml`` where the URL is
-    ``<base>/templates/<stem>/<hash>.yaml`` (``templates_src.release.layout``).  Before packaging (a local path)
+    ``<base>/templates/<stem>/<hash>.yaml`` (``templates_src.release_layout``).  Before packaging (a local path)
     the value names nothing."""
     from troposphere import Join, Select, Split
 
-    from templates_src.release import layout
+    from templates_src import release_layout as layout
 
     return Join(
         "", [Select(0, Split(f"/{layout.TEMPLATES_FOLDER}/{stem}/", url)), f"/{layout.RELEASES_FOLDER}/*/{stem}.yaml"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from templates_src.iam_coverage import Need
-from templates_src.iam_policy import request
+from templates_src.checks.iam_coverage import Need
+from templates_src.checks.iam_policy import request
 
 PARTITION = "aws"
 
@@ -121,8 +121,8 @@ def function_role_coverage(
 ):
     """The function's own role (from the rendered template) against the calls its code made and the log
     writes of the Lambda runtime."""
-    from templates_src import iam_coverage
-    from templates_src.iam_policy import Resolver, role_statements
+    from templates_src.checks import iam_coverage
+    from templates_src.checks.iam_policy import Resolver, role_statements
 
     pseudo = {"AWS::Region": region, "AWS::AccountId": account}
     resolver = Resolver(

@@ -14,10 +14,10 @@ import pytest
 from templates_src.blocks import boundary
 from templates_src.checks import iam_reference, platform
 from templates_src.checks.escalation import resource_policy_statements
+from templates_src.checks.iam_policy import evaluate, names_accounts_only, request
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
-from templates_src.iam_policy import evaluate, names_accounts_only, request
 
 SCENARIOS = platform.SCENARIOS
 

@@ -2,7 +2,7 @@
 
 Templates are rendered offline with cloud-radar (parameters, conditions and intrinsic functions resolved as
 CloudFormation would), and the key and bucket policies are evaluated with the project's IAM evaluator
-(templates_src.iam_policy): what a principal may do with a key, which S3 requests the bucket policies deny.
+(templates_src.checks.iam_policy): what a principal may do with a key, which S3 requests the bucket policies deny.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import re
 import pytest
 from cloud_radar.cf.unit import Template as RadarTemplate
 
-from templates_src import iam_policy, naming
+from templates_src import naming
 from templates_src.blocks import environment, scanners
 from templates_src.blocks import parameters as params
+from templates_src.checks import iam_policy
 from templates_src.context import BuildContext
 from templates_src.generator import build_template, generate
 from templates_src.templates.env import env_kms, env_s3

@@ -9,14 +9,15 @@ import re
 import pytest
 from troposphere import Ref, encode_to_dict
 
-from templates_src import iam_coverage, iam_policy, naming
+from templates_src import naming
 from templates_src.blocks import environment, guardrails
 from templates_src.blocks.iam import document
 from templates_src.blocks.parameters import ENVIRONMENT
+from templates_src.checks import iam_coverage, iam_policy
+from templates_src.checks.iam_policy import Resolver, evaluate, request
 from templates_src.config import Config, from_mapping
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, generate
-from templates_src.iam_policy import Resolver, evaluate, request
 from templates_src.naming import worst_case_length
 from templates_src.templates.env import env_iam
 from tests import cfn
@@ -680,7 +681,7 @@ _condition_holds = iam_policy.condition_holds
 
 def _iam_condition_holds(operator, key, values, req):
     """IAM's ForAnyValue: false for an absent (or empty) key, and with a negated operator true when *some* request
-    value matches none of the policy values.  templates_src/iam_policy.py treats a negated ForAnyValue like
+    value matches none of the policy values.  templates_src/checks/iam_policy.py treats a negated ForAnyValue like
     ForAllValues (an absent key holds; one matching value makes it false); the guardrails rely on IAM's meaning,
     so these tests evaluate with it."""
     set_op, _, base = operator.rpartition(":")

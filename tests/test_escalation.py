@@ -18,8 +18,8 @@ import copy
 import pytest
 
 from templates_src.checks import escalation, platform, rules
+from templates_src.checks.iam_policy import Resolver, evaluate, request, role_statements
 from templates_src.checks.platform import DEV, ENV_A, ENV_B, PROD, STAGING
-from templates_src.iam_policy import Resolver, evaluate, request, role_statements
 
 SCENARIOS = platform.SCENARIOS
 PERSONAS = rules.PERSONAS

@@ -1,21 +1,21 @@
 """Every role that deploys templates allows what CloudFormation needs: proven against cfn-lint's resource
 provider schemas (handler permissions) and IAM action table, not narrowed by judgement alone.
 
-The check itself is templates_src/iam_coverage.py; which role deploys what is templates_src/iam_deployers.py;
-everything the check cannot derive (and every action a role deliberately does not get) is in the reviewed
-file templates_src/iam_coverage.yaml.  The function roles and the packaging CodeBuild role are checked
-against the calls their code makes in tests/test_functions.py, tests/test_package_cfn.py and
-tests/test_package.py.
+The check itself is templates_src/checks/iam_coverage.py; which role deploys what is
+templates_src/checks/iam_deployers.py; everything the check cannot derive (and every action a role deliberately
+does not get) is in the reviewed file templates_src/checks/iam_coverage.yaml.  The function roles and the
+packaging CodeBuild role are checked against the calls their code makes in tests/test_functions.py,
+tests/test_package_cfn.py and tests/test_package.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from templates_src import iam_coverage, iam_deployers, iam_policy
+from templates_src.checks import iam_coverage, iam_deployers, iam_policy
+from templates_src.checks.iam_policy import Resolver, Statement, evaluate, request, role_statements, trust_statements
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
-from templates_src.iam_policy import Resolver, Statement, evaluate, request, role_statements, trust_statements
 from tests.conftest import ENTERPRISE
 
 CONFIGS = ["default", "enterprise", "hardened"]  # hardened: Object Lock, log keys, functions in a VPC
@@ -394,3 +394,35 @@ def test_delegated_administrator_stacksets_can_check_the_registration(default_co
         for f in iam_deployers.coverage(self_managed, templates, default_config).findings
         if f.need.action == "organizations:ListDelegatedAdministrators"
     ]
+
+
+def test_the_planned_stacksets_name_what_the_templates_define(configured):
+    """iam_coverage.yaml has to spell the planned StackSets' names: the name the model deploy pipeline's StackSet
+    actions give them (staging, as the deployer's stack name has it) and the administration role env-iam creates,
+    both with the deployers' sample values."""
+    from templates_src.templates.env import env_iam
+    from templates_src.templates.project import project_model_deploy
+
+    config, templates = configured
+    [planned] = iam_coverage.reviewed()["planned"]["model-deployment-stacksets"]
+    deployer = next(d for d in iam_deployers.deployers(config) if "model-deployment-stacksets" in d.planned)
+
+    def actions(node):  # the pipelines' StackSet actions, wherever a condition puts them
+        if isinstance(node, dict):
+            if (node.get("ActionTypeId") or {}).get("Provider") == "CloudFormationStackSet":
+                yield node
+            for value in node.values():
+                yield from actions(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from actions(value)
+
+    deploy = templates[project_model_deploy.NAME]["Resources"]
+    names = {a["Configuration"]["StackSetName"]["Fn::Sub"][0].replace("${Stage}", "staging") for a in actions(deploy)}
+    assert planned["values"]["StackSetName"] in names
+    assert iam_deployers.sample(planned["values"]["StackSetName"], deployer.values) == deployer.stack_name
+    env = templates[env_iam.NAME]
+    role = env["Resources"][env_iam.DEPLOYMENT_ADMINISTRATION_ROLE_ID]["Properties"]
+    arn = planned["values"]["AdministrationRoleARN"].replace("{role_path}", config.role_path)
+    [name] = Resolver(env, iam_deployers.ENV).values(role["RoleName"])
+    assert arn.replace("{prefix}", config.prefix) == f"arn:aws:iam::${{AWS::AccountId}}:role{role['Path']}{name}"

@@ -93,7 +93,7 @@ def test_wheel_holds_every_package_and_no_top_level_scripts(wheel):
     }
     packaged = {n.rsplit("/", 1)[0] for n in names if n.endswith(".py")}
     assert source_packages <= packaged, f"left out of the wheel: {sorted(source_packages - packaged)}"
-    assert {"templates_src/compatibility.yaml", "templates_src/iam_coverage.yaml"} <= set(names)
+    assert {"templates_src/compatibility.yaml", "templates_src/checks/iam_coverage.yaml"} <= set(names)
 
 
 def test_building_the_wheel_leaves_the_generators_output_folder_alone(wheel, checkout):

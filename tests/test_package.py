@@ -19,13 +19,14 @@ import yaml
 from click.testing import CliRunner
 
 from templates_src import cli as generate
+from templates_src import release_layout as layout
 from templates_src.config import Config
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
 from templates_src.lint import Linter
 from templates_src.references import iter_references
 from templates_src.registry import TEMPLATES
-from templates_src.release import layout, publish
+from templates_src.release import publish
 from tests.cfn import load
 from tests.support_moto import aws, wait_for_stack
 

@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 from templates_src import functions, generator
+from templates_src import release_layout as layout
 from templates_src.blocks import partitions
 from templates_src.config import from_mapping
 from templates_src.context import BuildContext
 from templates_src.registry import DIRECT_DEPLOY_LIMIT, TEMPLATES
-from templates_src.release import layout
 from templates_src.templates.bootstrap import package_cfn
 from tests import cfn
 from tests.conftest import REPO

@@ -15,9 +15,10 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from templates_src import cli, iam_coverage
-from templates_src.iam_policy import Resolver, role_statements
-from templates_src.release import layout
+from templates_src import cli
+from templates_src import release_layout as layout
+from templates_src.checks import iam_coverage
+from templates_src.checks.iam_policy import Resolver, role_statements
 from tests.support_iam import code_needs, record_calls
 from tests.support_moto import ACCOUNT_ID, REGION
 

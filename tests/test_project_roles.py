@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import pytest
 
-from templates_src import iam_coverage
+from templates_src.checks import iam_coverage
+from templates_src.checks.iam_policy import Resolver, request, role_statements
 from templates_src.config import Config
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected
-from templates_src.iam_policy import Resolver, request, role_statements
 from tests import support_project
 from tests.support_iam import code_needs, record_calls
 
@@ -163,7 +163,7 @@ def test_project_roles_do_not_reach_other_accounts_roles_or_studio(role):
     """Narrowed, not open: another role of a target account, another role to pass, Studio itself, the
     organization, a model approval."""
     statements = project_role_statements(role)
-    from templates_src.iam_policy import evaluate
+    from templates_src.checks.iam_policy import evaluate
 
     for action, resource, context in [
         ("sts:AssumeRole", "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole", {}),

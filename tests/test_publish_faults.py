@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from templates_src import cli as generate
-from templates_src.release import layout, publish
+from templates_src import release_layout as layout
+from templates_src.release import publish
 from tests.conftest import REPO
 from tests.test_package import BUCKET, PREFIX, TARGETS, objects, package
 

@@ -651,7 +651,7 @@ def test_object_lock_switch_locks_nothing_by_itself_and_never_in_compliance_mode
     """s3_object_lock (CT.S3.PR.9): Object Lock on the data and model buckets, never on the access-log bucket
     (S3 delivers no server access logs to it then), no default retention (nothing is locked by itself), and the
     data and model bucket policies refuse compliance-mode locks while governance-mode ones stay possible."""
-    from templates_src import iam_policy
+    from templates_src.checks import iam_policy
     from templates_src.context import BuildContext
     from templates_src.generator import build_template
 

@@ -222,3 +222,98 @@ def test_the_rule_allows_a_childs_contract(checker):
         "c = ctx.declared(T['env-vpc'])\n"
     )
     assert checker.violations(MAIN, source) == []
+
+
+# -- layers: what the lower modules and the product code may import ----------------------------------------------------
+PACKAGE_DIR = REPO / "templates_src"
+
+
+def imported(path: pathlib.Path) -> set[str]:
+    """Every templates_src module ``path`` imports, dotted (``from templates_src import x`` gives
+    ``templates_src.x``), wherever the import statement is (module level or inside a function)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return {name for name in found if name == "templates_src" or name.startswith("templates_src.")}
+
+
+def _under(names: set[str], package: str) -> set[str]:
+    return {n for n in names if n == package or n.startswith(package + ".")}
+
+
+def module_file(name: str) -> pathlib.Path | None:
+    """The source file of the templates_src module ``name`` (None for a name inside a module)."""
+    path = REPO.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def depends_on(name: str) -> set[str]:
+    """Every templates_src module ``name`` imports, directly or through the modules it imports."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        path = module_file(todo.pop())
+        for found in imported(path) if path else ():
+            if found not in seen and module_file(found):
+                seen.add(found)
+                todo.append(found)
+    return seen
+
+
+# The lowest layers, in order: none depends (directly or through another module) on a layer above it, a block or a
+# template, so that configuration -> naming -> build context -> blocks -> templates stays one way.
+LOWER_LAYERS = ("parameter_spec", "config", "naming", "context")
+
+
+@pytest.mark.parametrize("position", range(len(LOWER_LAYERS)))
+def test_the_lower_layers_depend_on_no_layer_above_them(position):
+    module = f"templates_src.{LOWER_LAYERS[position]}"
+    above = {f"templates_src.{m}" for m in LOWER_LAYERS[position + 1 :]} | {"templates_src.blocks", TEMPLATES_PACKAGE}
+    found = {d for d in depends_on(module) for a in above if d == a or d.startswith(a + ".")}
+    assert found == set(), f"{module} depends on {sorted(found)}"
+
+
+@pytest.mark.parametrize("module", ["config", "naming"])
+def test_configuration_and_names_import_no_block_and_no_template(module):
+    names = imported(PACKAGE_DIR / f"{module}.py")
+    assert _under(names, "templates_src.blocks") | _under(names, TEMPLATES_PACKAGE) == set()
+
+
+def test_templates_and_blocks_import_nothing_of_the_release_package():
+    """Product templates do not depend on packaging: what both need (the S3 key layout) is
+    templates_src.release_layout, below both."""
+    problems = [
+        f"{module}: {sorted(_under(imported(path), 'templates_src.release'))}"
+        for module, path in {**TEMPLATE_MODULES, **modules_under(BLOCKS_DIR)}.items()
+        if _under(imported(path), "templates_src.release")
+    ]
+    assert problems == [], "\n".join(problems)
+
+
+# What is not product code but sits in the package: the README's generated blocks (they report what the proofs find)
+NOT_PRODUCT = {"templates_src.readme_blocks"}
+
+
+def test_product_code_never_imports_the_proofs():
+    """The proofs (templates_src/checks: IAM evaluation, deploying-role coverage, escalation, flows) are one room that
+    the product code never enters: generating, linting and packaging work without them (and their test
+    dependencies)."""
+    product = {
+        module: path
+        for module, path in (
+            (".".join(p.relative_to(REPO).with_suffix("").parts), p) for p in PACKAGE_DIR.rglob("*.py")
+        )
+        if not module.startswith("templates_src.checks.") and module not in NOT_PRODUCT
+    }
+    problems = [
+        f"{module}: {sorted(_under(imported(path), 'templates_src.checks'))}"
+        for module, path in product.items()
+        if _under(imported(path), "templates_src.checks")
+    ]
+    assert len(product) > 50 and problems == [], "\n".join(problems)

@@ -36,10 +36,10 @@ import pytest
 from moto.cloudformation.models import cloudformation_backends
 
 from templates_src import functions
+from templates_src.checks.iam_policy import Resolver, evaluate, request, role_statements
 from templates_src.config import Config
 from templates_src.context import BuildContext
 from templates_src.generator import build_template
-from templates_src.iam_policy import Resolver, evaluate, request, role_statements
 from tests.support_cfn import (
     ACCOUNT,
     REGION,

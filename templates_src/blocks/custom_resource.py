@@ -17,7 +17,7 @@ from troposphere import AWSHelperFn, GetAtt, If, Ref, Sub, Template, awslambda, 
 
 from templates_src import functions
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import log_groups, scanners
+from templates_src.blocks import log_groups, policies, scanners
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
 from templates_src.naming import Name
@@ -113,7 +113,7 @@ def lambda_function(
             iam_blocks.inline(
                 "function",
                 iam_blocks.allow(
-                    iam_blocks.actions("logs", "CreateLogStream", "PutLogEvents"), log_arn, sid="OwnLogGroupOnly"
+                    iam_blocks.actions("logs", *policies.LOG_STREAM_ACTIONS), log_arn, sid="OwnLogGroupOnly"
                 ),
                 *statements,
                 *([vpc_network_interfaces()] if in_vpc else []),

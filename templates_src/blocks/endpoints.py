@@ -550,7 +550,7 @@ def ssm_parameters(t: Template, s3_endpoint_id, kms_endpoint: ec2.VPCEndpoint) -
         ssm.Parameter(
             "VPCEndpointKMSIdSSM",
             Condition=kms().condition,
-            Name=environment.ssm_name("kms-vpce-id"),
+            Name=environment.ssm_name(environment.KMS_ENDPOINT_ID_SSM),
             Type="String",
             Value=Ref(kms_endpoint),
             Description=Sub(f"Environment {ENV}: KMS interface endpoint"),
@@ -563,7 +563,7 @@ def s3_endpoint_ssm_parameter(t: Template, s3_endpoint_id) -> None:
     t.add_resource(
         ssm.Parameter(
             "VPCEndpointS3IdSSM",
-            Name=environment.ssm_name("s3-vpce-id"),
+            Name=environment.ssm_name(environment.S3_ENDPOINT_ID_SSM),
             Type="String",
             Value=s3_endpoint_id,
             Description=Sub(f"Environment {ENV}: S3 gateway endpoint"),

@@ -9,15 +9,28 @@ S3's limit (checked by ``templates_src.naming`` wherever a name is built).
 
 from __future__ import annotations
 
-from troposphere import Sub
+from troposphere import Ref, Sub
 
 from templates_src import naming
 from templates_src.blocks import parameters as params
-from templates_src.blocks.parameters import ENVIRONMENT, ParamSpec
+from templates_src.blocks.parameters import ENV_NAME, ENV_TYPE, ENVIRONMENT, ParamSpec
 from templates_src.context import BuildContext
 from templates_src.naming import Name
 
 ENV = "${EnvName}-${EnvType}"
+
+# -- tags: what the environment's resources carry (its stacks' tags, its Studio domain's and user profiles', its
+# projects' and endpoints') and what the core's environment configuration function finds a project's environment by.
+# That function (templates_src/functions) and the seed code spell them too: tests/test_copies.py ties them to these.
+ENV_NAME_TAG = "EnvironmentName"
+ENV_TYPE_TAG = "EnvironmentType"
+TAG_PARAMETERS = {ENV_NAME_TAG: ENV_NAME.name, ENV_TYPE_TAG: ENV_TYPE.name}  # tag -> the parameter holding its value
+
+
+def tags() -> dict[str, Ref]:
+    """The environment's tags as a template of the environment sets them (from its EnvName and EnvType)."""
+    return {tag: Ref(param) for tag, param in TAG_PARAMETERS.items()}
+
 
 # -- S3 buckets: <env>-<type>-<region>-<account>-<kind> (unprefixed: S3's 63 characters leave no room) -------
 BUCKET_KINDS = ("data", "models", "logs")
@@ -66,7 +79,50 @@ def policy_name(ctx: BuildContext, suffix: str, number: int) -> Name:
 
 
 # -- SSM parameters: the contract with the MLOps projects and their seed code ---------------------------------
-# Read as <EnvName>-<EnvType>-<suffix> by the core's environment configuration function and the seed code.
+# Read as <EnvName>-<EnvType>-<suffix> by the core's environment configuration function and the seed code; the
+# suffixes, each written once.  The function (templates_src/functions) and the model deploy seed code
+# (seed_code/model-deploy/build.py) spell the ones they read by hand: tests/test_copies.py ties them to these.
+# The network (env-vpc, and env-target-account-network in each target account).
+VPC_ID_SSM = "vpc-id"
+PRIVATE_SUBNET_IDS_SSM = "private-subnet-ids"
+SECURITY_GROUP_IDS_SSM = "sagemaker-sg-ids"
+S3_ENDPOINT_ID_SSM = "s3-vpce-id"
+KMS_ENDPOINT_ID_SSM = "kms-vpce-id"
+# The keys (env-kms): kms-<kind>-key-arn, and their aliases alias/<env>-<type>-kms-<kind>.
+EBS_KEY, EFS_KEY, S3_KEY = "ebs", "efs", "s3"
+
+
+def kms_key_arn_ssm(kind: str) -> str:
+    return f"kms-{kind}-key-arn"
+
+
+def kms_alias(kind: str) -> str:
+    return f"alias/{ENV}-kms-{kind}"
+
+
+# Studio (env-sagemaker-studio).
+SAGEMAKER_DOMAIN_ID_SSM = "sagemaker-domain-id"
+# Roles, buckets and stages (env-main).
+PIPELINE_EXECUTION_ROLE_ARN_SSM = "sm-pipeline-execution-role-arn"
+EXECUTION_ROLE_ARN_SSM = "sm-execution-role-arn"
+MODEL_EXECUTION_ROLE_NAME_SSM = "sm-model-execution-role-name"
+STACKSET_ADMINISTRATION_ROLE_ARN_SSM = "stackset-administration-role-arn"  # the model deployments' administrator
+MODEL_BUILD_ROLE_ARN_SSM = "sm-model-build-role-arn"
+MODEL_DEPLOY_ROLE_ARN_SSM = "sm-model-deploy-role-arn"
+STACKSET_EXECUTION_ROLE_NAME_SSM = "stackset-execution-role-name"
+MODEL_BUCKET_NAME_SSM = "model-bucket-name"
+DATA_BUCKET_NAME_SSM = "data-bucket-name"
+ENV_TYPE_STAGING_NAME_SSM = "env-type-staging-name"
+ENV_TYPE_PROD_NAME_SSM = "env-type-prod-name"
+SEED_CODE_BUCKET_NAME_SSM = "seed-code-s3bucket-name"
+# The target accounts (env-main): by lists, or by organizational units and the StackSet whose stack instances are
+# the accounts the environment set up there (and how the deploy builds call it).
+STAGING_ACCOUNT_LIST_SSM = "staging-account-list"
+PROD_ACCOUNT_LIST_SSM = "production-account-list"
+OU_STAGING_ID_SSM = "ou-staging-id"
+OU_PROD_ID_SSM = "ou-prod-id"
+TARGET_ACCOUNTS_STACKSET_SSM = "target-accounts-stackset-name"
+STACKSET_CALL_AS_SSM = "stackset-call-as"
 
 
 def ssm_name(suffix: str, env_type: str = "${EnvType}") -> Sub:

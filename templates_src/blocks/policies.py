@@ -1,5 +1,5 @@
 """The policy catalogue: statements several roles need, each written once and proven by the deploying-role
-check (``templates_src.iam_coverage``) against CloudFormation's handler permissions.
+check (``templates_src.checks.iam_coverage``) against CloudFormation's handler permissions.
 
 Pure functions of the build context that return awacs statements.  Where IAM authorizes an action only on
 ``*`` (IAM's action table lists no resource type for it), the catalogue grants it on ``*`` in a statement of
@@ -16,6 +16,7 @@ from templates_src.blocks.iam import allow
 from templates_src.context import BuildContext
 
 # -- CloudFormation -------------------------------------------------------------------------------------------
+TAG_ACTIONS = ("TagResource", "UntagResource")
 STACK_ACTIONS = (
     "CreateStack",
     "UpdateStack",
@@ -32,8 +33,20 @@ STACK_ACTIONS = (
     "DeleteChangeSet",
     "SetStackPolicy",
     "UpdateTerminationProtection",
-    "TagResource",
-    "UntagResource",
+    *TAG_ACTIONS,
+)
+# The calls that give a stack its template (where a condition on cloudformation:TemplateUrl pins it).
+STACK_TEMPLATE_ACTIONS = ("CreateStack", "UpdateStack", "CreateChangeSet")
+# Running a stack whose template someone else chose: watch it, execute or delete its change sets, delete it.
+STACK_RUN_ACTIONS = (
+    "DeleteStack",
+    "DescribeStacks",
+    "DescribeStackEvents",
+    "DescribeStackResources",
+    "GetTemplate",
+    "DescribeChangeSet",
+    "ExecuteChangeSet",
+    "DeleteChangeSet",
 )
 STACK_SET_ACTIONS = (
     "UpdateStackSet",
@@ -48,8 +61,29 @@ STACK_SET_ACTIONS = (
     "DescribeStackInstance",
     "ListStackInstances",
     "StopStackSetOperation",
-    "TagResource",
-    "UntagResource",
+    *TAG_ACTIONS,
+)
+# IAM authorizes these on "*" only: ValidateTemplate has no resource type, GetTemplateSummary is called with a
+# template URL, CreateStackSet has no resource type.
+TEMPLATE_ACTIONS = ("ValidateTemplate", "GetTemplateSummary")
+CREATE_STACK_SET = "CreateStackSet"
+# Removing the StackSets of an environment's projects (the data science administrator's clean-up).
+STACK_SET_CLEANUP_ACTIONS = (
+    "DeleteStackInstances",
+    "DeleteStackSet",
+    "ListStackInstances",
+    "DescribeStackSetOperation",
+)
+# What SageMaker's project launch role does with its projects' stacks and StackSets (tags in a statement of their
+# own, GetTemplate and the template calls on "*").
+PROJECT_STACK_ACTIONS = (
+    *(
+        x
+        for x in STACK_ACTIONS
+        if x not in ("DescribeStackResource", "GetTemplate", "UpdateTerminationProtection", *TAG_ACTIONS)
+    ),
+    CREATE_STACK_SET,
+    *(x for x in STACK_SET_ACTIONS if x not in TAG_ACTIONS),
 )
 
 
@@ -61,8 +95,7 @@ def stacks(ctx: BuildContext, names: list[str], region: str = "${AWS::Region}", 
             [ctx.arn("cloudformation", f"stack/{name}/*", region=region) for name in names],
             sid=sid,
         ),
-        # ValidateTemplate has no resource type; GetTemplateSummary is called with a template URL.
-        allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid=sid + "Templates"),
+        allow(a("cloudformation", *TEMPLATE_ACTIONS), "*", sid=sid + "Templates"),
     ]
 
 
@@ -78,9 +111,77 @@ def stack_sets(ctx: BuildContext, names: str = "*", sid: str = "StackSets") -> l
             ],
             sid=sid,
         ),
-        # CreateStackSet has no resource type in IAM: it is authorized on "*" only.
-        allow(a("cloudformation", "CreateStackSet"), "*", sid=sid + "Create"),
+        allow(a("cloudformation", CREATE_STACK_SET), "*", sid=sid + "Create"),
     ]
+
+
+# -- action lists several roles share (each statement's resources and conditions stay with the role) -------------
+# Objects read with their versions (templates, code and seed code in S3).
+OBJECT_READ_ACTIONS = ("GetObject", "GetObjectVersion")
+# SSM parameters: read (the environment's contract), and kept by the stacks that write them.
+PARAMETER_READ_ACTIONS = ("GetParameter", "GetParameters")
+PARAMETER_ADMIN_ACTIONS = (
+    "PutParameter",
+    "DeleteParameter",
+    *PARAMETER_READ_ACTIONS,
+    "AddTagsToResource",
+    "RemoveTagsFromResource",
+    "ListTagsForResource",
+)
+# CloudWatch Logs: writing a log group's streams (a function's, a build's), creating the group as well, and what
+# SageMaker (jobs, endpoints) and VPC flow logs also call with their role.
+LOG_STREAM_ACTIONS = ("CreateLogStream", "PutLogEvents")
+LOG_ACTIONS = ("CreateLogGroup", *LOG_STREAM_ACTIONS)
+SAGEMAKER_LOG_ACTIONS = (*LOG_ACTIONS, "DescribeLogStreams")
+FLOW_LOG_STREAM_ACTIONS = (*LOG_STREAM_ACTIONS, "DescribeLogStreams")
+# The log groups a stack creates (retention, tags, key).
+LOG_GROUP_ADMIN_ACTIONS = (
+    "CreateLogGroup",
+    "DeleteLogGroup",
+    "PutRetentionPolicy",
+    "DeleteRetentionPolicy",
+    *TAG_ACTIONS,
+    "TagLogGroup",
+    "ListTagsForResource",
+    "AssociateKmsKey",
+    "DisassociateKmsKey",
+)
+# Running in a VPC: SageMaker jobs and endpoints (the network interfaces SageMaker creates with their role, and the
+# network they describe) ...
+SAGEMAKER_INTERFACE_ACTIONS = (
+    "CreateNetworkInterface",
+    "CreateNetworkInterfacePermission",
+    "DeleteNetworkInterface",
+    "DeleteNetworkInterfacePermission",
+)
+SAGEMAKER_NETWORK_DESCRIBE_ACTIONS = (
+    "DescribeVpcEndpoints",
+    "DescribeDhcpOptions",
+    "DescribeVpcs",
+    "DescribeSubnets",
+    "DescribeSecurityGroups",
+    "DescribeNetworkInterfaces",
+)
+# ... and CodeBuild projects (their service role creates the build's network interface) and the environment's stacks.
+NETWORK_INTERFACE_ACTIONS = ("CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission")
+NETWORK_DESCRIBE_ACTIONS = (
+    "DescribeNetworkInterfaces",
+    "DescribeVpcs",
+    "DescribeSubnets",
+    "DescribeSecurityGroups",
+    "DescribeDhcpOptions",
+)
+# A build's test and coverage reports.
+BUILD_REPORT_ACTIONS = (
+    "CreateReportGroup",
+    "CreateReport",
+    "UpdateReport",
+    "BatchPutTestCases",
+    "BatchPutCodeCoverages",
+)
+# SageMaker: the calls that can set a model package's ModelApprovalStatus (approving one deploys it), and projects.
+MODEL_PACKAGE_WRITE_ACTIONS = ("CreateModelPackage", "UpdateModelPackage")
+SAGEMAKER_PROJECT_ACTIONS = ("CreateProject", "UpdateProject", "DeleteProject")
 
 
 # -- templates and code in S3 -----------------------------------------------------------------------------------
@@ -89,7 +190,7 @@ def provisioning_artifacts(sid: str = "ProvisioningArtifacts") -> object:
     servicecatalog:provisioning=true, which Service Catalog keeps in a bucket of its own account (so no
     account condition), the statement AWS documents as mandatory for every launch role."""
     return allow(
-        a("s3", "GetObject", "GetObjectVersion"),
+        a("s3", *OBJECT_READ_ACTIONS),
         "*",
         sid=sid,
         condition=Condition(StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true"})),
@@ -99,7 +200,7 @@ def provisioning_artifacts(sid: str = "ProvisioningArtifacts") -> object:
 def own_account_objects(ctx: BuildContext, sid: str = "ReleaseObjects") -> object:
     """Nested templates and function packages of a release: read from buckets of this account only."""
     return allow(
-        a("s3", "GetObject", "GetObjectVersion"),
+        a("s3", *OBJECT_READ_ACTIONS),
         ctx.bucket_arn("*", "*"),
         sid=sid,
         condition=Condition(StringEquals({"s3:ResourceAccount": Ref("AWS::AccountId")})),

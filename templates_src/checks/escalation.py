@@ -27,8 +27,10 @@ from dataclasses import dataclass
 import yaml
 
 from templates_src.checks import iam_reference
+from templates_src.checks.iam_policy import evaluate, request
 from templates_src.checks.world import Principal, Stack, World, decide
-from templates_src.iam_policy import evaluate, request
+from templates_src.templates.core import core_iam_shared_roles as shared_roles
+from templates_src.templates.env import env_kms, env_vpc
 
 DATA_FILE = pathlib.Path(__file__).with_name("escalation.yaml")
 ATTACKER_TEMPLATE = "https://attacker-bucket.s3.amazonaws.com/escalate.yaml"
@@ -216,7 +218,7 @@ class Analysis:
 
     def any_resource(self, action: str, account: str) -> str:
         """A resource of the kind ``action`` is authorized on, in ``account`` (a pattern), or ``*``."""
-        from templates_src.iam_coverage import arn_forms
+        from templates_src.checks.iam_coverage import arn_forms
 
         try:
             forms = arn_forms(action)
@@ -392,7 +394,7 @@ class Analysis:
         return out
 
     def bucket_policy(self, bucket: str):
-        from templates_src.iam_policy import Resolver  # noqa: F401  (kept for symmetry)
+        from templates_src.checks.iam_policy import Resolver  # noqa: F401  (kept for symmetry)
 
         for stack, _lid, resource in self.world.resources("AWS::S3::BucketPolicy"):
             names = stack.resolver.values(resource["Properties"]["Bucket"])
@@ -440,7 +442,7 @@ class Analysis:
                 if role:
                     out.append(("SC-*", role))
         for role in self.world.principals:
-            if role.logical_id == "SCLaunchRole":
+            if role.logical_id == shared_roles.SC_LAUNCH_ROLE_ID:
                 out += [("SC-*", role), (f"{self.platform.config.prefix}ds-env-*", role)]
         return out
 
@@ -458,8 +460,8 @@ class Analysis:
     def _environment_network(self, env) -> dict:
         """The environment's subnets, security groups and keys, as requests name them."""
         main = self.platform.envs[env]
-        vpc = self.platform.child(env, "env-vpc")
-        kms = self.platform.child(env, "env-kms")
+        vpc = self.platform.child(env, env_vpc.NAME)
+        kms = self.platform.child(env, env_kms.NAME)
         out = lambda stack, name: stack.resolver.values(stack.template["Outputs"][name]["Value"])  # noqa: E731
         return {
             "subnets": out(vpc, "PrivateSubnetIds"),
@@ -528,6 +530,6 @@ def _actions(actions, stack: Stack) -> Iterable[dict]:
 
 def resource_policy_statements(document: dict, stack: Stack, source: str):
     """A resource policy of ``stack`` with its principals folded into conditions (iam_policy)."""
-    from templates_src.iam_policy import resource_policy_statements as fold
+    from templates_src.checks.iam_policy import resource_policy_statements as fold
 
     return fold(document, stack.resolver, source)

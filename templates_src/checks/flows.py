@@ -19,8 +19,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from templates_src.checks.iam_policy import chosen, evaluate, raw_statements, request, statements_from
 from templates_src.checks.world import Principal, Stack, decide
-from templates_src.iam_policy import chosen, evaluate, raw_statements, request, statements_from
 
 # Condition keys whose fixed values make a statement granting to everyone non-public, as S3 defines it (Amazon S3
 # User Guide, "Blocking public access", "The meaning of public").  aws:PrincipalAccount is not in the list: a

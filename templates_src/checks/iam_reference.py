@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 
-from templates_src.iam_policy import glob_match
+from templates_src.checks.iam_policy import glob_match
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,8 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from templates_src import naming
+from templates_src.blocks import environment, project
 from templates_src.checks.world import Stack, World
 from templates_src.config import Config
+from templates_src.templates.bootstrap import env_iam_setup_stackset_role as setup_role
+from templates_src.templates.core import core_main
+from templates_src.templates.env import env_main, env_sagemaker_studio, env_vpc
+from templates_src.templates.project import project_model_build_train, project_model_deploy
 
 DEV, STAGING, PROD = "111111111111", "333333333333", "555555555555"
 REGION = "eu-west-1"
@@ -34,6 +39,11 @@ class Env:
     @property
     def key(self) -> str:
         return f"{self.name}-{self.type}"
+
+
+def env_tags(env: Env) -> dict[str, str]:
+    """The tags of ``env``'s resources (and the attributes the environment configuration function returns)."""
+    return {environment.ENV_NAME_TAG: env.name, environment.ENV_TYPE_TAG: env.type}
 
 
 ENV_A, ENV_B = Env("sm-mlops"), Env("other")
@@ -72,8 +82,8 @@ class Platform:
         """(studio stack, profile ARN, person, resource tags) of every person's user profile."""
         out = []
         for env, people in PEOPLE.items():
-            studio = self.child(env, "env-sagemaker-studio")
-            [domain] = studio.attribute("SageMakerStudioDomain", "DomainId")
+            studio = self.child(env, env_sagemaker_studio.NAME)
+            [domain] = studio.attribute(env_sagemaker_studio.DOMAIN_RESOURCE, "DomainId")
             for person in people:
                 arn = f"arn:aws:sagemaker:{studio.region}:{studio.account}:user-profile/{domain}/{person}"
                 out.append(
@@ -82,8 +92,7 @@ class Platform:
                         arn,
                         person,
                         {
-                            "aws:ResourceTag/EnvironmentName": env.name,
-                            "aws:ResourceTag/EnvironmentType": env.type,
+                            **{f"aws:ResourceTag/{tag}": value for tag, value in env_tags(env).items()},
                             f"aws:ResourceTag/{STUDIO_USER_TAG}": person,
                         },
                     )
@@ -130,11 +139,11 @@ def _env_params(env: Env, scenario: str) -> dict:
 def _project_custom(main: Stack, ssm: dict[str, str], env: Env, contract: dict[str, str]) -> dict:
     """What the core's environment configuration function returns to a project of ``env`` whose template reads
     ``contract`` (attribute -> SSM parameter suffix)."""
-    values = {"EnvironmentName": env.name, "EnvironmentType": env.type}
+    values = env_tags(env)
     prefix = f"{env.key}-"
     for attribute, suffix in contract.items():
         values[attribute] = ssm.get(prefix + suffix, "")
-    vpc = [s for s in main.walk() if s.name == "env-vpc"][0]
+    vpc = [s for s in main.walk() if s.name == env_vpc.NAME][0]
     out = lambda name: vpc.resolver.values(vpc.template["Outputs"][name]["Value"])  # noqa: E731
     values["VpcId"] = "".join(out("VPCId")[:1])
     values["SubnetIds"] = ",".join(out("PrivateSubnetIds"))
@@ -166,13 +175,13 @@ def deploy_stack_set(world: World, parent: Stack, logical_id: str, account: str,
 def build(templates: dict[str, dict], config: Config, scenario: str = "single-account") -> Platform:
     world = World(templates, REGION)
     core = world.deploy(
-        "core-main",
+        core_main.NAME,
         DEV,
         CORE,
         _core_params(config),
         custom={
             # No SageMaker project role exists yet in the account: the core creates both.
-            "CheckIfSageMakerSCProductsRolesExist": {
+            core_main.ROLES_CHECK: {
                 naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE: naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE,
                 naming.SAGEMAKER_PRODUCTS_USE_ROLE: naming.SAGEMAKER_PRODUCTS_USE_ROLE,
             }
@@ -182,15 +191,15 @@ def build(templates: dict[str, dict], config: Config, scenario: str = "single-ac
     targets: dict[str, list[Stack]] = {}
     for env in (ENV_A, ENV_B):
         envs[env] = world.deploy(
-            "env-main", DEV, f"ds-env-{env.key}", _env_params(env, scenario if env == ENV_A else "single-account")
+            env_main.NAME, DEV, f"ds-env-{env.key}", _env_params(env, scenario if env == ENV_A else "single-account")
         )
     platform = Platform(world, config, scenario, core, envs, {}, targets)
     main = envs[ENV_A]
     if scenario == "account-lists":
-        for account, stage in ((STAGING, "EnvTypeStagingName"), (PROD, "EnvTypeProdName")):
+        for account, stage in ((STAGING, environment.ENV_TYPE_STAGING.name), (PROD, environment.ENV_TYPE_PROD.name)):
             env_type = "".join(main.resolver.values({"Ref": stage}))
             setup = world.deploy(
-                "env-iam-setup-stackset-role",
+                setup_role.NAME,
                 account,
                 "sm-mlops-setup",
                 {
@@ -200,33 +209,29 @@ def build(templates: dict[str, dict], config: Config, scenario: str = "single-ac
                     "AdministratorAccountId": DEV,
                 },
             )
-            roles = deploy_stack_set(world, main, "EnvironmentTargetAccountRolesStackSet", account, stage)
-            network = deploy_stack_set(world, main, "EnvironmentVPCStackSet", account, stage)
+            roles = deploy_stack_set(world, main, env_main.TARGET_ROLES_STACKSET, account, stage)
+            network = deploy_stack_set(world, main, env_main.TARGET_NETWORK_STACKSET, account, stage)
             targets[account] = [setup, roles, network]
     elif scenario == "organizational-units":
-        for account, stage in ((STAGING, "EnvTypeStagingName"), (PROD, "EnvTypeProdName")):
-            roles = deploy_stack_set(world, main, "EnvironmentTargetAccountRolesStackSetOU", account, stage)
-            network = deploy_stack_set(world, main, "EnvironmentVPCStackSetOU", account, stage)
+        for account, stage in ((STAGING, environment.ENV_TYPE_STAGING.name), (PROD, environment.ENV_TYPE_PROD.name)):
+            roles = deploy_stack_set(world, main, env_main.TARGET_ROLES_STACKSET_OU, account, stage)
+            network = deploy_stack_set(world, main, env_main.TARGET_NETWORK_STACKSET_OU, account, stage)
             targets[account] = [roles, network]
     for env in (ENV_A, ENV_B):
         ssm = platform.ssm(env)
         name, project_id = PROJECTS[env]
-        for template in ("project-model-build-train", "project-model-deploy"):
-            custom = {
-                "GetEnvironmentConfiguration": _project_custom(envs[env], ssm, env, _contract(templates[template]))
-            }
+        for template in (project_model_build_train.NAME, project_model_deploy.NAME):
+            custom = {project.ENV_CONFIG: _project_custom(envs[env], ssm, env, _contract(templates[template]))}
             params = {"SageMakerProjectName": name, "SageMakerProjectId": project_id, "CoreStackSetName": CORE}
-            if template == "project-model-deploy" and env == ENV_A and platform.multi_account:
+            if template == project_model_deploy.NAME and env == ENV_A and platform.multi_account:
                 params["MultiAccountDeployment"] = "YES"
             platform.projects[(env, template)] = world.deploy(
                 template, DEV, f"SC-{DEV}-pp-{project_id}{template[-6:]}", params, custom=custom
             )
     name, project_id = ADVERSARIAL_PROJECT
-    template = "project-model-build-train"
+    template = project_model_build_train.NAME
     custom = {
-        "GetEnvironmentConfiguration": _project_custom(
-            envs[ENV_A], platform.ssm(ENV_A), ENV_A, _contract(templates[template])
-        )
+        project.ENV_CONFIG: _project_custom(envs[ENV_A], platform.ssm(ENV_A), ENV_A, _contract(templates[template]))
     }
     platform.projects[(ENV_A, "adversarial")] = world.deploy(
         template,

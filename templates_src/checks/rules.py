@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from templates_src.blocks import environment
 from templates_src.checks import platform as plat
 from templates_src.checks.escalation import ADMINISTRATOR_POLICY, Analysis, Finding, catalogue
 from templates_src.checks.world import Principal
+from templates_src.templates.bootstrap import env_iam_setup_stackset_role as setup_role
+from templates_src.templates.core import core_iam_shared_roles as shared_roles
+from templates_src.templates.env import env_iam, env_iam_target_account_roles
+from templates_src.templates.project import project_model_build_train, project_model_deploy
 
 PERSONAS = ("ds-administrator", "team-administrator", "data-scientist")
 
@@ -34,13 +39,11 @@ def analysis(p: plat.Platform) -> Analysis:
 def personas(p: plat.Platform) -> dict[str, Principal]:
     """The human personas of environment A (and the core's data science administrator)."""
     world = p.world
-    team = p.child(plat.ENV_A, "env-iam")
+    team = p.child(plat.ENV_A, env_iam.NAME)
     return {
-        "ds-administrator": world.principal(lambda r: r.logical_id == "DataScienceAdministratorRole"),
-        "team-administrator": world.principal(
-            lambda r: r.stack is team and r.logical_id == "DataScienceTeamAdministratorRole"
-        ),
-        "data-scientist": world.principal(lambda r: r.stack is team and r.logical_id == "DataScientistRole"),
+        "ds-administrator": world.principal(lambda r: r.logical_id == shared_roles.DS_ADMIN_ROLE_ID),
+        "team-administrator": world.principal(lambda r: r.stack is team and r.logical_id == env_iam.TEAM_ADMIN_ROLE_ID),
+        "data-scientist": world.principal(lambda r: r.stack is team and r.logical_id == env_iam.DATA_SCIENTIST_ROLE_ID),
     }
 
 
@@ -174,14 +177,18 @@ def deployment_path_roles(p: plat.Platform) -> set[str]:
     analysis = Analysis(p)
     keys = set()
     for pipe in analysis.pipelines():
-        if pipe["admins"] and pipe["stack"] is p.projects.get((plat.ENV_A, "project-model-deploy")):
+        if pipe["admins"] and pipe["stack"] is p.projects.get((plat.ENV_A, project_model_deploy.NAME)):
             keys |= {r.key for r in pipe["admins"] + pipe["builds"]}
             if pipe["pipeline_role"]:
                 keys.add(pipe["pipeline_role"].key)
     for r in p.world.principals:
         if (
-            r.logical_id in ("StackSetExecutionRole", "SageMakerModelExecutionRole")
-            and r.stack.name == "env-iam-target-account-roles"
+            r.logical_id
+            in (
+                env_iam_target_account_roles.STACKSET_EXECUTION_ROLE_ID,
+                env_iam_target_account_roles.MODEL_EXECUTION_ROLE_ID,
+            )
+            and r.stack.name == env_iam_target_account_roles.NAME
             and (r.account != plat.DEV or r.stack in list(p.envs[plat.ENV_A].walk()))
         ):
             keys.add(r.key)
@@ -214,7 +221,7 @@ def target_findings(analysis: Analysis, persona_name: str, persona: Principal) -
     setup = {
         r.key
         for r in p.world.principals
-        if r.logical_id in ("SetupStackSetExecutionRole",) or (r.logical_id == "StackSetAdministrationRole")
+        if r.logical_id in (setup_role.SETUP_ROLE_ID, env_iam.STACKSET_ADMINISTRATION_ROLE_ID)
     }
     out = []
     for node, chain in _reached(analysis, persona):
@@ -244,10 +251,10 @@ def other_environment_requests(p: plat.Platform, own: plat.Env) -> list[tuple[st
     for env in p.envs:
         if env == own:
             continue
-        tags = {"aws:ResourceTag/EnvironmentName": env.name, "aws:ResourceTag/EnvironmentType": env.type}
+        tags = {f"aws:ResourceTag/{tag}": value for tag, value in plat.env_tags(env).items()}
         ssm = p.ssm(env)
         region, account = p.world.region, plat.DEV
-        for suffix in ("data-bucket-name", "model-bucket-name"):
+        for suffix in (environment.DATA_BUCKET_NAME_SSM, environment.MODEL_BUCKET_NAME_SSM):
             bucket = ssm.get(f"{env.key}-{suffix}")
             policy = analysis.bucket_policy(bucket)
             for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
@@ -255,8 +262,8 @@ def other_environment_requests(p: plat.Platform, own: plat.Env) -> list[tuple[st
         for pipe in analysis.pipelines():
             stack = pipe["stack"]
             if stack not in (
-                p.projects.get((env, "project-model-build-train")),
-                p.projects.get((env, "project-model-deploy")),
+                p.projects.get((env, project_model_build_train.NAME)),
+                p.projects.get((env, project_model_deploy.NAME)),
             ):
                 continue
             policy = analysis.bucket_policy(pipe["bucket"])
@@ -370,8 +377,8 @@ TRUST_KEYS = {
 
 def trust_kind(role: Principal, service: str) -> str:
     if service == "cloudformation.amazonaws.com" and role.logical_id in (
-        "StackSetAdministrationRole",
-        "ModelDeploymentAdministrationRole",
+        env_iam.STACKSET_ADMINISTRATION_ROLE_ID,
+        env_iam.DEPLOYMENT_ADMINISTRATION_ROLE_ID,
     ):
         return "cloudformation.amazonaws.com#stackset-administration"
     return service

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from templates_src import iam_coverage
-from templates_src.iam_policy import (
+from templates_src.checks import iam_coverage
+from templates_src.checks.iam_policy import (
     ANY_ARN,
     Decision,
     Request,
@@ -388,7 +388,7 @@ class World:
         return out
 
     def _principal(self, stack: Stack, lid: str, resource: dict) -> Principal:
-        from templates_src.iam_policy import role_statements
+        from templates_src.checks.iam_policy import role_statements
 
         props = resource.get("Properties") or {}
         resolver = stack.resolver

@@ -27,6 +27,8 @@ DOMAIN_FIELDS = (
     "HomeEfsFileSystemId",
 )
 USER_FIELDS = ("ExecutionRole", "SecurityGroups")
+# The environment's tags and the SSM parameter of its domain, as templates_src.blocks.environment defines them (this
+# module runs alone in Lambda: tests/test_copies.py ties these copies to the definitions).
 TAGS = ("EnvironmentName", "EnvironmentType")
 DOMAIN_SSM = "sagemaker-domain-id"
 SC_STACK = re.compile(r"^SC-\d{12}-(pp-[a-z0-9]+)$")
@@ -60,9 +62,9 @@ def _iam_tags(iam, kind, name):
 
 def _environment(tags, what):
     env = {t["Key"]: t["Value"] for t in tags}
-    name, env_type = env.get("EnvironmentName"), env.get("EnvironmentType")
+    name, env_type = (env.get(tag) for tag in TAGS)
     if not name or not env_type:
-        raise ValueError(f"{what} has no EnvironmentName and EnvironmentType tags")
+        raise ValueError(f"{what} has no {' and '.join(TAGS)} tags")
     return name, env_type
 
 
@@ -124,7 +126,7 @@ def configure(props, event):
     data = {k: _text(domain[k]) for k in DOMAIN_FIELDS if k in domain}
     settings = domain.get("DefaultUserSettings", {})
     data.update({k: _text(settings[k]) for k in USER_FIELDS if k in settings})
-    data.update(EnvironmentName=env_name, EnvironmentType=env_type)
+    data.update(zip(TAGS, (env_name, env_type), strict=True))
     for item in props.get("SSMParams", []):
         if isinstance(item, str):
             item = {"VariableName": item, "ParameterName": item}

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from templates_src import release_layout as layout
 from templates_src.config import Problems
-from templates_src.release import layout
 
 
 class PlanError(Problems):

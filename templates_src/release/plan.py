@@ -14,11 +14,11 @@ import json
 import pathlib
 
 from templates_src import __version__, functions, references
+from templates_src import release_layout as layout
 from templates_src.config import Config
 from templates_src.context import BuildContext
 from templates_src.generator import BuiltTemplate, Generation, build_selected, build_template, render
 from templates_src.registry import PROJECT_TEMPLATE_TAGS, SEED_CODE_TEMPLATES, TEMPLATES
-from templates_src.release import layout
 from templates_src.release.model import Artifact, Plan, PlanError, Target, sha
 
 
@@ -279,20 +279,17 @@ def plan_release(
     plan.warnings.extend(ctx.warnings)
 
     lambda_keys: dict[str, str] = {}
-    for name in built:
-        for ref in references.iter_references(built[name]):
-            module = functions.module_for_asset(ref.target) if ref.kind == "lambda-code" else None
-            if module and ref.target not in lambda_keys:
-                body = functions.zip_bytes(module)
-                artifact = Artifact(
-                    layout.content_key(target.prefix, "lambda", module, sha(body), ".zip"),
-                    body,
-                    "lambda",
-                    module,
-                    "application/zip",
-                )
-                plan.artifacts.append(artifact)
-                lambda_keys[ref.target] = artifact.key
+    for path, module in references.lambda_packages(built.values()).items():
+        body = functions.zip_bytes(module)
+        artifact = Artifact(
+            layout.content_key(target.prefix, "lambda", module, sha(body), ".zip"),
+            body,
+            "lambda",
+            module,
+            "application/zip",
+        )
+        plan.artifacts.append(artifact)
+        lambda_keys[path] = artifact.key
     # Only the seed code the templates refer to, streamed into zips in the plan's work folder.
     folders = sorted(
         {

@@ -67,7 +67,7 @@ from botocore.exceptions import (
 )
 
 from templates_src import __version__
-from templates_src.release import layout
+from templates_src import release_layout as layout
 from templates_src.release.model import Artifact, Claim, ManifestError, Plan, Target, parse_manifest
 
 # Bounded waits (module constants so tests can shrink them).  Worst case for one request that never gets an

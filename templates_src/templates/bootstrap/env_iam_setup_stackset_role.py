@@ -13,7 +13,7 @@ from awacs.aws import Condition, StringEquals
 from troposphere import Equals, If, Output, Ref, Sub, Template, iam
 
 from templates_src import naming
-from templates_src.blocks import environment, network, stacksets
+from templates_src.blocks import environment, network, policies, stacksets
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
@@ -28,6 +28,7 @@ SETUP_ROLE_NAME = params.role_name_param(
     "Role name",
 )
 GENERATE_NAME = "GenerateStackSetExecutionRoleName"
+SETUP_ROLE_ID = "SetupStackSetExecutionRole"  # logical id (the proofs in templates_src/checks find it by it)
 
 
 def target_role_resources(ctx: BuildContext) -> list[Sub]:
@@ -92,16 +93,7 @@ def setup_policy(ctx: BuildContext):
         iam_blocks.allow(
             iam_blocks.actions(
                 "logs",
-                "CreateLogGroup",
-                "DeleteLogGroup",
-                "PutRetentionPolicy",
-                "DeleteRetentionPolicy",
-                "TagResource",
-                "UntagResource",
-                "TagLogGroup",
-                "ListTagsForResource",
-                "AssociateKmsKey",
-                "DisassociateKmsKey",
+                *policies.LOG_GROUP_ADMIN_ACTIONS,
             ),
             ctx.arn("logs", "log-group:/vpcflowlogs/*", region="*"),
             sid="FlowLogGroups",
@@ -110,13 +102,7 @@ def setup_policy(ctx: BuildContext):
         iam_blocks.allow(
             iam_blocks.actions(
                 "ssm",
-                "PutParameter",
-                "DeleteParameter",
-                "GetParameter",
-                "GetParameters",
-                "AddTagsToResource",
-                "RemoveTagsFromResource",
-                "ListTagsForResource",
+                *policies.PARAMETER_ADMIN_ACTIONS,
             ),
             ctx.arn("ssm", "parameter/${EnvName}-*", region="*"),
             sid="EnvironmentParameters",
@@ -153,7 +139,7 @@ def build(ctx: BuildContext) -> Template:
     role = t.add_resource(
         iam_blocks.role(
             ctx,
-            "SetupStackSetExecutionRole",
+            SETUP_ROLE_ID,
             description="Runs the environment's self-managed StackSets in this account",
             name=If(GENERATE_NAME, generated.sub(), Ref(SETUP_ROLE_NAME.name)),
             assume=stacksets.administration_role_trust(ctx),

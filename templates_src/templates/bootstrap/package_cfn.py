@@ -25,12 +25,12 @@ import urllib.parse
 from awacs.aws import Condition, StringLike
 from troposphere import Equals, GetAtt, If, Output, Ref, Select, Split, Sub, Template, codebuild, logs
 
+from templates_src import release_layout as layout
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
-from templates_src.blocks import log_groups, partitions
+from templates_src.blocks import log_groups, partitions, policies
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
-from templates_src.release import layout
 
 NAME = "package-cfn"
 DESCRIPTION = (
@@ -148,14 +148,14 @@ def codebuild_policy(ctx: BuildContext, log_group_pattern: str):
     return iam_blocks.inline(
         "package",
         allow(
-            a("logs", "CreateLogStream", "PutLogEvents"),
+            a("logs", *policies.LOG_STREAM_ACTIONS),
             [
                 ctx.arn("logs", log_group, region="${AWS::Region}"),
                 ctx.arn("logs", f"{log_group}:*", region="${AWS::Region}"),
             ],
             sid="OwnLogGroupOnly",
         ),
-        allow(a("s3", "GetObject", "GetObjectVersion"), bucket_arn(source_key()), sid="ReadSourceArchive"),
+        allow(a("s3", *policies.OBJECT_READ_ACTIONS), bucket_arn(source_key()), sid="ReadSourceArchive"),
         allow(
             a("s3", "GetObject", "PutObject", "PutObjectTagging", "GetObjectTagging"),
             bucket_arn(f"{prefix}/*"),

@@ -275,7 +275,7 @@ def launch_role_statements(ctx: BuildContext) -> list:
             _arn(ctx, "states", "stateMachine:sagemaker-*"),
             sid="StepFunctions",
         ),
-        allow(a("ssm", "GetParameters", "GetParameter"), _arn(ctx, "ssm", "parameter/*"), sid="Parameters"),
+        allow(a("ssm", *reversed(policies.PARAMETER_READ_ACTIONS)), _arn(ctx, "ssm", "parameter/*"), sid="Parameters"),
     ]
 
 
@@ -332,34 +332,7 @@ def use_role_statements(ctx: BuildContext) -> list:
     ]
     return [
         allow(
-            a(
-                "cloudformation",
-                "CreateStack",
-                "UpdateStack",
-                "DeleteStack",
-                "DescribeStacks",
-                "DescribeStackEvents",
-                "DescribeStackResources",
-                "ListStackResources",
-                "CreateChangeSet",
-                "DescribeChangeSet",
-                "ExecuteChangeSet",
-                "DeleteChangeSet",
-                "SetStackPolicy",
-                "CreateStackSet",
-                "UpdateStackSet",
-                "DeleteStackSet",
-                "DescribeStackSet",
-                "DescribeStackSetOperation",
-                "ListStackSetOperations",
-                "ListStackSetOperationResults",
-                "CreateStackInstances",
-                "UpdateStackInstances",
-                "DeleteStackInstances",
-                "DescribeStackInstance",
-                "ListStackInstances",
-                "StopStackSetOperation",
-            ),
+            a("cloudformation", *policies.PROJECT_STACK_ACTIONS),
             [
                 _arn(ctx, "cloudformation", "stack/sagemaker-*"),
                 _arn(ctx, "cloudformation", "stackset/sagemaker-*"),
@@ -369,14 +342,14 @@ def use_role_statements(ctx: BuildContext) -> list:
             sid="ProjectStacks",
         ),
         allow(
-            a("cloudformation", "TagResource", "UntagResource"),
+            a("cloudformation", *policies.TAG_ACTIONS),
             [_arn(ctx, "cloudformation", "stack/sagemaker-*"), _arn(ctx, "cloudformation", "stackset/sagemaker-*")],
             sid="TagProjectStacks",
         ),
         # No resource-level permissions for these.  IAM authorizes CreateStackSet only on "*"; the model deployment
         # StackSets can still only run as the environment's StackSet roles (PassRole below).
         allow(
-            a("cloudformation", "GetTemplate", "GetTemplateSummary", "ValidateTemplate", "CreateStackSet"),
+            a("cloudformation", "GetTemplate", *sorted(policies.TEMPLATE_ACTIONS), policies.CREATE_STACK_SET),
             "*",
             sid="ReadTemplates",
         ),
@@ -405,11 +378,7 @@ def use_role_statements(ctx: BuildContext) -> list:
         allow(
             a(
                 "codebuild",
-                "CreateReportGroup",
-                "CreateReport",
-                "UpdateReport",
-                "BatchPutTestCases",
-                "BatchPutCodeCoverages",
+                *policies.BUILD_REPORT_ACTIONS,
             ),
             _arn(ctx, "codebuild", "report-group/sagemaker*"),
             sid="CodeBuildReports",
@@ -423,18 +392,14 @@ def use_role_statements(ctx: BuildContext) -> list:
             a("codepipeline", "StartPipelineExecution"), _arn(ctx, "codepipeline", "sagemaker-*"), sid="CodePipeline"
         ),
         allow(
-            a("ec2", "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+            a("ec2", *policies.NETWORK_INTERFACE_ACTIONS),
             _arn(ctx, "ec2", "*"),
             sid="VpcNetworkInterfaces",
         ),
         allow(
             a(
                 "ec2",
-                "DescribeNetworkInterfaces",
-                "DescribeVpcs",
-                "DescribeSubnets",
-                "DescribeSecurityGroups",
-                "DescribeDhcpOptions",
+                *policies.NETWORK_DESCRIBE_ACTIONS,
             ),
             "*",
             sid="VpcDescribe",
@@ -570,7 +535,7 @@ def use_role_statements(ctx: BuildContext) -> list:
         iam_blocks.deny(a("sagemaker", *sagemaker_write), studio, sid="NoStudioChanges"),
         # Models are approved by people: never by what a project's code runs as.
         iam_blocks.deny(
-            a("sagemaker", "CreateModelPackage", "UpdateModelPackage"),
+            a("sagemaker", *policies.MODEL_PACKAGE_WRITE_ACTIONS),
             "*",
             sid="NoModelApproval",
             condition=Condition(StringEquals({"sagemaker:ModelApprovalStatus": "Approved"})),
@@ -613,7 +578,7 @@ def use_role_statements(ctx: BuildContext) -> list:
             sid="EnvironmentKeys",
         ),
         allow(a("kms", "ListAliases"), "*", sid="ListAliases"),
-        allow(a("ssm", "GetParameter", "GetParameters"), _arn(ctx, "ssm", "parameter/*"), sid="Parameters"),
+        allow(a("ssm", *policies.PARAMETER_READ_ACTIONS), _arn(ctx, "ssm", "parameter/*"), sid="Parameters"),
     ]
 
 

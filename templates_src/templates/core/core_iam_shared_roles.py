@@ -68,6 +68,10 @@ SC_LAUNCH_CONDITION = "SCLaunchRoleCondition"
 
 SWITCH_ROLE_LINK = "DSAdministratorRoleLink"
 
+# Logical ids of the roles (the proofs in templates_src/checks find the personas and deployers by them).
+DS_ADMIN_ROLE_ID = "DataScienceAdministratorRole"
+SC_LAUNCH_ROLE_ID = "SCLaunchRole"
+
 
 def ds_admin_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
@@ -80,7 +84,7 @@ def ds_admin_role(ctx: BuildContext):
     template_url = Ref(ENVIRONMENT_TEMPLATE_URL.name)
     return iam_blocks.role(
         ctx,
-        "DataScienceAdministratorRole",
+        DS_ADMIN_ROLE_ID,
         description="Data science administrator: provisions environments from the release's env-main template",
         name=Ref(DS_ADMIN_ROLE_NAME.name),
         assume=iam_blocks.administrator_trust(ctx),
@@ -103,7 +107,7 @@ def ds_admin_role(ctx: BuildContext):
                     condition=PolicyCondition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
                 ),
                 allow(
-                    a("cloudformation", "CreateStack", "UpdateStack", "CreateChangeSet"),
+                    a("cloudformation", *policies.STACK_TEMPLATE_ACTIONS),
                     environment_stacks,
                     sid="EnvironmentTemplateOnly",
                     condition=PolicyCondition(
@@ -118,21 +122,11 @@ def ds_admin_role(ctx: BuildContext):
                     ),
                 ),
                 allow(
-                    a(
-                        "cloudformation",
-                        "DeleteStack",
-                        "DescribeStacks",
-                        "DescribeStackEvents",
-                        "DescribeStackResources",
-                        "GetTemplate",
-                        "DescribeChangeSet",
-                        "ExecuteChangeSet",
-                        "DeleteChangeSet",
-                    ),
+                    a("cloudformation", *policies.STACK_RUN_ACTIONS),
                     environment_stacks,
                     sid="EnvironmentStacks",
                 ),
-                allow(a("cloudformation", "ValidateTemplate", "GetTemplateSummary"), "*", sid="EnvironmentTemplates"),
+                allow(a("cloudformation", *policies.TEMPLATE_ACTIONS), "*", sid="EnvironmentTemplates"),
                 # Clean-up of an environment: empty its buckets and remove project StackSets.
                 allow(
                     a(
@@ -148,13 +142,7 @@ def ds_admin_role(ctx: BuildContext):
                     sid="EnvironmentBucketCleanup",
                 ),
                 allow(
-                    a(
-                        "cloudformation",
-                        "DeleteStackInstances",
-                        "DeleteStackSet",
-                        "ListStackInstances",
-                        "DescribeStackSetOperation",
-                    ),
+                    a("cloudformation", *policies.STACK_SET_CLEANUP_ACTIONS),
                     [
                         ctx.arn("cloudformation", f"{kind}/sagemaker-*", region="*")
                         for kind in ("stackset", "stackset-target")
@@ -195,7 +183,7 @@ def detective_control_role(ctx: BuildContext):
                 ),
                 allow(a("sagemaker", "List*"), "*", sid="ListSageMaker"),
                 allow(
-                    a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
+                    a("logs", *policies.LOG_ACTIONS),
                     ctx.arn("logs", "log-group:/aws/lambda/*", region="*"),
                     sid="FunctionLogs",
                 ),
@@ -341,19 +329,13 @@ def sc_launch_statements(ctx: BuildContext, boundary) -> list:
             "${AWS::Region}",
             internet=True,
             flow_logs=True,
-            extra=("CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+            extra=policies.NETWORK_INTERFACE_ACTIONS,
         ),
         *policies.kms_keys(ctx, sid="EnvironmentKeys"),
         allow(
             a(
                 "ssm",
-                "PutParameter",
-                "DeleteParameter",
-                "GetParameter",
-                "GetParameters",
-                "AddTagsToResource",
-                "RemoveTagsFromResource",
-                "ListTagsForResource",
+                *policies.PARAMETER_ADMIN_ACTIONS,
             ),
             ctx.own("ssm", "parameter/*"),
             sid="EnvironmentParameters",
@@ -378,16 +360,7 @@ def sc_launch_statements(ctx: BuildContext, boundary) -> list:
         allow(
             a(
                 "logs",
-                "CreateLogGroup",
-                "DeleteLogGroup",
-                "PutRetentionPolicy",
-                "DeleteRetentionPolicy",
-                "TagResource",
-                "UntagResource",
-                "TagLogGroup",
-                "ListTagsForResource",
-                "AssociateKmsKey",
-                "DisassociateKmsKey",
+                *policies.LOG_GROUP_ADMIN_ACTIONS,
             ),
             [ctx.own("logs", f"log-group:{group}") for group in ("/aws/lambda/*", "/vpcflowlogs/*")],
             sid="EnvironmentLogGroups",
@@ -486,7 +459,7 @@ def sc_launch_role(ctx: BuildContext, t: Template):
         t.add_resource(policy)
     return iam_blocks.role(
         ctx,
-        "SCLaunchRole",
+        SC_LAUNCH_ROLE_ID,
         description="Service Catalog launch role of the data science environment product",
         name=Ref(SC_LAUNCH_ROLE_NAME.name),
         # Service Catalog launches the product; CloudFormation is trusted too, for deploying the

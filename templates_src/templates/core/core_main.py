@@ -63,6 +63,7 @@ ENV_CONFIG_ROLE_ARN = params.role_arn_param(
 )
 
 IAM_ROLES = "IAMRolesCondition"
+ROLES_CHECK = "CheckIfSageMakerSCProductsRolesExist"  # custom resource: do SageMaker's project roles exist?
 SC_PORTFOLIO = "SCPortfolioCondition"
 ENV_CONFIG_ROLE_GIVEN = "EnvironmentConfigurationRoleGiven"
 
@@ -128,7 +129,7 @@ def _project_roles(ctx: BuildContext, t: Template):
     )
     existing = cr.custom_resource(
         t,
-        "CheckIfSageMakerSCProductsRolesExist",
+        ROLES_CHECK,
         "Custom::CheckIfIAMRolesExist",
         check,
         condition=IAM_ROLES,
@@ -147,13 +148,18 @@ def _project_roles(ctx: BuildContext, t: Template):
     )
 
 
-def _shared_roles(ctx: BuildContext, t: Template):
-    names = {
+def shared_role_names(ctx: BuildContext) -> dict[str, naming.Name]:
+    """The names core-main gives the shared roles, by the nested parameter that passes each."""
+    return {
         param: ctx.namer.name(
             "role", "${StackSetName}-${AWS::Region}-" + suffix, {"StackSetName": params.STACK_SET_NAME}
-        ).sub()
+        )
         for param, suffix in SHARED_ROLE_SUFFIXES.items()
     }
+
+
+def _shared_roles(ctx: BuildContext, t: Template):
+    names = {param: name.sub() for param, name in shared_role_names(ctx).items()}
     # The only template the data science administrator may run as the environment launch role (packaging
     # rewrites the local path to the release's URL).
     names[shared_roles.ENVIRONMENT_TEMPLATE_URL.name] = references.local_template("env-main")

@@ -97,9 +97,16 @@ FLOW_LOGS_ROLE = "VPCFlowLogsRoleCondition"
 GENERATED_SETUP_ROLE = "GeneratedSetupStackSetExecutionRoleName"
 SWITCH_ROLE_LINKS = "IAMUserRolesLinks"
 
+# Logical ids of the roles the proofs (templates_src/checks) find personas, deployers and administrators by.
+TEAM_ADMIN_ROLE_ID = "DataScienceTeamAdministratorRole"
+DATA_SCIENTIST_ROLE_ID = "DataScientistRole"
+MODEL_DEPLOY_ROLE_ID = "SageMakerModelDeployRole"
+STACKSET_ADMINISTRATION_ROLE_ID = "StackSetAdministrationRole"
+DEPLOYMENT_ADMINISTRATION_ROLE_ID = "ModelDeploymentAdministrationRole"
+
 # The tags env-sagemaker-studio puts on the domain and its user profiles (propagated to spaces and apps):
 # what the persona roles find the environment's Studio resources by.
-ENVIRONMENT_TAGS = {"EnvironmentName": params.ENV_NAME.name, "EnvironmentType": params.ENV_TYPE.name}
+ENVIRONMENT_TAGS = environment.TAG_PARAMETERS
 STUDIO_KINDS = ("domain", "user-profile", "space", "app")
 SDK_DEFAULT_BUCKET = "sagemaker-${AWS::Region}-${AWS::AccountId}"  # the SageMaker SDK's default bucket (account-wide)
 PROJECT_NAMES = "sagemaker-*"  # CodeCommit repositories, pipelines and builds of SageMaker projects
@@ -164,7 +171,7 @@ def project_trust(ctx: BuildContext):
 
 # -- statements several roles share ---------------------------------------------------------------------------
 def environment_parameters(ctx: BuildContext, sid: str = "EnvironmentParameters") -> list:
-    return [allow(a("ssm", "GetParameter", "GetParameters"), ctx.own("ssm", f"parameter/{ENV}-*"), sid=sid)]
+    return [allow(a("ssm", *policies.PARAMETER_READ_ACTIONS), ctx.own("ssm", f"parameter/{ENV}-*"), sid=sid)]
 
 
 def environment_buckets(ctx: BuildContext, sdk_bucket: bool = True) -> list:
@@ -200,7 +207,7 @@ def job_runtime(ctx: BuildContext) -> list:
             sid="EcrPull",
         ),
         allow(
-            a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams", "GetLogEvents"),
+            a("logs", *policies.SAGEMAKER_LOG_ACTIONS, "GetLogEvents"),
             ctx.own("logs", "log-group:/aws/sagemaker/*"),
             sid="SageMakerLogs",
         ),
@@ -215,10 +222,7 @@ def job_runtime(ctx: BuildContext) -> list:
         allow(
             a(
                 "ec2",
-                "CreateNetworkInterface",
-                "CreateNetworkInterfacePermission",
-                "DeleteNetworkInterface",
-                "DeleteNetworkInterfacePermission",
+                *policies.SAGEMAKER_INTERFACE_ACTIONS,
             ),
             ctx.own("ec2", "*"),
             sid="VpcNetworkInterfaces",
@@ -494,14 +498,12 @@ def execution_statements(ctx: BuildContext) -> list:
             sid="ModelRegistry",
         ),
         allow(
-            a("sagemaker", "CreateModelPackage", "UpdateModelPackage"),
+            a("sagemaker", *policies.MODEL_PACKAGE_WRITE_ACTIONS),
             own,
             sid="RegisterModelsUnapproved",
             condition=NOT_APPROVED,
         ),
-        allow(
-            a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"), sid="Projects"
-        ),
+        allow(a("sagemaker", *policies.SAGEMAKER_PROJECT_ACTIONS), own_sagemaker("project"), sid="Projects"),
         allow(
             a(
                 "sagemaker",
@@ -551,7 +553,7 @@ def execution_statements(ctx: BuildContext) -> list:
             sid="SeedCodeBucket",
         ),
         allow(
-            a("s3", "GetObject", "GetObjectVersion"),
+            a("s3", *policies.OBJECT_READ_ACTIONS),
             ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}", "*"),
             sid="SeedCodeObjects",
         ),
@@ -700,9 +702,7 @@ def team_admin_statements(ctx: BuildContext) -> list:
         ),
         # User profiles run as the environment's execution role.
         pass_to_sagemaker([ctx.role_arn(names[environment.SAGEMAKER_EXECUTION].pattern)], sid="PassExecutionRole"),
-        allow(
-            a("sagemaker", "CreateProject", "UpdateProject", "DeleteProject"), own_sagemaker("project"), sid="Projects"
-        ),
+        allow(a("sagemaker", *policies.SAGEMAKER_PROJECT_ACTIONS), own_sagemaker("project"), sid="Projects"),
         # Project templates from the portfolios shared with the role (both kinds: only the team administrator
         # creates model deploy projects, whose code is deployed to staging and production).
         *policies.service_catalog_end_user(ctx, sid="ProjectProducts"),
@@ -771,7 +771,7 @@ def codebuild_runtime(ctx: BuildContext) -> list:
     build's network interface with the service role)."""
     return [
         allow(
-            a("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents"),
+            a("logs", *policies.LOG_ACTIONS),
             [
                 ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}"),
                 ctx.own("logs", f"log-group:/aws/codebuild/{PROJECT_NAMES}:*"),
@@ -779,18 +779,14 @@ def codebuild_runtime(ctx: BuildContext) -> list:
             sid="BuildLogs",
         ),
         allow(
-            a("ec2", "CreateNetworkInterface", "DeleteNetworkInterface", "CreateNetworkInterfacePermission"),
+            a("ec2", *policies.NETWORK_INTERFACE_ACTIONS),
             ctx.own("ec2", "*"),
             sid="BuildNetworkInterfaces",
         ),
         allow(
             a(
                 "ec2",
-                "DescribeNetworkInterfaces",
-                "DescribeVpcs",
-                "DescribeSubnets",
-                "DescribeSecurityGroups",
-                "DescribeDhcpOptions",
+                *policies.NETWORK_DESCRIBE_ACTIONS,
             ),
             "*",
             sid="BuildNetworkDescribe",
@@ -798,11 +794,7 @@ def codebuild_runtime(ctx: BuildContext) -> list:
         allow(
             a(
                 "codebuild",
-                "CreateReportGroup",
-                "CreateReport",
-                "UpdateReport",
-                "BatchPutTestCases",
-                "BatchPutCodeCoverages",
+                *policies.BUILD_REPORT_ACTIONS,
             ),
             ctx.own("codebuild", f"report-group/{PROJECT_NAMES}"),
             sid="BuildReports",
@@ -959,7 +951,9 @@ def model_deploy_statements(ctx: BuildContext) -> list:
             a("sagemaker", "DescribeEndpoint", "InvokeEndpoint"),
             own_sagemaker("endpoint"),
             sid="TestEndpoints",
-            condition=Condition(StringEquals({"aws:ResourceTag/EnvironmentName": Ref(params.ENV_NAME.name)})),
+            condition=Condition(
+                StringEquals({f"aws:ResourceTag/{environment.ENV_NAME_TAG}": Ref(params.ENV_NAME.name)})
+            ),
         ),
         # The pipeline's StackSet actions: the endpoint StackSets of the projects, administered by the model
         # deployment administration role (and no other).  CreateStackSet is authorized on "*" only.
@@ -977,12 +971,12 @@ def model_deploy_statements(ctx: BuildContext) -> list:
             condition=Condition(ArnEqualsIfExists({"cloudformation:RoleArn": deployment_admin})),
         ),
         allow(
-            a("cloudformation", "CreateStackSet"),
+            a("cloudformation", policies.CREATE_STACK_SET),
             "*",
             sid="ModelDeploymentStackSetsCreate",
             condition=Condition(ArnEquals({"cloudformation:RoleArn": deployment_admin})),
         ),
-        allow(a("cloudformation", "GetTemplateSummary", "ValidateTemplate"), "*", sid="Templates"),
+        allow(a("cloudformation", *sorted(policies.TEMPLATE_ACTIONS)), "*", sid="Templates"),
         allow(
             a("iam", "PassRole"),
             deployment_admin,
@@ -1058,7 +1052,7 @@ def persona_roles(ctx: BuildContext, t: Template) -> dict:
     admin = t.add_resource(
         iam_blocks.role(
             ctx,
-            "DataScienceTeamAdministratorRole",
+            TEAM_ADMIN_ROLE_ID,
             description="Team administrator of the data science environment: Studio users, projects, model approvals",
             name=names[environment.DS_TEAM_ADMIN].sub(),
             assume=iam_blocks.administrator_trust(ctx),
@@ -1078,7 +1072,7 @@ def persona_roles(ctx: BuildContext, t: Template) -> dict:
     scientist = t.add_resource(
         iam_blocks.role(
             ctx,
-            "DataScientistRole",
+            DATA_SCIENTIST_ROLE_ID,
             description="Data scientist of the environment: opens Studio, reads SageMaker resources and project status",
             name=names[environment.DATA_SCIENTIST].sub(),
             assume=iam_blocks.administrator_trust(ctx),
@@ -1150,7 +1144,7 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
     deploy = t.add_resource(
         iam_blocks.role(
             ctx,
-            "SageMakerModelDeployRole",
+            MODEL_DEPLOY_ROLE_ID,
             description="The environment's model deploy projects (pipelines, builds, rules, StackSet actions) run as "
             "this role",
             name=names[environment.MODEL_DEPLOY].sub(),
@@ -1169,7 +1163,7 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
     stackset = t.add_resource(
         iam_blocks.role(
             ctx,
-            "StackSetAdministrationRole",
+            STACKSET_ADMINISTRATION_ROLE_ID,
             description="Administers the environment's own StackSets (target-account roles and networks): assumes only "
             "the target accounts' setup role",
             name=names[naming.STACKSET_ADMINISTRATION_ROLE_MARKER].sub(),
@@ -1186,7 +1180,7 @@ def service_roles(ctx: BuildContext, t: Template) -> dict:
     deployment = t.add_resource(
         iam_blocks.role(
             ctx,
-            "ModelDeploymentAdministrationRole",
+            DEPLOYMENT_ADMINISTRATION_ROLE_ID,
             description="Administers the model deployment StackSets of the environment's projects: assumes only the "
             "model deployment StackSet execution roles",
             name=names[naming.DEPLOYMENT_ADMINISTRATION_ROLE_MARKER].sub(),

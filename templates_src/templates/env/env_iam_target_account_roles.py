@@ -10,7 +10,7 @@ from __future__ import annotations
 from awacs.aws import Bool, Condition, ForAllValuesStringNotEquals, Principal, StringEquals, StringLike
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template, encode_to_dict
 
-from templates_src.blocks import environment, guardrails, stacksets, target_accounts
+from templates_src.blocks import environment, guardrails, policies, stacksets, target_accounts
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
@@ -39,6 +39,9 @@ MODEL_BUCKET_NAME = target_accounts.MODEL_BUCKET_NAME
 GENERATE_MODEL_ROLE_NAME = "GenerateSageMakerModelExecutionRoleName"
 GENERATE_STACKSET_ROLE_NAME = "GenerateStackSetExecutionRoleName"
 PIPELINE_ROLE_DEFAULT = "PipelineExecutionRoleCondition"
+# Logical ids of the roles (the proofs in templates_src/checks find the model deployment path by them).
+STACKSET_EXECUTION_ROLE_ID = "StackSetExecutionRole"
+MODEL_EXECUTION_ROLE_ID = "SageMakerModelExecutionRole"
 PERMISSIONS_BOUNDARY_ARN = params.ParamSpec(
     "PermissionsBoundaryArn",
     "Permissions boundary of both roles: in a target account the PermissionsBoundaryArn output of "
@@ -81,10 +84,7 @@ def model_execution_policy(ctx: BuildContext):
         iam_blocks.allow(
             iam_blocks.actions(
                 "ec2",
-                "CreateNetworkInterface",
-                "CreateNetworkInterfacePermission",
-                "DeleteNetworkInterface",
-                "DeleteNetworkInterfacePermission",
+                *policies.SAGEMAKER_INTERFACE_ACTIONS,
             ),
             ctx.arn("ec2", "*", region="${AWS::Region}"),
             sid="VpcNetworkInterfaces",
@@ -93,12 +93,7 @@ def model_execution_policy(ctx: BuildContext):
         iam_blocks.allow(
             iam_blocks.actions(
                 "ec2",
-                "DescribeVpcEndpoints",
-                "DescribeDhcpOptions",
-                "DescribeVpcs",
-                "DescribeSubnets",
-                "DescribeSecurityGroups",
-                "DescribeNetworkInterfaces",
+                *policies.SAGEMAKER_NETWORK_DESCRIBE_ACTIONS,
             ),
             "*",
             sid="VpcDescribe",
@@ -125,7 +120,7 @@ def model_execution_policy(ctx: BuildContext):
             iam_blocks.actions("kms", "GenerateDataKey"), Ref(MODEL_KMS_KEY_ARN.name), sid="EncryptDataCapture"
         ),
         iam_blocks.allow(
-            iam_blocks.actions("logs", "CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams"),
+            iam_blocks.actions("logs", *policies.SAGEMAKER_LOG_ACTIONS),
             log_groups,
             sid="EndpointLogs",
         ),
@@ -140,7 +135,7 @@ def model_execution_policy(ctx: BuildContext):
 
 
 def own_environment(key: str = "aws:ResourceTag") -> Condition:
-    return Condition(StringEquals({f"{key}/EnvironmentName": Ref(params.ENV_NAME.name)}))
+    return Condition(StringEquals({f"{key}/{environment.ENV_NAME_TAG}": Ref(params.ENV_NAME.name)}))
 
 
 def stackset_execution_policy(ctx: BuildContext, model_role):
@@ -190,8 +185,8 @@ def stackset_execution_policy(ctx: BuildContext, model_role):
             sid="RetagEndpoints",
             condition=Condition(
                 [
-                    StringEquals({"aws:ResourceTag/EnvironmentName": Ref(params.ENV_NAME.name)}),
-                    ForAllValuesStringNotEquals({"aws:TagKeys": "EnvironmentName"}),
+                    StringEquals({f"aws:ResourceTag/{environment.ENV_NAME_TAG}": Ref(params.ENV_NAME.name)}),
+                    ForAllValuesStringNotEquals({"aws:TagKeys": environment.ENV_NAME_TAG}),
                 ]
             ),
         ),
@@ -215,7 +210,7 @@ def stackset_execution_policy(ctx: BuildContext, model_role):
             condition=Condition(Bool({"kms:GrantIsForAWSResource": "true"})),
         ),
         iam_blocks.allow(
-            iam_blocks.actions("ssm", "GetParameter", "GetParameters"),
+            iam_blocks.actions("ssm", *policies.PARAMETER_READ_ACTIONS),
             ctx.arn("ssm", "parameter/${EnvName}-*", region="${AWS::Region}"),
             sid="EnvironmentParameters",
         ),
@@ -277,7 +272,7 @@ def build(ctx: BuildContext) -> Template:
     model_role = t.add_resource(
         iam_blocks.role(
             ctx,
-            "SageMakerModelExecutionRole",
+            MODEL_EXECUTION_ROLE_ID,
             description="SageMaker endpoints of the environment's MLOps projects run as this role",
             name=If(GENERATE_MODEL_ROLE_NAME, model_generated.sub(), Ref(model_name.name)),
             assume={
@@ -308,7 +303,7 @@ def build(ctx: BuildContext) -> Template:
     stackset_role = t.add_resource(
         iam_blocks.role(
             ctx,
-            "StackSetExecutionRole",
+            STACKSET_EXECUTION_ROLE_ID,
             description="Model deployment StackSets of the environment's MLOps projects run as this role",
             name=If(GENERATE_STACKSET_ROLE_NAME, stackset_generated.sub(), Ref(stackset_name.name)),
             # Only the environment's model deployment administration role (never its set-up one).

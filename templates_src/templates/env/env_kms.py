@@ -109,17 +109,22 @@ class KeySpec:
 KEYS = (
     KeySpec(
         "SagemakerEBSKMSKey",
-        "ebs",
+        environment.EBS_KEY,
         "the ML storage volumes of SageMaker jobs and endpoints",
         "SageMaker ML storage volume key",
     ),
     KeySpec(
         "SageMakerStudioStorageKMSKey",
-        "efs",
+        environment.EFS_KEY,
         "the SageMaker Studio domain's storage (home EFS and EBS volumes)",
         "SageMaker Studio storage key",
     ),
-    KeySpec("S3BucketKMSKey", "s3", "the data and model buckets and the MLOps project artefacts", "S3 bucket key"),
+    KeySpec(
+        "S3BucketKMSKey",
+        environment.S3_KEY,
+        "the data and model buckets and the MLOps project artefacts",
+        "S3 bucket key",
+    ),
 )
 
 
@@ -257,12 +262,12 @@ def add_key(ctx: BuildContext, t: Template, spec: KeySpec) -> kms.Key:
     key.DeletionPolicy = "Retain"
     key.UpdateReplacePolicy = "Retain"
     t.add_resource(
-        kms.Alias(f"{spec.title}Alias", AliasName=Sub(f"alias/{environment.ENV}-kms-{spec.kind}"), TargetKeyId=Ref(key))
+        kms.Alias(f"{spec.title}Alias", AliasName=Sub(environment.kms_alias(spec.kind)), TargetKeyId=Ref(key))
     )
     t.add_resource(
         ssm.Parameter(
             f"{spec.title}ArnSSM",
-            Name=environment.ssm_name(f"kms-{spec.kind}-key-arn"),
+            Name=environment.ssm_name(environment.kms_key_arn_ssm(spec.kind)),
             Type="String",
             Value=GetAtt(key, "Arn"),
             Description=Sub(

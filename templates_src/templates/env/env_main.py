@@ -42,7 +42,7 @@ from troposphere import (
     ssm,
 )
 
-from templates_src import naming, references
+from templates_src import references
 from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import endpoints, guardrails, nested, target_accounts
 from templates_src.blocks import environment as envb
@@ -514,7 +514,7 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
 # -- children ----------------------------------------------------------------------------------------------------------
 def _stack_tags() -> Tags:
     # Stack tags propagate to the nested stacks' resources: the resource group and cost reports find them.
-    return Tags(EnvironmentName=Ref("EnvName"), EnvironmentType=Ref("EnvType"))
+    return Tags(**envb.tags())
 
 
 CHILDREN = {
@@ -814,13 +814,19 @@ def _stack_set(
 
 
 TARGET_ROLES_SUFFIX = "target-account-roles"
+# The StackSets of the target accounts (self-managed with account lists, service-managed with organizational units).
+TARGET_ROLES_STACKSET, TARGET_ROLES_STACKSET_OU = (
+    "EnvironmentTargetAccountRolesStackSet",
+    "EnvironmentTargetAccountRolesStackSetOU",
+)
+TARGET_NETWORK_STACKSET, TARGET_NETWORK_STACKSET_OU = "EnvironmentVPCStackSet", "EnvironmentVPCStackSetOU"
 
 
 def _target_accounts(ctx: BuildContext, t: Template, w: Wiring) -> None:
     kms = _out("EnvironmentKMSKeys", "S3BucketKMSKeyArn")
     for service_managed, title in (
-        (True, "EnvironmentTargetAccountRolesStackSetOU"),
-        (False, "EnvironmentTargetAccountRolesStackSet"),
+        (True, TARGET_ROLES_STACKSET_OU),
+        (False, TARGET_ROLES_STACKSET),
     ):
         _stack_set(
             ctx,
@@ -843,8 +849,8 @@ def _target_accounts(ctx: BuildContext, t: Template, w: Wiring) -> None:
         )
     ebs = _out("EnvironmentKMSKeys", "SagemakerEBSKMSKeyArn")
     for service_managed, title, condition, roles in (
-        (True, "EnvironmentVPCStackSetOU", TARGET_NETWORK_OU, "EnvironmentTargetAccountRolesStackSetOU"),
-        (False, "EnvironmentVPCStackSet", TARGET_NETWORK_SELF, "EnvironmentTargetAccountRolesStackSet"),
+        (True, TARGET_NETWORK_STACKSET_OU, TARGET_NETWORK_OU, TARGET_ROLES_STACKSET_OU),
+        (False, TARGET_NETWORK_STACKSET, TARGET_NETWORK_SELF, TARGET_ROLES_STACKSET),
     ):
         network = _stack_set(
             ctx,
@@ -865,8 +871,8 @@ def _target_accounts(ctx: BuildContext, t: Template, w: Wiring) -> None:
         )
         network.DependsOn = [roles]
     for title, suffix, value in (
-        ("OrganizationalUnitStagingIdSSM", "ou-staging-id", target_accounts.OU_STAGING),
-        ("OrganizationalUnitProdIdSSM", "ou-prod-id", target_accounts.OU_PROD),
+        ("OrganizationalUnitStagingIdSSM", envb.OU_STAGING_ID_SSM, target_accounts.OU_STAGING),
+        ("OrganizationalUnitProdIdSSM", envb.OU_PROD_ID_SSM, target_accounts.OU_PROD),
     ):
         _ssm(t, title, suffix, Ref(value.name), condition=target_accounts.OU_MODE)
     # With organizational units, the deploy build finds the accounts of each OU the environment set up in the
@@ -875,20 +881,20 @@ def _target_accounts(ctx: BuildContext, t: Template, w: Wiring) -> None:
     _ssm(
         t,
         "TargetAccountsStackSetSSM",
-        naming.TARGET_ACCOUNTS_STACKSET_SSM,
+        envb.TARGET_ACCOUNTS_STACKSET_SSM,
         ctx.namer.name("stackset", f"ds-{envb.ENV}-{TARGET_ROLES_SUFFIX}", params.ENVIRONMENT).sub(),
         condition=target_accounts.OU_MODE,
     )
     _ssm(
         t,
         "StackSetCallAsSSM",
-        naming.STACKSET_CALL_AS_SSM,
+        envb.STACKSET_CALL_AS_SSM,
         Ref(STACKSET_CALL_AS.name),
         condition=target_accounts.OU_MODE,
     )
     for title, suffix, value in (
-        ("StagingAccountListSSM", "staging-account-list", target_accounts.STAGING_ACCOUNTS),
-        ("ProductionAccountListSSM", "production-account-list", target_accounts.PROD_ACCOUNTS),
+        ("StagingAccountListSSM", envb.STAGING_ACCOUNT_LIST_SSM, target_accounts.STAGING_ACCOUNTS),
+        ("ProductionAccountListSSM", envb.PROD_ACCOUNT_LIST_SSM, target_accounts.PROD_ACCOUNTS),
     ):
         _ssm(t, title, suffix, Ref(value.name), condition=target_accounts.LIST_MODE)
 
@@ -900,15 +906,15 @@ def _guardrails(ctx: BuildContext, t: Template) -> list[iam.ManagedPolicy]:
 
     def keys(kind: str, arn: str, key_id: str) -> list:
         # A request names a key by ARN, id or alias, in whatever form the caller chose.
-        alias = f"alias/{envb.ENV}-kms-{kind}"
+        alias = envb.kms_alias(kind)
         return [kms(arn), kms(key_id), Sub(alias), ctx.own("kms", alias)]
 
     statements = guardrails.sagemaker_guardrail_statements(
         ctx,
         Split(",", _out("EnvironmentVPC", "PrivateSubnetIds")),
         Split(",", _out("EnvironmentVPC", "SageMakerSecurityGroupIds")),
-        keys("ebs", "SagemakerEBSKMSKeyArn", "SagemakerEBSKMSKeyId"),
-        keys("s3", "S3BucketKMSKeyArn", "S3BucketKMSKeyId"),
+        keys(envb.EBS_KEY, "SagemakerEBSKMSKeyArn", "SagemakerEBSKMSKeyId"),
+        keys(envb.S3_KEY, "S3BucketKMSKeyArn", "S3BucketKMSKeyId"),
     )
     roles = If(
         IAM_ROLES,
@@ -1018,28 +1024,33 @@ def _contract(ctx: BuildContext, t: Template, w: Wiring) -> None:
         _ssm(
             t,
             f"SageMakerSecurityGroupIdsSSM{stage}",
-            "sagemaker-sg-ids",
+            envb.SECURITY_GROUP_IDS_SSM,
             vpc("SageMakerSecurityGroupIds"),
             env_type,
             condition=condition,
         )
         _ssm(
-            t, f"PrivateSubnetsSSM{stage}", "private-subnet-ids", vpc("PrivateSubnetIds"), env_type, condition=condition
+            t,
+            f"PrivateSubnetsSSM{stage}",
+            envb.PRIVATE_SUBNET_IDS_SSM,
+            vpc("PrivateSubnetIds"),
+            env_type,
+            condition=condition,
         )
     for title, suffix, value in (
-        ("SageMakerPipelineExecutionRoleSSM", "sm-pipeline-execution-role-arn", w.pipeline),
-        ("SageMakerExecutionRoleSSM", "sm-execution-role-arn", w.execution),
-        ("SageMakerModelExecutionRoleSSM", "sm-model-execution-role-name", model_role),
+        ("SageMakerPipelineExecutionRoleSSM", envb.PIPELINE_EXECUTION_ROLE_ARN_SSM, w.pipeline),
+        ("SageMakerExecutionRoleSSM", envb.EXECUTION_ROLE_ARN_SSM, w.execution),
+        ("SageMakerModelExecutionRoleSSM", envb.MODEL_EXECUTION_ROLE_NAME_SSM, model_role),
         # The administration role of the projects' model deployment StackSets (never the set-up one).
-        ("StackSetAdminstratorRoleSSM", "stackset-administration-role-arn", w.deployment_admin),
-        ("SageMakerModelBuildRoleSSM", "sm-model-build-role-arn", w.build_role),
-        ("SageMakerModelDeployRoleSSM", "sm-model-deploy-role-arn", w.deploy_role),
-        ("StackSetExecutionRoleSSM", "stackset-execution-role-name", stackset_role),
-        ("ModelBucketSSM", "model-bucket-name", w.model_bucket),
-        ("DataBucketSSM", "data-bucket-name", w.data_bucket),
-        ("EnvTypeStagingNameSSM", "env-type-staging-name", Ref(envb.ENV_TYPE_STAGING.name)),
-        ("EnvTypeProdNameSSM", "env-type-prod-name", Ref(envb.ENV_TYPE_PROD.name)),
-        ("SeedCodeS3BucketNameSSM", "seed-code-s3bucket-name", w.seed),
+        ("StackSetAdminstratorRoleSSM", envb.STACKSET_ADMINISTRATION_ROLE_ARN_SSM, w.deployment_admin),
+        ("SageMakerModelBuildRoleSSM", envb.MODEL_BUILD_ROLE_ARN_SSM, w.build_role),
+        ("SageMakerModelDeployRoleSSM", envb.MODEL_DEPLOY_ROLE_ARN_SSM, w.deploy_role),
+        ("StackSetExecutionRoleSSM", envb.STACKSET_EXECUTION_ROLE_NAME_SSM, stackset_role),
+        ("ModelBucketSSM", envb.MODEL_BUCKET_NAME_SSM, w.model_bucket),
+        ("DataBucketSSM", envb.DATA_BUCKET_NAME_SSM, w.data_bucket),
+        ("EnvTypeStagingNameSSM", envb.ENV_TYPE_STAGING_NAME_SSM, Ref(envb.ENV_TYPE_STAGING.name)),
+        ("EnvTypeProdNameSSM", envb.ENV_TYPE_PROD_NAME_SSM, Ref(envb.ENV_TYPE_PROD.name)),
+        ("SeedCodeS3BucketNameSSM", envb.SEED_CODE_BUCKET_NAME_SSM, w.seed),
     ):
         _ssm(t, title, suffix, value)
 
@@ -1049,14 +1060,13 @@ def _resource_group(t: Template) -> None:
         resourcegroups.Group(
             "EnvironmentResourceGroup",
             Name=Sub(f"{envb.ENV}-resources"),
-            Description="Resources of the data science environment by EnvironmentName and EnvironmentType tags",
+            Description=f"Resources of the data science environment by {' and '.join(envb.TAG_PARAMETERS)} tags",
             ResourceQuery=resourcegroups.ResourceQuery(
                 Type="TAG_FILTERS_1_0",
                 Query=resourcegroups.Query(
                     ResourceTypeFilters=["AWS::AllSupported"],
                     TagFilters=[
-                        resourcegroups.TagFilter(Key="EnvironmentName", Values=[Ref("EnvName")]),
-                        resourcegroups.TagFilter(Key="EnvironmentType", Values=[Ref("EnvType")]),
+                        resourcegroups.TagFilter(Key=tag, Values=[value]) for tag, value in envb.tags().items()
                     ],
                 ),
             ),

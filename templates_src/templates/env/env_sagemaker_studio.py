@@ -132,7 +132,8 @@ SPECS = [
     EXECUTION_ROLE_ARN,
     SETUP_ROLE_ARN,
 ]
-ENV_TAGS = {"EnvironmentName": Ref(params.ENV_NAME.name), "EnvironmentType": Ref(params.ENV_TYPE.name)}
+ENV_TAGS = environment.tags()
+DOMAIN_RESOURCE = "SageMakerStudioDomain"  # the domain's logical id
 
 
 def _conditions(t: Template) -> None:
@@ -183,7 +184,7 @@ def domain(ctx: BuildContext, t: Template, release) -> sagemaker.Domain:
     role, groups = Ref(EXECUTION_ROLE_ARN.name), Ref(SECURITY_GROUP_IDS.name)
     return t.add_resource(
         sagemaker.Domain(
-            "SageMakerStudioDomain",
+            DOMAIN_RESOURCE,
             # Deleted after HomeFileSystemRelease is created and before it is deleted (see module docstring).
             DependsOn=[release.title],
             DomainName=domain_name(),
@@ -452,7 +453,7 @@ def build(ctx: BuildContext) -> Template:
     t.add_resource(
         ssm.Parameter(
             "SageMakerDomainIdSSM",
-            Name=environment.ssm_name("sagemaker-domain-id"),
+            Name=environment.ssm_name(environment.SAGEMAKER_DOMAIN_ID_SSM),
             Type="String",
             Value=GetAtt(studio, "DomainId"),
             Description="SageMaker Studio domain id of the environment",

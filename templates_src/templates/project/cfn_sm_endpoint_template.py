@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from troposphere import And, Equals, GetAtt, If, Not, Output, Parameter, Ref, Split, Tags, Template, sagemaker
 
+from templates_src.blocks import environment, project, scanners
 from templates_src.blocks import parameters as params
-from templates_src.blocks import project, scanners
 from templates_src.blocks.parameters import ParamSpec
 from templates_src.context import BuildContext
 
@@ -40,7 +40,7 @@ MODEL_ROLE = ParamSpec(
 SUBNETS = ParamSpec(
     "SageMakerSubnetIds",
     "Name of the SSM parameter with the stage's private subnet ids (comma-separated): "
-    "<EnvName>-<stage>-private-subnet-ids",
+    f"<EnvName>-<stage>-{environment.PRIVATE_SUBNET_IDS_SSM}",
     "Subnet ids SSM parameter",
     type="AWS::SSM::Parameter::Value<String>",
 )
@@ -48,7 +48,7 @@ SECURITY_GROUPS = SUBNETS.with_(
     name="SageMakerSecurityGroupIds",
     label="Security group ids SSM parameter",
     description="Name of the SSM parameter with the stage's SageMaker security group ids (comma-separated): "
-    "<EnvName>-<stage>-sagemaker-sg-ids",
+    f"<EnvName>-<stage>-{environment.SECURITY_GROUP_IDS_SSM}",
 )
 VOLUME_KEY = ParamSpec(
     "VolumeKmsKeyArn",
@@ -181,8 +181,7 @@ def _tags() -> Tags:
             "sagemaker:deployment-stage": Ref("EnvType"),
             "sagemaker:project-name": Ref("SageMakerProjectName"),
             "sagemaker:project-id": Ref("SageMakerProjectId"),
-            "EnvironmentName": Ref("EnvName"),
-            "EnvironmentType": Ref("EnvType"),
+            **environment.tags(),
         }
     )
 

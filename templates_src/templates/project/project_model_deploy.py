@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from troposphere import Equals, If, Ref, Sub, Template, codepipeline, events
 
-from templates_src import naming
 from templates_src.blocks import environment as envb
 from templates_src.blocks import parameters as params
 from templates_src.blocks import project
@@ -57,17 +56,17 @@ AUTO_GROUP = "GenerateModelPackageGroupName"
 SSM = {
     **project.COMMON_SSM,
     **project.DEPLOY_ROLE_SSM,
-    "StagingAccountList": "staging-account-list",
-    "ProductionAccountList": "production-account-list",
-    "OrganizationalUnitStagingId": "ou-staging-id",
-    "OrganizationalUnitProdId": "ou-prod-id",
-    "TargetAccountsStackSetName": naming.TARGET_ACCOUNTS_STACKSET_SSM,
-    "StackSetCallAs": naming.STACKSET_CALL_AS_SSM,
-    "ModelExecutionRoleName": "sm-model-execution-role-name",
-    "StackSetExecutionRoleName": "stackset-execution-role-name",
-    "StackSetAdministrationRoleArn": "stackset-administration-role-arn",
-    "EnvTypeStagingName": "env-type-staging-name",
-    "EnvTypeProdName": "env-type-prod-name",
+    "StagingAccountList": envb.STAGING_ACCOUNT_LIST_SSM,
+    "ProductionAccountList": envb.PROD_ACCOUNT_LIST_SSM,
+    "OrganizationalUnitStagingId": envb.OU_STAGING_ID_SSM,
+    "OrganizationalUnitProdId": envb.OU_PROD_ID_SSM,
+    "TargetAccountsStackSetName": envb.TARGET_ACCOUNTS_STACKSET_SSM,
+    "StackSetCallAs": envb.STACKSET_CALL_AS_SSM,
+    "ModelExecutionRoleName": envb.MODEL_EXECUTION_ROLE_NAME_SSM,
+    "StackSetExecutionRoleName": envb.STACKSET_EXECUTION_ROLE_NAME_SSM,
+    "StackSetAdministrationRoleArn": envb.STACKSET_ADMINISTRATION_ROLE_ARN_SSM,
+    "EnvTypeStagingName": envb.ENV_TYPE_STAGING_NAME_SSM,
+    "EnvTypeProdName": envb.ENV_TYPE_PROD_NAME_SSM,
 }
 
 

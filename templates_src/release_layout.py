@@ -1,4 +1,5 @@
-"""Where a published release lives in S3: the one definition packaging and the bootstrap template share.
+"""Where a published release lives in S3: the one definition packaging (``templates_src.release``) and the bootstrap
+template (package-cfn) share; below both, so that no template imports the release package.
 
     <prefix>/templates/<name>/<sha256[:16]>.yaml     templates, addressed by content (never overwritten)
     <prefix>/lambda/<module>/<sha256[:16]>.zip       function packages too large to inline

@@ -1,6 +1,6 @@
 """Enough of IAM's evaluation logic to prove, offline, what a role of a rendered template allows.
 
-Used by the deploying-role check (``templates_src.iam_coverage``) and by tests of trust policies.  It reads
+Used by the deploying-role check (``templates_src.checks.iam_coverage``) and by tests of trust policies.  It reads
 the policies of a role as the template renders them, resolves intrinsic functions with sample parameter
 values into IAM patterns, and evaluates requests against them the way IAM does for identity policies:
 

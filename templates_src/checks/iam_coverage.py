@@ -1,7 +1,7 @@
 """Does a role allow everything CloudFormation calls to deploy what it deploys?  Proven, not assumed.
 
-For every role that deploys templates (see ``templates_src.iam_deployers``) the check builds the list of
-requests the deployment makes and evaluates the role's policies against them with ``templates_src.iam_policy``:
+For every role that deploys templates (see ``templates_src.checks.iam_deployers``) the check builds the list of
+requests the deployment makes and evaluates the role's policies against them with ``templates_src.checks.iam_policy``:
 
 * **Handler permissions.**  cfn-lint ships CloudFormation's resource provider schemas, which list for each
   resource type the IAM actions its create, update and delete handlers call.  Every resource of every
@@ -40,8 +40,8 @@ from typing import Any
 
 import yaml
 
-from templates_src import iam_policy
-from templates_src.iam_policy import ANY_ARN, Request, Resolver, request
+from templates_src.checks import iam_policy
+from templates_src.checks.iam_policy import ANY_ARN, Request, Resolver, request
 
 DATA_FILE = pathlib.Path(__file__).with_name("iam_coverage.yaml")
 HANDLERS = ("create", "update", "delete")

@@ -8,16 +8,26 @@ StackSets) is described by the reviewed ``planned`` resources of ``iam_coverage.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from templates_src import iam_coverage
+from templates_src.blocks import boundary, stacksets, target_accounts
+from templates_src.checks import iam_coverage
+from templates_src.checks.iam_coverage import Coverage, Deployed
+from templates_src.checks.iam_policy import PSEUDO, Resolver, role_statements
 from templates_src.config import Config
-from templates_src.iam_coverage import Coverage, Deployed
-from templates_src.iam_policy import PSEUDO, Resolver, role_statements
+from templates_src.context import BuildContext
 from templates_src.naming import ENVIRONMENT_STACKS
+from templates_src.templates.bootstrap import env_iam_setup_stackset_role as setup_role
+from templates_src.templates.core import core_iam_sc_sm_projects_roles as projects_roles
+from templates_src.templates.core import core_iam_shared_roles as shared_roles
+from templates_src.templates.core import core_main
+from templates_src.templates.env import env_iam, env_iam_target_account_roles, env_main, env_target_account_network
+from templates_src.templates.project import cfn_sm_endpoint_template, project_model_build_train, project_model_deploy
 
 ACCOUNT = PSEUDO["AWS::AccountId"]
 CORE_NAME = "sm-mlops-core"  # env-main's default CoreStackSetName
+SHARED_ROLES_CORE = "core"  # the StackSetName core-main's shared roles are named after
 REGION = PSEUDO["AWS::Region"]
 ADMIN_ACCOUNT = "222222222222"
 ENV = {"EnvName": "sm-mlops", "EnvType": "dev"}
@@ -67,6 +77,11 @@ class Deployer:
         return {**ENV, **self.params}
 
 
+def sample(pattern: str, values: dict[str, str]) -> str:
+    """A name pattern of the templates (``${Parameter}``, ``${AWS::Region}``) with the sample values."""
+    return re.sub(r"\$\{([^}]+)\}", lambda m: {**PSEUDO, **values}[m.group(1)], pattern)
+
+
 def boundary_arn(config: Config) -> str:
     """The configured permissions boundary as the sample account's ARN ('' when none)."""
     boundary = config.permissions_boundary
@@ -76,29 +91,32 @@ def boundary_arn(config: Config) -> str:
 
 
 def deployers(config: Config) -> tuple[Deployer, ...]:
-    prefix = config.prefix
+    """Every deploying role, with the names and logical ids the templates' builders define (as the sample values
+    make them concrete)."""
+    ctx = BuildContext(config)
     core = {
-        name: f"{prefix}core-{REGION}-{suffix}"
-        for name, suffix in (
-            ("SCLaunchRoleName", "sc-launch"),
-            ("DSAdministratorRoleName", "ds-administrator"),
-            ("SageMakerDetectiveControlExecutionRoleName", "sm-detective-control"),
-        )
+        param: sample(name.pattern, {"StackSetName": SHARED_ROLES_CORE})
+        for param, name in core_main.shared_role_names(ctx).items()
     }
     imports = {}
     if not config.permissions_boundary:  # the platform boundary core-main creates, passes and exports
-        platform = f"arn:aws:iam::{ACCOUNT}:policy/{prefix}{CORE_NAME}-{REGION}-platform-boundary"
-        core["PermissionsBoundaryArn"] = platform
-        imports[f"{CORE_NAME}-platform-boundary-arn"] = platform
-    target_boundary = f"arn:aws:iam::{ACCOUNT}:policy{config.role_path}{prefix}sm-mlops-staging-target-account-boundary"
+        core_values = {"StackSetName": CORE_NAME}
+        platform = f"arn:aws:iam::{ACCOUNT}:policy/{sample(boundary.name(ctx).pattern, core_values)}"
+        core[boundary.PARAMETER.name] = platform
+        imports[sample(boundary.export_name(ctx).pattern, core_values)] = platform
+    target_boundary = (
+        f"arn:aws:iam::{ACCOUNT}:policy{config.role_path}{config.prefix}{sample(stacksets.TARGET_BOUNDARY, TARGET_ENV)}"
+    )
+    launch = (shared_roles.NAME, shared_roles.SC_LAUNCH_ROLE_ID)
+    sagemaker_launch = (projects_roles.NAME, projects_roles.LAUNCH_ROLE)
+    projects = (project_model_build_train.NAME, project_model_deploy.NAME)
     return (
         Deployer(
             "environment-launch-role",
             "Service Catalog launch role of the data science environment product (also the --role-arn of "
             "a direct CloudFormation deployment)",
-            "core-iam-shared-roles",
-            "SCLaunchRole",
-            ("env-main",),
+            *launch,
+            (env_main.NAME,),
             "service-catalog-launch",
             SC_STACK,
             params=core,
@@ -108,9 +126,8 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
             "environment-launch-role-account-lists",
             "The environment launch role deploying a multi-account environment with account lists "
             "(self-managed StackSets)",
-            "core-iam-shared-roles",
-            "SCLaunchRole",
-            ("env-main",),
+            *launch,
+            (env_main.NAME,),
             "service-catalog-launch",
             SC_STACK,
             params={**core, **ACCOUNT_LISTS},
@@ -121,9 +138,8 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
             "environment-launch-role-organizational-units",
             "The environment launch role deploying a multi-account environment with organizational units "
             "(service-managed StackSets, as a delegated administrator)",
-            "core-iam-shared-roles",
-            "SCLaunchRole",
-            ("env-main",),
+            *launch,
+            (env_main.NAME,),
             "service-catalog-launch",
             SC_STACK,
             params={**core, **ORGANIZATIONAL_UNITS},
@@ -133,9 +149,8 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
         Deployer(
             "environment-direct-deployment",
             "The same role as the --role-arn of the two-step CloudFormation deployment of the environment",
-            "core-iam-shared-roles",
-            "SCLaunchRole",
-            ("env-main",),
+            *launch,
+            (env_main.NAME,),
             "cloudformation-service-role",
             f"{config.prefix}{ENVIRONMENT_STACKS.replace('*', 'sm-mlops-dev')}",
             params=core,
@@ -145,9 +160,9 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
         Deployer(
             "setup-stackset-role",
             "StackSet execution role of the environment's StackSets in each target account",
-            "env-iam-setup-stackset-role",
-            "SetupStackSetExecutionRole",
-            ("env-iam-target-account-roles", "env-target-account-network"),
+            setup_role.NAME,
+            setup_role.SETUP_ROLE_ID,
+            (env_iam_target_account_roles.NAME, env_target_account_network.NAME),
             "stackset-execution",
             "StackSet-sm-mlops-staging-roles-0123abcd-4567-89ef-0123-456789abcdef",
             # As the environment's self-managed StackSets pass them: roles under the target-account boundary.
@@ -155,16 +170,16 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
                 **TARGET_ENV,
                 "PermissionsBoundaryArn": target_boundary,
                 "UseTargetAccountBoundary": "YES",
-                "StackSetExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-stackset-exec",
+                "StackSetExecutionRoleName": sample(target_accounts.stackset_role_name(ctx).pattern, TARGET_ENV),
                 "EndpointVolumeKmsKeyArn": ENDPOINT["VolumeKmsKeyArn"],
             },
         ),
         Deployer(
             "model-deployment-stackset-role",
             "StackSet execution role of the MLOps projects' model deployments in each target account",
-            "env-iam-target-account-roles",
-            "StackSetExecutionRole",
-            ("cfn-sm-endpoint-template",),
+            env_iam_target_account_roles.NAME,
+            env_iam_target_account_roles.STACKSET_EXECUTION_ROLE_ID,
+            (cfn_sm_endpoint_template.NAME,),
             "stackset-execution",
             "StackSet-sagemaker-churn-p-abc123-deploy-staging-0123abcd-4567-89ef-0123-456789abcdef",
             params={
@@ -172,15 +187,14 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
                 **PROJECT,
                 **ENDPOINT,
                 # the target-account roles' generated name (the environment passes the same everywhere)
-                "ExecutionRoleName": f"{prefix}sm-mlops-staging-{REGION}-sm-model-exec",
+                "ExecutionRoleName": sample(target_accounts.model_role_name(ctx).pattern, TARGET_ENV),
             },
         ),
         Deployer(
             "sagemaker-projects-launch-role",
             "Service Catalog launch role of the MLOps project products (SageMaker projects)",
-            "core-iam-sc-sm-projects-roles",
-            "AmazonSageMakerServiceCatalogProductsLaunchRole",
-            ("project-model-build-train", "project-model-deploy"),
+            *sagemaker_launch,
+            projects,
             "service-catalog-launch",
             SC_STACK,
             params=PROJECT,
@@ -188,9 +202,8 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
         Deployer(
             "sagemaker-projects-launch-role-code-connections",
             "The same role launching the project templates with a CodeConnections repository",
-            "core-iam-sc-sm-projects-roles",
-            "AmazonSageMakerServiceCatalogProductsLaunchRole",
-            ("project-model-build-train", "project-model-deploy"),
+            *sagemaker_launch,
+            projects,
             "service-catalog-launch",
             SC_STACK,
             params={**PROJECT, **CONNECTION},
@@ -201,8 +214,8 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
             "Role of the environment's model deploy projects: their pipelines' StackSet actions create and "
             "update the endpoint StackSets (the CodePipeline action modelled as the StackSet resource it "
             "amounts to)",
-            "env-iam",
-            "SageMakerModelDeployRole",
+            env_iam.NAME,
+            env_iam.MODEL_DEPLOY_ROLE_ID,
             ("model-deployment-stacksets",),
             "codepipeline-stackset-action",
             "sagemaker-churn-p-abc123-deploy-staging",

@@ -32,9 +32,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def assertions(folder: pathlib.Path) -> int:
     """``assert`` statements in the test files (tests/ and the seed code's tests)."""
     count = 0
-    for path in sorted(folder.rglob("test_*.py")):
-        if ".venv" in path.parts:
-            continue
+    for path in sorted([*(folder / "tests").rglob("test_*.py"), *(folder / "seed_code").rglob("test_*.py")]):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         count += sum(isinstance(node, ast.Assert) for node in ast.walk(tree))
     return count
@@ -70,11 +68,14 @@ def main() -> int:
         cases = ET.parse(report).getroot().iter("testcase")
         per_file: dict[str, float] = collections.defaultdict(float)
         outcome = collections.Counter()
+        failed = []
         for case in cases:
             name = case.get("file") or case.get("classname", "")  # xunit1 names each test's file
             per_file[name] += float(case.get("time", 0))
             kinds = {child.tag for child in case}
             outcome["failed" if kinds & {"failure", "error"} else "skipped" if "skipped" in kinds else "passed"] += 1
+            if kinds & {"failure", "error"}:
+                failed.append(f"{name}::{case.get('name')}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(f"command: {' '.join(['.venv/bin/python', '-m', 'pytest', *pytest_args])}")
     print(
@@ -89,6 +90,8 @@ def main() -> int:
     print(f"slowest test files (seconds of their tests, {len(per_file)} files):")
     for name, seconds in sorted(per_file.items(), key=lambda item: -item[1])[: args.slowest]:
         print(f"  {seconds:7.1f}  {name}")
+    for test in failed:
+        print(f"failed: {test}")
     summary = [line for line in result.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
     if summary:
         print(f"pytest: {summary[-1].strip('= ')}")

@@ -65,8 +65,13 @@ os.environ.pop("AWS_PROFILE", None)
 
 # Builds in tests (in this process and in the processes they start) cache their lint results in a folder of
 # this test session, never in the user's cache.
-_LINT_CACHE = tempfile.TemporaryDirectory(prefix="sm-mlops-test-lint-cache-")
-os.environ["SM_MLOPS_LINT_CACHE_DIR"] = _LINT_CACHE.name
+# With parallel workers (pytest-xdist), the first process (the controller, whose environment the workers
+# inherit) makes the folder and removes it at its end; the workers share it, so a template linted by one is not
+# linted again by the other (the cache writes each entry atomically).
+if "SM_MLOPS_TEST_LINT_CACHE_DIR" not in os.environ:
+    _LINT_CACHE = tempfile.TemporaryDirectory(prefix="sm-mlops-test-lint-cache-")
+    os.environ["SM_MLOPS_TEST_LINT_CACHE_DIR"] = _LINT_CACHE.name
+os.environ["SM_MLOPS_LINT_CACHE_DIR"] = os.environ["SM_MLOPS_TEST_LINT_CACHE_DIR"]
 os.environ.pop("SM_MLOPS_NO_LINT_CACHE", None)
 
 # The moto server logs every request through werkzeug at INFO: keep its warnings and errors only.

@@ -147,10 +147,23 @@ def boundary_arn(core: str = "sm-mlops-core", region: str = REGION) -> str:
     return _CoreExports(region)[f"{core}-platform-boundary-arn"]
 
 
+# Rendered stacks by (template, parameters, region): a test session renders the same child stacks with the same
+# values many times (every env-main scenario renders env-kms, env-s3... as the others do).  Each caller gets its
+# own copy, so a test that changes what it got changes nothing for the others.
+_RENDERED: dict[str, Any] = {}
+
+
 def render(template: dict, parameters: dict[str, str] | None = None, region: str = REGION) -> dict:
     """The template as CloudFormation would create it: resources of false conditions dropped, values resolved."""
     parameters = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in (parameters or {}).items()}
-    template = json.loads(json.dumps(template))
+    text = json.dumps(template, sort_keys=True)
+    key = hashlib.sha256(json.dumps([text, parameters, region], sort_keys=True).encode()).hexdigest()
+    if key not in _RENDERED:
+        _RENDERED[key] = _render(json.loads(text), parameters, region)
+    return copy.deepcopy(_RENDERED[key])
+
+
+def _render(template: dict, parameters: dict[str, str], region: str) -> dict:
     # A custom resource's attributes are whatever its function answers: empty here unless a test sets them.
     custom = {lid for lid, r in template.get("Resources", {}).items() if r["Type"].startswith("Custom::")}
     custom_reads = {(lid, attr) for lid, attr in _get_atts(template) if lid in custom}

@@ -11,9 +11,6 @@ import json
 import pytest
 
 from templates_src import naming
-from templates_src.config import Config
-from templates_src.context import BuildContext
-from templates_src.generator import build_selected
 from templates_src.templates.env import env_main
 from tests.support_render import render_tree, resources, rule_failures
 
@@ -45,8 +42,9 @@ EXISTING_NETWORK = {
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, dict]:
-    return build_selected(None, BuildContext(Config()))
+def built(templates) -> dict[str, dict]:
+    """The default configuration's templates, built once per session (conftest)."""
+    return templates
 
 
 @pytest.fixture(scope="module")
@@ -537,7 +535,7 @@ def test_target_networks_can_be_left_out(built):
 def test_stackset_administration_path_fits_together(built):
     """Self-managed StackSets: CloudFormation assumes the environment's administration role, which may assume the
     setup role named in the target accounts, whose trust accepts exactly that administration role."""
-    from templates_src.iam_policy import Resolver, evaluate, request, role_statements, trust_statements
+    from templates_src.checks.iam_policy import Resolver, evaluate, request, role_statements, trust_statements
 
     dev, target = "123456789012", "333333333333"
     setup_name = LISTS["SetupStackSetExecutionRoleName"]

@@ -8,19 +8,19 @@ byte for byte as their golden snapshots.
 
 from __future__ import annotations
 
-import pathlib
-
 import pytest
 
-from templates_src import iam_coverage, iam_deployers, registry
+from templates_src import registry
 from templates_src.blocks import endpoints as endpoint_blocks
 from templates_src.blocks import vpc as vpc_blocks
+from templates_src.checks import iam_coverage, iam_deployers
 from templates_src.context import BuildContext
 from templates_src.generator import build_selected, generate, render
 from templates_src.templates.env import env_iam, env_target_account_network, env_vpc, env_vpc_egress
 from tests import cfn, support_render
 from tests.cfn import walk
 from tests.support_render import ACCOUNT, REGION
+from tests.test_golden import snapshot
 
 NAME = env_target_account_network.NAME
 MODEL_BUCKET = f"team1-dev-{REGION}-222222222222-models"
@@ -51,7 +51,6 @@ WAYS_OUT = {
     "AWS::EC2::CarrierGateway",
 }
 FLOW_LOG_RESOURCES = {"VPCFlowLogsRole", "VPCFlowLogsLogGroup", "VPCFlowLogsToCloudWatch"}
-GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 
 
 @pytest.fixture(scope="module")
@@ -440,4 +439,4 @@ def test_env_vpc_and_egress_render_as_their_golden_snapshots(configs, flavour):
     """The functions this template shares with env-vpc and env-vpc-egress still build those byte for byte."""
     files = generate(configs[flavour], [env_vpc.NAME, env_vpc_egress.NAME]).files()
     for name in (env_vpc.NAME, env_vpc_egress.NAME):
-        assert files[f"{name}.yaml"] == (GOLDEN / flavour / f"{name}.yaml").read_bytes(), (flavour, name)
+        assert files[f"{name}.yaml"] == snapshot(flavour)[f"{name}.yaml"], (flavour, name)

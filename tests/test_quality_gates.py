@@ -13,6 +13,7 @@ from templates_src import references
 from templates_src.config import Config
 from templates_src.generator import generate, write
 from templates_src.lint import shared_linter
+from templates_src.lint_cache import LintCache
 from templates_src.registry import TEMPLATES
 from tests import cfn
 from tests.conftest import REPO, SHARED
@@ -22,6 +23,7 @@ from tests.conftest import REPO, SHARED
 class Written:
     folder: pathlib.Path
     config: Config
+    lint: object = None  # lint.Report of the YAML files, in the configuration's lint_regions
 
     def __truediv__(self, name: str) -> pathlib.Path:
         return self.folder / name
@@ -36,8 +38,12 @@ class Written:
 @pytest.fixture(scope="module", params=["default", "enterprise", "hardened", "pinned"])
 def written(request, tmp_path_factory, configs):
     out = tmp_path_factory.mktemp(request.param)
-    write(generate(configs[request.param], fmt="both").files(), out)
-    return Written(out, configs[request.param])
+    config = configs[request.param]
+    write(generate(config, fmt="both").files(), out)
+    # Linted as `generate.py build` lints (the same path, the session's lint cache: a template another test
+    # already linted with the same bytes, children and cfn-lint options is not linted again).
+    report = generate(config, fmt="yaml").lint(shared_linter(tuple(config.lint_regions)), cache=LintCache.default())
+    return Written(out, config, report)
 
 
 def test_json_and_yaml_are_the_same_template(written):
@@ -53,11 +59,10 @@ def test_json_and_yaml_are_the_same_template(written):
 def test_cfn_lint_reports_nothing_but_local_packaging_paths(written):
     """In every region the configuration is linted for (`lint_regions`: the enterprise configurations add
     eu-central-1)."""
-    linter = shared_linter(tuple(written.config.lint_regions))
     files = sorted(written.glob("*.yaml"))
-    assert sorted(p.name for p in files) == sorted(f"{n}.yaml" for n in TEMPLATES)
+    assert sorted(p.name for p in files) == sorted(f"{n}.yaml" for n in TEMPLATES) == sorted(written.lint.results)
     for path in files:
-        result = linter.lint(path)
+        result = written.lint.results[path.name]
         reported = [str(f) for f in result.findings if not result.tolerated(f)]
         assert reported == [], path.name
         tolerated = [f for f in result.findings if result.tolerated(f)]

@@ -317,3 +317,69 @@ def test_product_code_never_imports_the_proofs():
         if _under(imported(path), "templates_src.checks")
     ]
     assert len(product) > 50 and problems == [], "\n".join(problems)
+
+
+# -- one way to write an IAM statement: templates_src.blocks.iam's allow / deny ---------------------------------------
+STATEMENT_FACTORY = BLOCKS_DIR / "iam.py"
+AWACS_STATEMENT = "awacs.aws.Statement"
+
+
+def direct_statements(module: str, source: str) -> list[str]:
+    """Where ``source`` calls awacs's ``Statement`` itself (however imported) instead of templates_src.blocks.iam's
+    ``allow`` / ``deny``, which write every statement's keys in one order."""
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}  # local name -> what it names, dotted
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):  # import a.b binds a; import a.b as c binds c to a.b
+            for a in node.names:
+                local = a.asname or a.name.split(".")[0]
+                aliases[local] = a.name if a.asname else local
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                if a.name == "*" and node.module == "awacs.aws":
+                    aliases["Statement"] = AWACS_STATEMENT
+                elif a.name != "*":
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        parts, func = [], node.func
+        while isinstance(func, ast.Attribute):
+            parts.insert(0, func.attr)
+            func = func.value
+        if isinstance(func, ast.Name) and ".".join([aliases.get(func.id, func.id), *parts]) == AWACS_STATEMENT:
+            problems.append(f"{module}:{node.lineno}: calls awacs's Statement: use iam.allow / iam.deny")
+    return problems
+
+
+def test_templates_and_blocks_write_statements_only_through_allow_and_deny():
+    paths = sorted([*TEMPLATES_DIR.rglob("*.py"), *BLOCKS_DIR.rglob("*.py")])
+    problems = [
+        problem
+        for path in paths
+        if path != STATEMENT_FACTORY
+        for problem in direct_statements(str(path.relative_to(REPO)), path.read_text(encoding="utf-8"))
+    ]
+    assert len(paths) > 30 and problems == [], "\n".join(problems)
+    assert direct_statements("iam", STATEMENT_FACTORY.read_text(encoding="utf-8"))  # the one place that may
+
+
+@pytest.mark.parametrize(
+    ("source", "calls"),
+    [
+        ("from awacs.aws import Statement\nx = Statement(Sid='A', Effect='Allow')\n", 1),
+        ("from awacs.aws import Statement as S\nx = S()\n", 1),
+        ("from awacs import aws\nx = aws.Statement()\n", 1),
+        ("import awacs.aws\nx = awacs.aws.Statement()\n", 1),
+        ("import awacs.aws as a\nx = [a.Statement(), a.Statement()]\n", 2),
+        ("from awacs.aws import *\nx = Statement()\n", 1),
+        ("def f():\n    from awacs.aws import Statement\n\n    return Statement()\n", 1),
+        # Not awacs's statement, or not a call.
+        ("from templates_src.checks.iam_policy import Statement\nx = Statement('Allow')\n", 0),
+        ("from awacs.aws import Statement\n\n\ndef f(s: Statement) -> list[Statement]:\n    return [s]\n", 0),
+        ("from templates_src.blocks import iam\nx = iam.allow(iam.actions('s3', 'GetObject'), '*')\n", 0),
+    ],
+)
+def test_the_statement_rule_finds_direct_calls(source, calls):
+    assert len(direct_statements("m", source)) == calls

@@ -4,7 +4,7 @@ are built from these."""
 
 from __future__ import annotations
 
-from awacs.aws import Bool, Condition, Deny, Principal, Statement
+from awacs.aws import Bool, Condition, Principal, Statement
 from troposphere import GetAtt, Join, Ref, Sub, s3
 
 from templates_src.blocks import iam as iam_blocks
@@ -77,11 +77,10 @@ def notifications() -> s3.NotificationConfiguration:
 
 def tls_only(bucket) -> Statement:
     """Data in transit is always encrypted (AWS Control Tower's CT.S3.PR.8)."""
-    return Statement(
-        Sid="DenyInsecureTransport",
-        Effect=Deny,
-        Principal=Principal("*"),
-        Action=iam_blocks.actions("s3", "*"),
-        Resource=[GetAtt(bucket, "Arn"), _all_objects(bucket)],
-        Condition=Condition(Bool({"aws:SecureTransport": "false"})),
+    return iam_blocks.deny(
+        iam_blocks.actions("s3", "*"),
+        [GetAtt(bucket, "Arn"), _all_objects(bucket)],
+        sid="DenyInsecureTransport",
+        principal=Principal("*"),
+        condition=Condition(Bool({"aws:SecureTransport": "false"})),
     )

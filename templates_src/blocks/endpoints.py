@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import And, Equals, If, Join, Not, Or, Ref, Split, Sub, Template, ec2, ssm
 from troposphere import Condition as TemplateCondition
 
@@ -365,16 +365,9 @@ BUCKET_ACTIONS = ("ListBucket", "ListBucketVersions", "ListBucketMultipartUpload
 def s3_statement(sid: str, actions: tuple[str, ...], resources: list, condition: Condition | None = None) -> Statement:
     """A statement of the S3 endpoint's policy: ``actions`` on ``resources``, for any principal (``condition``
     narrows it)."""
-    kwargs = {
-        "Sid": sid,
-        "Effect": Allow,
-        "Principal": Principal("*"),
-        "Action": iam_blocks.actions("s3", *actions),
-        "Resource": resources,
-    }
-    if condition is not None:
-        kwargs["Condition"] = condition
-    return Statement(**kwargs)
+    return iam_blocks.allow(
+        iam_blocks.actions("s3", *actions), resources, sid=sid, principal=Principal("*"), condition=condition
+    )
 
 
 def _objects_and_buckets(ctx: BuildContext, buckets: tuple[str, ...]) -> list:
@@ -446,13 +439,12 @@ def account_principals_only_policy(endpoint: Endpoint) -> PolicyDocument:
     cannot use it (for KMS, for example, to encrypt data with a key of their own and carry it out).  Resources of
     other accounts stay usable by this account's principals; their own policies (key policies) decide."""
     return iam_blocks.document(
-        Statement(
-            Sid="AccountPrincipalsOnly",
-            Effect=Allow,
-            Principal=Principal("*"),
-            Action=iam_blocks.actions(endpoint.actions_prefix, "*"),
-            Resource=["*"],
-            Condition=Condition(StringEquals({"aws:PrincipalAccount": ACCOUNT})),
+        iam_blocks.allow(
+            iam_blocks.actions(endpoint.actions_prefix, "*"),
+            ["*"],
+            sid="AccountPrincipalsOnly",
+            principal=Principal("*"),
+            condition=Condition(StringEquals({"aws:PrincipalAccount": ACCOUNT})),
         )
     )
 

@@ -3,7 +3,8 @@
 The role factory applies what the configuration demands of every role: the role path (except where AWS
 mandates one) and the permissions boundary (the tags, like every resource's, are added to the whole template by
 ``generator.tag_everything``).  Policy factories return plain awacs objects, so
-tests can inspect statements without rendering a template.
+tests can inspect statements without rendering a template.  Every policy statement of the templates and blocks is
+made here (``allow`` / ``deny``, through ``statement``), its keys always in one order (tests/test_structure.py).
 """
 
 from __future__ import annotations
@@ -48,36 +49,97 @@ def actions(service: str, *names: str) -> list[Action]:
     return [Action(service, name) for name in names]
 
 
-def allow(
-    acts: Sequence[Action],
-    resources: Sequence | str | AWSHelperFn,
+Resources = Sequence | str | AWSHelperFn
+
+
+def _listed(resources: Resources) -> list:
+    return resources if isinstance(resources, list) else [resources]
+
+
+def statement(
+    effect,
+    acts: Sequence[Action] | None = None,
+    resources: Resources | None = None,
+    *,
     sid: str | None = None,
+    principal: Principal | None = None,
+    not_actions: Sequence[Action] | None = None,
+    not_resources: Resources | None = None,
     condition: Condition | None = None,
 ) -> Statement:
-    kwargs = {
-        "Effect": Allow,
-        "Action": list(acts),
-        "Resource": resources if isinstance(resources, list) else [resources],
-    }
+    """The one place a policy statement is made (``allow`` and ``deny`` are its two effects).
+
+    Its keys are always in one order: Sid, Effect, Principal, Action or NotAction, Resource or NotResource,
+    Condition.  Exactly one of ``acts`` and ``not_actions``; at most one of ``resources`` and ``not_resources``
+    (a trust statement has neither); ``principal`` only for resource and trust policies.
+    """
+    if (acts is None) == (not_actions is None):
+        raise ValueError("a statement has either actions or not_actions")
+    if resources is not None and not_resources is not None:
+        raise ValueError("a statement has resources or not_resources, not both")
+    kwargs = {}
     if sid:
         kwargs["Sid"] = sid
+    kwargs["Effect"] = effect
+    if principal is not None:
+        kwargs["Principal"] = principal
+    if acts is not None:
+        kwargs["Action"] = list(acts)
+    else:
+        kwargs["NotAction"] = list(not_actions)
+    if resources is not None:
+        kwargs["Resource"] = _listed(resources)
+    elif not_resources is not None:
+        kwargs["NotResource"] = _listed(not_resources)
     if condition is not None:
         kwargs["Condition"] = condition
     return Statement(**kwargs)
+
+
+def allow(
+    acts: Sequence[Action] | None = None,
+    resources: Resources | None = None,
+    sid: str | None = None,
+    condition: Condition | None = None,
+    *,
+    principal: Principal | None = None,
+    not_actions: Sequence[Action] | None = None,
+    not_resources: Resources | None = None,
+) -> Statement:
+    """An Allow statement (see ``statement``)."""
+    return statement(
+        Allow,
+        acts,
+        resources,
+        sid=sid,
+        principal=principal,
+        not_actions=not_actions,
+        not_resources=not_resources,
+        condition=condition,
+    )
 
 
 def deny(
-    acts: Sequence[Action], resources: Sequence | str | AWSHelperFn, sid: str, condition: Condition | None = None
+    acts: Sequence[Action] | None = None,
+    resources: Resources | None = None,
+    *,
+    sid: str,
+    condition: Condition | None = None,
+    principal: Principal | None = None,
+    not_actions: Sequence[Action] | None = None,
+    not_resources: Resources | None = None,
 ) -> Statement:
-    kwargs = {
-        "Sid": sid,
-        "Effect": Deny,
-        "Action": list(acts),
-        "Resource": resources if isinstance(resources, list) else [resources],
-    }
-    if condition is not None:
-        kwargs["Condition"] = condition
-    return Statement(**kwargs)
+    """A Deny statement (see ``statement``): always with a Sid, which says what it forbids."""
+    return statement(
+        Deny,
+        acts,
+        resources,
+        sid=sid,
+        principal=principal,
+        not_actions=not_actions,
+        not_resources=not_resources,
+        condition=condition,
+    )
 
 
 def document(*statements: Statement) -> PolicyDocument:
@@ -90,14 +152,8 @@ def inline(name: str | AWSHelperFn, *statements: Statement) -> iam.Policy:
 
 def service_trust(*services: str, condition: Condition | None = None) -> PolicyDocument:
     """Trust policy for AWS service principals (``lambda`` -> lambda.amazonaws.com)."""
-    stmt = {
-        "Effect": Allow,
-        "Action": [AssumeRole],
-        "Principal": Principal("Service", [f"{s}.amazonaws.com" for s in services]),
-    }
-    if condition is not None:
-        stmt["Condition"] = condition
-    return document(Statement(**stmt))
+    principal = Principal("Service", [f"{s}.amazonaws.com" for s in services])
+    return document(allow([AssumeRole], principal=principal, condition=condition))
 
 
 def trust(*statements: Statement) -> PolicyDocument:
@@ -105,23 +161,17 @@ def trust(*statements: Statement) -> PolicyDocument:
 
 
 def trust_statement(principal: Principal, condition: Condition | None = None, sid: str | None = None) -> Statement:
-    kwargs = {"Effect": Allow, "Action": [AssumeRole], "Principal": principal}
-    if condition is not None:
-        kwargs["Condition"] = condition
-    if sid:
-        kwargs["Sid"] = sid
-    return Statement(**kwargs)
+    return allow([AssumeRole], sid=sid, principal=principal, condition=condition)
 
 
 def source_identity_statement(principal: Principal, identity: str, sid: str, condition: list = ()) -> Statement:
     """Trust statement allowing the caller to set the session's source identity, only to ``identity`` (a policy
     variable such as ``${aws:username}``)."""
-    return Statement(
-        Sid=sid,
-        Effect=Allow,
-        Action=[SetSourceIdentity],
-        Principal=principal,
-        Condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]),
+    return allow(
+        [SetSourceIdentity],
+        sid=sid,
+        principal=principal,
+        condition=Condition([*condition, StringEquals({"sts:SourceIdentity": identity})]),
     )
 
 
@@ -141,13 +191,7 @@ def account_service_statement(
     """The trust statement of ``account_service_trust``."""
     condition = Condition([StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}), *(extra or [])])
     acts = [AssumeRole, *([SetSourceIdentity] if source_identity else [])]
-    return Statement(
-        Sid=sid,
-        Effect=Allow,
-        Action=acts,
-        Principal=Principal("Service", [f"{service}.amazonaws.com"]),
-        Condition=condition,
-    )
+    return allow(acts, sid=sid, principal=Principal("Service", [f"{service}.amazonaws.com"]), condition=condition)
 
 
 def administrator_trust(ctx: BuildContext) -> PolicyDocument:
@@ -371,6 +415,7 @@ def role_admin_statements(
 __all__ = [
     "Policy",
     "actions",
+    "statement",
     "allow",
     "deny",
     "document",

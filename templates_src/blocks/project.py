@@ -301,17 +301,16 @@ def artifact_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
 def only_the_project_role(bucket: s3.Bucket):
     """Only the project's role reads or writes the artifacts (its pipeline and builds): no other principal of the
     account, whatever its IAM policies say (a deploy pipeline deploys what its artifacts say)."""
-    from awacs.aws import Condition, Deny, Principal, Statement, StringNotEquals
+    from awacs.aws import Condition, Principal, StringNotEquals
 
     from templates_src.blocks import iam as iam_blocks
 
-    return Statement(
-        Sid="OnlyTheProjectRoleReadsAndWritesArtifacts",
-        Effect=Deny,
-        Principal=Principal("*"),
-        Action=iam_blocks.actions("s3", "GetObject", "GetObjectVersion", "PutObject"),
-        Resource=[buckets.objects(bucket)],
-        Condition=Condition(StringNotEquals({"aws:PrincipalArn": role_arn()})),
+    return iam_blocks.deny(
+        iam_blocks.actions("s3", "GetObject", "GetObjectVersion", "PutObject"),
+        [buckets.objects(bucket)],
+        sid="OnlyTheProjectRoleReadsAndWritesArtifacts",
+        principal=Principal("*"),
+        condition=Condition(StringNotEquals({"aws:PrincipalArn": role_arn()})),
     )
 
 

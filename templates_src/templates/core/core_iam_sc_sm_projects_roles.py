@@ -585,36 +585,29 @@ def use_role_statements(ctx: BuildContext) -> list:
 def use_role_trust(ctx: BuildContext):
     """The services SageMaker's own project templates run the use role with; those that document confused-deputy
     keys for the roles they assume get them (aws:SourceAccount, and for EventBridge the rule's ARN)."""
-    from awacs.aws import Allow, ArnLike, Principal, Statement
-    from awacs.sts import AssumeRole
+    from awacs.aws import ArnLike, Principal
 
     this_account = StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})
     return iam_blocks.trust(
-        Statement(
-            Sid="Services",
-            Effect=Allow,
-            Action=[AssumeRole],
-            Principal=Principal(
+        iam_blocks.trust_statement(
+            Principal(
                 "Service",
                 [
                     f"{s}.amazonaws.com"
                     for s in ("cloudformation", "apigateway", "lambda", "codebuild", "glue", "codepipeline", "firehose")
                 ],
             ),
+            sid="Services",
         ),
-        Statement(
-            Sid="ServicesForThisAccount",
-            Effect=Allow,
-            Action=[AssumeRole],
-            Principal=Principal("Service", [f"{s}.amazonaws.com" for s in ("sagemaker", "states")]),
-            Condition=Condition(this_account),
+        iam_blocks.trust_statement(
+            Principal("Service", [f"{s}.amazonaws.com" for s in ("sagemaker", "states")]),
+            condition=Condition(this_account),
+            sid="ServicesForThisAccount",
         ),
-        Statement(
-            Sid="EventRulesOfThisAccount",
-            Effect=Allow,
-            Action=[AssumeRole],
-            Principal=Principal("Service", ["events.amazonaws.com"]),
-            Condition=Condition([this_account, ArnLike({"aws:SourceArn": ctx.own("events", "rule/*")})]),
+        iam_blocks.trust_statement(
+            Principal("Service", ["events.amazonaws.com"]),
+            condition=Condition([this_account, ArnLike({"aws:SourceArn": ctx.own("events", "rule/*")})]),
+            sid="EventRulesOfThisAccount",
         ),
     )
 

@@ -33,19 +33,16 @@ gets its own least-privilege role where it is defined, and the project launch ro
 from __future__ import annotations
 
 from awacs.aws import (
-    Allow,
     ArnEquals,
     ArnEqualsIfExists,
     ArnLike,
     Condition,
     Null,
     Principal,
-    Statement,
     StringEquals,
     StringLike,
     StringNotEquals,
 )
-from awacs.sts import AssumeRole
 from troposphere import And, Equals, If, Output, Ref, Sub, Template
 from troposphere import Condition as TemplateCondition
 
@@ -157,11 +154,9 @@ def project_trust(ctx: BuildContext):
     roles; a role cannot be passed to another account's resources), and EventBridge rules of this account's
     projects (aws:SourceAccount and the rule's ARN, as EventBridge documents for rule targets)."""
     return iam_blocks.trust(
-        Statement(
-            Sid="ProjectBuildsAndPipelines",
-            Effect=Allow,
-            Action=[AssumeRole],
-            Principal=Principal("Service", ["codebuild.amazonaws.com", "codepipeline.amazonaws.com"]),
+        iam_blocks.trust_statement(
+            Principal("Service", ["codebuild.amazonaws.com", "codepipeline.amazonaws.com"]),
+            sid="ProjectBuildsAndPipelines",
         ),
         iam_blocks.account_service_statement(
             "events", [ArnLike({"aws:SourceArn": ctx.own("events", f"rule/{PROJECT_NAMES}")})], sid="ProjectEventRules"

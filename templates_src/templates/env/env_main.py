@@ -955,7 +955,7 @@ def _studio_scope(ctx: BuildContext, t: Template) -> None:
     """Studio only in the environment's own domain: apps, spaces and user profiles of another domain of the
     account (which may allow internet access, or belong to another team) are denied to the roles that use
     Studio.  A policy of its own: it waits for the domain, the guardrails do not."""
-    from awacs.aws import Action, Deny, Statement
+    from awacs.aws import Action
 
     domain = _out("EnvironmentSageMakerStudio", "SageMakerDomainId")
     own = [
@@ -965,11 +965,10 @@ def _studio_scope(ctx: BuildContext, t: Template) -> None:
         )
         for kind in ("app", "space", "user-profile")
     ]
-    statement = Statement(
-        Sid="StudioOnlyInTheEnvironmentsDomain",
-        Effect=Deny,
-        NotResource=own,
-        Action=[
+    statement = iam_blocks.deny(
+        sid="StudioOnlyInTheEnvironmentsDomain",
+        not_resources=own,
+        acts=[
             Action("sagemaker", action)
             for action in (
                 "CreateApp",

@@ -26,11 +26,9 @@ Object Lock.
 from __future__ import annotations
 
 from awacs.aws import (
-    Allow,
     ArnLike,
     BoolIfExists,
     Condition,
-    Deny,
     Null,
     Principal,
     Statement,
@@ -151,24 +149,22 @@ def logs_bucket(ctx: BuildContext, t: Template) -> s3.Bucket:
             bucket,
             # S3 delivers server access logs as the logging service principal; aws:SourceArn and aws:SourceAccount
             # keep any other bucket (of any account) from writing logs here (confused deputy).
-            Statement(
-                Sid="AllowServerAccessLogs",
-                Effect=Allow,
-                Principal=Principal("Service", "logging.s3.amazonaws.com"),
-                Action=iam_blocks.actions("s3", "PutObject"),
-                Resource=[buckets.objects(bucket, log_prefix(kind)) for kind, _ in BUCKETS.values()],
-                Condition=Condition(
+            iam_blocks.allow(
+                iam_blocks.actions("s3", "PutObject"),
+                [buckets.objects(bucket, log_prefix(kind)) for kind, _ in BUCKETS.values()],
+                sid="AllowServerAccessLogs",
+                principal=Principal("Service", "logging.s3.amazonaws.com"),
+                condition=Condition(
                     [ArnLike({"aws:SourceArn": sources}), StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})]
                 ),
             ),
             # The MLOps projects' artifact buckets (sm-mlops-cp-*) of this account log under projects/.
-            Statement(
-                Sid="AllowProjectServerAccessLogs",
-                Effect=Allow,
-                Principal=Principal("Service", "logging.s3.amazonaws.com"),
-                Action=iam_blocks.actions("s3", "PutObject"),
-                Resource=[buckets.objects(bucket, environment.PROJECT_LOGS_PREFIX)],
-                Condition=Condition(
+            iam_blocks.allow(
+                iam_blocks.actions("s3", "PutObject"),
+                [buckets.objects(bucket, environment.PROJECT_LOGS_PREFIX)],
+                sid="AllowProjectServerAccessLogs",
+                principal=Principal("Service", "logging.s3.amazonaws.com"),
+                condition=Condition(
                     [
                         ArnLike({"aws:SourceArn": ctx.bucket_arn(environment.PROJECT_BUCKETS)}),
                         StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
@@ -292,13 +288,12 @@ def lock_statements(ctx: BuildContext, bucket: s3.Bucket) -> list[Statement]:
     if not ctx.config.s3_object_lock:
         return []
     return [
-        Statement(
-            Sid="DenyComplianceModeLocks",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=iam_blocks.actions("s3", "PutObject", "PutObjectRetention"),
-            Resource=[buckets.objects(bucket)],
-            Condition=Condition(StringEquals({"s3:object-lock-mode": "COMPLIANCE"})),
+        iam_blocks.deny(
+            iam_blocks.actions("s3", "PutObject", "PutObjectRetention"),
+            [buckets.objects(bucket)],
+            sid="DenyComplianceModeLocks",
+            principal=Principal("*"),
+            condition=Condition(StringEquals({"s3:object-lock-mode": "COMPLIANCE"})),
         )
     ]
 
@@ -320,13 +315,12 @@ def perimeter_statements(bucket: s3.Bucket) -> list[Statement]:
         # receives the objects directly.  AWS's data perimeter examples make the same exception.  What remains
         # (a principal using such a service from outside the VPC) is for identity-side controls (SCPs, the
         # roles' guardrails).  BoolIfExists: an unsigned request, which has no aws:ViaAWSService, is denied.
-        Statement(
-            Sid="DenyAccessOutsideVpcEndpoint",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=iam_blocks.actions("s3", *DATA_ACTIONS),
-            Resource=[GetAtt(bucket, "Arn"), objects],
-            Condition=Condition(
+        iam_blocks.deny(
+            iam_blocks.actions("s3", *DATA_ACTIONS),
+            [GetAtt(bucket, "Arn"), objects],
+            sid="DenyAccessOutsideVpcEndpoint",
+            principal=Principal("*"),
+            condition=Condition(
                 [
                     StringNotEquals({"aws:SourceVpce": Ref(VPC_ENDPOINT_S3_ID.name)}),
                     BoolIfExists({"aws:ViaAWSService": "false"}),
@@ -339,35 +333,32 @@ def perimeter_statements(bucket: s3.Bucket) -> list[Statement]:
         # does not control.  (A ...IfExists or negated operator alone would also deny requests without the
         # header, since both hold for an absent key; the Null condition limits the statements to requests that
         # carry the header.)
-        Statement(
-            Sid="DenyOtherKmsKeys",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=iam_blocks.actions("s3", "PutObject"),
-            Resource=[objects],
-            Condition=Condition(
+        iam_blocks.deny(
+            iam_blocks.actions("s3", "PutObject"),
+            [objects],
+            sid="DenyOtherKmsKeys",
+            principal=Principal("*"),
+            condition=Condition(
                 [Null({SSE_HEADER: "false"}), StringNotEqualsIfExists({SSE_KMS_KEY_HEADER: Ref(S3_KMS_KEY_ARN.name)})]
             ),
         ),
         # No SSE-S3 (AES256) or dual-layer SSE-KMS instead of the key's SSE-KMS: an object written so would escape
         # the key policy's control over who may read it.
-        Statement(
-            Sid="DenyOtherEncryption",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=iam_blocks.actions("s3", "PutObject"),
-            Resource=[objects],
-            Condition=Condition([Null({SSE_HEADER: "false"}), StringNotEquals({SSE_HEADER: "aws:kms"})]),
+        iam_blocks.deny(
+            iam_blocks.actions("s3", "PutObject"),
+            [objects],
+            sid="DenyOtherEncryption",
+            principal=Principal("*"),
+            condition=Condition([Null({SSE_HEADER: "false"}), StringNotEquals({SSE_HEADER: "aws:kms"})]),
         ),
         # No customer-provided keys (SSE-C), also blocked by the bucket's encryption settings: nobody could read
         # such objects without the client's key, nor audit their use in CloudTrail.
-        Statement(
-            Sid="DenyCustomerProvidedKeys",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=iam_blocks.actions("s3", "PutObject"),
-            Resource=[objects],
-            Condition=Condition(Null({"s3:x-amz-server-side-encryption-customer-algorithm": "false"})),
+        iam_blocks.deny(
+            iam_blocks.actions("s3", "PutObject"),
+            [objects],
+            sid="DenyCustomerProvidedKeys",
+            principal=Principal("*"),
+            condition=Condition(Null({"s3:x-amz-server-side-encryption-customer-algorithm": "false"})),
         ),
     ]
 

@@ -28,6 +28,9 @@ HOOKED = r"""
 import os, pathlib, runpy, signal, sys, time
 from templates_src.release import publish
 hook = os.environ["TEST_HOOK"]
+# Ctrl-C as in a terminal: a process started from a background job (as CI may start the suite) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler of its own.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 real_put, real_attempt = publish.S3Publisher._put_object, publish.S3Publisher._attempt
 done = []
 def put(self, *args, **kwargs):

@@ -21,6 +21,7 @@ config/credentials files, a temporary HOME, no profile, no instance metadata loo
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import pathlib
@@ -38,6 +39,15 @@ import pytest
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 CLI_TIMEOUT = 120  # seconds for one CLI call; a local call takes about half a second
+
+
+@functools.cache
+def _loader():
+    """botocore's loader of service models, shared by every client the tests create: a new session per client
+    would otherwise read and decode the model files again (about a quarter of a second per client)."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
 
 
 class MotoServer:
@@ -93,6 +103,7 @@ class MotoServer:
         import botocore.session
 
         core = botocore.session.Session()
+        core.register_component("data_loader", _loader())  # service models read once per test process
         core.set_config_variable("config_file", str(self._client_config_file))
         core.set_config_variable("credentials_file", str(self.credentials_file))
         core.set_config_variable("profile", "default")  # not the caller's AWS_PROFILE

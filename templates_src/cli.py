@@ -278,7 +278,7 @@ def build(
 def _finding(result, finding) -> dict:
     return {
         "rule": finding.rule,
-        "level": {"E": "error", "W": "warning", "I": "informational"}.get(finding.level, finding.level),
+        "level": finding.severity,
         "line": finding.line,
         "message": finding.message,
         "tolerated": result.tolerated(finding),
@@ -298,7 +298,7 @@ def _lint_rows(report) -> list[dict]:
                 "parameters": parameters_,
                 "bytes": size,
                 "lint": note,
-                "failed": result.failed or "limit" in note,
+                "failed": result.failed or rel in report.too_large,
                 "findings": [_finding(result, f) for f in result.findings],
             }
         )

@@ -624,6 +624,15 @@ def stacksets_diagram(templates: dict[str, dict]):
     return graph
 
 
+# How each Service Catalog resource is drawn: title, the property shown under it, shape, fill colour.
+_CATALOG_NODES = {
+    "Portfolio": ("portfolio {lid}", "DisplayName", "tab", "#dbe9f6"),
+    "CloudFormationProduct": ("product {lid}", "Name", "component", "#e2f0d9"),
+    "PortfolioPrincipalAssociation": ("principal", "PrincipalARN", "ellipse", "#f2f2f2"),
+    "LaunchRoleConstraint": ("launch role", "RoleArn", "ellipse", "#fbe5d6"),
+}
+
+
 def service_catalog_diagram(templates: dict[str, dict]):
     graph = _graph("service_catalog", "Service Catalog portfolios, their products and the templates they provision")
     provisioned = set()
@@ -636,33 +645,13 @@ def service_catalog_diagram(templates: dict[str, dict]):
             cluster.attr(label=f"created by {parent}", style="rounded", color="#a6a6a6", fontname=FONT)
             for lid, resource in sorted(catalog.items()):
                 props, kind = resource.get("Properties") or {}, resource["Type"].rsplit("::", 1)[1]
-                if kind == "Portfolio":
+                if kind in _CATALOG_NODES:
+                    title, prop, shape, fill = _CATALOG_NODES[kind]
                     cluster.node(
                         f"{parent}/{lid}",
-                        _label(f"portfolio {lid}", short(props.get("DisplayName", ""))),
-                        shape="tab",
-                        fillcolor="#dbe9f6",
-                    )
-                elif kind == "CloudFormationProduct":
-                    cluster.node(
-                        f"{parent}/{lid}",
-                        _label(f"product {lid}", short(props.get("Name", ""))),
-                        shape="component",
-                        fillcolor="#e2f0d9",
-                    )
-                elif kind == "PortfolioPrincipalAssociation":
-                    cluster.node(
-                        f"{parent}/{lid}",
-                        _label("principal", short(props.get("PrincipalARN", ""))),
-                        shape="ellipse",
-                        fillcolor="#f2f2f2",
-                    )
-                elif kind == "LaunchRoleConstraint":
-                    cluster.node(
-                        f"{parent}/{lid}",
-                        _label("launch role", short(props.get("RoleArn", ""))),
-                        shape="ellipse",
-                        fillcolor="#fbe5d6",
+                        _label(title.format(lid=lid), short(props.get(prop, ""))),
+                        shape=shape,
+                        fillcolor=fill,
                     )
         for lid, resource in sorted(catalog.items()):
             props, kind = resource.get("Properties") or {}, resource["Type"].rsplit("::", 1)[1]

@@ -34,6 +34,11 @@ class Finding:
     def level(self) -> str:
         return self.rule[0]
 
+    @property
+    def severity(self) -> str:
+        """cfn-lint's word for the level (as in its SARIF and JSON output)."""
+        return {"E": "error", "W": "warning", "I": "informational"}.get(self.level, self.level)
+
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.rule} {self.message}"
 
@@ -350,6 +355,7 @@ class Report:
     results: dict[str, LintResult] = field(default_factory=dict)
     rows: list[tuple] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # findings that count, and size-limit breaches
+    too_large: set[str] = field(default_factory=set)  # files over the size limit of how they are deployed
     failed: bool = False
     cached: int = 0  # templates whose findings came from the lint cache
     linted: int = 0  # templates cfn-lint linted in this run
@@ -424,6 +430,7 @@ def check(
         limit = (size_limits or {}).get(rel)
         if limit and len(files[rel]) > limit:
             note += f"; over the {limit}-byte limit for how it is deployed"
+            report.too_large.add(rel)
             report.problems.append(f"{rel}: {len(files[rel])} bytes, more than the {limit} bytes allowed")
             report.failed = True
         report.failed |= result.failed

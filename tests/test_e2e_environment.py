@@ -73,6 +73,7 @@ from tests.support_moto import (
     statements,
     wait_for_stack,
 )
+from tests.test_env_network import default_interface_endpoints
 
 pytestmark = pytest.mark.e2e
 
@@ -131,26 +132,7 @@ def create_platform_boundary(server) -> str:
 # The interface endpoints' toggles, and those env-vpc-egress creates by default in a new VPC (the Studio Classic
 # notebook endpoint is off).
 INTERFACE_TOGGLES = tuple(e.toggle for e in endpoints.created(endpoints.ENVIRONMENT))
-DEFAULT_INTERFACE_ENDPOINTS = {
-    f"com.amazonaws.{REGION}.{service}"
-    for service in (
-        "ssm",
-        "monitoring",
-        "logs",
-        "sagemaker.api",
-        "sagemaker.runtime",
-        "sts",
-        "git-codecommit",
-        "codecommit",
-        "codepipeline",
-        "codebuild",
-        "ecr.api",
-        "ecr.dkr",
-        "servicecatalog",
-        "kms",
-        "cloudformation",
-    )
-} | {f"aws.sagemaker.{REGION}.studio"}
+DEFAULT_INTERFACE_ENDPOINTS = default_interface_endpoints(REGION)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -344,31 +344,36 @@ def test_egress_parameters(egress):
     assert p["AvailabilityZones"] == vpc_blocks.AVAILABILITY_ZONES.to_parameter().to_dict()
 
 
+# The interface endpoints a new VPC gets by default (the product's promise, written out; the Studio Classic
+# notebook endpoint is off).  Also the expectation of the end-to-end tests on moto.
+DEFAULT_INTERFACE_SERVICES = (
+    "ssm",
+    "monitoring",
+    "logs",
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "sts",
+    "git-codecommit",
+    "codecommit",
+    "codepipeline",
+    "codebuild",
+    "ecr.api",
+    "ecr.dkr",
+    "servicecatalog",
+    "kms",
+    "cloudformation",
+)
+
+
+def default_interface_endpoints(region: str) -> set[str]:
+    return {f"com.amazonaws.{region}.{s}" for s in DEFAULT_INTERFACE_SERVICES} | {f"aws.sagemaker.{region}.studio"}
+
+
 def test_interface_endpoints_use_private_dns_in_every_private_subnet(egress):
     stack = deploy(egress, EGRESS_PARAMS)
     endpoints = interface_endpoints(stack)
     names = {e["ServiceName"] for e in endpoints.values()}
-    expected = {
-        f"com.amazonaws.{REGION}.{s}"
-        for s in (
-            "ssm",
-            "monitoring",
-            "logs",
-            "sagemaker.api",
-            "sagemaker.runtime",
-            "sts",
-            "git-codecommit",
-            "codecommit",
-            "codepipeline",
-            "codebuild",
-            "ecr.api",
-            "ecr.dkr",
-            "servicecatalog",
-            "kms",
-            "cloudformation",
-        )
-    }
-    expected.add(f"aws.sagemaker.{REGION}.studio")
+    expected = default_interface_endpoints(REGION)
     assert names == expected  # the notebook endpoint (Studio Classic, notebook instances) is off by default
     for endpoint in endpoints.values():
         assert endpoint["PrivateDnsEnabled"] is True

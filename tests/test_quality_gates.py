@@ -25,15 +25,6 @@ class Written:
     config: Config
     lint: object = None  # lint.Report of the YAML files, in the configuration's lint_regions
 
-    def __truediv__(self, name: str) -> pathlib.Path:
-        return self.folder / name
-
-    def glob(self, pattern: str):
-        return self.folder.glob(pattern)
-
-    def __fspath__(self) -> str:
-        return str(self.folder)
-
 
 @pytest.fixture(scope="module", params=["default", "enterprise", "hardened", "pinned"])
 def written(request, tmp_path_factory, configs):
@@ -50,16 +41,16 @@ def test_json_and_yaml_are_the_same_template(written):
     """The JSON files are linted through this equality: the same template as the YAML, whose local references
     name the sibling files of their own format."""
     for name in TEMPLATES:
-        as_json = (written / f"{name}.json").read_text()
+        as_json = (written.folder / f"{name}.json").read_text()
         for other in TEMPLATES:
             as_json = as_json.replace(f'"{other}.json"', f'"{other}.yaml"')
-        assert cfn.load(as_json) == cfn.load((written / f"{name}.yaml").read_text()), name
+        assert cfn.load(as_json) == cfn.load((written.folder / f"{name}.yaml").read_text()), name
 
 
 def test_cfn_lint_reports_nothing_but_local_packaging_paths(written):
     """In every region the configuration is linted for (`lint_regions`: the enterprise configurations add
     eu-central-1)."""
-    files = sorted(written.glob("*.yaml"))
+    files = sorted(written.folder.glob("*.yaml"))
     assert sorted(p.name for p in files) == sorted(f"{n}.yaml" for n in TEMPLATES) == sorted(written.lint.results)
     for path in files:
         result = written.lint.results[path.name]
@@ -77,7 +68,7 @@ def test_cfn_lint_reports_nothing_but_local_packaging_paths(written):
 
 
 def test_packaged_lint_does_not_tolerate_local_paths(written, linter):
-    result = linter.lint(written / "core-main.yaml", packaged=True)
+    result = linter.lint(written.folder / "core-main.yaml", packaged=True)
     assert result.failed and {f.rule for f in result.findings} == {"W3002"}
 
 

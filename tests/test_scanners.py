@@ -112,6 +112,7 @@ class Scans:
     def __init__(self, folder: pathlib.Path):
         self.folder = folder
         self.built: dict[str, pathlib.Path] = {}  # flavour -> build output (YAML), one folder each
+        self.copies: dict[str, list[str]] = {}  # distinct file -> every built file with its bytes (itself first)
         self.rendered: dict[str, dict[str, dict[str, str]]] = {}  # flavour -> template -> logical id -> type
         self.runs: dict[str, Scan] = {}
         self.missing: dict[str, tuple[str, str, str]] = {}  # scanner -> (what, where, variable)
@@ -140,11 +141,19 @@ def scans(configs, templates, hardened_templates, tmp_path_factory):
     cfn-guard over the hardened and pinned files as written, renders the default and hardened deployments
     (while those run) and starts cfn-guard over each.  Processes still running at the end are stopped."""
     scans = Scans(tmp_path_factory.mktemp("scans"))
+    first: dict[bytes, str] = {}  # content -> the first file with it ("<flavour>/<name>")
     for flavour, config in configs.items():
         scans.built[flavour] = scans.folder / "builds" / flavour
-        write(
-            {rel: data for rel, data in generate(config).files().items() if rel.endswith(".yaml")}, scans.built[flavour]
-        )
+        files = {rel: data for rel, data in generate(config).files().items() if rel.endswith(".yaml")}
+        write(files, scans.built[flavour])
+        for rel, data in sorted(files.items()):
+            scans.copies.setdefault(first.setdefault(data, f"{flavour}/{rel}"), []).append(f"{flavour}/{rel}")
+    # checkov's findings depend on a file's bytes only: it scans each distinct file once (a third of the files
+    # are the same in several configurations) and checkov_run gives its results to every copy.
+    write(
+        {rel: (scans.built[rel.split("/")[0]] / rel.split("/", 1)[1]).read_bytes() for rel in scans.copies},
+        scans.folder / "distinct",
+    )
     checkov, where = _find("CHECKOV", TOOLS / "checkov" / "bin" / "checkov")
     if checkov:
         # Exit code 1 means findings; output that is not JSON means checkov failed.
@@ -152,7 +161,7 @@ def scans(configs, templates, hardened_templates, tmp_path_factory):
             [
                 checkov,
                 "--directory",
-                str(scans.folder / "builds"),
+                str(scans.folder / "distinct"),
                 "--framework",
                 "cloudformation",
                 "--skip-download",
@@ -161,7 +170,7 @@ def scans(configs, templates, hardened_templates, tmp_path_factory):
                 "--compact",
             ],
             scans.folder / "checkov.json",
-            cwd=scans.folder / "builds",
+            cwd=scans.folder / "distinct",
         )
     else:
         scans.missing["checkov"] = ("checkov", where, "CHECKOV")
@@ -199,7 +208,20 @@ def checkov_run(scans) -> dict:
         pytest.fail(f"checkov did not report (exit {scan.returncode}):\n{output[-2000:]}\n{scan.stderr[-2000:]}")
     found = [r for r in (report if isinstance(report, list) else [report]) if r.get("check_type") == "cloudformation"]
     assert found, f"checkov found no CloudFormation template: {output[:500]}"
-    return found[0]
+    return _for_every_copy(found[0], scans.copies)
+
+
+def _for_every_copy(report: dict, copies: dict[str, list[str]]) -> dict:
+    """The report of the distinct files, with each file's results repeated for every built file of its bytes."""
+    results = {
+        kind: [
+            {**check, "file_path": "/" + copy} for check in checks for copy in copies[check["file_path"].lstrip("/")]
+        ]
+        if kind.endswith("_checks")
+        else checks
+        for kind, checks in report["results"].items()
+    }
+    return {**report, "results": results, "scanned": sorted(copies)}
 
 
 def _flavour(check: dict) -> str:
@@ -222,7 +244,13 @@ def _where(check: dict) -> str:
 
 def test_checkov_scans_every_template(checkov_run, scans):
     assert checkov_run["results"].get("parsing_errors", []) == []
-    resources = sum(len(cfn.load(p.read_bytes())["Resources"]) for f in scans.built.values() for p in f.glob("*.yaml"))
+    built = sorted(f"{flavour}/{p.name}" for flavour, f in scans.built.items() for p in f.glob("*.yaml"))
+    assert sorted(c for copies in scans.copies.values() for c in copies) == built  # every file, once
+    for distinct, copies in scans.copies.items():  # stands for files of the same bytes only
+        assert {(scans.folder / "builds" / c).read_bytes() for c in copies} == {
+            (scans.folder / "distinct" / distinct).read_bytes()
+        }
+    resources = sum(len(cfn.load((scans.folder / "distinct" / d).read_bytes())["Resources"]) for d in scans.copies)
     assert checkov_run["summary"]["resource_count"] == resources
     assert {_flavour(c) for c in checkov_run["results"]["passed_checks"]} == set(scans.built)
 
@@ -287,6 +315,7 @@ DEPLOYMENT_VALUES = {
             "StagingAccountList": "333333333333",
             "ProductionAccountList": "444444444444",
             "SetupStackSetExecutionRoleName": "sm-mlops-setup-stackset-execution-role",
+            "CreateStudioHomeFileSystem": "YES",  # the home file system's release function and its role
         },
         {
             "OrganizationalUnitStagingId": "ou-abcd-11111111",

@@ -84,7 +84,22 @@ class StdoutGuard:
 
 class Cli(click.Group):
     """The command group, with the README's promises kept for every error click itself raises: a usage error is
-    one ``error:`` line (exit 2), Ctrl-C exits 130 with what was left, a closed standard output is survived."""
+    one ``error:`` line (exit 2), Ctrl-C exits 130 with what was left, a closed standard output is survived.
+
+    Commands in modules of their own (``LAZY``) are imported when used or listed (click's lazy subcommands):
+    they use this module's options, checks and exit codes, so this module cannot import them while loading."""
+
+    LAZY = {"cleanup": "templates_src.cli_cleanup", "releases": "templates_src.cli_releases"}
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(self.LAZY[name]), name))
+        return super().get_command(ctx, name)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         code: int | None = EXIT_DEFECT  # what an unexpected exception ends with (see main())

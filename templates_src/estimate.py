@@ -75,7 +75,7 @@ TYPICAL_SECONDS: dict[str, int] = {
     "AWS::ServiceCatalog::PortfolioPrincipalAssociation": 5,
     "AWS::ServiceCatalog::LaunchRoleConstraint": 6,
     # SageMaker
-    "AWS::SageMaker::Domain": 330,  # VPC-only: the home file system, its mount targets and security groups
+    "AWS::SageMaker::Domain": 330,  # VPC-only, with its home file system, mount targets and NFS security groups
     "AWS::SageMaker::UserProfile": 25,
     "AWS::SageMaker::Space": 25,
     "AWS::SageMaker::App": 270,
@@ -84,6 +84,15 @@ TYPICAL_SECONDS: dict[str, int] = {
     "AWS::SageMaker::Endpoint": 480,  # instances provisioned and the model loaded
 }
 DEFAULT_SECONDS = 5  # a resource type the table does not list
+# AWS::SageMaker::Domain with HomeEfsFileSystemCreation Disabled: the domain without what the home file system
+# adds, in this table's own terms (a file system, its mount targets, the NFS security groups; the mount targets
+# of the subnets are created in parallel).
+DOMAIN_WITHOUT_HOME_SECONDS = (
+    TYPICAL_SECONDS["AWS::SageMaker::Domain"]
+    - TYPICAL_SECONDS["AWS::EFS::FileSystem"]
+    - TYPICAL_SECONDS["AWS::EFS::MountTarget"]
+    - TYPICAL_SECONDS["AWS::EC2::SecurityGroup"]
+)
 GATEWAY_ENDPOINT_SECONDS = 8  # AWS::EC2::VPCEndpoint of type Gateway (S3, DynamoDB): route table entries only
 VPC_FUNCTION_SECONDS = 60  # AWS::Lambda::Function with a VpcConfig: its network interfaces before it is Active
 CUSTOM_RESOURCE_SECONDS = 15  # a custom resource: request, the function's cold start and work, response
@@ -99,12 +108,13 @@ PSEUDO_PARAMETERS: dict[str, Any] = {
     "AWS::NotificationARNs": [],
     "AWS::NoValue": None,
 }
-# Parameter values of env-main's deployment modes the README quotes: the defaults, and the internet-free mode
-# (no NAT gateway: env-main's InternetFree rule then requires the interface endpoints, which their Auto defaults
-# create in a new VPC).
+# Parameter values of env-main's deployment modes the README quotes: the defaults, the internet-free mode (no NAT
+# gateway: env-main's InternetFree rule then requires the interface endpoints, which their Auto defaults create in
+# a new VPC), and the Studio domain with its home file system.
 ENVIRONMENT_MODES: dict[str, dict[str, str]] = {
     "default": {},
     "internet-free": {"CreateNATGateways": "NO"},
+    "home-file-system": {"CreateStudioHomeFileSystem": "YES"},  # the Studio home file system (EFS) kept
 }
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json", ".template")
 MAX_DEPTH = 10  # nested stacks and StackSets deeper than this: a template that contains itself
@@ -312,7 +322,8 @@ def child_template(url: Any) -> str:
 
 
 def resource_seconds(resource_type: str, properties: Mapping[str, Any] | None = None) -> int:
-    """The model's seconds for one resource that is neither a nested stack nor a StackSet."""
+    """The model's seconds for one resource that is neither a nested stack nor a StackSet (``properties``
+    with their values resolved)."""
     properties = properties or {}
     if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
         return CUSTOM_RESOURCE_SECONDS
@@ -320,6 +331,8 @@ def resource_seconds(resource_type: str, properties: Mapping[str, Any] | None = 
         return GATEWAY_ENDPOINT_SECONDS
     if resource_type == "AWS::Lambda::Function" and properties.get("VpcConfig"):
         return VPC_FUNCTION_SECONDS
+    if resource_type == "AWS::SageMaker::Domain" and properties.get("HomeEfsFileSystemCreation") == "Disabled":
+        return DOMAIN_WITHOUT_HOME_SECONDS
     return TYPICAL_SECONDS.get(resource_type, DEFAULT_SECONDS)
 
 
@@ -373,7 +386,8 @@ def _estimate(templates: dict[str, dict], name: str, given: dict[str, Any], pare
             result.nested[logical_id] = child
             overhead = NESTED_STACK_OVERHEAD if kind.endswith("::Stack") else STACKSET_OVERHEAD
             return [*child.path, Step(name, logical_id, kind, overhead)]
-        return [Step(name, logical_id, kind, resource_seconds(kind, resource.get("Properties")))]
+        properties = {key: stack.value(value) for key, value in (resource.get("Properties") or {}).items()}
+        return [Step(name, logical_id, kind, resource_seconds(kind, properties))]
 
     def finish(logical_id: str) -> int:
         if logical_id in result.finish:

@@ -11,7 +11,8 @@ Blocks:
   (templates_src/checks/iam_deployers.py, tests/test_iam_coverage.py);
 * ``prefix-room`` (inline): the longest ``name_prefix`` every generated name fits (``Namer.room``, the figure
   ``build`` itself gives when a prefix is too long);
-* ``creation-time`` (inline): env-main's estimated create time with the defaults and in the internet-free mode,
+* ``creation-time`` (inline): env-main's estimated create time with the defaults, in the internet-free mode and
+  with the Studio home file system,
   and its critical path (templates_src/estimate.py);
 * ``escalation``: per scenario and persona, the principals each persona can make act for it, the requests
   evaluated and the paths found (tests/test_escalation.py);
@@ -123,8 +124,9 @@ def prefix_room_block() -> str:
 
 
 def creation_time_block() -> str:
-    """env-main's estimated create time with the defaults and in the internet-free mode, its critical path, and
-    when the egress stack beside the domain is complete (inline; templates_src/estimate.py)."""
+    """env-main's estimated create time with the defaults and in the internet-free mode, its critical path, when
+    the egress stack beside the domain is complete, and the time with the Studio home file system (inline;
+    templates_src/estimate.py)."""
     from templates_src import estimate
     from templates_src.config import Config
     from templates_src.context import BuildContext
@@ -132,7 +134,7 @@ def creation_time_block() -> str:
     from templates_src.templates.env import env_main, env_vpc_egress
 
     modes = estimate.environment_estimates(build_selected(None, BuildContext(Config())), env_main.NAME)
-    default, free = modes["default"], modes["internet-free"]
+    default, free, home = modes["default"], modes["internet-free"], modes["home-file-system"]
     egress = {
         mode: next(r.finish[k] for k, child in r.nested.items() if child.template == env_vpc_egress.NAME)
         for mode, r in modes.items()
@@ -145,7 +147,9 @@ def creation_time_block() -> str:
         f"**{default.seconds} s** ({estimate.minutes(default.seconds)}) for the defaults and **{free.seconds} s** "
         f"({estimate.minutes(free.seconds)}) for the internet-free mode (`CreateNATGateways=NO`), {path}; "
         f"`{env_vpc_egress.NAME}` is complete after {egress['default']} s with its NAT gateways and "
-        f"{egress['internet-free']} s without them"
+        f"{egress['internet-free']} s without them. With the Studio home file system "
+        f"(`CreateStudioHomeFileSystem=YES`) it gives **{home.seconds} s** ({estimate.minutes(home.seconds)}): "
+        f"{estimate.summary(home)}"
     )
 
 

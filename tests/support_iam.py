@@ -137,3 +137,77 @@ def function_role_coverage(
         "lambda-function", {"region": region, "account": account, "log_group": log_group}
     )
     return iam_coverage.check(role_id, statements, needs, [])
+
+
+# -- generate.py cleanup (templates_src/cleanup.py) ------------------------------------------------------------
+# Calls that need no permission, and operations whose IAM action has another name.
+_NO_PERMISSION = {("sts", "GetCallerIdentity")}
+_RENAMED = {("s3", "ListBuckets"): "s3:ListAllMyBuckets", ("s3", "ListObjectVersions"): "s3:ListBucketVersions"}
+
+
+def cleanup_requests(
+    service: str, operation: str, params: dict, region: str, account: str, tags_of, file_system_of
+) -> list:
+    """(action, resource, context) of one call of the clean-up command.  ``tags_of(arn)``: the resource's tags
+    (AWS puts them in the request as aws:ResourceTag/<key>); ``file_system_of(mount target id)``: its file
+    system's id.  Provisioned products are the caller's own (servicecatalog:roleLevel self) and, like the other
+    resources IAM knows no type for, "*"."""
+    if (service, operation) in _NO_PERMISSION:
+        return []
+    prefix = "sagemaker" if service == "api.sagemaker" else service
+    action = _RENAMED.get((service, operation), f"{prefix}:{operation}")
+    own = f"arn:{PARTITION}:{{}}:{region}:{account}:{{}}"
+    resource, context = "*", {}
+    if prefix == "s3" and params.get("Bucket"):
+        if operation == "DeleteObjects":  # one request per object (a version: DeleteObjectVersion)
+            return [
+                (
+                    "s3:DeleteObjectVersion" if o.get("VersionId") else "s3:DeleteObject",
+                    _s3_object(params["Bucket"], o["Key"]),
+                    {"s3:ResourceAccount": account},
+                )
+                for o in params["Delete"]["Objects"]
+            ]
+        resource, context = f"arn:{PARTITION}:s3:::{params['Bucket']}", {"s3:ResourceAccount": account}
+    elif prefix == "cloudformation":
+        if "StackSetName" in params:
+            resource = own.format("cloudformation", f"stackset/{params['StackSetName']}:0123abcd-4567-89ef")
+        elif operation == "DeleteStack":
+            name = params["StackName"]
+            resource = name if name.startswith("arn:") else own.format("cloudformation", f"stack/{name}/0123abcd")
+    elif prefix == "sagemaker":
+        kinds = {
+            "ProjectName": "project",
+            "PipelineName": "pipeline",
+            "EndpointName": "endpoint",
+            "ModelPackageGroupName": "model-package-group",
+        }
+        for key, kind in kinds.items():
+            if key in params and operation.startswith(("Delete", "Describe")):
+                resource = own.format("sagemaker", f"{kind}/{params[key].lower()}")
+        domain = params.get("DomainId")
+        if operation == "DeleteModelPackage":
+            resource = params["ModelPackageName"]
+        elif operation in ("DeleteDomain", "DescribeDomain"):
+            resource = own.format("sagemaker", f"domain/{domain}")
+        elif operation == "DeleteApp":
+            owner = params.get("SpaceName") or params.get("UserProfileName")
+            resource = own.format("sagemaker", f"app/{domain}/{owner}/{params['AppType'].lower()}/{params['AppName']}")
+        elif operation == "DeleteSpace":
+            resource = own.format("sagemaker", f"space/{domain}/{params['SpaceName']}")
+        elif operation == "DeleteUserProfile":
+            resource = own.format("sagemaker", f"user-profile/{domain}/{params['UserProfileName']}")
+        elif operation == "ListTags":
+            resource = params["ResourceArn"]
+    elif action.startswith("elasticfilesystem:") and operation.startswith("Delete"):
+        system = params.get("FileSystemId") or file_system_of(params["MountTargetId"])
+        resource = own.format("elasticfilesystem", f"file-system/{system}")
+    elif prefix == "ec2" and operation == "DeleteNetworkInterface":
+        resource = own.format("ec2", f"network-interface/{params['NetworkInterfaceId']}")
+    elif prefix == "kms" and "KeyId" in params:
+        resource = own.format("kms", f"key/{params['KeyId']}")
+    elif prefix == "servicecatalog":
+        context = {"servicecatalog:roleLevel": "self"}
+    if resource != "*" and not context:
+        context = {f"aws:ResourceTag/{k}": v for k, v in tags_of(resource).items()}
+    return [(action, resource, context)]

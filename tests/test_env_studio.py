@@ -8,6 +8,7 @@ resources are tested in tests/test_studio_functions.py.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -38,6 +39,9 @@ STUDIO_PARAMS = {
     "SageMakerStudioStorageKMSKeyId": KEY,
     "SageMakerExecutionRoleArn": EXECUTION,
     "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/sm-mlops-core-us-east-1-platform-boundary",
+    # The tests of the clean-up resources render the domain with its home file system (all of them exist);
+    # test_by_default_no_home_file_system_and_nothing_to_release renders the default.
+    "CreateStudioHomeFileSystem": "YES",
 }
 FUNCTIONS = {
     "EnableSageMakerProjectsLambda": "enable_sagemaker_projects",
@@ -86,11 +90,16 @@ def test_studio_parameters_keep_the_reference_names_and_allow_only_iam_and_vpc_o
         "VPCId",
         "SageMakerStudioSubnetIds",
         "SageMakerSecurityGroupIds",
+        "CreateStudioHomeFileSystem",
         "SageMakerStudioStorageKMSKeyId",
         "SageMakerExecutionRoleArn",
         "SetupLambdaExecutionRoleArn",
         "PermissionsBoundaryArn",
     }
+    assert (params["CreateStudioHomeFileSystem"]["Default"], params["CreateStudioHomeFileSystem"]["AllowedValues"]) == (
+        "NO",
+        ["YES", "NO"],
+    )
     assert (params["AuthMode"]["AllowedValues"], params["AuthMode"]["Default"]) == (["IAM"], "IAM")
     assert (params["NetworkAccessType"]["AllowedValues"], params["NetworkAccessType"]["Default"]) == (
         ["VpcOnly"],
@@ -360,11 +369,23 @@ def test_functions_use_the_given_setup_role_and_create_no_role(studio, stack):
         assert given["Resources"][function]["Properties"]["Role"] == SETUP
 
 
+def _conditions(template: dict, name: str) -> list[str]:
+    """The conditions a condition is the conjunction of (itself, when it is not an Fn::And of conditions)."""
+    body = template["Conditions"][name]
+    if set(body) == {"Fn::And"} and all(set(c) == {"Condition"} for c in body["Fn::And"]):
+        return [c["Condition"] for c in body["Fn::And"]]
+    return [name]
+
+
 def test_roles_get_the_configured_path_and_boundary(built):
     template = built("enterprise", STUDIO)
     for function in FUNCTIONS:
         role = template["Resources"][f"{function}Role"]
-        assert role["Condition"] == "CreateFunctionRoles"
+        # the home file system's release function and role exist only with a home file system
+        conditions = ["CreateFunctionRoles"] + (
+            ["CreateHomeFileSystem"] if function == "HomeFileSystemReleaseLambda" else []
+        )
+        assert sorted(_conditions(template, role["Condition"])) == sorted(conditions), function
         assert role["Properties"]["Path"] == "/ml-platform/"
         assert cfn.text(role["Properties"]["PermissionsBoundary"]).endswith(":policy/ml-platform-boundary")
         assert cfn.text(template["Resources"][function]["Properties"]["FunctionName"]).startswith("acme-${EnvName}")
@@ -529,3 +550,25 @@ def test_product_slot_lints_clean(with_product, default_config, linter):
     assert not report.failed, "\n".join(report.problems)
     assert not report.results[f"{PORTFOLIO}.yaml"].counted("I")
     assert "ProjectModelBuildTrainProduct" in cfn.resources(build_template(PORTFOLIO, BuildContext(default_config)))
+
+
+def test_by_default_no_home_file_system_and_nothing_to_release(studio):
+    """CreateStudioHomeFileSystem NO (the default): the domain is created with HomeEfsFileSystemCreation
+    Disabled, and neither the release function, its role and log group, the release resource nor the file
+    system's output exist; the domain waits for nothing of the stack.  YES: Enabled, from the release resource."""
+    default = render(studio, {k: v for k, v in STUDIO_PARAMS.items() if k != "CreateStudioHomeFileSystem"})
+    domain = default["Resources"]["SageMakerStudioDomain"]
+    assert domain["Properties"]["HomeEfsFileSystemCreation"] == "Disabled"
+    assert not _dependencies(default)["SageMakerStudioDomain"] & set(default["Resources"])
+    assert not [lid for lid in default["Resources"] if lid.startswith("HomeFileSystemRelease")]
+    assert "HomeEfsFileSystemId" not in default["Outputs"]
+    answered = copy.deepcopy(studio)  # with the release function's answer (studio_cleanup.release_ready)
+    answered["Resources"]["HomeFileSystemRelease"]["Metadata"] = {
+        "Cloud-Radar": {"attribute-values": {"HomeEfsFileSystemCreation": "Enabled"}}
+    }
+    kept = render(answered, STUDIO_PARAMS)
+    assert kept["Resources"]["SageMakerStudioDomain"]["Properties"]["HomeEfsFileSystemCreation"] == "Enabled"
+    assert "HomeFileSystemRelease" in _dependencies(studio)["SageMakerStudioDomain"]
+    assert {"HomeFileSystemRelease", "HomeFileSystemReleaseLambda", "HomeFileSystemReleaseLambdaRole"} <= set(
+        kept["Resources"]
+    )

@@ -381,12 +381,44 @@ def test_env_main_critical_path_is_a_connected_chain_of_real_resources(modes, bu
     result = modes[mode]
     assert result.seconds > 0 and result.seconds == max(result.finish.values())
     assert_connected(result, built)
-    # the Studio domain is the long pole, reached through the roles and the network
+    # the Studio domain is the long pole, reached through the roles and the network; without a home file system
+    # (the default) it is quicker
     domain = [s for s in result.path if s.type == "AWS::SageMaker::Domain"]
-    assert [(s.template, s.seconds) for s in domain] == [
-        (env_sagemaker_studio.NAME, estimate.TYPICAL_SECONDS["AWS::SageMaker::Domain"])
-    ]
+    seconds = (
+        estimate.TYPICAL_SECONDS["AWS::SageMaker::Domain"]
+        if mode == "home-file-system"
+        else estimate.DOMAIN_WITHOUT_HOME_SECONDS
+    )
+    assert [(s.template, s.seconds) for s in domain] == [(env_sagemaker_studio.NAME, seconds)]
+    assert estimate.DOMAIN_WITHOUT_HOME_SECONDS < estimate.TYPICAL_SECONDS["AWS::SageMaker::Domain"]
     assert {"env-iam", "env-vpc"} <= {s.template for s in result.path}
+
+
+def _studio(result: estimate.Estimate) -> estimate.Estimate:
+    (child,) = [c for c in result.nested.values() if c.template == env_sagemaker_studio.NAME]
+    return child
+
+
+def test_without_a_home_file_system_the_domain_waits_for_nothing_of_its_own_stack(modes, built):
+    """The default creates no file system, and nothing but the domain's own inputs (the network, keys and roles
+    its parent passes) comes before the domain: env-main is ready within 450 s by the model."""
+    studio = _studio(modes["default"])
+    assert studio.parameters["CreateStudioHomeFileSystem"] == "NO"
+    assert studio.waits_for[env_sagemaker_studio.DOMAIN_RESOURCE] == []
+    assert {"HomeFileSystemRelease", "HomeFileSystemReleaseLambda"} <= set(studio.skipped)
+    assert modes["default"].seconds <= 450
+    # the home file system, where kept, is released after the domain: the release waits before the domain
+    home = _studio(modes["home-file-system"])
+    assert home.waits_for[env_sagemaker_studio.DOMAIN_RESOURCE] == ["HomeFileSystemRelease"]
+    assert modes["home-file-system"].seconds > modes["default"].seconds
+    domain = built[env_sagemaker_studio.NAME]["Resources"][env_sagemaker_studio.DOMAIN_RESOURCE]["Properties"]
+    assert domain["HomeEfsFileSystemCreation"] == {
+        "Fn::If": [
+            env_sagemaker_studio.HOME_FS,
+            {"Fn::GetAtt": ["HomeFileSystemRelease", "HomeEfsFileSystemCreation"]},
+            "Disabled",
+        ]
+    }
 
 
 def _egress(result: estimate.Estimate) -> tuple[str, estimate.Estimate]:
@@ -418,7 +450,7 @@ def test_the_readme_quotes_what_the_module_computes(modes):
     paragraph = readme[readme.rindex("\n\n", 0, match.start()) : readme.index("\n\n", match.end())]
     assert "../" not in paragraph and "deploy_sim" not in readme  # the figure comes from the repository itself
     figures = [int(n) for n in re.findall(r"\*\*(\d+) s\*\*", match.group("body"))]
-    assert figures == [modes["default"].seconds, modes["internet-free"].seconds]
+    assert figures == [modes["default"].seconds, modes["internet-free"].seconds, modes["home-file-system"].seconds]
     assert "templates_src/estimate.py" in paragraph and "scripts/estimate_creation_time.py" in paragraph
 
 

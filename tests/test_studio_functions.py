@@ -1084,6 +1084,8 @@ def test_release_create_checks_the_vpc_and_names_it_in_the_physical_id(cleanup, 
         "SUCCESS",
         "home-file-system-release-vpc-0123456789abcdef0",
     )
+    # the domain's HomeEfsFileSystemCreation comes from this answer (so the domain waits for the release)
+    assert first["Data"] == {"HomeEfsFileSystemCreation": "Enabled"}
     assert second["Status"] == "FAILED" and "VpcId" in second["Reason"]
 
 

@@ -13,7 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs.aws import Statement
-from troposphere import AWSHelperFn, GetAtt, If, Ref, Sub, Template, awslambda, cloudformation, iam, logs
+from troposphere import (
+    And,
+    AWSHelperFn,
+    Condition,
+    GetAtt,
+    If,
+    Ref,
+    Sub,
+    Template,
+    awslambda,
+    cloudformation,
+    iam,
+    logs,
+)
 
 from templates_src import functions
 from templates_src.blocks import iam as iam_blocks
@@ -94,11 +107,11 @@ def lambda_function(
     """Function + log group + its own least-privilege role.
 
     With ``role_condition`` the role exists only under that condition (for deployments that must not
-    create IAM roles); otherwise the function runs as ``fallback_role_arn``.  ``boundary``: the role's
-    permissions boundary where none is configured (an environment's roles carry the platform boundary).
+    create IAM roles); otherwise the function runs as ``fallback_role_arn``.  With ``condition`` the function
+    and its log group exist only under it, and the role under both (condition ``<title>Role``).  ``boundary``:
+    the role's permissions boundary where none is configured (an environment's roles carry the platform
+    boundary).
     """
-    if condition and role_condition:
-        raise ValueError("a function under a condition cannot have a role under another condition")
     log_group = log_groups.log_group(ctx, template, f"{title}LogGroup", Sub(f"/aws/lambda/{name.pattern}"))
     in_vpc = ctx.config.functions_in_vpc
     log_arn = ctx.arn("logs", f"log-group:/aws/lambda/{name.pattern}:*", region="${AWS::Region}")
@@ -126,6 +139,9 @@ def lambda_function(
     role_arn = GetAtt(fn_role, "Arn")
     if role_condition:
         fn_role.Condition = role_condition
+        if condition:
+            fn_role.Condition = f"{title}Role"
+            template.add_condition(fn_role.Condition, And(Condition(condition), Condition(role_condition)))
         role_arn = If(role_condition, role_arn, fallback_role_arn)
     function = awslambda.Function(
         title,
@@ -144,7 +160,7 @@ def lambda_function(
     else:
         scanners.skip(function, scanners.FUNCTION_OUTSIDE_VPC)
     scanners.skip(function, scanners.NO_DEAD_LETTER_QUEUE, scanners.NO_RESERVED_CONCURRENCY)
-    for resource in (function, log_group, fn_role):
+    for resource in (function, log_group) if role_condition else (function, log_group, fn_role):
         if condition:
             resource.Condition = condition
     template.add_resource([fn_role, log_group, function])

@@ -67,13 +67,9 @@ STACK_SET_ACTIONS = (
 # template URL, CreateStackSet has no resource type.
 TEMPLATE_ACTIONS = ("ValidateTemplate", "GetTemplateSummary")
 CREATE_STACK_SET = "CreateStackSet"
-# Removing the StackSets of an environment's projects (the data science administrator's clean-up).
-STACK_SET_CLEANUP_ACTIONS = (
-    "DeleteStackInstances",
-    "DeleteStackSet",
-    "ListStackInstances",
-    "DescribeStackSetOperation",
-)
+# Removing the StackSets of an environment's projects (the data science administrator's clean-up; its reads come
+# from ReadOnlyAccess).
+STACK_SET_CLEANUP_ACTIONS = ("DeleteStackInstances", "DeleteStackSet")
 # What SageMaker's project launch role does with its projects' stacks and StackSets (tags in a statement of their
 # own, GetTemplate and the template calls on "*").
 PROJECT_STACK_ACTIONS = (

@@ -230,8 +230,10 @@ def release_ready(props, event):
     vpc_id = props.get("VpcId")
     if not isinstance(vpc_id, str) or not vpc_id.startswith("vpc-"):
         raise ValueError("VpcId must be a VPC id (vpc-...)")
-    # The VPC is part of the id: a new VPC replaces this resource, and the old one releases the old VPC.
-    return f"home-file-system-release-{vpc_id}", None
+    # The VPC is part of the id: a new VPC replaces this resource, and the old one releases the old VPC.  The
+    # domain takes its HomeEfsFileSystemCreation from here, so it is created after this resource and deleted
+    # before it.
+    return f"home-file-system-release-{vpc_id}", {"HomeEfsFileSystemCreation": "Enabled"}
 
 
 def release(props, event):

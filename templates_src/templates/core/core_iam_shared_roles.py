@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from awacs.aws import Condition as PolicyCondition
-from awacs.aws import StringEquals, StringLike
+from awacs.aws import Null, StringEquals, StringLike
 from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, Template
 
 from templates_src import naming, references
@@ -75,11 +75,6 @@ SC_LAUNCH_ROLE_ID = "SCLaunchRole"
 
 def ds_admin_role(ctx: BuildContext):
     a, allow = iam_blocks.actions, iam_blocks.allow
-    buckets = [
-        ctx.bucket_arn(f"*-${{AWS::AccountId}}-{kind}", objects)
-        for kind in ("data", "models")
-        for objects in (None, "*")
-    ]
     environment_stacks = ctx.own("cloudformation", f"stack/{ctx.config.prefix}{naming.ENVIRONMENT_STACKS}/*")
     template_url = Ref(ENVIRONMENT_TEMPLATE_URL.name)
     return iam_blocks.role(
@@ -127,32 +122,86 @@ def ds_admin_role(ctx: BuildContext):
                     sid="EnvironmentStacks",
                 ),
                 allow(a("cloudformation", *policies.TEMPLATE_ACTIONS), "*", sid="EnvironmentTemplates"),
-                # Clean-up of an environment: empty its buckets and remove project StackSets.
-                allow(
-                    a(
-                        "s3",
-                        "ListBucket",
-                        "ListBucketVersions",
-                        "DeleteObject",
-                        "DeleteObjectVersion",
-                        "GetBucketPolicy",
-                        "DeleteBucketPolicy",
-                    ),
-                    buckets,
-                    sid="EnvironmentBucketCleanup",
-                ),
-                allow(
-                    a("cloudformation", *policies.STACK_SET_CLEANUP_ACTIONS),
-                    [
-                        ctx.arn("cloudformation", f"{kind}/sagemaker-*", region="*")
-                        for kind in ("stackset", "stackset-target")
-                    ],
-                    sid="ProjectStackSetCleanup",
-                ),
+                # Taking an environment down (generate.py cleanup, templates_src/cleanup.py): exactly the writes the
+                # command makes, each on what the platform names or tags (reads come from ReadOnlyAccess).  The
+                # environment stacks and provisioned products are deleted above, as the stack's own role.
+                *cleanup_statements(ctx),
             )
         ],
         condition=DS_ADMIN_CONDITION,
     )
+
+
+def cleanup_statements(ctx: BuildContext) -> list:
+    """What ``generate.py cleanup`` writes, beyond deleting stacks (tests/test_cleanup.py proves the command needs
+    each action and is granted every call it makes)."""
+    a, allow = iam_blocks.actions, iam_blocks.allow
+    tagged = environment.ENV_NAME_TAG
+    env_tagged = PolicyCondition(Null({f"aws:ResourceTag/{tagged}": "false"}))
+    return [
+        # Empty and delete the environment's buckets and its projects' artifact buckets (every object version and
+        # delete marker; a VPC-only bucket policy, which denies deletions from outside the VPC, is removed first).
+        allow(
+            a("s3", "DeleteObjectVersion", "DeleteBucketPolicy", "DeleteBucket"),
+            [
+                ctx.bucket_arn(pattern, objects)
+                for pattern in (
+                    *(f"*-${{AWS::AccountId}}-{kind}" for kind in ENVIRONMENT_BUCKETS),
+                    environment.PROJECT_BUCKETS,
+                )
+                for objects in (None, "*")
+            ],
+            sid="EnvironmentBucketCleanup",
+        ),
+        # The projects' model deployments in every target account, and their StackSets.
+        allow(
+            a("cloudformation", *policies.STACK_SET_CLEANUP_ACTIONS),
+            [ctx.arn("cloudformation", f"{kind}/sagemaker-*", region="*") for kind in ("stackset", "stackset-target")],
+            sid="ProjectStackSetCleanup",
+        ),
+        # The projects, their pipelines (sagemaker-<project>-<id>) and endpoints, and a Studio domain left
+        # outside its stack with what users created in it.
+        allow(
+            a(
+                "sagemaker",
+                "DeleteProject",
+                "DeleteEndpoint",
+                "DeleteDomain",
+                "DeleteApp",
+                "DeleteSpace",
+                "DeleteUserProfile",
+            ),
+            [
+                ctx.own("sagemaker", f"{kind}/*")
+                for kind in ("project", "endpoint", "domain", "app", "space", "user-profile")
+            ],
+            sid="ProjectAndStudioCleanup",
+        ),
+        allow(a("sagemaker", "DeletePipeline"), ctx.own("sagemaker", "pipeline/sagemaker-*"), sid="PipelineCleanup"),
+        # Model packages (with --delete-data), in the groups the environment tagged.
+        allow(
+            a("sagemaker", "DeleteModelPackage", "DeleteModelPackageGroup"),
+            [ctx.own("sagemaker", f"{kind}/*") for kind in ("model-package", "model-package-group")],
+            sid="ModelPackageCleanup",
+        ),
+        # Studio's home file system (SageMaker tags it with its domain): mount targets, and with --delete-data the
+        # file system.
+        allow(
+            a("elasticfilesystem", "DeleteMountTarget", "DeleteFileSystem"),
+            ctx.own("elasticfilesystem", "file-system/*"),
+            sid="HomeFileSystemCleanup",
+            condition=PolicyCondition(Null({"aws:ResourceTag/ManagedByAmazonSageMakerResource": "false"})),
+        ),
+        # Network interfaces left behind in the environment's VPC by deleted endpoints.
+        allow(a("ec2", "DeleteNetworkInterface"), ctx.own("ec2", "network-interface/*"), sid="NetworkInterfaceCleanup"),
+        # With --delete-data, the environment's keys (tagged): deletion scheduled, cancellable for 30 days.
+        allow(
+            a("kms", "ScheduleKeyDeletion"),
+            ctx.own("kms", "key/*"),
+            sid="KeyCleanup",
+            condition=env_tagged,
+        ),
+    ]
 
 
 def detective_control_role(ctx: BuildContext):

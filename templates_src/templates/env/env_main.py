@@ -223,6 +223,7 @@ FLOW_LOG_PARAMETERS = (
     "VPCFlowLogsTrafficType",
     "VPCFlowLogsCloudWatchKMSKey",
 )
+STUDIO_PARAMETERS = (env_sagemaker_studio.HOME_FILE_SYSTEM.name,)
 NAT_PARAMETERS = (
     "CreateNATGateways",
     "PublicSubnet1CIDR",
@@ -496,6 +497,7 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
     groups_out = [(label, [spec.name for spec in specs]) for label, specs in groups]
     vpc, egress = ctx.declared(env_vpc), ctx.declared(env_vpc_egress)
     for label, child, names in (
+        ("Studio", ctx.declared(env_sagemaker_studio), STUDIO_PARAMETERS),
         ("Network", vpc, VPC_PARAMETERS),
         ("Internet access (NO NAT gateways: internet-free environment)", egress, NAT_PARAMETERS),
         ("VPC endpoints", egress, endpoints.offered_parameters()),
@@ -683,6 +685,7 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
             "SageMakerStudioSubnetIds": vpc("PrivateSubnetIds"),
             "SageMakerSecurityGroupIds": vpc("SageMakerSecurityGroupIds"),
             "SageMakerStudioStorageKMSKeyId": kms("SageMakerStudioStorageKMSKeyArn"),
+            **{name: pass_through(t, name) for name in STUDIO_PARAMETERS},
             "SageMakerExecutionRoleArn": w.execution,
             "SetupLambdaExecutionRoleArn": If(IAM_ROLES, "", Ref(SETUP_LAMBDA_ROLE_ARN.name)),
             **bounded,

@@ -9,10 +9,15 @@
 * SageMaker Projects enabled in the account and region (custom resource EnableSageMakerProjects); the
   environment's roles use its own project templates (env-sc-portfolio), not SageMaker's, which run as SageMaker's
   account-wide products use role.
-* Clean deletion without manual steps and without deleting the users' home file system: StudioAppsCleanup
-  (deleted before the user profile and the domain) removes what users created in the domain; after the domain,
-  HomeFileSystemRelease removes the home file system's mount targets and SageMaker's NFS security groups, so the
-  network stack can be deleted; the file system itself is kept.
+* No home file system by default (``CreateStudioHomeFileSystem`` NO: ``HomeEfsFileSystemCreation: Disabled``):
+  each JupyterLab and Code Editor space keeps its files on its own EBS volume (encrypted with the Studio key),
+  and no EFS file system, mount targets or NFS security groups exist, so the domain is created sooner and
+  deleting the environment leaves nothing in the VPC.  YES keeps the shared home file system of earlier
+  releases (Studio Classic's model) for teams that need one.
+* Clean deletion without manual steps: StudioAppsCleanup (deleted before the user profile and the domain)
+  removes what users created in the domain; with a home file system, HomeFileSystemRelease (after the domain)
+  removes its mount targets and SageMaker's NFS security groups, so the network stack can be deleted; the file
+  system itself is kept.
 
 No Studio Classic: no JupyterServer or KernelGateway apps (``AWS::SageMaker::App`` can create only those).
 """
@@ -100,6 +105,13 @@ EXECUTION_ROLE_ARN = params.role_arn_param(
     "SageMaker execution role ARN",
     required=True,
 )
+HOME_FILE_SYSTEM = params.yes_no(
+    "CreateStudioHomeFileSystem",
+    "Create a home file system (EFS) shared by the domain's users. NO: each JupyterLab and Code Editor space "
+    "keeps its files on its own EBS volume, and no file system, mount targets or NFS security groups exist",
+    "Studio home file system (EFS)",
+    default="NO",
+)
 SETUP_ROLE_ARN = params.role_arn_param(
     "SetupLambdaExecutionRoleArn",
     "Role of this stack's set-up functions. Leave empty to give each function its "
@@ -107,6 +119,7 @@ SETUP_ROLE_ARN = params.role_arn_param(
     "Set-up function role ARN",
 )
 
+HOME_FS = "CreateHomeFileSystem"
 GENERATE_DOMAIN_NAME = "GenerateDomainName"
 GENERATE_USER_PROFILE_NAME = "GenerateUserProfileName"
 CREATE_FUNCTION_ROLES = "CreateFunctionRoles"
@@ -128,6 +141,7 @@ SPECS = [
     VPC_ID,
     SUBNET_IDS,
     SECURITY_GROUP_IDS,
+    HOME_FILE_SYSTEM,
     STORAGE_KEY,
     EXECUTION_ROLE_ARN,
     SETUP_ROLE_ARN,
@@ -140,6 +154,7 @@ def _conditions(t: Template) -> None:
     t.add_condition(GENERATE_DOMAIN_NAME, Equals(Ref(DOMAIN_NAME.name), ""))
     t.add_condition(GENERATE_USER_PROFILE_NAME, Equals(Ref(USER_PROFILE_NAME.name), ""))
     t.add_condition(CREATE_FUNCTION_ROLES, Equals(Ref(SETUP_ROLE_ARN.name), ""))
+    t.add_condition(HOME_FS, Equals(Ref(HOME_FILE_SYSTEM.name), "YES"))
 
 
 def _sagemaker_name(pattern: str) -> Sub:
@@ -185,9 +200,11 @@ def domain(ctx: BuildContext, t: Template, release) -> sagemaker.Domain:
     return t.add_resource(
         sagemaker.Domain(
             DOMAIN_RESOURCE,
-            # Deleted after HomeFileSystemRelease is created and before it is deleted (see module docstring).
-            DependsOn=[release.title],
             DomainName=domain_name(),
+            # With a home file system, "Enabled" comes from HomeFileSystemRelease: the domain is created after it
+            # and deleted before it (see module docstring).  Without one that resource does not exist and the
+            # domain waits for nothing of this stack.
+            HomeEfsFileSystemCreation=If(HOME_FS, GetAtt(release, "HomeEfsFileSystemCreation"), "Disabled"),
             AuthMode=Ref(AUTH_MODE.name),
             AppNetworkAccessType=Ref(NETWORK_ACCESS.name),
             VpcId=Ref(VPC_ID.name),
@@ -366,6 +383,7 @@ def release(ctx: BuildContext, t: Template):
         ctx,
         t,
         "HomeFileSystemReleaseLambda",
+        condition=HOME_FS,
         module="studio_cleanup",
         description="After the Studio domain is deleted, removes its home file system's mount targets "
         "and NFS security groups (the file system is kept)",
@@ -373,7 +391,9 @@ def release(ctx: BuildContext, t: Template):
         statements=release_statements(ctx),
         timeout=FUNCTION_TIMEOUT,
     )
-    return cr.custom_resource(t, "HomeFileSystemRelease", "Custom::HomeFileSystemRelease", fn, VpcId=Ref(VPC_ID.name))
+    return cr.custom_resource(
+        t, "HomeFileSystemRelease", "Custom::HomeFileSystemRelease", fn, condition=HOME_FS, VpcId=Ref(VPC_ID.name)
+    )
 
 
 def apps_cleanup(ctx: BuildContext, t: Template, studio, profile) -> None:
@@ -425,6 +445,7 @@ def _outputs(ctx: BuildContext, t: Template, studio, profile) -> None:
                 "HomeEfsFileSystemId",
                 Description="Home file system of the domain (kept when the stack is deleted)",
                 Value=GetAtt(studio, "HomeEfsFileSystemId"),
+                Condition=HOME_FS,
             ),
         ]
     )
@@ -438,7 +459,7 @@ def build(ctx: BuildContext) -> Template:
         t,
         [
             ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-            ("Studio domain", [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS]),
+            ("Studio domain", [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS, HOME_FILE_SYSTEM]),
             ("Network", [VPC_ID, SUBNET_IDS, SECURITY_GROUP_IDS]),
             ("Encryption", [STORAGE_KEY]),
             ("IAM roles", [EXECUTION_ROLE_ARN, SETUP_ROLE_ARN, *bounded]),

@@ -54,6 +54,8 @@ class Fakes:
         self.products: dict[str, str] = {}  # provisioned product id -> its stack name
         self.fail: dict[tuple[str, str], int] = {}  # (operation, name) -> failures left to inject
         self.calls: list[str] = []
+        self.busy: dict[tuple[str, str], int] = {}  # (operation, StackSet) -> OperationInProgressException answers
+        self.unreachable: set[str] = set()  # accounts whose stack instances StackSets reports INOPERABLE
         self.domain_stacks: dict[str, str] = {}  # environment stack -> the domain (name) its deletion deletes
         self.studio: dict[str, dict[str, list]] = {}  # domain id -> what users created in it (moto has none)
 
@@ -109,10 +111,24 @@ class Fakes:
                 body = json.loads(params["body"])
             except ValueError:
                 body = {}
-        target = body.get("ProjectName") or body.get("ModelPackageGroupName") or body.get("ProvisionedProductId")
+        target = (
+            body.get("ProjectName")
+            or body.get("ModelPackageGroupName")
+            or body.get("ProvisionedProductId")
+            or body.get("StackSetName")
+        )
         if (name, target) in self.fail and self.fail[(name, target)] > 0:
             self.fail[(name, target)] -= 1
             return self._error("InternalFailure", f"injected failure of {name} {target}", 500)
+        if (name, target) in self.busy and self.busy[(name, target)] > 0:
+            self.busy[(name, target)] -= 1
+            return self._error("OperationInProgressException", f"another operation on {target} is in progress")
+        if service == "cloudformation" and name == "ListStackInstances" and self.unreachable:
+            listed = self.moto.client("cloudformation").list_stack_instances(StackSetName=target)["Summaries"]
+            for instance in listed:
+                if instance["Account"] in self.unreachable:
+                    instance["Status"] = "INOPERABLE"
+            return self._answer({"Summaries": listed})
         if service == "sagemaker":
             return self._sagemaker(name, body)
         if service == "servicecatalog":
@@ -636,3 +652,30 @@ def test_the_data_science_administrator_may_make_every_call_and_is_granted_nothi
     }
     assert cleanup_grants - made == set()  # nothing granted for the clean-up that it does not use
     assert {"cloudformation:DeleteStack", "servicecatalog:TerminateProvisionedProduct"} <= made
+
+
+def test_unreachable_accounts_keep_their_stacks_and_a_busy_stackset_is_waited_for(world):
+    """An account StackSets can no longer reach (a suspended or closed account: INOPERABLE) has its instance
+    removed with RetainStacks, reported as kept; a StackSet busy with another operation is waited for."""
+    fakes = world["fakes"]
+    stackset = "sagemaker-churn-p-aaaaaaaaaaaa-deploy-staging"
+    fakes.unreachable = {TARGETS[1]}
+    fakes.busy[("DeleteStackInstances", stackset)] = 2
+    result = run(world, "--yes", "--output", "json")
+    assert result.exit_code == 0, result.output
+    document = _document(result)
+    kept = {i["name"]: i["reason"] for i in document["kept"] if i["kind"] == "stackset-instances"}
+    assert kept == {
+        f"{stackset}/{TARGETS[1]}/{REGION}": "the account cannot be reached (INOPERABLE): its stack is left in place"
+    }
+    deleted = [i["name"] for i in document["deleted"] if i["kind"] in ("stackset-instances", "stackset")]
+    assert deleted == [f"{stackset}/{TARGETS[0]}/{REGION}", stackset]
+    deletions = [p for _, op, p in world["calls"] if op == "DeleteStackInstances"]
+    assert [(p["Accounts"], p["RetainStacks"]) for p in deletions] == [
+        ([TARGETS[0]], False),
+        ([TARGETS[0]], False),
+        ([TARGETS[0]], False),  # twice busy, then done
+        ([TARGETS[1]], True),
+    ]
+    assert result.stderr.count(f"another operation of StackSet {stackset} is running: waiting") == 2
+    assert stackset not in state(world)["stacksets"]

@@ -261,3 +261,14 @@ def as_list(value: Any) -> list:
 
 def stack_outputs(stack: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+
+
+def bucket_objects(server: MotoServer, bucket: str) -> dict[str, str]:
+    """key -> ETag of everything in ``bucket``."""
+    s3, out, token = server.client("s3"), {}, None
+    while True:
+        page = s3.list_objects_v2(Bucket=bucket, **({"ContinuationToken": token} if token else {}))
+        out.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])})
+        token = page.get("NextContinuationToken")
+        if not token:
+            return out

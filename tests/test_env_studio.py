@@ -161,11 +161,16 @@ def test_names_given_or_generated(studio):
     assert len(longest["Resources"]["SageMakerStudioDomain"]["Properties"]["DomainName"]) <= 63
 
 
-def test_user_profile_runs_as_the_execution_role(stack, studio):
+def test_user_profile_runs_as_the_domains_execution_role(stack, studio):
+    """The profile sets no execution role (nor other settings) of its own: it runs with the domain's defaults,
+    the environment's execution role and security groups, as AWS's migration into SageMaker Unified Studio
+    requires."""
     profile = stack["Resources"]["SageMakerStudioUserProfile"]["Properties"]
     assert profile["DomainId"] == fake(studio, "SageMakerStudioDomain", "DomainId")
     assert profile["UserProfileName"] == "mlops-dev-default"
-    assert profile["UserSettings"] == {"ExecutionRole": EXECUTION, "SecurityGroups": ["sg-0123456789abcdef0"]}
+    assert "UserSettings" not in profile
+    defaults = stack["Resources"]["SageMakerStudioDomain"]["Properties"]["DefaultUserSettings"]
+    assert (defaults["ExecutionRole"], defaults["SecurityGroups"]) == (EXECUTION, ["sg-0123456789abcdef0"])
     tags = {t["Key"]: t["Value"] for t in profile["Tags"]}
     assert (tags["EnvironmentName"], tags["EnvironmentType"]) == ("mlops", "dev")
 

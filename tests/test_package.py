@@ -28,7 +28,7 @@ from templates_src.references import iter_references
 from templates_src.registry import TEMPLATES
 from templates_src.release import publish
 from tests.cfn import load
-from tests.support_moto import aws, wait_for_stack
+from tests.support_moto import aws, bucket_objects, wait_for_stack
 
 BUCKET = "mlops-releases"
 PREFIX = "sagemaker-mlops"
@@ -62,15 +62,8 @@ def package(server, *args, config: dict | None = None, tmp=None):
 
 
 def objects(server) -> dict[str, str]:
-    """key -> ETag of everything in the bucket."""
-    s3 = server.client("s3")
-    out, token = {}, None
-    while True:
-        page = s3.list_objects_v2(Bucket=BUCKET, **({"ContinuationToken": token} if token else {}))
-        out.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])})
-        token = page.get("NextContinuationToken")
-        if not token:
-            return out
+    """key -> ETag of everything in the release bucket."""
+    return bucket_objects(server, BUCKET)
 
 
 def manifest(server, version="0.1.0") -> dict:

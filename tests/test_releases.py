@@ -21,7 +21,7 @@ from templates_src import cli as generate
 from templates_src import release_layout as layout
 from templates_src.release import housekeeping as hk
 from templates_src.release.model import Claim
-from tests.support_moto import wait_for_stack
+from tests.support_moto import bucket_objects, wait_for_stack
 
 BUCKET = "mlops-releases"
 PREFIX = layout.DEFAULT_PREFIX
@@ -55,13 +55,8 @@ def document(result) -> dict:
 
 
 def objects(server) -> dict[str, str]:
-    s3, out, token = server.client("s3"), {}, None
-    while True:
-        page = s3.list_objects_v2(Bucket=BUCKET, **({"ContinuationToken": token} if token else {}))
-        out.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])})
-        token = page.get("NextContinuationToken")
-        if not token:
-            return out
+    """key -> ETag of everything in the release bucket."""
+    return bucket_objects(server, BUCKET)
 
 
 def manifest(server, version: str) -> dict:

@@ -241,9 +241,9 @@ def user_profile(ctx: BuildContext, t: Template, studio) -> sagemaker.UserProfil
             "SageMakerStudioUserProfile",
             DomainId=GetAtt(studio, "DomainId"),
             UserProfileName=user_profile_name(),
-            UserSettings=sagemaker.UserSettings(
-                ExecutionRole=Ref(EXECUTION_ROLE_ARN.name), SecurityGroups=Ref(SECURITY_GROUP_IDS.name)
-            ),
+            # No UserSettings: the profile runs with the domain's defaults (execution role, security groups).  AWS's
+            # migration of a domain into SageMaker Unified Studio requires user profiles without an execution role
+            # of their own.
             Tags=Tags(**ENV_TAGS),
         )
     )

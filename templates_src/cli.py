@@ -671,6 +671,8 @@ def package(
         if not exists and not dry_run:
             publisher.create_bucket()
         report = publisher.publish(plan, dry_run=dry_run, bucket_exists=exists)
+        if exists and not dry_run:
+            _check_studio_cors(publisher, bucket)
     except ConfigError as exc:
         fail_input(exc.lines)
     except ContractError as exc:
@@ -741,6 +743,21 @@ def package(
         click.echo("next:")
         for line in steps:
             click.echo(f"  {line}")
+
+
+def _check_studio_cors(publisher, bucket: str) -> None:
+    """A bucket ``package`` did not create is the owner's to configure: say how Studio gets to read the project
+    templates when its CORS configuration does not allow it (or cannot be read)."""
+    from templates_src.release.publish import studio_cors_command
+
+    readable = publisher.studio_can_read()
+    if readable:
+        return
+    why = "does not let" if readable is False else "could not be checked (no s3:GetBucketCORS) whether it lets"
+    warning(
+        f"bucket {bucket} {why} Studio read the release's S3 project templates (a CORS rule for Studio's "
+        f"origin); to list them in Studio, run: {studio_cors_command(bucket, publisher.region)}"
+    )
 
 
 def _what_was_left(publisher, plan, bucket: str, prefix: str, version: str) -> str:

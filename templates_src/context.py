@@ -22,6 +22,9 @@ class BuildContext:
     product_history: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     packaging: bool = False
     generated_templates: frozenset[str] = frozenset()  # names this generator builds (set when packaging)
+    # Packaging only: the release's folder (s3://<bucket>/<prefix>/releases/<version>/), where Studio lists the
+    # release's S3 project templates from.
+    release_location: str = ""
     # What the build found that deploys only under conditions (e.g. an IAM quota raised): one line each.
     warnings: list[str] = field(default_factory=list, compare=False)
     namer: Namer = field(init=False)

@@ -73,14 +73,21 @@ def tag_everything(template: Template, ctx: BuildContext) -> None:
             continue
         wanted = dict(ctx.config.tags)
         current = resource.properties.get("Tags")
+        conditional = []  # tags a builder set under a condition (Fn::If): kept as they are, after the others
         if isinstance(current, Tags):
-            wanted.update({t["Key"]: t["Value"] for t in current.to_dict()})
+            wanted.update({t["Key"]: t["Value"] for t in current.to_dict() if "Key" in t})
+            conditional = [t for t in current.tags if not isinstance(t, dict)]
         elif isinstance(current, dict):
             wanted.update(current)
         if not wanted:
             continue
         takes_dict = spec[0] is dict or (isinstance(spec[0], tuple) and dict in spec[0] and Tags not in spec[0])
-        resource.Tags = dict(sorted(wanted.items())) if takes_dict else Tags(**dict(sorted(wanted.items())))
+        if takes_dict and conditional:
+            raise ValueError(f"{resource.title}: a conditional tag on a resource whose Tags is a map")
+        merged = Tags(**dict(sorted(wanted.items())))
+        resource.Tags = (
+            dict(sorted(wanted.items())) if takes_dict else merged + Tags(*conditional) if conditional else merged
+        )
 
 
 # Canonical order of template sections and resource attributes, for readable, stable output.

@@ -87,7 +87,7 @@ def test_studio_domain_uses_the_environment_network_key_and_role(defaults):
     assert domain["DefaultUserSettings"]["SecurityGroups"] == vpc["Outputs"]["SageMakerSecurityGroupIds"][
         "Value"
     ].split(",")
-    assert {t["Key"]: t["Value"] for t in domain["Tags"]}.items() >= {
+    assert {t["Key"]: t["Value"] for t in domain["Tags"] if t}.items() >= {
         "EnvironmentName": "sm-mlops",
         "EnvironmentType": "dev",
     }.items()

@@ -91,6 +91,7 @@ def test_studio_parameters_keep_the_reference_names_and_allow_only_iam_and_vpc_o
         "SageMakerStudioSubnetIds",
         "SageMakerSecurityGroupIds",
         "CreateStudioHomeFileSystem",
+        "ProjectTemplatesS3Location",
         "SageMakerStudioStorageKMSKeyId",
         "SageMakerExecutionRoleArn",
         "SetupLambdaExecutionRoleArn",
@@ -146,7 +147,7 @@ def test_domain_is_current_studio_vpc_only_iam_encrypted_and_tagged(stack):
     assert space["SpaceStorageSettings"] == user["SpaceStorageSettings"]
     assert domain["DomainSettings"]["ExecutionRoleIdentityConfig"] == "USER_PROFILE_NAME"
     assert domain["TagPropagation"] == "ENABLED"
-    tags = {t["Key"]: t["Value"] for t in domain["Tags"]}
+    tags = {t["Key"]: t["Value"] for t in domain["Tags"] if t}  # "": the S3 project templates tag, not set
     assert tags["EnvironmentName"] == "mlops" and tags["EnvironmentType"] == "dev"
 
 

@@ -1013,7 +1013,11 @@ def test_malformed_manifests_of_other_releases_are_skipped_with_a_warning(moto):
         moto.client("s3").put_object(Bucket=BUCKET, Key=layout.manifest_key(PREFIX, version), Body=body)
     result = package(moto, "--only", TARGETS)
     assert result.exit_code == 0, result.output
-    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    warnings = [
+        line
+        for line in result.output.splitlines()
+        if line.startswith("warning: ") and "S3 project templates" not in line  # the bucket's CORS: its own test
+    ]
     assert warnings == [
         f"warning: s3://{BUCKET}/{layout.manifest_key(PREFIX, version)} is not a release manifest "
         f"({why}): release {version} is ignored (no Service Catalog product version for it)"

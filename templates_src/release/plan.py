@@ -273,6 +273,7 @@ def plan_release(
         product_history=product_history(history, target),
         packaging=True,
         generated_templates=frozenset(TEMPLATES),
+        release_location=f"s3://{target.bucket}/{layout.release_folder(target.prefix, config.version)}",
     )
     built = build_selected(names, ctx)
     plan = Plan(config.version, target)

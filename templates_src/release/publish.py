@@ -70,6 +70,55 @@ from templates_src import __version__
 from templates_src import release_layout as layout
 from templates_src.release.model import Artifact, Claim, ManifestError, Plan, Target, parse_manifest
 
+# Studio lists and reads S3 project templates from the browser (its web app's origin is
+# https://<domain id>.studio.<region>.sagemaker.aws): the release bucket must let that origin read them (AWS's
+# S3 project template instructions ask for a CORS rule for https://*.sagemaker.aws).  Reading is all it needs.
+STUDIO_ORIGIN = "https://*.sagemaker.aws"
+STUDIO_CORS_RULE = {
+    "ID": "sagemaker-studio-project-templates",
+    "AllowedOrigins": [STUDIO_ORIGIN],
+    "AllowedMethods": ["GET", "HEAD"],
+    "AllowedHeaders": ["*"],
+    "ExposeHeaders": ["ETag", "x-amz-version-id"],
+    "MaxAgeSeconds": 3000,
+}
+
+
+def cors_allows(rules: list[dict], origin: str, method: str) -> bool:
+    """Whether S3 answers a browser's request from ``origin`` with ``method`` under ``rules``: a rule matches
+    when one of its AllowedOrigins (at most one ``*``, any characters) matches and it allows the method."""
+    import fnmatch
+
+    return any(
+        method in rule.get("AllowedMethods", [])
+        and any(fnmatch.fnmatchcase(origin, allowed) for allowed in rule.get("AllowedOrigins", []))
+        for rule in rules
+    )
+
+
+def studio_cors_command(bucket: str, region: str) -> str:
+    """The one line that gives a bucket the Studio rule (for a bucket ``package`` does not manage)."""
+    rules = json.dumps({"CORSRules": [STUDIO_CORS_RULE]}, separators=(",", ":"))
+    return f"aws s3api put-bucket-cors --bucket {bucket} --region {region} --cors-configuration '{rules}'"
+
+
+def release_bucket_policy(arn: str) -> dict:
+    """The policy of a bucket ``package --create-bucket`` creates: TLS only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TlsOnly",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
 # Bounded waits (module constants so tests can shrink them).  Worst case for one request that never gets an
 # answer: MAX_ATTEMPTS * (CONNECT_TIMEOUT or READ_TIMEOUT) plus the backoff, about 84 s, every retry shown.
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection
@@ -461,7 +510,8 @@ class S3Publisher:
         )
 
     def create_bucket(self) -> None:
-        """A bucket fit for templates: private, encrypted, versioned, owner-enforced, TLS only.
+        """A bucket fit for templates: private, encrypted, versioned, owner-enforced, TLS only, and readable by
+        Studio's web app (CORS) so that Studio lists the release's S3 project templates.
 
         A bucket of ours that appeared meanwhile (another run, or a retried create that went through) is
         configured the same way.
@@ -506,30 +556,30 @@ class S3Publisher:
             Bucket=self.bucket,
             OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
         )
+        self._call(
+            what, self.s3.put_bucket_cors, Bucket=self.bucket, CORSConfiguration={"CORSRules": [STUDIO_CORS_RULE]}
+        )
         if (self.endpoint_url or "").startswith("http://"):
             return  # a local stand-in without TLS: a TLS-only policy would lock everyone out
         partition = self.session.get_partition_for_region(self.region)
         arn = f"arn:{partition}:s3:::{self.bucket}"
-        self._call(
-            what,
-            self.s3.put_bucket_policy,
-            Bucket=self.bucket,
-            Policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "TlsOnly",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn, f"{arn}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                }
-            ),
-        )
+        self._call(what, self.s3.put_bucket_policy, Bucket=self.bucket, Policy=json.dumps(release_bucket_policy(arn)))
+
+    def studio_can_read(self) -> bool | None:
+        """Whether the bucket's CORS configuration lets Studio's web app read templates; None when it cannot be
+        read (no s3:GetBucketCORS)."""
+        what = f"reading the CORS configuration of {self.bucket}"
+        try:
+            rules = self._attempt(what, self.s3.get_bucket_cors, Bucket=self.bucket).get("CORSRules", [])
+        except ClientError as exc:
+            if _code(exc) == "NoSuchCORSConfiguration":
+                return False
+            if _code(exc) in ("AccessDenied", "403"):
+                return None
+            raise self._error(exc, what) from None
+        except BotoCoreError as exc:
+            raise self._error(exc, what) from None
+        return cors_allows(rules, f"https://d-0123456789ab.studio.{self.region}.sagemaker.aws", "GET")
 
     # -- reading ---------------------------------------------------------------------------------------
     def _list(self, prefix: str, what: str) -> list[str]:

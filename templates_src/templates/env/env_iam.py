@@ -547,8 +547,10 @@ def execution_statements(ctx: BuildContext) -> list:
             ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}"),
             sid="SeedCodeBucket",
         ),
+        # The release: seed code, and the S3 project templates Studio lists (it reads their tags:
+        # sagemaker:studio-visibility).
         allow(
-            a("s3", *policies.OBJECT_READ_ACTIONS),
+            a("s3", *policies.OBJECT_READ_ACTIONS, "GetObjectTagging"),
             ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}", "*"),
             sid="SeedCodeObjects",
         ),

@@ -223,7 +223,7 @@ FLOW_LOG_PARAMETERS = (
     "VPCFlowLogsTrafficType",
     "VPCFlowLogsCloudWatchKMSKey",
 )
-STUDIO_PARAMETERS = (env_sagemaker_studio.HOME_FILE_SYSTEM.name,)
+STUDIO_PARAMETERS = (env_sagemaker_studio.HOME_FILE_SYSTEM.name, env_sagemaker_studio.PROJECT_TEMPLATES_LOCATION.name)
 NAT_PARAMETERS = (
     "CreateNATGateways",
     "PublicSubnet1CIDR",

@@ -25,7 +25,7 @@ No Studio Classic: no JupyterServer or KernelGateway apps (``AWS::SageMaker::App
 from __future__ import annotations
 
 from awacs.aws import ArnEquals, Condition, StringLike
-from troposphere import Equals, Export, GetAtt, If, Output, Ref, Sub, Tags, Template, sagemaker, ssm
+from troposphere import Equals, Export, GetAtt, If, Not, Output, Ref, Sub, Tags, Template, sagemaker, ssm
 
 from templates_src import naming
 from templates_src.blocks import boundary as platform_boundary
@@ -112,6 +112,19 @@ HOME_FILE_SYSTEM = params.yes_no(
     "Studio home file system (EFS)",
     default="NO",
 )
+# Studio lists S3 project templates from the location its domain's tag names (AWS's S3 project templates).
+PROJECT_TEMPLATES_TAG = "sagemaker:projectS3TemplatesLocation"
+PROJECT_TEMPLATES_LOCATION = ParamSpec(
+    "ProjectTemplatesS3Location",
+    "Where Studio lists the MLOps project templates from as S3 project templates (the domain's "
+    f"{PROJECT_TEMPLATES_TAG} tag): the folder of the release, set by packaging. Empty: Studio offers "
+    "the Service Catalog project templates only",
+    "S3 project templates location",
+    default="",
+    allowed_pattern=r"^$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^\s]+/)?$",
+    max_length=1024,
+    constraint="empty, or an S3 folder like s3://bucket/prefix/releases/1.2.0/ (ending with /)",
+)
 SETUP_ROLE_ARN = params.role_arn_param(
     "SetupLambdaExecutionRoleArn",
     "Role of this stack's set-up functions. Leave empty to give each function its "
@@ -120,6 +133,7 @@ SETUP_ROLE_ARN = params.role_arn_param(
 )
 
 HOME_FS = "CreateHomeFileSystem"
+HAS_PROJECT_TEMPLATES = "HasS3ProjectTemplates"
 GENERATE_DOMAIN_NAME = "GenerateDomainName"
 GENERATE_USER_PROFILE_NAME = "GenerateUserProfileName"
 CREATE_FUNCTION_ROLES = "CreateFunctionRoles"
@@ -155,6 +169,7 @@ def _conditions(t: Template) -> None:
     t.add_condition(GENERATE_USER_PROFILE_NAME, Equals(Ref(USER_PROFILE_NAME.name), ""))
     t.add_condition(CREATE_FUNCTION_ROLES, Equals(Ref(SETUP_ROLE_ARN.name), ""))
     t.add_condition(HOME_FS, Equals(Ref(HOME_FILE_SYSTEM.name), "YES"))
+    t.add_condition(HAS_PROJECT_TEMPLATES, Not(Equals(Ref(PROJECT_TEMPLATES_LOCATION.name), "")))
 
 
 def _sagemaker_name(pattern: str) -> Sub:
@@ -230,7 +245,15 @@ def domain(ctx: BuildContext, t: Template, release) -> sagemaker.Domain:
             # trust policy must allow sts:SetSourceIdentity to SageMaker (env-iam).
             DomainSettings=sagemaker.DomainSettings(ExecutionRoleIdentityConfig="USER_PROFILE_NAME"),
             TagPropagation="ENABLED",
-            Tags=Tags(**ENV_TAGS),
+            # The environment's tags, and where Studio lists the S3 project templates from (when a location is set).
+            Tags=Tags(**ENV_TAGS)
+            + Tags(
+                If(
+                    HAS_PROJECT_TEMPLATES,
+                    {"Key": PROJECT_TEMPLATES_TAG, "Value": Ref(PROJECT_TEMPLATES_LOCATION.name)},
+                    Ref("AWS::NoValue"),
+                )
+            ),
         )
     )
 
@@ -454,12 +477,17 @@ def _outputs(ctx: BuildContext, t: Template, studio, profile) -> None:
 def build(ctx: BuildContext) -> Template:
     t = Template(Description=DESCRIPTION)
     bounded = [platform_boundary.PARAMETER] if ctx.permissions_boundary is None else []
-    params.add(t, *SPECS, *bounded)
+    # A packaged release names its own folder; a local build names none.
+    templates = PROJECT_TEMPLATES_LOCATION.with_(default=ctx.release_location)
+    params.add(t, *SPECS, templates, *bounded)
     params.interface(
         t,
         [
             ("Environment", [params.ENV_NAME, params.ENV_TYPE]),
-            ("Studio domain", [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS, HOME_FILE_SYSTEM]),
+            (
+                "Studio domain",
+                [DOMAIN_NAME, USER_PROFILE_NAME, AUTH_MODE, NETWORK_ACCESS, HOME_FILE_SYSTEM, templates],
+            ),
             ("Network", [VPC_ID, SUBNET_IDS, SECURITY_GROUP_IDS]),
             ("Encryption", [STORAGE_KEY]),
             ("IAM roles", [EXECUTION_ROLE_ARN, SETUP_ROLE_ARN, *bounded]),

@@ -85,6 +85,8 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
         context = {"s3:ResourceAccount": account}
         if operation == "GetBucketLocation":
             return [("s3:GetBucketLocation", bucket_arn, context)]
+        if operation == "GetBucketCors":
+            return [("s3:GetBucketCORS", bucket_arn, context)]
         if operation == "ListObjectsV2":
             return [("s3:ListBucket", bucket_arn, {**context, "s3:prefix": params.get("Prefix", "")})]
         if operation in ("GetObject", "HeadObject"):

@@ -288,6 +288,7 @@ def test_codebuild_role_reads_the_archive_and_writes_only_under_the_prefix(both)
         "s3:ListBucket",
         "s3:GetBucketLocation",
         "s3:GetBucketAcl",
+        "s3:GetBucketCORS",
     }
     assert not {a for a in acts if "Delete" in a or "*" in a or "Acl" in a and a.startswith("s3:Put")}
 

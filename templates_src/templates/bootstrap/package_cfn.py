@@ -168,7 +168,8 @@ def codebuild_policy(ctx: BuildContext, log_group_pattern: str):
             condition=Condition(StringLike({"s3:prefix": [Sub(f"{prefix}/*")]})),
         ),
         # CodeBuild reads the bucket's ACL and location to verify the source bucket's owner and region.
-        allow(a("s3", "GetBucketLocation", "GetBucketAcl"), bucket_arn(), sid="BucketIdentity"),
+        # GetBucketCORS: whether Studio may read the release's S3 project templates (package warns otherwise).
+        allow(a("s3", "GetBucketLocation", "GetBucketAcl", "GetBucketCORS"), bucket_arn(), sid="BucketIdentity"),
     )
 
 

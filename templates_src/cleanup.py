@@ -57,34 +57,45 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from templates_src.blocks import environment as envb
+from templates_src.blocks import project as project_blocks
+from templates_src.templates.project import project_model_deploy
 
-# What is found, in the order it is handled.
+# What is found (an item's kind), in the order it is handled.
 STEPS = (
-    ("stackset-instances", "model deployment StackSet instances"),
-    ("stackset", "model deployment StackSets"),
-    ("pipeline", "SageMaker pipelines of the projects"),
-    ("endpoint", "endpoints outside stacks"),
-    ("project", "SageMaker projects"),
-    ("provisioned-product", "Service Catalog provisioned products of the environment"),
-    ("environment-stack", "environment stacks"),
-    ("domain", "Studio domain outside stacks"),
-    ("home-file-system", "Studio home file system"),
-    ("network-interface", "lingering network interfaces"),
-    ("core-stack", "core stack"),
-    ("bucket", "S3 buckets"),
-    ("model-package-group", "model package groups"),
-    ("kms-key", "KMS keys"),
+    "stackset-instances",  # the model deployment StackSets' instances, in every target account
+    "stackset",  # the model deployment StackSets
+    "pipeline",  # the projects' SageMaker pipelines
+    "endpoint",  # endpoints no stack owns
+    "project",
+    "provisioned-product",  # Service Catalog provisioned products of the environment
+    "environment-stack",
+    "domain",  # a Studio domain left outside its stack
+    "home-file-system",
+    "network-interface",  # lingering network interfaces
+    "core-stack",
+    "bucket",
+    "model-package-group",
+    "kms-key",
 )
-STEP_ORDER = {kind: i for i, (kind, _) in enumerate(STEPS)}
+STEP_ORDER = {kind: i for i, kind in enumerate(STEPS)}
 
 # Names the generated templates give (each from its one definition where the code can import it).
-PROJECT_TAG_ID = "sagemaker:project-id"
-PROJECT_TAG_NAME = "sagemaker:project-name"
+PROJECT_TAG_ID = project_blocks.PROJECT_ID_TAG
 STACK_TAG = "aws:cloudformation:stack-name"
-HOME_FS_TAG = "ManagedByAmazonSageMakerResource"
+HOME_FS_TAG = envb.SAGEMAKER_HOME_FS_TAG
 SC_STACK = re.compile(r"^SC-\d{12}-(pp-[a-z0-9]+)$")
-DEPLOY_STACKSET = "sagemaker-{name}-{id}-deploy-"
-PIPELINE = "sagemaker-{name}-{id}"
+
+
+def _project_name(pattern: str) -> str:
+    """A project's physical name pattern as a format string ({name}, {id}, {stage})."""
+    names = {"${SageMakerProjectName}": "{name}", "${SageMakerProjectId}": "{id}", "${Stage}": "{stage}"}
+    for variable, field_name in names.items():
+        pattern = pattern.replace(variable, field_name)
+    return pattern
+
+
+PIPELINE = _project_name(project_blocks.PHYSICAL)  # the build pipeline's name (project_model_build_train)
+DEPLOY_STACKSET = _project_name(project_model_deploy.DEPLOY_STACKSET)  # the deploy pipeline's, per stage
 PROJECT_BUCKET = envb.PROJECT_BUCKETS.replace("*", "{id}-{account}")
 UNREACHABLE = ("INOPERABLE",)  # stack instance status of an account StackSets can no longer reach
 
@@ -317,7 +328,7 @@ class Discovery:
         name, pid = project["name"], project["id"]
         of = f"of project {name} ({pid})"
         cfn = self.aws.client("cloudformation")
-        prefix = DEPLOY_STACKSET.format(name=name, id=pid)
+        prefix = DEPLOY_STACKSET.format(name=name, id=pid, stage="")
         for summary in pages(cfn, "list_stack_sets", "Summaries", Status="ACTIVE"):
             if not summary["StackSetName"].startswith(prefix):
                 continue
@@ -561,7 +572,7 @@ class Executor:
         grouped: dict[str, list[Item]] = {}
         for item in sorted(items, key=lambda i: i.step):
             grouped.setdefault(item.kind, []).append(item)
-        for kind, _ in STEPS:
+        for kind in STEPS:
             todo = grouped.get(kind, [])
             self.report.kept.extend(i for i in todo if i.action == "keep")
             todo = [i for i in todo if i.action != "keep"]

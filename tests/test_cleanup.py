@@ -53,7 +53,6 @@ class Fakes:
         self.groups: dict[str, dict] = {}  # name -> {"arn", "tags", "packages": [arn]}
         self.products: dict[str, str] = {}  # provisioned product id -> its stack name
         self.fail: dict[tuple[str, str], int] = {}  # (operation, name) -> failures left to inject
-        self.calls: list[str] = []
         self.busy: dict[tuple[str, str], int] = {}  # (operation, StackSet) -> OperationInProgressException answers
         self.unreachable: set[str] = set()  # accounts whose stack instances StackSets reports INOPERABLE
         self.domain_stacks: dict[str, str] = {}  # environment stack -> the domain (name) its deletion deletes
@@ -104,7 +103,6 @@ class Fakes:
 
     def _handle(self, model, params, **kwargs):
         name, service = model.name, model.service_model.service_name
-        self.calls.append(f"{service}:{name}")
         body = params.get("body") if isinstance(params.get("body"), dict) else {}
         if isinstance(params.get("body"), bytes | str) and params.get("body"):
             try:

@@ -28,6 +28,11 @@ def test_the_environment_configuration_function_reads_the_environments_tags_and_
     assert function.DOMAIN_SSM == environment.SAGEMAKER_DOMAIN_ID_SSM
 
 
+# -- the Studio stack's clean-up functions -----------------------------------------------------------------------
+def test_the_home_file_system_release_finds_the_file_systems_by_sagemakers_tag():
+    assert load_source("studio_cleanup").TAG == environment.SAGEMAKER_HOME_FS_TAG
+
+
 # -- the model deploy seed code's build --------------------------------------------------------------------------
 class _NewGroup:
     """SageMaker as the build finds it before the project's first model: no model package group yet."""

@@ -27,6 +27,12 @@ ENV_TYPE_TAG = "EnvironmentType"
 TAG_PARAMETERS = {ENV_NAME_TAG: ENV_NAME.name, ENV_TYPE_TAG: ENV_TYPE.name}  # tag -> the parameter holding its value
 
 
+# The tag SageMaker puts on the home file system (EFS) it creates for a Studio domain: the domain's ARN.  The
+# Studio stack's release function (templates_src/functions/studio_cleanup.py, tied by tests/test_copies.py), the
+# data science administrator's clean-up permissions and ``generate.py cleanup`` find the file system by it.
+SAGEMAKER_HOME_FS_TAG = "ManagedByAmazonSageMakerResource"
+
+
 def tags() -> dict[str, Ref]:
     """The environment's tags as a template of the environment sets them (from its EnvName and EnvType)."""
     return {tag: Ref(param) for tag, param in TAG_PARAMETERS.items()}

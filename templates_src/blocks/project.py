@@ -61,6 +61,10 @@ PROJECT_ID = ParamSpec(
     constraint="1 to 15 characters: lower-case letters, digits and hyphens",
 )
 PROJECT = {s.name: s for s in (PROJECT_NAME, PROJECT_ID)}
+# The project's tags (SageMaker's own keys) on what its templates create, and the base of its physical names.
+PROJECT_NAME_TAG = "sagemaker:project-name"
+PROJECT_ID_TAG = "sagemaker:project-id"
+PHYSICAL = "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}"
 CORE_NAME = params.STACK_SET_NAME.with_(
     name="CoreStackSetName",
     default="sm-mlops-core",
@@ -157,7 +161,7 @@ def physical(ctx: BuildContext, kind: str, suffix: str, extra: dict | None = Non
     """``sagemaker-<project name>-<project id><suffix>``, checked against the limit of ``kind``."""
     name = ctx.namer.name(
         kind,
-        "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}" + suffix,
+        PHYSICAL + suffix,
         {**PROJECT, **(extra or {})},
         prefixed=False,
     )
@@ -177,8 +181,8 @@ def role_arn():
 def tags(**extra) -> Tags:
     return Tags(
         **{
-            "sagemaker:project-name": Ref(PROJECT_NAME.name),
-            "sagemaker:project-id": Ref(PROJECT_ID.name),
+            PROJECT_NAME_TAG: Ref(PROJECT_NAME.name),
+            PROJECT_ID_TAG: Ref(PROJECT_ID.name),
             **{tag: env(tag) for tag in environment.TAG_PARAMETERS},
             **extra,
         }

@@ -190,7 +190,7 @@ def cleanup_statements(ctx: BuildContext) -> list:
             a("elasticfilesystem", "DeleteMountTarget", "DeleteFileSystem"),
             ctx.own("elasticfilesystem", "file-system/*"),
             sid="HomeFileSystemCleanup",
-            condition=PolicyCondition(Null({"aws:ResourceTag/ManagedByAmazonSageMakerResource": "false"})),
+            condition=PolicyCondition(Null({f"aws:ResourceTag/{environment.SAGEMAKER_HOME_FS_TAG}": "false"})),
         ),
         # Network interfaces left behind in the environment's VPC by deleted endpoints.
         allow(a("ec2", "DeleteNetworkInterface"), ctx.own("ec2", "network-interface/*"), sid="NetworkInterfaceCleanup"),

@@ -365,7 +365,7 @@ def apps_cleanup_statements(ctx: BuildContext) -> list:
 def release_statements(ctx: BuildContext) -> list:
     in_vpc = Condition(ArnEquals({"ec2:Vpc": ctx.own("ec2", "vpc/${VPCId}")}))
     sagemaker_managed = Condition(
-        StringLike({"aws:ResourceTag/ManagedByAmazonSageMakerResource": ctx.own("sagemaker", "domain/*")})
+        StringLike({f"aws:ResourceTag/{environment.SAGEMAKER_HOME_FS_TAG}": ctx.own("sagemaker", "domain/*")})
     )
     file_systems = ctx.own("elasticfilesystem", "file-system/*")
     return [

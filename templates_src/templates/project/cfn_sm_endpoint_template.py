@@ -179,8 +179,8 @@ def _tags() -> Tags:
     return Tags(
         **{
             "sagemaker:deployment-stage": Ref("EnvType"),
-            "sagemaker:project-name": Ref("SageMakerProjectName"),
-            "sagemaker:project-id": Ref("SageMakerProjectId"),
+            project.PROJECT_NAME_TAG: Ref("SageMakerProjectName"),
+            project.PROJECT_ID_TAG: Ref("SageMakerProjectId"),
             **environment.tags(),
         }
     )

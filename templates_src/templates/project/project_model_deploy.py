@@ -92,10 +92,14 @@ def approval_rule(ctx: BuildContext, t: Template, pipe: codepipeline.Pipeline) -
     )
 
 
+# The deploy pipeline's StackSet of each stage (``generate.py cleanup`` finds them by it).
+DEPLOY_STACKSET = project.PHYSICAL + "-deploy-${Stage}"
+
+
 def stack_set_action(ctx: BuildContext, stage: str, stage_attribute: str) -> codepipeline.Actions:
     name = ctx.namer.name(
         "stackset",
-        "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}-deploy-${Stage}",
+        DEPLOY_STACKSET,
         {**project.PROJECT, "Stage": envb.ENV_TYPE_STAGING},
         prefixed=False,
     )

@@ -93,6 +93,23 @@ def test_studio_domain_uses_the_environment_network_key_and_role(defaults):
     }.items()
 
 
+@pytest.mark.parametrize("scenario", ["defaults", "existing network"])
+def test_the_environment_meets_sagemaker_unified_studios_migration_preconditions(built, scenario):
+    """AWS's migration of a SageMaker AI domain into SageMaker Unified Studio takes a domain with IAM
+    authentication, in the account, region and VPC of the environment (the Unified Studio project uses that VPC),
+    whose user profiles set no execution role of their own (the domain's default becomes the project role)."""
+    tree = render_tree(built, env_main.NAME, BASE if scenario == "defaults" else {**BASE, **EXISTING_NETWORK})
+    studio, vpc = tree["EnvironmentSageMakerStudio"], tree["EnvironmentVPC"]
+    (domain,) = props(studio, "AWS::SageMaker::Domain")
+    profiles = props(studio, "AWS::SageMaker::UserProfile")
+    assert domain["AuthMode"] == "IAM"
+    assert domain["VpcId"] == vpc["Outputs"]["VPCId"]["Value"]
+    if scenario == "existing network":
+        assert domain["VpcId"] == EXISTING_NETWORK["ExistingVPCId"]
+    assert domain["DefaultUserSettings"]["ExecutionRole"].startswith("arn:aws:iam::123456789012:role/")
+    assert profiles and all("ExecutionRole" not in p.get("UserSettings", {}) for p in profiles)
+
+
 def test_buckets_encrypted_with_the_environment_key_and_reachable_through_its_endpoint(defaults):
     s3, kms = defaults["EnvironmentS3"], defaults["EnvironmentKMSKeys"]
     key = kms["Outputs"]["S3BucketKMSKeyArn"]["Value"]

@@ -659,7 +659,7 @@ def package(
         for line in publisher.warnings:
             warning(line)
         phase(f"planning release {config.version} (building and packaging the templates) ...")
-        plan = plan_release(config, target, names or None, history, seed_dir)
+        plan = plan_release(config, target, names or None, history, seed_dir, PROJECT_ROOT / "notebooks")
         for line in plan.warnings:
             warning(line)
         phase(f"linting {len(plan.packaged.templates)} packaged template(s) ...")

@@ -51,6 +51,7 @@ MODEL_DEPLOY_ROLE_MARKER = "sm-model-deploy"  # the model deploy projects' pipel
 # create and version only these (never another policy of the account, never its own, never the boundary).
 ENVIRONMENT_POLICY_MARKER = "env-policy"
 GET_ENVIRONMENT_CONFIGURATION = "get-environment-configuration"  # the core function project templates call
+SEED_CODE_CHECKIN = "seed-code-checkin"  # the core function that checks a project's seed code in to its repository
 
 # SageMaker's own project roles: SageMaker looks them up by these exact names under this path.
 SAGEMAKER_SERVICE_ROLE_PATH = "/service-role/"

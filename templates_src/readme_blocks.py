@@ -172,6 +172,7 @@ def endpoints_block() -> str:
         endpoints.DEFAULT_POLICY: "AWS's default",
         endpoints.ACCOUNT_PRINCIPALS_ONLY: "this account's principals only",
         endpoints.NAMED_BUCKETS: "the buckets it names",
+        endpoints.PACKAGE_MIRROR: "the package mirror's repository only",
     }
     rows = [
         "| Endpoint | Service | Toggle (default) | Needed without NAT | Environment | Target accounts | Policy | For |",
@@ -181,7 +182,8 @@ def endpoints_block() -> str:
         service = e.service_name.replace("${AWS::Region}", "<region>")
         toggle = f"`{e.toggle}` (`{e.default}`)" if endpoints.ENVIRONMENT in e.networks else "-"
         rows.append(
-            f"| {e.label} ({e.kind.lower()}) | `{service}` | {toggle} | {'yes' if e.internet_free else '-'} | "
+            f"| {e.label} ({e.kind.lower()}) | `{service}` | {toggle} | "
+            f"{'yes' if e.internet_free else 'with the mirror' if e.with_mirror else '-'} | "
             f"{'yes' if endpoints.ENVIRONMENT in e.networks else '-'} | "
             f"{'always' if endpoints.TARGET_ACCOUNTS in e.networks else '-'} | {policies[e.policy]} | {e.purpose} |"
         )

@@ -73,6 +73,8 @@ def _locations(resource_type: str, props: dict) -> Iterator[tuple[str, tuple]]:
         yield "lambda-code", ("Code",)
     elif resource_type == "AWS::CodeCommit::Repository":
         yield "seed-code", ("Code", "S3", "Key")
+    elif resource_type == "Custom::SeedCodeCheckin":  # the seed code a connected repository gets (blocks/project.py)
+        yield "seed-code", ("SeedCode", "Key")
 
 
 def _get(props: dict, path: tuple) -> Any:

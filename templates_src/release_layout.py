@@ -5,6 +5,7 @@ template (package-cfn) share; below both, so that no template imports the releas
     <prefix>/lambda/<module>/<sha256[:16]>.zip       function packages too large to inline
     <prefix>/seed-code/<name>/<sha256[:16]>.zip      MLOps project seed code, tagged for Service Catalog
     <prefix>/releases/<version>/<name>.yaml          entry templates of a release, addressed by version
+    <prefix>/releases/<version>/notebooks/<name>.ipynb  the environment's notebooks of a release
     <prefix>/releases/<version>/claim.json           written first: which run (plan identity) publishes it
     <prefix>/releases/<version>/manifest.json        written last: the release exists once this exists
     <prefix>/sagemaker-secure-mlops.zip              source archive the bootstrap CodeBuild project packages
@@ -23,6 +24,8 @@ MANIFEST = "manifest.json"
 CLAIM = "claim.json"
 SEED_CODE_TAG = ("servicecatalog:provisioning", "true")
 TEMPLATES_FOLDER = "templates"
+SEED_CODE_FOLDER = "seed-code"  # <prefix>/seed-code/...: the project roles read these (check-in of connected repos)
+NOTEBOOKS_FOLDER = "notebooks"  # <prefix>/releases/<version>/notebooks/: the environment's notebooks
 RELEASES_FOLDER = "releases"
 
 

@@ -41,7 +41,8 @@ SERVICE_TOKEN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:test-function"
 time_sleep = time.sleep
 
 # Module names a handler load may bind; cleared before and restored after every isolated import.
-_ISOLATED = ("cfn_runtime", "index", "check_iam_roles_exist", "get_environment_configuration")
+# Every handler module (and the runtime and a zip's index): imported afresh from the folder each time.
+_ISOLATED = ("index", *sorted(path.stem for path in FUNCTIONS_DIR.glob("*.py") if path.stem != "__init__"))
 
 
 # --------------------------------------------------------------------------------------------------------

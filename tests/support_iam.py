@@ -78,7 +78,29 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
             out.append(("organizations:ListDelegatedAdministrators", "*", {}))
         return out
     if service == "codebuild" and operation == "StartBuild":
-        return [("codebuild:StartBuild", own.format("codebuild", f"project/{params['projectName']}"), {})]
+        out = [("codebuild:StartBuild", own.format("codebuild", f"project/{params['projectName']}"), {})]
+        auth = params.get("sourceAuthOverride") or {}
+        if auth.get("type") == "CODECONNECTIONS":
+            # CodeBuild uses the connection for the caller, who passes it (as to CodePipeline).
+            prefix = auth["resource"].split(":")[2]
+            out.append(
+                (
+                    f"{prefix}:PassConnection",
+                    auth["resource"],
+                    {"codeconnections:PassedToService": "codebuild.amazonaws.com"},
+                )
+            )
+        return out
+    if service == "codebuild" and operation == "ListBuildsForProject":
+        return [("codebuild:ListBuildsForProject", own.format("codebuild", f"project/{params['projectName']}"), {})]
+    if service == "codebuild" and operation == "BatchGetBuilds":
+        # Authorized on the builds' projects (a build id is <project>:<uuid>).
+        projects = sorted({build.split(":")[0] for build in params["ids"]})
+        return [("codebuild:BatchGetBuilds", own.format("codebuild", f"project/{p}"), {}) for p in projects]
+    if service in ("codeconnections", "codestar-connections") and operation == "GetConnection":
+        return [(f"{service}:GetConnection", params["ConnectionArn"], {})]
+    if service in ("codeconnections", "codestar-connections") and operation == "GetHost":
+        return [(f"{service}:GetHost", params["HostArn"], {})]
     if service == "s3":
         bucket = params.get("Bucket")
         bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"

@@ -110,13 +110,14 @@ def _get_atts(node):
 
 class _CoreExports(dict):
     """The exports of the core deployment any rendered template imports, whatever its name: the platform
-    boundary's ARN (env-main) and the environment configuration function (projects)."""
+    boundary's ARN (env-main) and the project functions (projects: environment configuration, seed code check-in)."""
 
     VALUES = {
         "-platform-boundary-arn": "arn:aws:iam::{account}:policy/{core}-{region}-platform-boundary",
         "-get-environment-configuration-lambda-arn": (
             "arn:aws:lambda:{region}:{account}:function:{core}-get-environment-configuration"
         ),
+        "-seed-code-checkin-lambda-arn": "arn:aws:lambda:{region}:{account}:function:{core}-seed-code-checkin",
     }
 
     def __init__(self, region: str):

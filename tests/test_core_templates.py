@@ -99,6 +99,7 @@ def test_exports_and_names_carry_the_core_name(main, enterprise_templates):
     assert exports == {
         "SCLaunchRoleArn": "${StackSetName}-service-catalog-launch-role-arn",
         "GetEnvironmentConfigurationLambdaArn": "${StackSetName}-get-environment-configuration-lambda-arn",
+        "SeedCodeCheckinLambdaArn": "${StackSetName}-seed-code-checkin-lambda-arn",
         "PlatformBoundaryArn": "${StackSetName}-platform-boundary-arn",
     }
     ent = enterprise_templates[MAIN]

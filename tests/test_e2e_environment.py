@@ -569,7 +569,10 @@ def test_env_vpc_existing_network_and_internet_free_egress(moto, build_dir, tmp_
         vpc_id,
         subnets,
         network["VPCEndpointsSecurityGroupId"],
-        DEFAULT_INTERFACE_ENDPOINTS - {f"com.amazonaws.{REGION}.git-codecommit"} | {f"aws.sagemaker.{REGION}.notebook"},
+        DEFAULT_INTERFACE_ENDPOINTS - {f"com.amazonaws.{REGION}.git-codecommit"}
+        | {f"aws.sagemaker.{REGION}.notebook"}
+        # asked for too: the package mirror's endpoints (Auto creates them only with the mirror)
+        | {f"com.amazonaws.{REGION}.{e.service}" for e in endpoints.rows(endpoints.ENVIRONMENT) if e.with_mirror},
     )
     assert_s3_gateway_endpoint(ec2, vpc_id, route_tables, egress["VPCEndpointS3Id"])
     # No way out: no internet gateway, NAT gateway, elastic IP, public subnet or default route.

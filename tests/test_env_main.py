@@ -192,8 +192,11 @@ def test_defaults_have_nat_gateways_per_zone(defaults):
     assert len(resources(egress, "AWS::EC2::InternetGateway")) == 1
 
 
+INTERNET_FREE = {**BASE, "CreateNATGateways": "NO", "UseSharedServicesPyPiMirror": "YES"}
+
+
 def test_internet_free_environment(built):
-    params = {**BASE, "CreateNATGateways": "NO"}
+    params = INTERNET_FREE
     assert rule_failures(built[env_main.NAME], params) == []
     tree = render_tree(built, env_main.NAME, params)
     egress = tree["EnvironmentVPCEndpoints"]
@@ -216,6 +219,8 @@ def test_internet_free_environment(built):
         "ecr.dkr",
         "s3",
         "cloudformation",
+        "codeartifact.api",
+        "codeartifact.repositories",
     }
     assert needed <= endpoint_services(tree)
     for endpoint in props(egress, "AWS::EC2::VPCEndpoint"):
@@ -224,7 +229,7 @@ def test_internet_free_environment(built):
 
 
 def test_internet_free_refuses_a_missing_endpoint(built):
-    failures = rule_failures(built[env_main.NAME], {**BASE, "CreateNATGateways": "NO", "CreateSTSVPCEndpoint": "NO"})
+    failures = rule_failures(built[env_main.NAME], {**INTERNET_FREE, "CreateSTSVPCEndpoint": "NO"})
     assert failures and all("CreateSTSVPCEndpoint" in f for f in failures)
 
 

@@ -51,7 +51,9 @@ INTERNET = "0.0.0.0/0"
 # The environment's interface endpoints (the catalogue's), their toggles, and those a new VPC gets by default.
 INTERFACE = endpoints.created(endpoints.ENVIRONMENT)
 INTERFACE_TOGGLES = [e.toggle for e in INTERFACE]
-DEFAULT_SET = {e.logical_id for e in INTERFACE if e.default == endpoints.AUTO}
+# Auto with a new VPC; the package mirror's endpoints only with the mirror (UseSharedServicesPyPiMirror YES).
+DEFAULT_SET = {e.logical_id for e in INTERFACE if e.default == endpoints.AUTO and not e.with_mirror}
+MIRROR_SET = {e.logical_id for e in INTERFACE if e.with_mirror}
 
 
 @pytest.fixture(scope="module")
@@ -436,11 +438,12 @@ def test_kms_endpoint_admits_only_principals_of_the_account(egress):
     without = deploy(egress, EGRESS_PARAMS, CreateKMSVPCEndpoint="NO")
     assert "VPCEndpointKMSId" not in without["Outputs"]  # no empty output, no empty SSM value
     assert [p["Name"] for p in of_type(without, "AWS::SSM::Parameter").values()] == ["team1-dev-s3-vpce-id"]
-    # No other endpoint has a policy (their default full-access policy); the KMS one is not '*' for anyone.
+    # No other endpoint has a policy (their default full-access policy) but the package mirror's; the KMS one is not
+    # '*' for anyone.
     policies = [
         k for k, v in cfn.resources(egress, "AWS::EC2::VPCEndpoint").items() if "PolicyDocument" in v["Properties"]
     ]
-    assert sorted(policies) == ["VPCEndpointKMS", "VPCEndpointS3"]
+    assert sorted(policies) == sorted(["VPCEndpointKMS", "VPCEndpointS3", *MIRROR_SET])
 
 
 def test_s3_endpoint_policy_names_the_environment_buckets(egress):
@@ -578,7 +581,15 @@ def test_each_endpoint_is_one_consistent_row():
         assert e.logical_id == "VPCEndpoint" + e.toggle.removeprefix("Create").removesuffix("VPCEndpoint")
         assert (e.existing is not None) == (e.kind == endpoints.GATEWAY)  # a gateway may be the VPC's own
         assert e.default in (("YES", "NO") if e.kind == endpoints.GATEWAY else ("YES", "NO", endpoints.AUTO))
-        assert e.policy in (endpoints.DEFAULT_POLICY, endpoints.ACCOUNT_PRINCIPALS_ONLY, endpoints.NAMED_BUCKETS)
+        assert e.policy in (
+            endpoints.DEFAULT_POLICY,
+            endpoints.ACCOUNT_PRINCIPALS_ONLY,
+            endpoints.NAMED_BUCKETS,
+            endpoints.PACKAGE_MIRROR,
+        )
+        # The package mirror's endpoints: the environment's only, named in their policy, needed with the mirror.
+        assert (e.policy == endpoints.PACKAGE_MIRROR) == e.with_mirror
+        assert not e.with_mirror or (e.networks == (endpoints.ENVIRONMENT,) and not e.internet_free)
         assert e.rule_position is None or (e.internet_free and e.kind == endpoints.INTERFACE)
     positions = [e.rule_position for e in rows if e.rule_position is not None]
     assert len(set(positions)) == len(positions)
@@ -591,9 +602,13 @@ def test_the_internet_free_rule_requires_exactly_the_catalogues_needed_endpoints
     environment needs (the S3 gateway endpoint is always there: created, or the VPC's own, whose id a Rule
     requires)."""
     main = build_selected([env_main.NAME], BuildContext(configs["default"]))[env_main.NAME]
-    checked = [a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in main["Rules"]["InternetFree"]["Assertions"]]
+    assertions = [a["Assert"] for a in main["Rules"]["InternetFree"]["Assertions"]]
+    checked = [a["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in assertions if "Fn::Not" in a]
     needed = {e.toggle for e in endpoints.rows(endpoints.ENVIRONMENT, endpoints.INTERFACE) if e.internet_free}
     assert checked == list(endpoints.internet_free_toggles()) and set(checked) == needed
+    # With the package mirror, its endpoints too (Fn::Or: the mirror is off, or the toggle is not NO).
+    with_mirror = [a["Fn::Or"][1]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in assertions if "Fn::Or" in a][1:]
+    assert with_mirror == list(endpoints.mirror_toggles()) == [e.toggle for e in endpoints.rows() if e.with_mirror]
     assert main["Rules"]["InternetFree"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateNATGateways"}, "NO"]}
 
 
@@ -633,8 +648,9 @@ def test_adding_an_endpoint_is_adding_a_row(monkeypatch, configs):
     (group,) = [g["Parameters"] for g in groups if g["Label"]["default"] == "VPC endpoints"]
     assert group[-1] == toggle
     assert main["Resources"]["EnvironmentVPCEndpoints"]["Properties"]["Parameters"][toggle] == {"Ref": toggle}
-    assert support_render.rule_failures(main, {**MAIN_PARAMS, "CreateNATGateways": "NO"}) == []
-    failures = support_render.rule_failures(main, {**MAIN_PARAMS, "CreateNATGateways": "NO", toggle: "NO"})
+    internet_free = {**MAIN_PARAMS, "CreateNATGateways": "NO", "UseSharedServicesPyPiMirror": "YES"}
+    assert support_render.rule_failures(main, internet_free) == []
+    failures = support_render.rule_failures(main, {**internet_free, toggle: "NO"})
     assert len(failures) == 1 and failures[0].startswith(f"{toggle} must be YES or Auto when CreateNATGateways is NO")
     assert support_render.rule_failures(main, {**MAIN_PARAMS, toggle: "NO"}) == []  # with NAT gateways: optional
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import pytest
 
+from templates_src import release_layout
+from templates_src.blocks import package_mirror
 from templates_src.checks import escalation, flows, platform
-from templates_src.checks.platform import DEV, ENV_A, ORGANIZATION, OU_STAGING, STAGING
+from templates_src.checks.platform import DEV, ENV_A, ENV_B, ORGANIZATION, OU_STAGING, STAGING
 from templates_src.checks.world import Principal
 
 SCENARIOS = platform.SCENARIOS
@@ -435,3 +437,77 @@ def test_the_deploy_build_needs_no_route_outside_the_vpc(moto, monkeypatch, tmp_
     assert missing == set(), (missing, sorted(services_created), created)
     assert not [r for r in egress["Resources"].values() if r["Type"] == "AWS::EC2::NatGateway"]
     assert code_needs(calls, "us-east-1", "123456789012", "model-deploy build")
+
+
+# -- the package mirror ---------------------------------------------------------------------------------------------
+def _mirror_steps(p, caller_env, mirror_env) -> list:
+    """A project build of ``caller_env`` installs through ``mirror_env``'s package mirror, as package_index.sh and
+    pip do: a token for the domain (CodeArtifact checks sts:GetServiceBearerToken for its own service), the
+    repository's endpoint, its packages; each through the mirror environment's CodeArtifact endpoints."""
+    build_role = _role(p.child(caller_env, "env-iam"), "SageMakerModelBuildRole")
+    egress = p.child(mirror_env, "env-vpc-egress")
+    api = _policy(egress, "VPCEndpointCodeArtifactAPI", "PolicyDocument")
+    repositories = _policy(egress, "VPCEndpointCodeArtifactRepositories", "PolicyDocument")
+    # The world knows no CodeArtifact ARNs: the repository's, as CodeArtifact forms it.
+    repository = f"arn:aws:codeartifact:{REGION}:{DEV}:repository/{mirror_env.key}/{package_mirror.REPOSITORY}"
+    domain = f"arn:aws:codeartifact:{REGION}:{DEV}:domain/{mirror_env.key}"
+    return [
+        flows.Step("get a token", build_role, "codeartifact:GetAuthorizationToken", domain, endpoint_policy=api),
+        flows.Step(
+            "as CodeArtifact's bearer token",
+            build_role,
+            "sts:GetServiceBearerToken",
+            "*",
+            {"sts:AWSServiceName": "codeartifact.amazonaws.com"},
+            endpoint_policy=api,
+        ),
+        flows.Step(
+            "find the repository", build_role, "codeartifact:GetRepositoryEndpoint", repository, endpoint_policy=api
+        ),
+        flows.Step(
+            "download packages", build_role, "codeartifact:ReadFromRepository", repository, endpoint_policy=repositories
+        ),
+    ]
+
+
+@pytest.mark.parametrize("scenario", ["single-account"])
+def test_an_internet_free_environments_builds_install_through_its_package_mirror(worlds, scenario):
+    """Environment B is internet-free with the package mirror (UseSharedServicesPyPiMirror YES): its projects'
+    build role installs through its CodeArtifact repository, through the VPC's CodeArtifact endpoints, whose
+    policies name that repository. Environment A's builds cannot use B's mirror (A's role names its own)."""
+    p = worlds[scenario]
+    _assert_flow(_mirror_steps(p, ENV_B, ENV_B))
+    others = flows.run(_mirror_steps(p, ENV_A, ENV_B))
+    assert [o.allowed for o in others] == [False, True, False, False]  # the bearer token alone grants nothing
+
+
+# -- the seed code check-in of a connected repository -----------------------------------------------------------------
+@pytest.mark.parametrize("role_id", ["SageMakerModelBuildRole", "SageMakerModelDeployRole"])
+def test_a_connected_repositorys_check_in_build_reads_the_seed_and_uses_the_connection(worlds, role_id):
+    """The check-in build (templates_src/blocks/project.py) runs as the project's role in the environment's VPC: it
+    reads the release's seed code zip through the S3 endpoint, and CodeBuild gets the repository and Git's
+    credentials through the project's connection with that role."""
+    p = worlds["single-account"]
+    role = _role(p.child(ENV_A, "env-iam"), role_id)
+    vpc, endpoint_id, endpoint_policy, _, _ = _network(p, DEV)
+    key = release_layout.content_key(
+        release_layout.DEFAULT_PREFIX, release_layout.SEED_CODE_FOLDER, "model-build-train", "0" * 64, ".zip"
+    )
+    seed = f"arn:aws:s3:::{platform.SEED_BUCKET}/{key}"
+    connection = f"arn:aws:codeconnections:{REGION}:{DEV}:connection/0123abcd-4567-89ef-0123-456789abcdef"
+    _assert_flow(
+        [
+            flows.Step(
+                "read the seed code",
+                role,
+                "s3:GetObject",
+                seed,
+                flows.s3_context(DEV, endpoint_id, vpc),
+                endpoint_policy=endpoint_policy,
+            ),
+            *(
+                flows.Step("use the connection", role, f"codeconnections:{action}", connection)
+                for action in ("GetConnection", "GetConnectionToken", "UseConnection")
+            ),
+        ]
+    )

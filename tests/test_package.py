@@ -99,6 +99,9 @@ def packaged_references(template: dict):
         if resource["Type"] == "AWS::CodeCommit::Repository":
             assert props["Code"]["S3"]["Bucket"] == BUCKET
             yield f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{props['Code']['S3']['Key']}"
+        if resource["Type"] == "Custom::SeedCodeCheckin":  # a connected repository's seed code
+            assert props["SeedCode"]["Bucket"] == BUCKET
+            yield f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{props['SeedCode']['Key']}"
 
 
 def fake_earlier_release(server, version="0.0.9") -> str:
@@ -347,6 +350,15 @@ def test_full_release_to_an_empty_bucket(moto):
         "DataScienceCore": m["templates"]["core-main"]["key"],
         "DataScienceEnvironment": m["templates"]["env-main"]["key"],
     }
+    # The environment's notebooks, in the release's folder, where the packaged environment says they are.
+    notebooks = sorted((generate.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks and sorted(m["notebooks"]) == [n.name for n in notebooks]
+    folder = layout.release_folder(layout.DEFAULT_PREFIX, m["release"]) + layout.NOTEBOOKS_FOLDER + "/"
+    for path in notebooks:
+        assert m["notebooks"][path.name]["key"] == folder + path.name
+        assert read(moto, folder + path.name) == path.read_bytes()
+    env_main = load(read(moto, m["templates"]["env-main"]["key"]))
+    assert env_main["Outputs"]["NotebooksS3Location"]["Value"] == f"s3://{BUCKET}/{folder}"
 
 
 def tag_set(server, key: str) -> dict[str, str]:
@@ -366,6 +378,9 @@ def test_project_templates_point_at_the_seed_code_they_publish(moto):
         template = load(read(moto, m["templates"][name]["key"]))
         (repo,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CodeCommit::Repository"]
         assert repo["Properties"]["Code"]["S3"] == {"Bucket": BUCKET, "Key": m["seed_code"][folder]["key"]}
+        # A connected repository gets the same zip (the check-in build reads it).
+        checkin = template["Resources"]["SeedCodeCheckin"]["Properties"]
+        assert checkin["SeedCode"] == {"Bucket": BUCKET, "Key": m["seed_code"][folder]["key"]}
         for key in (m["templates"][name]["key"], key_of(m["templates"][name]["release_url"])):
             assert tag_set(moto, key) == {"sagemaker:studio-visibility": "true", "servicecatalog:provisioning": "true"}
         seed_key = m["seed_code"][folder]["key"]

@@ -321,6 +321,9 @@ DEPLOYMENT_VALUES = {
             "OrganizationalUnitStagingId": "ou-abcd-11111111",
             "OrganizationalUnitProdId": "ou-abcd-22222222",
             "OrganizationId": "o-abcdefghij",
+            # internet-free, with the package mirror (its CodeArtifact domain and repository, and their endpoints)
+            "CreateNATGateways": "NO",
+            "UseSharedServicesPyPiMirror": "YES",
         },
     ],
     # Deployed by env-main's StackSets with its defaults (rendered there); here with every option on.
@@ -336,15 +339,18 @@ DEPLOYMENT_VALUES = {
             "EndpointVolumeKmsKeyArn": support_project.ENVIRONMENT["EbsKmsKeyArn"],
         }
     ],
-    "project-model-deploy": [
-        {},
-        {
-            "SourceCodeProvider": "CodeConnection",
-            "RepositoryFullName": "org/churn",
-            "CodeConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/"
-            "0123abcd-4567-89ef-0123-456789abcdef",
-        },
-    ],
+    **{
+        name: [
+            {},
+            {
+                "SourceCodeProvider": "CodeConnection",
+                "RepositoryFullName": "org/churn",
+                "CodeConnectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/"
+                "0123abcd-4567-89ef-0123-456789abcdef",
+            },
+        ]
+        for name in ("project-model-build-train", "project-model-deploy")
+    },
     # Deployed by the model deploy pipeline's StackSets with the values its build writes, data capture on.
     "cfn-sm-endpoint-template": [
         {

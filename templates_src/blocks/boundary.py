@@ -104,8 +104,11 @@ ALLOWED = {
     ),
     "codebuild": ("Batch*", "Create*", "List*", "Start*", "Stop*", "Update*"),
     "codepipeline": ("Get*", "List*", "Put*", "Start*"),
-    "codestar-connections": ("UseConnection",),
-    "codeconnections": ("UseConnection",),
+    # The projects' builds install through the environment's package mirror (templates_src/blocks/package_mirror.py).
+    "codeartifact": ("GetAuthorizationToken", "GetRepositoryEndpoint", "ReadFromRepository"),
+    "sts": ("GetServiceBearerToken",),  # CodeArtifact's token (the roles' own policies name the service)
+    "codestar-connections": ("GetConnection", "GetConnectionToken", "UseConnection"),
+    "codeconnections": ("GetConnection", "GetConnectionToken", "UseConnection"),
     "servicecatalog": (
         "AcceptPortfolioShare",
         "Describe*",

@@ -23,7 +23,7 @@ from awacs.aws import Condition, PolicyDocument, Principal, Statement, StringEqu
 from troposphere import And, Equals, If, Join, Not, Or, Ref, Split, Sub, Template, ec2, ssm
 from troposphere import Condition as TemplateCondition
 
-from templates_src.blocks import environment, vpc
+from templates_src.blocks import environment, package_mirror, vpc
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks.parameters import ParamSpec
@@ -44,6 +44,9 @@ TARGET_ACCOUNTS = "target accounts"  # env-target-account-network in every stagi
 DEFAULT_POLICY = "default"  # AWS's (any principal, any action): the security groups decide who reaches it
 ACCOUNT_PRINCIPALS_ONLY = "account principals only"  # only principals of this account may use it
 NAMED_BUCKETS = "named buckets"  # S3: the buckets each template names (``s3_gateway_endpoint``)
+PACKAGE_MIRROR = (
+    "package mirror"  # CodeArtifact: the environment's mirror only (templates_src/blocks/package_mirror.py)
+)
 
 # An interface endpoint's toggle: YES, NO, or Auto (created with a new VPC; with an existing VPC its own endpoints
 # serve: EC2 refuses a second endpoint with private DNS for a service in one VPC, and enterprise VPCs have them).
@@ -69,6 +72,9 @@ class Endpoint:
     rule_position: int | None = None
     existing: str | None = None  # gateway: the parameter that names the VPC's existing endpoint instead
     iam_prefix: str | None = None  # service prefix of its IAM actions (policy), when not the service's first part
+    # Serves the environment's package mirror (UseSharedServicesPyPiMirror): Auto creates it only with the mirror,
+    # and an internet-free environment with the mirror needs it.
+    with_mirror: bool = False
 
     @property
     def service_name(self) -> str:
@@ -98,10 +104,15 @@ class Endpoint:
                 f"Create {self.label} endpoint",
                 default=self.default,
             )
+        auto = (
+            f"with the environment's package mirror ({package_mirror.USE_MIRROR.name} YES) in "
+            if self.with_mirror
+            else "with "
+        )
         return ParamSpec(
             self.toggle,
             f"Create the {self.label} interface endpoint (private DNS): {self.purpose}. Auto: created "
-            "with a new VPC; with an existing VPC (CreateVPC NO) not created, the VPC's own endpoint serves (EC2 "
+            f"{auto}a new VPC; with an existing VPC (CreateVPC NO) not created, the VPC's own endpoint serves (EC2 "
             "refuses a second endpoint with private DNS for one service in a VPC)",
             f"{self.label} endpoint",
             default=self.default,
@@ -288,6 +299,25 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         rule_position=8,
     ),
     E(
+        "CreateCodeArtifactAPIVPCEndpoint",
+        "VPCEndpointCodeArtifactAPI",
+        "codeartifact.api",
+        "CodeArtifact API",
+        "the projects' builds get a token and the address of the environment's package mirror",
+        policy=PACKAGE_MIRROR,
+        with_mirror=True,
+    ),
+    E(
+        "CreateCodeArtifactRepositoriesVPCEndpoint",
+        "VPCEndpointCodeArtifactRepositories",
+        "codeartifact.repositories",
+        "CodeArtifact repositories",
+        "pip installs the projects' packages from the environment's package mirror",
+        policy=PACKAGE_MIRROR,
+        with_mirror=True,
+        iam_prefix="codeartifact",
+    ),
+    E(
         "CreateCloudFormationVPCEndpoint",
         "VPCEndpointCloudFormation",
         "cloudformation",
@@ -334,6 +364,11 @@ def offered_parameters(network: str = ENVIRONMENT) -> tuple[str, ...]:
     """The endpoint parameters of ``network``'s endpoints, in catalogue order: what env-main offers and passes to
     env-vpc-egress."""
     return tuple(name for e in rows(network) for name in e.parameters)
+
+
+def mirror_toggles() -> tuple[str, ...]:
+    """The toggles of the endpoints the environment's package mirror is reached through, in catalogue order."""
+    return tuple(e.toggle for e in rows(ENVIRONMENT, INTERFACE) if e.with_mirror)
 
 
 def internet_free_toggles() -> tuple[str, ...]:
@@ -457,11 +492,14 @@ def interface_endpoints(t: Template, vpc_id, subnet_ids, security_group_id) -> d
     created_ = {}
     t.add_condition(vpc.NEW_VPC, Equals(Ref(vpc.CREATE_VPC.name), "YES"))
     for endpoint in created(ENVIRONMENT):
+        auto = [TemplateCondition(vpc.NEW_VPC)]
+        if endpoint.with_mirror:
+            auto.append(TemplateCondition(package_mirror.MIRROR))
         t.add_condition(
             endpoint.condition,
             Or(
                 Equals(Ref(endpoint.toggle), "YES"),
-                And(Equals(Ref(endpoint.toggle), AUTO), TemplateCondition(vpc.NEW_VPC)),
+                And(Equals(Ref(endpoint.toggle), AUTO), *auto),
             ),
         )
         created_[endpoint.toggle] = t.add_resource(
@@ -489,6 +527,9 @@ def interface_endpoint(
     )
     if endpoint.policy == ACCOUNT_PRINCIPALS_ONLY:
         resource.PolicyDocument = account_principals_only_policy(endpoint)
+    elif endpoint.policy == PACKAGE_MIRROR:
+        # The mirror's repository only; without the mirror (an index of the user's own behind it) AWS's default.
+        resource.PolicyDocument = If(package_mirror.MIRROR, package_mirror.endpoint_policy(), Ref("AWS::NoValue"))
     return resource
 
 

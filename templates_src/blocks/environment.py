@@ -121,6 +121,8 @@ DATA_BUCKET_NAME_SSM = "data-bucket-name"
 ENV_TYPE_STAGING_NAME_SSM = "env-type-staging-name"
 ENV_TYPE_PROD_NAME_SSM = "env-type-prod-name"
 SEED_CODE_BUCKET_NAME_SSM = "seed-code-s3bucket-name"
+# Where the projects' builds install Python packages from (templates_src/blocks/package_mirror.py).
+PACKAGE_INDEX_SSM = "python-package-index"
 # The target accounts (env-main): by lists, or by organizational units and the StackSet whose stack instances are
 # the accounts the environment set up there (and how the deploy builds call it).
 STAGING_ACCOUNT_LIST_SSM = "staging-account-list"

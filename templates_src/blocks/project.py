@@ -76,7 +76,7 @@ SOURCE_PROVIDER = ParamSpec(
     "SourceCodeProvider",
     "Where the project's code lives: a CodeCommit repository this project creates with the "
     "seed code, or an existing GitHub, GitLab or Bitbucket repository through an AWS CodeConnections connection "
-    "(push the seed code there yourself)",
+    "(the project pushes the seed code to it when it has no commits, and leaves it as it is otherwise)",
     "Source code provider",
     default="CodeCommit",
     allowed_values=("CodeCommit", "CodeConnection"),
@@ -116,8 +116,9 @@ BRANCH = ParamSpec(
 )
 PIP_INDEX_URL = ParamSpec(
     "PipIndexUrl",
-    "Python package index the builds install from, for example a CodeArtifact repository "
-    "reachable through the VPC. Empty: PyPI, which needs the environment's NAT gateways",
+    "Python package index this project's builds install from instead of the environment's (an https:// index "
+    "URL reachable from the VPC). Empty: the environment's package index (its CodeArtifact mirror, the index it "
+    "names, or PyPI through its NAT gateways)",
     "Python package index URL",
     default="",
     max_length=512,
@@ -126,6 +127,7 @@ PIP_INDEX_URL = ParamSpec(
 )
 
 CODECOMMIT = "UseCodeCommit"
+CONNECTION = "UseCodeConnection"
 # Repository name suffixes of the two project kinds: the environment's roles tell the build/train repositories
 # (data scientists push) from the deploy repositories (the team administrator pushes) by them.
 BUILD_REPOSITORY_SUFFIX = "-model-build-train"
@@ -149,6 +151,7 @@ COMMON_SSM = {
     "EbsKmsKeyArn": environment.kms_key_arn_ssm(environment.EBS_KEY),
     "PipelineExecutionRoleArn": environment.PIPELINE_EXECUTION_ROLE_ARN_SSM,
     "SeedCodeS3BucketName": environment.SEED_CODE_BUCKET_NAME_SSM,
+    "PackageIndex": environment.PACKAGE_INDEX_SSM,
 }
 
 
@@ -212,6 +215,7 @@ def add_parameters(t: Template, *extra: ParamSpec, groups: list | None = None) -
         ],
     )
     t.add_condition(CODECOMMIT, Equals(Ref(SOURCE_PROVIDER.name), "CodeCommit"))
+    t.add_condition(CONNECTION, Equals(Ref(SOURCE_PROVIDER.name), "CodeConnection"))
     t.add_rule(
         "CodeConnection",
         {
@@ -319,9 +323,11 @@ def only_the_project_role(bucket: s3.Bucket):
 
 
 def repository(ctx: BuildContext, t: Template, title: str, suffix: str, seed: str, what: str):
-    """The CodeCommit repository (SourceCodeProvider=CodeCommit), its first commit the seed code ``seed``.
+    """The CodeCommit repository (SourceCodeProvider=CodeCommit), its first commit the seed code ``seed``; or, with
+    a connected repository, the seed code's check-in (``seed_code_checkin``).
 
     The seed code's S3 location is a local path here; packaging points it at the release's seed-code zip."""
+    seed_code_checkin(ctx, t, seed)
     return t.add_resource(
         codecommit.Repository(
             title,
@@ -334,6 +340,128 @@ def repository(ctx: BuildContext, t: Template, title: str, suffix: str, seed: st
             ),
             Tags=tags(),
         )
+    )
+
+
+# The seed code check-in build (SourceCodeProvider=CodeConnection): its source is the connected repository, given
+# when the core's check-in function starts it (so CodeBuild's Git credential helper has the connection's
+# credentials); it pushes the seed code only to a repository without commits.  Never a force push: a commit that
+# arrives meanwhile makes the push fail instead of being replaced.
+SEED_CODE_RESULT = "SEED_CODE"  # exported: pushed | kept (the check-in function reads it)
+CHECKIN_SUFFIX = "-seed-checkin"
+CHECKIN_SCRIPT = """\
+SEED_CODE=
+if ! refs=$(git ls-remote "$REPOSITORY_URL"); then
+  echo "cannot read $REPOSITORY_URL through the connection" >&2
+elif [ -n "$refs" ]; then
+  echo "$REPOSITORY_URL has commits: left as it is"
+  SEED_CODE=kept
+else
+  seed=$(mktemp -d) &&
+    aws s3 cp "s3://${SEED_CODE_BUCKET}/${SEED_CODE_KEY}" "$seed/seed.zip" --only-show-errors &&
+    mkdir "$seed/tree" && unzip -q "$seed/seed.zip" -d "$seed/tree" &&
+    git -C "$seed/tree" init -q -b "$REPOSITORY_BRANCH" &&
+    git -C "$seed/tree" add -A &&
+    git -C "$seed/tree" -c user.name="SageMaker project ${SAGEMAKER_PROJECT_NAME}" \\
+      -c user.email="sagemaker-project@${SAGEMAKER_PROJECT_ID}.invalid" \\
+      commit -q -m "Seed code of SageMaker project ${SAGEMAKER_PROJECT_NAME} (${SAGEMAKER_PROJECT_ID})" &&
+    git -C "$seed/tree" push -q "$REPOSITORY_URL" "HEAD:refs/heads/${REPOSITORY_BRANCH}" &&
+    echo "seed code pushed to $REPOSITORY_URL (${REPOSITORY_BRANCH})" &&
+    SEED_CODE=pushed
+fi
+[ -n "$SEED_CODE" ]
+"""
+
+
+class _Literal(str):
+    """A multi-line string written as a YAML literal block (readable in the template)."""
+
+
+def _literal(dumper, value):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+
+
+def checkin_buildspec() -> str:
+    """The check-in build's buildspec (bash; Git's credentials from CodeBuild's credential helper)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(_Literal, _literal)
+    spec = {
+        "version": 0.2,
+        "env": {"shell": "bash", "git-credential-helper": "yes", "exported-variables": [SEED_CODE_RESULT]},
+        "phases": {"build": {"commands": [_Literal(CHECKIN_SCRIPT)]}},
+    }
+    return yaml.dump(spec, Dumper=Dumper, sort_keys=False, width=1000)
+
+
+def seed_code_checkin(ctx: BuildContext, t: Template, seed: str) -> None:
+    """With SourceCodeProvider=CodeConnection: the check-in build (in the environment's VPC, as the project's role)
+    and the core function that runs it once, on creation (``templates_src/functions/seed_code_checkin.py``); the
+    output SeedCode says whether the seed code was pushed or the repository left as it was."""
+    checkin = t.add_resource(
+        codebuild.Project(
+            "SeedCodeCheckinProject",
+            Condition=CONNECTION,
+            Name=physical(ctx, "codebuild", CHECKIN_SUFFIX),
+            Description="Pushes the seed code to the project's connected repository when it has no commits",
+            ServiceRole=role_arn(),
+            Artifacts=codebuild.Artifacts(Type="NO_ARTIFACTS"),
+            Source=codebuild.Source(Type="NO_SOURCE", BuildSpec=checkin_buildspec()),
+            Environment=codebuild.Environment(
+                ComputeType="BUILD_GENERAL1_SMALL",
+                Image=BUILD_IMAGE,
+                Type="LINUX_CONTAINER",
+                EnvironmentVariables=[
+                    codebuild.EnvironmentVariable(Name=k, Value=v, Type="PLAINTEXT")
+                    for k, v in {
+                        "SAGEMAKER_PROJECT_NAME": Ref(PROJECT_NAME.name),
+                        "SAGEMAKER_PROJECT_ID": Ref(PROJECT_ID.name),
+                        "SEED_CODE_BUCKET": env("SeedCodeS3BucketName"),
+                    }.items()
+                ],
+            ),
+            VpcConfig=_vpc_config(),
+            EncryptionKey=env("S3KmsKeyArn"),
+            LogsConfig=codebuild.LogsConfig(CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED")),
+            TimeoutInMinutes=10,
+            Tags=tags(),
+        )
+    )
+    export = ctx.namer.name(
+        "export", "${CoreStackSetName}-" + naming.SEED_CODE_CHECKIN + "-lambda-arn", {CORE_NAME.name: CORE_NAME}
+    )
+    kind = type("SeedCodeCheckin", (cloudformation.CustomResource,), {"resource_type": "Custom::SeedCodeCheckin"})
+    result = t.add_resource(
+        kind(
+            "SeedCodeCheckin",
+            Condition=CONNECTION,
+            ServiceToken=ImportValue(export.sub()),
+            ProjectName=Ref(checkin),
+            ConnectionArn=Ref(CONNECTION_ARN.name),
+            RepositoryFullName=Ref(REPOSITORY.name),
+            RepositoryBranch=Ref(BRANCH.name),
+            SeedCode={"Bucket": env("SeedCodeS3BucketName"), "Key": seed_code_path(seed)},
+        )
+    )
+    t.add_output(
+        Output(
+            "SeedCode",
+            Condition=CONNECTION,
+            Description="pushed: the seed code is the repository's first commit; kept: the repository had commits "
+            "and was left as it is",
+            Value=GetAtt(result, "SeedCode"),
+        )
+    )
+
+
+def _vpc_config() -> codebuild.VpcConfig:
+    return codebuild.VpcConfig(
+        VpcId=env("VpcId"),
+        Subnets=Split(",", env("SubnetIds")),
+        SecurityGroupIds=Split(",", env("SecurityGroups")),
     )
 
 
@@ -377,8 +505,10 @@ def source_action(repo: codecommit.Repository) -> If:
 
 
 def variables(values: dict) -> list:
-    """CodeBuild environment variables, plus PIP_INDEX_URL (empty: the buildspecs use PyPI)."""
-    values = {**values, "PIP_INDEX_URL": Ref(PIP_INDEX_URL.name)}
+    """CodeBuild environment variables, plus where pip installs from: PIP_INDEX_URL (the project's own index; empty:
+    the environment's) and PACKAGE_INDEX (the environment's: PyPI, an index URL or its mirror's repository ARN),
+    read by the seed code's package_index.sh."""
+    values = {**values, "PIP_INDEX_URL": Ref(PIP_INDEX_URL.name), "PACKAGE_INDEX": env("PackageIndex")}
     return [codebuild.EnvironmentVariable(Name=k, Value=v, Type="PLAINTEXT") for k, v in values.items()]
 
 
@@ -426,11 +556,7 @@ def build_project(
                 Type="LINUX_CONTAINER",
                 EnvironmentVariables=variables(values),
             ),
-            VpcConfig=codebuild.VpcConfig(
-                VpcId=env("VpcId"),
-                Subnets=Split(",", env("SubnetIds")),
-                SecurityGroupIds=Split(",", env("SecurityGroups")),
-            ),
+            VpcConfig=_vpc_config(),
             EncryptionKey=env("S3KmsKeyArn"),
             LogsConfig=codebuild.LogsConfig(CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED")),
             TimeoutInMinutes=timeout,

@@ -147,6 +147,18 @@ def deployers(config: Config) -> tuple[Deployer, ...]:
             imports=imports,
         ),
         Deployer(
+            "environment-launch-role-internet-free",
+            "The environment launch role deploying an internet-free environment with its package mirror (a "
+            "CodeArtifact domain and repository, and their endpoints)",
+            *launch,
+            (env_main.NAME,),
+            "service-catalog-launch",
+            SC_STACK,
+            params={**core, "CreateNATGateways": "NO", "UseSharedServicesPyPiMirror": "YES"},
+            exceptions="environment-launch-role",
+            imports=imports,
+        ),
+        Deployer(
             "environment-direct-deployment",
             "The same role as the --role-arn of the two-step CloudFormation deployment of the environment",
             *launch,

@@ -348,6 +348,10 @@ class Resolver:
             branches = [args[1]] if truth is True else [args[2]] if truth is False else args[1:]
             return [v for b in branches for v in self.values(b)]
         if fn == "Fn::Join":
+            if isinstance(args[1], dict) and set(args[1]) == {"Fn::Split"}:
+                # The pieces of one string joined again (a separator replaced): per value, not across values.
+                separator, inner = args[1]["Fn::Split"]
+                return [args[0].join(value.split(separator)) for value in self.values(inner)]
             parts = [self.values(p) or [""] for p in (args[1] if isinstance(args[1], list) else [args[1]])]
             return [args[0].join(combo) for combo in itertools.product(*parts)]
         if fn == "Fn::Split":  # each piece is one more value the node can stand for (a list in a condition)
@@ -394,7 +398,11 @@ class Resolver:
 
 def raw_statements(document: dict, resolver: Resolver, source: str = "") -> list[dict]:
     """A document's statements, each ``Fn::If`` between whole statements resolved by the template's conditions
-    (``AWS::NoValue`` drops the statement)."""
+    (``AWS::NoValue`` drops the statement), as is an ``Fn::If`` around the whole document (the caller tells a
+    policy chosen away, ``AWS::NoValue``, from an empty one)."""
+    document = chosen(document, resolver, source, "policy document")
+    if not isinstance(document, dict) or document == {"Ref": "AWS::NoValue"}:
+        return []
     out = []
     for raw in _as_tuple(document.get("Statement")):
         raw = chosen(raw, resolver, source, "statement")

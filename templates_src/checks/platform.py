@@ -124,6 +124,8 @@ def _env_params(env: Env, scenario: str) -> dict:
         "AvailabilityZones": [f"{REGION}a", f"{REGION}b"],
         "CoreStackSetName": CORE,
     }
+    if env == ENV_B:  # internet-free, its projects' builds installing through the environment's package mirror
+        params.update(CreateNATGateways="NO", UseSharedServicesPyPiMirror="YES")
     if scenario == "account-lists":
         params.update(StagingAccountList=STAGING, ProductionAccountList=PROD, SetupStackSetExecutionRoleName=SETUP_ROLE)
     elif scenario == "organizational-units":

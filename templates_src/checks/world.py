@@ -196,6 +196,8 @@ class Stack:
             return self.physical(logical_id)
         if attr == "DomainId":
             return [f"d-{self.world.fake_id(self, logical_id)[:12]}"]
+        if attr == "GroupId" and t == "AWS::EC2::SecurityGroup":
+            return self.physical(logical_id)  # a VPC security group's Ref is its id
         return ["*"]
 
     def export_values(self) -> dict[str, list[str]]:

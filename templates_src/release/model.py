@@ -37,7 +37,7 @@ class Artifact:
 
     key: str
     body: bytes
-    kind: str  # template | lambda | seed-code | release-alias | manifest
+    kind: str  # template | lambda | seed-code | notebook | release-alias | manifest
     name: str
     content_type: str
     tags: tuple[tuple[str, str], ...] = ()

@@ -116,7 +116,7 @@ def _seed_zip(
     if workdir is None:
         body = functions.deterministic_zip({k: v if isinstance(v, bytes) else v.read_bytes() for k, v in files.items()})
         return Artifact(
-            layout.content_key(target.prefix, "seed-code", name, sha(body), ".zip"),
+            layout.content_key(target.prefix, layout.SEED_CODE_FOLDER, name, sha(body), ".zip"),
             body,
             "seed-code",
             name,
@@ -132,7 +132,7 @@ def _seed_zip(
             digest.update(chunk)
     length = path.stat().st_size
     return Artifact(
-        layout.content_key(target.prefix, "seed-code", name, digest.hexdigest(), ".zip"),
+        layout.content_key(target.prefix, layout.SEED_CODE_FOLDER, name, digest.hexdigest(), ".zip"),
         b"",
         "seed-code",
         name,
@@ -259,6 +259,7 @@ def plan_release(
     names: list[str] | None = None,
     history: list[dict] | None = None,
     seed_dir: pathlib.Path | None = None,
+    notebooks_dir: pathlib.Path | None = None,
 ) -> Plan:
     """Everything a release consists of, with every reference rewritten to its S3 URL.
 
@@ -348,6 +349,8 @@ def plan_release(
             key = layout.release_key(target.prefix, plan.release, f"{name}.yaml")
             plan.artifacts.append(Artifact(key, body, "release-alias", name, "application/x-yaml", _tags(name)))
             plan.entry_urls[name] = target.url(key)
+    if ENVIRONMENT in built:
+        plan.artifacts += notebook_artifacts(notebooks_dir, target, plan.release, plan.warnings)
 
     plan.packaged = Generation({n: packaged[n] for n in built}, {})
     plan.manifest = _manifest(plan)
@@ -384,15 +387,38 @@ def _tags(name: str) -> tuple[tuple[str, str], ...]:
     return PROJECT_TEMPLATE_TAGS if spec.family == "project" and spec.entry else ()
 
 
+ENVIRONMENT = "env-main"  # a release with the environment carries the notebooks its data scientists start with
+
+
+def notebook_artifacts(folder: pathlib.Path | None, target: Target, release: str, warnings: list[str]) -> list:
+    """The environment's notebooks (``notebooks/*.ipynb`` of the project), under the release's folder
+    (``<prefix>/releases/<version>/notebooks/``), where env-main's output NotebooksS3Location points."""
+    if folder is None or not folder.is_dir():
+        warnings.append(
+            "no notebooks folder (an installed package has none): the release carries no notebooks; package from "
+            "a checkout of the project to include them"
+        )
+        return []
+    return [
+        Artifact(
+            layout.release_key(target.prefix, release, f"{layout.NOTEBOOKS_FOLDER}/{path.name}"),
+            path.read_bytes(),
+            "notebook",
+            path.name,
+            "application/x-ipynb+json",
+        )
+        for path in sorted(folder.glob("*.ipynb"))
+    ]
+
+
 def _manifest(plan: Plan) -> Artifact:
     """What the release consists of.  No timestamp: the same release always has the same manifest."""
     by_kind: dict[str, dict] = {}
     for a in plan.artifacts:
         if a.kind == "release-alias":
             continue
-        by_kind.setdefault({"template": "templates", "lambda": "lambda", "seed-code": "seed_code"}[a.kind], {})[
-            a.name
-        ] = {"key": a.key, "sha256": a.sha256, "size": a.size}
+        kinds = {"template": "templates", "lambda": "lambda", "seed-code": "seed_code", "notebook": "notebooks"}
+        by_kind.setdefault(kinds[a.kind], {})[a.name] = {"key": a.key, "sha256": a.sha256, "size": a.size}
     for name, url in plan.template_urls.items():
         by_kind["templates"][name]["url"] = url
         if name in plan.entry_urls:

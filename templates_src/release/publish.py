@@ -83,6 +83,10 @@ STUDIO_CORS_RULE = {
     "MaxAgeSeconds": 3000,
 }
 
+# Objects addressed by the release version (its folder), not by content: another run of the same version with
+# other content conflicts with them.
+RELEASE_FOLDER_KINDS = ("release-alias", "notebook")
+
 
 def cors_allows(rules: list[dict], origin: str, method: str) -> bool:
     """Whether S3 answers a browser's request from ``origin`` with ``method`` under ``rules``: a rule matches
@@ -826,7 +830,7 @@ class S3Publisher:
                 "`version` in the configuration",
                 resumable=False,
             )
-        if artifact.kind == "release-alias":
+        if artifact.kind in RELEASE_FOLDER_KINDS:
             return PublishError(
                 f"{where} exists with other content: another run is publishing release {plan.release} with other "
                 f"content (or was interrupted); nothing was overwritten and release {plan.release} is not "
@@ -882,7 +886,7 @@ class S3Publisher:
                 unchanged.append(artifact)
                 if artifact.tags and not self._has_tags(artifact):
                     retag.append(artifact)
-            elif artifact.kind == "release-alias":
+            elif artifact.kind in RELEASE_FOLDER_KINDS:
                 conflicts.append(artifact)  # reported after the claim check: that message says more
             else:
                 raise self._conflict(plan, artifact)

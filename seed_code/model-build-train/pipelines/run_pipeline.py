@@ -148,6 +148,26 @@ def build_pipeline(args: argparse.Namespace, sagemaker_session=None):
     )
 
 
+def ensure_model_package_group(sagemaker_client, name: str, tags: list[dict], project: str) -> bool:
+    """Create the project's model package group, with the project's and the environment's tags, unless it exists;
+    True when created.  The pipeline's register step would create it without tags, and the environment's clean-up
+    (and every role's "only this environment" rule) knows a group by its tags."""
+    from botocore.exceptions import ClientError
+
+    try:
+        sagemaker_client.describe_model_package_group(ModelPackageGroupName=name)
+        return False
+    except ClientError as error:
+        # SageMaker answers ValidationException for a group that does not exist.
+        if error.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
+            raise
+    sagemaker_client.create_model_package_group(
+        ModelPackageGroupName=name, ModelPackageGroupDescription=f"Models of SageMaker project {project}", Tags=tags
+    )
+    print(f"Model package group {name} created")
+    return True
+
+
 def upload_scripts(s3_client, uploads: Mapping[object, str]) -> None:
     """Upload each local script to its s3:// URI (the bucket's default encryption applies)."""
     for path, uri in uploads.items():
@@ -218,6 +238,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     session = pipeline.sagemaker_session
     upload_scripts(session.boto_session.client("s3"), script_uploads(args.data_bucket, args.base_job_prefix))
+    project = next((t["Value"] for t in args.tags if t["Key"] == "sagemaker:project-name"), args.pipeline_name)
+    ensure_model_package_group(session.sagemaker_client, args.model_package_group_name, args.tags, project)
     response = pipeline.upsert(role_arn=args.role_arn, description=args.description, tags=args.tags)
     print(f"Pipeline: {response['PipelineArn']}")
     execution = pipeline.start(parameters=args.parameters or None)

@@ -203,10 +203,17 @@ def test_build_step_uploads_scripts_upserts_starts_and_waits(moto_aws, capsys):
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=pipeline["PipelineArn"])["Tags"]}
     assert tags["sagemaker:project-name"] == "abalone" and tags["EnvironmentType"] == "dev"
 
-    # A second commit updates the same pipeline and starts another execution.
+    # The model package group exists before the first registration, with the project's and environment's tags
+    # (the register step would create it without them; the environment's clean-up finds it by them).
+    group = sagemaker.describe_model_package_group(ModelPackageGroupName=environ["MODEL_PACKAGE_GROUP_NAME"])
+    group_tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]}
+    assert group_tags == tags
+
+    # A second commit updates the same pipeline and starts another execution; the group is left as it is.
     assert run_pipeline.main(["--no-wait", "--parameter", "MseThreshold=5.5"], environ) == 0
     executions = sagemaker.list_pipeline_executions(PipelineName=environ["SAGEMAKER_PIPELINE_NAME"])
     assert len(executions["PipelineExecutionSummaries"]) == 2
+    assert "created" not in capsys.readouterr().out
 
 
 def test_build_fails_when_the_execution_fails(moto_aws, monkeypatch, capsys):

@@ -231,8 +231,13 @@ def launch_role_statements(ctx: BuildContext) -> list:
             _arn(ctx, "lambda", "function:sagemaker-*"),
             sid="ProjectFunctions",
         ),
-        # CloudFormation invokes the core's environment configuration function with this role.
-        allow(a("lambda", "InvokeFunction"), env_config_fn, sid="EnvironmentConfiguration"),
+        # CloudFormation invokes the core's project functions with this role: the environment configuration and
+        # the seed code check-in.
+        allow(
+            a("lambda", "InvokeFunction"),
+            [env_config_fn, _arn(ctx, "lambda", f"function:{ctx.config.prefix}*-{naming.SEED_CODE_CHECKIN}")],
+            sid="EnvironmentConfiguration",
+        ),
         allow(
             a(
                 "logs",

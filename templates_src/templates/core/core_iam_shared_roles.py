@@ -21,7 +21,7 @@ from troposphere import And, Condition, Equals, GetAtt, Not, Output, Ref, Sub, T
 
 from templates_src import naming, references
 from templates_src.blocks import boundary as platform_boundary
-from templates_src.blocks import environment, network, partitions, policies, scanners
+from templates_src.blocks import environment, network, package_mirror, partitions, policies, scanners
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.context import BuildContext
@@ -481,6 +481,30 @@ def sc_launch_statements(ctx: BuildContext, boundary) -> list:
         ),
         # CreateGroup has no resource type in IAM: it is authorized on "*" only.
         allow(a("resource-groups", "CreateGroup"), "*", sid="EnvironmentResourceGroupCreate"),
+        # The package mirror (UseSharedServicesPyPiMirror): a domain named <EnvName>-<EnvType>, its PyPI repository.
+        allow(
+            a(
+                "codeartifact",
+                "DescribeDomain",
+                "DeleteDomain",
+                "DescribeRepository",
+                "UpdateRepository",
+                "DeleteRepository",
+                "AssociateExternalConnection",
+                "DisassociateExternalConnection",
+                "AssociateWithDownstreamRepository",
+                "TagResource",
+                "UntagResource",
+                "ListTagsForResource",
+            ),
+            [
+                ctx.own("codeartifact", f"domain/{package_mirror.DOMAIN_PATTERN}"),
+                ctx.own("codeartifact", f"repository/{package_mirror.DOMAIN_PATTERN}/{package_mirror.REPOSITORY}"),
+            ],
+            sid="PackageMirror",
+        ),
+        # IAM authorizes creating a domain or a repository on "*" only (the service authorization reference).
+        allow(a("codeartifact", "CreateDomain", "CreateRepository"), "*", sid="PackageMirrorCreate"),
     ]
 
 

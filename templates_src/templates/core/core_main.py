@@ -8,6 +8,7 @@ StackSetName (and the configured prefix), so two core deployments can live in on
 
 from __future__ import annotations
 
+from awacs.aws import Condition, StringEquals
 from troposphere import Equals, Export, GetAtt, If, Not, Output, Ref, Select, Split, Sub, Template, iam
 
 from templates_src import naming, references
@@ -15,7 +16,7 @@ from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
-from templates_src.blocks import partitions, scanners
+from templates_src.blocks import partitions, project, scanners
 from templates_src.blocks.nested import nested_stack
 from templates_src.context import BuildContext
 from templates_src.templates.core import core_iam_sc_sm_projects_roles as projects_roles
@@ -33,7 +34,8 @@ CREATE_IAM_ROLES = params.yes_no(
 )
 CREATE_SHARED_SERVICES = params.ParamSpec(
     "CreateSharedServices",
-    "Shared services (network, PyPI mirror) are not part of this release; kept for parameter-file compatibility",
+    "Shared services (a shared network, a shared PyPI mirror) are not part of this release; each environment can "
+    "have its own PyPI mirror (env-main's UseSharedServicesPyPiMirror). Kept for parameter-file compatibility",
     "Create shared services",
     default="NO",
     allowed_values=("NO",),
@@ -57,8 +59,9 @@ SECURITY_CONTROL_ROLE_ARN = params.role_arn_param(
 )
 ENV_CONFIG_ROLE_ARN = params.role_arn_param(
     "EnvironmentConfigurationRoleArn",
-    "Existing role for the environment configuration function (when CreateIAMRoles is NO). Leave empty to "
-    "use service-role/AmazonSageMakerServiceCatalogProductsLaunchRole, which must then trust lambda.amazonaws.com",
+    "Existing role for the core's project functions, the environment configuration and the seed code check-in "
+    "(when CreateIAMRoles is NO; it needs both functions' permissions). Leave empty to use "
+    "service-role/AmazonSageMakerServiceCatalogProductsLaunchRole, which must then trust lambda.amazonaws.com",
     "Environment configuration function role ARN",
 )
 
@@ -232,6 +235,50 @@ def _environment_configuration(ctx: BuildContext, t: Template):
     )
 
 
+def _seed_code_checkin(ctx: BuildContext, t: Template):
+    """The function that checks a project's seed code in to its connected repository (templates_src/functions/
+    seed_code_checkin.py): reads the project's connection, starts and follows the project's check-in build.  The
+    build runs as the project's role with the buildspec of the project's template; the function chooses only its
+    source (the connected repository) and the seed code's key."""
+    own = lambda service, resource: ctx.arn(service, resource, region="${AWS::Region}")  # noqa: E731
+    launch_role = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE)
+    connections = ("codeconnections", "codestar-connections")
+    checkin_projects = own("codebuild", f"project/sagemaker-*{project.CHECKIN_SUFFIX}")
+    return cr.lambda_function(
+        ctx,
+        t,
+        "SeedCodeCheckinLambda",
+        module="seed_code_checkin",
+        description="Checks an MLOps project's seed code in to its connected repository, once, when it is empty",
+        name=ctx.namer.name(
+            "function", "${StackSetName}-" + naming.SEED_CODE_CHECKIN, {"StackSetName": params.STACK_SET_NAME}
+        ),
+        # The build takes a minute or two; the function waits for it.
+        timeout=900,
+        statements=[
+            iam_blocks.allow(
+                [a for service in connections for a in iam_blocks.actions(service, "GetConnection", "GetHost")],
+                [own(service, kind) for service in connections for kind in ("connection/*", "host/*")],
+                sid="ReadConnections",
+            ),
+            # A build whose source is reached through a connection: the connection is passed to CodeBuild.
+            iam_blocks.allow(
+                [a for service in connections for a in iam_blocks.actions(service, "PassConnection")],
+                [own(service, "connection/*") for service in connections],
+                sid="PassConnectionsToCodeBuild",
+                condition=Condition(StringEquals({"codeconnections:PassedToService": "codebuild.amazonaws.com"})),
+            ),
+            iam_blocks.allow(
+                iam_blocks.actions("codebuild", "StartBuild", "BatchGetBuilds", "ListBuildsForProject"),
+                checkin_projects,
+                sid="CheckinBuilds",
+            ),
+        ],
+        role_condition=IAM_ROLES,
+        fallback_role_arn=If(ENV_CONFIG_ROLE_GIVEN, Ref(ENV_CONFIG_ROLE_ARN.name), launch_role),
+    )
+
+
 def _portfolio(ctx: BuildContext, t: Template, shared):
     return nested_stack(
         ctx,
@@ -251,7 +298,7 @@ def _portfolio(ctx: BuildContext, t: Template, shared):
     )
 
 
-def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config, bounded) -> None:
+def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config, checkin, bounded) -> None:
     signin = Sub(
         "https://${Host}/switchrole?account=${AWS::AccountId}&roleName=${Role}&displayName=${Role}",
         Host=partitions.host(t, "SignIn"),
@@ -300,6 +347,13 @@ def _outputs(ctx: BuildContext, t: Template, shared, sc_stack, env_config, bound
                 Description="Function the MLOps project templates call to read their environment configuration",
                 Value=env_config.arn,
                 Export=export("get-environment-configuration-lambda-arn"),
+            ),
+            Output(
+                "SeedCodeCheckinLambdaArn",
+                Description="Function the MLOps project templates call to check their seed code in to a connected "
+                "repository",
+                Value=checkin.arn,
+                Export=export(naming.SEED_CODE_CHECKIN + "-lambda-arn"),
             ),
         ]
     )
@@ -358,6 +412,7 @@ def build(ctx: BuildContext) -> Template:
     _project_roles(ctx, t)
     shared = _shared_roles(ctx, t)
     env_config = _environment_configuration(ctx, t)
+    checkin = _seed_code_checkin(ctx, t)
     sc_stack = _portfolio(ctx, t, shared)
-    _outputs(ctx, t, shared, sc_stack, env_config, bounded)
+    _outputs(ctx, t, shared, sc_stack, env_config, checkin, bounded)
     return t

@@ -46,9 +46,9 @@ from awacs.aws import (
 from troposphere import And, Equals, If, Output, Ref, Sub, Template
 from troposphere import Condition as TemplateCondition
 
-from templates_src import naming
+from templates_src import naming, release_layout
 from templates_src.blocks import boundary as platform_boundary
-from templates_src.blocks import environment, partitions, policies, project, vpc
+from templates_src.blocks import environment, package_mirror, partitions, policies, project, vpc
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks.environment import ENV
@@ -528,6 +528,14 @@ def execution_statements(ctx: BuildContext) -> list:
         ),
         # The SDK's Pipeline.upsert tags an existing pipeline when it updates it.
         allow(a("sagemaker", "AddTags"), own_sagemaker("pipeline"), sid="TagPipelines"),
+        # The project's model package group, created tagged before the first registration (run_pipeline.py).
+        allow(a("sagemaker", "CreateModelPackageGroup"), own_sagemaker("model-package-group"), sid="ModelPackageGroup"),
+        allow(
+            a("sagemaker", "AddTags"),
+            own_sagemaker("model-package-group"),
+            sid="TagModelPackageGroup",
+            condition=Condition(StringEquals({"sagemaker:TaggingAction": "CreateModelPackageGroup"})),
+        ),
         *sagemaker_read("ReadSageMaker"),
         pass_to_sagemaker(
             [role_arn[environment.SAGEMAKER_EXECUTION], role_arn[environment.PIPELINE_EXECUTION]],
@@ -765,8 +773,16 @@ def data_scientist_statements(ctx: BuildContext) -> list:
 # -- the MLOps projects' roles -----------------------------------------------------------------------------------------
 def codebuild_runtime(ctx: BuildContext) -> list:
     """What a project's builds need to run in the environment's VPC and log (CodeBuild in a VPC creates the
-    build's network interface with the service role)."""
+    build's network interface with the service role), and to install through the environment's package mirror
+    (when it has one: the statements name its domain and repository)."""
     return [
+        *package_mirror.reader_statements(),
+        # The release's seed code zips: what a connected repository's check-in build pushes (blocks/project.py).
+        allow(
+            a("s3", "GetObject"),
+            ctx.bucket_arn(f"${{{SEED_CODE_BUCKET.name}}}", f"*{release_layout.SEED_CODE_FOLDER}/*"),
+            sid="SeedCodeZips",
+        ),
         allow(
             a("logs", *policies.LOG_ACTIONS),
             [
@@ -825,8 +841,14 @@ def project_pipeline_runtime(ctx: BuildContext, repository_suffix: str, suffix: 
             sid="Source",
             condition=mine,
         ),
+        # Connected repositories: the pipeline's source action, and CodeBuild's download of (and Git credentials
+        # for) a repository through a connection (the seed code check-in build).
         allow(
-            [*a("codestar-connections", "UseConnection"), *a("codeconnections", "UseConnection")],
+            [
+                a_
+                for prefix in ("codestar-connections", "codeconnections")
+                for a_ in a(prefix, "UseConnection", "GetConnection", "GetConnectionToken")
+            ],
             [ctx.own(prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")],
             sid="SourceConnections",
         ),
@@ -890,6 +912,14 @@ def model_build_statements(ctx: BuildContext) -> list:
             sid="SageMakerPipelines",
         ),
         allow(a("sagemaker", "AddTags"), own_sagemaker("pipeline"), sid="TagPipelines"),
+        # The project's model package group, created tagged before the first registration (run_pipeline.py).
+        allow(a("sagemaker", "CreateModelPackageGroup"), own_sagemaker("model-package-group"), sid="ModelPackageGroup"),
+        allow(
+            a("sagemaker", "AddTags"),
+            own_sagemaker("model-package-group"),
+            sid="TagModelPackageGroup",
+            condition=Condition(StringEquals({"sagemaker:TaggingAction": "CreateModelPackageGroup"})),
+        ),
         *sagemaker_read("ReadSageMaker"),
         pass_to_sagemaker([ctx.role_arn(names[environment.PIPELINE_EXECUTION].pattern)], sid="PassPipelineRole"),
         *environment_buckets(ctx, sdk_bucket=False),

@@ -42,9 +42,9 @@ from troposphere import (
     ssm,
 )
 
-from templates_src import references
+from templates_src import references, release_layout
 from templates_src.blocks import boundary as platform_boundary
-from templates_src.blocks import endpoints, guardrails, nested, target_accounts
+from templates_src.blocks import endpoints, guardrails, nested, package_mirror, target_accounts
 from templates_src.blocks import environment as envb
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
@@ -99,14 +99,7 @@ START_KERNEL_GATEWAY_APPS = ParamSpec(
     allowed_values=("NO",),
     constraint="must be NO: the environment uses the current Studio (JupyterLab and Code Editor spaces)",
 )
-USE_PYPI_MIRROR = ParamSpec(
-    "UseSharedServicesPyPiMirror",
-    "Shared services are not part of this release; kept for parameter-file compatibility",
-    "Use the shared PyPI mirror",
-    default="NO",
-    allowed_values=("NO",),
-    constraint="must be NO: shared services are not available in this release",
-)
+USE_PYPI_MIRROR = package_mirror.USE_MIRROR
 DATA_BUCKET = envb.bucket_param(
     "DataBucketName",
     "Existing data bucket (only when CreateEnvironmentS3Buckets is "
@@ -385,6 +378,35 @@ def _rules(t: Template) -> None:
                 "environment (Auto with an existing VPC: its own endpoint)",
             )
             for toggle in endpoints.internet_free_toggles()
+        ]
+        + [
+            (
+                # An existing VPC may reach the internet its own way (an enterprise's egress); a new one cannot.
+                Or(_no("CreateVPC"), _given(package_mirror.PIP_INDEX_URL.name), _yes(USE_PYPI_MIRROR.name)),
+                "A new VPC without NAT gateways gives the MLOps projects' builds no Python package index: set "
+                f"{USE_PYPI_MIRROR.name} YES (the environment's CodeArtifact mirror) or "
+                f"{package_mirror.PIP_INDEX_URL.name} (an index reachable from the VPC)",
+            )
+        ]
+        + [
+            (
+                Or(_no(USE_PYPI_MIRROR.name), Not(_no(toggle))),
+                f"{toggle} must be YES or Auto when CreateNATGateways is NO and {USE_PYPI_MIRROR.name} is YES: the "
+                "projects' builds reach the package mirror only through this endpoint",
+            )
+            for toggle in endpoints.mirror_toggles()
+        ],
+    )
+    _rule(
+        t,
+        "PackageIndex",
+        _yes(USE_PYPI_MIRROR.name),
+        [
+            (
+                _empty(package_mirror.PIP_INDEX_URL.name),
+                f"{package_mirror.PIP_INDEX_URL.name} must be empty when {USE_PYPI_MIRROR.name} is YES: the "
+                "projects install from the environment's mirror",
+            )
         ],
     )
     _rule(
@@ -406,10 +428,6 @@ def _rules(t: Template) -> None:
             (
                 _no(START_KERNEL_GATEWAY_APPS.name),
                 "KernelGateway apps are Studio Classic; set StartKernelGatewayApps NO",
-            ),
-            (
-                _no(USE_PYPI_MIRROR.name),
-                "Shared services are not available in this release; set UseSharedServicesPyPiMirror NO",
             ),
         ],
     )
@@ -437,6 +455,7 @@ def _target_account_rules(t: Template) -> None:
 
 def _conditions(t: Template) -> None:
     t.add_condition(IAM_ROLES, _yes(CREATE_IAM_ROLES.name))
+    package_mirror.add_conditions(t)
     t.add_condition(S3_BUCKETS, _yes(CREATE_S3_BUCKETS.name))
     t.add_condition(FLOW_LOGS, _yes("CreateVPCFlowLogsToCloudWatch"))
     t.add_condition(FLOW_LOGS_ROLE, And(Condition(IAM_ROLES), Condition(FLOW_LOGS), _yes(CREATE_FLOW_LOGS_ROLE.name)))
@@ -467,7 +486,7 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
                 *([CORE_NAME] if ctx.permissions_boundary is None else []),
             ],
         ),
-        ("Deployment options", [CREATE_IAM_ROLES, CREATE_S3_BUCKETS, START_KERNEL_GATEWAY_APPS, USE_PYPI_MIRROR]),
+        ("Deployment options", [CREATE_IAM_ROLES, CREATE_S3_BUCKETS, START_KERNEL_GATEWAY_APPS]),
         ("Existing S3 buckets (only when CreateEnvironmentS3Buckets is NO)", [DATA_BUCKET, MODEL_BUCKET]),
         (
             "Existing IAM roles (only when CreateEnvironmentIAMRoles is NO)",
@@ -485,7 +504,7 @@ def _parameters(ctx: BuildContext, t: Template) -> None:
                 stackset_role_name,
             ],
         ),
-        ("MLOps projects", [SC_PROJECT_LAUNCH_ROLE_ARN]),
+        ("MLOps projects", [SC_PROJECT_LAUNCH_ROLE_ARN, USE_PYPI_MIRROR, package_mirror.PIP_INDEX_URL]),
         (
             "Multi-account model deployment (target accounts by organizational units or by account lists; "
             "leave all empty for one account)",
@@ -655,6 +674,7 @@ def _children(ctx: BuildContext, t: Template, w: Wiring) -> None:
             "PrivateRouteTableIds": vpc("PrivateRouteTableIds"),
             "VPCEndpointsSecurityGroupId": vpc("VPCEndpointsSecurityGroupId"),
             **{name: pass_through(t, name) for name in NAT_PARAMETERS + endpoints.offered_parameters()},
+            **({USE_PYPI_MIRROR.name: Ref(USE_PYPI_MIRROR.name)} if endpoints.mirror_toggles() else {}),
             "DataBucketName": w.data_bucket,
             "ModelBucketName": w.model_bucket,
             "SeedCodeS3BucketName": w.seed,
@@ -1055,6 +1075,8 @@ def _contract(ctx: BuildContext, t: Template, w: Wiring) -> None:
         ("SeedCodeS3BucketNameSSM", envb.SEED_CODE_BUCKET_NAME_SSM, w.seed),
     ):
         _ssm(t, title, suffix, value)
+    package_mirror.resources(t, _stack_tags())
+    _ssm(t, "PythonPackageIndexSSM", envb.PACKAGE_INDEX_SSM, package_mirror.index_value())
 
 
 def _resource_group(t: Template) -> None:
@@ -1146,4 +1168,13 @@ def build(ctx: BuildContext) -> Template:
     _target_accounts(ctx, t, w)
     _resource_group(t)
     _outputs(t, w, policies)
+    if ctx.release_location:  # a packaged release: where its notebooks are (templates_src/release/plan.py)
+        t.add_output(
+            Output(
+                "NotebooksS3Location",
+                Description="The environment's notebooks in its release (copy them into a Studio space: aws s3 cp "
+                "<location> notebooks/ --recursive)",
+                Value=f"{ctx.release_location.rstrip('/')}/{release_layout.NOTEBOOKS_FOLDER}/",
+            )
+        )
     return t

@@ -16,7 +16,7 @@ from __future__ import annotations
 from awacs.aws import PolicyDocument
 from troposphere import Output, Ref, Template
 
-from templates_src.blocks import endpoints, environment, vpc
+from templates_src.blocks import endpoints, environment, package_mirror, vpc
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
 from templates_src.blocks.parameters import ParamSpec
@@ -92,10 +92,16 @@ def parameters() -> tuple[ParamSpec, ...]:
         s3.spec,
         s3.existing_spec,
         *(e.spec for e in endpoints.created(endpoints.ENVIRONMENT)),
+        *_mirror(),
         DATA_BUCKET,
         MODEL_BUCKET,
         SEED_CODE_BUCKET,
     )
+
+
+def _mirror() -> tuple[ParamSpec, ...]:
+    """The package mirror's choice, when endpoints of the catalogue serve it (their Auto and policy depend on it)."""
+    return (package_mirror.USE_MIRROR,) if endpoints.mirror_toggles() else ()
 
 
 def s3_endpoint_policy(ctx: BuildContext) -> PolicyDocument:
@@ -142,8 +148,11 @@ def build(ctx: BuildContext) -> Template:
             ("Internet access", [vpc.CREATE_NAT, *vpc.PUBLIC_SUBNET_CIDRS]),
             ("S3 endpoint", [s3.spec, s3.existing_spec, DATA_BUCKET, MODEL_BUCKET, SEED_CODE_BUCKET]),
             ("Interface endpoints", [e.spec for e in interface]),
+            *([("Package mirror", list(_mirror()))] if _mirror() else []),
         ],
     )
+    if _mirror():
+        package_mirror.add_conditions(t, index=False)
     vpc_id, route_tables = Ref(VPC_ID.name), Ref(PRIVATE_ROUTE_TABLE_IDS.name)
     created = endpoints.interface_endpoints(
         t, vpc_id, Ref(PRIVATE_SUBNET_IDS.name), Ref(VPC_ENDPOINTS_SECURITY_GROUP_ID.name)

@@ -36,7 +36,7 @@ from troposphere import (
 )
 
 from templates_src import naming
-from templates_src.blocks import buckets, environment
+from templates_src.blocks import buckets, environment, package_mirror
 from templates_src.blocks import parameters as params
 from templates_src.blocks.parameters import ParamSpec
 from templates_src.context import BuildContext
@@ -114,16 +114,10 @@ BRANCH = ParamSpec(
     allowed_pattern=r"[\w./-]+",
     constraint="must be a Git branch name",
 )
-PIP_INDEX_URL = ParamSpec(
-    "PipIndexUrl",
-    "Python package index this project's builds install from instead of the environment's (an https:// index "
-    "URL reachable from the VPC). Empty: the environment's package index (its CodeArtifact mirror, the index it "
-    "names, or PyPI through its NAT gateways)",
-    "Python package index URL",
-    default="",
-    max_length=512,
-    allowed_pattern=params.optional(r"https://[\x21-\x7e]+"),
-    constraint="must be an https:// URL, or empty",
+PIP_INDEX_URL = package_mirror.PIP_INDEX_URL.with_(
+    description="Python package index this project's builds install from instead of the environment's (an https:// "
+    "index URL reachable from the VPC). Empty: the environment's package index (its CodeArtifact mirror, the index "
+    "it names, or PyPI through its NAT gateways)",
 )
 
 CODECOMMIT = "UseCodeCommit"

@@ -528,14 +528,6 @@ def execution_statements(ctx: BuildContext) -> list:
         ),
         # The SDK's Pipeline.upsert tags an existing pipeline when it updates it.
         allow(a("sagemaker", "AddTags"), own_sagemaker("pipeline"), sid="TagPipelines"),
-        # The project's model package group, created tagged before the first registration (run_pipeline.py).
-        allow(a("sagemaker", "CreateModelPackageGroup"), own_sagemaker("model-package-group"), sid="ModelPackageGroup"),
-        allow(
-            a("sagemaker", "AddTags"),
-            own_sagemaker("model-package-group"),
-            sid="TagModelPackageGroup",
-            condition=Condition(StringEquals({"sagemaker:TaggingAction": "CreateModelPackageGroup"})),
-        ),
         *sagemaker_read("ReadSageMaker"),
         pass_to_sagemaker(
             [role_arn[environment.SAGEMAKER_EXECUTION], role_arn[environment.PIPELINE_EXECUTION]],

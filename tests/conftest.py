@@ -153,6 +153,7 @@ def linter():
 
 
 # The moto server fixtures, for every test module (tests.support_moto documents them).
+import tests.support_render  # noqa: E402,F401 (cloud-radar's settings for every rendering of the process)
 from tests.support_moto import moto, moto_server  # noqa: E402,F401
 
 

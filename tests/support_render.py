@@ -4,7 +4,8 @@ they configured").
 
 cloud-radar 0.17 evaluates both branches of ``Fn::If`` before choosing one, so a branch CloudFormation never
 evaluates (``Fn::Select [1, ...]`` on a list that is empty unless its condition holds) fails the rendering.
-``render`` evaluates ``Fn::If`` lazily, as CloudFormation does; everything else is cloud-radar's.
+``render`` evaluates ``Fn::If`` lazily, as CloudFormation does; everything else is cloud-radar's (its copies of the
+template through YAML made with libyaml, which is faster and gives the same copy).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import io
 import json
 from typing import Any
 
+import yaml
 from cloud_radar.cf.unit import Template as _Template
+from cloud_radar.cf.unit import _template as _template_module
 from cloud_radar.cf.unit import functions
 
 ACCOUNT = "123456789012"
@@ -39,6 +42,28 @@ _Template.resolve_values = _lazy_if
 _Template.AccountId = ACCOUNT
 # cloud-radar downloads the region list for Fn::GetAZs; tests never reach the internet: six zones a-f.
 functions.get_region_azs = lambda region: [f"{region}{zone}" for zone in "abcdef"]
+
+
+class _LibYaml:
+    """cloud-radar copies every template it renders through YAML (``yaml.dump`` on creation, ``yaml.load`` with the
+    FullLoader on each rendering): most of a rendering's time in pure-Python PyYAML.  The same copy with
+    libyaml's C emitter and parser (same representer and constructors; PyYAML's wheels carry libyaml), for every
+    use of cloud-radar in the test process (tests/conftest.py imports this module)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(yaml, name)
+
+    @staticmethod
+    def dump(data: Any, **kwargs: Any) -> str:
+        return yaml.dump(data, Dumper=yaml.CDumper, **kwargs)
+
+    @staticmethod
+    def load(stream: Any, Loader: Any = None) -> Any:  # noqa: N803 (PyYAML's own name)
+        return yaml.load(stream, Loader=yaml.CFullLoader if Loader is yaml.FullLoader else Loader)
+
+
+if yaml.__with_libyaml__:
+    _template_module.yaml = _LibYaml()
 
 
 # Physical ids offline: well-formed fakes per resource type (what Ref and GetAtt return), so values that flow

@@ -28,7 +28,6 @@ the suite as much as an unlisted failure.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +38,6 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
 from templates_src import registry
 from templates_src.blocks import parameters as params
@@ -506,35 +504,6 @@ def _answered(templates: dict[str, dict]) -> dict[str, dict]:
     return templates
 
 
-class _LibYaml:
-    """cloud-radar's use of PyYAML (dump, then load with FullLoader) done by libyaml: the same data five times
-    faster (most of a rendering is spent there)."""
-
-    FullLoader = yaml.CFullLoader
-
-    @staticmethod
-    def dump(data, **options):
-        return yaml.dump(data, Dumper=yaml.CDumper, **options)
-
-    @staticmethod
-    def load(stream, Loader=None):  # noqa: N803 (PyYAML's name)
-        return yaml.load(stream, Loader=yaml.CFullLoader)
-
-
-@contextlib.contextmanager
-def _libyaml():
-    from cloud_radar.cf.unit import _template
-
-    if not yaml.__with_libyaml__:
-        yield
-        return
-    original, _template.yaml = _template.yaml, _LibYaml
-    try:
-        yield
-    finally:
-        _template.yaml = original
-
-
 def deployments(templates: dict[str, dict]) -> list[tuple[str, dict]]:
     """(template, rendered stack) for every stack of every deployment: each template users deploy with its
     defaults (and DEPLOYMENT_VALUES), the hardening parameters (DEPLOY_TIME_VALUES) and sample values for what
@@ -547,8 +516,7 @@ def deployments(templates: dict[str, dict]) -> list[tuple[str, dict]]:
         declared = templates[root].get("Parameters", {})
         for deployment in DEPLOYMENT_VALUES.get(root, [{}]):
             values = {**SAMPLE_VALUES, **DEPLOY_TIME_VALUES, **deployment}
-            with _libyaml():
-                tree = support_render.render_tree(answered, root, {k: v for k, v in values.items() if k in declared})
+            tree = support_render.render_tree(answered, root, {k: v for k, v in values.items() if k in declared})
             names = {"root": root}
             for path in sorted(tree, key=lambda p: p.count("/")):
                 if path != "root":

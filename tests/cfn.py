@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import json
 
-import cfn_flip
+import cfn_tools
+import yaml
+from cfn_tools import yaml_loader
+
+
+class _CfnLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
+    """cfn-flip's YAML loader (its constructors: short-form intrinsic functions, ordered mappings) on libyaml's
+    parser where PyYAML has it: the same data as ``cfn_flip.to_json``, several times faster."""
+
+
+_CfnLoader.add_constructor(yaml_loader.TAG_MAP, yaml_loader.construct_mapping)
+_CfnLoader.add_multi_constructor("!", yaml_loader.multi_constructor)
 
 
 def load(text: bytes | str) -> dict:
     """A CloudFormation template (YAML with short-form intrinsics, or JSON) as a dict in long form.
 
-    The one way tests read template files: cfn-flip, the library the generator renders with.
+    The one way tests read template files: cfn-flip's reading (``cfn_flip.to_json``: JSON first, else YAML),
+    the library the generator renders with.
     """
     text = text.decode("utf-8") if isinstance(text, bytes) else text
-    return json.loads(cfn_flip.to_json(text))
+    try:
+        data = cfn_tools.load_json(text)
+    except ValueError:
+        data = yaml.load(text, Loader=_CfnLoader)
+    return json.loads(cfn_tools.dump_json(data))
 
 
 def resources(template: dict, type_: str | None = None) -> dict[str, dict]:

@@ -20,6 +20,7 @@ import pathlib
 import pytest
 
 from templates_src.generator import generate
+from tests import cfn
 
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -92,3 +93,17 @@ def test_a_flavour_keeps_no_copy_of_its_parents_templates(refreshed, flavour):
 
 def test_the_inheritance_check_can_fail(tmp_path):
     assert own_files("x", {"a.yaml": b"1", "b.yaml": b"2"}, {"a.yaml": b"1", "b.yaml": b"3"}) == {"b.yaml": b"2"}
+
+
+def test_the_tests_read_templates_as_cfn_flip_does():
+    """tests/cfn.py's ``load`` (cfn-flip's constructors on libyaml's parser) gives what ``cfn_flip.to_json`` gives,
+    for a template with every short form the generator writes, and for JSON."""
+    import json
+
+    import cfn_flip
+
+    text = (GOLDEN / "default" / "env-main.yaml").read_text()
+    assert cfn.load(text) == json.loads(cfn_flip.to_json(text))
+    assert "!Sub" in text and "!If" in text and "!Ref" in text and "Fn::GetAtt:" in text  # the forms it writes
+    as_json = json.dumps(cfn.load(text))
+    assert cfn.load(as_json) == json.loads(cfn_flip.to_json(as_json))

@@ -87,7 +87,7 @@ def requests_for(service: str, operation: str, params: dict, region: str, accoun
                 (
                     f"{prefix}:PassConnection",
                     auth["resource"],
-                    {"codeconnections:PassedToService": "codebuild.amazonaws.com"},
+                    {f"{prefix}:PassedToService": "codebuild.amazonaws.com"},
                 )
             )
         return out

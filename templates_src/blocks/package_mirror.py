@@ -59,6 +59,7 @@ REPOSITORY = "pypi"
 EXTERNAL_CONNECTION = "public:pypi"
 # The SSM value that means PyPI itself.
 PYPI = "PyPI"
+SERVICE = "codeartifact.amazonaws.com"  # the service CodeArtifact's bearer tokens are for
 SSM_SUFFIX = environment.PACKAGE_INDEX_SSM
 
 
@@ -104,45 +105,39 @@ def index_value() -> If:
     return If(MIRROR, repository_arn(), If(INDEX_GIVEN, Ref(PIP_INDEX_URL.name), PYPI))
 
 
+# What a build needs to install through the mirror: a token for the domain (CodeArtifact's call also needs
+# sts:GetServiceBearerToken for its own service), the repository's endpoint, its packages.
+# (sid, service, actions, resource, condition keys)
+_READS = (
+    ("PackageMirrorToken", "codeartifact", ("GetAuthorizationToken",), domain_arn, {}),
+    ("PackageMirrorRead", "codeartifact", ("GetRepositoryEndpoint", "ReadFromRepository"), repository_arn, {}),
+    ("PackageMirrorBearerToken", "sts", ("GetServiceBearerToken",), lambda: "*", {"sts:AWSServiceName": SERVICE}),
+)
+
+
+def _statements(principal: Principal | None = None, **keys) -> list:
+    """The reads, each with ``principal`` and the condition keys ``keys`` added to its own."""
+    out = []
+    for sid, service, names, resource, own in _READS:
+        condition = {**keys, **own}
+        out.append(
+            iam_blocks.allow(
+                iam_blocks.actions(service, *names),
+                [resource()],
+                sid=sid,
+                principal=principal,
+                condition=Condition(StringEquals(condition)) if condition else None,
+            )
+        )
+    return out
+
+
 def reader_statements() -> list:
-    """What a build needs to install through the mirror: a token for the domain (CodeArtifact's call also needs
-    sts:GetServiceBearerToken for its own service), the repository's endpoint, its packages."""
-    return [
-        iam_blocks.allow(
-            iam_blocks.actions("codeartifact", "GetAuthorizationToken"), [domain_arn()], sid="PackageMirrorToken"
-        ),
-        iam_blocks.allow(
-            iam_blocks.actions("codeartifact", "GetRepositoryEndpoint", "ReadFromRepository"),
-            [repository_arn()],
-            sid="PackageMirrorRead",
-        ),
-        iam_blocks.allow(
-            iam_blocks.actions("sts", "GetServiceBearerToken"),
-            ["*"],
-            sid="PackageMirrorBearerToken",
-            condition=Condition(StringEquals({"sts:AWSServiceName": "codeartifact.amazonaws.com"})),
-        ),
-    ]
+    """The project roles' statements: the mirror's token, endpoint and packages."""
+    return _statements()
 
 
 def endpoint_policy() -> PolicyDocument:
-    """The CodeArtifact endpoints' policy: the mirror's token, endpoint and packages only, for principals of this
-    account (a repository of another account, or a publish, does not pass through the VPC)."""
-    own = Condition(StringEquals({"aws:PrincipalAccount": Ref("AWS::AccountId")}))
-    return iam_blocks.document(
-        *(
-            iam_blocks.allow(s.Action, s.Resource, sid=s.Sid, principal=Principal("*"), condition=own)
-            for s in reader_statements()[:2]
-        ),
-        iam_blocks.allow(
-            iam_blocks.actions("sts", "GetServiceBearerToken"),
-            ["*"],
-            sid="PackageMirrorBearerToken",
-            principal=Principal("*"),
-            condition=Condition(
-                StringEquals(
-                    {"aws:PrincipalAccount": Ref("AWS::AccountId"), "sts:AWSServiceName": "codeartifact.amazonaws.com"}
-                )
-            ),
-        ),
-    )
+    """The CodeArtifact endpoints' policy: the same requests, for principals of this account only (a repository of
+    another account, or a publish, does not pass through the VPC)."""
+    return iam_blocks.document(*_statements(Principal("*"), **{"aws:PrincipalAccount": Ref("AWS::AccountId")}))

@@ -15,6 +15,36 @@ from templates_src.blocks.iam import actions as a
 from templates_src.blocks.iam import allow
 from templates_src.context import BuildContext
 
+# -- CodeConnections --------------------------------------------------------------------------------------------
+# CodeConnections answers to two IAM service prefixes: codeconnections (the connections the console has created since
+# July 2024) and codestar-connections (older ones); each action and condition key exists under both.
+CONNECTION_SERVICES = ("codeconnections", "codestar-connections")
+
+
+def connection_actions(*names: str) -> list:
+    """``names`` under both prefixes."""
+    return [action for service in CONNECTION_SERVICES for action in a(service, *names)]
+
+
+def connections(arn) -> list:
+    """The account's connections under both prefixes: ``arn(service, "connection/*")`` for each."""
+    return [arn(service, "connection/*") for service in CONNECTION_SERVICES]
+
+
+def pass_connections(arn, to_service: str, sid: str) -> list:
+    """PassConnection of the account's connections to ``to_service`` only: a statement per prefix, each with its
+    own prefix's condition key (a request carries the key of its action's prefix)."""
+    return [
+        allow(
+            a(service, "PassConnection"),
+            arn(service, "connection/*"),
+            sid=sid if service == CONNECTION_SERVICES[0] else f"{sid}CodeStar",
+            condition=Condition(StringEquals({f"{service}:PassedToService": to_service})),
+        )
+        for service in CONNECTION_SERVICES
+    ]
+
+
 # -- CloudFormation -------------------------------------------------------------------------------------------
 TAG_ACTIONS = ("TagResource", "UntagResource")
 STACK_ACTIONS = (

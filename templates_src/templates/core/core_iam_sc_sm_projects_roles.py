@@ -100,11 +100,10 @@ def launch_role_statements(ctx: BuildContext) -> list:
             sid="CodeCommit",
         ),
         # Pipelines of projects whose code lives in GitHub, GitLab or Bitbucket use a connection of this account.
-        allow(
-            [*a("codestar-connections", "PassConnection"), *a("codeconnections", "PassConnection")],
-            connections(ctx),
+        *policies.pass_connections(
+            lambda service, resource: _arn(ctx, service, resource),
+            "codepipeline.amazonaws.com",
             sid="PassConnectionsToPipelines",
-            condition=Condition(StringEquals({"codestar-connections:PassedToService": "codepipeline.amazonaws.com"})),
         ),
         allow(a("codecommit", "ListRepositories"), "*", sid="ListRepositories"),
         allow(
@@ -314,7 +313,7 @@ def project_roles(ctx: BuildContext) -> list:
 def connections(ctx: BuildContext) -> list:
     """CodeConnections connections of this account, under both service prefixes (the console has created
     codeconnections ARNs since July 2024; older connections keep codestar-connections ARNs)."""
-    return [_arn(ctx, prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")]
+    return policies.connections(lambda service, resource: _arn(ctx, service, resource))
 
 
 def use_role_statements(ctx: BuildContext) -> list:
@@ -368,11 +367,7 @@ def use_role_statements(ctx: BuildContext) -> list:
             ],
             sid="TargetAccountsOfOrganizationalUnits",
         ),
-        allow(
-            [*a("codestar-connections", "UseConnection"), *a("codeconnections", "UseConnection")],
-            connections(ctx),
-            sid="UseConnections",
-        ),
+        allow(policies.connection_actions("UseConnection"), connections(ctx), sid="UseConnections"),
         allow(a("cloudwatch", "PutMetricData"), "*", sid="Metrics"),
         allow(
             a("codebuild", "BatchGetBuilds", "StartBuild"),

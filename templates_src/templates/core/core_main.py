@@ -8,7 +8,6 @@ StackSetName (and the configured prefix), so two core deployments can live in on
 
 from __future__ import annotations
 
-from awacs.aws import Condition, StringEquals
 from troposphere import Equals, Export, GetAtt, If, Not, Output, Ref, Select, Split, Sub, Template, iam
 
 from templates_src import naming, references
@@ -16,7 +15,7 @@ from templates_src.blocks import boundary as platform_boundary
 from templates_src.blocks import custom_resource as cr
 from templates_src.blocks import iam as iam_blocks
 from templates_src.blocks import parameters as params
-from templates_src.blocks import partitions, project, scanners
+from templates_src.blocks import partitions, policies, project, scanners
 from templates_src.blocks.nested import nested_stack
 from templates_src.context import BuildContext
 from templates_src.templates.core import core_iam_sc_sm_projects_roles as projects_roles
@@ -194,34 +193,49 @@ def _platform_boundary(ctx: BuildContext, t: Template):
     )
 
 
-def _environment_configuration(ctx: BuildContext, t: Template):
-    own = lambda service, resource: ctx.arn(service, resource, region="${AWS::Region}")  # noqa: E731
+def _own(ctx: BuildContext, service: str, resource: str):
+    return ctx.arn(service, resource, region="${AWS::Region}")
+
+
+def _project_function(ctx: BuildContext, t: Template, title: str, module: str, suffix: str, **kwargs):
+    """A function the MLOps project templates call (``<StackSetName>-<suffix>``): its own role, or without IAM
+    roles (CreateIAMRoles NO) the role given for the core's project functions, else SageMaker's products launch
+    role."""
     launch_role = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE)
     return cr.lambda_function(
         ctx,
         t,
+        title,
+        module=module,
+        name=ctx.namer.name("function", "${StackSetName}-" + suffix, {"StackSetName": params.STACK_SET_NAME}),
+        role_condition=IAM_ROLES,
+        fallback_role_arn=If(ENV_CONFIG_ROLE_GIVEN, Ref(ENV_CONFIG_ROLE_ARN.name), launch_role),
+        **kwargs,
+    )
+
+
+def _environment_configuration(ctx: BuildContext, t: Template):
+    return _project_function(
+        ctx,
+        t,
         "GetEnvironmentConfigurationLambda",
-        module="get_environment_configuration",
+        "get_environment_configuration",
+        naming.GET_ENVIRONMENT_CONFIGURATION,
         description="Returns a SageMaker project's environment configuration to the project templates",
-        name=ctx.namer.name(
-            "function",
-            "${StackSetName}-" + naming.GET_ENVIRONMENT_CONFIGURATION,
-            {"StackSetName": params.STACK_SET_NAME},
-        ),
         statements=[
             iam_blocks.allow(
                 iam_blocks.actions("sagemaker", "DescribeProject"),
-                own("sagemaker", "project/*"),
+                _own(ctx, "sagemaker", "project/*"),
                 sid="DescribeProjects",
             ),
             iam_blocks.allow(
                 iam_blocks.actions("sagemaker", "DescribeDomain", "ListTags"),
-                own("sagemaker", "domain/*"),
+                _own(ctx, "sagemaker", "domain/*"),
                 sid="DescribeDomains",
             ),
             # Environment names are not known to the core: any parameter of this account and region.
             iam_blocks.allow(
-                iam_blocks.actions("ssm", "GetParameter"), own("ssm", "parameter/*"), sid="EnvironmentParameters"
+                iam_blocks.actions("ssm", "GetParameter"), _own(ctx, "ssm", "parameter/*"), sid="EnvironmentParameters"
             ),
             # Who created a project outside Studio: the environment tags of that role (or user).
             iam_blocks.allow(
@@ -230,8 +244,6 @@ def _environment_configuration(ctx: BuildContext, t: Template):
                 sid="CreatorsEnvironment",
             ),
         ],
-        role_condition=IAM_ROLES,
-        fallback_role_arn=If(ENV_CONFIG_ROLE_GIVEN, Ref(ENV_CONFIG_ROLE_ARN.name), launch_role),
     )
 
 
@@ -240,42 +252,30 @@ def _seed_code_checkin(ctx: BuildContext, t: Template):
     seed_code_checkin.py): reads the project's connection, starts and follows the project's check-in build.  The
     build runs as the project's role with the buildspec of the project's template; the function chooses only its
     source (the connected repository) and the seed code's key."""
-    own = lambda service, resource: ctx.arn(service, resource, region="${AWS::Region}")  # noqa: E731
-    launch_role = ctx.sagemaker_role_arn(naming.SAGEMAKER_PRODUCTS_LAUNCH_ROLE)
-    connections = ("codeconnections", "codestar-connections")
-    checkin_projects = own("codebuild", f"project/sagemaker-*{project.CHECKIN_SUFFIX}")
-    return cr.lambda_function(
+    own = lambda service, resource: _own(ctx, service, resource)  # noqa: E731
+    return _project_function(
         ctx,
         t,
         "SeedCodeCheckinLambda",
-        module="seed_code_checkin",
+        "seed_code_checkin",
+        naming.SEED_CODE_CHECKIN,
         description="Checks an MLOps project's seed code in to its connected repository, once, when it is empty",
-        name=ctx.namer.name(
-            "function", "${StackSetName}-" + naming.SEED_CODE_CHECKIN, {"StackSetName": params.STACK_SET_NAME}
-        ),
         # The build takes a minute or two; the function waits for it.
         timeout=900,
         statements=[
             iam_blocks.allow(
-                [a for service in connections for a in iam_blocks.actions(service, "GetConnection", "GetHost")],
-                [own(service, kind) for service in connections for kind in ("connection/*", "host/*")],
+                policies.connection_actions("GetConnection", "GetHost"),
+                [own(service, kind) for service in policies.CONNECTION_SERVICES for kind in ("connection/*", "host/*")],
                 sid="ReadConnections",
             ),
             # A build whose source is reached through a connection: the connection is passed to CodeBuild.
-            iam_blocks.allow(
-                [a for service in connections for a in iam_blocks.actions(service, "PassConnection")],
-                [own(service, "connection/*") for service in connections],
-                sid="PassConnectionsToCodeBuild",
-                condition=Condition(StringEquals({"codeconnections:PassedToService": "codebuild.amazonaws.com"})),
-            ),
+            *policies.pass_connections(own, "codebuild.amazonaws.com", sid="PassConnectionsToCodeBuild"),
             iam_blocks.allow(
                 iam_blocks.actions("codebuild", "StartBuild", "BatchGetBuilds", "ListBuildsForProject"),
-                checkin_projects,
+                own("codebuild", f"project/sagemaker-*{project.CHECKIN_SUFFIX}"),
                 sid="CheckinBuilds",
             ),
         ],
-        role_condition=IAM_ROLES,
-        fallback_role_arn=If(ENV_CONFIG_ROLE_GIVEN, Ref(ENV_CONFIG_ROLE_ARN.name), launch_role),
     )
 
 

@@ -836,12 +836,8 @@ def project_pipeline_runtime(ctx: BuildContext, repository_suffix: str, suffix: 
         # Connected repositories: the pipeline's source action, and CodeBuild's download of (and Git credentials
         # for) a repository through a connection (the seed code check-in build).
         allow(
-            [
-                a_
-                for prefix in ("codestar-connections", "codeconnections")
-                for a_ in a(prefix, "UseConnection", "GetConnection", "GetConnectionToken")
-            ],
-            [ctx.own(prefix, "connection/*") for prefix in ("codeconnections", "codestar-connections")],
+            policies.connection_actions("UseConnection", "GetConnection", "GetConnectionToken"),
+            policies.connections(ctx.own),
             sid="SourceConnections",
         ),
         allow(

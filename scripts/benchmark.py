@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: how long generation, rendering and cfn-lint take (prints numbers, no verdict).
 
-    .venv/bin/python scripts/benchmark.py [--repeat N] [--runs N] [--config FILE]
+    .venv/bin/python scripts/benchmark.py [--repeat N] [--runs N] [--config FILE] [--only NAME ...]
 
 Per template: build and render times are the median of N runs of the same builder; lint is one in-process
 cfn-lint run per template with informational rules, without the lint cache, after the rules are loaded once
@@ -18,7 +18,9 @@ workers (less sensitive to other load on the machine), and the seconds of its ph
 startup (interpreter, imports, configuration and exit: the rest of the wall time), build (template builders
 and the contract check), render (YAML/JSON), cache (lint cache look-ups), cfn-lint load (import and rule
 loading, only when something is linted), lint (the templates not cached, in parallel processes) and write.
-They are compared with REFERENCE_SECONDS.
+They are compared with REFERENCE_SECONDS, which was measured over every template: ``--only`` (as
+``generate.py build --only``: these templates and what they nest) measures a part, for a quick look at one
+template family.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from templates_src.config import load  # noqa: E402
 from templates_src.context import BuildContext  # noqa: E402
-from templates_src.generator import build_template, generate, render, write  # noqa: E402
+from templates_src.generator import build_selected, build_template, generate, render, write  # noqa: E402
 from templates_src.lint import Linter, lint_jobs  # noqa: E402
 from templates_src.registry import TEMPLATES  # noqa: E402
 
@@ -63,7 +65,7 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def per_template(config, repeat: int) -> None:
+def per_template(config, repeat: int, names: list[str]) -> None:
     ctx = BuildContext(config)
     linter = Linter(config.lint_regions)
     start = time.perf_counter()
@@ -72,13 +74,13 @@ def per_template(config, repeat: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tracemalloc.start()
-        generation = generate(config)
+        generation = generate(config, names)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         write(generation.files(), tmp)
         print(f"{'template':36} {'build ms':>9} {'render ms':>10} {'lint ms':>9} {'bytes':>7} {'resources':>9}")
         totals = [0.0, 0.0, 0.0]
-        for name in TEMPLATES:
+        for name in generation.templates:
             template = build_template(name, ctx)
             build_ms = median_ms(lambda name=name: build_template(name, ctx), repeat)
             render_ms = median_ms(lambda template=template: render(template, ".yaml"), repeat)
@@ -109,13 +111,15 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def build_once(out: pathlib.Path, cache: pathlib.Path, config_path: str | None) -> dict:
+def build_once(out: pathlib.Path, cache: pathlib.Path, config_path: str | None, only: list[str] | None) -> dict:
     """One ``python generate.py build`` in a new process: wall seconds, exit code and its phase timings."""
     env = {k: v for k, v in os.environ.items() if k != "SM_MLOPS_NO_LINT_CACHE"}
     env.update(SM_MLOPS_TIMINGS="1", SM_MLOPS_LINT_CACHE_DIR=str(cache))
     cmd = [sys.executable, "generate.py", "build", "--output-dir", str(out)]
     if config_path:
         cmd += ["--config", str(pathlib.Path(config_path).resolve())]
+    if only:
+        cmd += ["--only", ",".join(only)]
     before = children_cpu()
     start = time.perf_counter()
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -139,20 +143,20 @@ def build_once(out: pathlib.Path, cache: pathlib.Path, config_path: str | None) 
     }
 
 
-def whole_builds(config_path: str | None, runs: int) -> None:
+def whole_builds(config_path: str | None, runs: int, only: list[str] | None, count: int) -> None:
     cold, warm = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="sm-mlops-bench-") as tmp:
             out, cache = pathlib.Path(tmp) / "build", pathlib.Path(tmp) / "lint-cache"
-            cold.append(build_once(out, cache, config_path))
-            warm.append(build_once(out, cache, config_path))
+            cold.append(build_once(out, cache, config_path, only))
+            warm.append(build_once(out, cache, config_path, only))
     cold_run = sorted(cold, key=lambda r: r["wall"])[len(cold) // 2]
     warm_run = sorted(warm, key=lambda r: r["wall"])[len(warm) // 2]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print()
     print(
-        f"whole builds (python generate.py build, a new process each, lint included): {len(TEMPLATES)} templates, "
-        f"{cpus} CPU(s), {lint_jobs(len(TEMPLATES))} lint process(es); median of {runs} run(s)"
+        f"whole builds (python generate.py build, a new process each, lint included): {count} templates, "
+        f"{cpus} CPU(s), {lint_jobs(count)} lint process(es); median of {runs} run(s)"
     )
     header = (
         "run",
@@ -174,7 +178,8 @@ def whole_builds(config_path: str | None, runs: int) -> None:
     print(f"cold runs: {walls['cold']} s; warm runs: {walls['warm']} s")
     print(f"reference: {REFERENCE_SECONDS:.1f} s = {REFERENCE}")
     print(
-        f"cold full build: {cold_run['wall']:.2f} s = {cold_run['wall'] / REFERENCE_SECONDS:.2f} x reference "
+        f"{'cold full build' if count == len(TEMPLATES) else f'cold build of {count} of {len(TEMPLATES)} templates'}: "
+        f"{cold_run['wall']:.2f} s = {cold_run['wall'] / REFERENCE_SECONDS:.2f} x reference "
         f"(goal < 1, aim < 0.5); warm unchanged rebuild: {warm_run['wall']:.2f} s (goal < {WARM_GOAL_SECONDS:.0f} s)"
     )
 
@@ -184,9 +189,22 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=20, help="runs of each builder and renderer per template")
     ap.add_argument("--runs", type=int, default=3, help="cold and warm whole builds (the median is shown)")
     ap.add_argument("--config")
+    ap.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="measure only these templates and what they nest (repeat, or comma-separate); default: all",
+    )
     args = ap.parse_args(argv)
-    per_template(load(args.config), args.repeat)
-    whole_builds(args.config, max(1, args.runs))
+    only = [n.strip() for value in args.only or [] for n in value.split(",") if n.strip()] or None
+    unknown = sorted(set(only or []) - set(TEMPLATES))
+    if unknown:
+        ap.error(f"--only: unknown template {', '.join(unknown)}")
+    config = load(args.config)
+    names = list(build_selected(only, BuildContext(config), check_documents=False)) if only else list(TEMPLATES)
+    names = [n for n in TEMPLATES if n in names]
+    per_template(config, args.repeat, names)
+    whole_builds(args.config, max(1, args.runs), only, len(names))
     return 0
 
 

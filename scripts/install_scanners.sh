@@ -9,7 +9,8 @@
 #                              (rules/control-tower/cfn-guard/)
 #
 # Idempotent: a scanner already installed at the pinned version is left alone; a half-finished install
-# (no completion marker) is removed and done again.  Network: PyPI (pip) and the npm registry (npm) only.
+# (no completion marker) is removed and done again.  Network: PyPI (uv, and pip for uv itself) and the npm
+# registry (npm) only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,11 +65,14 @@ install_checkov() {
     echo "checkov $CHECKOV_VERSION: installing into $dir"
     rm -rf "$dir"
     "$PYTHON" -m venv "$dir"
-    # pip's output goes to a log, shown only when the install fails.
-    if ! "$dir/bin/python" -m pip install --disable-pip-version-check --require-hashes -r "$CHECKOV_LOCK" \
-            >"$TOOLS/checkov-pip.log" 2>&1; then
-        tail -n 40 "$TOOLS/checkov-pip.log" >&2
-        echo "checkov $CHECKOV_VERSION: pip install failed (log: $TOOLS/checkov-pip.log)" >&2
+    # uv (pinned, scripts/install_uv.sh) installs the lock with its hashes, as pip would, several times faster;
+    # its output goes to a log, shown only when the install fails.
+    local uv
+    uv=${UV:-$(bash scripts/install_uv.sh)}
+    if ! "$uv" pip install --python "$dir/bin/python" --link-mode copy --require-hashes -r "$CHECKOV_LOCK" \
+            >"$TOOLS/checkov-install.log" 2>&1; then
+        tail -n 40 "$TOOLS/checkov-install.log" >&2
+        echo "checkov $CHECKOV_VERSION: install failed (log: $TOOLS/checkov-install.log)" >&2
         exit 1
     fi
     write_jsonpath_tables "$dir/bin/python"

@@ -6,6 +6,7 @@
 #   requirements/runtime.txt   the same without the `test` extra, at the test lock's versions: the generator
 #                              (README's first command, package-cfn's CodeBuild project)
 #   requirements/checkov.txt   requirements/checkov.in: the checkov scanner (scripts/install_scanners.sh)
+#   requirements/uv.txt        requirements/uv.in: uv itself (scripts/install_uv.sh)
 #
 # Universal locks (every platform, Python 3.11 and newer, with markers where versions differ). Run it after
 # changing a requirement in setup.cfg or requirements/*.in, or to take newer releases (monthly is a good
@@ -15,12 +16,10 @@
 #
 #   bash scripts/update_locks.sh [--upgrade]
 #
-# Network: PyPI only. uv itself is installed, pinned, into a temporary virtual environment.
+# Network: PyPI only. uv itself is installed, pinned with its hashes, by scripts/install_uv.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-UV_VERSION=0.13.9
-PYTHON=${PYTHON:-python3}
 upgrade=()
 case ${1:-} in
     "") ;;
@@ -28,14 +27,11 @@ case ${1:-} in
     *) echo "usage: bash scripts/update_locks.sh [--upgrade]" >&2; exit 2 ;;
 esac
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-"$PYTHON" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+uv=$(bash scripts/install_uv.sh)
 
 compile() {
     local output=$1; shift
-    "$work/venv/bin/uv" pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+    "$uv" pip compile --quiet --universal --python-version 3.11 --generate-hashes \
         --no-strip-extras --index-url https://pypi.org/simple \
         --custom-compile-command "bash scripts/update_locks.sh" ${upgrade[@]+"${upgrade[@]}"} \
         --output-file "$output" "$@"
@@ -46,3 +42,5 @@ compile requirements/test.txt setup.cfg requirements/build.in --extra test
 # The generator's lock takes the test lock's versions: what users and package-cfn install is what was tested.
 compile requirements/runtime.txt setup.cfg requirements/build.in --constraint requirements/test.txt
 compile requirements/checkov.txt requirements/checkov.in
+# uv itself, as pinned in requirements/uv.in (a new version there is installed by the next run).
+compile requirements/uv.txt requirements/uv.in

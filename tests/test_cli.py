@@ -120,9 +120,14 @@ def test_bad_configuration_leaves_an_existing_build_untouched(built, tmp_path):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+# Another configuration than the default, built by several tests (its lint results are linted once and then
+# come from the session's lint cache).
+OTHER_CONFIG = "name_prefix: acme\nrole_path: /ml/\ntags: {Team: ml}\n"
+
+
 def test_configuration_is_applied(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("name_prefix: acme\nrole_path: /ml/\ntags: {Team: ml}\n")
+    config.write_text(OTHER_CONFIG)
     assert run("build", "--config", str(config), "--output-dir", str(tmp_path / "o")).exit_code == 0
     text = (tmp_path / "o" / "env-iam-setup-stackset-role.yaml").read_text()
     assert "Path: /ml/" in text and "Key: Team" in text and "acme-${EnvName}-${EnvType}-stackset-setup" in text
@@ -261,7 +266,7 @@ def earlier_build(tmp_path):
     out = tmp_path / "out"
     assert run("build", "--output-dir", str(out)).exit_code == 0
     other = tmp_path / "other.yaml"
-    other.write_text("tags: {CostCenter: ml-42}\n")
+    other.write_text(OTHER_CONFIG)
     return out, other, snapshot(out)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import configparser
 import importlib.metadata
 import re
-import shlex
+import subprocess
 
 import pytest
 from packaging.requirements import Requirement
@@ -56,9 +56,13 @@ def setup_requirements(extra: str | None = None) -> list[Requirement]:
     return [Requirement(line.split("#", 1)[0].strip()) for line in text.splitlines() if line.split("#", 1)[0].strip()]
 
 
-def build_requirements() -> list[Requirement]:
-    lines = (REPO / "requirements" / "build.in").read_text(encoding="utf-8").splitlines()
+def build_requirements_of(path) -> list[Requirement]:
+    lines = path.read_text(encoding="utf-8").splitlines()
     return [Requirement(line) for line in (x.split("#", 1)[0].strip() for x in lines) if line]
+
+
+def build_requirements() -> list[Requirement]:
+    return build_requirements_of(REPO / "requirements" / "build.in")
 
 
 @pytest.mark.parametrize("lock", [RUNTIME, TEST, CHECKOV], ids=lambda p: p.name)
@@ -129,13 +133,95 @@ def readme_commands() -> list[str]:
 
 def test_readme_and_ci_install_from_the_locks():
     build, test = readme_commands()
-    for command, lock in ((build, "requirements/runtime.txt"), (test, "requirements/test.txt")):
-        steps = [shlex.split(step) for step in command.split(" && ")]
-        installs = [s for s in steps if s[:2] == [".venv/bin/pip", "install"]]
-        assert installs == [
-            [".venv/bin/pip", "install", "--require-hashes", "-r", lock],
-            [".venv/bin/pip", "install", "--no-deps", "--no-build-isolation", "-e", "."],
-        ], command
+    assert build.split(" && ")[0] == "bash scripts/install_venv.sh runtime", build
+    assert test.split(" && ")[0] == "bash scripts/install_venv.sh test", test
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert test in ci.splitlines(), "CI does not run the README's test command"
     assert "bash scripts/install_scanners.sh" in ci
+    # The plain-pip way the README gives installs the same lock the same way.
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        "`python3 -m venv .venv && .venv/bin/pip install --require-hashes -r requirements/test.txt && "
+        ".venv/bin/pip install --no-deps --no-build-isolation -e .`"
+    ) in readme
+
+
+def _fake(path, body: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/usr/bin/env bash\n" + body)
+    path.chmod(0o755)
+
+
+@pytest.fixture()
+def checkout(tmp_path):
+    """A copy of the scripts and locks, with a python3 whose `-m venv DIR` makes DIR/bin/python, a fake
+    that logs its arguments and, for `-m pip install`, makes DIR/bin/uv (another logging fake)."""
+    repo = tmp_path / "repo"
+    for sub in ("scripts", "requirements"):
+        for source in (REPO / sub).iterdir():
+            if source.is_file():
+                (repo / sub).mkdir(parents=True, exist_ok=True)
+                (repo / sub / source.name).write_bytes(source.read_bytes())
+    log = tmp_path / "calls"
+    logger = f'echo "$(basename "$0") $*" >> {log}\n'
+    _fake(
+        tmp_path / "bin" / "python3",
+        logger + 'if [[ $1 == -m && $2 == venv ]]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi\n'
+        'if [[ $1 == -m && $2 == pip ]]; then d=$(dirname "$0"); printf \'%s\' "$(cat "$0")" > "$d/uv"; '
+        'chmod +x "$d/uv"; fi\n',
+    )
+    return repo, tmp_path / "bin" / "python3", log
+
+
+def _bash(repo, script, *args, python):
+    return subprocess.run(
+        ["bash", f"scripts/{script}", *args],
+        cwd=repo,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": str(python)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_install_venv_installs_the_lock_with_its_hashes_then_the_project_with_pinned_uv(checkout):
+    repo, python, log = checkout
+    result = _bash(repo, "install_venv.sh", "test", python=python)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    uv_dir = repo / ".tools" / "uv"
+    assert calls == [
+        f"python3 -m venv {uv_dir.relative_to(repo)}",
+        "python -m pip install --disable-pip-version-check --require-hashes -r requirements/uv.txt",
+        "uv --version",
+        "python3 -m venv .venv",
+        "uv pip install --python .venv/bin/python --link-mode copy --require-hashes -r requirements/test.txt",
+        "uv pip install --python .venv/bin/python --link-mode copy --no-deps --no-build-isolation -e .",
+    ]
+    # A second run reuses the installed uv (its lock unchanged) and installs the runtime lock if asked.
+    log.unlink()
+    assert _bash(repo, "install_venv.sh", "runtime", python=python).returncode == 0
+    assert [c for c in log.read_text().splitlines() if "requirements/" in c] == [
+        "uv pip install --python .venv/bin/python --link-mode copy --require-hashes -r requirements/runtime.txt"
+    ]
+    # A changed uv lock installs uv again.
+    (repo / "requirements" / "uv.txt").write_text((repo / "requirements" / "uv.txt").read_text() + "\n")
+    log.unlink()
+    assert _bash(repo, "install_uv.sh", python=python).stdout.strip() == str(uv_dir / "bin" / "uv")
+    assert "--require-hashes -r requirements/uv.txt" in log.read_text()
+
+
+def test_install_venv_refuses_an_unknown_lock(checkout):
+    repo, python, log = checkout
+    result = _bash(repo, "install_venv.sh", "dev", python=python)
+    assert result.returncode == 2 and result.stderr == "usage: bash scripts/install_venv.sh runtime|test\n"
+    assert not log.exists()
+
+
+def test_uv_is_locked_with_hashes_at_the_version_of_its_requirement():
+    [(requirement, hashes)] = pins(REPO / "requirements" / "uv.txt")
+    [wanted] = build_requirements_of(REPO / "requirements" / "uv.in")
+    assert canonicalize_name(requirement.name) == "uv" and str(requirement.specifier) == str(wanted.specifier)
+    assert len(hashes) > 5  # a wheel per platform
+    update = (REPO / "scripts" / "update_locks.sh").read_text(encoding="utf-8")
+    assert "compile requirements/uv.txt requirements/uv.in" in update and "uv=$(bash scripts/install_uv.sh)" in update

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark packaging against a local moto S3 server: a full release, then a no-change re-run.
 
-    .venv/bin/python scripts/benchmark_package.py [--seed-code-dir DIR]
+    .venv/bin/python scripts/benchmark_package.py [--seed-code-dir DIR] [--only NAME ...]
 
 Prints, for each run: objects and bytes uploaded, objects left unchanged, packaged templates linted and taken
 from the lint cache, and wall time: planning (build, release history, rewrite, lint of the packaged templates)
 and publishing (existence checks and uploads).  The lint cache starts empty, as on a new machine, and is
-used as ``generate.py package`` uses it: the no-change re-run takes every lint result from it.  The
+used as ``generate.py package`` uses it: the no-change re-run takes every lint result from it.  ``--only``
+publishes only these templates and what they nest, as ``generate.py package --only`` does.  The
 bucket starts with one earlier release that holds an environment template, because core-main's product needs one (the
 environment templates are generated in a later
 release); everything else is built and uploaded by the run being measured.
@@ -29,7 +30,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed-code-dir", default=None, help="seed code folder (default: a generated sample)")
+    ap.add_argument(
+        "--only", action="append", metavar="NAME", help="publish only these templates (repeat, or comma-separate)"
+    )
     args = ap.parse_args(argv)
+    from templates_src.registry import TEMPLATES
+
+    only = [n.strip() for value in args.only or [] for n in value.split(",") if n.strip()] or None
+    unknown = sorted(set(only or []) - set(TEMPLATES))
+    if unknown:
+        ap.error(f"--only: unknown template {', '.join(unknown)}")
 
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         del os.environ[key]
@@ -94,7 +104,7 @@ def main(argv=None) -> int:
                 )
                 publisher.check_bucket()
                 target = publisher.target(prefix)
-                plan = plan_release(config, target, None, publisher.published_manifests(prefix), seed)
+                plan = plan_release(config, target, only, publisher.published_manifests(prefix), seed)
                 lint = plan.packaged.lint(linter, packaged=True, cache=cache)
                 planned = time.perf_counter()
                 report = publisher.publish(plan)

@@ -69,7 +69,8 @@ install_checkov() {
     # its output goes to a log, shown only when the install fails.
     local uv
     uv=${UV:-$(bash scripts/install_uv.sh)}
-    if ! "$uv" pip install --python "$dir/bin/python" --link-mode copy --require-hashes -r "$CHECKOV_LOCK" \
+    if ! "$uv" pip install --python "$dir/bin/python" --link-mode copy --compile-bytecode \
+            --require-hashes -r "$CHECKOV_LOCK" \
             >"$TOOLS/checkov-install.log" 2>&1; then
         tail -n 40 "$TOOLS/checkov-install.log" >&2
         echo "checkov $CHECKOV_VERSION: install failed (log: $TOOLS/checkov-install.log)" >&2

@@ -6,8 +6,9 @@
 #
 # The same as `python3 -m venv .venv && .venv/bin/pip install --require-hashes -r requirements/<lock>.txt &&
 # .venv/bin/pip install --no-deps --no-build-isolation -e .`, with uv (pinned, scripts/install_uv.sh) in place
-# of pip: every package at its locked version, checked against its locked hashes, in seconds instead of minutes
-# (no bytecode is compiled ahead: Python writes it on first import).  An existing .venv is updated in place.
+# of pip: every package at its locked version, checked against its locked hashes, compiled to bytecode as pip
+# compiles it (Python run with PYTHONDONTWRITEBYTECODE would otherwise compile every module it imports, in every
+# process), in a fraction of pip's time.  An existing .venv is updated in place.
 # Environment: PYTHON (default python3) creates the environment; VENV (default .venv) names it; UV names a uv
 # executable to use instead of the pinned one.  Network: PyPI only.
 set -euo pipefail
@@ -23,6 +24,6 @@ UV=${UV:-$(bash scripts/install_uv.sh)}
 
 "$PYTHON" -m venv "$VENV"
 # Copies, not links into uv's cache: the environment stays valid whatever happens to the cache.
-"$UV" pip install --python "$VENV/bin/python" --link-mode copy --require-hashes -r "$lock"
+"$UV" pip install --python "$VENV/bin/python" --link-mode copy --compile-bytecode --require-hashes -r "$lock"
 "$UV" pip install --python "$VENV/bin/python" --link-mode copy --no-deps --no-build-isolation -e .
 echo "$VENV: $lock and this project (editable) installed" >&2

@@ -135,6 +135,11 @@ class Cli(click.Group):
             sys.exit(exc.exit_code)
 
 
+# The end of build's last line when lint results came from the cache (the only difference a warm build makes to
+# what it prints: tests/test_lint_cache.py); the README's sample of a first build takes it off.
+CACHE_NOTE = "; lint results of {} unchanged file(s) from the cache"
+
+
 def error(line: str) -> None:
     """One ``error:`` line on standard error (and in the --output json document)."""
     machine.note_error(line)
@@ -276,7 +281,7 @@ def build(
     click.echo(
         f"{len(report.rows)} file(s) in {output_dir}/"
         + (f", {len(generation.assets)} function package(s)" if generation.assets else "")
-        + (f"; lint results of {report.cached} unchanged file(s) from the cache" if report.cached else "")
+        + (CACHE_NOTE.format(report.cached) if report.cached else "")
     )
     if os.environ.get("SM_MLOPS_TIMINGS"):
         _print_timings({**generation.timings, **report.timings, "write": written}, report)
@@ -414,10 +419,22 @@ def docs_command(output_dir: str, config_path: str | None) -> None:
     help="sarif: a SARIF 2.1.0 log (cfn-lint's) of the findings that count on standard output, for code-scanning "
     "tools; the per-file lines go to standard error.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Lint every file afresh, neither reading nor writing the lint cache (also SM_MLOPS_NO_LINT_CACHE=1). "
+    "--format sarif always lints afresh (its log needs cfn-lint's own results).",
+)
 @OUTPUT_OPTION
-def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...], fmt: str, output: str) -> None:
-    """Lint templates with cfn-lint (default: every template in build/)."""
+def lint(
+    paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...], fmt: str, no_cache: bool, output: str
+) -> None:
+    """Lint templates with cfn-lint (default: every template in build/).
+
+    Lint results are cached as `build` caches them: a file whose bytes, nested templates, cfn-lint version and
+    options are unchanged since it was last linted (by `build` or `lint`) is not linted again."""
     from templates_src.lint import shared_linter
+    from templates_src.lint_cache import LintCache
 
     if fmt == "sarif" and output == "json":
         fail_input("--format sarif and --output json each write a document on standard output: choose one")
@@ -436,14 +453,20 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...], fmt: 
     linter = shared_linter(tuple(regions) or ("us-east-1",))
     failed = False
     counted, rows = [], []
+    if fmt != "sarif":
+        linted = _lint_files(files, linter, packaged, LintCache.default(not no_cache))
     for path in files:
         start = time.perf_counter()
-        result, matches = linter.lint_with_matches(path, packaged=packaged)
-        counted += matches
+        if fmt == "sarif":
+            result, matches = linter.lint_with_matches(path, packaged=packaged)
+            counted += matches
+            how = f"{time.perf_counter() - start:.2f}s"
+        else:
+            result, how = linted[path]
         for finding in result.findings:
             if not result.tolerated(finding):
                 click.echo(str(finding))
-        click.echo(f"{path}: {result.summary()} [{time.perf_counter() - start:.2f}s]")
+        click.echo(f"{path}: {result.summary()} [{how}]")
         rows.append(
             {
                 "file": str(path),
@@ -459,6 +482,30 @@ def lint(paths: tuple[str, ...], packaged: bool, regions: tuple[str, ...], fmt: 
         machine.set_payload(SARIFFormatter().print_matches(counted, linter.runner.rules, linter.config))
     document.update(files=rows, regions=list(linter.regions), packaged=packaged, lint_failed=failed)
     sys.exit(EXIT_LINT if failed else 0)
+
+
+def _lint_files(files: list[pathlib.Path], linter, packaged: bool, cache) -> dict[pathlib.Path, tuple]:
+    """Each file's lint result (reported under the path as given) and how it was had: ``from the cache``, or the
+    seconds its folder's lint took.  Files are linted in place, folder by folder, in parallel processes as
+    `build` lints them; the other templates of a folder are the nested templates a lint may read."""
+    from templates_src.lint import TEMPLATE_SUFFIXES, Finding, LintResult, check
+
+    folders: dict[pathlib.Path, list[pathlib.Path]] = {}
+    for path in files:
+        folders.setdefault(path.parent, []).append(path)
+    done = {}
+    for folder, paths in folders.items():
+        siblings = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in TEMPLATE_SUFFIXES and p.is_file()}
+        start = time.perf_counter()
+        report = check(siblings, linter, packaged, cache=cache, folder=folder, only=[p.name for p in paths])
+        seconds = f"{time.perf_counter() - start:.2f}s" + (f" for {report.linted} files" if report.linted > 1 else "")
+        for path in paths:
+            found = report.results[path.name]
+            result = LintResult(
+                str(path), [Finding(f.rule, str(path), f.line, f.message) for f in found.findings], packaged
+            )
+            done[path] = (result, "from the cache" if path.name in report.from_cache else seconds)
+    return done
 
 
 def _check_lint_regions(regions: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ worker processes that inherit the loaded rules (``Linter.lint_many``, ``SM_MLOPS
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -358,6 +359,7 @@ class Report:
     too_large: set[str] = field(default_factory=set)  # files over the size limit of how they are deployed
     failed: bool = False
     cached: int = 0  # templates whose findings came from the lint cache
+    from_cache: set[str] = field(default_factory=set)  # which ones
     linted: int = 0  # templates cfn-lint linted in this run
     timings: dict[str, float] = field(default_factory=dict)  # seconds: cache, load (cfn-lint), lint
 
@@ -379,18 +381,23 @@ def check(
     templates: dict[str, dict] | None = None,
     size_limits: dict[str, int] | None = None,
     cache=None,
+    folder: pathlib.Path | None = None,
+    only: list[str] | None = None,
 ) -> Report:
     """Lint template files given in memory (relative path -> bytes, function zips may be among them).
 
     The files are written to a temporary folder first, so nested-stack paths resolve between them exactly as
     they will in the output folder, and nothing is written where the user looks before the check is done.
+    ``folder`` says the files already lie there, as given: they are linted in place (``generate.py lint``).
+    ``only`` (relative paths) lints those of the templates; the other files serve as the nested templates
+    they may read (the cache checks them).
     ``templates`` (relative path -> rendered dict) feeds the resource and parameter counts of the table;
     ``size_limits`` (relative path -> bytes) flags templates too large for the way users deploy them.
     ``cache`` (a ``lint_cache.LintCache``) gives the findings of files linted before with the same bytes,
     the same nested children and the same linter; only the others are linted (and then cached).
     """
     report = Report()
-    rels = [r for r in files if r.endswith(TEMPLATE_SUFFIXES)]
+    rels = [r for r in (files if only is None else only) if r.endswith(TEMPLATE_SUFFIXES)]
     raw: dict[str, list[tuple[str, int, str]]] = {}
     start = time.perf_counter()
     fingerprint = linter.fingerprint() if cache is not None else ""
@@ -400,15 +407,19 @@ def check(
             if found is not None:
                 raw[rel] = found
     report.cached = len(raw)
+    report.from_cache = set(raw)
     misses = [r for r in rels if r not in raw]
     report.timings["cache"] = time.perf_counter() - start
     if misses:
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="sm-mlops-lint-") as tmp:
-            root = pathlib.Path(tmp)
-            for rel, data in files.items():
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                (root / rel).write_bytes(data)
+        with contextlib.ExitStack() as stack:
+            if folder is None:
+                root = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sm-mlops-lint-")))
+                for rel, data in files.items():
+                    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (root / rel).write_bytes(data)
+            else:
+                root = pathlib.Path(folder)
             fresh = linter.lint_many(root, misses)
         report.timings["load"] = linter.load_seconds
         report.timings["lint"] = time.perf_counter() - start - linter.load_seconds

@@ -74,6 +74,30 @@ if "SM_MLOPS_TEST_LINT_CACHE_DIR" not in os.environ:
 os.environ["SM_MLOPS_LINT_CACHE_DIR"] = os.environ["SM_MLOPS_TEST_LINT_CACHE_DIR"]
 os.environ.pop("SM_MLOPS_NO_LINT_CACHE", None)
 
+
+def pytest_sessionstart(session):
+    """The whole suite in parallel workers: before they start, this process (xdist's controller) lints the build
+    of every test configuration into the session's lint cache.  Every one of those templates is linted by some
+    test anyway, most by several in both workers; linted here, in one process per core, none is linted twice at
+    the same time by two workers that each found the cache empty (measured before: 30 of the 156 seconds the
+    suite spent linting were such repeats).  Runs of a part of the suite, or in one process, lint what they
+    need when they need it."""
+    config = session.config
+    if (
+        hasattr(config, "workerinput")
+        or (getattr(config.option, "numprocesses", 0) or 0) < 2
+        or config.args_source is not pytest.Config.ArgsSource.TESTPATHS
+    ):
+        return
+    from templates_src.generator import generate
+    from templates_src.lint import shared_linter
+    from templates_src.lint_cache import LintCache
+
+    for flavour in MATRIX:
+        config_ = from_mapping(MATRIX[flavour])
+        generate(config_).lint(shared_linter(tuple(config_.lint_regions)), cache=LintCache.default())
+
+
 # The moto server logs every request through werkzeug at INFO: keep its warnings and errors only.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -154,7 +178,9 @@ def linter():
 
 # The moto server fixtures, for every test module (tests.support_moto documents them).
 import tests.support_render  # noqa: E402,F401 (cloud-radar's settings for every rendering of the process)
-from tests.support_moto import moto, moto_server  # noqa: E402,F401
+from tests.support_moto import moto, moto_server, share_service_models  # noqa: E402,F401
+
+share_service_models()
 
 
 @pytest.fixture

@@ -50,6 +50,25 @@ def _loader():
     return botocore.loaders.create_loader()
 
 
+def share_service_models() -> None:
+    """Every botocore session of this process gets the shared loader (``_loader``): the product's own sessions
+    that tests run in-process (a package, a cleanup, a release listing: a new session each) and moto's, as
+    well as the tests' clients.  The models are the same files, read once per process instead of once per
+    session; botocore reads them, never changes them.  A session given its own data path keeps its own
+    loader."""
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared", False):
+        return
+    create_loader = botocore.session.create_loader
+
+    def shared(search_path_string=None):
+        return _loader() if search_path_string is None else create_loader(search_path_string)
+
+    shared.shared = True
+    botocore.session.create_loader = shared
+
+
 class MotoServer:
     """A running moto server: ``url``, ``env`` for subprocesses, ``reset()`` and ``client(service)``."""
 

@@ -51,12 +51,18 @@ def test_build_twice_gives_identical_bytes(built, tmp_path):
 
 
 def test_json_and_both_formats(tmp_path):
-    assert run("build", "--output-dir", str(tmp_path / "j"), "--format", "json").exit_code == 0
-    assert sorted(p.suffix for p in (tmp_path / "j").glob("*.*")) == [".json"] * len(TEMPLATES)
-    main = (tmp_path / "j" / "core-main.json").read_text()
-    assert '"TemplateURL": "core-iam-shared-roles.json"' in main  # references follow the format
-    assert run("build", "--output-dir", str(tmp_path / "b"), "--format", "both").exit_code == 0
-    assert len(list((tmp_path / "b").glob("*.*"))) == 2 * len(TEMPLATES)
+    """The formats through the command, on the portfolio and the two project templates it offers (every
+    template's JSON is its YAML's template, which lints clean: tests/test_quality_gates.py)."""
+    family = ["env-sc-portfolio", "project-model-build-train", "project-model-deploy"]
+    only = ("--only", "env-sc-portfolio")
+    assert run("build", "--output-dir", str(tmp_path / "j"), "--format", "json", *only).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "j").glob("*.*")) == [f"{n}.json" for n in family]
+    portfolio = (tmp_path / "j" / "env-sc-portfolio.json").read_text()
+    assert '"LoadTemplateFromURL": "project-model-deploy.json"' in portfolio  # references follow the format
+    assert run("build", "--output-dir", str(tmp_path / "b"), "--format", "both", *only).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.*")) == sorted(
+        f"{n}.{x}" for n in family for x in ("json", "yaml")
+    )
 
 
 def test_only_builds_the_named_templates_and_what_they_nest(tmp_path):
@@ -148,7 +154,14 @@ def test_lint_passes_on_the_build_and_fails_on_a_broken_template(built, tmp_path
     result = run("lint", str(out))
     assert result.exit_code == 0, result.output
     assert result.output.count(": ok") == len(TEMPLATES)
-    assert "W3002 local path" in next(line for line in result.output.splitlines() if "core-main.yaml" in line)
+    core_main = next(line for line in result.output.splitlines() if "core-main.yaml" in line)
+    assert "W3002 local path" in core_main
+    # `build` linted these very bytes: lint takes its results from the lint cache; --no-cache lints afresh
+    # and says the same.
+    assert result.output.count(" [from the cache]") == len(TEMPLATES)
+    fresh = run("lint", "--no-cache", str(out / "core-main.yaml"))
+    assert fresh.exit_code == 0 and "from the cache" not in fresh.output
+    assert fresh.output.splitlines()[-1].rsplit(" [", 1)[0] == core_main.rsplit(" [", 1)[0]
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  F:\n    Type: AWS::Lambda::Function\n"
@@ -158,6 +171,10 @@ def test_lint_passes_on_the_build_and_fails_on_a_broken_template(built, tmp_path
     result = run("lint", str(bad))
     assert result.exit_code == 1
     assert "W2531" in result.output or "E" in result.output
+    again = run("lint", str(bad))  # findings come from the cache too, under the path given, and still fail
+    assert again.exit_code == 1 and again.output.splitlines()[-1].endswith(" [from the cache]")
+    assert again.output.splitlines()[:-1] == result.output.splitlines()[:-1]
+    assert all(line.startswith(str(bad)) for line in again.output.splitlines())
 
 
 def test_lint_packaged_flag_makes_local_paths_fail(built):

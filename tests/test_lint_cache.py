@@ -226,6 +226,10 @@ def test_build_uses_the_cache_and_says_so(tmp_path, monkeypatch):
     assert "from the cache" not in first.output and "lint results of 1 unchanged file(s) from the cache" in again.output
     table = [line for line in first.output.splitlines() if not line.startswith("1 file(s)")]
     assert table == [line for line in again.output.splitlines() if not line.startswith("1 file(s)")]
+    # The only difference: the note at the end of the last line (the README's sample of a first build, made
+    # with the cache, takes it off: readme_blocks.build_block).
+    last = first.output.splitlines()[-1].replace(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert again.output.splitlines()[-1] == last + generate.CACHE_NOTE.format(1)
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])

@@ -195,14 +195,16 @@ def test_install_venv_installs_the_lock_with_its_hashes_then_the_project_with_pi
         "python -m pip install --disable-pip-version-check --require-hashes -r requirements/uv.txt",
         "uv --version",
         "python3 -m venv .venv",
-        "uv pip install --python .venv/bin/python --link-mode copy --require-hashes -r requirements/test.txt",
+        "uv pip install --python .venv/bin/python --link-mode copy --compile-bytecode --require-hashes -r "
+        "requirements/test.txt",
         "uv pip install --python .venv/bin/python --link-mode copy --no-deps --no-build-isolation -e .",
     ]
     # A second run reuses the installed uv (its lock unchanged) and installs the runtime lock if asked.
     log.unlink()
     assert _bash(repo, "install_venv.sh", "runtime", python=python).returncode == 0
     assert [c for c in log.read_text().splitlines() if "requirements/" in c] == [
-        "uv pip install --python .venv/bin/python --link-mode copy --require-hashes -r requirements/runtime.txt"
+        "uv pip install --python .venv/bin/python --link-mode copy --compile-bytecode --require-hashes -r "
+        "requirements/runtime.txt"
     ]
     # A changed uv lock installs uv again.
     (repo / "requirements" / "uv.txt").write_text((repo / "requirements" / "uv.txt").read_text() + "\n")

@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from templates_src import cli as generate
 from templates_src.registry import TEMPLATES
 from tests import cfn
-from tests.conftest import REPO
+from tests.conftest import ENTERPRISE, REPO
 
 
 def run(*args, **kwargs):
@@ -126,9 +127,9 @@ def test_bad_configuration_leaves_an_existing_build_untouched(built, tmp_path):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-# Another configuration than the default, built by several tests (its lint results are linted once and then
-# come from the session's lint cache).
-OTHER_CONFIG = "name_prefix: acme\nrole_path: /ml/\ntags: {Team: ml}\n"
+# Another configuration than the default, built by several tests: the enterprise one of the test matrix, as a
+# user writes it (its lint results are in the session's lint cache: conftest.pytest_sessionstart).
+OTHER_CONFIG = yaml.safe_dump(ENTERPRISE)
 
 
 def test_configuration_is_applied(tmp_path):
@@ -136,7 +137,8 @@ def test_configuration_is_applied(tmp_path):
     config.write_text(OTHER_CONFIG)
     assert run("build", "--config", str(config), "--output-dir", str(tmp_path / "o")).exit_code == 0
     text = (tmp_path / "o" / "env-iam-setup-stackset-role.yaml").read_text()
-    assert "Path: /ml/" in text and "Key: Team" in text and "acme-${EnvName}-${EnvType}-stackset-setup" in text
+    assert f"Path: {ENTERPRISE['role_path']}" in text and "Key: CostCenter" in text
+    assert f"{ENTERPRISE['name_prefix']}-${{EnvName}}-${{EnvType}}-stackset-setup" in text
 
 
 def test_list_names_and_describes_every_template():

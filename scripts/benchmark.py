@@ -38,9 +38,9 @@ import tracemalloc
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from templates_src.config import load  # noqa: E402
+from templates_src.cli import selection_and_config  # noqa: E402
 from templates_src.context import BuildContext  # noqa: E402
-from templates_src.generator import build_selected, build_template, generate, render, write  # noqa: E402
+from templates_src.generator import build_template, generate, render, write  # noqa: E402
 from templates_src.lint import Linter, lint_jobs  # noqa: E402
 from templates_src.registry import TEMPLATES  # noqa: E402
 
@@ -65,7 +65,8 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def per_template(config, repeat: int, names: list[str]) -> None:
+def per_template(config, repeat: int, only: list[str] | None) -> list[str]:
+    """Prints the table of the templates measured (``only`` and what they nest, or all) and returns their names."""
     ctx = BuildContext(config)
     linter = Linter(config.lint_regions)
     start = time.perf_counter()
@@ -74,7 +75,7 @@ def per_template(config, repeat: int, names: list[str]) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tracemalloc.start()
-        generation = generate(config, names)
+        generation = generate(config, only)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         write(generation.files(), tmp)
@@ -99,6 +100,7 @@ def per_template(config, repeat: int, names: list[str]) -> None:
         f"cfn-lint import and rule loading (once per run): {rules_ms:.0f} ms; peak memory of one full "
         f"generation: {peak / 1024 / 1024:.1f} MiB; repeats: {repeat}"
     )
+    return list(generation.templates)
 
 
 def children_cpu() -> float:
@@ -196,15 +198,10 @@ def main(argv=None) -> int:
         help="measure only these templates and what they nest (repeat, or comma-separate); default: all",
     )
     args = ap.parse_args(argv)
-    only = [n.strip() for value in args.only or [] for n in value.split(",") if n.strip()] or None
-    unknown = sorted(set(only or []) - set(TEMPLATES))
-    if unknown:
-        ap.error(f"--only: unknown template {', '.join(unknown)}")
-    config = load(args.config)
-    names = list(build_selected(only, BuildContext(config), check_documents=False)) if only else list(TEMPLATES)
-    names = [n for n in TEMPLATES if n in names]
-    per_template(config, args.repeat, names)
-    whole_builds(args.config, max(1, args.runs), only, len(names))
+    # As `generate.py build` reads them: an empty or unknown name, or a bad configuration, is an error (exit 2).
+    only, config = selection_and_config(tuple(args.only or ()), args.config)
+    names = per_template(config, args.repeat, only or None)
+    whole_builds(args.config, max(1, args.runs), only or None, len(names))
     return 0
 
 

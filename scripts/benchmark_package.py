@@ -34,12 +34,10 @@ def main(argv=None) -> int:
         "--only", action="append", metavar="NAME", help="publish only these templates (repeat, or comma-separate)"
     )
     args = ap.parse_args(argv)
-    from templates_src.registry import TEMPLATES
+    from templates_src.cli import selection_and_config
 
-    only = [n.strip() for value in args.only or [] for n in value.split(",") if n.strip()] or None
-    unknown = sorted(set(only or []) - set(TEMPLATES))
-    if unknown:
-        ap.error(f"--only: unknown template {', '.join(unknown)}")
+    # As `generate.py package` reads them (an empty or unknown name is an error, exit 2); the default configuration.
+    only, config = selection_and_config(tuple(args.only or ()), None)
 
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         del os.environ[key]
@@ -59,7 +57,6 @@ def main(argv=None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     from templates_src import release_layout as layout
-    from templates_src.config import Config
     from templates_src.lint import shared_linter
     from templates_src.lint_cache import LintCache
     from templates_src.release.plan import plan_release
@@ -90,7 +87,6 @@ def main(argv=None) -> int:
                     (seed / name).mkdir()
                     for i in range(20):
                         (seed / name / f"file{i}.py").write_text(f"# sample seed file {i}\n" * 200)
-            config = Config()
             linter = shared_linter(tuple(config.lint_regions))  # rule loading is a one-off cost, reported apart
             cache = LintCache(cache_dir)
             print(
@@ -104,7 +100,7 @@ def main(argv=None) -> int:
                 )
                 publisher.check_bucket()
                 target = publisher.target(prefix)
-                plan = plan_release(config, target, only, publisher.published_manifests(prefix), seed)
+                plan = plan_release(config, target, only or None, publisher.published_manifests(prefix), seed)
                 lint = plan.packaged.lint(linter, packaged=True, cache=cache)
                 planned = time.perf_counter()
                 report = publisher.publish(plan)

@@ -453,16 +453,17 @@ def lint(
     linter = shared_linter(tuple(regions) or ("us-east-1",))
     failed = False
     counted, rows = [], []
-    if fmt != "sarif":
-        linted = _lint_files(files, linter, packaged, LintCache.default(not no_cache))
-    for path in files:
-        start = time.perf_counter()
-        if fmt == "sarif":
+    if fmt == "sarif":  # cfn-lint's own matches, which the cache does not keep
+        linted = {}
+        for path in files:
+            start = time.perf_counter()
             result, matches = linter.lint_with_matches(path, packaged=packaged)
             counted += matches
-            how = f"{time.perf_counter() - start:.2f}s"
-        else:
-            result, how = linted[path]
+            linted[path] = (result, f"{time.perf_counter() - start:.2f}s")
+    else:
+        linted = _lint_files(files, linter, packaged, LintCache.default(not no_cache))
+    for path in files:
+        result, how = linted[path]
         for finding in result.findings:
             if not result.tolerated(finding):
                 click.echo(str(finding))

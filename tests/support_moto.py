@@ -43,8 +43,8 @@ CLI_TIMEOUT = 120  # seconds for one CLI call; a local call takes about half a s
 
 @functools.cache
 def _loader():
-    """botocore's loader of service models, shared by every client the tests create: a new session per client
-    would otherwise read and decode the model files again (about a quarter of a second per client)."""
+    """botocore's loader of service models, shared by every session of a test process (``share_service_models``):
+    a new session would otherwise read and decode the model files again (about a quarter of a second each)."""
     import botocore.loaders
 
     return botocore.loaders.create_loader()
@@ -121,8 +121,7 @@ class MotoServer:
         import boto3
         import botocore.session
 
-        core = botocore.session.Session()
-        core.register_component("data_loader", _loader())  # service models read once per test process
+        core = botocore.session.Session()  # its service models: the process's shared loader (share_service_models)
         core.set_config_variable("config_file", str(self._client_config_file))
         core.set_config_variable("credentials_file", str(self.credentials_file))
         core.set_config_variable("profile", "default")  # not the caller's AWS_PROFILE
